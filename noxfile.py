@@ -1,0 +1,168 @@
+"""Every session of every package in this repository.
+
+Packages are discovered from ``packages/*/pyproject.toml``. Each one gets:
+
+* ``test-<dist>`` (tag ``test``): fresh venv, ``paddlepaddle==3.3.1`` and the package with
+  its ``test`` extra, then its pytest suite.
+* ``demo-<dist>`` (tag ``demo``): the package's main job on an embedded default.
+* ``bench-<dist>`` (tag ``bench``): its benchmark scripts (``benchmarks/bench_*.py``), which
+  write JSON under ``benchmarks/results/``.
+
+A package describes anything beyond that in its own ``pyproject.toml``, so this file never
+needs to know about a particular package::
+
+    [tool.collection]
+    demo = [["ppflux", "demo"]]            # commands of the demo session (required)
+    test-args = ["-m", "not slow"]         # extra pytest arguments of test-<dist>
+    constraints = "constraints.txt"        # pip -c file used by every session of the package
+
+    [tool.collection.sessions.test-tf]     # -> session test-<dist>-tf, tag "test"
+    paddle = "3.3.1"                       # or "2.6.2", or "none"
+    extras = ["test"]                      # extras of the package to install ([] = none,
+                                           # "no-package" as only item = do not install it)
+    install = ["tensorflow-cpu==2.16.1"]   # further requirements, installed first
+    run = [["pytest", "tests/tf", "{posargs}"]]
+
+The session key before the first dash is the kind and becomes the tag (``zoo`` sessions are
+tagged ``zoo``), so ``nox -t test`` runs every test session of every package.
+Commands run inside the package folder. ``{posargs}`` expands to ``nox -- ARGS``.
+
+Plus ``build`` (``python -m build`` into ``dist/`` and ``twine check``) and ``lint`` (ruff).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+PACKAGES_DIR = ROOT / "packages"
+PADDLE_VERSION = "3.3.1"
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = []  # nothing by default: name a session or a tag
+
+
+def _discover() -> list[tuple[str, Path, dict]]:
+    found = []
+    for pyproject in sorted(PACKAGES_DIR.glob("*/pyproject.toml")):
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        dist = data["project"]["name"]
+        cfg = data.get("tool", {}).get("collection", {})
+        found.append((dist, pyproject.parent, cfg))
+    return found
+
+
+def _pip_constraints(pkg_dir: Path, cfg: dict) -> list[str]:
+    constraints = cfg.get("constraints")
+    return ["-c", str(pkg_dir / constraints)] if constraints else []
+
+
+def _install(session: nox.Session, pkg_dir: Path, cfg: dict, *, paddle: str,
+             extras: list[str], extra_reqs: list[str]) -> None:
+    cons = _pip_constraints(pkg_dir, cfg)
+    session.install("--upgrade", "pip")
+    if paddle != "none":
+        session.install(f"paddlepaddle=={paddle}", *cons)
+    if extra_reqs:
+        session.install(*extra_reqs, *cons)
+    if extras != ["no-package"]:
+        target = str(pkg_dir) + (f"[{','.join(extras)}]" if extras else "")
+        session.install(target, *cons)
+
+
+def _expand(command: list[str], session: nox.Session) -> list[str]:
+    out: list[str] = []
+    for arg in command:
+        if arg == "{posargs}":
+            out.extend(session.posargs)
+        else:
+            out.append(arg)
+    return out
+
+
+def _session_env() -> dict[str, str]:
+    # Quiet, reproducible runs; no hub access is possible here anyway.
+    return {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "GLOG_minloglevel": "2",
+        "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "default"),
+    }
+
+
+def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
+    def test(session: nox.Session) -> None:
+        _install(session, pkg_dir, cfg, paddle=PADDLE_VERSION, extras=["test"], extra_reqs=[])
+        session.chdir(pkg_dir)
+        session.run("pytest", "tests", "-ra", *cfg.get("test-args", []), *session.posargs,
+                    env=_session_env())
+
+    nox.session(name=f"test-{dist}", tags=["test"])(test)
+
+    def demo(session: nox.Session) -> None:
+        _install(session, pkg_dir, cfg, paddle=PADDLE_VERSION,
+                 extras=cfg.get("demo-extras", []), extra_reqs=[])
+        session.chdir(pkg_dir)
+        commands = cfg.get("demo")
+        if not commands:
+            session.error(f"{dist}: [tool.collection] demo is not set in pyproject.toml")
+        for command in commands:
+            session.run(*_expand(command, session), env=_session_env())
+
+    nox.session(name=f"demo-{dist}", tags=["demo"])(demo)
+
+    def bench(session: nox.Session) -> None:
+        _install(session, pkg_dir, cfg, paddle=PADDLE_VERSION,
+                 extras=cfg.get("bench-extras", ["test"]), extra_reqs=[])
+        session.chdir(pkg_dir)
+        commands = cfg.get("bench") or [
+            ["python", str(script.relative_to(pkg_dir)), "{posargs}"]
+            for script in sorted((pkg_dir / "benchmarks").glob("bench_*.py"))
+        ]
+        if not commands:
+            session.error(f"{dist}: no benchmarks/bench_*.py and no [tool.collection] bench")
+        for command in commands:
+            session.run(*_expand(command, session), env=_session_env())
+
+    nox.session(name=f"bench-{dist}", tags=["bench"])(bench)
+
+    for key, spec in cfg.get("sessions", {}).items():
+        kind, _, part = key.partition("-")
+        name = f"{kind}-{dist}" + (f"-{part}" if part else "")
+
+        def extra(session: nox.Session, spec: dict = spec) -> None:
+            _install(session, pkg_dir, cfg, paddle=spec.get("paddle", PADDLE_VERSION),
+                     extras=spec.get("extras", ["test"]), extra_reqs=spec.get("install", []))
+            session.chdir(pkg_dir)
+            for command in spec["run"]:
+                session.run(*_expand(command, session), env=_session_env())
+
+        nox.session(name=name, tags=[kind])(extra)
+
+
+for _dist, _dir, _cfg in _discover():
+    _register(_dist, _dir, _cfg)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build an sdist and a wheel of every package into dist/, then twine check them."""
+    session.install("build", "twine")
+    out = ROOT / "dist"
+    for dist, pkg_dir, _ in _discover():
+        session.run("python", "-m", "build", "--outdir", str(out / dist), str(pkg_dir))
+    files = [str(p) for p in sorted(out.glob("*/*")) if p.suffix in {".whl", ".gz"}]
+    session.run("twine", "check", "--strict", *files)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the whole repository."""
+    session.install("ruff")
+    session.run("ruff", "check", str(ROOT))
