@@ -25,7 +25,12 @@ needs to know about a particular package::
 
 The session key before the first dash is the kind and becomes the tag (``zoo`` sessions are
 tagged ``zoo``), so ``nox -t test`` runs every test session of every package.
-Commands run inside the package folder. ``{posargs}`` expands to ``nox -- ARGS``.
+Commands run inside the package folder. ``{posargs}`` expands to ``nox -- ARGS``. Commands
+of ``sessions`` entries may be programs outside the venv (``node``, ``npm``, ``bash``).
+``test-<dist>`` may also run setup commands before pytest::
+
+    [tool.collection]
+    test-setup = [["bash", "tests/setup_browser.sh"]]
 
 Plus ``build`` (``python -m build`` into ``dist/`` and ``twine check``) and ``lint`` (ruff).
 """
@@ -100,6 +105,8 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
     def test(session: nox.Session) -> None:
         _install(session, pkg_dir, cfg, paddle=PADDLE_VERSION, extras=["test"], extra_reqs=[])
         session.chdir(pkg_dir)
+        for command in cfg.get("test-setup", []):
+            session.run(*_expand(command, session), env=_session_env(), external=True)
         session.run("pytest", "tests", "-ra", *cfg.get("test-args", []), *session.posargs,
                     env=_session_env())
 
@@ -141,7 +148,8 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
                      extras=spec.get("extras", ["test"]), extra_reqs=spec.get("install", []))
             session.chdir(pkg_dir)
             for command in spec["run"]:
-                session.run(*_expand(command, session), env=_session_env())
+                # external: a part may call node, npm, bash or apt-get as well as venv tools.
+                session.run(*_expand(command, session), env=_session_env(), external=True)
 
         nox.session(name=name, tags=[kind])(extra)
 
