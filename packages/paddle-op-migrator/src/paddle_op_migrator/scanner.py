@@ -36,18 +36,10 @@ OTHER_MACROS = {"REGISTER_TRT_OP_CONVERTER", "PD_REGISTER_ARG_MAPPING_FN",
 ALL_MACROS = REGISTRATION_MACROS | USE_MACROS | OTHER_MACROS
 
 _MACRO_RE = re.compile(
-    r"\b(" + "|".join(sorted(ALL_MACROS, key=len, reverse=True)) + r")[ \t]*\([ \t\n]*(\w+)"
+    r"\b(?=[PRUD])(" + "|".join(sorted(ALL_MACROS, key=len, reverse=True)) + r")[ \t]*\([ \t\n]*(\w+)"
     r"(?:[ \t\n]*,[ \t\n]*(\w+))?")
 _OPCLASS_RE = re.compile(r"\b(\w+Op)::name\(\)")
 _STRING_RE = re.compile(r"\"(\w+)\"")
-_PY_RES = [
-    ("legacy_c_ops", re.compile(r"_legacy_C_ops\.(\w+)")),
-    ("c_ops", re.compile(r"(?<!legacy)_C_ops\.(\w+)")),
-    ("core_ops", re.compile(r"\bcore\.ops\.(\w+)")),
-    ("append_op", re.compile(r"\btype\s*=\s*['\"](\w+)['\"]")),
-    ("op_type", re.compile(r"\bop_type\s*=\s*['\"](\w+)['\"]")),
-]
-_PY_STR_RE = re.compile(r"['\"](\w+)['\"]")
 _YAML_OP_RE = re.compile(r"^-[ \t]*(op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?",
                          re.M)
 _YAML_BWD_RE = re.compile(r"^[ \t]+backward[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", re.M)
@@ -252,18 +244,27 @@ def _scan_cpp(idx: Index, rel: str, kind: str, text: str, interest: set[str]) ->
                 idx.add(Site("cpp_string", m.group(1), rel, at(m.start()), area=kind))
 
 
+_PY_ALL_RE = re.compile(r"(_legacy_C_ops\.|_C_ops\.|\bcore\.ops\.|\bop_type\s*=\s*['\"]|\btype\s*=\s*['\"]|['\"])(\w+)")
+_PY_KIND = {"_legacy_C_ops.": "legacy_c_ops", "_C_ops.": "c_ops", "core.ops.": "core_ops"}
+
+
 def _scan_py(idx: Index, rel: str, kind: str, text: str, interest: set[str]) -> None:
-    seen: set[int] = set()
-    for ref_kind, rx in _PY_RES:
-        at = _LineCounter(text)
-        for m in rx.finditer(text):
-            if m.group(1) in interest:
-                seen.add(m.start(1) - 1)
-                idx.add(Site(ref_kind, m.group(1), rel, at(m.start()), area=kind))
+    """One pass: op namespaces, append_op(type=...), OpTest.op_type, other string mentions."""
     at = _LineCounter(text)
-    for m in _PY_STR_RE.finditer(text):
-        if m.group(1) in interest and m.start() not in seen:
-            idx.add(Site("py_string", m.group(1), rel, at(m.start()), area=kind))
+    for m in _PY_ALL_RE.finditer(text):
+        name = m.group(2)
+        if name not in interest:
+            continue
+        head = m.group(1)
+        if head in _PY_KIND:
+            ref = _PY_KIND[head]
+        elif head.startswith("op_type"):
+            ref = "op_type"
+        elif head.startswith("type"):
+            ref = "append_op"
+        else:
+            ref = "py_string"
+        idx.add(Site(ref, name, rel, at(m.start()), area=kind))
 
 
 def _yaml_kind(rel: str) -> str:
