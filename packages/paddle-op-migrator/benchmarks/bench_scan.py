@@ -21,7 +21,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from minitree import build_tree  # noqa: E402
-
 from paddle_op_migrator.lists import load_list  # noqa: E402
 from paddle_op_migrator.planner import plan  # noqa: E402
 from paddle_op_migrator.scanner import scan  # noqa: E402
