@@ -50,6 +50,7 @@ EXPECTED = {
     "faster_tokenizer": ("DELETE", "R9"),
     "save_combine": ("MIGRATE", "R7"),
     "load_combine": ("MIGRATE", "R7"),
+    "brelu": ("DELETE", "R9"),
     "ncclAllReduce": ("DONE", "R0"),
     "c_reducescatter": ("DONE", "R0"),
 }
@@ -64,7 +65,7 @@ memcpy_h2d,memcpy_d2h,limit_by_capacity,fetch_v2,send_v2,send_v2,pull_box_sparse
 distributed_lookup_table,c_allreduce_sum,c_allreduce_sum,c_allreduce_sum,c_allgather,c_allgather,
 c_broadcast,c_concat,c_embedding,number_count,nce,nce_grad,faster_tokenizer,save_combine_tensor,
 save_combine_vocab,load_combine,load_combine,ncclAllReduce,c_reducescatter,save_combine,load_combine,
-c_concat,c_embedding,c_allreduce_sum,number_count
+c_concat,c_embedding,c_allreduce_sum,number_count,brelu,brelu_grad
 """
 
 
@@ -141,6 +142,26 @@ class {cls}Kernel : public framework::OpKernel<T> {{
 
 """
 
+GRAD_KERNEL = """\
+template <typename T, typename DeviceContext>
+class {cls}GradKernel : public framework::OpKernel<T> {{
+ public:
+  void Compute(const framework::ExecutionContext& ctx) const override {{
+    auto* x = ctx.Input<phi::DenseTensor>("X");
+    auto* dout = ctx.Input<phi::DenseTensor>(framework::GradVarName("Out"));
+    auto* dx = ctx.Output<phi::DenseTensor>(framework::GradVarName("X"));
+    {attr_line}
+    T* dx_data = dx->mutable_data<T>(ctx.GetPlace());
+    const T* x_data = x->data<T>();
+    const T* dout_data = dout->data<T>();
+    for (int64_t i = 0; i < x->numel(); ++i) {{
+      {body}
+    }}
+  }}
+}};
+
+"""
+
 COMPLEX_KERNEL = """\
 template <typename T, typename DeviceContext>
 class {cls}Kernel : public framework::OpKernel<T> {{
@@ -159,12 +180,13 @@ class {cls}Kernel : public framework::OpKernel<T> {{
 
 def fluid_op_file(root, rel, op, cls, *, inputs=("X",), outputs=("Out",), attrs=(), simple=True,
                   body="out_data[i] = x_data[i];", attr_line="", grad=True, kernel="struct",
-                  extra="", dtypes="float, double", ifdef=None):
+                  extra="", dtypes="float, double", ifdef=None, grad_body=None):
     text = ['#include "paddle/fluid/framework/op_registry.h"\n\nnamespace paddle {\nnamespace operators {\n\n',
             maker(cls + "OpMaker", list(inputs), list(outputs), list(attrs)),
             unary_op(cls) if simple else complex_op(cls),
             (SIMPLE_KERNEL.format(cls=cls, body=body, attr_line=attr_line or "// no attributes")
              if simple else COMPLEX_KERNEL.format(cls=cls)),
+            GRAD_KERNEL.format(cls=cls, attr_line=attr_line, body=grad_body) if grad_body else "",
             "}  // namespace operators\n}  // namespace paddle\n\nnamespace ops = paddle::operators;\n"]
     if grad:
         text.append(f"REGISTER_OPERATOR(\n    {op},\n    ops::{cls}Op,\n    ops::{cls}OpMaker,\n"
@@ -179,6 +201,8 @@ def fluid_op_file(root, rel, op, cls, *, inputs=("X",), outputs=("Out",), attrs=
     elif kernel == "old":
         reg = (f"REGISTER_OP_CPU_KERNEL({op},\n                       ops::{cls}Kernel<float, phi::CPUContext>,\n"
                f"                       ops::{cls}Kernel<double, phi::CPUContext>);\n")
+    if grad_body:
+        reg += (f"PD_REGISTER_STRUCT_KERNEL(\n    {op}_grad, CPU, ALL_LAYOUT, ops::{cls}GradKernel, {dtypes}) {{}}\n")
     if ifdef and reg:
         reg = f"#ifdef {ifdef}\n{reg}#endif\n"
     text.append(reg)
@@ -220,7 +244,9 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
     fluid_op_file(root, f"{F}/soft_relu_op.cc", "soft_relu", "SoftRelu", attrs=[("threshold", "float", "40.0f")],
                   attr_line='float threshold = ctx.Attr<float>("threshold");',
                   body="T v = x_data[i] > static_cast<T>(threshold) ? static_cast<T>(threshold) : x_data[i];\n"
-                       "      out_data[i] = std::log(static_cast<T>(1) + std::exp(v));")
+                       "      out_data[i] = std::log(static_cast<T>(1) + std::exp(v));",
+                  grad_body="T e = std::exp(x_data[i]);\n      dx_data[i] = x_data[i] > static_cast<T>(threshold)"
+                            " ? static_cast<T>(0) : dout_data[i] * e / (static_cast<T>(1) + e);")
     cuda_file(root, f"{F}/soft_relu_op.cu", [("soft_relu", "SoftRelu")])
     fluid_op_file(root, f"{F}/row_conv_op.cc", "row_conv", "RowConv", inputs=("X", "Filter"), kernel="old",
                   body="out_data[i] = x_data[i] * static_cast<T>(2);")
@@ -360,6 +386,23 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
                    f"          paddle::platform::CustomDeviceContext, float>) {{}}\n")
     reg.append("#endif\n}\n}  // namespace operators\n}  // namespace paddle\n")
     _w(root, f"{F}/custom_device_common_op_registry.cc", "".join(reg), mode="w")
+    # a file-local registration macro (as activation_op.cc does), the op shares the file
+    _w(root, f"{F}/activation_op.cc", """
+    #include "paddle/fluid/operators/activation_op.h"
+    namespace ops = paddle::operators;
+    #define REGISTER_ACTIVATION_OP(KERNEL_TYPE, OP_NAME, functor, grad_functor) \\
+      REGISTER_OPERATOR(                                                    \\
+          KERNEL_TYPE,                                                      \\
+          ops::ActivationOp,                                                \\
+          ops::OP_NAME##OpMaker);                                           \\
+      REGISTER_OPERATOR(KERNEL_TYPE##_grad, ops::ActivationOpGrad)
+
+    REGISTER_ACTIVATION_OP(relu6, Relu6, Relu6Functor, Relu6GradFunctor);
+    REGISTER_ACTIVATION_OP(brelu,
+                           BRelu,
+                           BReluFunctor,
+                           BReluGradFunctor);
+    """, mode="w")
     # ---- dead code ---------------------------------------------------------------------------------------
     fluid_op_file(root, f"{F}/nce_op.cc", "nce", "NCE", inputs=("Input", "Label", "Weight"),
                   attrs=[("num_total_classes", "int", "10"), ("num_neg_samples", "int", "10")])
@@ -748,7 +791,7 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
     """, mode="w")
     # ---- Python tests -----------------------------------------------------------------------------------------
     for op in ("nce", "c_broadcast", "trilinear_interp", "linear_interp", "bicubic_interp", "soft_relu",
-               "faster_tokenizer", "c_allreduce_sum"):
+               "faster_tokenizer", "c_allreduce_sum", "brelu"):
         _w(root, f"test/legacy_test/test_{op}_op.py", f"""
         import unittest
         from op_test import OpTest

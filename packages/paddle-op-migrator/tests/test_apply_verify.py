@@ -41,6 +41,9 @@ def test_end_to_end_scan_plan_apply_verify_apply_again(tree, tmp_path):
     assert "PD_DECLARE_KERNEL(trilinear_interp" in t  # a PHI kernel (old _v2), stays
     assert "REGISTER_OP_CUSTOM_DEVICE_KERNEL(\n      c_embedding" not in (
         tree / "paddle/fluid/operators/custom_device_common_op_registry.cc").read_text()
+    act = (tree / "paddle/fluid/operators/activation_op.cc").read_text()
+    assert "REGISTER_ACTIVATION_OP(brelu" not in act and "REGISTER_ACTIVATION_OP(relu6" in act
+    assert "#define REGISTER_ACTIVATION_OP" in act
     # MIGRATE: PHI side generated, fluid kernel registration removed
     kern = (tree / "paddle/phi/kernels/cpu/soft_relu_kernel.cc").read_text()
     assert "PD_REGISTER_KERNEL(soft_relu" in kern and "TODO" not in kern
@@ -49,7 +52,13 @@ def test_end_to_end_scan_plan_apply_verify_apply_again(tree, tmp_path):
     assert "PD_REGISTER_STRUCT_KERNEL" not in (tree / "paddle/fluid/operators/soft_relu_op.cc").read_text()
     static = (tree / "paddle/phi/ops/yaml/inconsistent/static_ops.yaml").read_text()
     assert "- op : soft_relu\n  args : (Tensor x, float threshold = 40.0f)" in static
-    assert "func : SoftReluInferMeta" in static
+    assert "func : SoftReluInferMeta" in static and "  backward : soft_relu_grad" in static
+    sbw = (tree / "paddle/phi/ops/yaml/inconsistent/static_backward.yaml").read_text()
+    assert "- backward_op : soft_relu_grad\n  forward : soft_relu (Tensor x, float threshold = 40.0f) -> Tensor(out)" in sbw
+    assert "args : (Tensor x, Tensor out_grad, float threshold)" in sbw and "output : Tensor(x_grad)" in sbw
+    gk = (tree / "paddle/phi/kernels/cpu/soft_relu_grad_kernel.cc").read_text()
+    assert "PD_REGISTER_KERNEL(soft_relu_grad" in gk and "TODO" not in gk
+    assert "soft_relu_grad" not in (tree / "paddle/fluid/operators/soft_relu_op.cc").read_text().split("REGISTER_OPERATOR(soft_relu_grad")[-1]
     assert "- op : legacy_crop (crop)" in compat
     assert "- op : legacy_crop" in (tree / "paddle/phi/ops/yaml/legacy/static_ops.yaml").read_text()
     unary = (tree / "paddle/phi/infermeta/unary.cc").read_text()
@@ -61,6 +70,7 @@ def test_end_to_end_scan_plan_apply_verify_apply_again(tree, tmp_path):
     if inc is not None and shutil.which("g++"):
         assert rep["compile"]["status"] == "passed"
         assert "paddle/phi/kernels/cpu/soft_relu_kernel.cc" in rep["compile"]["files"]
+        assert "paddle/phi/kernels/cpu/soft_relu_grad_kernel.cc" in rep["compile"]["files"]
     else:
         assert rep["compile"]["status"] == "skipped" and rep["compile"]["reason"]
     again = apply_plan(tree, decisions)
@@ -74,6 +84,9 @@ def test_verify_finds_dangling_references(tree):
     text = "\n".join(rep["problems"])
     assert "CMake source nce_op.cc does not exist" in text
     assert "NceOp" in text
+    sig = tree / "paddle/phi/ops/compat/save_combine_sig.cc"
+    sig.write_text("<<<<<<< HEAD\n" + sig.read_text() + "=======\n>>>>>>> other\n")
+    assert any("merge-conflict" in p for p in verify(tree, compile_check=False)["problems"])
     (tree / "paddle/phi/ops/yaml/ops.yaml").write_text("- op : a\n- op : a\n  args: [\n")
     assert any("does not parse" in p for p in verify(tree, compile_check=False)["problems"])
 

@@ -165,7 +165,7 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result) -> No
             tree.write(path, None)
             deleted_files.append(path)
         else:
-            tree.write(path, _remove_spans(tree.read(path) or "", [(s.kind, s.name) for s in sites]))
+            tree.write(path, _remove_spans(tree.read(path) or "", [(s.macro or s.kind, s.name) for s in sites]))
     stems = {Path(p).name.split(".")[0] for p in deleted_files}
     # CMake: lines naming a deleted source, tokens naming a deleted target
     for cm in sorted({c for c, _, _ in idx.cmake_sources} | {s.path for s in _sites(idx, names) if s.kind == "cmake"}):
@@ -260,21 +260,45 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                         f'#include "paddle/phi/infermeta/{which}.h"\n')
             if not complete:
                 res.human.append(f"paddle/phi/infermeta/{which}.cc: {fn} marked {codegen.TODO}")
+        has_grad = any(s.kind in OP_MACROS and s.name == op + "_grad" for s in regs)
+        gcpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
+        ggpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
         ydir = f"{YAML}/legacy/static_ops.yaml" if legacy else (
             f"{YAML}/inconsistent/static_ops.yaml" if static_only else f"{YAML}/ops.yaml")
-        _append_yaml(tree, ydir, codegen.yaml_entry(spec, kname, fn), kname)
+        _append_yaml(tree, ydir, codegen.yaml_entry(spec, kname, fn, kname + "_grad" if has_grad else None), kname)
+        if has_grad:
+            gbody = _compute_body(tree, gcpu[0]) if gcpu else None
+            gspec = codegen.grad_spec(spec, gbody)
+            bdir = ydir.replace("static_ops.yaml", "static_backward.yaml").replace("/ops.yaml", "/backward.yaml")
+            text = tree.read(bdir) or ""
+            if not re.search(r"(?m)^-[ \t]*backward_op[ \t]*:[ \t]*" + re.escape(kname) + r"_grad\b", text):
+                tree.write(bdir, text + ("\n" if text and not text.endswith("\n\n") else "")
+                           + codegen.backward_entry(spec, gspec, kname))
+            gk = kname + "_grad"
+            ghdr = f"paddle/phi/kernels/{gk}_kernel.h"
+            if (gcpu or ggpu) and tree.read(ghdr) is None:
+                tree.write(ghdr, codegen.kernel_header(gspec, gk))
+            for backend, sites, rel in (("CPU", gcpu, f"paddle/phi/kernels/cpu/{gk}_kernel.cc"),
+                                        ("GPU", ggpu, f"paddle/phi/kernels/gpu/{gk}_kernel.cu")):
+                if not sites or tree.read(rel) is not None:
+                    continue
+                src, complete = codegen.kernel_source(gspec, gk, backend, _dtypes(tree, sites[0]),
+                                                      gbody, sites[0].where)
+                tree.write(rel, src)
+                if not complete:
+                    res.human.append(f"{rel}: kernel body marked {codegen.TODO}")
+            if not gcpu and not ggpu:
+                res.human.append(f"{op}_grad: fluid registers no grad kernel; backward.yaml entry "
+                                 f"written, write the {gk} kernel")
         compat = f"{YAML}/op_compat.yaml"
         ctext = tree.read(compat) or ""
         if not re.search(r"(?m)^-[ \t]*op[ \t]*:[ \t]*\w+(?:[ \t]*\([ \t]*)?" + re.escape(op) + r"\b", ctext):
-            _append_yaml(tree, compat, codegen.op_compat_entry(spec, kname), kname)
-        if any(s.name == op + "_grad" for s in fluid_kernels):
-            res.human.append(f"{op}_grad: the grad kernel is not generated; port it and add a "
-                             "backward.yaml entry")
+            _append_yaml(tree, compat, codegen.op_compat_entry(spec, kname, has_grad), kname)
     # remove the fluid kernel registrations (the PHI kernel now serves the op)
     by_file: dict[str, list[tuple[str, str]]] = {}
     for s in fluid_kernels:
-        if s.name == op or phi_exists:
-            by_file.setdefault(s.path, []).append((s.kind, s.name))
+        if s.name in (op, op + "_grad") or phi_exists:
+            by_file.setdefault(s.path, []).append((s.macro or s.kind, s.name))
     for path, lines in by_file.items():
         tree.write(path, _remove_spans(tree.read(path) or "", lines))
 

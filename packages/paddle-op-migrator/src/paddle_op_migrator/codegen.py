@@ -4,6 +4,7 @@ OpKernel::Compute -> PHI kernel function (where the translation is mechanical)."
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 from .cpp import camel, statement_end
@@ -33,10 +34,11 @@ class Arg:
     default: str = ""
     optional: bool = False
     duplicable: bool = False
+    alias: str = ""  # PHI name when it is not snake(name), e.g. out_grad for Out@GRAD
 
     @property
     def phi(self) -> str:
-        return snake(self.name)
+        return self.alias or snake(self.name)
 
 
 @dataclass
@@ -121,7 +123,41 @@ def _yaml_default(a: Arg) -> str:
     return " = " + d
 
 
-def yaml_entry(spec: OpSpec, kname: str, infer_meta: str) -> str:
+def grad_spec(spec: OpSpec, grad_body: str | None) -> OpSpec:
+    """The grad op a DefaultGradOpMaker builds: forward inputs, the forward outputs the grad
+    kernel reads, the output grads; outputs are the grads of the (non-optional) inputs."""
+    body = normalize_grad_names(grad_body or "")
+    g = OpSpec(spec.op + "_grad", attrs=list(spec.attrs))
+    g.inputs = [Arg(a.name, "input", optional=a.optional, duplicable=a.duplicable) for a in spec.inputs]
+    g.inputs += [Arg(a.name, "input") for a in spec.outputs if re.search(r'Input<[\w:]+>\(\s*"' + a.name + '"', body)]
+    g.inputs += [Arg(a.name + "@GRAD", "input", alias=a.phi + "_grad") for a in spec.outputs]
+    wanted = [a for a in spec.inputs if not a.optional and not a.duplicable]
+    written = [a for a in wanted if (a.name + "@GRAD") in body]
+    g.outputs = [Arg(a.name + "@GRAD", "output", alias=a.phi + "_grad") for a in (written or wanted)]
+    return g
+
+
+def normalize_grad_names(body: str) -> str:
+    return re.sub(r'(?:framework::)?GradVarName\(\s*"(\w+)"\s*\)', r'"\1@GRAD"', body)
+
+
+def backward_entry(fwd: OpSpec, g: OpSpec, kname: str) -> str:
+    fargs = ", ".join([f"Tensor{'[]' if a.duplicable else ''} {a.phi}" for a in fwd.inputs]
+                      + [f"{_YAML_TYPES.get(a.cpp_type, a.cpp_type)} {a.phi}{_yaml_default(a)}" for a in fwd.attrs])
+    fouts = ", ".join(f"Tensor({a.phi})" for a in fwd.outputs)
+    args = ", ".join([f"Tensor {a.phi}" for a in g.inputs]
+                     + [f"{_YAML_TYPES.get(a.cpp_type, a.cpp_type)} {a.phi}" for a in g.attrs])
+    outs = ", ".join(f"Tensor({a.phi})" for a in g.outputs)
+    params = [a.name.split("@")[0] for a in g.outputs]
+    params = [snake(p) for p in params]
+    meta = {1: "UnchangedInferMeta", 2: "GeneralBinaryGradInferMeta",
+            3: "GeneralTernaryGradInferMeta"}.get(len(params), "TODO_GradInferMeta")
+    return (f"- backward_op : {kname}_grad\n  forward : {kname} ({fargs}) -> {fouts}\n"
+            f"  args : ({args})\n  output : {outs}\n  infer_meta :\n    func : {meta}\n"
+            f"    param : [{', '.join(params)}]\n  kernel :\n    func : {kname}_grad\n")
+
+
+def yaml_entry(spec: OpSpec, kname: str, infer_meta: str, backward: str | None = None) -> str:
     args = []
     for a in spec.inputs:
         t = "Tensor[]" if a.duplicable else "Tensor"
@@ -134,12 +170,16 @@ def yaml_entry(spec: OpSpec, kname: str, infer_meta: str) -> str:
              "  infer_meta :", f"    func : {infer_meta}", "  kernel :", f"    func : {kname}"]
     if opt:
         lines.append(f"  optional : {', '.join(opt)}")
+    if backward:
+        lines.append(f"  backward : {backward}")
     return "\n".join(lines) + "\n"
 
 
-def op_compat_entry(spec: OpSpec, kname: str) -> str:
+def op_compat_entry(spec: OpSpec, kname: str, has_grad: bool = False) -> str:
     head = f"- op : {kname}" + (f" ({spec.op})" if kname != spec.op else "")
     lines = [head]
+    if has_grad:
+        lines.append(f"  backward : {kname}_grad" + (f" ({spec.op}_grad)" if kname != spec.op else ""))
     for title, group in (("inputs", spec.inputs), ("outputs", spec.outputs), ("attrs", spec.attrs)):
         pairs = [f"{a.phi} : {a.name}" for a in group if a.phi != a.name]
         if pairs:
@@ -176,7 +216,7 @@ def kernel_header(spec: OpSpec, kname: str) -> str:
 
 def translate_compute(body: str, spec: OpSpec) -> tuple[str, bool]:
     """Mechanical translation of ``OpKernel::Compute``; returns (code, complete)."""
-    out = body
+    out = normalize_grad_names(body)
     for a in spec.inputs:
         out = re.sub(r"ctx\.Input<[\w:]+>\(\s*\"" + a.name + r"\"\s*\)", f"(&{a.phi}_in)", out)
     for a in spec.outputs:
@@ -198,7 +238,7 @@ def kernel_source(spec: OpSpec, kname: str, backend: str, dtypes: list[str], com
     if compute is not None and backend == "CPU":
         code, complete = translate_compute(compute, spec)
     if complete:
-        body = "\n".join("  " + ln.strip() if ln.strip() else "" for ln in code.strip("\n").splitlines())
+        body = textwrap.indent(textwrap.dedent(code.strip("\n")), "  ").rstrip()
     else:
         reason = ("port the device code by hand" if backend != "CPU" else
                   "the fluid Compute() is not a mechanical translation")

@@ -24,7 +24,9 @@ SCHEMA = "paddle-op-migrator/inventory/1"
 OP_MACROS = {"REGISTER_OPERATOR", "REGISTER_OP_WITHOUT_GRADIENT", "REGISTER_OP"}
 FLUID_KERNEL_MACROS = {"REGISTER_OP_CPU_KERNEL", "REGISTER_OP_CUDA_KERNEL", "REGISTER_OP_XPU_KERNEL",
                        "REGISTER_OP_IPU_KERNEL", "REGISTER_OP_KERNEL", "REGISTER_OP_CUSTOM_DEVICE_KERNEL",
-                       "PD_REGISTER_STRUCT_KERNEL"}
+                       "PD_REGISTER_STRUCT_KERNEL",
+                       # a file-local macro (REGISTER_ACTIVATION_OP(brelu, ...)) in a fluid file
+                       "LOCAL_REGISTER_MACRO"}
 FUNCTION_KERNEL_MACROS = {"PD_REGISTER_KERNEL", "PD_REGISTER_KERNEL_FOR_ALL_DTYPE",
                           "PD_REGISTER_KERNEL_FOR_ALL_BACKEND_DTYPE", "PD_REGISTER_GENERAL_KERNEL"}
 REGISTRATION_MACROS = OP_MACROS | FLUID_KERNEL_MACROS | FUNCTION_KERNEL_MACROS | {
@@ -36,7 +38,8 @@ OTHER_MACROS = {"REGISTER_TRT_OP_CONVERTER", "PD_REGISTER_ARG_MAPPING_FN",
 ALL_MACROS = REGISTRATION_MACROS | USE_MACROS | OTHER_MACROS
 
 _MACRO_RE = re.compile(
-    r"\b(?=[PRUD])(" + "|".join(sorted(ALL_MACROS, key=len, reverse=True)) + r")[ \t]*\([ \t\n]*(\w+)"
+    r"\b(?=[PRUD])(" + "|".join(sorted(ALL_MACROS - {"LOCAL_REGISTER_MACRO"}, key=len, reverse=True))
+    + r"|REGISTER_[A-Z0-9_]+)[ \t]*\([ \t\n]*(\w+)"
     r"(?:[ \t\n]*,[ \t\n]*(\w+))?")
 _OPCLASS_RE = re.compile(r"\b(\w+Op)::name\(\)")
 _STRING_RE = re.compile(r"\"(\w+)\"")
@@ -94,6 +97,7 @@ class Site:
     end_line: int = 0
     area: str = ""
     arg2: str = ""
+    macro: str = ""  # the macro actually written, for LOCAL_REGISTER_MACRO
     conditions: list[str] = field(default_factory=list)
 
     @property
@@ -120,6 +124,7 @@ class Index:
         self.files = 0
         self.lines = 0
         self.warnings: list[str] = []
+        self.conflicts: list[str] = []
 
     def add(self, site: Site) -> None:
         self.sites[site.name].append(site)
@@ -180,6 +185,12 @@ def build_index(root: Path, interest: set[str], progress: bool = False) -> Index
             idx.warnings.append(f"{rel}: not UTF-8 (byte {exc.start}), skipped")
             continue
         idx.files += 1
+        if "<<<<<<< " in text:
+            m = re.search(r"^<<<<<<< ", text, re.M)
+            if m:
+                where = f"{rel}:{text.count(chr(10), 0, m.start()) + 1}"
+                idx.conflicts.append(where)
+                idx.warnings.append(f"{where}: merge-conflict marker")
         idx.lines += text.count("\n")
         kind = area(rel)
         if kind == "yaml":
@@ -210,6 +221,8 @@ class _LineCounter:
 def _is_comment_or_define(text: str, pos: int) -> bool:
     ls = text.rfind("\n", 0, pos) + 1
     head = text[ls:pos].lstrip()
+    if ls >= 2 and text[ls - 2] == "\\":
+        return True  # a continuation line: inside a #define body
     return head.startswith(("//", "#define", "*", "/*"))
 
 
@@ -240,8 +253,13 @@ def _scan_cpp(idx: Index, rel: str, kind: str, text: str, interest: set[str]) ->
         if _is_comment_or_define(text, m.start()):
             continue
         macro, name, arg2 = m.group(1), m.group(2), m.group(3) or ""
+        written = ""
+        if macro not in ALL_MACROS:
+            if kind != "fluid_op":
+                continue
+            macro, written = "LOCAL_REGISTER_MACRO", macro
         line = at(m.start())
-        site = Site(macro, name, rel, line, area=kind, arg2=arg2)
+        site = Site(macro, name, rel, line, area=kind, arg2=arg2, macro=written)
         if macro in REGISTRATION_MACROS:
             end = statement_end(text, m.start())
             site.end_line = line + text.count("\n", m.start(), max(m.start(), end - 1))
@@ -369,7 +387,7 @@ def interest_names(entries: list[ListEntry]) -> set[str]:
 
 def _fluid_op_names(idx: Index) -> set[str]:
     return {name for name, sites in idx.sites.items()
-            if any(s.kind in OP_MACROS and s.area == "fluid_op" for s in sites)}
+            if any(s.kind in OP_MACROS | {"LOCAL_REGISTER_MACRO"} and s.area == "fluid_op" for s in sites)}
 
 
 def resolve_entry(name: str, idx: Index, fluid_ops: set[str]) -> tuple[str, list[Site]]:

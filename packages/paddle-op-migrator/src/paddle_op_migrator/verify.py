@@ -74,7 +74,7 @@ def run_compile_check(root: Path, generated: list[str], infermeta_blocks: list[s
 def verify(root: Path, compile_check: bool = True) -> dict:
     root = Path(root)
     idx = build_index(root, set())
-    problems: list[str] = []
+    problems: list[str] = [f"{c}: merge-conflict marker" for c in idx.conflicts]
     todos: list[str] = []
     fluid_ops = {n for n, ss in idx.sites.items() if any(s.kind in OP_MACROS for s in ss)}
     kernels = {n for n, ss in idx.sites.items()
