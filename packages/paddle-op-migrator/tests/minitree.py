@@ -31,12 +31,12 @@ EXPECTED = {
     "trilinear_interp": ("DELETE", "R9"),
     "linear_interp": ("DELETE", "R9"),
     "bicubic_interp": ("DELETE", "R9"),
-    "matmul": ("MIGRATE_LEGACY", "R5"),
-    "memcpy_h2d": ("MIGRATE", "R5"),
-    "memcpy_d2h": ("DONE", "R4"),
-    "limit_by_capacity": ("DONE", "R4"),
-    "fetch_v2": ("KEEP", "R3"),
-    "send_v2": ("KEEP", "R3"),
+    "matmul": ("MIGRATE_LEGACY", "R4"),
+    "memcpy_h2d": ("MIGRATE", "R4"),
+    "memcpy_d2h": ("DONE", "R3"),
+    "limit_by_capacity": ("DONE", "R3"),
+    "fetch_v2": ("KEEP", "R5"),
+    "send_v2": ("KEEP", "R5"),
     "pull_box_sparse": ("DELETE", "R1"),
     "pull_gpups_sparse": ("DELETE", "R1"),
     "distributed_lookup_table": ("DELETE", "R1"),
@@ -44,8 +44,8 @@ EXPECTED = {
     "c_allgather": ("REPLACE_THEN_DELETE", "R2"),
     "c_broadcast": ("DELETE", "R2"),
     "c_concat": ("MIGRATE", "R7"),
-    "c_embedding": ("MIGRATE", "R5"),
-    "number_count": ("MIGRATE", "R5"),
+    "c_embedding": ("MIGRATE", "R4"),
+    "number_count": ("MIGRATE", "R4"),
     "nce": ("DELETE", "R9"),
     "faster_tokenizer": ("DELETE", "R9"),
     "save_combine": ("MIGRATE", "R7"),
@@ -323,6 +323,9 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
     #include "paddle/fluid/framework/new_executor/interpreter/interpreter_util.h"
     namespace paddle::framework::interpreter {
     bool IsFetchOp(const OperatorBase& op) { return op.Type() == "fetch_v2"; }
+    bool IsMemcpyOp(const OperatorBase& op) {
+      return op.Type() == "memcpy_h2d" || op.Type() == "memcpy_d2h";
+    }
     bool IsCommunicationOp(const std::string& op_name) {
       const std::set<std::string> special_comm_op_set = {
           "send_v2",

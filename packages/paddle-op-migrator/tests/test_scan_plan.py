@@ -47,6 +47,7 @@ def test_sites_multiline_ifdef_registry_and_kernel_names(pristine_tree):
     assert entries["save_combine_tensor"]["op"] == "save_combine"
     assert entries["nce_grad"]["op"] == "nce"
     assert entries["ncclAllReduce"]["status"] == "absent"
+    assert entries["brelu_grad"]["status"] == "found_via_op"  # made by REGISTER_ACTIVATION_OP(brelu)
     assert any("not UTF-8" in w for w in inv["warnings"])
     assert any("binary" in w for w in inv["warnings"])
 

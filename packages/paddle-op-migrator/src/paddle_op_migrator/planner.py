@@ -180,12 +180,12 @@ RULES: list[Rule] = [
          lambda f: "REPLACE_THEN_DELETE" if _replace_callers(f) else "DELETE",
          "collective op with a new-comm PHI op: switch its callers to it, then delete the fluid op "
          "(PHI comm kernels use only the new communication library)", _replace),
-    Rule("R3-framework-core", "KEEP", "named by the executor/framework itself: not an op-library "
-         "cleanup, it needs a framework change first", _framework),
-    Rule("R4-already-phi", "DONE", "the PHI kernel exists and the fluid file registers no kernel "
+    Rule("R3-already-phi", "DONE", "the PHI kernel exists and the fluid file registers no kernel "
          "any more (OpMaker kept for old programs)", _done),
-    Rule("R5-phi-equivalent", _legacy_or("MIGRATE"), "a PHI kernel already exists: remove the "
+    Rule("R4-phi-equivalent", _legacy_or("MIGRATE"), "a PHI kernel already exists: remove the "
          "duplicate fluid kernel registration", _phi_dup),
+    Rule("R5-framework-core", "KEEP", "named by the executor/framework itself: not an op-library "
+         "cleanup, it needs a framework change first", _framework),
     Rule("R6-inference-dependency", _legacy_or("MIGRATE"), "used by inference (TRT converter, "
          "pass, analyzer test): saved programs need the op, so migrate, never delete", _inference),
     Rule("R7-python-api", _legacy_or("MIGRATE"), "called from the public Python package: users "

@@ -438,6 +438,12 @@ def scan(paddle_src: str | Path, entries: list[ListEntry], progress: bool = Fals
         rec = ops.setdefault(op, {"op": op, "entries": [], "names": set()})
         rec["entries"].append(f"{e.list_name}:{e.row}")
         rec["names"].add(e.name)
+    # grad entries registered through their op's macro (REGISTER_ACTIVATION_OP(x) makes x_grad)
+    for e in out_entries:
+        if e["status"] == "absent" and any(
+                s.area == "fluid_op" and s.kind in OP_MACROS | FLUID_KERNEL_MACROS
+                for s in idx.sites.get(e["op"], [])):
+            e["status"] = "found_via_op"
     # PHI names that op_compat gives to another fluid op (bilinear_interp -> bilinear_interp_v2)
     phi_alias = {y.name: y.fluid for y in idx.yaml_ops if y.path.endswith("op_compat.yaml")
                  and y.fluid != y.name}
