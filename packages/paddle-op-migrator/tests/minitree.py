@@ -409,6 +409,17 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
     # ---- dead code ---------------------------------------------------------------------------------------
     fluid_op_file(root, f"{F}/nce_op.cc", "nce", "NCE", inputs=("Input", "Label", "Weight"),
                   attrs=[("num_total_classes", "int", "10"), ("num_neg_samples", "int", "10")])
+    _w(root, f"{F}/nce_op.h", """
+    #pragma once
+    #include "paddle/fluid/framework/op_registry.h"
+    namespace paddle::operators {
+    template <typename T>
+    class Sampler;
+    }  // namespace paddle::operators
+    """, mode="w")
+    p = root / f"{F}/nce_op.cc"
+    p.write_text(p.read_text().replace('#include "paddle/fluid/framework/op_registry.h"',
+                                       '#include "paddle/fluid/operators/nce_op.h"'))
     fluid_op_file(root, f"{F}/string/faster_tokenizer_op.cc", "faster_tokenizer", "FasterTokenizer", grad=False,
                   inputs=("Vocab", "Text"))
     # ---- PHI kernel names registered from fluid files -----------------------------------------------

@@ -26,6 +26,7 @@ def test_end_to_end_scan_plan_apply_verify_apply_again(tree, tmp_path):
     assert res.changed
     # DELETE: whole files, blocks in shared files, CMake, yaml, LegacyOpList, USE_OP in tests
     assert not (tree / "paddle/fluid/operators/nce_op.cc").exists()
+    assert not (tree / "paddle/fluid/operators/nce_op.h").exists()  # only nce_op.cc included it
     interp = (tree / "paddle/fluid/operators/interpolate_op.cc").read_text()
     assert "REGISTER_OPERATOR(trilinear_interp" not in interp and "REGISTER_OPERATOR(bilinear_interp" in interp
     assert "trilinear_interp" not in (tree / "paddle/fluid/operators/interpolate_op.cu").read_text()
@@ -84,6 +85,13 @@ def test_verify_finds_dangling_references(tree):
     text = "\n".join(rep["problems"])
     assert "CMake source nce_op.cc does not exist" in text
     assert "NceOp" in text
+    if shutil.which("git"):
+        (tree / "paddle/fluid/operators/nce_op.h").unlink()  # still included by a kept file
+        (tree / "paddle/fluid/operators/seed_op.cc").write_text(
+            '#include "paddle/fluid/operators/nce_op.h"\n' + (tree / "paddle/fluid/operators/seed_op.cc").read_text())
+        rep = verify(tree, compile_check=False)
+        assert any("seed_op.cc:1: includes paddle/fluid/operators/nce_op.h, which was removed" in p
+                   for p in rep["problems"])
     sig = tree / "paddle/phi/ops/compat/save_combine_sig.cc"
     sig.write_text("<<<<<<< HEAD\n" + sig.read_text() + "=======\n>>>>>>> other\n")
     assert any("merge-conflict" in p for p in verify(tree, compile_check=False)["problems"])

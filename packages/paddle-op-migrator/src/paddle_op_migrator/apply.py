@@ -166,6 +166,19 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result) -> No
             deleted_files.append(path)
         else:
             tree.write(path, _remove_spans(tree.read(path) or "", [(s.macro or s.kind, s.name) for s in sites]))
+    # the op's own headers go with it when only deleted files include them
+    gone = set(deleted_files)
+    for path in list(deleted_files):
+        stem = path.split(".")[0]
+        for hdr in (stem + ".h", stem + ".cu.h"):
+            if tree.read(hdr) is None:
+                continue
+            users = [u for u in idx.includes.get(hdr, []) if u.rsplit(":", 1)[0] not in gone]
+            if users:
+                res.human.append(f"{hdr}: kept, still included by {', '.join(users[:3])}")
+            else:
+                tree.write(hdr, None)
+                deleted_files.append(hdr)
     stems = {Path(p).name.split(".")[0] for p in deleted_files}
     # CMake: lines naming a deleted source, tokens naming a deleted target
     for cm in sorted({c for c, _, _ in idx.cmake_sources} | {s.path for s in _sites(idx, names) if s.kind == "cmake"}):

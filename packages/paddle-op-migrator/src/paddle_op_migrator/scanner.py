@@ -43,6 +43,7 @@ _MACRO_RE = re.compile(
     r"(?:[ \t\n]*,[ \t\n]*(\w+))?")
 _OPCLASS_RE = re.compile(r"\b(\w+Op)::name\(\)")
 _STRING_RE = re.compile(r"\"(\w+)\"")
+_INCLUDE_RE = re.compile(r"#include\s*\"(paddle/fluid/operators/[^\"]+)\"")
 _YAML_OP_RE = re.compile(r"^-[ \t]*(op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?",
                          re.M)
 _YAML_BWD_RE = re.compile(r"^[ \t]+backward[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", re.M)
@@ -125,6 +126,7 @@ class Index:
         self.lines = 0
         self.warnings: list[str] = []
         self.conflicts: list[str] = []
+        self.includes: dict[str, list[str]] = defaultdict(list)  # fluid header -> ["path:line"]
 
     def add(self, site: Site) -> None:
         self.sites[site.name].append(site)
@@ -247,6 +249,10 @@ def _macro_matches(text: str):
 
 
 def _scan_cpp(idx: Index, rel: str, kind: str, text: str, interest: set[str]) -> None:
+    if "paddle/fluid/operators/" in text:
+        at = _LineCounter(text)
+        for m in _INCLUDE_RE.finditer(text):
+            idx.includes[m.group(1)].append(f"{rel}:{at(m.start())}")
     at = _LineCounter(text)
     regs: list[Site] = []
     for m in _macro_matches(text):

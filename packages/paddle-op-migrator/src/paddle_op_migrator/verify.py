@@ -71,6 +71,17 @@ def run_compile_check(root: Path, generated: list[str], infermeta_blocks: list[s
             "not_compiled": [f"{g}: CUDA source, needs nvcc" for g in skipped]}
 
 
+def _removed_files(root: Path) -> tuple[set[str], str]:
+    """Files removed relative to the checkout's HEAD (needs git; else the check is skipped)."""
+    if not shutil.which("git") or not (root / ".git").exists():
+        return set(), "skipped: not a git checkout, removed files unknown"
+    proc = subprocess.run(["git", "-C", str(root), "diff", "--name-only", "--diff-filter=D", "HEAD"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return set(), f"skipped: git diff failed: {proc.stderr.strip()[:200]}"
+    return set(proc.stdout.split()), "git diff --diff-filter=D HEAD"
+
+
 def verify(root: Path, compile_check: bool = True) -> dict:
     root = Path(root)
     idx = build_index(root, set())
@@ -91,6 +102,10 @@ def verify(root: Path, compile_check: bool = True) -> dict:
                 problems.append(f"{s.where}: PD_DECLARE_KERNEL({name}) names a kernel that is not registered")
             elif s.kind == "REGISTER_TRT_OP_CONVERTER" and name not in fluid_ops | yaml_names:
                 problems.append(f"{s.where}: TRT converter for unregistered op {name}")
+    removed, how = _removed_files(root)
+    for target, users in sorted(idx.includes.items()):
+        if target in removed:
+            problems += [f"{u}: includes {target}, which was removed" for u in users]
     for cm, line, src in idx.cmake_sources:
         if "$" in src or "*" in src:
             continue
@@ -147,4 +162,5 @@ def verify(root: Path, compile_check: bool = True) -> dict:
     if comp["status"] == "failed":
         problems += [f"{f['file']}: g++ -fsyntax-only failed" for f in comp["failures"]]
     return {"ok": not problems, "problems": problems, "todos": todos, "compile": comp,
+            "removed_files": sorted(removed), "removed_files_check": how,
             "warnings": idx.warnings}
