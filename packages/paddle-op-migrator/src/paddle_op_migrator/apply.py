@@ -224,7 +224,8 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result) -> No
 
 
 def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, static_only: bool,
-             res: Result) -> None:
+             res: Result, duplicate: bool = False) -> None:
+    """``duplicate``: the plan found the PHI kernel already there (every fluid kernel goes)."""
     regs = [s for s in _sites(idx, names) if s.area == "fluid_op"]
     fluid_kernels = [s for s in regs if s.kind in FLUID_KERNEL_MACROS]
     if not fluid_kernels:
@@ -234,6 +235,11 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                              "and its implementation to paddle/phi/kernels/ by hand")
         return
     kname = ("legacy_" + op) if legacy else op
+    ported: set[tuple[str, str]] = set()  # (fluid kernel name, backend) now served by PHI
+    for k, fluid in ((kname, op), (kname + "_grad", op + "_grad")):
+        for s in idx.sites.get(k, []):
+            if s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS and "0" not in s.conditions:
+                ported.add((fluid, s.arg2))
     phi_exists = any(s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS
                      for s in idx.sites.get(kname, []))
     if not phi_exists:
@@ -260,7 +266,9 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                                                   compute, sites[0].where)
             tree.write(rel, src)
             res.created.append(rel)
-            if not complete:
+            if complete:
+                ported.add((op, backend))
+            else:
                 res.human.append(f"{rel}: kernel body marked {codegen.TODO}")
         fn = spec.infer_meta_fn or (camel(kname) + "InferMeta")
         if not spec.infer_meta_fn:
@@ -298,7 +306,9 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                 src, complete = codegen.kernel_source(gspec, gk, backend, _dtypes(tree, sites[0]),
                                                       gbody, sites[0].where)
                 tree.write(rel, src)
-                if not complete:
+                if complete:
+                    ported.add((op + "_grad", backend))
+                else:
                     res.human.append(f"{rel}: kernel body marked {codegen.TODO}")
             if not gcpu and not ggpu:
                 res.human.append(f"{op}_grad: fluid registers no grad kernel; backward.yaml entry "
@@ -308,12 +318,30 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
         if not re.search(r"(?m)^-[ \t]*op[ \t]*:[ \t]*\w+(?:[ \t]*\([ \t]*)?" + re.escape(op) + r"\b", ctext):
             _append_yaml(tree, compat, codegen.op_compat_entry(spec, kname, has_grad), kname)
     # remove the fluid kernel registrations (the PHI kernel now serves the op)
+    # Only registrations whose PHI replacement works are removed: a TODO kernel is registered
+    # under "#if 0" and the fluid kernel keeps serving that backend until it is ported.
     by_file: dict[str, list[tuple[str, str]]] = {}
     for s in fluid_kernels:
-        if s.name in (op, op + "_grad") or phi_exists:
+        if duplicate or (s.name, _backend(s)) in ported:
             by_file.setdefault(s.path, []).append((s.macro or s.kind, s.name))
+        elif s.name in (op, op + "_grad"):
+            res.human.append(f"{s.where}: fluid {_backend(s)} kernel of '{s.name}' kept until its PHI "
+                             "kernel is ported")
     for path, lines in by_file.items():
         tree.write(path, _remove_spans(tree.read(path) or "", lines))
+
+
+def _backend(site) -> str:
+    by_macro = {"REGISTER_OP_CPU_KERNEL": "CPU", "REGISTER_OP_CUDA_KERNEL": "GPU",
+                "REGISTER_OP_XPU_KERNEL": "XPU", "REGISTER_OP_IPU_KERNEL": "IPU",
+                "REGISTER_OP_CUSTOM_DEVICE_KERNEL": "Custom"}
+    if site.kind in by_macro:
+        return by_macro[site.kind]
+    if site.kind == "PD_REGISTER_STRUCT_KERNEL":
+        return site.arg2 or "?"
+    if site.kind == "REGISTER_OP_KERNEL":
+        return site.arg2 or "?"  # MKLDNN/OneDNN
+    return site.macro or site.kind
 
 
 def _compute_body(tree: Tree, site) -> str | None:
@@ -367,7 +395,8 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
         elif d["verdict"] in ("MIGRATE", "MIGRATE_LEGACY"):
             users = [e for e in d.get("needs_human", [])]
             static_only = not any("_C_ops" in e for e in users)
-            _migrate(tree, idx, d["op"], names, d["verdict"] == "MIGRATE_LEGACY", static_only, res)
+            _migrate(tree, idx, d["op"], names, d["verdict"] == "MIGRATE_LEGACY", static_only, res,
+                     duplicate=d["rule"].endswith("phi-equivalent"))
         elif d["verdict"] == "REPLACE_THEN_DELETE":
             for e in d.get("needs_human", []) or d["evidence"]:
                 res.human.append(f"{e}: switch this caller of '{d['op']}' to '{d.get('replacement')}', "
