@@ -42,3 +42,12 @@ def test_bad_inventory_and_unknown_op(pristine_tree, tmp_path, capsys):
     assert main(["apply", "--paddle-src", str(pristine_tree), "--list", str(pristine_tree / "oplist.txt"),
                  "--op", "nope"]) == 2
     assert "not in the plan" in capsys.readouterr().err
+
+
+def test_unreadable_file_is_a_warning(tree, tmp_path, capsys):
+    (tree / "paddle/fluid/operators/dangling_op.cc").symlink_to(tree / "does/not/exist.cc")
+    out = tmp_path / "inv.json"
+    assert main(["scan", "--paddle-src", str(tree), "--list", "task1", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "dangling_op.cc: unreadable, skipped" in err
+    assert "not UTF-8" in err and "binary file" in err
