@@ -45,6 +45,8 @@ def test_end_to_end_scan_plan_apply_verify_apply_again(tree, tmp_path):
     act = (tree / "paddle/fluid/operators/activation_op.cc").read_text()
     assert "REGISTER_ACTIVATION_OP(brelu" not in act and "REGISTER_ACTIVATION_OP(relu6" in act
     assert "#define REGISTER_ACTIVATION_OP" in act
+    sc = (tree / "paddle/fluid/operators/save_combine_op.cc").read_text()
+    assert "PD_REGISTER_KERNEL(save_combine_vocab" not in sc and "PD_REGISTER_KERNEL(save_combine_tensor" in sc
     # MIGRATE: PHI side generated, fluid kernel registration removed
     kern = (tree / "paddle/phi/kernels/cpu/soft_relu_kernel.cc").read_text()
     assert "PD_REGISTER_KERNEL(soft_relu" in kern and "TODO" not in kern

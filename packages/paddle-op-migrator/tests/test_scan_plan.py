@@ -52,6 +52,14 @@ def test_sites_multiline_ifdef_registry_and_kernel_names(pristine_tree):
     assert any("binary" in w for w in inv["warnings"])
 
 
+def test_kernel_name_entries_get_kernel_verdicts(pristine_tree):
+    d = {x["op"]: x for x in plan(_inv(pristine_tree))}
+    ks = {k["kernel"]: (k["verdict"], k["rule"]) for k in d["save_combine"]["kernels"]}
+    # save_combine_tensor is named by save_combine_sig.cc; nothing names save_combine_vocab
+    assert ks == {"save_combine_tensor": ("MOVE", "K1-kernel-referenced"),
+                  "save_combine_vocab": ("DELETE", "K2-kernel-unused")}
+
+
 def test_outputs(pristine_tree):
     decisions = plan(_inv(pristine_tree))
     md = to_markdown(decisions)

@@ -224,10 +224,14 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result) -> No
 
 
 def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, static_only: bool,
-             res: Result, duplicate: bool = False) -> None:
+             res: Result, duplicate: bool = False, unused_kernels: frozenset = frozenset()) -> None:
     """``duplicate``: the plan found the PHI kernel already there (every fluid kernel goes)."""
     regs = [s for s in _sites(idx, names) if s.area == "fluid_op"]
     fluid_kernels = [s for s in regs if s.kind in FLUID_KERNEL_MACROS]
+    # kernels the plan found unused (K2): their registrations go
+    for s in [s for s in regs if s.kind in FUNCTION_KERNEL_MACROS and s.name in unused_kernels]:
+        tree.write(s.path, _remove_spans(tree.read(s.path) or "", [(s.kind, s.name)]))
+    regs = [s for s in regs if s.name not in unused_kernels]
     if not fluid_kernels:
         fn_k = [s for s in regs if s.kind in FUNCTION_KERNEL_MACROS]
         for s in fn_k:
@@ -396,7 +400,9 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
             users = [e for e in d.get("needs_human", [])]
             static_only = not any("_C_ops" in e for e in users)
             _migrate(tree, idx, d["op"], names, d["verdict"] == "MIGRATE_LEGACY", static_only, res,
-                     duplicate=d["rule"].endswith("phi-equivalent"))
+                     duplicate=d["rule"].endswith("phi-equivalent"),
+                     unused_kernels=frozenset(k["kernel"] for k in d.get("kernels", [])
+                                              if k["verdict"] == "DELETE"))
         elif d["verdict"] == "REPLACE_THEN_DELETE":
             for e in d.get("needs_human", []) or d["evidence"]:
                 res.human.append(f"{e}: switch this caller of '{d['op']}' to '{d.get('replacement')}', "

@@ -208,6 +208,24 @@ def decide(f: Facts) -> dict:
     raise AssertionError("R10-default always fires")
 
 
+def kernel_verdicts(f: Facts) -> list[dict]:
+    """PHI kernels registered from fluid files (list entries such as ``save_combine_tensor``):
+    the unused-code rule at kernel granularity. A kernel named anywhere else (a sig file's
+    KernelSignature, C++ or Python) moves to paddle/phi/kernels; one nobody names is deleted."""
+    out = []
+    fluid_fn = [s for s in f.sites if s["area"] == "fluid_op" and s["kind"] in FUNCTION_KERNEL_MACROS
+                and s["name"] != f.op]
+    for name in sorted({s["name"] for s in fluid_fn}):
+        refs = f.where(lambda s, n=name: s["name"] == n and not (s["area"] == "fluid_op" and s["kind"] in
+                                                                 FUNCTION_KERNEL_MACROS | FLUID_KERNEL_MACROS)
+                       and s["area"] not in TEST_AREAS)
+        regs = f.where(lambda s, n=name: s["name"] == n and s["area"] == "fluid_op")
+        out.append({"kernel": name, "verdict": "MOVE" if refs else "DELETE",
+                    "rule": "K1-kernel-referenced" if refs else "K2-kernel-unused",
+                    "evidence": refs or regs})
+    return out
+
+
 def _pr_group(op: str, rec: dict, verdict: str) -> str:
     paths = [s["path"] for s in rec["sites"] if s["area"] == "fluid_op"]
     if any(p.endswith("custom_device_common_op_registry.cc") for p in paths):
@@ -227,6 +245,7 @@ def plan(inventory: dict) -> list[dict]:
                     "reason": d["reason"], "evidence": d["evidence"],
                     "registrations": d["registrations"], "replacement": repl,
                     "legacy_kernel": f.collides,
+                    "kernels": kernel_verdicts(f),
                     "needs_human": f.where(lambda s: s["area"] in ("py_api", "py_test", "py_other")
                                            and s["kind"] != "py_string", limit=50),
                     "pr_group": _pr_group(op, rec, d["verdict"])})
@@ -242,7 +261,9 @@ def to_markdown(decisions: list[dict], title: str = "Fluid operator retirement p
         rows = ", ".join(d["entries"])
         files = "<br>".join(sorted({e.rsplit(":", 1)[0] for e in d["registrations"]})) or "–"
         ev = "<br>".join(d["evidence"][:4])
-        lines.append(f"| {rows} | `{d['op']}` | {files} | **{d['verdict']}** | {d['rule']} | "
+        kern = "".join(f"<br>kernel `{k['kernel']}`: {k['verdict']} ({k['rule']})"
+                       for k in d.get("kernels", []))
+        lines.append(f"| {rows} | `{d['op']}` | {files} | **{d['verdict']}**{kern} | {d['rule']} | "
                      f"{d['reason']} | {ev} | {d['pr_group']} |")
     groups: dict[str, list[str]] = {}
     for d in decisions:
