@@ -51,3 +51,21 @@ def test_unreadable_file_is_a_warning(tree, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "dangling_op.cc: unreadable, skipped" in err
     assert "not UTF-8" in err and "binary file" in err
+
+
+def test_audit_wheel_without_paddle_names_both_wheels(monkeypatch, tmp_path, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "paddle", None)  # import paddle -> ImportError
+    out = tmp_path / "c.json"
+    assert main(["audit-wheel", "--list", "task1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "paddlepaddle" in err and "paddlepaddle-gpu" in err and not out.exists()
+
+
+def test_help_explains_the_workflow(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "no Paddle installation needed" in capsys.readouterr().out
