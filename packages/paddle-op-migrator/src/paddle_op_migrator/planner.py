@@ -226,12 +226,19 @@ def kernel_verdicts(f: Facts) -> list[dict]:
     return out
 
 
-def _pr_group(op: str, rec: dict, verdict: str) -> str:
-    paths = [s["path"] for s in rec["sites"] if s["area"] == "fluid_op"]
-    if any(p.endswith("custom_device_common_op_registry.cc") for p in paths):
+def _pr_group(op: str, rec: dict, verdict: str, rule: str) -> str:
+    """PR grouping: one PR per verdict and directory (the op's REGISTER_OPERATOR file first);
+    the PS family together; custom-device registry ops together (tested as one)."""
+    if verdict in ("KEEP", "DONE"):
+        return "–"
+    regs = [s for s in rec["sites"] if s["area"] == "fluid_op"]
+    if any(s["path"].endswith("custom_device_common_op_registry.cc") for s in regs):
         return f"{verdict} custom-device registry (one PR, integration-tested together)"
-    subdirs = sorted({p.split("/")[3] if p.count("/") > 3 else "operators" for p in paths})
-    return f"{verdict} {subdirs[0] if subdirs else 'absent'}"
+    if rule.startswith("R1-"):
+        return f"{verdict} parameter-server ops"
+    main = [s["path"] for s in regs if s["kind"] in OP_MACROS] or [s["path"] for s in regs]
+    sub = main[0].split("/")[3] if main and main[0].count("/") > 3 else "operators"
+    return f"{verdict} {sub}"
 
 
 def plan(inventory: dict) -> list[dict]:
@@ -248,7 +255,7 @@ def plan(inventory: dict) -> list[dict]:
                     "kernels": kernel_verdicts(f),
                     "needs_human": f.where(lambda s: s["area"] in ("py_api", "py_test", "py_other")
                                            and s["kind"] != "py_string", limit=50),
-                    "pr_group": _pr_group(op, rec, d["verdict"])})
+                    "pr_group": _pr_group(op, rec, d["verdict"], d["rule"])})
     return out
 
 
@@ -267,7 +274,8 @@ def to_markdown(decisions: list[dict], title: str = "Fluid operator retirement p
                      f"{d['reason']} | {ev} | {d['pr_group']} |")
     groups: dict[str, list[str]] = {}
     for d in decisions:
-        groups.setdefault(d["pr_group"], []).append(d["op"])
+        if d["pr_group"] != "–":
+            groups.setdefault(d["pr_group"], []).append(d["op"])
     lines += ["", "## Proposed PRs", ""]
     for i, (g, ops) in enumerate(sorted(groups.items()), 1):
         lines.append(f"{i}. `[fluid_ops]` {g}: {', '.join(ops)}")
