@@ -78,6 +78,7 @@ def test_end_to_end_scan_plan_apply_verify_apply_again(tree, tmp_path):
         assert rep["compile"]["status"] == "passed"
         assert "paddle/phi/kernels/cpu/soft_relu_kernel.cc" in rep["compile"]["files"]
         assert "paddle/phi/kernels/cpu/soft_relu_grad_kernel.cc" in rep["compile"]["files"]
+        assert "paddle/phi/kernels/gpu/soft_relu_kernel.cu" in rep["compile"]["files"]  # as C++
     else:
         assert rep["compile"]["status"] == "skipped" and rep["compile"]["reason"]
     again = apply_plan(tree, decisions)
