@@ -1,0 +1,439 @@
+"""Turn verdicts into edits of the tree: a unified diff ``git apply`` takes, or ``--write``.
+
+Every edit is recomputed from a fresh scan of the tree, so a second ``apply`` finds nothing
+left to do and changes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import codegen
+from .cpp import camel, statement_end
+from .errors import MigratorError
+from .scanner import (
+    FLUID_KERNEL_MACROS,
+    FUNCTION_KERNEL_MACROS,
+    OP_MACROS,
+    REGISTRATION_MACROS,
+    Index,
+    _belongs,
+    build_index,
+)
+
+APPLIED_VERDICTS = ("DELETE", "MIGRATE", "MIGRATE_LEGACY")
+YAML = "paddle/phi/ops/yaml"
+
+
+@dataclass
+class Result:
+    patch: str = ""
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    human: list[str] = field(default_factory=list)
+
+
+class Tree:
+    """Copy-on-write view of the files an apply touches."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.orig: dict[str, str | None] = {}
+        self.new: dict[str, str | None] = {}
+
+    def read(self, rel: str) -> str | None:
+        if rel in self.new:
+            return self.new[rel]
+        if rel not in self.orig:
+            p = self.root / rel
+            try:
+                self.orig[rel] = p.read_text(encoding="utf-8") if p.exists() else None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise MigratorError(f"{p}: cannot read for editing: {exc}") from exc
+        return self.orig[rel]
+
+    def write(self, rel: str, text: str | None) -> None:
+        self.read(rel)
+        self.new[rel] = text
+
+    def changes(self) -> list[tuple[str, str | None, str | None]]:
+        return [(r, self.orig.get(r), t) for r, t in sorted(self.new.items()) if self.orig.get(r) != t]
+
+
+def _lines(text: str | None) -> list[str]:
+    if not text:
+        return []
+    lines = text.splitlines(keepends=True)
+    if not lines[-1].endswith("\n"):
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines
+
+
+def git_diff(changes) -> str:
+    out = []
+    for rel, old, new in changes:
+        out.append(f"diff --git a/{rel} b/{rel}\n")
+        if old is None:
+            out.append("new file mode 100644\n")
+        elif new is None:
+            out.append("deleted file mode 100644\n")
+        a = "/dev/null" if old is None else f"a/{rel}"
+        b = "/dev/null" if new is None else f"b/{rel}"
+        out.extend(difflib.unified_diff(_lines(old), _lines(new), a, b, n=3))
+    return "".join(out)
+
+
+# --- edits ------------------------------------------------------------------------------------
+
+def _remove_spans(text: str, regs: list[tuple[str, str]]) -> str:
+    """Remove the registration statements ``MACRO(name, ...)`` (found in the current text)."""
+    spans = []
+    for macro, name in set(regs):
+        rx = re.compile(r"^[ \t]*" + macro + r"[ \t]*\([ \t\n]*" + re.escape(name) + r"\b", re.M)
+        for m in rx.finditer(text):
+            end = statement_end(text, m.start())
+            if end < len(text) and text[end] == "\n":
+                end += 1
+            spans.append((m.start(), end))
+    for s, e in sorted(spans, reverse=True):
+        text = text[:s] + text[e:]
+    # drop preprocessor blocks left empty
+    prev = None
+    while prev != text:
+        prev = text
+        text = re.sub(r"^[ \t]*#[ \t]*if[^\n]*\n(?:[ \t]*\n)*[ \t]*#[ \t]*endif[^\n]*\n", "", text, flags=re.M)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _remove_yaml_entries(text: str, names: set[str], fluid_side: bool) -> str:
+    blocks = re.split(r"(?m)^(?=- )", text)
+    keep = []
+    for b in blocks:
+        m = re.match(r"-[ \t]*(?:op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", b)
+        if m:
+            name = (m.group(2) or m.group(1)) if fluid_side else m.group(1)
+            if name in names:
+                continue
+        keep.append(b)
+    return "".join(keep)
+
+
+def _append_yaml(tree: Tree, rel: str, entry: str, name: str) -> None:
+    text = tree.read(rel) or ""
+    if re.search(r"(?m)^-[ \t]*op[ \t]*:[ \t]*" + re.escape(name) + r"\b", text):
+        return
+    sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+    tree.write(rel, text + sep + entry)
+
+
+def _append_cpp(tree: Tree, rel: str, block: str, fn: str, header: str) -> None:
+    text = tree.read(rel)
+    if text is None:
+        text = header
+    if f"begin {fn}\n" in text:
+        return
+    close = text.rfind("}  // namespace phi")
+    if close < 0:
+        text = text + ("" if text.endswith("\n") else "\n") + "namespace phi {\n\n}  // namespace phi\n"
+        close = text.rfind("}  // namespace phi")
+    tree.write(rel, text[:close] + block + "\n" + text[close:])
+
+
+def _sites(idx: Index, names: set[str]):
+    alias = getattr(idx, "phi_alias", {})
+    for n in sorted(names):
+        for s in idx.sites.get(n, []):
+            if _belongs(s, n, alias):  # not a PHI op that merely shares the name
+                yield s
+
+
+def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result) -> None:
+    regs = [s for s in _sites(idx, names) if s.area == "fluid_op" and s.kind in REGISTRATION_MACROS]
+    by_file: dict[str, list] = {}
+    for s in regs:
+        by_file.setdefault(s.path, []).append(s)
+    deleted_files = []
+    for path, sites in by_file.items():
+        others = [s for n, ss in idx.sites.items() if n not in names for s in ss
+                  if s.path == path and s.kind in REGISTRATION_MACROS]
+        if not others:
+            tree.write(path, None)
+            deleted_files.append(path)
+        else:
+            tree.write(path, _remove_spans(tree.read(path) or "", [(s.macro or s.kind, s.name) for s in sites]))
+    # the op's own headers go with it when only deleted files include them
+    gone = set(deleted_files)
+    for path in list(deleted_files):
+        stem = path.split(".")[0]
+        for hdr in (stem + ".h", stem + ".cu.h"):
+            if tree.read(hdr) is None:
+                continue
+            users = [u for u in idx.includes.get(hdr, []) if u.rsplit(":", 1)[0] not in gone]
+            if users:
+                res.human.append(f"{hdr}: kept, still included by {', '.join(users[:3])}")
+            else:
+                tree.write(hdr, None)
+                deleted_files.append(hdr)
+    stems = {Path(p).name.split(".")[0] for p in deleted_files}
+    # CMake: lines naming a deleted source, tokens naming a deleted target
+    for cm in sorted({c for c, _, _ in idx.cmake_sources} | {s.path for s in _sites(idx, names) if s.kind == "cmake"}):
+        text = tree.read(cm)
+        if text is None:
+            continue
+        out = []
+        for line in text.splitlines(keepends=True):
+            if any(re.search(r"\b" + re.escape(st) + r"\.(cc|cu|cu\.cc|kps)\b", line) for st in stems):
+                if line.count("(") == line.count(")"):
+                    continue
+            stripped = line.strip()
+            if stripped in stems:
+                continue
+            for st in stems:
+                line = re.sub(r"(?<![\w.])" + re.escape(st) + r"(?![\w.])\s?", "", line)
+            out.append(line)
+        tree.write(cm, "".join(out))
+    # yaml of the fluid op (op_compat, op_version, legacy/static yaml)
+    for s in _sites(idx, names):
+        if s.kind in ("op_compat", "op_version", "yaml_legacy"):
+            tree.write(s.path, _remove_yaml_entries(tree.read(s.path) or "", names, fluid_side=True))
+    # PIR LegacyOpList, USE_OP*/PD_DECLARE_KERNEL in tests
+    phi_kernels = {n for n in names if any(x.area == "phi_kernel" and x.kind in FUNCTION_KERNEL_MACROS
+                                           for x in idx.sites.get(n, []))}
+    for s in _sites(idx, names):
+        drop = None
+        if s.kind == "pir_op_class":
+            drop = re.compile(r"^[ \t]*" + s.arg2 + r"::name\(\),?[ \t]*\n", re.M)
+        elif s.kind in ("USE_OP_ITSELF", "USE_OP", "USE_OP_DEVICE_KERNEL", "USE_NO_KERNEL_OP") or (
+                s.kind == "PD_DECLARE_KERNEL" and s.name not in phi_kernels):
+            drop = re.compile(r"^[ \t]*" + s.kind + r"\(\s*" + s.name + r"\b[^\n]*\n", re.M)
+        if drop is not None:
+            text = tree.read(s.path)
+            if text is not None:
+                text2 = drop.sub("", text)
+                if s.kind == "pir_op_class":
+                    text2 = re.sub(r"[ \t]*" + s.arg2 + r"::name\(\)\s*\}", "}", text2)
+                tree.write(s.path, text2)
+    for s in _sites(idx, names):
+        if s.area in ("py_api", "py_test", "py_other") and s.kind != "py_string":
+            res.human.append(f"{s.path}:{s.line}: {s.kind} of deleted op '{s.name}'")
+
+
+def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, static_only: bool,
+             res: Result, duplicate: bool = False, unused_kernels: frozenset = frozenset()) -> None:
+    """``duplicate``: the plan found the PHI kernel already there (every fluid kernel goes)."""
+    regs = [s for s in _sites(idx, names) if s.area == "fluid_op"]
+    fluid_kernels = [s for s in regs if s.kind in FLUID_KERNEL_MACROS]
+    # kernels the plan found unused (K2): their registrations go
+    for s in [s for s in regs if s.kind in FUNCTION_KERNEL_MACROS and s.name in unused_kernels]:
+        tree.write(s.path, _remove_spans(tree.read(s.path) or "", [(s.kind, s.name)]))
+    regs = [s for s in regs if s.name not in unused_kernels]
+    if not fluid_kernels:
+        fn_k = [s for s in regs if s.kind in FUNCTION_KERNEL_MACROS]
+        for s in fn_k:
+            res.human.append(f"{s.where}: PHI kernel '{s.name}' is registered from a fluid file; move it "
+                             "and its implementation to paddle/phi/kernels/ by hand")
+        return
+    kname = ("legacy_" + op) if legacy else op
+    ported: set[tuple[str, str]] = set()  # (fluid kernel name, backend) now served by PHI
+    for k, fluid in ((kname, op), (kname + "_grad", op + "_grad")):
+        for s in idx.sites.get(k, []):
+            if s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS and "0" not in s.conditions:
+                ported.add((fluid, s.arg2))
+    phi_exists = any(s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS
+                     for s in idx.sites.get(kname, []))
+    if not phi_exists:
+        op_file = next((s.path for s in regs if s.kind in OP_MACROS and s.name == op), None)
+        text = tree.read(op_file) if op_file else None
+        spec = codegen.parse_op(text or "", op) if text else None
+        if spec is None:
+            res.human.append(f"{op}: no REGISTER_OPERATOR found to read the OpMaker from; not generated")
+            return
+        cpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
+        gpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
+        compute = _compute_body(tree, cpu[0]) if cpu else None
+        dtypes = _dtypes(tree, cpu[0]) if cpu else ["float", "double"]
+        hdr = f"paddle/phi/kernels/{kname}_kernel.h"
+        if tree.read(hdr) is None:
+            tree.write(hdr, codegen.kernel_header(spec, kname))
+            res.created.append(hdr)
+        for backend, sites, rel in (("CPU", cpu, f"paddle/phi/kernels/cpu/{kname}_kernel.cc"),
+                                    ("GPU", gpu, f"paddle/phi/kernels/gpu/{kname}_kernel.cu")):
+            if not sites or tree.read(rel) is not None:
+                continue
+            src, complete = codegen.kernel_source(spec, kname, backend,
+                                                  _dtypes(tree, sites[0]) or dtypes,
+                                                  compute, sites[0].where)
+            tree.write(rel, src)
+            res.created.append(rel)
+            if complete:
+                ported.add((op, backend))
+            else:
+                res.human.append(f"{rel}: kernel body marked {codegen.TODO}")
+        fn = spec.infer_meta_fn or (camel(kname) + "InferMeta")
+        if not spec.infer_meta_fn:
+            n_in = len(spec.inputs)
+            which = "nullary" if n_in == 0 else "unary" if n_in == 1 else "binary" if n_in == 2 else "multiary"
+            decl, defi, complete = codegen.infer_meta(spec, fn)
+            _append_cpp(tree, f"paddle/phi/infermeta/{which}.h", decl, fn,
+                        '#pragma once\n#include "paddle/phi/core/meta_tensor.h"\n')
+            _append_cpp(tree, f"paddle/phi/infermeta/{which}.cc", defi, fn,
+                        f'#include "paddle/phi/infermeta/{which}.h"\n')
+            if not complete:
+                res.human.append(f"paddle/phi/infermeta/{which}.cc: {fn} marked {codegen.TODO}")
+        has_grad = any(s.kind in OP_MACROS and s.name == op + "_grad" for s in regs)
+        gcpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
+        ggpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
+        ydir = f"{YAML}/legacy/static_ops.yaml" if legacy else (
+            f"{YAML}/inconsistent/static_ops.yaml" if static_only else f"{YAML}/ops.yaml")
+        _append_yaml(tree, ydir, codegen.yaml_entry(spec, kname, fn, kname + "_grad" if has_grad else None), kname)
+        if has_grad:
+            gbody = _compute_body(tree, gcpu[0]) if gcpu else None
+            gspec = codegen.grad_spec(spec, gbody)
+            bdir = ydir.replace("static_ops.yaml", "static_backward.yaml").replace("/ops.yaml", "/backward.yaml")
+            text = tree.read(bdir) or ""
+            if not re.search(r"(?m)^-[ \t]*backward_op[ \t]*:[ \t]*" + re.escape(kname) + r"_grad\b", text):
+                tree.write(bdir, text + ("\n" if text and not text.endswith("\n\n") else "")
+                           + codegen.backward_entry(spec, gspec, kname))
+            gk = kname + "_grad"
+            ghdr = f"paddle/phi/kernels/{gk}_kernel.h"
+            if (gcpu or ggpu) and tree.read(ghdr) is None:
+                tree.write(ghdr, codegen.kernel_header(gspec, gk))
+            for backend, sites, rel in (("CPU", gcpu, f"paddle/phi/kernels/cpu/{gk}_kernel.cc"),
+                                        ("GPU", ggpu, f"paddle/phi/kernels/gpu/{gk}_kernel.cu")):
+                if not sites or tree.read(rel) is not None:
+                    continue
+                src, complete = codegen.kernel_source(gspec, gk, backend, _dtypes(tree, sites[0]),
+                                                      gbody, sites[0].where)
+                tree.write(rel, src)
+                if complete:
+                    ported.add((op + "_grad", backend))
+                else:
+                    res.human.append(f"{rel}: kernel body marked {codegen.TODO}")
+            if not gcpu and not ggpu:
+                res.human.append(f"{op}_grad: fluid registers no grad kernel; backward.yaml entry "
+                                 f"written, write the {gk} kernel")
+        compat = f"{YAML}/op_compat.yaml"
+        ctext = tree.read(compat) or ""
+        if not re.search(r"(?m)^-[ \t]*op[ \t]*:[ \t]*\w+(?:[ \t]*\([ \t]*)?" + re.escape(op) + r"\b", ctext):
+            _append_yaml(tree, compat, codegen.op_compat_entry(spec, kname, has_grad), kname)
+    # remove the fluid kernel registrations (the PHI kernel now serves the op)
+    # Only registrations whose PHI replacement works are removed: a TODO kernel is registered
+    # under "#if 0" and the fluid kernel keeps serving that backend until it is ported.
+    by_file: dict[str, list[tuple[str, str]]] = {}
+    for s in fluid_kernels:
+        if duplicate or (s.name, _backend(s)) in ported:
+            by_file.setdefault(s.path, []).append((s.macro or s.kind, s.name))
+        elif s.name in (op, op + "_grad"):
+            res.human.append(f"{s.where}: fluid {_backend(s)} kernel of '{s.name}' kept until its PHI "
+                             "kernel is ported")
+    for path, lines in by_file.items():
+        tree.write(path, _remove_spans(tree.read(path) or "", lines))
+
+
+def _backend(site) -> str:
+    by_macro = {"REGISTER_OP_CPU_KERNEL": "CPU", "REGISTER_OP_CUDA_KERNEL": "GPU",
+                "REGISTER_OP_XPU_KERNEL": "XPU", "REGISTER_OP_IPU_KERNEL": "IPU",
+                "REGISTER_OP_CUSTOM_DEVICE_KERNEL": "Custom"}
+    if site.kind in by_macro:
+        return by_macro[site.kind]
+    if site.kind == "PD_REGISTER_STRUCT_KERNEL":
+        return site.arg2 or "?"
+    if site.kind == "REGISTER_OP_KERNEL":
+        return site.arg2 or "?"  # MKLDNN/OneDNN
+    return site.macro or site.kind
+
+
+def _compute_body(tree: Tree, site) -> str | None:
+    text = tree.read(site.path) or ""
+    start = sum(len(x) for x in text.splitlines(keepends=True)[: site.line - 1])
+    stmt = text[start: statement_end(text, start)]
+    cm = re.search(r"(?:ops::)?(\w+)(?:<[^>]*>)?\s*[,)]", stmt.split(",", 3)[-1] if "STRUCT" in site.kind
+                   else stmt.split(",", 1)[-1])
+    if not cm:
+        return None
+    cls = cm.group(1)
+    m = re.search(r"\bclass\s+" + cls + r"\b[^{;]*\{", text)
+    if not m:
+        return None
+    body = codegen._braced(text, m.end() - 1)
+    cm2 = re.search(r"void\s+Compute\s*\([^)]*\)\s*const\s*(?:override)?\s*\{", body)
+    return codegen._braced(body, cm2.end() - 1) if cm2 else None
+
+
+def _dtypes(tree: Tree, site) -> list[str]:
+    text = tree.read(site.path) or ""
+    start = sum(len(x) for x in text.splitlines(keepends=True)[: site.line - 1])
+    stmt = text[start: statement_end(text, start)]
+    args = stmt[stmt.find("(") + 1: stmt.rfind(")")]
+    if site.kind == "PD_REGISTER_STRUCT_KERNEL":
+        parts = [p.strip() for p in args.split(",")][4:]
+        return [p for p in parts if p] or ["float"]
+    found = re.findall(r"<\s*([\w:]+)\s*,", args)
+    return [t for t in dict.fromkeys(found) if "Context" not in t] or ["float"]
+
+
+def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write: bool = False) -> Result:
+    root = Path(root)
+    chosen = [d for d in decisions if d["verdict"] in (verdicts or APPLIED_VERDICTS)
+              and (not ops or d["op"] in ops)]
+    unknown = set(ops or []) - {d["op"] for d in decisions}
+    if unknown:
+        raise MigratorError(f"--op {', '.join(sorted(unknown))}: not in the plan")
+    names_of = {d["op"]: set(d.get("names") or [d["op"], d["op"] + "_grad", d["op"] + "_grad_grad"])
+                for d in chosen}
+    interest = set().union(*names_of.values(), *({"legacy_" + o} for o in names_of)) if names_of else set()
+    idx = build_index(root, interest)
+    idx.phi_alias = {y.name: y.fluid for y in idx.yaml_ops
+                     if y.path.endswith("op_compat.yaml") and y.fluid != y.name}
+    tree = Tree(root)
+    res = Result()
+    for d in chosen:
+        names = names_of[d["op"]]
+        if d["verdict"] == "DELETE":
+            _delete(tree, idx, d["op"], names, res)
+        elif d["verdict"] in ("MIGRATE", "MIGRATE_LEGACY"):
+            users = [e for e in d.get("needs_human", [])]
+            static_only = not any("_C_ops" in e for e in users)
+            _migrate(tree, idx, d["op"], names, d["verdict"] == "MIGRATE_LEGACY", static_only, res,
+                     duplicate=d["rule"].endswith("phi-equivalent"),
+                     unused_kernels=frozenset(k["kernel"] for k in d.get("kernels", [])
+                                              if k["verdict"] == "DELETE"))
+        elif d["verdict"] == "REPLACE_THEN_DELETE":
+            for e in d.get("needs_human", []) or d["evidence"]:
+                res.human.append(f"{e}: switch this caller of '{d['op']}' to '{d.get('replacement')}', "
+                                 "then apply DELETE")
+    changes = tree.changes()
+    res.patch = git_diff(changes)
+    res.changed = [r for r, _, _ in changes]
+    res.deleted = [r for r, _, n in changes if n is None]
+    res.created = [r for r, o, _ in changes if o is None]
+    if write:
+        _write_all(root, changes)
+    return res
+
+
+def _write_all(root: Path, changes) -> None:
+    staged = []
+    try:
+        for rel, _old, new in changes:
+            if new is None:
+                continue
+            p = root / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(f".{p.name}.pom.tmp")
+            tmp.write_text(new, encoding="utf-8")
+            staged.append((tmp, p))
+    except OSError as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise MigratorError(f"cannot write {exc.filename}: {exc.strerror}") from exc
+    for tmp, p in staged:
+        os.replace(tmp, p)
+    for rel, _old, new in changes:
+        if new is None and (root / rel).exists():
+            (root / rel).unlink()

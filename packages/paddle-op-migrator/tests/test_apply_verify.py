@@ -1,0 +1,129 @@
+import shutil
+import subprocess
+
+import pytest
+from paddle_op_migrator.apply import apply_plan
+from paddle_op_migrator.lists import load_list
+from paddle_op_migrator.planner import plan
+from paddle_op_migrator.scanner import scan
+from paddle_op_migrator.verify import paddle_include, verify
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+
+
+def _plan(tree):
+    return plan(scan(tree, load_list(str(tree / "oplist.txt"))))
+
+
+@needs_git
+def test_end_to_end_scan_plan_apply_verify_apply_again(tree, tmp_path):
+    decisions = _plan(tree)
+    res = apply_plan(tree, decisions)
+    patch = tmp_path / "all.patch"
+    patch.write_text(res.patch)
+    subprocess.run(["git", "-C", str(tree), "apply", "--check", str(patch)], check=True)
+    res = apply_plan(tree, decisions, write=True)
+    assert res.changed
+    # DELETE: whole files, blocks in shared files, CMake, yaml, LegacyOpList, USE_OP in tests
+    assert not (tree / "paddle/fluid/operators/nce_op.cc").exists()
+    assert not (tree / "paddle/fluid/operators/nce_op.h").exists()  # only nce_op.cc included it
+    interp = (tree / "paddle/fluid/operators/interpolate_op.cc").read_text()
+    assert "REGISTER_OPERATOR(trilinear_interp" not in interp and "REGISTER_OPERATOR(bilinear_interp" in interp
+    assert "trilinear_interp" not in (tree / "paddle/fluid/operators/interpolate_op.cu").read_text()
+    cmake = (tree / "paddle/fluid/operators/CMakeLists.txt").read_text()
+    assert "nce_op" not in cmake and "fused_attention_op" in cmake
+    compat = (tree / "paddle/phi/ops/yaml/op_compat.yaml").read_text()
+    assert "- op : nce" not in compat and "(bilinear_interp_v2)" in compat
+    assert "- op : nce" not in (tree / "paddle/phi/ops/yaml/op_version.yaml").read_text()
+    legacy = (tree / "paddle/fluid/pir/dialect/operator/utils/utils.cc").read_text()
+    assert "NceOp::name()" not in legacy and "SeedOp::name()" in legacy
+    t = (tree / "test/cpp/fluid/faster_tokenizer_test.cc").read_text()
+    assert "USE_OP_ITSELF(faster_tokenizer)" not in t
+    assert "PD_DECLARE_KERNEL(trilinear_interp" in t  # a PHI kernel (old _v2), stays
+    assert "REGISTER_OP_CUSTOM_DEVICE_KERNEL(\n      c_embedding" not in (
+        tree / "paddle/fluid/operators/custom_device_common_op_registry.cc").read_text()
+    act = (tree / "paddle/fluid/operators/activation_op.cc").read_text()
+    assert "REGISTER_ACTIVATION_OP(brelu" not in act and "REGISTER_ACTIVATION_OP(relu6" in act
+    assert "#define REGISTER_ACTIVATION_OP" in act
+    sc = (tree / "paddle/fluid/operators/save_combine_op.cc").read_text()
+    assert "PD_REGISTER_KERNEL(save_combine_vocab" not in sc and "PD_REGISTER_KERNEL(save_combine_tensor" in sc
+    # MIGRATE: PHI side generated, fluid kernel registration removed
+    kern = (tree / "paddle/phi/kernels/cpu/soft_relu_kernel.cc").read_text()
+    assert "PD_REGISTER_KERNEL(soft_relu" in kern and "TODO" not in kern
+    assert "std::log" in kern  # body carried over
+    gpu = (tree / "paddle/phi/kernels/gpu/soft_relu_kernel.cu").read_text()
+    assert "#if 0\nPD_REGISTER_KERNEL(soft_relu" in gpu  # TODO body: not registered yet ...
+    assert "PD_REGISTER_STRUCT_KERNEL(soft_relu" in (tree / "paddle/fluid/operators/soft_relu_op.cu").read_text()
+    # ... so the fluid GPU kernel keeps serving; likewise the XPU kernel nobody ported
+    assert "REGISTER_OP_XPU_KERNEL(\n    lookup_table" in (tree / "paddle/fluid/operators/lookup_table_op.cc").read_text()
+    assert "PD_REGISTER_STRUCT_KERNEL" not in (tree / "paddle/fluid/operators/soft_relu_op.cc").read_text()
+    static = (tree / "paddle/phi/ops/yaml/inconsistent/static_ops.yaml").read_text()
+    assert "- op : soft_relu\n  args : (Tensor x, float threshold = 40.0f)" in static
+    assert "func : SoftReluInferMeta" in static and "  backward : soft_relu_grad" in static
+    sbw = (tree / "paddle/phi/ops/yaml/inconsistent/static_backward.yaml").read_text()
+    assert "- backward_op : soft_relu_grad\n  forward : soft_relu (Tensor x, float threshold = 40.0f) -> Tensor(out)" in sbw
+    assert "args : (Tensor x, Tensor out_grad, float threshold)" in sbw and "output : Tensor(x_grad)" in sbw
+    gk = (tree / "paddle/phi/kernels/cpu/soft_relu_grad_kernel.cc").read_text()
+    assert "PD_REGISTER_KERNEL(soft_relu_grad" in gk and "TODO" not in gk
+    assert "soft_relu_grad" not in (tree / "paddle/fluid/operators/soft_relu_op.cc").read_text().split("REGISTER_OPERATOR(soft_relu_grad")[-1]
+    assert "- op : legacy_crop (crop)" in compat
+    assert "- op : legacy_crop" in (tree / "paddle/phi/ops/yaml/legacy/static_ops.yaml").read_text()
+    unary = (tree / "paddle/phi/infermeta/unary.cc").read_text()
+    assert "out->set_dims(x.dims());" in unary
+    rep = verify(tree)
+    assert rep["ok"], rep["problems"]
+    assert any("anchor_generator" in t for t in rep["todos"])  # the non-mechanical ones are reported
+    inc, _ = paddle_include()
+    if inc is not None and shutil.which("g++"):
+        assert rep["compile"]["status"] == "passed"
+        assert "paddle/phi/kernels/cpu/soft_relu_kernel.cc" in rep["compile"]["files"]
+        assert "paddle/phi/kernels/cpu/soft_relu_grad_kernel.cc" in rep["compile"]["files"]
+        assert "paddle/phi/kernels/gpu/soft_relu_kernel.cu" in rep["compile"]["files"]  # as C++
+    else:
+        assert rep["compile"]["status"] == "skipped" and rep["compile"]["reason"]
+    again = apply_plan(tree, decisions)
+    assert again.patch == "" and again.changed == []
+
+
+def test_verify_finds_dangling_references(tree):
+    (tree / "paddle/fluid/operators/nce_op.cc").unlink()  # deleted by hand, users left behind
+    rep = verify(tree, compile_check=False)
+    assert not rep["ok"]
+    text = "\n".join(rep["problems"])
+    assert "CMake source nce_op.cc does not exist" in text
+    assert "NceOp" in text
+    if shutil.which("git"):
+        (tree / "paddle/fluid/operators/nce_op.h").unlink()  # still included by a kept file
+        (tree / "paddle/fluid/operators/seed_op.cc").write_text(
+            '#include "paddle/fluid/operators/nce_op.h"\n' + (tree / "paddle/fluid/operators/seed_op.cc").read_text())
+        rep = verify(tree, compile_check=False)
+        assert any("seed_op.cc:1: includes paddle/fluid/operators/nce_op.h, which was removed" in p
+                   for p in rep["problems"])
+    sig = tree / "paddle/phi/ops/compat/save_combine_sig.cc"
+    sig.write_text("<<<<<<< HEAD\n" + sig.read_text() + "=======\n>>>>>>> other\n")
+    assert any("merge-conflict" in p for p in verify(tree, compile_check=False)["problems"])
+    (tree / "paddle/phi/ops/yaml/ops.yaml").write_text("- op : a\n- op : a\n  args: [\n")
+    assert any("does not parse" in p for p in verify(tree, compile_check=False)["problems"])
+
+
+def test_compile_check_catches_a_broken_generated_file(tree):
+    inc, _ = paddle_include()
+    if inc is None or not shutil.which("g++"):
+        pytest.skip("needs g++ and an installed paddle wheel")
+    decisions = [d for d in _plan(tree) if d["op"] == "soft_relu"]
+    apply_plan(tree, decisions, write=True)
+    k = tree / "paddle/phi/kernels/cpu/soft_relu_kernel.cc"
+    k.write_text(k.read_text().replace("std::log(", "std::not_a_function("))
+    rep = verify(tree)
+    assert rep["compile"]["status"] == "failed"
+    assert any("soft_relu_kernel.cc" in p for p in rep["problems"])
+
+
+def test_apply_by_op_and_by_verdict(tree):
+    decisions = _plan(tree)
+    only = apply_plan(tree, decisions, ops=["nce"])
+    assert only.changed and all("soft_relu" not in c for c in only.changed)
+    dels = apply_plan(tree, decisions, verdicts=["DELETE"])
+    assert "paddle/fluid/operators/nce_op.cc" in dels.deleted and not dels.created
+    rtd = apply_plan(tree, decisions, verdicts=["REPLACE_THEN_DELETE"])
+    assert rtd.patch == "" and any("switch this caller" in h for h in rtd.human)
