@@ -80,7 +80,11 @@ def _index_html(netron: Path, model: ModelEntry) -> bytes:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     metas = "\n".join([
         '<meta name="type" content="Python">',
-        f'<meta name="version" content="{html.escape(version)}">',
+        # Version 0.0.0 is how Netron marks an unpackaged build: it turns telemetry off, so the
+        # page makes no requests outside this server. The real version is kept for reference.
+        '<meta name="version" content="0.0.0">',
+        f'<meta name="netron-version" content="{html.escape(version)}">',
+        '<meta name="generator" content="netron-paddle-pir">',
         f'<meta name="file" content="/data/{urllib.parse.quote(model.name)}">',
         f'<meta name="identifier" content="{html.escape(model.name)}">',
     ])
