@@ -84,7 +84,7 @@ for (const entry of models) {
             graph.nodes.forEach((node, index) => {
                 const want = expected.nodes[index];
                 const where = `node ${index} (${want.type})`;
-                assert.equal(node.identifier, want.type, where);
+                assert.equal(node.type.identifier, want.type, where);
                 const operands = node.inputs.filter((a) => a.name !== 'captured');
                 assert.equal(operands.length, want.inputs.length, `${where}: operand count (absent optional operands hidden)`);
                 operands.forEach((argument, k) => {

@@ -554,8 +554,7 @@ pir.GraphBuilder = class {
     node(op) {
         const program = this.program;
         const signature = program.catalog.signature(op.type);
-        const node = new pir.Node(op.type, program.catalog.type(op.type), this.nodeName(op.type));
-        node.identifier = op.type;
+        const node = new pir.Node(program.catalog.type(op.type), this.nodeName(op.type));
         const operandNames = this.operandNames(op, signature);
         for (const [index, id] of op.operands.entries()) {
             if (id === 0) {
@@ -662,10 +661,9 @@ pir.Value = class {
 
 pir.Node = class {
 
-    constructor(identifier, type, name) {
-        this.type = type;
+    constructor(type, name) {
+        this.type = type; // {name, identifier: 'pd_op.conv2d', category?, description?}
         this.name = name;
-        this.identifier = identifier;
         this.inputs = [];
         this.outputs = [];
         this.attributes = [];
