@@ -135,3 +135,20 @@ for (const entry of models) {
         });
     });
 }
+
+test('model.pdiparams opened directly shows the program beside it', { skip: expectations['cnn_bn/model.json'] ? false : 'corpus missing' }, async () => {
+    const { model, context } = await open(path.join(corpus, 'cnn_bn', 'model.pdiparams'));
+    assert.ok(model, 'the reader takes .pdiparams when <stem>.json is a PIR program');
+    assert.deepEqual(context.fetched.slice(0, 1), ['model.json']);
+    assert.equal(model.modules[0].nodes.length, expectations['cnn_bn/model.json'].nodes.length);
+    assert.equal(initializers(model.modules[0]).size, expectations['cnn_bn/model.json'].parameters.length);
+});
+
+test('a .pdiparams without a PIR program is left to Netron', { skip: corpus ? false : 'corpus missing' }, async () => {
+    const { Context } = await import('./context.mjs');
+    const reader = await import(path.join(here, '..', '..', 'src', 'netron_paddle_pir', 'web', 'paddle-pir.js'));
+    const folder = path.join(corpus, 'static_separate');
+    const file = path.join(folder, fs.readdirSync(folder).find((name) => !name.endsWith('.json')));
+    const context = new Context(path.join(corpus, 'cnn_bn', 'model.pdiparams'), new Map([['model.json', fs.readFileSync(file)]]));
+    assert.equal(await new reader.ModelFactory().match(context), null);
+});

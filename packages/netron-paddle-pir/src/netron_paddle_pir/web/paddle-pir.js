@@ -12,20 +12,36 @@ pir.ModelFactory = class {
 
     async match(context) {
         const identifier = (context.identifier || '').toLowerCase();
+        const isProgram = (obj) => obj && typeof obj === 'object' && !Array.isArray(obj) && 'base_code' in obj && 'program' in obj;
+        if (identifier.endsWith('.pdiparams')) {
+            // Weights opened directly: show the PIR program next to them (<stem>.json).
+            const file = `${context.identifier.replace(/\.pdiparams$/i, '')}.json`;
+            try {
+                const target = await context.fetch(file);
+                const stream = target.stream;
+                const obj = JSON.parse(new TextDecoder('utf-8').decode(stream.peek(stream.length)));
+                if (isProgram(obj)) {
+                    return context.set('paddle.pir', { doc: obj, identifier: file });
+                }
+            } catch {
+                // no PIR program beside the weights: Netron's own reader handles them
+            }
+            return null;
+        }
         if (!identifier.endsWith('.json')) {
             return null;
         }
         const obj = await context.peek('json');
-        if (obj && typeof obj === 'object' && !Array.isArray(obj) && 'base_code' in obj && 'program' in obj) {
-            return context.set('paddle.pir', obj);
+        if (isProgram(obj)) {
+            return context.set('paddle.pir', { doc: obj, identifier: context.identifier });
         }
         return null;
     }
 
     async open(context) {
-        const identifier = context.identifier || 'model.json';
+        const identifier = context.value && context.value.identifier ? context.value.identifier : context.identifier || 'model.json';
         try {
-            const doc = context.value;
+            const doc = context.value.doc;
             const header = pir.header(doc);
             let signatures = null;
             try {
