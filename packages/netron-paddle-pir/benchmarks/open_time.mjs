@@ -12,7 +12,7 @@ const browser = await e2e.launch(spec.chromium || '/usr/bin/chromium');
 const results = spec.cases.map((item) => ({ ...item, ms: [] }));
 try {
     // Warm-up: one discarded open of each, so neither side pays for a cold browser.
-    for (const result of results) {
+    for (const result of spec.warmup === false ? [] : results) {
         const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
         await page.addInitScript(e2e.keepEval);
         result.warmup_ms = await e2e.openModel(page, result.url, spec.timeout || 600000);

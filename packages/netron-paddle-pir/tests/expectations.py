@@ -103,9 +103,7 @@ def _paddle_names(path: Path, version: int, ops: list) -> list:
     program = paddle.pir.Program()
     core.deserialize_pir_program(str(path), program, version)
     loaded = list(program.global_block().ops)
-    names = []
-    for op in ops:
-        names.append(None)
+    names = [None] * len(ops)
     if len(loaded) != len(ops):
         raise AssertionError(f"{path}: paddle loaded {len(loaded)} ops, JSON has {len(ops)}")
     for i, (json_op, pir_op) in enumerate(zip(ops, loaded)):

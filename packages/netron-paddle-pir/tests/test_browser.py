@@ -12,7 +12,6 @@ import subprocess
 
 import pytest
 from conftest import TESTS, node_binary
-
 from netron_paddle_pir.server import Viewer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

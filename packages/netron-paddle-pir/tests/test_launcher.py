@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from netron_paddle_pir.server import Viewer, netron_dir
 
 
