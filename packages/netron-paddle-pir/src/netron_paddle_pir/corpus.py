@@ -219,6 +219,7 @@ def _static_variants(paddle, root: Path, only):
         "static_untrainable": {"trainable": False},
         "static_readable_untrainable": {"readable": True, "trainable": False},
         "static_separate": {"separate_parameters": True},
+        "static_save": None,  # paddle.static.save: no fetch op, weights in a .pdparams pickle
     }
     written = {}
     for variant, kwargs in variants.items():
@@ -239,17 +240,21 @@ def _static_variants(paddle, root: Path, only):
                 exe.run(startup)
                 folder = root / variant
                 folder.mkdir(parents=True, exist_ok=True)
-                paddle.static.save_inference_model(str(folder / "model"), [x], [out], exe,
-                                                   program=main, **kwargs)
+                if kwargs is None:
+                    paddle.static.save(main, str(folder / "model"))
+                else:
+                    paddle.static.save_inference_model(str(folder / "model"), [x], [out], exe,
+                                                       program=main, **kwargs)
                 params = []
                 for param in main.global_block().all_parameters():
                     params.append(_summary(param.name, scope.find_var(param.name)
                                            .get_tensor().__array__()))
         finally:
             paddle.disable_static()
-        model = "__model__.json" if kwargs.get("separate_parameters") else "model.json"
-        written[variant] = {"model": model, "params": params, "variant": f"save_inference_model "
-                                                                        f"{kwargs}"}
+        kwargs_ = kwargs or {}
+        model = "__model__.json" if kwargs_.get("separate_parameters") else "model.json"
+        written[variant] = {"model": model, "params": params, "variant": "static.save" if kwargs is None
+                           else f"save_inference_model {kwargs}"}
     return written
 
 
