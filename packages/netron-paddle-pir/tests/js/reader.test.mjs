@@ -152,3 +152,37 @@ test('a .pdiparams without a PIR program is left to Netron', { skip: corpus ? fa
     const context = new Context(path.join(corpus, 'cnn_bn', 'model.pdiparams'), new Map([['model.json', fs.readFileSync(file)]]));
     assert.equal(await new reader.ModelFactory().match(context), null);
 });
+
+test('t_vec values are typed as vectors of their element types', { skip: expectations['lstm/model.json'] ? false : 'corpus missing' }, async () => {
+    let checked = 0;
+    for (const entry of models.filter((m) => expectations[m.target])) {
+        const file = path.join(corpus, entry.target);
+        const doc = JSON.parse(fs.readFileSync(file, 'utf-8'));
+        const vectors = new Map();
+        for (const op of doc.program.regions[0].blocks[0].ops) {
+            for (const result of Array.isArray(op.O) ? op.O : []) {
+                if (result.TT && result.TT['#'] === '0.t_vec') {
+                    vectors.set(`%${result['%']}`, result.TT.D.length);
+                }
+            }
+        }
+        if (vectors.size === 0) {
+            continue;
+        }
+        // eslint-disable-next-line no-await-in-loop
+        const { model } = await open(file);
+        for (const node of model.modules[0].nodes) {
+            for (const argument of node.outputs) {
+                for (const value of argument.value) {
+                    if (vectors.has(value.name)) {
+                        const text = String(value.type);
+                        assert.match(text, /^vector<.*>$/, `${entry.target} ${value.name}`);
+                        assert.equal(value.type.types.length, vectors.get(value.name));
+                        checked++;
+                    }
+                }
+            }
+        }
+    }
+    assert.ok(checked > 0, 'the corpus has vector results drawn as edges');
+});

@@ -583,7 +583,10 @@ pir.GraphBuilder = class {
         }
         const resultNames = signature && signature.outputs ? signature.outputs : [];
         for (const [index, result] of op.results.entries()) {
-            const name = op.type === 'builtin.split' || resultNames.length === 0 ? `out_${index}` : resultNames[index] || `out_${index}`;
+            let name = op.type === 'builtin.split' || resultNames.length === 0 ? `out_${index}` : resultNames[index] || `out_${index}`;
+            if (op.type === 'pd_op.while') {
+                name = `loop_var_${index}`; // the final values of the loop variables
+            }
             node.outputs.push(new pir.Argument(name, [this.value(result.id)]));
         }
         for (const attr of op.attributes) {
