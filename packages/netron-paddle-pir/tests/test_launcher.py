@@ -13,6 +13,7 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from netron_paddle_pir.server import Viewer, netron_dir
@@ -76,6 +77,7 @@ def test_outside_paths_are_404(corpus, path):
         with pytest.raises(urllib.error.HTTPError) as error:
             get(url + path)
         assert error.value.code == 404
+        error.value.close()
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
@@ -105,7 +107,7 @@ def test_cli_serves_models_prints_urls_and_exits_on_ctrl_c(corpus):
         assert len(urls) == 2, proc.stderr.read() if proc.poll() is not None else urls
         for url, model in zip(urls, models):
             _, _, body = get(url + "data/model.json")
-            assert body == open(model, "rb").read()
+            assert body == Path(model).read_bytes()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
         assert proc.returncode == 0, err

@@ -101,7 +101,7 @@ def make_handler(model: ModelEntry, netron: Path, web: Path = WEB_DIR, upstream_
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "netron-paddle-pir"
-        protocol_version = "HTTP/1.1"
+        # HTTP/1.0: one request per connection, so stop() leaves no idle keep-alive sockets.
 
         def log_message(self, format, *args):  # noqa: A002 - signature of the base class
             pass
