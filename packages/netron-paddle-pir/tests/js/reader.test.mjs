@@ -186,3 +186,49 @@ test('t_vec values are typed as vectors of their element types', { skip: expecta
     }
     assert.ok(checked > 0, 'the corpus has vector results drawn as edges');
 });
+
+const mutated = async (target, change) => {
+    const file = path.join(corpus, target);
+    const doc = JSON.parse(fs.readFileSync(file, 'utf-8'));
+    change(doc);
+    return open(file, new Map([[path.basename(file), Buffer.from(JSON.stringify(doc))]]));
+};
+
+test('ops unknown to the signature table fall back to positional names', { skip: expectations['mlp/model.json'] ? false : 'corpus missing' }, async () => {
+    const { model } = await mutated('mlp/model.json', (doc) => {
+        const ops = doc.program.regions[0].blocks[0].ops;
+        const relu = ops.find((op) => op['#'] === '1.relu');
+        relu['#'] = '3.my_custom_relu'; // custom_op dialect
+        const matmul = ops.find((op) => op['#'] === '1.matmul');
+        matmul['#'] = 'my_dialect.fused_thing';
+    });
+    const nodes = model.modules[0].nodes;
+    const custom = nodes.find((node) => node.type.identifier === 'custom_op.my_custom_relu');
+    assert.deepEqual(custom.inputs.map((a) => a.name), ['input_0']);
+    assert.deepEqual(custom.outputs.map((a) => a.name), ['out_0']);
+    const other = nodes.find((node) => node.type.identifier === 'my_dialect.fused_thing');
+    assert.deepEqual(other.inputs.map((a) => a.name), ['input_0', 'input_1']);
+    assert.ok(other.inputs[1].value[0].initializer, 'the parameter is still folded');
+});
+
+test('malformed files give readable errors naming the file and the JSON path', { skip: expectations['mlp/model.json'] ? false : 'corpus missing' }, async () => {
+    const cases = [
+        [(doc) => { doc.base_code.magic = 'xyz'; }, /Invalid PIR magic '"xyz"' \(expected "pir"\) in 'model\.json'\./],
+        [(doc) => { doc.base_code.version = 'four'; }, /Invalid PIR version '"four"' in 'model\.json'\./],
+        [(doc) => { doc.program.regions = []; }, /Missing 'program\.regions' in 'model\.json'\./],
+        [(doc) => { doc.program.regions[0].blocks[0].ops[5].I = 7; }, /Expected a list at 'program\.regions\[0\]\.blocks\[0\]\.ops\[5\]\.I' in 'model\.json'\./],
+        [(doc) => { doc.program.regions[0].blocks[0].ops[5].I[0]['%'] = 999; }, /undefined value %999 in 'model\.json'\./],
+        [(doc) => { doc.program.regions[0].blocks[0].ops[0].A[3] = 5; }, /Expected a string at 'program\.regions\[0\]\.blocks\[0\]\.ops\[0\]\.A\[3\]' in 'model\.json'\./]
+    ];
+    for (const [change, message] of cases) {
+        await assert.rejects(mutated('mlp/model.json', change), (error) => {
+            assert.equal(error.name, 'Error loading Paddle PIR model.');
+            assert.match(error.message, message);
+            return true;
+        });
+    }
+    const file = path.join(corpus, 'mlp', 'model.json');
+    const params = fs.readFileSync(path.join(corpus, 'mlp', 'model.pdiparams'));
+    await assert.rejects(open(file, new Map([['model.pdiparams', params.subarray(0, 100)]])), /Unexpected end of 'model\.pdiparams' at byte \d+ .* in 'model\.json'\./);
+    await assert.rejects(open(file, new Map([['model.pdiparams', Buffer.concat([params, params.subarray(0, 10)])]])), /holds more data than the 4 persistable parameters/);
+});
