@@ -91,6 +91,10 @@ def generate(paddle=None) -> dict:
     return {
         "paddle_version": paddle.__version__,
         "generator": "netron_paddle_pir.signatures",
+        "candidates": len(names),
+        # Names Paddle exposes (API functions, hand-listed ops) that have no op-yaml info, such as
+        # if/while (named by the reader) or functions that are not ops of their own.
+        "without_signature": sorted(set(names) - set(table)),
         "ops": dict(sorted(table.items())),
     }
 
