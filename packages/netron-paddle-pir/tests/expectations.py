@@ -46,7 +46,10 @@ class Walk:
                     self._index(inner)
 
     def foldable(self, op, block):
-        if op_type(op["#"]) != "builtin.combine" or len(op.get("O", [])) != 1:
+        outs = op.get("O")
+        if not isinstance(outs, list) or len(outs) != 1:
+            return False
+        if op_type(op["#"]) != "builtin.combine" and constant_size(op) is None:
             return False
         uses = self.uses.get(op["O"][0]["%"], [])
         return bool(uses) and all(op_type(u["#"]) != "cf.yield" and b is block for u, b in uses)
@@ -83,6 +86,31 @@ class Walk:
                 seen.add(vid)
                 result.append(vid)
         return result
+
+
+CONSTANT_DTYPES = {"float32", "float64", "int32", "int64", "bool", "int8", "uint8", "int16"}
+
+
+def constant_size(op):
+    """Number of values of a foldable small constant (full_int_array, 1-D full <= 64), else None."""
+    kind = op_type(op["#"])
+    if kind not in ("pd_op.full", "pd_op.full_int_array") or op.get("I"):
+        return None
+    if _attr(op, "dtype") not in CONSTANT_DTYPES:
+        return None
+    if kind == "pd_op.full_int_array":
+        values = _attr(op, "value")  # an a_array of a_i64 attributes
+        if isinstance(values, list):
+            values = [v.get("D") if isinstance(v, dict) else v for v in values]
+        ok = isinstance(values, list) and all(isinstance(v, (int, float)) for v in values)
+        return len(values) if ok and len(values) <= 64 else None
+    shape, value = _attr(op, "shape"), _attr(op, "value")
+    if not isinstance(shape, list) or len(shape) > 1 or not isinstance(value, (int, float)):
+        return None
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        return None
+    size = shape[0] if shape else 1
+    return size if size <= 64 else None
 
 
 def _attr(op, name):
@@ -139,6 +167,10 @@ def expect(path: Path) -> dict:
     def source(vid):
         if vid in params:
             return ["param", params[vid]]
+        producer = walk.producer.get(vid)
+        if producer and op_type(producer[0]["#"]) != "builtin.combine" and walk.foldable(
+                producer[0], body):
+            return ["const", f"%{vid}", constant_size(producer[0])]
         if vid in data_names:
             return ["input", data_names[vid]]
         producer = walk.producer.get(vid)
@@ -164,7 +196,8 @@ def expect(path: Path) -> dict:
             else:
                 slot = None  # builtin/cf ops: positional or hand-named in the reader
             producer = walk.producer.get(vid)
-            if producer and walk.foldable(producer[0], body):
+            if producer and op_type(producer[0]["#"]) == "builtin.combine" and walk.foldable(
+                    producer[0], body):
                 values = [source(v) for v in walk.combine_inputs(vid)]
             else:
                 values = [source(vid)]

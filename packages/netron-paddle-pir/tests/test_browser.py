@@ -104,10 +104,13 @@ def want_nodes(expected, name):
 
 
 def first_region_ops(path):
+    """Types of the nodes the then-region of the first if should show (expectations' rules)."""
+    from expectations import Walk
+
     doc = json.loads(path.read_text())
+    walk = Walk(doc)
     for op in doc["program"]["regions"][0]["blocks"][0]["ops"]:
         if op["#"] == "1.if":
             block = op["regions"][0]["blocks"][0]
-            return [inner["#"].split(".", 1)[1] for inner in block["ops"]
-                    if inner["#"] not in ("2.yield",)]
+            return [inner["#"].split(".", 1)[1] for inner in walk.nodes(block)]
     raise AssertionError("no if op")

@@ -40,7 +40,12 @@ const sources = (graph) => {
             }
         });
     });
-    return (value) => value.initializer ? ['param', value.name] : map.get(value) || ['other', value.name];
+    return (value) => {
+        if (value.initializer && value.initializer.category === 'Constant') {
+            return ['const', value.name, value.initializer.type.shape.dimensions.reduce((a, b) => a * b, 1)];
+        }
+        return value.initializer ? ['param', value.name] : map.get(value) || ['other', value.name];
+    };
 };
 
 const countNodes = (graph) => graph.nodes.reduce((sum, node) => sum + 1 + node.blocks.reduce((s, b) => s + countNodes(b.value), 0), 0);
@@ -49,7 +54,7 @@ const initializers = (graph, found = new Map()) => {
     for (const node of graph.nodes) {
         for (const argument of node.inputs) {
             for (const value of argument.value) {
-                if (value.initializer) {
+                if (value.initializer && value.initializer.category !== 'Constant') {
                     found.set(value.name, value.initializer);
                 }
             }

@@ -361,13 +361,66 @@ pir.Program = class {
 
     // builtin.combine packs values into a vector. When every use is an ordinary operand, the
     // consumer shows the list directly (as Netron does for ONNX variadic inputs).
+    // Small constants (full_int_array, full of at most 64 values in at most one dimension) are
+    // folded the same way: the consumer shows them as constant inputs with their values.
     foldable(op) {
-        if (op.type !== 'builtin.combine' || op.results.length !== 1) {
+        if (op.results.length !== 1 || (op.type !== 'builtin.combine' && !this.constant(op))) {
             return false;
         }
         const uses = this.uses.get(op.results[0].id) || [];
         return uses.length > 0 && uses.every((user) => user.type !== 'cf.yield' && user.block === op.block);
     }
+
+    constant(op) {
+        if ((op.type !== 'pd_op.full' && op.type !== 'pd_op.full_int_array') || op.operands.length !== 0 || op.results.length !== 1) {
+            return null;
+        }
+        const attr = (name) => {
+            const found = op.attributes.find((item) => item.name === name);
+            return found ? found.value : undefined;
+        };
+        const dataType = pir.CONSTANT_TYPES.get(attr('dtype'));
+        if (!dataType) {
+            return null;
+        }
+        let dims = [];
+        let values = [];
+        if (op.type === 'pd_op.full_int_array') {
+            values = attr('value');
+            dims = [Array.isArray(values) ? values.length : 0];
+        } else {
+            dims = attr('shape');
+            const value = attr('value');
+            if (!Array.isArray(dims) || dims.length > 1 || !dims.every((dim) => Number.isInteger(dim) && dim >= 0) || typeof value !== 'number') {
+                return null;
+            }
+            values = new Array(dims.length === 0 ? 1 : dims[0]).fill(value);
+        }
+        if (!Array.isArray(values) || values.length > 64 || !values.every((value) => typeof value === 'number')) {
+            return null;
+        }
+        return { dataType, dims, values };
+    }
+};
+
+pir.CONSTANT_TYPES = new Map([
+    ['float32', 'float32'], ['float64', 'float64'], ['int32', 'int32'], ['int64', 'int64'], ['bool', 'boolean'], ['int8', 'int8'], ['uint8', 'uint8'], ['int16', 'int16']
+]);
+
+pir.constantTensor = (constant) => {
+    const { dataType, dims, values } = constant;
+    let array = null;
+    switch (dataType) {
+        case 'float32': array = new Float32Array(values); break;
+        case 'float64': array = new Float64Array(values); break;
+        case 'int32': array = new Int32Array(values); break;
+        case 'int16': array = new Int16Array(values); break;
+        case 'int64': array = new BigInt64Array(values.map((value) => BigInt(Math.trunc(value)))); break;
+        case 'int8': array = new Int8Array(values); break;
+        default: array = new Uint8Array(values.map((value) => value ? 1 : 0)); break; // uint8, boolean
+    }
+    const type = new pir.TensorType(dataType, new pir.TensorShape(dims));
+    return { type, values: new Uint8Array(array.buffer), encoding: '<', category: 'Constant' };
 };
 
 pir.parseAttribute = (at, path) => {
@@ -422,7 +475,7 @@ pir.GraphBuilder = class {
             this.parameters.set(parameter.value.id, parameter);
         }
         for (const op of program.allOps()) {
-            if (program.foldable(op)) {
+            if (op.type === 'builtin.combine' && program.foldable(op)) {
                 this.folded.set(op.results[0].id, op.operands.filter((id) => id !== 0));
             }
         }
@@ -455,9 +508,13 @@ pir.GraphBuilder = class {
             const parameter = this.parameters.get(id);
             let name = '';
             let initializer = null;
+            const producer = info.producer;
             if (parameter) {
                 name = this.unique(parameter.name);
                 initializer = this.store.tensor(parameter);
+            } else if (producer && producer.type !== 'builtin.combine' && this.program.foldable(producer)) {
+                name = this.unique(`%${id}`);
+                initializer = pir.constantTensor(this.program.constant(producer));
             } else if (this.label.has(id)) {
                 name = this.unique(this.label.get(id));
             } else if (info.name) {
@@ -521,7 +578,9 @@ pir.GraphBuilder = class {
                     }
                     break;
                 }
-                case 'builtin.combine': {
+                case 'builtin.combine':
+                case 'pd_op.full':
+                case 'pd_op.full_int_array': {
                     if (!this.program.foldable(op)) {
                         graph.nodes.push(this.node(op));
                     }
@@ -538,7 +597,7 @@ pir.GraphBuilder = class {
         if (parent === null && !block.ops.some((op) => op.type === 'pd_op.fetch' || op.type === 'builtin.shadow_output')) {
             // No fetch (paddle.static.save, paddle.save): the sinks of the program are its outputs.
             for (const op of block.ops) {
-                if (op.type === 'builtin.parameter' || op.type === 'pd_op.data' || (op.type === 'builtin.combine' && this.program.foldable(op))) {
+                if (op.type === 'builtin.parameter' || op.type === 'pd_op.data' || this.program.foldable(op)) {
                     continue;
                 }
                 for (const result of op.results) {
