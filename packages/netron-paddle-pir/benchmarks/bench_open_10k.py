@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from netron_paddle_pir.server import Viewer
 
+    if not (HERE.parent / "tests" / "browser" / "node_modules" / "playwright-core").is_dir():
+        # The bench session does not run the test setup: install chromium/playwright-core here.
+        subprocess.run(["bash", str(HERE.parent / "tests" / "setup_browser.sh")], check=True)
     node = shutil.which("node")
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with tempfile.TemporaryDirectory() as tmp:
