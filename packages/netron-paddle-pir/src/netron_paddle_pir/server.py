@@ -35,8 +35,8 @@ MIME_TYPES = {
 }
 
 # Files of our overlay served at the app root (next to Netron's modules).
-OVERLAY = {"paddle.js", "paddle-pir.js", "paddle-pir-ops.js", "paddle-pir-weights.js",
-           "pir-signatures.json"}
+OVERLAY = {"paddle.js", "paddle-pir.js", "paddle-pir-program.js", "paddle-pir-ops.js",
+           "paddle-pir-weights.js", "pir-signatures.json"}
 
 
 class NetronNotFound(RuntimeError):
