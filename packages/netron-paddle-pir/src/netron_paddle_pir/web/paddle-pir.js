@@ -1,0 +1,413 @@
+// Netron reader for PaddlePaddle PIR JSON programs (model.json / __model__.json), Paddle 3.0-3.3.
+// Plain ES modules without Netron imports, so that they run in the browser next to Netron and in Node tests.
+
+import * as weights from './paddle-pir-weights.js';
+import * as ops from './paddle-pir-ops.js';
+import { pir } from './paddle-pir-program.js';
+
+pir.MAX_KNOWN_VERSION = 4; // Paddle 3.3 writes base_code.version 4
+
+pir.ModelFactory = class {
+
+    async match(context) {
+        const identifier = (context.identifier || '').toLowerCase();
+        const isProgram = (obj) => obj && typeof obj === 'object' && !Array.isArray(obj) && 'base_code' in obj && 'program' in obj;
+        if (identifier.endsWith('.pdiparams')) {
+            // Weights opened directly: show the PIR program next to them (<stem>.json).
+            const file = `${context.identifier.replace(/\.pdiparams$/i, '')}.json`;
+            try {
+                const target = await context.fetch(file);
+                const stream = target.stream;
+                const obj = JSON.parse(new TextDecoder('utf-8').decode(stream.peek(stream.length)));
+                if (isProgram(obj)) {
+                    return context.set('paddle.pir', { doc: obj, identifier: file });
+                }
+            } catch {
+                // no PIR program beside the weights: Netron's own reader handles them
+            }
+            return null;
+        }
+        if (!identifier.endsWith('.json')) {
+            return null;
+        }
+        const obj = await context.peek('json');
+        if (isProgram(obj)) {
+            return context.set('paddle.pir', { doc: obj, identifier: context.identifier });
+        }
+        return null;
+    }
+
+    async open(context) {
+        const identifier = context.value && context.value.identifier ? context.value.identifier : context.identifier || 'model.json';
+        try {
+            const doc = context.value.doc;
+            const header = pir.header(doc);
+            let signatures = null;
+            try {
+                const text = await context.asset('pir-signatures.json');
+                signatures = JSON.parse(text);
+            } catch {
+                signatures = null; // operand and result names fall back to positions
+            }
+            const program = new pir.Program(doc.program, new ops.Catalog(signatures));
+            const store = await weights.load(context, identifier, program.parameters);
+            return new pir.Model(header, program, store, signatures);
+        } catch (error) {
+            if (error instanceof pir.Error || error instanceof weights.Error) {
+                throw new pir.Error(`${error.message.replace(/\.$/, '')} in '${identifier}'.`);
+            }
+            // Anything else is a structure the checks above did not anticipate: still say so plainly.
+            throw new pir.Error(`Invalid PIR JSON structure in '${identifier}' (${error && error.message ? error.message : error}).`);
+        }
+    }
+};
+
+pir.header = (doc) => {
+    const base = doc.base_code;
+    if (!base || typeof base !== 'object' || Array.isArray(base)) {
+        throw new pir.Error("Missing 'base_code' object");
+    }
+    if (base.magic !== 'pir') {
+        throw new pir.Error(`Invalid PIR magic '${JSON.stringify(base.magic)}' (expected "pir")`);
+    }
+    if (!Number.isInteger(base.version) || base.version < 1) {
+        throw new pir.Error(`Invalid PIR version '${JSON.stringify(base.version)}'`);
+    }
+    if (!doc.program || typeof doc.program !== 'object' || !Array.isArray(doc.program.regions) || doc.program.regions.length === 0) {
+        throw new pir.Error("Missing 'program.regions'");
+    }
+    return { version: base.version, trainable: base.trainable !== false };
+};
+
+// A checked view of the JSON: every access names the path it failed at.
+pir.Model = class {
+
+    constructor(header, program, store, signatures) {
+        this.format = `PaddlePaddle PIR v${header.version}`;
+        this.producer = 'PaddlePaddle';
+        const builder = new pir.GraphBuilder(program, store);
+        const graph = builder.graph(program.body, null, 'main');
+        this.modules = [graph];
+        const metadata = [];
+        metadata.push(new pir.Argument('trainable', header.trainable, 'boolean'));
+        if (header.version > pir.MAX_KNOWN_VERSION) {
+            metadata.push(new pir.Argument('warning', `PIR version ${header.version} is newer than the versions this reader was tested on (1-${pir.MAX_KNOWN_VERSION})`, 'string'));
+        }
+        metadata.push(new pir.Argument('operators', program.operatorCount, 'int64'));
+        metadata.push(new pir.Argument('parameters', program.parameters.length, 'int64'));
+        metadata.push(new pir.Argument('weights', store.description, 'string'));
+        if (signatures && signatures.paddle_version) {
+            metadata.push(new pir.Argument('signatures', `from Paddle ${signatures.paddle_version}`, 'string'));
+        }
+        this.metadata = metadata;
+    }
+};
+
+// Parsed program: ops, values, uses and captured values, independent of Netron's objects.
+pir.constantTensor = (constant) => {
+    const { dataType, dims, values } = constant;
+    let array = null;
+    switch (dataType) {
+        case 'float32': array = new Float32Array(values); break;
+        case 'float64': array = new Float64Array(values); break;
+        case 'int32': array = new Int32Array(values); break;
+        case 'int16': array = new Int16Array(values); break;
+        case 'int64': array = new BigInt64Array(values.map((value) => BigInt(Math.trunc(value)))); break;
+        case 'int8': array = new Int8Array(values); break;
+        default: array = new Uint8Array(values.map((value) => value ? 1 : 0)); break; // uint8, boolean
+    }
+    const type = new pir.TensorType(dataType, new pir.TensorShape(dims));
+    return { type, values: new Uint8Array(array.buffer), encoding: '<', category: 'Constant' };
+};
+
+pir.GraphBuilder = class {
+
+    constructor(program, store) {
+        this.program = program;
+        this.store = store;
+        this.values = new Map(); // id -> pir.Value
+        this.names = new Set();
+        this.counters = new Map();
+        this.folded = new Map(); // combine result id -> [operand ids]
+        this.parameters = new Map(); // value id -> parameter
+        for (const parameter of program.parameters) {
+            this.parameters.set(parameter.value.id, parameter);
+        }
+        for (const op of program.allOps()) {
+            if (op.type === 'builtin.combine' && program.foldable(op)) {
+                this.folded.set(op.results[0].id, op.operands.filter((id) => id !== 0));
+            }
+        }
+        this.label = new Map(); // id -> preferred value name
+        for (const op of program.allOps()) {
+            if (op.type === 'pd_op.data') {
+                const name = op.attributes.find((attr) => attr.name === 'name');
+                if (name && typeof name.value === 'string' && op.results.length > 0) {
+                    this.label.set(op.results[0].id, name.value);
+                }
+            }
+        }
+    }
+
+    unique(name) {
+        let candidate = name;
+        for (let i = 1; this.names.has(candidate); i++) {
+            candidate = `${name}:${i}`;
+        }
+        this.names.add(candidate);
+        return candidate;
+    }
+
+    value(id) {
+        if (!this.values.has(id)) {
+            const info = this.program.values.get(id);
+            if (!info) {
+                throw new pir.Error(`Operand refers to undefined value %${id}`);
+            }
+            const parameter = this.parameters.get(id);
+            let name = '';
+            let initializer = null;
+            const producer = info.producer;
+            if (parameter) {
+                name = this.unique(parameter.name);
+                initializer = this.store.tensor(parameter);
+            } else if (producer && producer.type !== 'builtin.combine' && this.program.foldable(producer)) {
+                name = this.unique(`%${id}`);
+                initializer = pir.constantTensor(this.program.constant(producer));
+            } else if (this.label.has(id)) {
+                name = this.unique(this.label.get(id));
+            } else if (info.name) {
+                name = this.unique(info.name);
+            } else {
+                name = this.unique(`%${id}`);
+            }
+            this.values.set(id, new pir.Value(name, info.type, initializer));
+        }
+        return this.values.get(id);
+    }
+
+    operandValues(id) {
+        if (this.folded.has(id)) {
+            return this.folded.get(id).map((inner) => this.value(inner));
+        }
+        return [this.value(id)];
+    }
+
+    nodeName(type) {
+        const short = type.split('.').pop();
+        const count = this.counters.get(short) || 0;
+        this.counters.set(short, count + 1);
+        return `${short}_${count}`;
+    }
+
+    graph(block, parent, label) {
+        const graph = new pir.Graph(label);
+        if (Array.isArray(block.inputs)) {
+            graph.inputs.push(...block.inputs);
+        }
+        let groups = false;
+        for (const op of block.ops) {
+            switch (op.type) {
+                case 'builtin.parameter':
+                    break;
+                case 'pd_op.data': {
+                    if (parent === null) {
+                        const name = op.attributes.find((attr) => attr.name === 'name');
+                        const value = this.value(op.results[0].id);
+                        graph.inputs.push(new pir.Argument(name && typeof name.value === 'string' ? name.value : value.name, [value]));
+                    } else {
+                        graph.nodes.push(this.node(op));
+                    }
+                    break;
+                }
+                case 'pd_op.fetch':
+                case 'builtin.shadow_output': {
+                    const key = op.type === 'pd_op.fetch' ? 'name' : 'output_name';
+                    const name = op.attributes.find((attr) => attr.name === key);
+                    const values = op.operands.filter((id) => id !== 0).flatMap((id) => this.operandValues(id));
+                    graph.outputs.push(new pir.Argument(name && typeof name.value === 'string' ? name.value : `output_${graph.outputs.length}`, values));
+                    break;
+                }
+                case 'cf.yield': {
+                    const names = this.yieldNames(parent, op.operands.length);
+                    for (const [index, id] of op.operands.entries()) {
+                        if (id !== 0) {
+                            graph.outputs.push(new pir.Argument(names[index], this.operandValues(id)));
+                        }
+                    }
+                    break;
+                }
+                case 'builtin.combine':
+                case 'pd_op.full':
+                case 'pd_op.full_int_array': {
+                    if (!this.program.foldable(op)) {
+                        graph.nodes.push(this.node(op));
+                    }
+                    break;
+                }
+                default: {
+                    const node = this.node(op);
+                    groups = groups || Boolean(node.group);
+                    graph.nodes.push(node);
+                    break;
+                }
+            }
+        }
+        if (parent === null && !block.ops.some((op) => op.type === 'pd_op.fetch' || op.type === 'builtin.shadow_output')) {
+            // No fetch (paddle.static.save, paddle.save): the sinks of the program are its outputs.
+            for (const op of block.ops) {
+                if (op.type === 'builtin.parameter' || op.type === 'pd_op.data' || this.program.foldable(op)) {
+                    continue;
+                }
+                for (const result of op.results) {
+                    if (!this.program.uses.has(result.id)) {
+                        const value = this.value(result.id);
+                        graph.outputs.push(new pir.Argument(value.name, [value]));
+                    }
+                }
+            }
+        }
+        graph.groups = groups;
+        return graph;
+    }
+
+    yieldNames(parent, count) {
+        const names = [];
+        for (let i = 0; i < count; i++) {
+            if (parent && parent.type === 'pd_op.while') {
+                names.push(i === 0 ? 'cond' : `loop_var_${i - 1}`);
+            } else if (parent && parent.results[i]) {
+                names.push(`${this.value(parent.results[i].id).name}`);
+            } else {
+                names.push(`out_${i}`);
+            }
+        }
+        return names;
+    }
+
+    node(op) {
+        const program = this.program;
+        const signature = program.catalog.signature(op.type);
+        const node = new pir.Node(program.catalog.type(op.type), this.nodeName(op.type));
+        const operandNames = this.operandNames(op, signature);
+        for (const [index, id] of op.operands.entries()) {
+            if (id === 0) {
+                continue; // absent optional operand
+            }
+            node.inputs.push(new pir.Argument(operandNames[index], this.operandValues(id)));
+        }
+        if (op.captures.length > 0) {
+            node.inputs.push(new pir.Argument('captured', op.captures.flatMap((id) => this.operandValues(id))));
+        }
+        const resultNames = signature && signature.outputs ? signature.outputs : [];
+        for (const [index, result] of op.results.entries()) {
+            let name = op.type === 'builtin.split' || resultNames.length === 0 ? `out_${index}` : resultNames[index] || `out_${index}`;
+            if (op.type === 'pd_op.while') {
+                name = `loop_var_${index}`; // the final values of the loop variables
+            }
+            node.outputs.push(new pir.Argument(name, [this.value(result.id)]));
+        }
+        for (const attr of op.attributes) {
+            if (attr.name === 'struct_name') {
+                const group = typeof attr.value === 'string' ? attr.value.replace(/^\/+|\/+$/g, '') : '';
+                if (group) {
+                    node.group = group;
+                    node.name = `${group}/${node.name}`;
+                }
+            }
+            const hidden = attr.name === 'struct_name' || attr.name === 'op_role' || attr.name === 'op_dist_attr' || attr.name === 'chunk_id';
+            node.attributes.push(new pir.Argument(attr.name, attr.value, attr.type, hidden ? false : undefined));
+        }
+        if (op.regions.length > 0) {
+            const labels = program.catalog.regionLabels(op.type, op.regions.length);
+            for (const [index, region] of op.regions.entries()) {
+                for (const [blockIndex, block] of region.blocks.entries()) {
+                    const label = region.blocks.length > 1 ? `${labels[index]}.${blockIndex}` : labels[index];
+                    this.blockArgs(op, block, node);
+                    const graph = this.graph(block, op, label);
+                    node.blocks.push(new pir.Argument(label, graph, 'graph'));
+                }
+            }
+        }
+        return node;
+    }
+
+    blockArgs(op, block, node) {
+        const inputs = [];
+        for (const [index, arg] of block.args.entries()) {
+            let label = arg.key || `arg_${index}`;
+            if (op.type === 'pd_op.while') {
+                label = `loop_var_${index}`;
+            }
+            if (!this.values.has(arg.id)) {
+                this.values.set(arg.id, new pir.Value(this.unique(`${node.name}.${label}`), arg.type, null));
+            }
+            inputs.push(new pir.Argument(label, [this.values.get(arg.id)]));
+        }
+        block.inputs = inputs;
+    }
+
+    operandNames(op, signature) {
+        const names = signature && Array.isArray(signature.inputs) ? signature.inputs : [];
+        if (op.type === 'pd_op.while') {
+            return op.operands.map((_, index) => index === 0 ? 'cond' : `loop_var_${index - 1}`);
+        }
+        if (op.type === 'pd_op.if') {
+            return op.operands.map((_, index) => index === 0 ? 'cond' : `input_${index}`);
+        }
+        if (names.length === 0) {
+            return op.operands.map((_, index) => `input_${index}`);
+        }
+        return op.operands.map((_, index) => names[index] || `input_${index}`);
+    }
+};
+
+pir.Graph = class {
+
+    constructor(name) {
+        this.name = name;
+        this.inputs = [];
+        this.outputs = [];
+        this.nodes = [];
+        this.groups = false;
+    }
+};
+
+pir.Argument = class {
+
+    constructor(name, value, type, visible) {
+        this.name = name;
+        this.value = value;
+        if (type) {
+            this.type = type;
+        }
+        if (visible === false) {
+            this.visible = false;
+        }
+    }
+};
+
+pir.Value = class {
+
+    constructor(name, type, initializer) {
+        this.name = name;
+        this.type = !type && initializer ? initializer.type : type;
+        this.initializer = initializer || null;
+    }
+};
+
+pir.Node = class {
+
+    constructor(type, name) {
+        this.type = type; // {name, identifier: 'pd_op.conv2d', category?, description?}
+        this.name = name;
+        this.inputs = [];
+        this.outputs = [];
+        this.attributes = [];
+        this.blocks = [];
+    }
+};
+
+export const ModelFactory = pir.ModelFactory;
+export const ReaderError = pir.Error;
+export const Program = pir.Program;

@@ -1,0 +1,116 @@
+"""End-to-end in headless Chromium (Debian chromium + playwright-core from npm) through the
+launcher: models open without error, node counts match the Python expectations, a convolution
+shows named inputs and weight values, an if-region opens as a subgraph. The same run also opens a
+trainable=False model with upstream netron's reader, to record the defect we fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from conftest import TESTS, node_binary
+from netron_paddle_pir.server import Viewer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.browser
+
+
+def _ready():
+    if not node_binary():
+        return "node is not installed"
+    if not os.path.exists(CHROMIUM):
+        return "chromium is not installed (tests/setup_browser.sh installs it as root)"
+    if not (TESTS / "browser" / "node_modules" / "playwright-core").is_dir():
+        return "playwright-core is not installed (run tests/setup_browser.sh)"
+    return None
+
+
+def run_cases(cases, tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"chromium": CHROMIUM, "cases": cases}))
+    run = subprocess.run([node_binary(), str(TESTS / "browser" / "e2e.mjs"), str(spec)],
+                         capture_output=True, text=True, timeout=240, cwd=TESTS / "browser")
+    assert run.returncode == 0, run.stderr[-4000:]
+    return {item["name"]: item for item in json.loads(run.stdout)}
+
+
+@pytest.fixture(scope="module")
+def expected(corpus):
+    return json.loads((corpus / "expectations.json").read_text())
+
+
+def test_models_in_chromium(corpus, expected, tmp_path):
+    reason = _ready()
+    if reason:
+        pytest.skip(reason)
+    names = ["cnn_bn", "control_flow", "static_untrainable", "multi_io", "resnet50"]
+    with Viewer() as viewer:
+        cases = []
+        for name in names:
+            url = viewer.add(corpus / name / "model.json")
+            case = {"name": name, "url": url}
+            if name == "cnn_bn":
+                case["conv"] = True
+                case["screenshot"] = str(tmp_path / "cnn_bn.png")
+            if name == "control_flow":
+                case["region"] = {"node": "if", "screenshot": str(tmp_path / "then.png")}
+            cases.append(case)
+        results = run_cases(cases, tmp_path)
+    for name in names:
+        result = results[name]
+        want = expected[f"{name}/model.json"]
+        assert result["message"] == "", f"{name}: Netron shows an error: {result['message']}"
+        assert result["errors"] == [], f"{name}: page errors {result['errors']}"
+        assert result["external"] == [], f"{name}: requests outside the local server"
+        assert result["nodes"] == len(want["nodes"]), f"{name}: node count on the page"
+        assert [text.split("float")[0].split("int")[0].split("bool")[0]
+                for text in result["inputs"]] == want["inputs"]
+        assert len(result["outputs"]) == len(want["outputs"])
+
+    conv = results["cnn_bn"]
+    rows = dict(tuple(row) for row in conv["sidebar"])
+    assert rows["input"] == "name: image"
+    first_conv = next(n for n in want_nodes(expected, "cnn_bn") if n["type"] == "pd_op.conv2d")
+    filter_name = first_conv["inputs"][1]["values"][0][1]
+    assert rows["filter"] == f"name: {filter_name}"
+    reference = next(w for w in expected["cnn_bn/model.json"]["weights"] if w["name"] == filter_name)
+    assert f"tensor: float32[{','.join(map(str, reference['shape']))}]" in conv["filter"]
+    # Netron prints the stored float32 values as JS numbers: the same shortest repr as Python's.
+    for value in reference["first"][:3]:
+        assert repr(value) in conv["filter"]
+
+    region = results["control_flow"]["region"]
+    assert region["message"] == ""
+    then_ops = [op for op in first_region_ops(corpus / "control_flow" / "model.json")]
+    assert sorted(region["types"]) == sorted(then_ops)
+
+
+def test_upstream_reader_fails_on_trainable_false_in_the_same_browser(corpus, tmp_path):
+    """Records the upstream defect the README compares against (netron 9.3.3 paddle.js)."""
+    reason = _ready()
+    if reason:
+        pytest.skip(reason)
+    with Viewer(upstream_only=True) as viewer:
+        url = viewer.add(corpus / "static_untrainable" / "model.json")
+        results = run_cases([{"name": "upstream", "url": url}], tmp_path)
+    assert "not iterable" in results["upstream"]["message"]
+
+
+def want_nodes(expected, name):
+    return expected[f"{name}/model.json"]["nodes"]
+
+
+def first_region_ops(path):
+    """Types of the nodes the then-region of the first if should show (expectations' rules)."""
+    from expectations import Walk
+
+    doc = json.loads(path.read_text())
+    walk = Walk(doc)
+    for op in doc["program"]["regions"][0]["blocks"][0]["ops"]:
+        if op["#"] == "1.if":
+            block = op["regions"][0]["blocks"][0]
+            return [inner["#"].split(".", 1)[1] for inner in walk.nodes(block)]
+    raise AssertionError("no if op")

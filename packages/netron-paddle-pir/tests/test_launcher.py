@@ -1,0 +1,163 @@
+"""The launcher: one process serving several models correctly, offline, no update block,
+clean Ctrl-C, and no Paddle needed."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from netron_paddle_pir.server import Viewer, netron_dir
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers, response.read()
+
+
+def test_two_models_in_one_process_are_served_each_on_its_own(corpus):
+    first, second = corpus / "mlp" / "model.json", corpus / "cnn_bn" / "model.json"
+    with Viewer() as viewer:
+        url1, url2 = viewer.add(first), viewer.add(second)
+        assert url1 != url2
+        for url, path in ((url1, first), (url2, second)):
+            _, _, body = get(url + "data/model.json")
+            assert body == path.read_bytes()
+            _, _, params = get(url + "data/model.pdiparams")
+            assert params == (path.parent / "model.pdiparams").read_bytes()
+
+
+def test_index_has_model_metas_fresh_date_and_consent_cookie(corpus):
+    with Viewer() as viewer:
+        url = viewer.add(corpus / "mlp" / "model.json")
+        _, headers, body = get(url)
+        text = body.decode()
+        assert '<meta name="file" content="/data/model.json">' in text
+        assert '<meta name="version" content="0.0.0">' in text  # telemetry off
+        date = re.search(r'<meta name="date" content="([^"]+)">', text).group(1)
+        served = datetime.datetime.strptime(date, "%Y-%m-%d %H:%M:%S").replace(
+            tzinfo=datetime.timezone.utc)
+        age = datetime.datetime.now(datetime.timezone.utc) - served
+        assert abs(age.total_seconds()) < 120  # far from netron's 180-day "Please update" block
+        assert "consent=" in headers["Set-Cookie"]
+
+
+def test_overlay_and_upstream_modules(corpus):
+    netron = netron_dir()
+    with Viewer() as viewer:
+        url = viewer.add(corpus / "mlp" / "model.json")
+        _, _, ours = get(url + "paddle.js")
+        assert b"paddle-upstream.js" in ours and b"paddle-pir.js" in ours
+        _, _, upstream = get(url + "paddle-upstream.js")
+        assert upstream == (netron / "paddle.js").read_bytes()
+        _, headers, _ = get(url + "view.js")
+        assert headers["Content-Type"].startswith("text/javascript")
+        _, _, table = get(url + "pir-signatures.json")
+        assert b'"paddle_version"' in table
+    with Viewer(upstream_only=True) as viewer:
+        url = viewer.add(corpus / "mlp" / "model.json")
+        _, _, plain = get(url + "paddle.js")
+        assert plain == (netron / "paddle.js").read_bytes()
+
+
+@pytest.mark.parametrize("path", ["data/../../../etc/passwd", "data/%2e%2e/%2e%2e/etc/passwd",
+                                  "../server.py", "nope.js", "data/missing.bin"])
+def test_outside_paths_are_404(corpus, path):
+    with Viewer() as viewer:
+        url = viewer.add(corpus / "mlp" / "model.json")
+        with pytest.raises(urllib.error.HTTPError) as error:
+            get(url + path)
+        assert error.value.code == 404
+        error.value.close()
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with Viewer() as viewer, pytest.raises(FileNotFoundError, match="no such model file"):
+        viewer.add(tmp_path / "absent.json")
+
+
+def _start(args, env=None):
+    proc = subprocess.Popen([sys.executable, "-m", "netron_paddle_pir", *args, "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    urls = []
+    deadline = time.time() + 30
+    while time.time() < deadline and len(urls) < len(args):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        match = re.search(r"at (http://\S+)", line)
+        if match:
+            urls.append(match.group(1))
+    return proc, urls
+
+
+def test_cli_serves_models_prints_urls_and_exits_on_ctrl_c(corpus):
+    models = [str(corpus / "mlp" / "model.json"), str(corpus / "control_flow" / "model.json")]
+    proc, urls = _start(models)
+    try:
+        assert len(urls) == 2, proc.stderr.read() if proc.poll() is not None else urls
+        for url, model in zip(urls, models):
+            _, _, body = get(url + "data/model.json")
+            assert body == Path(model).read_bytes()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "Stopped." in out
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_cli_works_without_paddle(corpus, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "paddle.py").write_text("raise ImportError('paddle hidden for this test')\n")
+    env = dict(os.environ, PYTHONPATH=str(blocker) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    check = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import importlib.util, sys
+        try:
+            import paddle
+        except ImportError:
+            print('hidden')
+        """)], env=env, capture_output=True, text=True)
+    assert "hidden" in check.stdout
+    proc, urls = _start([str(corpus / "mlp" / "model.json")], env=env)
+    try:
+        assert len(urls) == 1
+        status, _, _ = get(urls[0] + "data/model.json")
+        assert status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+
+
+def test_cli_help_and_errors(tmp_path):
+    help_text = subprocess.run([sys.executable, "-m", "netron_paddle_pir", "--help"],
+                               capture_output=True, text=True).stdout
+    for option in ("--port", "--host", "--no-browser", "MODEL"):
+        assert option in help_text
+    run = subprocess.run([sys.executable, "-m", "netron_paddle_pir", str(tmp_path / "x.json"),
+                          "--no-browser"], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 2
+    assert "no such model file" in run.stderr
+
+
+def test_paddle_parts_fail_with_a_clear_message(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "paddle.py").write_text("raise ImportError('no paddle here')\n")
+    env = dict(os.environ, PYTHONPATH=str(blocker))
+    run = subprocess.run([sys.executable, "-m", "netron_paddle_pir.signatures", "--output",
+                          str(tmp_path / "t.json")], env=env, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "paddlepaddle" in run.stderr and "paddlepaddle-gpu" in run.stderr
