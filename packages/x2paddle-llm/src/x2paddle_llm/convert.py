@@ -25,7 +25,14 @@ from .checkpoint import TOKENIZER_FILES, SourceShard, SourceTensor, open_checkpo
 from .config import DecoderConfig, load_hf_config
 from .errors import CheckpointError, UnsupportedArchitectureError
 from .mapping import PADDLENLP_PREFIX, expected_tensors, is_ignored, target_name
-from .safetensors_io import FLOAT_CODES, NAME_TO_ST, ST_TO_NAME, PlannedTensor, StreamingWriter, cast
+from .safetensors_io import (
+    FLOAT_CODES,
+    NAME_TO_ST,
+    ST_TO_NAME,
+    PlannedTensor,
+    StreamingWriter,
+    cast,
+)
 
 TARGETS = ("paddle", "paddlenlp")
 DTYPES = ("keep", "float32", "float16", "bfloat16")
