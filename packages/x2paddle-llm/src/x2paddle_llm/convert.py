@@ -104,6 +104,32 @@ def plan_conversion(hf_dir: str | Path, target: str = "paddle", dtype: str = "ke
     return raw, cfg, shards, jobs, ignored
 
 
+BLOCK_BYTES = 32 << 20
+
+
+def _blocks(source: np.ndarray, job: _Job, digest):
+    """Output rows in blocks of ~32 MB: cast (and transpose) one block at a time.
+
+    Peak memory is the source tensor plus one block, instead of two or three full copies.
+    """
+    if job.transpose:  # output row r = source column r
+        rows, row_bytes = source.shape[1], source.shape[0] * source.itemsize
+    else:
+        rows = source.shape[0] if source.ndim else 1
+        row_bytes = max(1, source.nbytes // max(rows, 1))
+    step = max(1, BLOCK_BYTES // max(row_bytes, 1))
+    for r0 in range(0, max(rows, 1), step):
+        if source.ndim == 0:
+            block = source
+        elif job.transpose:
+            block = np.ascontiguousarray(source[:, r0:r0 + step].T)
+        else:
+            block = source[r0:r0 + step]
+        block = np.ascontiguousarray(cast(block, job.source.dtype, job.out_dtype))
+        digest.update(memoryview(block).cast("B"))
+        yield block
+
+
 def _shard_names(count: int) -> list[str]:
     if count == 1:
         return ["model.safetensors"]
@@ -146,14 +172,10 @@ def convert(
             plan = [PlannedTensor(j.target, j.out_dtype, j.out_shape) for j in group]
             with StreamingWriter(tmp / fname, plan, metadata={"format": "np"}) as writer:
                 for job in group:
-                    array = job.shard.read(job.source.name)
-                    array = cast(array, job.source.dtype, job.out_dtype)
-                    if job.transpose:
-                        array = np.ascontiguousarray(array.T)
-                    data = np.ascontiguousarray(array)
-                    writer.write(job.target, data)
-                    digest = hashlib.sha256(memoryview(data).cast("B")).hexdigest()
-                    total_out += data.nbytes
+                    source = job.shard.read(job.source.name)
+                    digest = hashlib.sha256()
+                    writer.write_chunks(job.target, _blocks(source, job, digest))
+                    total_out += writer.plan[job.target].nbytes
                     weight_map[job.target] = fname
                     report_tensors.append({
                         "source": job.source.name,
@@ -165,9 +187,9 @@ def convert(
                         "target_shape": list(job.out_shape),
                         "target_dtype": ST_TO_NAME.get(job.out_dtype, job.out_dtype),
                         "transposed": job.transpose,
-                        "sha256": digest,
+                        "sha256": digest.hexdigest(),
                     })
-                    del array, data
+                    del source
                     bar.update(job.source.nbytes)
         bar.close()
         if len(names) > 1:

@@ -80,12 +80,13 @@ class SafetensorsReader:
         info = self.tensors[name]
         if info.dtype not in ST_TO_NP:
             raise CheckpointError(f"{self.path}: tensor {name!r} has unsupported dtype {info.dtype}")
+        out = np.empty(info.shape, dtype=ST_TO_NP[info.dtype])
         with open(self.path, "rb") as f:
             f.seek(info.begin)
-            buf = f.read(info.nbytes)
-        if len(buf) != info.nbytes:
+            got = f.readinto(memoryview(out).cast("B")) if out.nbytes else 0
+        if got != info.nbytes:
             raise CheckpointError(f"{self.path}: tensor {name!r} is truncated")
-        return np.frombuffer(buf, dtype=ST_TO_NP[info.dtype]).reshape(info.shape)
+        return out
 
 
 # ---------------------------------------------------------------- dtype casts
@@ -153,13 +154,23 @@ class StreamingWriter:
         self._file.write(raw)
 
     def write(self, name: str, array: np.ndarray) -> None:
-        expected = self._order[self._next] if self._next < len(self._order) else None
-        if name != expected:
-            raise RuntimeError(f"{self.path}: tensors must be written in plan order; got {name}, expected {expected}")
         planned = self.plan[name]
         if tuple(array.shape) != planned.shape or array.dtype != np.dtype(ST_TO_NP[planned.dtype]):
             raise RuntimeError(f"{self.path}: {name} is {array.dtype}{array.shape}, planned {planned.dtype}{planned.shape}")
-        self._file.write(np.ascontiguousarray(array).tobytes())
+        self.write_chunks(name, [array])
+
+    def write_chunks(self, name: str, chunks) -> None:
+        """Append tensor ``name`` from contiguous pieces (e.g. row blocks of a transpose)."""
+        expected = self._order[self._next] if self._next < len(self._order) else None
+        if name != expected:
+            raise RuntimeError(f"{self.path}: tensors must be written in plan order; got {name}, expected {expected}")
+        written = 0
+        for chunk in chunks:
+            view = memoryview(np.ascontiguousarray(chunk)).cast("B")  # no extra copy
+            self._file.write(view)
+            written += view.nbytes
+        if written != self.plan[name].nbytes:
+            raise RuntimeError(f"{self.path}: {name} got {written} bytes, planned {self.plan[name].nbytes}")
         self._next += 1
 
     def close(self) -> None:
