@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 from . import __version__
 from .checkpoint import TOKENIZER_FILES, SourceShard, SourceTensor, open_checkpoint
 from .config import DecoderConfig, load_hf_config
-from .errors import CheckpointError, UnsupportedArchitectureError
-from .mapping import PADDLENLP_PREFIX, expected_tensors, is_ignored, target_name
+from .errors import CheckpointError
+from .mapping import expected_tensors, is_ignored, target_name
 from .safetensors_io import (
     FLOAT_CODES,
     NAME_TO_ST,
@@ -255,11 +255,3 @@ def _replace_dir(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out_dir)
-
-
-def check_target_architecture(cfg: DecoderConfig, target: str) -> None:
-    if target == "paddlenlp" and cfg.model_type not in PADDLENLP_PREFIX:
-        raise UnsupportedArchitectureError(
-            f"--target paddlenlp: PaddleNLP 3.0.0b4 has no class for {cfg.model_type!r} "
-            f"(supported there: {sorted(PADDLENLP_PREFIX)}); use --target paddle"
-        )
