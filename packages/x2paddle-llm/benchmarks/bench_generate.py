@@ -77,8 +77,10 @@ def main() -> None:
         ours = DecoderForCausalLM.from_pretrained(tmp / "pd")
         t_pd, tok_pd = best(lambda: generate(ours, prompts, **kw))
         export_inference(tmp / "pd", tmp / "inf")
-        runner = InferenceRunner(tmp / "inf", threads=args.threads)
+        runner = InferenceRunner(tmp / "inf", threads=args.threads)  # auto: oneDNN if its probe agrees
         t_inf, tok_inf = best(lambda: runner.generate(prompts, **kw))
+        plain = InferenceRunner(tmp / "inf", mode="plain", threads=args.threads)
+        t_plain, tok_plain = best(lambda: plain.generate(prompts, **kw))
 
     n = args.new_tokens * args.batch
     write_result(f"generate_{params // 1_000_000}m_t{args.threads}_b{args.batch}", {
@@ -91,11 +93,13 @@ def main() -> None:
         "transformers_tokens_per_s": round(n / t_hf, 2),
         "paddle_dygraph_tokens_per_s": round(n / t_pd, 2),
         "paddle_inference_tokens_per_s": round(n / t_inf, 2),
+        "paddle_inference_plain_tokens_per_s": round(n / t_plain, 2),
         "dygraph_vs_transformers": round(t_hf / t_pd, 3),
         "inference_vs_transformers": round(t_hf / t_inf, 3),
+        "inference_plain_vs_transformers": round(t_hf / t_plain, 3),
         "predictor_onednn": runner.onednn,
         "predictor_attempts": runner.attempts,
-        "tokens_identical": tok_hf == tok_pd == tok_inf,
+        "tokens_identical": tok_hf == tok_pd == tok_inf == tok_plain,
     })
 
 

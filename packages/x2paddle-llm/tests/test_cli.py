@@ -28,9 +28,10 @@ def test_cli_end_to_end(tmp_path, capsys):
 
     assert main(["export", str(tmp_path / "pd"), str(tmp_path / "inf")]) == 0
     assert "probe max|diff|" in capsys.readouterr().out
-    assert main(["generate", str(tmp_path / "inf"), "--inference", "--ids", "5,6,7", "--ids", "8,9",
-                 "--max-new-tokens", "5", "--no-eos", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == rows
+    for mode in ("auto", "plain"):
+        assert main(["generate", str(tmp_path / "inf"), "--inference", "--predictor-mode", mode, "--ids", "5,6,7",
+                     "--ids", "8,9", "--max-new-tokens", "5", "--no-eos", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == rows
 
 
 def test_cli_verify_detects_mismatch(tmp_path, capsys):

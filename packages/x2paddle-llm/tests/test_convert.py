@@ -70,6 +70,25 @@ def test_pytorch_bin_checkpoint(tmp_path):
     assert np.abs(_logits(tmp_path / "pd", ids) - _ref_logits(ref, ids)).max() <= 1e-4
 
 
+def test_sharded_pytorch_bin_with_index(tmp_path):
+    ref = build_hf_model(tmp_path / "st", "mistral")
+    (tmp_path / "hf").mkdir()
+    shutil.copy(tmp_path / "st" / "config.json", tmp_path / "hf")
+    state = ref.state_dict()
+    names = sorted(state)
+    halves = {"pytorch_model-00001-of-00002.bin": names[: len(names) // 2],
+              "pytorch_model-00002-of-00002.bin": names[len(names) // 2:]}
+    weight_map = {}
+    for fname, keys in halves.items():
+        torch.save({k: state[k] for k in keys}, tmp_path / "hf" / fname)
+        weight_map.update({k: fname for k in keys})
+    (tmp_path / "hf" / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    report = convert(tmp_path / "hf", tmp_path / "pd", progress=False)
+    assert report["source_files"] == sorted(halves) and len(report["output_files"]) == 2
+    ids = np.array([random_prompts(7, (10,))[0]])
+    assert np.abs(_logits(tmp_path / "pd", ids) - _ref_logits(ref, ids)).max() <= 1e-4
+
+
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_dtype_conversion_matches_torch_casts(tmp_path, tiny_llama, dtype):
     hf_dir, _, ref = tiny_llama

@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--no-eos", action="store_true", help="ignore the model's eos tokens")
     g.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     g.add_argument("--inference", action="store_true", help="MODEL_DIR is an `export` folder: run paddle.inference")
+    g.add_argument("--predictor-mode", choices=["auto", "onednn", "plain"], default="auto",
+                   help="with --inference: auto = oneDNN if its start-up probe agrees with the exported "
+                        "dygraph outputs, else plain CPU kernels; plain is often faster on CPU")
     g.add_argument("--json", action="store_true", help="print the token ids as JSON instead of text")
 
     v = sub.add_parser("verify", help="compare OUT_DIR with HF_DIR run by transformers (needs torch)")
@@ -89,7 +92,7 @@ def _cmd_generate(args) -> int:
     if args.inference:
         from .export import InferenceRunner
 
-        runner = InferenceRunner(args.model_dir)
+        runner = InferenceRunner(args.model_dir, mode=args.predictor_mode)
         mcfg = runner.config
         print(f"[predictor: oneDNN {'on' if runner.onednn else 'off'}, probe max|diff| {runner.probe_diff:.2e}]",
               file=sys.stderr)
