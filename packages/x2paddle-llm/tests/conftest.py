@@ -31,6 +31,7 @@ VARIANTS = {
     "mistral": ("mistral", dict(sliding_window=6, head_dim=16)),
     "qwen2": ("qwen2", dict(rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
     "qwen2-tied": ("qwen2", dict(tie_word_embeddings=True)),
+    "qwen2-window": ("qwen2", dict(use_sliding_window=True, sliding_window=5, max_window_layers=1)),
     "qwen3": ("qwen3", dict(head_dim=16)),
     "qwen3-tied": ("qwen3", dict(head_dim=24, tie_word_embeddings=True)),
 }
