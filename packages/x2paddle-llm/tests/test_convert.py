@@ -117,6 +117,11 @@ def test_bf16_source_checkpoint(tmp_path):
     assert np.abs(_logits(tmp_path / "pd", ids) - expected).max() <= 1e-4
 
 
+def test_half_precision_on_cpu_is_a_clear_error(tiny_llama):
+    with pytest.raises(ValueError, match="needs a GPU"):
+        DecoderForCausalLM.from_pretrained(tiny_llama[1], dtype="bfloat16")
+
+
 def test_transformers4_config_layout_is_normalised(tmp_path, tiny_llama):
     """Rewrite config.json the 4.x way (rope_theta + rope_scaling, torch_dtype): same result."""
     hf_dir, pd_dir, ref = tiny_llama

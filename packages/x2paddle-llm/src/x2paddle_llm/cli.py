@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--stop-id", type=int, action="append", default=[], help="extra stop token id (repeatable)")
     g.add_argument("--no-eos", action="store_true", help="ignore the model's eos tokens")
-    g.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    g.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="compute dtype (bfloat16/float16 need a GPU build of Paddle)")
     g.add_argument("--inference", action="store_true", help="MODEL_DIR is an `export` folder: run paddle.inference")
     g.add_argument("--predictor-mode", choices=["auto", "onednn", "plain"], default="auto",
                    help="with --inference: auto = oneDNN if its start-up probe agrees with the exported "

@@ -242,6 +242,12 @@ class DecoderForCausalLM(nn.Layer):
         dtype = dtype or cfg.dtype
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+        if dtype != "float32" and "gpu" not in str(paddle.get_device()):
+            # Paddle 3.3.1's CPU matmul kernel is registered for float32/float64 only.
+            raise ValueError(
+                f"dtype {dtype!r} needs a GPU: Paddle's CPU matmul has no {dtype} kernel. Use dtype='float32' "
+                "(bf16/fp16 checkpoints are upcast when loaded)"
+            )
         previous = paddle.get_default_dtype()
         paddle.set_default_dtype("float32")
         try:
