@@ -239,3 +239,22 @@ def test_no_weights(tmp_path, tiny_llama):
     shutil.copy(tiny_llama[0] / "config.json", hf)
     with pytest.raises(CheckpointError, match="no weights found"):
         convert(hf, tmp_path / "out", progress=False)
+
+
+def test_paddlenlp_target_layout_and_own_loader(tmp_path, tiny_llama):
+    """The PaddleNLP folder (prefix ``llama.``, PaddleNLP config) also loads in this package's model."""
+    hf_dir, _, ref = tiny_llama
+    convert(hf_dir, tmp_path / "nlp", target="paddlenlp", progress=False)
+    names = load_file(str(tmp_path / "nlp" / "model.safetensors")).keys()
+    assert all(n.startswith(("llama.", "lm_head.")) for n in names)
+    cfg = json.loads((tmp_path / "nlp" / "config.json").read_text())
+    assert cfg["architectures"] == ["LlamaForCausalLM"] and cfg["rope_theta"] == 500000.0
+    ids = np.array([random_prompts(8, (9,))[0]])
+    assert np.abs(_logits(tmp_path / "nlp", ids) - _ref_logits(ref, ids)).max() <= 1e-4
+
+
+def test_paddlenlp_target_refuses_qwen3(tmp_path):
+    build_hf_model(tmp_path / "hf", "qwen3")
+    with pytest.raises(UnsupportedArchitectureError, match="qwen3"):
+        convert(tmp_path / "hf", tmp_path / "nlp", target="paddlenlp", progress=False)
+    _assert_nothing_written(tmp_path, tmp_path / "nlp")
