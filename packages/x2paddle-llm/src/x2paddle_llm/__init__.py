@@ -9,6 +9,10 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .config import SUPPORTED_ARCHITECTURES, DecoderConfig, normalize_hf_config  # noqa: E402
+
+# Bound eagerly: the function shares its name with the submodule ``x2paddle_llm.convert``, and a
+# lazy attribute would be shadowed by the submodule once imported. It needs no Paddle.
+from .convert import convert  # noqa: E402
 from .errors import (  # noqa: E402
     CheckpointError,
     ConfigError,
@@ -24,10 +28,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "convert":
-        from .convert import convert
-
-        return convert
     if name == "DecoderForCausalLM":
         from .modeling_decoder import DecoderForCausalLM
 

@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"oneDNN {'on' if runner.onednn else 'off'}, probe max|diff| {runner.probe_diff:.2e}; "
                   f"attempts {runner.attempts}")
             return 0
-    except (X2PaddleLLMError, FileExistsError, FileNotFoundError) as exc:
+    except (X2PaddleLLMError, FileExistsError, FileNotFoundError, ImportError) as exc:
         print(f"x2paddle-llm {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 1
