@@ -1,0 +1,59 @@
+"""Parity table: every architecture / rope variant of the test-suite against transformers.
+
+    python benchmarks/bench_parity.py
+
+For each tiny random model (tests/conftest.py VARIANTS) it converts, then reports the max
+|logits diff| on a left-padded batch of two prompts, the 32 greedy tokens of both rows, and the
+exported predictor's 32 tokens, all compared with transformers 5 (torch, fp32 CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def main() -> None:
+    from _common import write_result
+    from conftest import VARIANTS, build_hf_model, random_prompts
+    from x2paddle_llm.convert import convert
+    from x2paddle_llm.export import InferenceRunner, export_inference
+    from x2paddle_llm.verify import verify
+
+    rows = []
+    for name in VARIANTS:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            build_hf_model(tmp / "hf", name)
+            convert(tmp / "hf", tmp / "pd", progress=False)
+            prompts = random_prompts(seed=1, lengths=(6, 13))
+            res = verify(tmp / "hf", tmp / "pd", prompts=prompts, max_new_tokens=32)
+            export_inference(tmp / "pd", tmp / "inf")
+            runner = InferenceRunner(tmp / "inf")
+            pred = runner.generate(prompts, max_new_tokens=32, eos_token_id=[2], pad_token_id=0)
+            rows.append({
+                "variant": name,
+                "max_abs_logits_diff": res["max_abs_logits_diff"],
+                "greedy_tokens_agree": f"{res['greedy_tokens_agree']}/{res['greedy_tokens_total']}",
+                "batch_rows_identical": all(res["greedy_rows_identical"]),
+                "predictor_tokens_identical": pred == res["transformers"],
+                "predictor_onednn": runner.onednn,
+            })
+    print("| variant | max abs logits diff | greedy tokens (2 rows, left-padded) | predictor tokens | predictor oneDNN |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['max_abs_logits_diff']:.1e} | {r['greedy_tokens_agree']} "
+              f"{'identical' if r['batch_rows_identical'] else 'DIFFER'} | "
+              f"{'identical' if r['predictor_tokens_identical'] else 'DIFFER'} | {r['predictor_onednn']} |")
+    write_result("parity", {"command": "python benchmarks/bench_parity.py", "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Convert Hugging Face decoder LLMs (Llama, Mistral, Qwen2, Qwen3) to Paddle, verified.
+
+Conversion (:func:`convert`) needs only numpy + safetensors; the model, generation and export
+import Paddle lazily and fail with a clear message when it is missing.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import SUPPORTED_ARCHITECTURES, DecoderConfig, normalize_hf_config  # noqa: E402
+
+# Bound eagerly: the function shares its name with the submodule ``x2paddle_llm.convert``, and a
+# lazy attribute would be shadowed by the submodule once imported. It needs no Paddle.
+from .convert import convert  # noqa: E402
+from .errors import (  # noqa: E402
+    CheckpointError,
+    ConfigError,
+    UnsupportedArchitectureError,
+    X2PaddleLLMError,
+)
+
+__all__ = [
+    "SUPPORTED_ARCHITECTURES", "CheckpointError", "ConfigError", "DecoderConfig", "DecoderForCausalLM",
+    "UnsupportedArchitectureError", "X2PaddleLLMError", "convert", "generate", "normalize_hf_config",
+    "export_inference", "InferenceRunner", "__version__",
+]
+
+
+def __getattr__(name: str):
+    if name == "DecoderForCausalLM":
+        from .modeling_decoder import DecoderForCausalLM
+
+        return DecoderForCausalLM
+    if name == "generate":
+        from .generation import generate
+
+        return generate
+    if name in ("export_inference", "InferenceRunner"):
+        from . import export
+
+        return getattr(export, name)
+    raise AttributeError(name)

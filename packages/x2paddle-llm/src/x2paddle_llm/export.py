@@ -1,0 +1,238 @@
+"""Export to a Paddle Inference (PIR) model and generate through ``paddle.inference``.
+
+One program serves prefill and decode: inputs ``input_ids [B, S]``, ``attention_mask
+[B, P + S]``, ``past_key`` / ``past_value [L, B, kv_heads, P, head_dim]``; outputs the last
+position's logits ``[B, vocab]`` and the grown cache.  Batch, sequence and cache length are
+all dynamic.  Prefill passes a one-slot dummy cache whose mask entry is 0, so the same graph
+(and one copy of the weights) handles both phases.
+
+Paddle 3.3.1's CPU predictor with oneDNN can return silently wrong numbers for exactly this
+kind of graph (research note R11).  The export therefore stores a probe (inputs + dygraph
+outputs); :class:`InferenceRunner` runs it when it starts, and in ``auto`` mode falls back
+from oneDNN to the plain CPU kernels when the probe disagrees.  If neither agrees it raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._paddle import require_paddle
+from .generation import GenerationConfig, generate_with_backend, left_pad
+
+MODEL_PREFIX = "model"
+PROBE_NAME = "probe.npz"
+META_NAME = "x2paddle_llm_inference.json"
+PROBE_ATOL = 1e-3  # fp32; the exact path agrees to ~1e-6, the oneDNN defect is off by ~1
+
+
+def _wrapper_class():
+    paddle = require_paddle()
+    from .modeling_decoder import default_position_ids
+
+    class CachedStep(paddle.nn.Layer):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+            self.num_layers = model.config.num_hidden_layers
+
+        def forward(self, input_ids, attention_mask, past_key, past_value):
+            query_len = paddle.shape(input_ids)[1]
+            position_ids = default_position_ids(attention_mask, query_len)
+            past = [(past_key[i], past_value[i]) for i in range(self.num_layers)]
+            hidden, presents = self.model.model(input_ids, attention_mask, position_ids, past)
+            logits = self.model.logits(hidden[:, -1, :]).astype("float32")
+            keys = paddle.stack([k for k, _ in presents], axis=0)
+            values = paddle.stack([v for _, v in presents], axis=0)
+            return logits, keys, values
+
+    return CachedStep
+
+
+def _dummy_cache(cfg, batch: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    shape = (cfg.num_hidden_layers, batch, cfg.num_key_value_heads, 1, cfg.head_dim)
+    return np.zeros(shape, dtype), np.zeros(shape, dtype)
+
+
+def _probe_inputs(cfg, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """A left-padded batch of two prompts, then two decode steps."""
+    rng = np.random.default_rng(seed)
+    prompts = [rng.integers(0, cfg.vocab_size, 5).tolist(), rng.integers(0, cfg.vocab_size, 9).tolist()]
+    ids, mask = left_pad(prompts, 0)
+    return [{"input_ids": ids, "attention_mask": mask}] + [
+        {"input_ids": rng.integers(0, cfg.vocab_size, (2, 1)).astype(np.int64)} for _ in range(2)
+    ]
+
+
+class _StepRunner:
+    """Feeds prefill/decode steps to a callable, carrying the stacked cache."""
+
+    def __init__(self, step, cfg):
+        self.step, self.cfg = step, cfg
+        self.keys = self.values = None
+        self.mask = None
+
+    def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        keys, values = _dummy_cache(self.cfg, input_ids.shape[0])
+        mask = np.concatenate([np.zeros((input_ids.shape[0], 1), np.int64), attention_mask], axis=1)
+        logits, self.keys, self.values = self.step(input_ids.astype(np.int64), mask, keys, values)
+        return logits
+
+    def decode(self, tokens: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        mask = np.concatenate([np.zeros((tokens.shape[0], 1), np.int64), attention_mask], axis=1)
+        logits, self.keys, self.values = self.step(tokens.astype(np.int64), mask, self.keys, self.values)
+        return logits
+
+    def run_probe(self, steps: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        outs = [self.prefill(steps[0]["input_ids"], steps[0]["attention_mask"])]
+        mask = steps[0]["attention_mask"]
+        for s in steps[1:]:
+            mask = np.concatenate([mask, np.ones((mask.shape[0], 1), np.int64)], axis=1)
+            outs.append(self.decode(s["input_ids"], mask))
+        return outs
+
+
+def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bool = False) -> dict:
+    """Export the converted model in ``model_dir`` (fp32) to a Paddle Inference folder."""
+    paddle = require_paddle()
+    from .modeling_decoder import DecoderForCausalLM
+
+    model_dir, infer_dir = Path(model_dir), Path(infer_dir)
+    if infer_dir.exists() and not overwrite:
+        raise FileExistsError(f"{infer_dir}: already exists (pass --overwrite to replace it)")
+    model = DecoderForCausalLM.from_pretrained(model_dir, dtype="float32")
+    cfg = model.config
+    wrapper = _wrapper_class()(model)
+    wrapper.eval()
+
+    def eager_step(ids, mask, keys, values):
+        with paddle.no_grad():
+            out = wrapper(*(paddle.to_tensor(a) for a in (ids, mask, keys, values)))
+        return [o.numpy() for o in out]
+
+    probe = _probe_inputs(cfg)
+    expected = _StepRunner(eager_step, cfg).run_probe(probe)
+
+    kv = [None, None, cfg.num_key_value_heads, None, cfg.head_dim]
+    spec = [
+        paddle.static.InputSpec([None, None], "int64", "input_ids"),
+        paddle.static.InputSpec([None, None], "int64", "attention_mask"),
+        paddle.static.InputSpec([cfg.num_hidden_layers] + kv[1:], "float32", "past_key"),
+        paddle.static.InputSpec([cfg.num_hidden_layers] + kv[1:], "float32", "past_value"),
+    ]
+    infer_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = infer_dir.parent / f".{infer_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        static = paddle.jit.to_static(wrapper, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, str(tmp / MODEL_PREFIX))
+        arrays = {}
+        for i, step in enumerate(probe):
+            for k, v in step.items():
+                arrays[f"step{i}_{k}"] = v
+            arrays[f"step{i}_logits"] = expected[i]
+        np.savez(tmp / PROBE_NAME, **arrays)
+        cfg.save(tmp, name="x2paddle_llm_config.json")
+        for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"):
+            if (model_dir / name).is_file():
+                shutil.copy2(model_dir / name, tmp / name)
+        model_file = next((p.name for p in tmp.iterdir() if p.name.startswith(MODEL_PREFIX + ".")
+                           and p.suffix in (".json", ".pdmodel")), None)
+        meta = {"model_file": model_file, "params_file": MODEL_PREFIX + ".pdiparams",
+                "inputs": [s.name for s in spec], "outputs": ["logits", "present_key", "present_value"],
+                "probe_steps": len(probe), "probe_atol": PROBE_ATOL, "paddle_version": paddle.__version__}
+        (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+        if infer_dir.exists():
+            shutil.rmtree(infer_dir)
+        os.replace(tmp, infer_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+class InferenceRunner:
+    """Generate through ``paddle.inference`` from an exported folder, verified at start-up.
+
+    ``mode``: ``"auto"`` (oneDNN, falling back to plain CPU kernels when the probe disagrees),
+    ``"onednn"`` (raise if the probe disagrees) or ``"plain"`` (oneDNN off).
+    """
+
+    def __init__(self, infer_dir: str | Path, mode: str = "auto", threads: int = 1):
+        from .config import DecoderConfig
+
+        if mode not in ("auto", "onednn", "plain"):
+            raise ValueError("mode must be auto, onednn or plain")
+        self.paddle = require_paddle()
+        self.dir = Path(infer_dir)
+        meta_path = self.dir / META_NAME
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{meta_path}: missing; export with `x2paddle-llm export` first")
+        self.meta = json.loads(meta_path.read_text())
+        self.config = DecoderConfig.load(self.dir)
+        self.threads = threads
+        self.attempts: list[dict] = []
+        order = {"auto": [True, False], "onednn": [True], "plain": [False]}[mode]
+        for onednn in order:
+            try:
+                predictor = self._create(onednn)
+                diff = self._check(predictor)
+            except Exception as exc:  # a oneDNN pass may also crash outright (R12-R14)
+                self.attempts.append({"onednn": onednn, "error": f"{type(exc).__name__}: {exc}"[:500]})
+                continue
+            self.attempts.append({"onednn": onednn, "max_abs_diff": diff})
+            if diff <= self.meta["probe_atol"]:
+                self.predictor, self.onednn, self.probe_diff = predictor, onednn, diff
+                if len(self.attempts) > 1:
+                    warnings.warn(f"{self.dir}: oneDNN predictor disagreed with the dygraph model "
+                                  f"({self.attempts[0]}); using the plain CPU kernels", RuntimeWarning, stacklevel=2)
+                return
+        raise RuntimeError(f"{self.dir}: no predictor configuration reproduces the exported probe: {self.attempts}")
+
+    def _create(self, onednn: bool):
+        inference = self.paddle.inference
+        config = inference.Config(str(self.dir / self.meta["model_file"]), str(self.dir / self.meta["params_file"]))
+        config.disable_gpu()
+        config.set_cpu_math_library_num_threads(self.threads)
+        if onednn:
+            config.enable_mkldnn()
+        else:
+            config.disable_mkldnn()
+        config.disable_glog_info()
+        return inference.create_predictor(config)
+
+    def _run(self, predictor, ids, mask, keys, values):
+        feeds = {"input_ids": ids, "attention_mask": mask, "past_key": keys, "past_value": values}
+        for name in predictor.get_input_names():
+            predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(feeds[name]))
+        predictor.run()
+        return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+
+    def _check(self, predictor) -> float:
+        probe = np.load(self.dir / PROBE_NAME)
+        steps = []
+        for i in range(self.meta["probe_steps"]):
+            step = {"input_ids": probe[f"step{i}_input_ids"]}
+            if f"step{i}_attention_mask" in probe:
+                step["attention_mask"] = probe[f"step{i}_attention_mask"]
+            steps.append(step)
+        outs = _StepRunner(lambda *a: self._run(predictor, *a), self.config).run_probe(steps)
+        return float(max(np.abs(o - probe[f"step{i}_logits"]).max() for i, o in enumerate(outs)))
+
+    def backend(self) -> _StepRunner:
+        return _StepRunner(lambda *a: self._run(self.predictor, *a), self.config)
+
+    def generate(self, prompts, cfg: GenerationConfig | None = None, on_step=None, **kwargs) -> list[list[int]]:
+        if cfg is None:
+            mc = self.config
+            kwargs.setdefault("eos_token_id", list(mc.eos_token_id))
+            kwargs.setdefault("pad_token_id", mc.pad_token_id if mc.pad_token_id is not None else
+                              (mc.eos_token_id[0] if mc.eos_token_id else 0))
+            cfg = GenerationConfig(**kwargs)
+        return generate_with_backend(self.backend(), prompts, cfg, on_step)

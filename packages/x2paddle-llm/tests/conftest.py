@@ -1,0 +1,83 @@
+"""Tiny random Hugging Face checkpoints built with transformers (the reference) in the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+VOCAB = 96
+BASE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+            bos_token_id=1, eos_token_id=2, pad_token_id=0)
+
+# name -> (model_type, extra config); every architecture, tied variants, every rope type
+VARIANTS = {
+    "llama": ("llama", dict(rope_parameters={"rope_type": "default", "rope_theta": 500000.0})),
+    "llama-tied": ("llama", dict(tie_word_embeddings=True, attention_bias=True, mlp_bias=True)),
+    "llama3-rope": ("llama", dict(rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0,
+                                                   "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                   "original_max_position_embeddings": 16})),
+    "llama-linear": ("llama", dict(rope_parameters={"rope_type": "linear", "rope_theta": 10000.0, "factor": 2.0})),
+    "llama-dynamic": ("llama", dict(max_position_embeddings=24,
+                                    rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0})),
+    "llama-yarn": ("llama", dict(rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                                                  "original_max_position_embeddings": 32})),
+    "mistral": ("mistral", dict(sliding_window=6, head_dim=16)),
+    "qwen2": ("qwen2", dict(rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
+    "qwen2-tied": ("qwen2", dict(tie_word_embeddings=True)),
+    "qwen2-window": ("qwen2", dict(use_sliding_window=True, sliding_window=5, max_window_layers=1)),
+    "qwen3": ("qwen3", dict(head_dim=16)),
+    "qwen3-tied": ("qwen3", dict(head_dim=24, tie_word_embeddings=True)),
+}
+
+
+def build_hf_model(folder: Path, variant: str, seed: int = 0, **overrides):
+    """Save a tiny random transformers model of ``variant`` (safetensors) and a tokenizer."""
+    import torch
+    import transformers
+
+    model_type, extra = VARIANTS[variant]
+    cls_prefix = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}[model_type]
+    config = getattr(transformers, cls_prefix + "Config")(**{**BASE, **extra, **overrides})
+    torch.manual_seed(seed)
+    model = getattr(transformers, cls_prefix + "ForCausalLM")(config).eval()
+    with torch.no_grad():  # norms start at 1 and biases at 0: perturb so they are tested too
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.save_pretrained(str(folder))
+    save_tokenizer(folder)
+    return model
+
+
+def save_tokenizer(folder: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}
+    for i in range(3, VOCAB):
+        vocab[f"w{i}"] = i
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"pad_token": "<pad>", "eos_token": "</s>"}))
+
+
+def random_prompts(seed: int = 0, lengths=(5, 11)) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(3, VOCAB, n).tolist() for n in lengths]
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory):
+    """(hf_dir, out_dir, torch model) for a converted tiny Llama shared by several tests."""
+    from x2paddle_llm.convert import convert
+
+    root = tmp_path_factory.mktemp("tiny_llama")
+    model = build_hf_model(root / "hf", "llama")
+    convert(root / "hf", root / "pd", progress=False)
+    return root / "hf", root / "pd", model
