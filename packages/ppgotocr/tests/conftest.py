@@ -54,7 +54,8 @@ def build_hf_model(tok_path, image_size=256, text_hidden=64, seed=0, tie=True):
         text_config=dict(vocab_size=tok.get_vocab_size(with_added_tokens=True),
                          hidden_size=text_hidden, intermediate_size=2 * text_hidden,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                         eos_token_id=eos, pad_token_id=eos, tie_word_embeddings=tie),
+                         eos_token_id=eos, pad_token_id=eos, tie_word_embeddings=tie,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
         image_token_index=tok.token_to_id("<imgpad>"),
         image_seq_length=(image_size // 64) ** 2, tie_word_embeddings=tie)
     torch.manual_seed(seed)
@@ -99,7 +100,8 @@ def save_original(folder, hf_model, tok_path):
            "intermediate_size": tc.intermediate_size, "num_hidden_layers": tc.num_hidden_layers,
            "num_attention_heads": tc.num_attention_heads,
            "num_key_value_heads": tc.num_key_value_heads, "rms_norm_eps": tc.rms_norm_eps,
-           "rope_theta": 1000000.0, "max_position_embeddings": 32768, "tie_word_embeddings": True,
+           "rope_theta": tc.rope_parameters["rope_theta"],
+           "max_position_embeddings": tc.max_position_embeddings, "tie_word_embeddings": True,
            "bos_token_id": tok.token_to_id("<|endoftext|>"),
            "eos_token_id": tok.token_to_id("<|endoftext|>"),
            "im_patch_token": tok.token_to_id("<imgpad>"), "im_start_token": tok.token_to_id("<img>"),
