@@ -176,3 +176,33 @@ def test_train_cli_writes_loadable_model(tiny, images, tmp_path):
     with paddle.no_grad():
         assert not np.array_equal(trained.multi_modal_projector.multimodal_projector.weight.numpy(),
                                   base.multi_modal_projector.multimodal_projector.weight.numpy())
+
+
+def test_train_vision_switch_gradients_match_torch(tiny, pipe, images, tmp_path):
+    """--train-vision: one step's loss and the vision tower / upsampler gradients vs torch."""
+    model = GotOcr2ForConditionalGeneration.from_pretrained(tiny["hf_dir"])
+    ds = SFTDataset(_data(tmp_path, images), images[0].parent, pipe.tokenizer, model.config)
+    trainer = Trainer(model, pipe.tokenizer, ds,
+                      TrainArgs(batch_size=2, max_steps=1, max_grad_norm=0.0, train_vision=True))
+    assert "vision_tower.pos_embed" in trainer.params
+    batch = next(trainer.batches())
+    loss_p = trainer.train_step([batch])
+    hf = copy.deepcopy(tiny["hf"]).train()
+    ids, labels, mask, pixels = batch
+    out = hf(input_ids=torch.tensor(ids), pixel_values=torch.tensor(pixels),
+             attention_mask=torch.tensor(mask))
+    logits = out.logits.float()
+    loss_t = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                               torch.tensor(labels[:, 1:]).reshape(-1))
+    loss_t.backward()
+    assert abs(loss_p - float(loss_t)) / float(loss_t) <= REL_TOL
+    checked = 0
+    for tn, p in hf.named_parameters():
+        if not (tn.startswith("model.vision_tower.") or ".conv_upsampler" in tn):
+            continue
+        pn = transformers_to_paddle_name(tn)
+        g_p = trainer.params[pn].grad.numpy()
+        g_p = g_p.T if is_linear_weight(pn) else g_p
+        assert _rel(g_p, p.grad.numpy()) <= REL_TOL, tn
+        checked += 1
+    assert checked > 40

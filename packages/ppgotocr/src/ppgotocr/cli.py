@@ -71,9 +71,10 @@ def _cmd_demo(args) -> int:
                           ("crop", {"crop": True}), ("multi-page", {"multi_page": True})):
             image = [path, path] if label == "multi-page" else path
             p = pipe.prepare(image, **kw)
-            text = pipe.ocr(image, max_new_tokens=args.max_new_tokens, **kw)
+            ids = pipe.generate_ids([p], args.max_new_tokens)[0]
             print(f"[{label:10s}] views={p.pixel_values.shape[0]} prompt_tokens={len(p.input_ids)} "
-                  f"-> {text[:60]!r}")
+                  f"query={p.prompt.split(chr(10))[-1].split('<|im_end|>')[0]!r} "
+                  f"generated={len(ids)} tokens -> {pipe.decode(ids)[:40]!r}")
     return 0
 
 
