@@ -13,9 +13,12 @@ def _cmd_ocr(args) -> int:
 
     if args.color is not None and args.color not in COLORS:
         raise SystemExit(f"error: unknown color {args.color!r} (choose from {', '.join(COLORS)})")
+    from .processing import SYSTEM_CHAT, SYSTEM_TRAIN
+
     pipe = GotOcrPipeline.from_pretrained(args.model)
+    system = SYSTEM_TRAIN if args.system_line == "train" else SYSTEM_CHAT
     kw = dict(ocr_type=args.type, max_new_tokens=args.max_new_tokens,
-              no_repeat_ngram_size=args.no_repeat_ngram_size)
+              no_repeat_ngram_size=args.no_repeat_ngram_size, system=system)
     if args.multi_page:
         texts = [pipe.ocr(args.images, multi_page=True, **kw)]
         names = ["+".join(args.images)]
@@ -27,7 +30,8 @@ def _cmd_ocr(args) -> int:
         for im in args.images:  # fail before decoding anything
             pipe.prepare(im, args.type)
         texts = pipe.ocr_batch(args.images, args.type, args.max_new_tokens,
-                               args.no_repeat_ngram_size, args.batch_size, progress=True)
+                               args.no_repeat_ngram_size, args.batch_size, progress=True,
+                               system=system)
         names = args.images
     for name, text in zip(names, texts):
         if len(names) > 1:
@@ -73,7 +77,7 @@ def _cmd_demo(args) -> int:
             p = pipe.prepare(image, **kw)
             ids = pipe.generate_ids([p], args.max_new_tokens)[0]
             print(f"[{label:10s}] views={p.pixel_values.shape[0]} prompt_tokens={len(p.input_ids)} "
-                  f"query={p.prompt.split(chr(10))[-1].split('<|im_end|>')[0]!r} "
+                  f"query={p.prompt.split('</img>' + chr(10))[1].split('<|im_end|>')[0]!r} "
                   f"generated={len(ids)} tokens -> {pipe.decode(ids)[:40]!r}")
     return 0
 
@@ -105,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-repeat-ngram-size", type=int, default=None,
                    help="default: 20 for single images (as chat()), off for crop/multi-page")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--system-line", choices=["chat", "train"], default="chat",
+                   help="chat: the original chat()'s system line (8-space indent, default); "
+                   "train: the un-indented line the original trains with")
     p.set_defaults(func=_cmd_ocr)
 
     p = sub.add_parser("convert", help="convert weights between layouts, tensor by tensor",

@@ -101,16 +101,17 @@ class GotOcrPipeline:
 
     def ocr(self, image, ocr_type: str = "ocr", box=None, color=None, crop=False,
             multi_page=False, max_new_tokens: int = 4096, no_repeat_ngram_size=None,
-            stop_strings=()) -> str:
-        p = self.prepare(image, ocr_type, box, color, crop, multi_page,
+            stop_strings=(), system: str = SYSTEM_CHAT) -> str:
+        p = self.prepare(image, ocr_type, box, color, crop, multi_page, system=system,
                          no_repeat_ngram_size=no_repeat_ngram_size)
         return self.decode(self.generate_ids([p], max_new_tokens, stop_strings)[0])
 
     def ocr_batch(self, images, ocr_type: str = "ocr", max_new_tokens: int = 4096,
-                  no_repeat_ngram_size=None, batch_size: int = 8, progress: bool = False) -> list[str]:
+                  no_repeat_ngram_size=None, batch_size: int = 8, progress: bool = False,
+                  system: str = SYSTEM_CHAT) -> list[str]:
         """Plain/format OCR of many images, left-padded batches; each row equals its single run."""
-        prepared = [self.prepare(im, ocr_type, no_repeat_ngram_size=no_repeat_ngram_size)
-                    for im in images]
+        prepared = [self.prepare(im, ocr_type, no_repeat_ngram_size=no_repeat_ngram_size,
+                                 system=system) for im in images]
         chunks = [prepared[i:i + batch_size] for i in range(0, len(prepared), batch_size)]
         if progress:
             from tqdm.auto import tqdm

@@ -82,9 +82,16 @@ def build_tiny_model(folder, seed: int = 0, image_size: int = 256):
         rng = np.random.default_rng(seed)
         state = {}
         for name, p in model.state_dict().items():  # random everywhere, incl. rel-pos / pos-embed
-            scale = 0.02 if "norm" not in name else 0.1
-            base = 1.0 if ("norm" in name and name.endswith("weight")) else 0.0
-            state[name] = (base + scale * rng.standard_normal(p.shape)).astype(np.float32)
+            shape = list(p.shape)
+            if "norm" in name:
+                value = (1.0 if name.endswith("weight") else 0.0) + 0.1 * rng.standard_normal(shape)
+            elif len(shape) == 4:  # conv OIHW: keep activations O(1)
+                value = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
+            elif len(shape) == 2 and "embed_tokens" not in name and "rel_pos" not in name:
+                value = rng.standard_normal(shape) / np.sqrt(shape[0])  # Linear [in, out]
+            else:
+                value = 0.1 * rng.standard_normal(shape)
+            state[name] = value.astype(np.float32)
         extra = [Path(tmp) / "tokenizer.json", Path(tmp) / "tokenizer_config.json"]
         write_safetensors_atomic(folder, iter(state.items()), config, extra)
         shutil.rmtree(Path(tmp), ignore_errors=True)
