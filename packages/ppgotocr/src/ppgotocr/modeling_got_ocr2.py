@@ -105,6 +105,13 @@ class GotOcr2Config:
 
 
 # --------------------------------------------------------------------------- vision
+def _softmax_fp32(x):
+    """Softmax in float32 (as the references), without copies when x already is float32."""
+    if x.dtype == paddle.float32:
+        return F.softmax(x, axis=-1)
+    return F.softmax(x.astype("float32"), axis=-1).astype(x.dtype)
+
+
 class VisionAttention(nn.Layer):
     def __init__(self, cfg: GotOcr2VisionConfig, window_size: int):
         super().__init__()
@@ -144,7 +151,7 @@ class VisionAttention(nn.Layer):
             rel_w = paddle.einsum("bhwc,wkc->bhwk", rq, rw)
             rel = rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)
             attn = attn + rel.reshape(attn.shape)
-        attn = F.softmax(attn.astype("float32"), axis=-1).astype(q.dtype)
+        attn = _softmax_fp32(attn)
         out = paddle.matmul(attn, v).reshape([b, self.num_heads, h, w, -1])
         out = out.transpose([0, 2, 3, 1, 4]).reshape([b, h, w, -1])
         return self.proj(out)
@@ -273,9 +280,10 @@ class RMSNorm(nn.Layer):
 
     def forward(self, x):
         dtype = x.dtype
-        x = x.astype("float32")
+        if dtype != paddle.float32:
+            x = x.astype("float32")
         x = x * paddle.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x.astype(dtype)
+        return self.weight * (x if dtype == paddle.float32 else x.astype(dtype))
 
 
 def _rotate_half(x):
@@ -324,7 +332,7 @@ class Qwen2Attention(nn.Layer):
             v = paddle.repeat_interleave(v, rep, axis=1)
         attn = paddle.matmul(q, k, transpose_y=True) * (self.head_dim**-0.5)
         attn = attn + mask
-        attn = F.softmax(attn.astype("float32"), axis=-1).astype(q.dtype)
+        attn = _softmax_fp32(attn)
         out = paddle.matmul(attn, v).transpose([0, 2, 1, 3]).reshape([b, s, -1])
         return self.o_proj(out), present
 
@@ -406,7 +414,7 @@ class GotOcr2ForConditionalGeneration(nn.Layer):
             out = paddle.matmul(hidden, self.language_model.embed_tokens.weight, transpose_y=True)
         else:
             out = self.lm_head(hidden)
-        return out.astype("float32")
+        return out if out.dtype == paddle.float32 else out.astype("float32")
 
     def embed(self, input_ids, image_features=None):
         """Token embeddings with the image features spliced over every image token, in order."""
@@ -415,7 +423,9 @@ class GotOcr2ForConditionalGeneration(nn.Layer):
             return embeds
         tok = self.config.image_token_id
         positions = paddle.nonzero((input_ids == tok).flatten()).flatten()
-        feats = image_features.reshape([-1, embeds.shape[-1]]).astype(embeds.dtype)
+        feats = image_features.reshape([-1, embeds.shape[-1]])
+        if feats.dtype != embeds.dtype:
+            feats = feats.astype(embeds.dtype)
         if positions.shape[0] != feats.shape[0]:
             raise ValueError(f"{positions.shape[0]} image tokens in the prompt but "
                              f"{feats.shape[0]} image feature vectors")
