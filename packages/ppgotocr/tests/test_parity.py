@@ -10,9 +10,8 @@ import numpy as np
 import paddle
 import pytest
 import torch
-from PIL import Image
 from ppgotocr.generation import GenerationConfig, greedy_generate
-from ppgotocr.processing import dynamic_preprocess, normalize
+from ppgotocr.processing import dynamic_preprocess, load_image, normalize
 
 VISION_TOL = 1e-5
 LOGITS_TOL = 1e-4
@@ -28,7 +27,7 @@ def _hf_processor(size):
 def test_preprocessing_exact(images, size):
     proc = _hf_processor(size)
     for path in images:
-        img = Image.open(path).convert("RGB")
+        img = load_image(path)
         ref = proc(img, return_tensors="np")["pixel_values"][0]
         ours = normalize(img, size)
         assert ours.shape == ref.shape
@@ -39,14 +38,14 @@ def test_crop_mode_exact(images):
     """Tiles + global view equal transformers' crop_to_patches with the original's max 6."""
     proc = _hf_processor(256)
     for path in images:
-        img = Image.open(path).convert("RGB")
+        img = load_image(path)
         ref = proc(img, crop_to_patches=True, min_patches=1, max_patches=6,
                    return_tensors="np")["pixel_values"]
         ours = np.stack([normalize(t, 256) for t in dynamic_preprocess(img, image_size=256)])
         assert ours.shape == ref.shape, path.name
         assert np.abs(ours - ref).max() == 0.0
     # the wide image really is tiled (3x1 grid + global view)
-    assert len(dynamic_preprocess(Image.open(images[3]), image_size=256)) == 4
+    assert len(dynamic_preprocess(load_image(images[3]), image_size=256)) == 4
 
 
 def _features(pd_model, hf, pixels):
@@ -60,7 +59,7 @@ def _features(pd_model, hf, pixels):
 
 
 def test_vision_features(tiny, pd_model, images):
-    pixels = np.stack([normalize(Image.open(p), 256) for p in images[:2]])
+    pixels = np.stack([normalize(load_image(p), 256) for p in images[:2]])
     ref_v, v, ref_f, f = _features(pd_model, tiny["hf"], pixels)
     assert ref_v.std() > 0.1 and ref_f.std() > 0.1  # not a degenerate all-zero comparison
     assert np.abs(ref_v - v).max() <= VISION_TOL
@@ -77,7 +76,7 @@ def test_vision_features_1024(tiny, images):
     hf.save_pretrained(d)
     model = GotOcr2ForConditionalGeneration.from_pretrained(d)
     assert model.config.image_seq_length == 256
-    pixels = normalize(Image.open(images[0]), 1024)[None]
+    pixels = normalize(load_image(images[0]), 1024)[None]
     ref_v, v, ref_f, f = _features(model, hf, pixels)
     assert f.shape == (1, 256, 64)
     assert np.abs(ref_v - v).max() <= VISION_TOL

@@ -45,7 +45,8 @@ CASES = [
 
 @pytest.mark.parametrize("name,kw,query", CASES, ids=[c[0] for c in CASES])
 def test_single_image_prompts(pipe, images, name, kw, query):
-    w, h = Image.open(images[0]).size
+    with Image.open(images[0]) as im:
+        w, h = im.size
     p = pipe.prepare(images[0], **kw)
     assert p.prompt == mpt_prompt(query(w, h))
     assert p.no_repeat_ngram_size == 20  # chat() bans 20-grams

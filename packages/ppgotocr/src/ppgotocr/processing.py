@@ -41,8 +41,9 @@ def load_image(path_or_image) -> Image.Image:
             raise InputError(f"{name}: empty file")
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         try:
-            image = Image.open(p)
-            image.load()
+            with Image.open(p) as opened:
+                opened.load()
+                image = opened.convert("RGB") if opened.mode != "RGB" else opened.copy()
         except Image.DecompressionBombError as exc:
             raise InputError(f"{name}: image too large ({exc})") from exc
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
