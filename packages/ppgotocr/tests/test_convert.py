@@ -3,6 +3,7 @@ outputs; conversion back to transformers / original round-trips exactly."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
@@ -11,7 +12,13 @@ import paddle
 import pytest
 import torch
 from ppgotocr.cli import main
-from ppgotocr.convert import ConversionError, convert, detect_layout
+from ppgotocr.convert import (
+    ConversionError,
+    convert,
+    detect_layout,
+    is_linear_weight,
+    transformers_to_paddle_name,
+)
 from ppgotocr.modeling_got_ocr2 import GotOcr2ForConditionalGeneration
 from safetensors.numpy import load_file, save_file
 
@@ -106,3 +113,20 @@ def test_convert_bad_source(tmp_path, capsys):
     (tmp_path / "src" / "config.json").write_text("{not json")
     assert main(["convert", str(tmp_path / "src"), str(tmp_path / "out")]) == 2
     assert "invalid JSON" in capsys.readouterr().err
+
+
+def test_bf16_checkpoint(tiny, tmp_path):
+    """The published checkpoints are bf16; numpy has no bf16, so it is widened by hand."""
+    hf16 = copy.deepcopy(tiny["hf"]).to(torch.bfloat16)
+    hf16.save_pretrained(tmp_path / "bf16")
+    shutil.copy(tiny["tok_path"], tmp_path / "bf16" / "tokenizer.json")
+    from ppgotocr.convert import _read_header
+
+    _, header = _read_header(tmp_path / "bf16" / "model.safetensors")
+    assert {v["dtype"] for k, v in header.items() if k != "__metadata__"} == {"BF16"}
+    model = GotOcr2ForConditionalGeneration.from_pretrained(tmp_path / "bf16")
+    ref = {transformers_to_paddle_name(k): v.float().numpy() for k, v in hf16.state_dict().items()}
+    got = model.state_dict()
+    for name, value in got.items():
+        want = ref[name].T if is_linear_weight(name) else ref[name]
+        assert np.array_equal(value.numpy(), want), name

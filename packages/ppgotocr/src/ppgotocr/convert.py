@@ -56,10 +56,13 @@ class SafetensorsSource:
             raise ConversionError(f"{folder}: no model.safetensors or model.safetensors.index.json "
                                   "(PyTorch .bin checkpoints are not read; re-save as safetensors)")
         self._handles = {}
+        self._headers = {}
         self.key_to_file = {}
+        self.folder = folder
         for name in files:
             handle = safe_open(str(folder / name), framework="numpy")
             self._handles[name] = handle
+            self._headers[name] = _read_header(folder / name)
             for key in handle.keys():
                 self.key_to_file[key] = name
 
@@ -70,8 +73,23 @@ class SafetensorsSource:
         return tuple(self._handles[self.key_to_file[key]].get_slice(key).get_shape())
 
     def get(self, key: str) -> np.ndarray:
-        arr = self._handles[self.key_to_file[key]].get_tensor(key)
+        """float32 array; bf16 (numpy has no such dtype) is widened bit-exactly by hand."""
+        name = self.key_to_file[key]
+        header_len, header = self._headers[name]
+        info = header[key]
+        if info["dtype"] == "BF16":
+            start, end = info["data_offsets"]
+            raw = np.fromfile(self.folder / name, dtype=np.uint16, count=(end - start) // 2,
+                              offset=8 + header_len + start)
+            return (raw.astype(np.uint32) << 16).view(np.float32).reshape(info["shape"])
+        arr = self._handles[name].get_tensor(key)
         return arr.astype(np.float32) if arr.dtype != np.float32 else arr
+
+
+def _read_header(path: Path) -> tuple[int, dict]:
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return n, json.loads(f.read(n))
 
 
 def _load_bf16_safe(folder: Path) -> SafetensorsSource:
