@@ -14,7 +14,8 @@ def _ocr(tiny, *args):
 
 
 @pytest.mark.parametrize("extra", [[], ["--type", "format"], ["--box", "10,20,100,90"],
-                                   ["--color", "green"], ["--crop"], ["--system-line", "train"]])
+                                   ["--color", "green"], ["--crop"], ["--system-line", "train"],
+                                   ["--stop", "zz"]])
 def test_ocr_modes(tiny, images, capsys, extra):
     assert _ocr(tiny, images[1], *extra) == 0
     assert capsys.readouterr().err.count("error") == 0

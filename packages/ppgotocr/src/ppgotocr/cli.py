@@ -19,6 +19,8 @@ def _cmd_ocr(args) -> int:
     system = SYSTEM_TRAIN if args.system_line == "train" else SYSTEM_CHAT
     kw = dict(ocr_type=args.type, max_new_tokens=args.max_new_tokens,
               no_repeat_ngram_size=args.no_repeat_ngram_size, system=system)
+    if args.stop:
+        kw["stop_strings"] = args.stop
     if args.multi_page:
         texts = [pipe.ocr(args.images, multi_page=True, **kw)]
         names = ["+".join(args.images)]
@@ -29,6 +31,9 @@ def _cmd_ocr(args) -> int:
     else:
         for im in args.images:  # fail before decoding anything
             pipe.prepare(im, args.type)
+        if args.stop:
+            raise SystemExit("error: --stop applies to single-image runs (use one image, --box, "
+                             "--color, --crop or --multi-page)")
         texts = pipe.ocr_batch(args.images, args.type, args.max_new_tokens,
                                args.no_repeat_ngram_size, args.batch_size, progress=True,
                                system=system)
@@ -109,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-repeat-ngram-size", type=int, default=None,
                    help="default: 20 for single images (as chat()), off for crop/multi-page")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--stop", action="append", metavar="STRING",
+                   help="extra stop string (repeatable); <|im_end|> and eos always stop")
     p.add_argument("--system-line", choices=["chat", "train"], default="chat",
                    help="chat: the original chat()'s system line (8-space indent, default); "
                    "train: the un-indented line the original trains with")
