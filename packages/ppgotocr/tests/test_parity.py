@@ -157,3 +157,25 @@ def test_batch_prefill_logits_match_transformers(tiny, pipe, images):
         ours, _ = pipe.model(paddle.to_tensor(ids), pixel_values=paddle.to_tensor(pixels),
                              attention_mask=paddle.to_tensor(mask), logits_to_keep=1)
     assert np.abs(ref - ours.numpy()[:, -1]).max() <= LOGITS_TOL
+
+
+def test_untied_lm_head(tiny, images, tmp_path):
+    """tie_word_embeddings=false keeps a separate lm_head (and the converter requires it)."""
+    from conftest import build_hf_model
+    from ppgotocr.modeling_got_ocr2 import GotOcr2ForConditionalGeneration
+    from ppgotocr.pipeline import GotOcrPipeline
+    from ppgotocr.tokenizer import GotOcrTokenizer
+
+    hf = build_hf_model(tiny["tok_path"], seed=2, tie=False)
+    assert not torch.equal(hf.lm_head.weight, hf.model.language_model.embed_tokens.weight)
+    hf.save_pretrained(tmp_path)
+    model = GotOcr2ForConditionalGeneration.from_pretrained(tmp_path)
+    assert model.lm_head is not None
+    pipe = GotOcrPipeline(model, GotOcrTokenizer.from_pretrained(tiny["hf_dir"], model.config))
+    p = pipe.prepare(images[0])
+    with torch.no_grad():
+        ref = hf(input_ids=torch.tensor([p.input_ids]), pixel_values=torch.tensor(p.pixel_values)).logits.numpy()
+    with paddle.no_grad():
+        ours = model(paddle.to_tensor([p.input_ids]), pixel_values=paddle.to_tensor(p.pixel_values))[0].numpy()
+    assert np.abs(ref - ours).max() <= LOGITS_TOL
+    assert (ref.argmax(-1) == ours.argmax(-1)).all()

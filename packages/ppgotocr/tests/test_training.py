@@ -207,3 +207,19 @@ def test_train_vision_switch_gradients_match_torch(tiny, pipe, images, tmp_path)
         assert _rel(g_p, p.grad.numpy()) <= REL_TOL, tn
         checked += 1
     assert checked > 40
+
+
+def test_freeze_options(pd_model):
+    from ppgotocr.training import trainable_names
+
+    default = set(trainable_names(pd_model))
+    assert "multi_modal_projector.multimodal_projector.weight" in default
+    assert not any(n.startswith("vision_tower.") or ".conv_upsampler" in n for n in default)
+    assert any(n.startswith("language_model.layers.") for n in default)
+    frozen_lm = set(trainable_names(pd_model, freeze_lm_model=True))
+    assert frozen_lm == {"multi_modal_projector.multimodal_projector.weight",
+                         "multi_modal_projector.multimodal_projector.bias",
+                         "language_model.embed_tokens.weight"}
+    with_vision = set(trainable_names(pd_model, train_vision=True))
+    assert "vision_tower.pos_embed" in with_vision
+    assert "multi_modal_projector.conv_upsampler1.weight" in with_vision
