@@ -92,7 +92,7 @@ def _read_header(path: Path) -> tuple[int, dict]:
         return n, json.loads(f.read(n))
 
 
-def _load_bf16_safe(folder: Path) -> SafetensorsSource:
+def _open_source(folder: Path) -> SafetensorsSource:
     try:
         return SafetensorsSource(folder)
     except ConversionError:
@@ -275,7 +275,7 @@ def _plan(folder: Path):
 
     layout = detect_layout(folder)
     cfg = json.loads((folder / "config.json").read_text())
-    src = _load_bf16_safe(folder)
+    src = _open_source(folder)
     if layout == "ppgotocr":
         config = GotOcr2Config.from_dict(cfg)
         return config, layout, ((k, src.get(k)) for k in src.keys())
@@ -315,7 +315,7 @@ def _plan(folder: Path):
     return config, layout, tensors()
 
 
-def load_state_dict_any(folder, **_):
+def load_state_dict_any(folder):
     """(GotOcr2Config, {paddle_name: np.ndarray}) from any supported layout."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -407,8 +407,6 @@ def convert(src, out, to: str = "paddle") -> Path:
             return write_safetensors_atomic(out, gen(), config, extra,
                                             config_dict=transformers_config_dict(config), progress=bar)
         if to == "original":
-            if config.vision.output_channels * 4 != config.text.hidden_size:
-                pass  # the original code hard-codes 256->512->1024; still written, flagged in config
             def gen_orig():
                 embed = None
                 for name, arr in tensors:

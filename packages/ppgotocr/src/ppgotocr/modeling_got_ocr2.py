@@ -454,11 +454,11 @@ class GotOcr2ForConditionalGeneration(nn.Layer):
 
     # -- folders
     @classmethod
-    def from_pretrained(cls, folder, **convert_kwargs):
+    def from_pretrained(cls, folder):
         """Read a ppgotocr folder, or convert a transformers / original stepfun folder in memory."""
         from .convert import load_state_dict_any
 
-        config, state = load_state_dict_any(folder, **convert_kwargs)
+        config, state = load_state_dict_any(folder)
         model = cls(config)
         model.load_converted(state)
         model.eval()
