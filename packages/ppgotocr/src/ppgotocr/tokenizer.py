@@ -34,9 +34,15 @@ class GotOcrTokenizer:
         from tokenizers import Tokenizer
 
         path = Path(folder) / "tokenizer.json"
+        tiktoken = Path(folder) / "qwen.tiktoken"
+        if not path.is_file() and tiktoken.is_file():  # the original stepfun repo
+            from .tiktoken_file import num_extras_for, tokenizer_from_tiktoken
+
+            n = num_extras_for(tiktoken, getattr(config, "image_token_id", None))
+            return cls(tokenizer_from_tiktoken(tiktoken, n), config, str(tiktoken))
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing (GOT needs tokenizer.json with its special "
-                                    "tokens, e.g. from stepfun-ai/GOT-OCR-2.0-hf)")
+            raise FileNotFoundError(f"{path}: missing (GOT needs tokenizer.json or qwen.tiktoken "
+                                    "with its special tokens)")
         return cls(Tokenizer.from_file(str(path)), config, str(path))
 
     @property
