@@ -1,0 +1,490 @@
+"""GOT-OCR2.0 in Paddle, one self-contained file: config, SAM-style ViTDet vision encoder,
+projector, Qwen2 decoder with KV cache.
+
+Parameter names follow transformers' in-memory ``GotOcr2ForConditionalGeneration`` layout
+without the leading ``model.`` (``vision_tower.*``, ``multi_modal_projector.*``,
+``language_model.*``); Linear weights are stored ``[in, out]`` as Paddle does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._paddle import require_paddle
+
+paddle = require_paddle()
+nn = paddle.nn
+F = paddle.nn.functional
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_TAG = "ppgotocr"
+
+
+# --------------------------------------------------------------------------- config
+@dataclass
+class GotOcr2VisionConfig:
+    hidden_size: int = 768
+    output_channels: int = 256
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    num_channels: int = 3
+    image_size: int = 1024
+    patch_size: int = 16
+    layer_norm_eps: float = 1e-6
+    qkv_bias: bool = True
+    use_abs_pos: bool = True
+    use_rel_pos: bool = True
+    window_size: int = 14
+    global_attn_indexes: list = field(default_factory=lambda: [2, 5, 8, 11])
+    mlp_dim: int = 3072
+
+
+@dataclass
+class GotOcr2TextConfig:
+    vocab_size: int = 151860
+    hidden_size: int = 1024
+    intermediate_size: int = 2816
+    num_hidden_layers: int = 24
+    num_attention_heads: int = 16
+    num_key_value_heads: int = 16
+    max_position_embeddings: int = 32768
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 1000000.0
+    tie_word_embeddings: bool = True
+
+
+@dataclass
+class GotOcr2Config:
+    vision: GotOcr2VisionConfig = field(default_factory=GotOcr2VisionConfig)
+    text: GotOcr2TextConfig = field(default_factory=GotOcr2TextConfig)
+    # Special token ids. Filled from the source config / tokenizer, never assumed.
+    image_token_id: int | None = None  # <imgpad>
+    img_start_token_id: int | None = None  # <img>
+    img_end_token_id: int | None = None  # </img>
+    eos_token_id: int | None = None  # <|endoftext|>
+    pad_token_id: int | None = None
+
+    @property
+    def image_seq_length(self) -> int:
+        """Tokens per 1024-px view: patches/side, two stride-2 convs."""
+        side = self.vision.image_size // self.vision.patch_size
+        side = (side + 1) // 2
+        side = (side + 1) // 2
+        return side * side
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["format"] = FORMAT_TAG
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GotOcr2Config:
+        vision = GotOcr2VisionConfig(**d.get("vision", {}))
+        text = GotOcr2TextConfig(**d.get("text", {}))
+        keys = {f.name for f in dataclasses.fields(cls)} - {"vision", "text"}
+        return cls(vision=vision, text=text, **{k: d[k] for k in keys if k in d})
+
+    def save(self, folder) -> None:
+        Path(folder, CONFIG_NAME).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder) -> GotOcr2Config:
+        path = Path(folder, CONFIG_NAME)
+        d = json.loads(path.read_text())
+        if d.get("format") != FORMAT_TAG:
+            raise ValueError(f"{path}: not a ppgotocr config; convert the checkpoint first "
+                             "with `ppgotocr convert SRC OUT`")
+        return cls.from_dict(d)
+
+
+# --------------------------------------------------------------------------- vision
+def _softmax_fp32(x):
+    """Softmax in float32 (as the references), without copies when x already is float32."""
+    if x.dtype == paddle.float32:
+        return F.softmax(x, axis=-1)
+    return F.softmax(x.astype("float32"), axis=-1).astype(x.dtype)
+
+
+class VisionAttention(nn.Layer):
+    def __init__(self, cfg: GotOcr2VisionConfig, window_size: int):
+        super().__init__()
+        self.num_heads = cfg.num_attention_heads
+        head_dim = cfg.hidden_size // cfg.num_attention_heads
+        self.scale = head_dim**-0.5
+        size = window_size if window_size > 0 else cfg.image_size // cfg.patch_size
+        self.qkv = nn.Linear(cfg.hidden_size, cfg.hidden_size * 3,
+                             bias_attr=None if cfg.qkv_bias else False)
+        self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.use_rel_pos = cfg.use_rel_pos
+        if self.use_rel_pos:
+            zeros = nn.initializer.Constant(0.0)
+            self.rel_pos_h = self.create_parameter([2 * size - 1, head_dim], default_initializer=zeros)
+            self.rel_pos_w = self.create_parameter([2 * size - 1, head_dim], default_initializer=zeros)
+
+    @staticmethod
+    def _rel_pos(size: int, table):
+        if table.shape[0] != 2 * size - 1:
+            raise ValueError(f"relative position table of length {table.shape[0]} does not fit a "
+                             f"{size}-token axis (needs {2 * size - 1})")
+        coords = np.arange(size)[:, None] - np.arange(size)[None, :] + (size - 1)
+        idx = paddle.to_tensor(coords.reshape(-1).astype("int64"))
+        return paddle.index_select(table, idx, axis=0).reshape([size, size, -1])
+
+    def forward(self, x):
+        b, h, w, _ = x.shape
+        qkv = self.qkv(x).reshape([b, h * w, 3, self.num_heads, -1]).transpose([2, 0, 3, 1, 4])
+        qkv = qkv.reshape([3, b * self.num_heads, h * w, -1])
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = paddle.matmul(q * self.scale, k, transpose_y=True)
+        if self.use_rel_pos:
+            rh = self._rel_pos(h, self.rel_pos_h)
+            rw = self._rel_pos(w, self.rel_pos_w)
+            rq = q.reshape([-1, h, w, q.shape[-1]])
+            rel_h = paddle.einsum("bhwc,hkc->bhwk", rq, rh)
+            rel_w = paddle.einsum("bhwc,wkc->bhwk", rq, rw)
+            rel = rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)
+            attn = attn + rel.reshape(attn.shape)
+        attn = _softmax_fp32(attn)
+        out = paddle.matmul(attn, v).reshape([b, self.num_heads, h, w, -1])
+        out = out.transpose([0, 2, 3, 1, 4]).reshape([b, h, w, -1])
+        return self.proj(out)
+
+
+class VisionMLP(nn.Layer):
+    def __init__(self, cfg: GotOcr2VisionConfig):
+        super().__init__()
+        self.lin1 = nn.Linear(cfg.hidden_size, cfg.mlp_dim)
+        self.lin2 = nn.Linear(cfg.mlp_dim, cfg.hidden_size)
+
+    def forward(self, x):
+        return self.lin2(F.gelu(self.lin1(x)))
+
+
+class VisionLayer(nn.Layer):
+    def __init__(self, cfg: GotOcr2VisionConfig, window_size: int):
+        super().__init__()
+        self.window_size = window_size
+        self.layer_norm1 = nn.LayerNorm(cfg.hidden_size, epsilon=cfg.layer_norm_eps)
+        self.attn = VisionAttention(cfg, window_size)
+        self.layer_norm2 = nn.LayerNorm(cfg.hidden_size, epsilon=cfg.layer_norm_eps)
+        self.mlp = VisionMLP(cfg)
+
+    def forward(self, x):
+        residual = x
+        x = self.layer_norm1(x)
+        ws = self.window_size
+        if ws > 0:
+            b, h, w, c = x.shape
+            ph, pw = (ws - h % ws) % ws, (ws - w % ws) % ws
+            if ph:  # zero padding on the bottom, then the right, as the reference pads
+                x = paddle.concat([x, paddle.zeros([b, ph, w, c], x.dtype)], axis=1)
+            if pw:
+                x = paddle.concat([x, paddle.zeros([b, h + ph, pw, c], x.dtype)], axis=2)
+            hp, wp = h + ph, w + pw
+            x = x.reshape([b, hp // ws, ws, wp // ws, ws, c]).transpose([0, 1, 3, 2, 4, 5])
+            x = self.attn(x.reshape([-1, ws, ws, c]))
+            x = x.reshape([b, hp // ws, wp // ws, ws, ws, c]).transpose([0, 1, 3, 2, 4, 5])
+            x = x.reshape([b, hp, wp, c])[:, :h, :w, :]
+        else:
+            x = self.attn(x)
+        x = residual + x
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class ChannelsFirstLayerNorm(nn.LayerNorm):
+    def forward(self, x):
+        return super().forward(x.transpose([0, 2, 3, 1])).transpose([0, 3, 1, 2])
+
+
+class VisionNeck(nn.Layer):
+    def __init__(self, cfg: GotOcr2VisionConfig):
+        super().__init__()
+        c = cfg.output_channels
+        self.conv1 = nn.Conv2D(cfg.hidden_size, c, 1, bias_attr=False)
+        self.layer_norm1 = ChannelsFirstLayerNorm(c, epsilon=1e-6)
+        self.conv2 = nn.Conv2D(c, c, 3, padding=1, bias_attr=False)
+        self.layer_norm2 = ChannelsFirstLayerNorm(c, epsilon=1e-6)
+
+    def forward(self, x):
+        x = x.transpose([0, 3, 1, 2])
+        return self.layer_norm2(self.conv2(self.layer_norm1(self.conv1(x))))
+
+
+class PatchEmbed(nn.Layer):
+    def __init__(self, cfg: GotOcr2VisionConfig):
+        super().__init__()
+        self.projection = nn.Conv2D(cfg.num_channels, cfg.hidden_size, cfg.patch_size,
+                                    stride=cfg.patch_size)
+
+    def forward(self, x):
+        return self.projection(x).transpose([0, 2, 3, 1])
+
+
+class VisionEncoder(nn.Layer):
+    def __init__(self, cfg: GotOcr2VisionConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.patch_embed = PatchEmbed(cfg)
+        side = cfg.image_size // cfg.patch_size
+        if cfg.use_abs_pos:
+            self.pos_embed = self.create_parameter(
+                [1, side, side, cfg.hidden_size], default_initializer=nn.initializer.Constant(0.0))
+        else:
+            self.pos_embed = None
+        self.layers = nn.LayerList([
+            VisionLayer(cfg, 0 if i in cfg.global_attn_indexes else cfg.window_size)
+            for i in range(cfg.num_hidden_layers)
+        ])
+        self.neck = VisionNeck(cfg)
+
+    def forward(self, pixel_values):
+        size = self.cfg.image_size
+        if list(pixel_values.shape[1:]) != [self.cfg.num_channels, size, size]:
+            raise ValueError(f"pixel_values must be [N, {self.cfg.num_channels}, {size}, {size}], "
+                             f"got {list(pixel_values.shape)}")
+        x = self.patch_embed(pixel_values)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed
+        for layer in self.layers:
+            x = layer(x)
+        return self.neck(x)
+
+
+class MultiModalProjector(nn.Layer):
+    def __init__(self, config: GotOcr2Config):
+        super().__init__()
+        c, d = config.vision.output_channels, config.text.hidden_size
+        self.conv_upsampler1 = nn.Conv2D(c, 2 * c, 3, stride=2, padding=1, bias_attr=False)
+        self.conv_upsampler2 = nn.Conv2D(2 * c, d, 3, stride=2, padding=1, bias_attr=False)
+        self.multimodal_projector = nn.Linear(d, d)
+
+    def forward(self, x):
+        x = self.conv_upsampler2(self.conv_upsampler1(x))
+        x = x.flatten(2).transpose([0, 2, 1])
+        return self.multimodal_projector(x)
+
+
+# --------------------------------------------------------------------------- Qwen2 decoder
+class RMSNorm(nn.Layer):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = self.create_parameter([dim], default_initializer=nn.initializer.Constant(1.0))
+
+    def forward(self, x):
+        dtype = x.dtype
+        if dtype != paddle.float32:
+            x = x.astype("float32")
+        x = x * paddle.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * (x if dtype == paddle.float32 else x.astype(dtype))
+
+
+def _rotate_half(x):
+    half = x.shape[-1] // 2
+    return paddle.concat([-x[..., half:], x[..., :half]], axis=-1)
+
+
+class RotaryEmbedding:
+    def __init__(self, head_dim: int, theta: float):
+        self.inv_freq = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.int64).astype(np.float32)
+                                         / head_dim))
+
+    def __call__(self, position_ids):
+        """position_ids [b, s] int64 -> cos, sin [b, 1, s, d] float32."""
+        inv = paddle.to_tensor(self.inv_freq)
+        freqs = position_ids.astype("float32").unsqueeze(-1) * inv
+        emb = paddle.concat([freqs, freqs], axis=-1)
+        return emb.cos().unsqueeze(1), emb.sin().unsqueeze(1)
+
+
+class Qwen2Attention(nn.Layer):
+    def __init__(self, cfg: GotOcr2TextConfig):
+        super().__init__()
+        self.num_heads = cfg.num_attention_heads
+        self.num_kv = cfg.num_key_value_heads
+        self.head_dim = cfg.hidden_size // cfg.num_attention_heads
+        self.q_proj = nn.Linear(cfg.hidden_size, self.num_heads * self.head_dim)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.num_kv * self.head_dim)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.num_kv * self.head_dim)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, cfg.hidden_size, bias_attr=False)
+
+    def forward(self, x, cos, sin, mask, past):
+        b, s, _ = x.shape
+        q = self.q_proj(x).reshape([b, s, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3])
+        k = self.k_proj(x).reshape([b, s, self.num_kv, self.head_dim]).transpose([0, 2, 1, 3])
+        v = self.v_proj(x).reshape([b, s, self.num_kv, self.head_dim]).transpose([0, 2, 1, 3])
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+        if past is not None:
+            k = paddle.concat([past[0], k], axis=2)
+            v = paddle.concat([past[1], v], axis=2)
+        present = (k, v)
+        if self.num_kv != self.num_heads:
+            rep = self.num_heads // self.num_kv
+            k = paddle.repeat_interleave(k, rep, axis=1)
+            v = paddle.repeat_interleave(v, rep, axis=1)
+        attn = paddle.matmul(q, k, transpose_y=True) * (self.head_dim**-0.5)
+        attn = attn + mask
+        attn = _softmax_fp32(attn)
+        out = paddle.matmul(attn, v).transpose([0, 2, 1, 3]).reshape([b, s, -1])
+        return self.o_proj(out), present
+
+
+class Qwen2MLP(nn.Layer):
+    def __init__(self, cfg: GotOcr2TextConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias_attr=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias_attr=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias_attr=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Qwen2Layer(nn.Layer):
+    def __init__(self, cfg: GotOcr2TextConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Qwen2Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = Qwen2MLP(cfg)
+
+    def forward(self, x, cos, sin, mask, past):
+        h, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past)
+        x = x + h
+        return x + self.mlp(self.post_attention_layernorm(x)), present
+
+
+class Qwen2Model(nn.Layer):
+    def __init__(self, cfg: GotOcr2TextConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.LayerList([Qwen2Layer(cfg) for _ in range(cfg.num_hidden_layers)])
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.rotary = RotaryEmbedding(cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta)
+
+    def forward(self, inputs_embeds, attention_mask, position_ids, past_key_values=None):
+        """attention_mask: [b, past + s] of 1/0 (covers the cached part too)."""
+        b, s, _ = inputs_embeds.shape
+        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[2]
+        total = past_len + s
+        causal = np.triu(np.full((s, total), -np.inf, dtype=np.float32), k=past_len + 1)
+        mask = paddle.to_tensor(causal)[None, None]
+        pad = (1.0 - attention_mask.astype("float32"))[:, None, None, :] * -1e30
+        mask = mask + pad
+        # a fully masked row (left padding query) would give NaN; keep it finite
+        mask = paddle.clip(mask, min=float(np.finfo(np.float32).min))
+        cos, sin = self.rotary(position_ids)
+        x = inputs_embeds
+        presents = []
+        for i, layer in enumerate(self.layers):
+            x, present = layer(x, cos, sin, mask, None if past_key_values is None else past_key_values[i])
+            presents.append(present)
+        return self.norm(x), presents
+
+
+# --------------------------------------------------------------------------- full model
+class GotOcr2ForConditionalGeneration(nn.Layer):
+    def __init__(self, config: GotOcr2Config):
+        super().__init__()
+        self.config = config
+        self.vision_tower = VisionEncoder(config.vision)
+        self.multi_modal_projector = MultiModalProjector(config)
+        self.language_model = Qwen2Model(config.text)
+        if not config.text.tie_word_embeddings:
+            self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias_attr=False)
+        else:
+            self.lm_head = None
+
+    # -- pieces
+    def get_image_features(self, pixel_values):
+        """[n, 3, S, S] -> [n, image_seq_length, hidden]."""
+        return self.multi_modal_projector(self.vision_tower(pixel_values))
+
+    def logits(self, hidden):
+        if self.lm_head is None:
+            out = paddle.matmul(hidden, self.language_model.embed_tokens.weight, transpose_y=True)
+        else:
+            out = self.lm_head(hidden)
+        return out if out.dtype == paddle.float32 else out.astype("float32")
+
+    def embed(self, input_ids, image_features=None):
+        """Token embeddings with the image features spliced over every image token, in order."""
+        embeds = self.language_model.embed_tokens(input_ids)
+        if image_features is None:
+            return embeds
+        tok = self.config.image_token_id
+        positions = paddle.nonzero((input_ids == tok).flatten()).flatten()
+        feats = image_features.reshape([-1, embeds.shape[-1]])
+        if feats.dtype != embeds.dtype:
+            feats = feats.astype(embeds.dtype)
+        if positions.shape[0] != feats.shape[0]:
+            raise ValueError(f"{positions.shape[0]} image tokens in the prompt but "
+                             f"{feats.shape[0]} image feature vectors")
+        flat = embeds.reshape([-1, embeds.shape[-1]])
+        flat = paddle.scatter(flat, positions, feats, overwrite=True)
+        return flat.reshape(embeds.shape)
+
+    def forward(self, input_ids, pixel_values=None, image_features=None, attention_mask=None,
+                position_ids=None, past_key_values=None, logits_to_keep: int = 0):
+        """Returns (logits float32, presents). ``logits_to_keep=k`` keeps the last k positions."""
+        if image_features is None and pixel_values is not None:
+            image_features = self.get_image_features(pixel_values)
+        b, s = input_ids.shape
+        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[2]
+        if attention_mask is None:
+            attention_mask = paddle.ones([b, past_len + s], dtype="int64")
+        if position_ids is None:
+            pos = paddle.cumsum(attention_mask.astype("int64"), axis=-1) - 1
+            pos = paddle.where(attention_mask.astype("bool"), pos, paddle.ones_like(pos))
+            position_ids = pos[:, past_len:]
+        embeds = self.embed(input_ids, image_features)
+        hidden, presents = self.language_model(embeds, attention_mask, position_ids, past_key_values)
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        return self.logits(hidden), presents
+
+    # -- folders
+    @classmethod
+    def from_pretrained(cls, folder):
+        """Read a ppgotocr folder, or convert a transformers / original stepfun folder in memory."""
+        from .convert import load_state_dict_any
+
+        config, state = load_state_dict_any(folder)
+        model = cls(config)
+        model.load_converted(state)
+        model.eval()
+        return model
+
+    def load_converted(self, state: dict) -> None:
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise ValueError(f"weights do not fit the model: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
+        for name, param in own.items():
+            value = state[name]
+            if tuple(value.shape) != tuple(param.shape):
+                raise ValueError(f"{name}: checkpoint shape {tuple(value.shape)} != model "
+                                 f"shape {tuple(param.shape)}")
+            param.set_value(np.ascontiguousarray(value, dtype=np.float32))
+
+    def save_pretrained(self, folder) -> None:
+        from .convert import write_safetensors_atomic
+
+        folder = Path(folder)
+        tensors = ((k, v.numpy()) for k, v in self.state_dict().items())
+        write_safetensors_atomic(folder, tensors, self.config)
+
+
+def num_parameters(model) -> int:
+    return int(sum(math.prod(p.shape) for p in model.parameters()))

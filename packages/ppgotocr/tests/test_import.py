@@ -1,0 +1,27 @@
+"""Without paddle: preprocessing/tokenizer work, the model import names both wheels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CODE = """
+import sys
+sys.modules["paddle"] = None  # simulate a machine without paddle
+import ppgotocr
+from ppgotocr.processing import build_query, normalize
+from ppgotocr.tokenizer import GotOcrTokenizer
+assert build_query("format") == "OCR with format: "
+try:
+    from ppgotocr import GotOcr2ForConditionalGeneration
+except ImportError as exc:
+    msg = str(exc)
+    assert "paddlepaddle" in msg and "paddlepaddle-gpu" in msg, msg
+    print("ok")
+"""
+
+
+def test_clear_import_error_without_paddle():
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
