@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from . import packaging  # noqa: F401  (registers R2, R3)
+# Registration order is application order: packaging fixes first (they make the
+# x2paddle modules importable), then the modules they patch.
+from . import packaging  # noqa: F401  (R2, R3)
+from . import export  # noqa: F401  (R10)
+from . import onnx_fixes  # noqa: F401  (R7, R9, R15-R19)
 from .registry import FIXES, Fix, apply_fixes, describe, revert_fixes, without_fix
-
-from . import export  # noqa: E402,F401  (R10)
 
 __all__ = ["FIXES", "Fix", "apply_fixes", "describe", "revert_fixes", "without_fix"]

@@ -21,9 +21,13 @@ def _export_exit0(fix) -> None:
 
     @functools.wraps(original)
     def dygraph2static(self, save_dir, input_shapes=(), input_types=()):
+        import paddle
+
         printed = io.StringIO()
         try:
-            with contextlib.redirect_stdout(printed):
+            # a fresh name scope: Paddle refuses a parameter name already used in the
+            # process, so a second conversion in one process would fail otherwise
+            with contextlib.redirect_stdout(printed), paddle.utils.unique_name.guard():
                 result = original(self, save_dir, list(input_shapes), list(input_types))
         except SystemExit as exc:
             raise ConversionError(
