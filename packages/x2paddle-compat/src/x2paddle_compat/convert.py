@@ -66,7 +66,17 @@ def _run(fn, *args, source: str, **kwargs) -> None:
     except (ConversionError, FileExistsError):
         raise
     except Exception as exc:  # X2Paddle raises bare Exceptions/AssertionErrors
-        raise ConversionError(f"converting {source} failed: {type(exc).__name__}: {exc}") from exc
+        raise ConversionError(f"converting {source} failed: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception and the ones X2Paddle's mappers hid behind it (bare except)."""
+    parts = []
+    while exc is not None and len(parts) < 4:
+        text = str(exc).strip().splitlines()
+        parts.append(f"{type(exc).__name__}: {text[-1] if text else ''}")
+        exc = exc.__cause__ or exc.__context__
+    return " <- ".join(parts)
 
 
 def convert_onnx(model_path, save_dir, *, input_shape_dict: dict | None = None,
