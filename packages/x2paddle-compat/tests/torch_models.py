@@ -231,6 +231,31 @@ class ScalarShapeNet(nn.Module):
         return x.reshape(b, -1, c * ws * ws).mean(1)
 
 
+class GatherIndex(nn.Module):
+    """torch.gather with an int64 index (BERT-family token_type_ids buffers, R7)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("ids", torch.arange(6).repeat(2, 1).flip(1).contiguous())
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        return self.fc(torch.gather(x, 1, self.ids[:, :6]))
+
+
+class IntOfShape(nn.Module):
+    """``int()`` of a traced shape expression (window counts in Swin, R4)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        windows = int(b * n / 2)
+        return self.fc(x.reshape(windows, 2, c)).sum(1)
+
+
 def build(name: str):
     """(module, inputs) for a family name of :data:`TORCH_FAMILIES`."""
     torch.manual_seed(0)
@@ -257,4 +282,6 @@ TORCH_FAMILIES = {
     "vit": (PatchEmbedViT, (1, 3, 8, 8)),
     "sdpa_gqa": (SDPAttention, (1, 6, 32)),
     "swin_window": (ScalarShapeNet, (1, 3, 8, 8)),
+    "gather_index": (GatherIndex, (2, 6)),
+    "int_of_shape": (IntOfShape, (2, 6, 4)),
 }

@@ -21,8 +21,7 @@ REQUIRED_FILES = (
     "x2paddle_code.py",
     "model.pdparams",
     "inference_model/model.json",
-    "inference_model/model.pdiparams",
-)
+)  # inference_model/model.pdiparams too, when the model has parameters
 
 
 @contextlib.contextmanager
@@ -58,9 +57,7 @@ def _check_file(path: str | os.PathLike | None, what: str) -> Path:
 
 
 def _run(fn, *args, source: str, **kwargs) -> None:
-    from . import apply_fixes
-
-    apply_fixes()
+    # the fixes were applied when x2paddle_compat was imported (tests may remove some)
     try:
         fn(*args, disable_feedback=True, **kwargs)
     except (ConversionError, FileExistsError):
@@ -121,9 +118,6 @@ def convert_caffe(prototxt, weight, save_dir, *, caffe_proto: str | None = None,
 def _validate_caffe(proto: Path, weights: Path) -> None:
     from google.protobuf import text_format
 
-    from . import apply_fixes
-
-    apply_fixes()
     from x2paddle.decoder import caffe_pb2
 
     net = caffe_pb2.NetParameter()

@@ -46,11 +46,13 @@ class VerifyReport:
     rtol: float
     results: dict[str, Diff] = field(default_factory=dict)
     predictor_config: dict = field(default_factory=dict)
+    predictors: bool = True
 
     @property
     def ok(self) -> bool:
         needed = [k for k in ("dygraph", "jit") if k in self.results]
-        return all(self.results[k].ok for k in needed) and bool(self.predictor_config)
+        return all(self.results[k].ok for k in needed) and (
+            bool(self.predictor_config) or not self.predictors)
 
     def table(self) -> str:
         lines = [f"{'runtime':<22}{'max abs diff':>14}{'max rel diff':>14}  verdict"]
@@ -141,8 +143,7 @@ def input_names(folder) -> list[str]:
 
 def _inference_meta(folder) -> dict:
     paddle = require_paddle()
-    inf = Path(folder) / "inference_model"
-    config = paddle.inference.Config(str(inf / "model.json"), str(inf / "model.pdiparams"))
+    config = _config(folder)
     config.disable_mkldnn()
     config.disable_glog_info()
     predictor = paddle.inference.create_predictor(config)
@@ -171,11 +172,18 @@ def run_jit(folder, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(o.numpy()) for o in _as_list(out)]
 
 
+def _config(folder):
+    paddle = require_paddle()
+    inf = Path(folder) / "inference_model"
+    params = inf / "model.pdiparams"  # absent when the model has no parameters
+    return paddle.inference.Config(str(inf / "model.json"),
+                                   str(params) if params.exists() else "")
+
+
 def make_config(folder, *, use_onednn: bool, threads: int = 1):
     """A Paddle Inference CPU config for ``folder``."""
     paddle = require_paddle()
-    inf = Path(folder) / "inference_model"
-    config = paddle.inference.Config(str(inf / "model.json"), str(inf / "model.pdiparams"))
+    config = _config(folder)
     config.disable_gpu()
     config.disable_glog_info()
     config.set_cpu_math_library_num_threads(threads)
@@ -223,21 +231,24 @@ def run_predictor_isolated(folder, inputs: dict[str, np.ndarray], *, use_onednn:
 
 def verify(folder, inputs: dict[str, np.ndarray], references, *, atol: float = 1e-5,
            rtol: float = 1e-5, check_dygraph: bool = True, write_deploy: bool = True,
-           isolate_onednn: bool = True) -> VerifyReport:
+           isolate_onednn: bool = True, predictors: bool = True) -> VerifyReport:
     """Compare every runtime of the converted model with ``references``; write deploy.json."""
     folder = Path(folder)
     references = [np.asarray(r) for r in references]
-    report = VerifyReport(str(folder), atol, rtol)
+    report = VerifyReport(str(folder), atol, rtol, predictors=predictors)
     runners = {}
     if check_dygraph:
         runners["dygraph"] = lambda: run_dygraph(folder, inputs)
     runners["jit"] = lambda: run_jit(folder, inputs)
-    if isolate_onednn:
+    if not predictors:
+        pass
+    elif isolate_onednn:
         runners["predictor+onednn"] = lambda: run_predictor_isolated(folder, inputs,
                                                                      use_onednn=True)
     else:
         runners["predictor+onednn"] = lambda: run_predictor(folder, inputs, use_onednn=True)
-    runners["predictor"] = lambda: run_predictor(folder, inputs, use_onednn=False)
+    if predictors:
+        runners["predictor"] = lambda: run_predictor(folder, inputs, use_onednn=False)
     for name, fn in runners.items():
         try:
             report.results[name] = compare(fn(), references, atol, rtol)
@@ -246,7 +257,7 @@ def verify(folder, inputs: dict[str, np.ndarray], references, *, atol: float = 1
                                         f"{type(exc).__name__}: {exc}")
     chosen = None
     for name, onednn in (("predictor+onednn", True), ("predictor", False)):
-        if report.results[name].ok:
+        if predictors and report.results[name].ok:
             chosen = onednn
             break
     if chosen is not None:
@@ -265,7 +276,7 @@ def verify(folder, inputs: dict[str, np.ndarray], references, *, atol: float = 1
             "atol": atol,
             "rtol": rtol,
         }
-    if write_deploy:
+    if write_deploy and predictors:
         deploy = {"verified": report.ok, **report.predictor_config,
                   "results": {k: asdict(v) for k, v in report.results.items()}}
         tmp = folder / (DEPLOY_FILE + ".tmp")

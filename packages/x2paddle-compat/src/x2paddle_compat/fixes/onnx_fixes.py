@@ -59,6 +59,15 @@ def _maxpool(fix) -> None:
 def _unshare_initializers(model) -> None:
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
+    # torch's exporter writes a duplicate tensor as ``dup = Identity(original)``; X2Paddle
+    # drops Identity nodes, so both consumers end up popping the same weight
+    for node in list(graph.node):
+        if node.op_type == "Identity" and node.input[0] in inits:
+            copy = graph.initializer.add()
+            copy.CopyFrom(inits[node.input[0]])
+            copy.name = node.output[0]
+            inits[copy.name] = copy
+            graph.node.remove(node)
     uses = Counter()
     for node in graph.node:
         for name in node.input:
@@ -126,24 +135,6 @@ def _reduce_axes_to_attribute(model) -> None:
           "opsets 18-20: Reduce* ops with axes as an input (dynamo exporter)")
 def _reduce_axes(fix) -> None:
     _add_pass(fix, _reduce_axes_to_attribute)
-
-
-@register("onnx-opset-16-20", "R18",
-          "map opsets 16-20 onto X2Paddle's newest opset mapper (15) plus new ops")
-def _opsets(fix) -> None:
-    from x2paddle.op_mapper.onnx2paddle.onnx_op_mapper import ONNXOpMapper
-
-    original = ONNXOpMapper.create_opset
-
-    @functools.wraps(original)
-    def create_opset(self, decoder):
-        if decoder.op_set > 15:
-            # X2Paddle picks the largest supported opset below the model's, i.e. 15;
-            # make it explicit and quiet.
-            self.support_op_sets = list(self.support_op_sets)
-        return original(self, decoder)
-
-    fix.patch(ONNXOpMapper, "create_opset", create_opset)
 
 
 def _is_int(dtype) -> bool:
