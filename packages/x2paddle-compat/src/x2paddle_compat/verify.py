@@ -217,7 +217,7 @@ def run_predictor_isolated(folder, inputs: dict[str, np.ndarray], *, use_onednn:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(src, **inputs)
         proc = subprocess.run(
-            [sys.executable, "-m", "x2paddle_compat._predict_worker", str(folder), str(src),
+            [sys.executable, str(Path(__file__).with_name("_predict_worker.py")), str(folder), str(src),
              str(dst), "1" if use_onednn else "0"],
             capture_output=True, text=True, timeout=timeout,
             env={**os.environ, "GLOG_minloglevel": "2"})
