@@ -63,8 +63,8 @@ def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1):
     model = pb2.NetParameter(name=net.name)
     # shape propagation by running the torch reference with zero weights
     tops = {}
-    first_input = net.input[0] if net.input else [l for l in net.layer
-                                                  if l.type == "Input"][0].top[0]
+    first_input = net.input[0] if net.input else [layer for layer in net.layer
+                                                  if layer.type == "Input"][0].top[0]
     tops[first_input] = torch.zeros(in_shape)
     for layer in net.layer:
         if layer.type == "Input":
@@ -179,7 +179,7 @@ def _forward_layer(layer, xs, blobs):
 def reference(net, caffemodel_blobs, x: np.ndarray):
     """Outputs of the net's unconsumed tops, in layer order."""
     tops = {}
-    first = net.input[0] if net.input else [l for l in net.layer if l.type == "Input"][0].top[0]
+    first = net.input[0] if net.input else [layer for layer in net.layer if layer.type == "Input"][0].top[0]
     tops[first] = torch.from_numpy(x)
     consumed = set()
     order = []

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import caffe_models
 import numpy as np
 import pytest
-
-import caffe_models
-from harness import ATOL, RTOL
-
 import x2paddle_compat as xc
+from harness import ATOL, RTOL
 from x2paddle_compat.verify import verify
 
 

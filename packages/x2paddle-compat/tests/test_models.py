@@ -7,8 +7,6 @@ the predictor configuration chosen by verification (oneDNN or not).
 from __future__ import annotations
 
 import pytest
-import torch
-
 import torch_models
 from harness import check_onnx, check_torch, export_onnx
 

@@ -117,7 +117,6 @@ def convert_caffe(prototxt, weight, save_dir, *, caffe_proto: str | None = None,
 
 def _validate_caffe(proto: Path, weights: Path) -> None:
     from google.protobuf import text_format
-
     from x2paddle.decoder import caffe_pb2
 
     net = caffe_pb2.NetParameter()

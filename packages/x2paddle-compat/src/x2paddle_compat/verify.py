@@ -182,7 +182,6 @@ def _config(folder):
 
 def make_config(folder, *, use_onednn: bool, threads: int = 1):
     """A Paddle Inference CPU config for ``folder``."""
-    paddle = require_paddle()
     config = _config(folder)
     config.disable_gpu()
     config.disable_glog_info()
@@ -192,6 +191,19 @@ def make_config(folder, *, use_onednn: bool, threads: int = 1):
     else:
         config.disable_mkldnn()
     return config
+
+
+def check_input_shape(folder, name, shape, expected) -> None:
+    """Raise a clear ValueError when ``shape`` cannot feed an input declared ``expected``."""
+    if expected is None:
+        return
+    expected = list(expected)
+    if not expected or expected == [0]:  # shape not recorded in the program
+        return
+    if len(shape) != len(expected) or any(
+            e > 0 and e != s for s, e in zip(shape, expected)):
+        raise ValueError(f"input '{name}' of {folder}: shape {list(shape)} does not match the "
+                         f"model's input shape {expected} (-1 = any)")
 
 
 def run_predictor(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
@@ -204,6 +216,7 @@ def run_predictor(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
     for i, name in enumerate(names):
         value = inputs[name] if name in inputs else values[i]
         handle = predictor.get_input_handle(name)
+        check_input_shape(folder, name, value.shape, handle.shape())
         handle.reshape(list(value.shape))
         handle.copy_from_cpu(np.ascontiguousarray(value))
     predictor.run()

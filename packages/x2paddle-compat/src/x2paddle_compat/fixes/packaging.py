@@ -10,7 +10,8 @@ import types
 from .registry import register
 
 
-@register("onnx-mapping", "R2", "provide onnx.mapping / onnx.version removed in onnx >= 1.19")
+@register("onnx-mapping", "R2", "provide onnx.mapping / onnx.version removed in onnx >= 1.19",
+          priority=0)
 def _onnx_mapping(fix) -> None:
     try:
         import onnx
@@ -83,7 +84,8 @@ def build_caffe_pb2() -> types.ModuleType:
     return module
 
 
-@register("caffe-pb2", "R3", "regenerate caffe_pb2 for protobuf >= 4 (fast backend kept)")
+@register("caffe-pb2", "R3", "regenerate caffe_pb2 for protobuf >= 4 (fast backend kept)",
+          priority=0)
 def _caffe_pb2(fix) -> None:
     import x2paddle.decoder as decoder_pkg
 

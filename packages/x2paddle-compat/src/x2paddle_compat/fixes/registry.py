@@ -19,6 +19,7 @@ class Fix:
     root_cause: str
     summary: str
     apply_fn: Callable[[Fix], None]
+    priority: int = 10  # lower applies first: packaging fixes make x2paddle importable
     applied: bool = False
     _undo: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
@@ -54,13 +55,13 @@ class Fix:
 FIXES: dict[str, Fix] = {}
 
 
-def register(fix_id: str, root_cause: str, summary: str):
+def register(fix_id: str, root_cause: str, summary: str, priority: int = 10):
     """Decorator: register ``fn(fix)`` as the apply function of a fix."""
 
     def deco(fn: Callable[[Fix], None]) -> Callable[[Fix], None]:
         if fix_id in FIXES:
             raise ValueError(f"duplicate fix id {fix_id}")
-        FIXES[fix_id] = Fix(fix_id, root_cause, summary, fn)
+        FIXES[fix_id] = Fix(fix_id, root_cause, summary, fn, priority)
         return fn
 
     return deco
@@ -71,7 +72,7 @@ def apply_fixes(exclude: tuple[str, ...] | list[str] = ()) -> list[str]:
     unknown = set(exclude) - set(FIXES)
     if unknown:
         raise KeyError(f"unknown fix ids: {sorted(unknown)}")
-    for fix in FIXES.values():
+    for fix in sorted(FIXES.values(), key=lambda f: f.priority):
         if fix.id not in exclude:
             fix.apply()
     return [f.id for f in FIXES.values() if f.applied]
