@@ -128,10 +128,9 @@ def load_dygraph(folder):
     with paddle.utils.unique_name.guard():
         model = cls()
     state = paddle.load(str(folder / "model.pdparams"))
-    try:
-        model.set_dict(state)
-    except Exception:
-        model.set_dict(state, use_structured_name=False)
+    # X2Paddle's TensorFlow models are saved by parameter name, the others by structure
+    structured = set(model.state_dict()) <= set(state)
+    model.set_dict(state, use_structured_name=structured)
     model.eval()
     return model
 

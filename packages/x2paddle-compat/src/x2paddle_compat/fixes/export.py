@@ -85,3 +85,21 @@ def _unsupported_ops(fix) -> None:
         except ImportError:  # e.g. tensorflow mapper needs nothing at import, but be safe
             continue
         _wrap_op_checker(fix, getattr(mod, cls_name), framework)
+
+
+@register("tf-fresh-graph", "N1",
+          "each TensorFlow conversion decodes into its own tf.Graph (X2Paddle used the "
+          "process-wide default graph, so a second conversion saw the first one's nodes)")
+def _tf_fresh_graph(fix) -> None:
+    from x2paddle.decoder import tf_decoder  # ImportError without tensorflow
+
+    original = tf_decoder.TFDecoder.__init__
+    tf = tf_decoder.tf
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        graph = tf.Graph()
+        with graph.as_default():
+            original(self, *args, **kwargs)
+
+    fix.patch(tf_decoder.TFDecoder, "__init__", __init__)

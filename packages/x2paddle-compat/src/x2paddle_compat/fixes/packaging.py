@@ -13,10 +13,7 @@ from .registry import register
 @register("onnx-mapping", "R2", "provide onnx.mapping / onnx.version removed in onnx >= 1.19",
           priority=0)
 def _onnx_mapping(fix) -> None:
-    try:
-        import onnx
-    except ImportError:
-        return
+    import onnx  # ImportError: marked unavailable until onnx is installed
     import onnx.helper
 
     if "onnx.mapping" not in sys.modules or not hasattr(sys.modules["onnx.mapping"],

@@ -21,6 +21,7 @@ class Fix:
     apply_fn: Callable[[Fix], None]
     priority: int = 10  # lower applies first: packaging fixes make x2paddle importable
     applied: bool = False
+    unavailable: str = ""  # why the fix could not be applied (framework not installed)
     _undo: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def patch(self, owner: Any, name: str, value: Any) -> Any:
@@ -42,9 +43,18 @@ class Fix:
         self._undo.append(fn)
 
     def apply(self) -> None:
-        if not self.applied:
+        if self.applied:
+            return
+        try:
             self.apply_fn(self)
-            self.applied = True
+        except ImportError as exc:
+            # the fix patches a converter whose source framework (torch, onnx,
+            # tensorflow) is not installed: nothing to fix until it is
+            self.revert()
+            self.unavailable = f"{exc}"
+            return
+        self.applied = True
+        self.unavailable = ""
 
     def revert(self) -> None:
         while self._undo:
@@ -100,6 +110,7 @@ def without_fix(*fix_ids: str) -> Iterator[None]:
 
 def describe() -> list[dict[str, str]]:
     return [
-        {"id": f.id, "root_cause": f.root_cause, "summary": f.summary, "applied": str(f.applied)}
+        {"id": f.id, "root_cause": f.root_cause, "summary": f.summary,
+         "applied": str(f.applied), "unavailable": f.unavailable}
         for f in FIXES.values()
     ]

@@ -231,3 +231,39 @@ def _trace(fix) -> None:
     if isinstance(torch, _TorchWithLenientTrace):
         return
     fix.patch(pytorch_decoder, "torch", _TorchWithLenientTrace(torch))
+
+
+_TENSOR_TYPES = "(paddle.Tensor, paddle.pir.Value)"
+
+
+def prim_x2pc_index(layer, indent=1, init_func=(), forward_func=(), layer_id=None,
+                    different_attrs=None):
+    """aten::index(x, indices: Tensor?[]): numpy-style advanced indexing, None = full slice."""
+    x, idx = _code(layer, "x"), _code(layer, "indices")
+    _emit_line(layer, indent, forward_func,
+               f"{layer.outputs[0]} = {x}[tuple([slice(None) if i is None else i "
+               f"for i in {idx}])] if isinstance({idx}, (list, tuple)) else {x}[{idx}]")
+
+
+def _logical(op: str, fn: str):
+    def emit(layer, indent=1, init_func=(), forward_func=(), layer_id=None,
+             different_attrs=None, is_return_line=False):
+        x, y = _code(layer, "x"), _code(layer, "y")
+        expr = (f"paddle.{fn}({x}, {y}) if isinstance({x}, {_TENSOR_TYPES}) and "
+                f"isinstance({y}, {_TENSOR_TYPES}) else ({x} {op} {y})")
+        if is_return_line:
+            return expr
+        _emit_line(layer, indent, forward_func, f"{layer.outputs[0]} = {expr}")
+
+    return emit
+
+
+@register("masking-ops", "R21",
+          "transformers-5 masking: aten::index with a list of index tensors, and/or of "
+          "boolean tensors")
+def _masking(fix) -> None:
+    aten, prim2code = _modules()
+    fix.patch(prim2code, "prim_x2pc_index", prim_x2pc_index)
+    fix.patch(prim2code, "prim_and", _logical("and", "logical_and"))
+    fix.patch(prim2code, "prim_or", _logical("or", "logical_or"))
+    fix.patch(aten, "aten_index", _make_mapper("prim.x2pc_index", [("x", 0), ("indices", 1)]))
