@@ -285,3 +285,292 @@ TORCH_FAMILIES = {
     "gather_index": (GatherIndex, (2, 6)),
     "int_of_shape": (IntOfShape, (2, 6, 4)),
 }
+
+
+# ---- families of X2Paddle's test_benchmark, depth-faithful and width-reduced (zoo) ----
+
+def _vgg(cfg, bn):
+    layers, cin = [], 3
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(cin, v, 3, padding=1)] + ([nn.BatchNorm2d(v)] if bn else [])
+            layers.append(nn.ReLU())
+            cin = v
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin, 16), nn.ReLU(),
+                         nn.Linear(16, 10))
+
+
+_VGG = {11: [4, "M", 8, "M", 8, 8, "M", 16, 16, "M", 16, 16, "M"],
+        16: [4, 4, "M", 8, 8, "M", 8, 8, 8, "M", 16, 16, 16, "M", 16, 16, 16, "M"],
+        19: [4, 4, "M", 8, 8, "M", 8, 8, 8, 8, "M", 16, 16, 16, 16, "M", 16, 16, 16, 16, "M"]}
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin, mid, stride=1):
+        super().__init__()
+        cout = mid * 4
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
+            nn.Conv2d(mid, mid, 3, stride, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
+            nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.down = None if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + (x if self.down is None else self.down(x)))
+
+
+class ResNetN(nn.Module):
+    """ResNet-18/34 (basic) or -50/101/152 (bottleneck) block counts at width 4."""
+
+    def __init__(self, depth):
+        super().__init__()
+        blocks = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
+                  152: [3, 8, 36, 3]}[depth]
+        self.stem = nn.Sequential(nn.Conv2d(3, 4, 7, 2, 3, bias=False), nn.BatchNorm2d(4),
+                                  nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        layers, cin = [], 4
+        for i, n in enumerate(blocks):
+            width = 4 * 2 ** i
+            for j in range(n):
+                stride = 2 if j == 0 and i > 0 else 1
+                if depth >= 50:
+                    layers.append(Bottleneck(cin, width, stride))
+                    cin = width * 4
+                else:
+                    layers.append(BasicBlock(cin, width, stride))
+                    cin = width
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, 10)
+
+    def forward(self, x):
+        return self.fc(F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1).flatten(1))
+
+
+class Fire(nn.Module):
+    def __init__(self, cin, s, e):
+        super().__init__()
+        self.s = nn.Conv2d(cin, s, 1)
+        self.e1 = nn.Conv2d(s, e, 1)
+        self.e3 = nn.Conv2d(s, e, 3, padding=1)
+
+    def forward(self, x):
+        x = F.relu(self.s(x))
+        return torch.cat([F.relu(self.e1(x)), F.relu(self.e3(x))], 1)
+
+
+class SqueezeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, 2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
+                                 Fire(8, 4, 8), Fire(16, 4, 8), nn.MaxPool2d(3, 2, ceil_mode=True),
+                                 Fire(16, 8, 16), nn.Dropout(), nn.Conv2d(32, 10, 1), nn.ReLU(),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class AlexNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(8, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(64, 32), nn.ReLU(),
+                                        nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class DenseNet(nn.Module):
+    """Dense blocks (BN-ReLU-Conv, concatenation) with transitions."""
+
+    def __init__(self, growth=4, blocks=(2, 3)):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, 1, 1)
+        layers, c = [], 8
+        for i, n in enumerate(blocks):
+            for _ in range(n):
+                layers.append(nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(),
+                                            nn.Conv2d(c, growth, 3, padding=1)))
+                c += growth
+            if i < len(blocks) - 1:
+                layers.append(nn.Sequential(nn.BatchNorm2d(c), nn.Conv2d(c, c // 2, 1),
+                                            nn.AvgPool2d(2)))
+                c //= 2
+        self.layers = nn.ModuleList(layers)
+        self.fc = nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for layer in self.layers:
+            if isinstance(layer[-1], nn.AvgPool2d):
+                x = layer(x)
+            else:
+                x = torch.cat([x, layer(x)], 1)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class InceptionBlockNet(nn.Module):
+    """Inception-style parallel branches (1x1, 3x3, 5x5, pool-proj) concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU())
+        self.b1 = nn.Conv2d(8, 4, 1)
+        self.b3 = nn.Sequential(nn.Conv2d(8, 4, 1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+        self.b5 = nn.Sequential(nn.Conv2d(8, 2, 1), nn.ReLU(), nn.Conv2d(2, 4, 5, padding=2))
+        self.bp = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(8, 4, 1))
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(x)], 1)
+        return self.fc(F.adaptive_avg_pool2d(F.relu(y), 1).flatten(1))
+
+
+class EfficientNetLike(nn.Module):
+    """MBConv blocks with SiLU and squeeze-excite (EfficientNet / MnasNet family)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8),
+                                  nn.SiLU())
+        self.block = InvertedResidual(8, se=True, act=nn.SiLU)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.head(F.adaptive_avg_pool2d(self.block(self.stem(x)), 1).flatten(1))
+
+
+class UNetLike(nn.Module):
+    """Encoder-decoder with transposed convolution and skip concatenation."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.down = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+        self.up = nn.ConvTranspose2d(16, 8, 2, 2)
+        self.dec = nn.Conv2d(16, 2, 1)
+
+    def forward(self, x):
+        e = self.enc(x)
+        return torch.sigmoid(self.dec(torch.cat([self.up(self.down(e)), e], 1)))
+
+
+class CRNNLike(nn.Module):
+    """CNN features -> sequence -> bidirectional LSTM -> per-step classifier (OCR)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d((2, 1)),
+                                 nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                                 nn.AdaptiveAvgPool2d((1, None)))
+        self.rnn = nn.LSTM(8, 8, bidirectional=True, batch_first=True)
+        self.fc = nn.Linear(16, 6)
+
+    def forward(self, x):
+        f = self.cnn(x).squeeze(2).transpose(1, 2)
+        return self.fc(self.rnn(f)[0])
+
+
+class DetectionHeadNet(nn.Module):
+    """FPN-free single-scale detector head: conv features, box/score branches, sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.LeakyReLU(0.1),
+                                  nn.Conv2d(8, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.LeakyReLU(0.1))
+        self.box = nn.Conv2d(16, 4 * 3, 1)
+        self.cls = nn.Conv2d(16, 2 * 3, 1)
+
+    def forward(self, x):
+        f = self.body(x)
+        b = self.box(f).flatten(2).transpose(1, 2)
+        c = torch.sigmoid(self.cls(f)).flatten(2).transpose(1, 2)
+        return torch.cat([b.reshape(1, -1, 4), c.reshape(1, -1, 2)], 2)
+
+
+class GeneratorNet(nn.Module):
+    """Image-to-image generator (CycleGAN / GPEN / pix2pix style): instance norm, residual,
+    transposed conv, tanh."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.InstanceNorm2d(8, affine=True),
+                                  nn.ReLU())
+        self.res = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(8, 8, 3),
+                                 nn.InstanceNorm2d(8, affine=True))
+        self.up = nn.Sequential(nn.ConvTranspose2d(8, 4, 4, 2, 1), nn.ReLU(),
+                                nn.Conv2d(4, 3, 3, padding=1), nn.Tanh())
+
+    def forward(self, x):
+        d = self.down(x)
+        return self.up(d + self.res(d))
+
+
+class BertTiny(nn.Module):
+    """transformers 5 encoder (BertModel/RoBERTa/ELECTRA/...) with a padding attention mask."""
+
+    def __init__(self, arch="bert"):
+        super().__init__()
+        import transformers
+
+        kinds = {"bert": ("BertConfig", "BertModel"), "roberta": ("RobertaConfig", "RobertaModel"),
+                 "electra": ("ElectraConfig", "ElectraModel"),
+                 "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaModel"),
+                 "camembert": ("CamembertConfig", "CamembertModel"),
+                 "flaubert": ("FlaubertConfig", "FlaubertModel"),
+                 "dpr": ("DPRConfig", "DPRContextEncoder")}
+        cfg_name, model_name = kinds[arch]
+        kwargs = dict(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                      intermediate_size=64, max_position_embeddings=40)
+        if arch == "flaubert":
+            kwargs = dict(vocab_size=60, emb_dim=32, n_layers=2, n_heads=4,
+                          max_position_embeddings=40)
+        config = getattr(transformers, cfg_name)(**kwargs)
+        self.model = getattr(transformers, model_name)(config).eval()
+        self.arch = arch
+
+    def forward(self, ids, mask):
+        out = self.model(input_ids=ids, attention_mask=mask)
+        return out[0]
+
+
+def build_transformer(arch):
+    torch.manual_seed(0)
+    module = randomize(BertTiny(arch))
+    ids = torch.randint(3, 60, (1, 8), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(1, 8, dtype=torch.int64)
+    mask[0, 6:] = 0
+    return module, [ids, mask]
+
+
+TORCH_FAMILIES.update({
+    "alexnet": (AlexNet, (1, 3, 96, 96)),
+    "vgg11": (lambda: _vgg(_VGG[11], False), (1, 3, 32, 32)),
+    "vgg11_bn": (lambda: _vgg(_VGG[11], True), (1, 3, 32, 32)),
+    "vgg16": (lambda: _vgg(_VGG[16], False), (1, 3, 32, 32)),
+    "vgg16_bn": (lambda: _vgg(_VGG[16], True), (1, 3, 32, 32)),
+    "vgg19": (lambda: _vgg(_VGG[19], False), (1, 3, 32, 32)),
+    "vgg19_bn": (lambda: _vgg(_VGG[19], True), (1, 3, 32, 32)),
+    "resnet18": (lambda: ResNetN(18), (1, 3, 32, 32)),
+    "resnet34": (lambda: ResNetN(34), (1, 3, 32, 32)),
+    "resnet50": (lambda: ResNetN(50), (1, 3, 32, 32)),
+    "resnet101": (lambda: ResNetN(101), (1, 3, 32, 32)),
+    "resnet152": (lambda: ResNetN(152), (1, 3, 32, 32)),
+    "squeezenet": (SqueezeNet, (1, 3, 32, 32)),
+    "densenet": (DenseNet, (1, 3, 16, 16)),
+    "inception": (InceptionBlockNet, (1, 3, 16, 16)),
+    "efficientnet": (EfficientNetLike, (1, 3, 16, 16)),
+    "unet": (UNetLike, (1, 3, 16, 16)),
+    "crnn": (CRNNLike, (1, 1, 16, 24)),
+    "detector": (DetectionHeadNet, (1, 3, 16, 16)),
+    "generator": (GeneratorNet, (1, 3, 16, 16)),
+})

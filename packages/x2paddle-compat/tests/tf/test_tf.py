@@ -5,18 +5,12 @@ Tolerance: max|paddle - tensorflow| <= 1e-5 + 1e-5 * max|tensorflow|.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-import tf_graphs  # noqa: E402
-
-import x2paddle_compat as xc  # noqa: E402
-from x2paddle_compat import sources  # noqa: E402
-from x2paddle_compat.cli import main  # noqa: E402
-from x2paddle_compat.verify import verify  # noqa: E402
+import tf_graphs
+import x2paddle_compat as xc
+from x2paddle_compat import sources
+from x2paddle_compat.cli import main
+from x2paddle_compat.verify import verify
 
 
 @pytest.mark.parametrize("name", sorted(tf_graphs.GRAPHS))
