@@ -52,7 +52,12 @@ def _pair(param, name, default):
     return (single, single) if single else (default, default)
 
 
-def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1):
+class TooLarge(ValueError):
+    pass
+
+
+def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1,
+                      max_params: int | None = None):
     """Write random blobs for every parameterised layer; returns {layer: [arrays]}."""
     rng = np.random.default_rng(seed)
     pb2 = _pb2()
@@ -100,6 +105,10 @@ def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1):
         elif layer.type == "PReLU":
             blobs = [(rng.random(x.shape[1]) * 0.3).astype("float32")]
         blobs_out[layer.name] = blobs
+        if max_params is not None:
+            total = sum(b.size for bs in blobs_out.values() for b in bs)
+            if total > max_params:
+                raise TooLarge(f"more than {max_params / 1e6:.0f}M parameters")
         out = _forward_layer(layer, [tops[b] for b in layer.bottom], blobs)
         for name, value in zip(layer.top, out):
             tops[name] = value

@@ -100,7 +100,6 @@ def _verify_onnx(builder, tmp, opset):
 def _verify_caffe(proto_path, tmp):
     import caffe_models
     import numpy as np
-
     import x2paddle_compat as xc
     from x2paddle_compat.verify import input_names, verify
 
@@ -120,11 +119,11 @@ def _verify_caffe(proto_path, tmp):
     proto = src / "net.prototxt"
     proto.write_text(text)
     weights = src / "net.caffemodel"
-    blobs = caffe_models.random_caffemodel(net, weights)
-    n_params = sum(b.size for bs in blobs.values() for b in bs)
-    if n_params > MAX_CAFFE_PARAMS:
-        raise _NotRebuilt(f"{n_params / 1e6:.0f}M parameters: too large for a random "
-                          "caffemodel within the zoo's time budget")
+    try:
+        blobs = caffe_models.random_caffemodel(net, weights, max_params=MAX_CAFFE_PARAMS)
+    except caffe_models.TooLarge as exc:
+        raise _NotRebuilt(f"{exc}: too large for a random caffemodel within the zoo's "
+                          "time budget") from None
     out = xc.convert_caffe(proto, weights, Path(tmp) / "paddle")
     shape = caffe_models._input_shape(net)[0]
     shape[0] = 1
