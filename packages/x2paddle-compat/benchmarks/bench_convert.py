@@ -62,9 +62,8 @@ def bench(kind, family, repeat, tmp):
     import numpy as np
     import torch
     import torch_models
-    from harness import export_onnx, torch_reference
-
     import x2paddle_compat as xc
+    from harness import export_onnx, torch_reference
     from x2paddle_compat import sources
     from x2paddle_compat.verify import verify
 

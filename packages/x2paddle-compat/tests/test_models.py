@@ -7,6 +7,7 @@ the predictor configuration chosen by verification (oneDNN or not).
 from __future__ import annotations
 
 import pytest
+import torch
 import torch_models
 from harness import check_onnx, check_torch, export_onnx
 
@@ -47,3 +48,30 @@ def test_upsample_predictor_onednn_defect_is_caught(tmp_path):
     assert not report.results["predictor+onednn"].ok
     assert report.predictor_config["use_onednn"] is False
     assert report.results["predictor"].ok
+
+
+def test_transformers5_llama_gqa_sdpa_mask(tmp_path):
+    """LlamaForCausalLM (transformers 5, SDPA, 4 query / 2 KV heads) with attention_mask:
+    R21 fixes make it convert; Paddle 3.3.1's oneDNN predictor is silently wrong on it (R11),
+    which verification must detect and avoid."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                      num_hidden_layers=1, num_attention_heads=4,
+                                      num_key_value_heads=2, max_position_embeddings=32,
+                                      use_cache=False)
+    llama = transformers.LlamaForCausalLM(config).eval()
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.llama = llama
+
+        def forward(self, ids, mask):
+            return self.llama(input_ids=ids, attention_mask=mask, use_cache=False).logits
+
+    ids = torch.randint(0, 64, (1, 8), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(1, 8, dtype=torch.int64)
+    report = check_torch(Logits().eval(), [ids, mask], tmp_path)
+    _assert_verified(report)
+    assert report.predictor_config["use_onednn"] is False, report.table()  # R11

@@ -518,7 +518,7 @@ class GeneratorNet(nn.Module):
 class BertTiny(nn.Module):
     """transformers 5 encoder (BertModel/RoBERTa/ELECTRA/...) with a padding attention mask."""
 
-    def __init__(self, arch="bert"):
+    def __init__(self, arch="bert", attn="sdpa"):
         super().__init__()
         import transformers
 
@@ -535,6 +535,7 @@ class BertTiny(nn.Module):
             kwargs = dict(vocab_size=60, emb_dim=32, n_layers=2, n_heads=4,
                           max_position_embeddings=40)
         config = getattr(transformers, cfg_name)(**kwargs)
+        config._attn_implementation = attn  # torch's ONNX exporter needs eager below opset 14
         self.model = getattr(transformers, model_name)(config).eval()
         self.arch = arch
 
@@ -543,9 +544,9 @@ class BertTiny(nn.Module):
         return out[0]
 
 
-def build_transformer(arch):
+def build_transformer(arch, attn="sdpa"):
     torch.manual_seed(0)
-    module = randomize(BertTiny(arch))
+    module = randomize(BertTiny(arch, attn))
     ids = torch.randint(3, 60, (1, 8), generator=torch.Generator().manual_seed(1))
     mask = torch.ones(1, 8, dtype=torch.int64)
     mask[0, 6:] = 0

@@ -129,7 +129,8 @@ def load_dygraph(folder):
         model = cls()
     state = paddle.load(str(folder / "model.pdparams"))
     # X2Paddle's TensorFlow models are saved by parameter name, the others by structure
-    structured = set(model.state_dict()) <= set(state)
+    # (X2Paddle leaves some constant parameters out of model.pdparams: any overlap decides)
+    structured = bool(set(model.state_dict()) & set(state))
     model.set_dict(state, use_structured_name=structured)
     model.eval()
     return model

@@ -91,8 +91,8 @@ def _verify_onnx(builder, tmp, opset):
     import torch_models
     from harness import check_onnx, export_onnx
 
-    module, inputs = (torch_models.build_transformer(builder[2:]) if builder.startswith("t:")
-                      else torch_models.build(builder))
+    module, inputs = (torch_models.build_transformer(builder[2:], "eager")
+                      if builder.startswith("t:") else torch_models.build(builder))
     path = export_onnx(module, inputs, Path(tmp) / "m.onnx", opset)
     return check_onnx(path, tmp)
 

@@ -30,9 +30,12 @@ def _export_exit0(fix) -> None:
             with contextlib.redirect_stdout(printed), paddle.utils.unique_name.guard():
                 result = original(self, save_dir, list(input_shapes), list(input_types))
         except SystemExit as exc:
+            lines = [ln.strip() for ln in printed.getvalue().splitlines() if ln.strip()]
+            errors = [ln for ln in lines if "Error" in ln] or lines[-1:]
             raise ConversionError(
-                f"exporting the Paddle inference model from {save_dir}/x2paddle_code.py "
-                f"failed: {printed.getvalue().strip() or exc}"
+                f"exporting the Paddle inference model failed: {errors[-1] if errors else exc}"
+                f" (generated code: {save_dir}/x2paddle_code.py; full message: "
+                f"{' / '.join(lines[-12:])})"
             ) from None
         model_json = os.path.join(save_dir, "inference_model", "model.json")
         if not os.path.exists(model_json):

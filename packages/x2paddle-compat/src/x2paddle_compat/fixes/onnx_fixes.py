@@ -288,14 +288,22 @@ def _new_ops(fix) -> None:
         self.paddle_graph.add_layer("paddle.nn.functional.mish",
                                     inputs={"x": val_x.name}, outputs=[node.name])
 
+    def Gelu(self, node):  # opset 20
+        val_x = self.graph.get_input_node(node, idx=0, copy=True)
+        approximate = node.get_attr("approximate", "none")
+        if isinstance(approximate, bytes):
+            approximate = approximate.decode()
+        self.paddle_graph.add_layer("paddle.nn.functional.gelu", inputs={"x": val_x.name},
+                                    outputs=[node.name], approximate=approximate == "tanh")
+
     for name, fn in {"HardSwish": HardSwish, "LayerNormalization": LayerNormalization,
-                     "Mish": Mish}.items():
+                     "Mish": Mish, "Gelu": Gelu}.items():
         if not hasattr(legacy.OpSet, name):
             fix.patch(legacy.OpSet, name, legacy.print_mapping_info(fn))
 
 
 register("onnx-new-ops", "R18",
-         "ONNX ops of opsets 14-18 X2Paddle lacks: HardSwish, LayerNormalization, Mish")(_new_ops)
+         "ONNX ops of opsets 14-20 X2Paddle lacks: HardSwish, LayerNormalization, Mish, Gelu")(_new_ops)
 
 
 from . import onnx_gru  # noqa: E402,F401
