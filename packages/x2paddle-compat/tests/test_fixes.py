@@ -257,6 +257,18 @@ def test_r21_transformers5_masking(tmp_path):
     assert report.ok, report.table()
 
 
+def test_r21_onnx_gather_nd_indices(tmp_path):
+    """BertModel exported to ONNX: the transformers-5 mask gathers with 4-D indices."""
+    pytest.importorskip("transformers")
+    module, inputs = torch_models.build_transformer("bert", "eager")
+    path = export_onnx(module, inputs, tmp_path / "bert.onnx", 17)
+    with without_fix("onnx-gather-nd-indices"):
+        with pytest.raises(ConversionError, match="0D or 1D"):
+            check_onnx(path, tmp_path, predictors=False, name="without")
+    report = check_onnx(path, tmp_path, predictors=False, name="with")
+    assert report.ok, report.table()
+
+
 def test_every_fix_has_a_removal_test():
     """Static check (works with -k selections): every fix id is removed by a test here."""
     import re

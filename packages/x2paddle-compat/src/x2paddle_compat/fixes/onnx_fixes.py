@@ -355,3 +355,37 @@ def _fold_static_shapes(model) -> None:
           "fold Shape/Gather/Concat chains of static-shape models (X2Paddle loses ranks)")
 def _fold(fix) -> None:
     _add_pass(fix, _fold_static_shapes)
+
+
+@register("onnx-gather-nd-indices", "R21",
+          "ONNX Gather with computed multi-dimensional indices (transformers-5 masks): "
+          "gather the flattened indices, reshape to data[:axis] + indices + data[axis+1:]")
+def _gather(fix) -> None:
+    legacy = _opset_legacy()
+    original = legacy.OpSet.Gather
+
+    @functools.wraps(original)
+    def Gather(self, node):
+        val_x = self.graph.get_input_node(node, idx=0, copy=True)
+        indices = self.graph.get_input_node(node, idx=1, copy=True)
+        const = legacy._const_weight_or_none(indices)
+        if const is not None and np.ndim(const) <= 1:
+            return original(self, node)  # scalar / 1-D constant indices: X2Paddle's mapping
+        rank = len(val_x.out_shapes[0]) if val_x.out_shapes and val_x.out_shapes[0] else None
+        axis = node.get_attr("axis", 0)
+        if axis < 0:
+            if rank is None:
+                return original(self, node)
+            axis += rank
+        x, idx, out = val_x.name, indices.name, node.name
+        self.paddle_graph.add_layer("paddle.reshape", inputs={"x": idx},
+                                    outputs=[out + "_x2pc_flat"], shape=[-1])
+        self.paddle_graph.add_layer("paddle.gather",
+                                    inputs={"x": x, "index": out + "_x2pc_flat"},
+                                    outputs=[out + "_x2pc_g"], axis=axis)
+        self.paddle_graph.add_layer(
+            "paddle.reshape", inputs={"x": out + "_x2pc_g"}, outputs=[out],
+            shape=f"list({x}.shape[:{axis}]) + list({idx}.shape) + list({x}.shape[{axis + 1}:])")
+        return None
+
+    fix.patch(legacy.OpSet, "Gather", Gather)
