@@ -76,7 +76,24 @@ def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1,
             continue
         x = tops[layer.bottom[0]] if layer.bottom else None
         blobs = []
-        if layer.type == "Convolution":
+        if layer.type in _DEPTHWISE:
+            p = layer.convolution_param
+            k = _pair(p, "kernel_size", 1)
+            cin = x.shape[1]
+            w = rng.standard_normal((p.num_output, 1, *k)) / math.sqrt(k[0] * k[1])
+            blobs = [w.astype("float32")]
+            if p.bias_term:
+                blobs.append((rng.standard_normal(p.num_output) * 0.1).astype("float32"))
+        elif layer.type == "Deconvolution":
+            p = layer.convolution_param
+            k = _pair(p, "kernel_size", 1)
+            g = p.group or 1
+            cin = x.shape[1]
+            w = rng.standard_normal((cin, p.num_output // g, *k)) / math.sqrt(cin * k[0] * k[1])
+            blobs = [w.astype("float32")]
+            if p.bias_term:
+                blobs.append((rng.standard_normal(p.num_output) * 0.1).astype("float32"))
+        elif layer.type == "Convolution":
             p = layer.convolution_param
             k = _pair(p, "kernel_size", 1)
             g = p.group or 1
@@ -122,14 +139,26 @@ def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1,
     return blobs_out
 
 
+_DEPTHWISE = ("ConvolutionDepthwise", "DepthwiseConvolution")
+
+
 def _pool(x, p):
     k = _pair(p, "kernel_size", 1)
     s = _pair(p, "stride", 1)
     pad = _pair(p, "pad", 0)
     if p.global_pooling:
         k, s, pad = tuple(x.shape[2:]), (1, 1), (0, 0)
-    if p.pool == 0:  # MAX, Caffe rounds the output size up
-        return F.max_pool2d(x, k, s, pad, ceil_mode=True)
+    if p.pool == 0:  # MAX: Caffe rounds the output size up and allows pad >= kernel / 2
+        h, w = x.shape[2:]
+        y = F.max_pool2d(F.pad(x, (pad[1], pad[1], pad[0], pad[0]), value=float("-inf")),
+                         k, s, 0, ceil_mode=True)
+        oh = math.ceil((h + 2 * pad[0] - k[0]) / s[0]) + 1
+        ow = math.ceil((w + 2 * pad[1] - k[1]) / s[1]) + 1
+        if pad[0] and (oh - 1) * s[0] >= h + pad[0]:
+            oh -= 1
+        if pad[1] and (ow - 1) * s[1] >= w + pad[1]:
+            ow -= 1
+        return y[:, :, :oh, :ow]
     return F.avg_pool2d(x, k, s, pad, ceil_mode=True, count_include_pad=True)
 
 
@@ -141,6 +170,31 @@ def _forward_layer(layer, xs, blobs):
         p = layer.convolution_param
         return [F.conv2d(x, t[0], t[1] if len(t) > 1 else None, _pair(p, "stride", 1),
                          _pair(p, "pad", 0), _pair(p, "dilation", 1), p.group or 1)]
+    if kind in _DEPTHWISE:
+        p = layer.convolution_param
+        return [F.conv2d(x, t[0], t[1] if len(t) > 1 else None, _pair(p, "stride", 1),
+                         _pair(p, "pad", 0), _pair(p, "dilation", 1), x.shape[1])]
+    if kind == "Deconvolution":
+        p = layer.convolution_param
+        return [F.conv_transpose2d(x, t[0], t[1] if len(t) > 1 else None, _pair(p, "stride", 1),
+                                   _pair(p, "pad", 0), groups=p.group or 1,
+                                   dilation=_pair(p, "dilation", 1))]
+    if kind == "Crop":
+        p = layer.crop_param
+        axis = p.axis if p.HasField("axis") else 2
+        ref = xs[1]
+        out = x
+        offsets = list(p.offset)
+        for d in range(axis, x.dim()):
+            off = offsets[0] if len(offsets) == 1 else (offsets[d - axis] if offsets else 0)
+            out = out.narrow(d, off, ref.shape[d])
+        return [out]
+    if kind == "Permute":
+        return [x.permute(*list(layer.permute_param.order))]
+    if kind == "Reshape":
+        dims = list(layer.reshape_param.shape.dim)
+        dims = [x.shape[i] if d == 0 else d for i, d in enumerate(dims)]
+        return [x.reshape(dims)]
     if kind == "InnerProduct":
         return [F.linear(x.flatten(1), t[0], t[1] if len(t) > 1 else None)]
     if kind == "BatchNorm":

@@ -107,7 +107,8 @@ def _verify_caffe(proto_path, tmp):
     net = caffe_models.parse_prototxt(text)
     supported = {"Input", "Convolution", "BatchNorm", "Scale", "ReLU", "PReLU", "Pooling",
                  "InnerProduct", "Softmax", "Eltwise", "Concat", "Dropout", "Flatten",
-                 "Sigmoid", "TanH"}
+                 "Sigmoid", "TanH", "Deconvolution", "Crop", "Permute", "Reshape",
+                 "ConvolutionDepthwise", "DepthwiseConvolution"}
     kinds = {layer.type for layer in net.layer}
     if net.layers:
         raise _NotRebuilt("V1 'layers' prototxt format not handled by the reference")
@@ -239,6 +240,8 @@ def main(argv=None) -> int:
     p.add_argument("--opsets", default="13,17,default")
     p.add_argument("--only", nargs="*", default=[])
     p.add_argument("--no-readme", action="store_true")
+    p.add_argument("--merge", action="store_true",
+                   help="with --only: replace those families' rows in the existing zoo.json")
     args = p.parse_args(argv)
     if not args.manifest.exists():
         print(f"manifest not found: {args.manifest}", file=sys.stderr)
@@ -246,6 +249,11 @@ def main(argv=None) -> int:
     opsets = [None if o == "default" else int(o) for o in args.opsets.split(",")]
     rows = run(args.manifest, opsets, set(args.only))
     out = PKG / "benchmarks" / "results" / "zoo.json"
+    if args.merge and args.only and out.exists():
+        new = {(r["framework"], r["family"]): r for r in rows}
+        old = json.loads(out.read_text())
+        rows = [new.pop((r["framework"], r["family"]), r) for r in old] + list(new.values())
+        args.only = []
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
     md = table(rows)
