@@ -128,9 +128,11 @@ def load_dygraph(folder):
     with paddle.utils.unique_name.guard():
         model = cls()
     state = paddle.load(str(folder / "model.pdparams"))
-    # X2Paddle's TensorFlow models are saved by parameter name, the others by structure
-    # (X2Paddle leaves some constant parameters out of model.pdparams: any overlap decides)
-    structured = bool(set(model.state_dict()) & set(state))
+    # X2Paddle saves TensorFlow models by parameter name, the others by structure (and
+    # leaves some constant parameters out): load the way that matches more saved tensors
+    by_structure = len(set(model.state_dict()) & set(state))
+    by_name = len({p.name for p in model.parameters()} & set(state))
+    structured = by_structure >= by_name
     model.set_dict(state, use_structured_name=structured)
     model.eval()
     return model
