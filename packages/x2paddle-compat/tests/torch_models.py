@@ -289,7 +289,21 @@ TORCH_FAMILIES = {
 
 # ---- families of X2Paddle's test_benchmark, depth-faithful and width-reduced (zoo) ----
 
+class VGG(nn.Module):
+    # X2Paddle emits invalid code (names starting with a digit) for a top-level nn.Sequential
+    def __init__(self, cfg, bn):
+        super().__init__()
+        self.net = _vgg_layers(cfg, bn)
+
+    def forward(self, x):
+        return self.net(x)
+
+
 def _vgg(cfg, bn):
+    return VGG(cfg, bn)
+
+
+def _vgg_layers(cfg, bn):
     layers, cin = [], 3
     for v in cfg:
         if v == "M":
@@ -535,7 +549,8 @@ class BertTiny(nn.Module):
             kwargs = dict(vocab_size=60, emb_dim=32, n_layers=2, n_heads=4,
                           max_position_embeddings=40)
         config = getattr(transformers, cfg_name)(**kwargs)
-        config._attn_implementation = attn  # torch's ONNX exporter needs eager below opset 14
+        # torch's ONNX exporter needs eager attention below opset 14; Flaubert has no SDPA
+        config._attn_implementation = "eager" if arch == "flaubert" else attn
         self.model = getattr(transformers, model_name)(config).eval()
         self.arch = arch
 
