@@ -269,6 +269,19 @@ def test_r21_onnx_gather_nd_indices(tmp_path):
     assert report.ok, report.table()
 
 
+def test_n2_bare_sequential(tmp_path):
+    import torch
+
+    module = torch_models.randomize(torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 2)))
+    inputs = [torch.randn(1, 3, 8, 8)]
+    with without_fix("digit-attr-names"):
+        with pytest.raises(ConversionError, match="SyntaxError"):
+            check_torch(module, inputs, tmp_path, predictors=False, name="without")
+    report = check_torch(module, inputs, tmp_path, predictors=False, name="with")
+    assert report.ok, report.table()
+
+
 def test_every_fix_has_a_removal_test():
     """Static check (works with -k selections): every fix id is removed by a test here."""
     import re

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 from .registry import register
@@ -267,3 +268,20 @@ def _masking(fix) -> None:
     fix.patch(prim2code, "prim_and", _logical("and", "logical_and"))
     fix.patch(prim2code, "prim_or", _logical("or", "logical_or"))
     fix.patch(aten, "aten_index", _make_mapper("prim.x2pc_index", [("x", 0), ("indices", 1)]))
+
+
+@register("digit-attr-names", "N2",
+          "parameters of a bare nn.Sequential ('0.weight') get valid Python names in the "
+          "emitted code (X2Paddle wrote `self.3_weight`, a SyntaxError)")
+def _digit_names(fix) -> None:
+    from x2paddle.op_mapper.pytorch2paddle.pytorch_op_mapper import PyTorchOpMapper
+
+    original = PyTorchOpMapper._get_outputs_name
+
+    @functools.wraps(original)
+    def _get_outputs_name(self, node, attr_name=None):
+        if attr_name is not None and attr_name[:1].isdigit():
+            attr_name = "p" + attr_name
+        return original(self, node, attr_name)
+
+    fix.patch(PyTorchOpMapper, "_get_outputs_name", _get_outputs_name)
