@@ -27,9 +27,11 @@ from .errors import (  # noqa: E402
     UnsupportedOpsError,
     VerificationError,
 )
+from .verify import VerifyReport, create_predictor, verify  # noqa: E402
 
 __all__ = [
     "FIXES", "ConversionError", "InvalidModelError", "UnsupportedOpsError", "VerificationError",
     "__version__", "apply_fixes", "convert_caffe", "convert_onnx", "convert_tensorflow",
-    "convert_torch", "describe", "revert_fixes", "without_fix",
+    "convert_torch", "describe", "revert_fixes", "without_fix", "VerifyReport",
+    "create_predictor", "verify",
 ]
