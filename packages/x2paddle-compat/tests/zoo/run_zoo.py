@@ -26,7 +26,19 @@ HERE = Path(__file__).resolve().parent
 PKG = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 
-DEFAULT_MANIFEST = PKG.parent.parent.parent.parent / "shared/data/x2paddle-test_benchmark/manifest.csv"
+def _find_manifest() -> Path:
+    """$X2PADDLE_TEST_BENCHMARK/manifest.csv, else shared/data/... in the nearest ancestor."""
+    env = os.environ.get("X2PADDLE_TEST_BENCHMARK")
+    if env:
+        return Path(env) / "manifest.csv"
+    rel = Path("shared/data/x2paddle-test_benchmark/manifest.csv")
+    for parent in PKG.parents:
+        if (parent / rel).exists():
+            return parent / rel
+    return PKG.parents[1] / rel
+
+
+DEFAULT_MANIFEST = _find_manifest()
 
 PYTORCH = {
     "AlexNet": "alexnet", "BertForMaskedLM_dccuchile": "t:bert", "BertModel_SpanBert": "t:bert",
