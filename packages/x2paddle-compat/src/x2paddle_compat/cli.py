@@ -1,0 +1,196 @@
+"""``x2paddle3``: X2Paddle's command line on Paddle 3, with verification.
+
+Accepts X2Paddle's arguments (``-f/--framework``, ``-m/--model``, ``-p/--prototxt``,
+``-w/--weight``, ``-s/--save_dir``, ``-isd/--input_shape_dict`` ...), writes the Paddle 3
+inference model (``inference_model/model.json`` + ``model.pdiparams``), the dygraph code
+(``x2paddle_code.py`` + ``model.pdparams``) and, with ``--verify``, ``deploy.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import tempfile
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="x2paddle3",
+        description="Convert ONNX, Caffe or TensorFlow models with X2Paddle 1.6 on Paddle 3 "
+                    "(runtime fixes applied) and verify the result against the source model.",
+        epilog="Exit status: 0 converted (and verified), 1 verification above tolerance, "
+               "2 conversion failed or bad input. PyTorch modules: use "
+               "x2paddle_compat.convert_torch() from Python.")
+    p.add_argument("--framework", "-f", choices=["onnx", "caffe", "tensorflow"],
+                   help="source framework")
+    p.add_argument("--model", "-m", help="ONNX model or TensorFlow frozen graph (.pb)")
+    p.add_argument("--prototxt", "-p", help="Caffe .prototxt")
+    p.add_argument("--weight", "-w", help="Caffe .caffemodel")
+    p.add_argument("--save_dir", "-s", help="output folder (written atomically)")
+    p.add_argument("--caffe_proto", "-c", default=None,
+                   help="optional caffe_pb2.py compiled from a custom caffe.proto")
+    p.add_argument("--define_input_shape", "-d", action="store_true",
+                   help="TensorFlow: ask for input shapes")
+    p.add_argument("--input_shape_dict", "-isd", default=None,
+                   help="ONNX input shapes, e.g. \"{'image': [1, 3, 224, 224]}\"")
+    p.add_argument("--enable_onnx_checker", "-oc", default="True",
+                   help="run onnx.checker first (True/False)")
+    p.add_argument("--disable_feedback", "-df", default=True,
+                   help="accepted for compatibility; feedback is always disabled")
+    p.add_argument("--verify", action="store_true",
+                   help="run source model and converted model (dygraph, jit.load, predictor "
+                        "with and without oneDNN) on the same random inputs; exit 1 above "
+                        "tolerance; write deploy.json")
+    p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (1e-5)")
+    p.add_argument("--rtol", type=float, default=1e-5,
+                   help="tolerance relative to the output's largest magnitude (1e-5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing save_dir")
+    p.add_argument("--list-fixes", action="store_true", help="list the runtime fixes and exit")
+    p.add_argument("--demo", action="store_true",
+                   help="convert and verify a small built-in ONNX model")
+    p.add_argument("--version", "-v", action="store_true", help="print versions and exit")
+    return p
+
+
+def _bool(text) -> bool:
+    return str(text).lower() in ("1", "true", "yes", "y")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import x2paddle_compat as xc
+    from x2paddle_compat.errors import X2PaddleCompatError
+
+    if args.version:
+        import paddle
+        import x2paddle
+
+        print(f"x2paddle-compat {xc.__version__}, x2paddle {x2paddle.__version__}, "
+              f"paddle {paddle.__version__}")
+        return 0
+    if args.list_fixes:
+        for f in xc.describe():
+            print(f"{f['root_cause']:<4} {f['id']:<26} {f['summary']}")
+        return 0
+    if args.demo:
+        return _demo(args)
+    if not args.framework or not args.save_dir:
+        build_parser().error("--framework and --save_dir are required")
+    try:
+        return _convert_and_verify(args)
+    except (X2PaddleCompatError, FileExistsError, ImportError) as exc:
+        print(f"x2paddle3: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _convert_and_verify(args) -> int:
+    import x2paddle_compat as xc
+
+    from . import sources
+    from .verify import verify
+
+    if args.framework == "onnx":
+        shapes = ast.literal_eval(args.input_shape_dict) if args.input_shape_dict else None
+        xc.convert_onnx(args.model, args.save_dir, input_shape_dict=shapes,
+                        enable_onnx_checker=_bool(args.enable_onnx_checker),
+                        overwrite=args.overwrite)
+        if args.verify:
+            inputs = sources.onnx_inputs(args.model, shapes, args.seed)
+            refs = sources.run_onnx(args.model, inputs)
+            return _report(verify(args.save_dir, inputs, refs, atol=args.atol, rtol=args.rtol),
+                           "onnxruntime")
+    elif args.framework == "tensorflow":
+        xc.convert_tensorflow(args.model, args.save_dir,
+                              define_input_shape=args.define_input_shape,
+                              overwrite=args.overwrite)
+        if args.verify:
+            inputs = sources.tf_inputs(args.model, args.seed)
+            refs = sources.run_tensorflow(args.model, inputs)
+            return _report(verify(args.save_dir, inputs, refs, atol=args.atol, rtol=args.rtol),
+                           "TensorFlow")
+    else:
+        xc.convert_caffe(args.prototxt, args.weight, args.save_dir,
+                         caffe_proto=args.caffe_proto, overwrite=args.overwrite)
+        if args.verify:
+            # No Caffe runtime exists for Python 3.11: the predictor configurations are
+            # verified against the converted dygraph model instead (said in the output).
+            import numpy as np
+
+            from .verify import input_names, run_dygraph
+
+            rng = np.random.default_rng(args.seed)
+            inputs = {}
+            meta = _caffe_input_shapes(args.save_dir)
+            for name in input_names(args.save_dir):
+                inputs[name] = rng.standard_normal(meta.get(name, [1, 3, 224, 224])).astype(
+                    "float32")
+            refs = run_dygraph(args.save_dir, inputs)
+            return _report(verify(args.save_dir, inputs, refs, atol=args.atol, rtol=args.rtol,
+                                  check_dygraph=False),
+                           "the converted dygraph model (no Caffe runtime available)")
+    print(f"converted into {args.save_dir} (not verified: add --verify)")
+    return 0
+
+
+def _caffe_input_shapes(folder) -> dict:
+    import re
+
+    code = (Path(folder) / "x2paddle_code.py").read_text(encoding="utf-8")
+    shapes = {}
+    for name, shape in re.findall(r"InputSpec\(shape=(\[[^\]]*\]), name='([^']+)'", code):
+        shapes[shape] = [max(1, int(d)) for d in ast.literal_eval(name)]
+    return shapes
+
+
+def _report(report, source: str) -> int:
+    print(f"verification against {source} "
+          f"(pass: max|diff| <= {report.atol:g} + {report.rtol:g} * max|reference|)")
+    print(report.table())
+    cfg = report.predictor_config
+    if cfg:
+        print(f"deploy.json: use_onednn={cfg['use_onednn']} ({cfg['reason']})")
+    if not report.ok:
+        print("VERIFICATION FAILED: the converted model does not match the source model",
+              file=sys.stderr)
+        return 1
+    print("verified: OK")
+    return 0
+
+
+def _demo(args) -> int:
+    """A small conv/pool/resize/GRU-free ONNX graph built with onnx.helper."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype("float32"), "w")
+    b = numpy_helper.from_array(rng.standard_normal(4).astype("float32"), "b")
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], "float32"), "scales")
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1],
+                         kernel_shape=[3, 3]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2],
+                         dilations=[1, 1]),
+        helper.make_node("Resize", ["p", "", "scales"], ["u"], mode="linear",
+                         coordinate_transformation_mode="half_pixel"),
+        helper.make_node("ReduceMean", ["u"], ["y"], axes=[1], keepdims=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "demo", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 16, 16])], [w, b, scales])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    work = Path(tempfile.mkdtemp(prefix="x2paddle3-demo-"))
+    onnx.save(model, work / "demo.onnx")
+    print(f"demo: ONNX model with Conv, MaxPool(dilations=1), Resize(scales only), "
+          f"ReduceMean -> {work}")
+    return main(["-f", "onnx", "-m", str(work / "demo.onnx"), "-s", str(work / "paddle"),
+                 "--verify"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

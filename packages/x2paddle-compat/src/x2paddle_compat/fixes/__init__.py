@@ -1,0 +1,15 @@
+"""Runtime fixes to X2Paddle 1.6.0, one per root cause (see ``registry``)."""
+
+from __future__ import annotations
+
+# The fix modules import x2paddle lazily, inside their apply functions; apply_fixes()
+# runs the packaging fixes (priority 0) before the ones that import x2paddle's mappers.
+from . import (
+    export,  # noqa: F401  (R10)
+    onnx_fixes,  # noqa: F401  (R7, R9, R15-R19)
+    packaging,  # noqa: F401  (R2, R3)
+    torch_fixes,  # noqa: F401  (R4, R7, R19, R21)
+)
+from .registry import FIXES, Fix, apply_fixes, describe, revert_fixes, without_fix
+
+__all__ = ["FIXES", "Fix", "apply_fixes", "describe", "revert_fixes", "without_fix"]

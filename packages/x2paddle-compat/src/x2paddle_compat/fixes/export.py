@@ -1,0 +1,108 @@
+"""Fixes in X2Paddle's export step (dygraph code -> Paddle 3 inference model)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+
+from .registry import register
+
+
+@register("export-exit0", "R10",
+          "dygraph2static's exit(0) / printed ValueError becomes a ConversionError")
+def _export_exit0(fix) -> None:
+    from x2paddle.core.program import PaddleGraph
+
+    from ..errors import ConversionError
+
+    original = PaddleGraph.dygraph2static
+
+    @functools.wraps(original)
+    def dygraph2static(self, save_dir, input_shapes=(), input_types=()):
+        import paddle
+
+        printed = io.StringIO()
+        try:
+            # a fresh name scope: Paddle refuses a parameter name already used in the
+            # process, so a second conversion in one process would fail otherwise
+            with contextlib.redirect_stdout(printed), paddle.utils.unique_name.guard():
+                result = original(self, save_dir, list(input_shapes), list(input_types))
+        except SystemExit as exc:
+            lines = [ln.strip() for ln in printed.getvalue().splitlines() if ln.strip()]
+            errors = [ln for ln in lines if "Error" in ln] or lines[-1:]
+            raise ConversionError(
+                f"exporting the Paddle inference model failed: {errors[-1] if errors else exc}"
+                f" (generated code: {save_dir}/x2paddle_code.py; full message: "
+                f"{' / '.join(lines[-12:])})"
+            ) from None
+        model_json = os.path.join(save_dir, "inference_model", "model.json")
+        if not os.path.exists(model_json):
+            raise ConversionError(
+                f"X2Paddle wrote no inference model ({model_json} is missing): "
+                f"{printed.getvalue().strip() or 'no message'}"
+            )
+        return result
+
+    fix.patch(PaddleGraph, "dygraph2static", dygraph2static)
+
+
+def _wrap_op_checker(fix, cls, framework: str) -> None:
+    from ..errors import UnsupportedOpsError
+
+    original = cls.op_checker
+
+    @functools.wraps(original)
+    def op_checker(self, *args, **kwargs):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            ok = original(self, *args, **kwargs)
+        if ok:
+            return ok
+        ops = []
+        for line in printed.getvalue().splitlines():
+            line = line.strip()
+            if line.startswith("==========") and "OPs are not supported" not in line:
+                name = line.strip("= ").strip()
+                if name:
+                    ops.append(name)
+        raise UnsupportedOpsError(framework, ops or ["<unknown>"])
+
+    fix.patch(cls, "op_checker", op_checker)
+
+
+@register("unsupported-ops", "R10",
+          "all unsupported operators are raised in one UnsupportedOpsError, not printed")
+def _unsupported_ops(fix) -> None:
+    import importlib
+
+    for module, cls_name, framework in [
+        ("x2paddle.op_mapper.pytorch2paddle.pytorch_op_mapper", "PyTorchOpMapper", "PyTorch"),
+        ("x2paddle.op_mapper.onnx2paddle.onnx_op_mapper", "ONNXOpMapper", "ONNX"),
+        ("x2paddle.op_mapper.caffe2paddle.caffe_op_mapper", "CaffeOpMapper", "Caffe"),
+        ("x2paddle.op_mapper.tf2paddle.tf_op_mapper", "TFOpMapper", "TensorFlow"),
+    ]:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:  # e.g. tensorflow mapper needs nothing at import, but be safe
+            continue
+        _wrap_op_checker(fix, getattr(mod, cls_name), framework)
+
+
+@register("tf-fresh-graph", "N1",
+          "each TensorFlow conversion decodes into its own tf.Graph (X2Paddle used the "
+          "process-wide default graph, so a second conversion saw the first one's nodes)")
+def _tf_fresh_graph(fix) -> None:
+    from x2paddle.decoder import tf_decoder  # ImportError without tensorflow
+
+    original = tf_decoder.TFDecoder.__init__
+    tf = tf_decoder.tf
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        graph = tf.Graph()
+        with graph.as_default():
+            original(self, *args, **kwargs)
+
+    fix.patch(tf_decoder.TFDecoder, "__init__", __init__)

@@ -1,0 +1,318 @@
+"""Run a converted model three ways and compare with the source model's outputs.
+
+* dygraph: the generated ``x2paddle_code.py`` class with ``model.pdparams``;
+* jit: ``paddle.jit.load(inference_model/model)``;
+* predictor: Paddle Inference on CPU, with oneDNN (in a subprocess, because oneDNN passes of
+  Paddle 3.3.1 can segfault, R14) and without oneDNN.
+
+The predictor configuration that matches the source model is written to ``deploy.json``;
+:func:`create_predictor` reads it back. A predictor that gives a wrong result is never
+chosen, and if no configuration is right, :class:`VerificationError` says so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._paddle import require_paddle
+from .errors import VerificationError
+
+DEPLOY_FILE = "deploy.json"
+
+
+@dataclass
+class Diff:
+    max_abs: float
+    max_rel: float
+    ok: bool
+    error: str = ""
+
+
+@dataclass
+class VerifyReport:
+    folder: str
+    atol: float
+    rtol: float
+    results: dict[str, Diff] = field(default_factory=dict)
+    predictor_config: dict = field(default_factory=dict)
+    predictors: bool = True
+
+    @property
+    def ok(self) -> bool:
+        needed = [k for k in ("dygraph", "jit") if k in self.results]
+        return all(self.results[k].ok for k in needed) and (
+            bool(self.predictor_config) or not self.predictors)
+
+    def table(self) -> str:
+        lines = [f"{'runtime':<22}{'max abs diff':>14}{'max rel diff':>14}  verdict"]
+        for name, d in self.results.items():
+            verdict = "ok" if d.ok else ("ERROR " + d.error[:80] if d.error else "WRONG")
+            lines.append(f"{name:<22}{d.max_abs:>14.3e}{d.max_rel:>14.3e}  {verdict}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"folder": self.folder, "atol": self.atol, "rtol": self.rtol,
+                "results": {k: asdict(v) for k, v in self.results.items()},
+                "predictor_config": self.predictor_config, "ok": self.ok}
+
+
+def compare(outputs, references, atol: float, rtol: float) -> Diff:
+    """Largest absolute and relative difference over all outputs.
+
+    Passes when ``max|a - b| <= atol + rtol * max|b|`` for every output (relative to the
+    output's scale, so large-valued outputs are judged relatively).
+    """
+    outputs, references = list(outputs), list(references)
+    if len(outputs) != len(references):
+        return Diff(float("inf"), float("inf"), False,
+                    f"{len(outputs)} outputs instead of {len(references)}")
+    worst_abs, worst_rel, ok = 0.0, 0.0, True
+    for out, ref in zip(outputs, references):
+        out = np.asarray(out)
+        ref = np.asarray(ref)
+        if out.shape != ref.shape:
+            if out.size == ref.size:
+                out = out.reshape(ref.shape)
+            else:
+                return Diff(float("inf"), float("inf"), False,
+                            f"shape {out.shape} instead of {ref.shape}")
+        if ref.dtype == bool or out.dtype == bool:
+            out, ref = out.astype(np.int64), ref.astype(np.int64)
+        diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
+        if not np.all(np.isfinite(diff)):
+            return Diff(float("inf"), float("inf"), False, "non-finite output")
+        a = float(diff.max()) if diff.size else 0.0
+        scale = float(np.abs(ref).max()) if ref.size else 0.0
+        r = a / scale if scale > 0 else a
+        worst_abs, worst_rel = max(worst_abs, a), max(worst_rel, r)
+        ok = ok and a <= atol + rtol * scale
+    return Diff(worst_abs, worst_rel, ok)
+
+
+def _as_list(outputs):
+    if isinstance(outputs, (list, tuple)):
+        flat = []
+        for o in outputs:
+            flat.extend(_as_list(o))
+        return flat
+    return [outputs]
+
+
+def load_dygraph(folder):
+    """Instantiate the generated Layer with its weights (eval mode)."""
+    paddle = require_paddle()
+    folder = Path(folder)
+    name = f"x2paddle_code_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, folder / "x2paddle_code.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    classes = [c for c in vars(module).values()
+               if inspect.isclass(c) and issubclass(c, paddle.nn.Layer)
+               and c.__module__ == name and "forward" in vars(c)]
+    # the top-level class is the one no other class uses
+    source = (folder / "x2paddle_code.py").read_text(encoding="utf-8")
+    top = [c for c in classes if source.count(c.__name__ + "(") <= 1] or classes
+    cls = top[-1]
+    with paddle.utils.unique_name.guard():
+        model = cls()
+    state = paddle.load(str(folder / "model.pdparams"))
+    # X2Paddle saves TensorFlow models by parameter name, the others by structure (and
+    # leaves some constant parameters out): load the way that matches more saved tensors
+    by_structure = len(set(model.state_dict()) & set(state))
+    by_name = len({p.name for p in model.parameters()} & set(state))
+    structured = by_structure >= by_name
+    model.set_dict(state, use_structured_name=structured)
+    model.eval()
+    return model
+
+
+def input_names(folder) -> list[str]:
+    meta = _inference_meta(folder)
+    return meta["inputs"]
+
+
+def _inference_meta(folder) -> dict:
+    paddle = require_paddle()
+    config = _config(folder)
+    config.disable_mkldnn()
+    config.disable_glog_info()
+    predictor = paddle.inference.create_predictor(config)
+    return {"inputs": list(predictor.get_input_names()),
+            "outputs": list(predictor.get_output_names())}
+
+
+def run_dygraph(folder, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    paddle = require_paddle()
+    model = load_dygraph(folder)
+    params = list(inspect.signature(model.forward).parameters)
+    with paddle.no_grad():
+        if set(params) >= set(inputs):
+            out = model(**{k: paddle.to_tensor(v) for k, v in inputs.items()})
+        else:
+            out = model(*[paddle.to_tensor(v) for v in inputs.values()])
+    return [np.asarray(o.numpy()) for o in _as_list(out)]
+
+
+def run_jit(folder, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    paddle = require_paddle()
+    layer = paddle.jit.load(str(Path(folder) / "inference_model" / "model"))
+    layer.eval()
+    with paddle.no_grad():
+        out = layer(*[paddle.to_tensor(v) for v in inputs.values()])
+    return [np.asarray(o.numpy()) for o in _as_list(out)]
+
+
+def _config(folder):
+    paddle = require_paddle()
+    inf = Path(folder) / "inference_model"
+    params = inf / "model.pdiparams"  # absent when the model has no parameters
+    return paddle.inference.Config(str(inf / "model.json"),
+                                   str(params) if params.exists() else "")
+
+
+def make_config(folder, *, use_onednn: bool, threads: int = 1):
+    """A Paddle Inference CPU config for ``folder``."""
+    config = _config(folder)
+    config.disable_gpu()
+    config.disable_glog_info()
+    config.set_cpu_math_library_num_threads(threads)
+    if use_onednn:
+        config.enable_mkldnn()
+    else:
+        config.disable_mkldnn()
+    return config
+
+
+def check_input_shape(folder, name, shape, expected) -> None:
+    """Raise a clear ValueError when ``shape`` cannot feed an input declared ``expected``."""
+    if expected is None:
+        return
+    expected = list(expected)
+    if not expected or expected == [0]:  # shape not recorded in the program
+        return
+    if len(shape) != len(expected) or any(
+            e > 0 and e != s for s, e in zip(shape, expected)):
+        raise ValueError(f"input '{name}' of {folder}: shape {list(shape)} does not match the "
+                         f"model's input shape {expected} (-1 = any)")
+
+
+def run_predictor(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
+                  threads: int = 1) -> list[np.ndarray]:
+    paddle = require_paddle()
+    predictor = paddle.inference.create_predictor(
+        make_config(folder, use_onednn=use_onednn, threads=threads))
+    names = predictor.get_input_names()
+    values = list(inputs.values())
+    for i, name in enumerate(names):
+        value = inputs[name] if name in inputs else values[i]
+        handle = predictor.get_input_handle(name)
+        check_input_shape(folder, name, value.shape, handle.shape())
+        handle.reshape(list(value.shape))
+        handle.copy_from_cpu(np.ascontiguousarray(value))
+    predictor.run()
+    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+
+
+def run_predictor_isolated(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
+                           timeout: float = 600) -> list[np.ndarray]:
+    """Run the predictor in a child process: a segfault becomes a RuntimeError."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        np.savez(src, **inputs)
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("_predict_worker.py")), str(folder), str(src),
+             str(dst), "1" if use_onednn else "0"],
+            capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "GLOG_minloglevel": "2"})
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+            raise RuntimeError(f"predictor process died ({how}): {tail}")
+        data = np.load(dst)
+        return [data[f"out{i}"] for i in range(len(data.files))]
+
+
+def verify(folder, inputs: dict[str, np.ndarray], references, *, atol: float = 1e-5,
+           rtol: float = 1e-5, check_dygraph: bool = True, write_deploy: bool = True,
+           isolate_onednn: bool = True, predictors: bool = True) -> VerifyReport:
+    """Compare every runtime of the converted model with ``references``; write deploy.json."""
+    folder = Path(folder)
+    references = [np.asarray(r) for r in references]
+    report = VerifyReport(str(folder), atol, rtol, predictors=predictors)
+    runners = {}
+    if check_dygraph:
+        runners["dygraph"] = lambda: run_dygraph(folder, inputs)
+    runners["jit"] = lambda: run_jit(folder, inputs)
+    if not predictors:
+        pass
+    elif isolate_onednn:
+        runners["predictor+onednn"] = lambda: run_predictor_isolated(folder, inputs,
+                                                                     use_onednn=True)
+    else:
+        runners["predictor+onednn"] = lambda: run_predictor(folder, inputs, use_onednn=True)
+    if predictors:
+        runners["predictor"] = lambda: run_predictor(folder, inputs, use_onednn=False)
+    for name, fn in runners.items():
+        try:
+            report.results[name] = compare(fn(), references, atol, rtol)
+        except Exception as exc:  # a runtime failing is a verdict, not a crash of verify
+            report.results[name] = Diff(float("inf"), float("inf"), False,
+                                        f"{type(exc).__name__}: {exc}")
+    chosen = None
+    for name, onednn in (("predictor+onednn", True), ("predictor", False)):
+        if predictors and report.results[name].ok:
+            chosen = onednn
+            break
+    if chosen is not None:
+        fallback = report.results["predictor+onednn"]
+        report.predictor_config = {
+            "device": "cpu",
+            "use_onednn": chosen,
+            "model": "inference_model/model.json",
+            "params": "inference_model/model.pdiparams",
+            "reason": ("oneDNN predictor matches the source model" if chosen else
+                       "oneDNN predictor disabled: "
+                       + (fallback.error or f"wrong result, max abs diff {fallback.max_abs:.3e}")
+                       + " (Paddle 3.3.1 CPU oneDNN defects R11-R14)"),
+            "verified_max_abs_diff": report.results["predictor+onednn" if chosen
+                                                    else "predictor"].max_abs,
+            "atol": atol,
+            "rtol": rtol,
+        }
+    if write_deploy and predictors:
+        deploy = {"verified": report.ok, **report.predictor_config,
+                  "results": {k: asdict(v) for k, v in report.results.items()}}
+        tmp = folder / (DEPLOY_FILE + ".tmp")
+        tmp.write_text(json.dumps(deploy, indent=2), encoding="utf-8")
+        os.replace(tmp, folder / DEPLOY_FILE)
+    return report
+
+
+def create_predictor(folder, *, threads: int = 1):
+    """A Paddle Inference predictor configured as verification found correct (deploy.json).
+
+    Raises :class:`VerificationError` when the folder was never verified or no
+    predictor configuration matched the source model.
+    """
+    paddle = require_paddle()
+    path = Path(folder) / DEPLOY_FILE
+    if not path.exists():
+        raise VerificationError(f"{path} is missing: run `x2paddle3 ... --verify` first, "
+                                "the oneDNN predictor of Paddle 3.3.1 can be silently wrong")
+    deploy = json.loads(path.read_text(encoding="utf-8"))
+    if "use_onednn" not in deploy:
+        raise VerificationError(f"{path}: no predictor configuration matched the source model")
+    config = make_config(folder, use_onednn=bool(deploy["use_onednn"]), threads=threads)
+    return paddle.inference.create_predictor(config)
