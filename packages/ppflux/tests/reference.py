@@ -125,8 +125,14 @@ def build_pipeline_folder(root: Path, guidance_embeds: bool = True) -> Path:
     """A complete diffusers-layout FLUX folder with tiny random components."""
     import torch
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
-    from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config,
-                              T5EncoderModel, T5Tokenizer)
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTokenizer,
+        T5Config,
+        T5EncoderModel,
+        T5Tokenizer,
+    )
 
     root = Path(root)
     tok_dir, tok2_dir = root / "_tok", root / "_tok2"

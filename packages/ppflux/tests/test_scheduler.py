@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import paddle
 import pytest
 import torch
-
-import paddle
 from ppflux import FlowMatchEulerDiscreteScheduler, calculate_shift
 
 DEV = dict(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True, base_shift=0.5,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import paddle
 import pytest
 import torch
 from conftest import to_paddle, to_torch, transformer_inputs
-
-import paddle
 from ppflux import FluxTransformer2DModel, LayoutError
 
 TOL = 1e-5  # max abs difference, fp32 CPU

@@ -190,7 +190,7 @@ class FluxMultiControlNetModel(nn.Layer):
                 img_ids=None, txt_ids=None, guidance=None, joint_attention_kwargs=None,
                 return_dict: bool = True):
         blocks = singles = None
-        if len(self.nets) == 1:
+        if len(self.nets) == 1 and self.nets[0].union_mode:
             pairs = [(self.nets[0], c, m, s) for c, m, s in
                      zip(controlnet_cond, controlnet_mode, conditioning_scale)]
         else:

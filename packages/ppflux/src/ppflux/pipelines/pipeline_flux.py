@@ -493,7 +493,7 @@ class FluxPipeline:
         latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
                                 callback_on_step_end_tensor_inputs,
                                 {"prompt_embeds": prompt_embeds})
-        del transformer
+        transformer = step_fn = None  # drop references so low_memory can free it
         self._release("transformer")
         image = self._decode(latents, height, width, output_type)
         if not return_dict:
