@@ -429,7 +429,18 @@ class FluxTransformer2DModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
                 controlnet_single_block_samples=None, return_dict: bool = True,
                 controlnet_blocks_repeat: bool = False):
         joint_attention_kwargs = dict(joint_attention_kwargs or {})
-        joint_attention_kwargs.pop("scale", None)  # LoRA scale is set on the layers
+        from ..lora import lora_scale
+
+        # diffusers' joint_attention_kwargs={"scale": s} scales every LoRA for this call
+        with lora_scale(joint_attention_kwargs.pop("scale", None)):
+            return self._forward(hidden_states, encoder_hidden_states, pooled_projections,
+                                 timestep, img_ids, txt_ids, guidance, joint_attention_kwargs,
+                                 controlnet_block_samples, controlnet_single_block_samples,
+                                 return_dict, controlnet_blocks_repeat)
+
+    def _forward(self, hidden_states, encoder_hidden_states, pooled_projections, timestep,
+                 img_ids, txt_ids, guidance, joint_attention_kwargs, controlnet_block_samples,
+                 controlnet_single_block_samples, return_dict, controlnet_blocks_repeat):
         hidden_states = self.x_embedder(hidden_states)
         # order: the pipeline passes t/1000; cast to the model dtype, then *1000 (as diffusers)
         timestep = timestep.astype(hidden_states.dtype) * 1000

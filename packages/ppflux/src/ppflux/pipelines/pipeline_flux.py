@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._compat import require_paddle
+from ..lora import FluxLoraLoaderMixin
 from ..models.loading import LayoutError
 from ..scheduler import FlowMatchEulerDiscreteScheduler, calculate_shift
 
@@ -78,7 +79,7 @@ def prepare_latent_image_ids(height, width):
     return paddle.to_tensor(ids.reshape(height * width, 3))
 
 
-class FluxPipeline:
+class FluxPipeline(FluxLoraLoaderMixin):
     """Text-to-image. Load with ``FluxPipeline.from_pretrained(folder)``.
 
     ``low_memory=True`` keeps only the folder and loads each component when it is needed and
