@@ -103,8 +103,8 @@ def reference_train(pipe_dir, args, steps):
             noise = torch.tensor(rand.normal([b, c, h, w]))
             draws = torch.tensor(rand.timestep_draws(args.weighting_scheme, b))
             fake = types.SimpleNamespace(**{k: getattr(torch, k) for k in ("cos", "nn")},
-                                         rand=lambda size, **_: draws.clone(),
-                                         normal=lambda mean, std, size, **_: mean + std * draws)
+                                         rand=lambda size, d=draws, **_: d.clone(),
+                                         normal=lambda mean, std, size, d=draws, **_: mean + std * d)
             real, tu.torch = tu.torch, fake
             try:
                 u = tu.compute_density_for_timestep_sampling(
