@@ -56,3 +56,24 @@ def to_paddle(inputs: dict) -> dict:
 
     return {k: (paddle.to_tensor(v) if isinstance(v, np.ndarray) else v)
             for k, v in inputs.items()}
+
+
+_PARITY: dict = {}
+
+
+@pytest.fixture
+def parity(request):
+    """Record a measured difference: parity(name, value, tolerance). With PPFLUX_PARITY_OUT set,
+    all records are written there as JSON at the end of the session (README's table)."""
+    def record(name, value, tolerance):
+        _PARITY[name] = {"max_abs_diff": float(value), "tolerance": tolerance,
+                         "test": request.node.nodeid}
+    return record
+
+
+def pytest_sessionfinish(session, exitstatus):
+    out = os.environ.get("PPFLUX_PARITY_OUT")
+    if out and _PARITY:
+        import json
+
+        Path(out).write_text(json.dumps(_PARITY, indent=2, sort_keys=True))

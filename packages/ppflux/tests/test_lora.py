@@ -57,30 +57,31 @@ def _close(a, b, tol=TOL):
     return diff
 
 
-def test_load_set_adapters_fuse_unfuse_unload(dev_pipe_dir, loras):
+def test_load_set_adapters_fuse_unfuse_unload(dev_pipe_dir, loras, parity):
     from diffusers import FluxPipeline as Ref
 
     ref = Ref.from_pretrained(dev_pipe_dir)
     mine = FluxPipeline.from_pretrained(dev_pipe_dir)
     base_ref, base_mine = _run(ref, True), _run(mine, False)
-    for pipe in (ref, mine):
-        pipe.load_lora_weights(loras["a"], adapter_name="a")
-        pipe.load_lora_weights(loras["b"], adapter_name="b")
+    for name in ("a", "b"):  # diffusers needs weight_name when HF_HUB_OFFLINE=1
+        ref.load_lora_weights(loras[name].parent, weight_name=loras[name].name, adapter_name=name)
+        mine.load_lora_weights(loras[name], adapter_name=name)
     ref.set_adapters(["a"])
     mine.set_adapters(["a"])
     only_a = _run(mine, False)
-    _close(_run(ref, True), only_a)
+    parity("LoRA (diffusers/PEFT file) one adapter, image", _close(_run(ref, True), only_a), TOL)
     assert np.abs(only_a - base_mine).max() > 1e-3  # the LoRA does change the image
     ref.set_adapters(["a", "b"], adapter_weights=[0.7, 0.3])
     mine.set_adapters(["a", "b"], adapter_weights=[0.7, 0.3])
     mixed = _run(mine, False)
-    _close(_run(ref, True), mixed)
+    parity("LoRA set_adapters([a, b], [0.7, 0.3]), image", _close(_run(ref, True), mixed), TOL)
     # runtime scale through joint_attention_kwargs
     _close(_run(ref, True, joint_attention_kwargs={"scale": 0.5}),
            _run(mine, False, joint_attention_kwargs={"scale": 0.5}))
     ref.fuse_lora(lora_scale=0.5, adapter_names=["a", "b"])
     mine.fuse_lora(lora_scale=0.5)
-    _close(_run(ref, True), _run(mine, False))
+    parity("LoRA fuse_lora(lora_scale=0.5), image", _close(_run(ref, True), _run(mine, False)),
+           TOL)
     ref.unfuse_lora()
     mine.unfuse_lora()
     _close(_run(mine, False), mixed, 1e-5)
@@ -90,15 +91,16 @@ def test_load_set_adapters_fuse_unfuse_unload(dev_pipe_dir, loras):
     _close(base_ref, base_mine)
 
 
-def test_ppflux_saved_lora_loads_in_diffusers(dev_pipe_dir, loras, tmp_path):
+def test_ppflux_saved_lora_loads_in_diffusers(dev_pipe_dir, loras, tmp_path, parity):
     from diffusers import FluxPipeline as Ref
 
     mine = FluxPipeline.from_pretrained(dev_pipe_dir)
     mine.load_lora_weights(loras["b"], adapter_name="b")
     path = mine.save_lora_weights_of(tmp_path / "out", "b")
     ref = Ref.from_pretrained(dev_pipe_dir)
-    ref.load_lora_weights(path)
-    _close(_run(ref, True), _run(mine, False))
+    ref.load_lora_weights(path.parent, weight_name=path.name)
+    parity("LoRA saved by ppflux, loaded by diffusers, image",
+           _close(_run(ref, True), _run(mine, False)), TOL)
 
 
 def _kohya_dict(hidden=32, mlp=128, rank=4, seed=0, linear1=True):
@@ -126,16 +128,16 @@ def _kohya_dict(hidden=32, mlp=128, rank=4, seed=0, linear1=True):
     return sd
 
 
-def test_kohya_lora_matches_diffusers(dev_pipe_dir, tmp_path):
+def test_kohya_lora_matches_diffusers(dev_pipe_dir, tmp_path, parity):
     from diffusers import FluxPipeline as Ref
     from safetensors.torch import save_file
 
     save_file(_kohya_dict(linear1=False), tmp_path / "kohya.safetensors")
     ref = Ref.from_pretrained(dev_pipe_dir)
-    ref.load_lora_weights(tmp_path / "kohya.safetensors")
+    ref.load_lora_weights(tmp_path, weight_name="kohya.safetensors")
     mine = FluxPipeline.from_pretrained(dev_pipe_dir)
     mine.load_lora_weights(tmp_path / "kohya.safetensors")
-    _close(_run(ref, True), _run(mine, False))
+    parity("LoRA kohya file, image", _close(_run(ref, True), _run(mine, False)), TOL)
 
 
 def test_original_flux_names_equal_kohya(dev_pipe_dir, tmp_path):

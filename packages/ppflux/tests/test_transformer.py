@@ -24,22 +24,24 @@ def _run_both(folder, inputs):
     return expected, got
 
 
-def test_dev_parity(dev_pipe_dir):
+def test_dev_parity(dev_pipe_dir, parity):
     inputs = transformer_inputs(batch=2)
     inputs["guidance"] = np.array([3.5, 1.0], np.float32)
     expected, got = _run_both(dev_pipe_dir / "transformer", inputs)
     assert got.shape == expected.shape == (2, 16, 64)
     assert np.abs(expected).max() > 0.1
+    parity("transformer dev output", np.abs(got - expected).max(), TOL)
     assert np.abs(got - expected).max() < TOL
 
 
-def test_schnell_parity(schnell_transformer_dir):
+def test_schnell_parity(schnell_transformer_dir, parity):
     inputs = transformer_inputs(seed=3, image_tokens=24, text_tokens=5, grid_w=6)
     expected, got = _run_both(schnell_transformer_dir, inputs)
+    parity("transformer schnell output", np.abs(got - expected).max(), TOL)
     assert np.abs(got - expected).max() < TOL
 
 
-def test_heavily_randomised_weights_relative(tmp_path):
+def test_heavily_randomised_weights_relative(tmp_path, parity):
     """All weights N(0, 0.2): activations grow large, and the 1-2 ulp differences between
     torch's and numpy's float32 exp/sin/cos in the timestep features are amplified through
     every modulation. Compared relative to the output scale, tolerance 1e-4."""
@@ -50,7 +52,9 @@ def test_heavily_randomised_weights_relative(tmp_path):
     inputs = transformer_inputs(seed=5)
     inputs["guidance"] = np.array([4.0], np.float32)
     expected, got = _run_both(tmp_path, inputs)
-    assert np.abs(got - expected).max() / np.abs(expected).max() < 1e-4
+    rel = np.abs(got - expected).max() / np.abs(expected).max()
+    parity("transformer, all weights N(0,0.2), relative to max |out|", rel, 1e-4)
+    assert rel < 1e-4
 
 
 def test_save_and_reload_paddle_layout(dev_pipe_dir, tmp_path):

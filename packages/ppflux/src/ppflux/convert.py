@@ -263,7 +263,7 @@ def detect_kind(reader: SafeOpen) -> str:
 
 def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLike,
                      kind: str = "auto", axes_dims_rope=None, dtype: str | None = None,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, sparse_zeros: bool = False) -> dict:
     """Convert one original single-file checkpoint into a diffusers model folder.
 
     ``dtype`` ("float32", "bfloat16", "float16") re-encodes the tensors; by default they keep
@@ -286,7 +286,7 @@ def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLik
         tmp = Path(tempfile.mkdtemp(prefix=".ppflux-convert-", dir=output_dir.parent))
         try:
             write_streaming(tmp / "diffusion_pytorch_model.safetensors", specs,
-                            {"format": "pt", "converted_by": "ppflux"})
+                            {"format": "pt", "converted_by": "ppflux"}, sparse_zeros)
             (tmp / "config.json").write_text(json.dumps(config, indent=2))
             if output_dir.exists():
                 shutil.rmtree(output_dir)

@@ -1,14 +1,14 @@
 """Streaming safetensors reading and writing with numpy (bf16 included).
 
 The ``safetensors`` numpy backend cannot return bfloat16 (numpy has no such dtype), and the
-FLUX.1 checkpoints are bfloat16. This reader memory-maps the file and converts one tensor at a
-time, so converting a 24 GB checkpoint never holds more than one tensor in memory.
+FLUX.1 checkpoints are bfloat16. This reader reads one tensor at a time with ``pread`` into
+private memory (not a memory map: mapped pages stay in the process's resident set until
+unmapped), so converting a 24 GB checkpoint holds about one tensor at a time.
 """
 
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import struct
 from collections.abc import Callable, Iterable
@@ -63,8 +63,7 @@ class SafeOpen:
         self.metadata = header.pop("__metadata__", None) or {}
         self.header = header
         self._offset = 8 + header_len
-        size = os.fstat(self._fh.fileno()).st_size
-        self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        self._size = os.fstat(self._fh.fileno()).st_size
 
     def keys(self) -> list[str]:
         return list(self.header)
@@ -76,7 +75,7 @@ class SafeOpen:
         return list(self.header[key]["shape"])
 
     def raw(self, key: str) -> np.ndarray:
-        """The tensor in its stored dtype (bf16 as uint16 bit patterns), zero-copy."""
+        """The tensor in its stored dtype (bf16 as uint16 bit patterns)."""
         info = self.header[key]
         dtype = info["dtype"]
         start, end = info["data_offsets"]
@@ -84,9 +83,17 @@ class SafeOpen:
         if np_dtype is None:
             raise SafetensorsError(f"{self.path}: tensor {key!r} has unsupported dtype {dtype}")
         count = int(np.prod(info["shape"])) if info["shape"] else 1
-        arr = np.frombuffer(self._mm, dtype=np_dtype, count=count, offset=self._offset + start)
-        if end - start != count * _SIZES[dtype]:
-            raise SafetensorsError(f"{self.path}: tensor {key!r} has inconsistent offsets")
+        if end - start != count * _SIZES[dtype] or self._offset + end > self._size:
+            raise SafetensorsError(f"{self.path}: tensor {key!r} has inconsistent offsets "
+                                   "(truncated file?)")
+        arr = np.empty(count, dtype=np_dtype)
+        view = memoryview(arr.view(np.uint8))
+        done, fd = 0, self._fh.fileno()
+        while done < len(view):
+            n = os.preadv(fd, [view[done:]], self._offset + start + done)
+            if n <= 0:
+                raise SafetensorsError(f"{self.path}: short read in tensor {key!r}")
+            done += n
         return arr.reshape(info["shape"])
 
     def get(self, key: str, dtype=np.float32) -> np.ndarray:
@@ -99,9 +106,6 @@ class SafeOpen:
         return np.array(arr)
 
     def close(self):
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
         self._fh.close()
 
     def __enter__(self):
@@ -120,11 +124,13 @@ def _st_dtype(arr: np.ndarray) -> str:
 
 def write_streaming(path: str | os.PathLike,
                     specs: Iterable[tuple[str, str, list[int], Callable[[], np.ndarray]]],
-                    metadata: dict[str, str] | None = None) -> None:
+                    metadata: dict[str, str] | None = None, sparse_zeros: bool = False) -> None:
     """Write tensors one at a time: ``specs`` yields (name, st_dtype, shape, producer).
 
     The header is computed from the shapes first, then each producer is called and its bytes
     written, so peak memory is one tensor. The file is written next to ``path`` and renamed.
+    ``sparse_zeros`` leaves all-zero tensors as holes in the file (they read back as zeros;
+    used by the memory benchmark so a 24 GB synthetic output takes no disk).
     """
     specs = list(specs)
     header: dict = {"__metadata__": dict(metadata or {"format": "pt"})}
@@ -150,7 +156,12 @@ def write_streaming(path: str | os.PathLike,
                     arr = arr if arr.dtype == np.uint16 else f32_to_bf16_bits(arr)
                 else:
                     arr = arr.astype(_NP_DTYPES[st_dtype], copy=False)
-                fh.write(arr.tobytes())
+                if sparse_zeros and not arr.any():
+                    fh.seek(arr.nbytes, 1)
+                else:
+                    fh.write(arr.reshape(-1).view(np.uint8).data)
+                del arr
+            fh.truncate(fh.tell())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
