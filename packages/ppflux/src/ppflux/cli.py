@@ -68,7 +68,8 @@ def _add_demo(sub):
                        description="Builds a tiny FLUX-shaped pipeline with RANDOM weights on the "
                                    "spot (no download), saves it, reloads it and runs `generate` "
                                    "on it. The picture is noise-like: the weights are random.")
-    p.add_argument("-o", "--output", default="ppflux-demo.png")
+    p.add_argument("-o", "--output", default=os.path.join(tempfile.gettempdir(), "ppflux-demo.png"),
+                   help="image to write (default: ppflux-demo.png in the temp folder)")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--size", type=int, default=128)
     p.set_defaults(func=_demo)
