@@ -76,9 +76,14 @@ def make_controlnet(guidance_embeds: bool = True, seed: int = 1, **overrides):
 
 def make_clip_tokenizer(folder: Path):
     """A byte-level BPE vocabulary in CLIP's format (<|endoftext|> has the largest id)."""
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
+    try:
+        from transformers.models.clip.tokenization_clip import bytes_to_unicode
 
-    chars = list(bytes_to_unicode().values())
+        chars = list(bytes_to_unicode().values())
+    except ImportError:  # transformers 5 dropped the helper; same table as GPT-2's
+        from ppflux.tiny import _bytes_to_unicode
+
+        chars = _bytes_to_unicode()
     vocab = chars + [c + "</w>" for c in chars]
     merges = []
     for word in WORDS:

@@ -88,17 +88,74 @@ def load_t5(folder: Path):
     return model
 
 
+class JsonTokenizer:
+    """A ``tokenizer.json`` (Hugging Face ``tokenizers``) with the calls the pipelines make.
+
+    transformers 5 saves CLIP and T5 tokenizers as ``tokenizer.json`` only (no vocab.json /
+    merges.txt / spiece.model), and it is the exact tokenizer transformers runs.
+    """
+
+    def __init__(self, folder: Path):
+        from tokenizers import Tokenizer
+
+        self.folder = folder
+        self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        cfg_path = folder / "tokenizer_config.json"
+        cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+        self.model_max_length = int(cfg.get("model_max_length", 512))
+        pad = cfg.get("pad_token", "<pad>")
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        self.pad_token = pad
+        self.pad_token_id = self._tok.token_to_id(pad) or 0
+
+    def __call__(self, text, padding="max_length", max_length=None, truncation=False,
+                 return_tensors="np", **_ignored):
+        import numpy as np
+
+        texts = [text] if isinstance(text, str) else list(text)
+        tok = self._tok
+        tok.no_truncation()
+        tok.no_padding()
+        if truncation and max_length:
+            tok.enable_truncation(max_length)
+        if padding == "max_length" and max_length:
+            tok.enable_padding(length=max_length, pad_id=self.pad_token_id,
+                               pad_token=self.pad_token)
+        elif padding:
+            tok.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
+        ids = [e.ids for e in tok.encode_batch(texts)]
+        tok.no_truncation()
+        tok.no_padding()
+        return {"input_ids": np.asarray(ids, dtype=np.int64)}
+
+    def batch_decode(self, ids):
+        return self._tok.decode_batch([list(map(int, i)) for i in ids])
+
+    def save_pretrained(self, folder):
+        import shutil
+
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if (self.folder / name).is_file():
+                shutil.copy(self.folder / name, Path(folder) / name)
+
+
 def load_tokenizer(folder: Path, kind: str):
     if kind == "clip":
         from ppdiffusers.transformers import CLIPTokenizer
 
-        if not (folder / "vocab.json").is_file():
-            raise LayoutError(f"{folder}: CLIP tokenizer needs vocab.json and merges.txt")
-        return CLIPTokenizer.from_pretrained(str(folder))
+        if (folder / "vocab.json").is_file():
+            return CLIPTokenizer.from_pretrained(str(folder))
+        if (folder / "tokenizer.json").is_file():
+            return JsonTokenizer(folder)
+        raise LayoutError(f"{folder}: CLIP tokenizer needs vocab.json + merges.txt or "
+                          "tokenizer.json")
     from ppdiffusers.transformers import T5Tokenizer
 
     if not (folder / "spiece.model").is_file():
-        raise LayoutError(f"{folder}: T5 tokenizer needs spiece.model")
+        if (folder / "tokenizer.json").is_file():
+            return JsonTokenizer(folder)
+        raise LayoutError(f"{folder}: T5 tokenizer needs spiece.model or tokenizer.json")
     # Built directly: T5Tokenizer.from_pretrained trips over the added_tokens.json that
     # transformers writes (it lists the <extra_id_N> tokens in reverse order).
     cfg_path = folder / "tokenizer_config.json"
