@@ -39,11 +39,10 @@ def _tf_inputs():
 
 def make(root: Path):
     import diffusers
+    import reference
     import torch
     import transformers
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
-
-    import reference
 
     pipe_dir = reference.build_pipeline_folder(root, True)
     pipe = FluxPipeline.from_pretrained(pipe_dir)
@@ -68,7 +67,6 @@ def make(root: Path):
 
 def check(root: Path):
     import paddle
-
     from ppflux import FlowMatchEulerDiscreteScheduler, FluxPipeline
 
     ref = np.load(root / "reference.npz")
