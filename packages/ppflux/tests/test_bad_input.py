@@ -82,3 +82,16 @@ def test_cli_generate_writes_png(dev_pipe_dir, tmp_path):
     assert main(["generate", "--model", str(tmp_path), "--prompt", "x", "-o",
                  str(tmp_path / "y.png")]) == 2
     assert not (tmp_path / "y.png").exists()
+
+
+def test_cli_help_version_and_demo(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "train-dreambooth-lora" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert "ppflux 0.1.0" in capsys.readouterr().out
+    out = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(out), "--steps", "1", "--size", "32"]) == 0
+    assert out.is_file() and "RANDOM" in capsys.readouterr().out
