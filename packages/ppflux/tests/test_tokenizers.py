@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from ppflux.pipelines.components import JsonTokenizer, load_tokenizer
 
 PROMPTS = ["a photo of a red cat on the moon", "oil painting, bright sky!  tree",
