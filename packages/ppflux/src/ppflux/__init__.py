@@ -1,0 +1,30 @@
+"""ppflux: FLUX.1 for PPDiffusers (models, pipelines, ControlNet, weight conversion, LoRA)."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "FluxTransformer2DModel": "ppflux.models.transformer_flux",
+    "FluxControlNetModel": "ppflux.models.controlnet_flux",
+    "FluxMultiControlNetModel": "ppflux.models.controlnet_flux",
+    "FlowMatchEulerDiscreteScheduler": "ppflux.scheduler",
+    "calculate_shift": "ppflux.scheduler",
+    "FluxPipeline": "ppflux.pipelines.pipeline_flux",
+    "FluxImg2ImgPipeline": "ppflux.pipelines.pipeline_flux_img2img",
+    "FluxInpaintPipeline": "ppflux.pipelines.pipeline_flux_inpaint",
+    "FluxControlNetPipeline": "ppflux.pipelines.pipeline_flux_controlnet",
+    "LayoutError": "ppflux.models.loading",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name):
+    # Lazy so that `ppflux --help` and the converter do not pay for importing paddle.
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        return getattr(module, name)
+    raise AttributeError(f"module 'ppflux' has no attribute {name!r}")

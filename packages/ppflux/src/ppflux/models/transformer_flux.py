@@ -1,0 +1,480 @@
+"""FLUX.1 transformer (MMDiT double-stream + single-stream blocks) for Paddle.
+
+Module and parameter names follow diffusers' ``FluxTransformer2DModel`` exactly, so a
+diffusers state dict maps key for key (``nn.Linear`` weights transposed, see
+``ppflux.models.loading``). The numerics follow diffusers 0.42 op for op (see the
+comments marked "order"), because fp32 parity within 1e-5 depends on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._compat import require_paddle
+
+paddle = require_paddle()
+import paddle.nn as nn  # noqa: E402
+import paddle.nn.functional as F  # noqa: E402
+from ppdiffusers.configuration_utils import ConfigMixin, register_to_config  # noqa: E402
+
+from .loading import FluxLoadingMixin  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- normalisation
+class RMSNorm(nn.Layer):
+    """RMS norm over the last axis with a learnable weight; the variance is taken in fp32."""
+
+    def __init__(self, dim: int, eps: float = 1e-6, elementwise_affine: bool = True):
+        super().__init__()
+        self.eps = eps
+        self.weight = (self.create_parameter([dim], default_initializer=nn.initializer.Constant(1.0))
+                       if elementwise_affine else None)
+
+    def forward(self, x):
+        dtype = x.dtype
+        x32 = x.astype("float32")
+        variance = x32.pow(2).mean(-1, keepdim=True)
+        x = x32 * paddle.rsqrt(variance + self.eps)
+        if self.weight is not None:
+            x = x.astype(self.weight.dtype) * self.weight
+        return x.astype(dtype)
+
+
+def _layer_norm(dim: int, eps: float = 1e-6):
+    """LayerNorm without affine parameters (no weight, no bias key)."""
+    return nn.LayerNorm(dim, epsilon=eps, weight_attr=False, bias_attr=False)
+
+
+class AdaLayerNormZero(nn.Layer):
+    """6-way modulation: (shift, scale, gate) for attention and for the MLP."""
+
+    def __init__(self, embedding_dim: int, bias: bool = True):
+        super().__init__()
+        self.silu = nn.Silu()
+        self.linear = nn.Linear(embedding_dim, 6 * embedding_dim, bias_attr=bias)
+        self.norm = _layer_norm(embedding_dim)
+
+    def forward(self, x, emb):
+        emb = self.linear(self.silu(emb))
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = emb.chunk(6, axis=1)
+        x = self.norm(x) * (1 + scale_msa[:, None]) + shift_msa[:, None]
+        return x, gate_msa, shift_mlp, scale_mlp, gate_mlp
+
+
+class AdaLayerNormZeroSingle(nn.Layer):
+    """3-way modulation (shift, scale, gate) of the single-stream blocks."""
+
+    def __init__(self, embedding_dim: int, bias: bool = True):
+        super().__init__()
+        self.silu = nn.Silu()
+        self.linear = nn.Linear(embedding_dim, 3 * embedding_dim, bias_attr=bias)
+        self.norm = _layer_norm(embedding_dim)
+
+    def forward(self, x, emb):
+        emb = self.linear(self.silu(emb))
+        shift_msa, scale_msa, gate_msa = emb.chunk(3, axis=1)
+        x = self.norm(x) * (1 + scale_msa[:, None]) + shift_msa[:, None]
+        return x, gate_msa
+
+
+class AdaLayerNormContinuous(nn.Layer):
+    """Final norm: chunks are (scale, shift) as in diffusers; no affine LayerNorm, no bias key."""
+
+    def __init__(self, embedding_dim: int, conditioning_embedding_dim: int, eps: float = 1e-6,
+                 bias: bool = True):
+        super().__init__()
+        self.silu = nn.Silu()
+        self.linear = nn.Linear(conditioning_embedding_dim, embedding_dim * 2, bias_attr=bias)
+        self.norm = _layer_norm(embedding_dim, eps)
+
+    def forward(self, x, conditioning_embedding):
+        emb = self.linear(self.silu(conditioning_embedding).astype(x.dtype))
+        scale, shift = emb.chunk(2, axis=1)
+        return self.norm(x) * (1 + scale)[:, None, :] + shift[:, None, :]
+
+
+# ----------------------------------------------------------------------------- embeddings
+def get_timestep_embedding(timesteps, embedding_dim: int, flip_sin_to_cos: bool = True,
+                           downscale_freq_shift: float = 0.0, scale: float = 1.0,
+                           max_period: int = 10000):
+    """Sinusoidal timestep features (cos first when ``flip_sin_to_cos``), as diffusers.
+
+    Computed on the host in float64 and rounded to float32 after each op that torch does in
+    float32, so exp/sin/cos are correctly rounded. Paddle's float32 ``exp`` differs from torch's
+    by 1 ulp on about a quarter of the 128 frequencies, and multiplied by t=750 that alone puts
+    6e-5 into the embedding (research note, pitfall 3); correctly rounded values leave 2 ulps.
+    The features have no parameters, so nothing is lost for autograd.
+    """
+    half_dim = embedding_dim // 2
+    exponent = (np.float32(-math.log(max_period)) * np.arange(0, half_dim, dtype=np.float32))
+    exponent = (exponent / np.float32(half_dim - downscale_freq_shift)).astype(np.float32)
+    freqs = np.exp(exponent.astype(np.float64)).astype(np.float32)
+    t = timesteps.astype("float32").numpy().reshape(-1) if isinstance(timesteps, paddle.Tensor) \
+        else np.asarray(timesteps, np.float32).reshape(-1)
+    args = (t[:, None] * freqs[None, :]).astype(np.float32)
+    if scale != 1:
+        args = (np.float32(scale) * args).astype(np.float32)
+    sin = np.sin(args.astype(np.float64)).astype(np.float32)
+    cos = np.cos(args.astype(np.float64)).astype(np.float32)
+    emb = np.concatenate([cos, sin] if flip_sin_to_cos else [sin, cos], axis=-1)
+    if embedding_dim % 2 == 1:
+        emb = np.pad(emb, [(0, 0), (0, 1)])
+    return paddle.to_tensor(emb)
+
+
+class Timesteps(nn.Layer):
+    def __init__(self, num_channels: int = 256, flip_sin_to_cos: bool = True,
+                 downscale_freq_shift: float = 0.0):
+        super().__init__()
+        self.num_channels = num_channels
+        self.flip_sin_to_cos = flip_sin_to_cos
+        self.downscale_freq_shift = downscale_freq_shift
+
+    def forward(self, timesteps):
+        return get_timestep_embedding(timesteps, self.num_channels, self.flip_sin_to_cos,
+                                      self.downscale_freq_shift)
+
+
+class TimestepEmbedding(nn.Layer):
+    """linear_1 -> SiLU -> linear_2 (also used for the guidance and pooled-text paths)."""
+
+    def __init__(self, in_channels: int, time_embed_dim: int):
+        super().__init__()
+        self.linear_1 = nn.Linear(in_channels, time_embed_dim)
+        self.act = nn.Silu()
+        self.linear_2 = nn.Linear(time_embed_dim, time_embed_dim)
+
+    def forward(self, x):
+        return self.linear_2(self.act(self.linear_1(x)))
+
+
+class CombinedTimestepTextProjEmbeddings(nn.Layer):
+    """schnell: temb = timestep_embedder(t) + text_embedder(pooled)."""
+
+    def __init__(self, embedding_dim: int, pooled_projection_dim: int):
+        super().__init__()
+        self.time_proj = Timesteps(256, True, 0)
+        self.timestep_embedder = TimestepEmbedding(256, embedding_dim)
+        self.text_embedder = TimestepEmbedding(pooled_projection_dim, embedding_dim)
+
+    def forward(self, timestep, pooled_projection):
+        t_emb = self.timestep_embedder(self.time_proj(timestep).astype(pooled_projection.dtype))
+        return t_emb + self.text_embedder(pooled_projection)
+
+
+class CombinedTimestepGuidanceTextProjEmbeddings(nn.Layer):
+    """dev: temb = t_emb + guidance_emb + text_proj(pooled)."""
+
+    def __init__(self, embedding_dim: int, pooled_projection_dim: int):
+        super().__init__()
+        self.time_proj = Timesteps(256, True, 0)
+        self.timestep_embedder = TimestepEmbedding(256, embedding_dim)
+        self.guidance_embedder = TimestepEmbedding(256, embedding_dim)
+        self.text_embedder = TimestepEmbedding(pooled_projection_dim, embedding_dim)
+
+    def forward(self, timestep, guidance, pooled_projection):
+        dtype = pooled_projection.dtype
+        t_emb = self.timestep_embedder(self.time_proj(timestep).astype(dtype))
+        g_emb = self.guidance_embedder(self.time_proj(guidance).astype(dtype))
+        return (t_emb + g_emb) + self.text_embedder(pooled_projection)
+
+
+def rope_cos_sin(ids: np.ndarray, axes_dim, theta: float = 10000.0):
+    """RoPE tables for (S, n_axes) position ids: float64 angles, pairs repeated, then float32."""
+    cos_parts, sin_parts = [], []
+    pos_all = np.asarray(ids, dtype=np.float32)
+    for i, dim in enumerate(axes_dim):
+        freqs = 1.0 / (theta ** (np.arange(0, dim, 2, dtype=np.float64)[: dim // 2] / dim))
+        angles = np.outer(pos_all[:, i].astype(np.float64), freqs)
+        cos_parts.append(np.repeat(np.cos(angles), 2, axis=1).astype(np.float32))
+        sin_parts.append(np.repeat(np.sin(angles), 2, axis=1).astype(np.float32))
+    return np.concatenate(cos_parts, axis=-1), np.concatenate(sin_parts, axis=-1)
+
+
+class FluxPosEmbed(nn.Layer):
+    def __init__(self, theta: int, axes_dim):
+        super().__init__()
+        self.theta = theta
+        self.axes_dim = list(axes_dim)
+
+    def forward(self, ids):
+        ids_np = ids.numpy() if isinstance(ids, paddle.Tensor) else np.asarray(ids)
+        cos, sin = rope_cos_sin(ids_np, self.axes_dim, self.theta)
+        return paddle.to_tensor(cos), paddle.to_tensor(sin)
+
+
+def apply_rotary_emb(x, freqs_cis):
+    """x: [B, S, H, D]; freqs (cos, sin): [S, D]; rotation of (even, odd) pairs in fp32."""
+    cos, sin = freqs_cis
+    cos = cos[None, :, None, :]
+    sin = sin[None, :, None, :]
+    shape = x.shape
+    pairs = x.reshape([*shape[:-1], shape[-1] // 2, 2])
+    x_real, x_imag = pairs[..., 0], pairs[..., 1]
+    x_rotated = paddle.stack([-x_imag, x_real], axis=-1).reshape(shape)
+    out = x.astype("float32") * cos + x_rotated.astype("float32") * sin
+    return out.astype(x.dtype)
+
+
+# ----------------------------------------------------------------------------- attention
+class FluxAttention(nn.Layer):
+    """Joint attention with RMS QK-norm; ``pre_only`` drops ``to_out`` (single blocks)."""
+
+    def __init__(self, query_dim: int, heads: int, dim_head: int, bias: bool = True,
+                 added_kv_proj_dim: int | None = None, added_proj_bias: bool = True,
+                 out_bias: bool = True, eps: float = 1e-6, out_dim: int | None = None,
+                 pre_only: bool = False):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = dim_head
+        self.inner_dim = out_dim if out_dim is not None else dim_head * heads
+        self.out_dim = out_dim if out_dim is not None else query_dim
+        self.pre_only = pre_only
+        self.added_kv_proj_dim = added_kv_proj_dim
+        self.norm_q = RMSNorm(dim_head, eps)
+        self.norm_k = RMSNorm(dim_head, eps)
+        self.to_q = nn.Linear(query_dim, self.inner_dim, bias_attr=bias)
+        self.to_k = nn.Linear(query_dim, self.inner_dim, bias_attr=bias)
+        self.to_v = nn.Linear(query_dim, self.inner_dim, bias_attr=bias)
+        if not pre_only:
+            self.to_out = nn.LayerList([nn.Linear(self.inner_dim, self.out_dim, bias_attr=out_bias),
+                                        nn.Dropout(0.0)])
+        if added_kv_proj_dim is not None:
+            self.norm_added_q = RMSNorm(dim_head, eps)
+            self.norm_added_k = RMSNorm(dim_head, eps)
+            self.add_q_proj = nn.Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
+            self.add_k_proj = nn.Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
+            self.add_v_proj = nn.Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
+            self.to_add_out = nn.Linear(self.inner_dim, query_dim, bias_attr=out_bias)
+
+    def _heads(self, x):
+        return x.reshape([x.shape[0], x.shape[1], self.heads, -1])
+
+    def forward(self, hidden_states, encoder_hidden_states=None, image_rotary_emb=None,
+                attention_mask=None):
+        query = self.norm_q(self._heads(self.to_q(hidden_states)))
+        key = self.norm_k(self._heads(self.to_k(hidden_states)))
+        value = self._heads(self.to_v(hidden_states))
+        if encoder_hidden_states is not None and self.added_kv_proj_dim is not None:
+            e_query = self.norm_added_q(self._heads(self.add_q_proj(encoder_hidden_states)))
+            e_key = self.norm_added_k(self._heads(self.add_k_proj(encoder_hidden_states)))
+            e_value = self._heads(self.add_v_proj(encoder_hidden_states))
+            # order: text tokens first, then image tokens
+            query = paddle.concat([e_query, query], axis=1)
+            key = paddle.concat([e_key, key], axis=1)
+            value = paddle.concat([e_value, value], axis=1)
+        if image_rotary_emb is not None:
+            query = apply_rotary_emb(query, image_rotary_emb)
+            key = apply_rotary_emb(key, image_rotary_emb)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
+        out = out.reshape([out.shape[0], out.shape[1], -1]).astype(query.dtype)
+        if encoder_hidden_states is not None and self.added_kv_proj_dim is not None:
+            n_txt = encoder_hidden_states.shape[1]
+            enc_out, out = out[:, :n_txt], out[:, n_txt:]
+            out = self.to_out[1](self.to_out[0](out))
+            return out, self.to_add_out(enc_out)
+        return out
+
+
+class GELUProj(nn.Layer):
+    """Linear followed by tanh-approximate GELU (diffusers' ``GELU`` with ``proj``)."""
+
+    def __init__(self, dim_in: int, dim_out: int):
+        super().__init__()
+        self.proj = nn.Linear(dim_in, dim_out)
+
+    def forward(self, x):
+        return F.gelu(self.proj(x), approximate=True)
+
+
+class FeedForward(nn.Layer):
+    def __init__(self, dim: int, dim_out: int | None = None, mult: int = 4):
+        super().__init__()
+        inner = int(dim * mult)
+        self.net = nn.LayerList([GELUProj(dim, inner), nn.Dropout(0.0),
+                                 nn.Linear(inner, dim_out or dim)])
+
+    def forward(self, x):
+        for layer in self.net:
+            x = layer(x)
+        return x
+
+
+def _clip_fp16(x):
+    if x.dtype == paddle.float16:
+        return x.clip(-65504, 65504)
+    return x
+
+
+class FluxTransformerBlock(nn.Layer):
+    """Double-stream block: image and text keep separate weights, attend jointly."""
+
+    def __init__(self, dim: int, num_attention_heads: int, attention_head_dim: int,
+                 eps: float = 1e-6):
+        super().__init__()
+        self.norm1 = AdaLayerNormZero(dim)
+        self.norm1_context = AdaLayerNormZero(dim)
+        self.attn = FluxAttention(dim, num_attention_heads, attention_head_dim, bias=True,
+                                  added_kv_proj_dim=dim, out_dim=dim, eps=eps)
+        self.norm2 = _layer_norm(dim)
+        self.ff = FeedForward(dim, dim)
+        self.norm2_context = _layer_norm(dim)
+        self.ff_context = FeedForward(dim, dim)
+
+    def forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb=None,
+                joint_attention_kwargs=None):
+        norm_h, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, temb)
+        norm_e, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(
+            encoder_hidden_states, temb)
+        attn_out, ctx_attn_out = self.attn(norm_h, norm_e, image_rotary_emb,
+                                           **(joint_attention_kwargs or {}))
+        hidden_states = hidden_states + gate_msa.unsqueeze(1) * attn_out
+        norm_h = self.norm2(hidden_states) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
+        hidden_states = hidden_states + gate_mlp.unsqueeze(1) * self.ff(norm_h)
+
+        encoder_hidden_states = encoder_hidden_states + c_gate_msa.unsqueeze(1) * ctx_attn_out
+        norm_e = self.norm2_context(encoder_hidden_states) * (1 + c_scale_mlp[:, None]) \
+            + c_shift_mlp[:, None]
+        encoder_hidden_states = encoder_hidden_states + c_gate_mlp.unsqueeze(1) * self.ff_context(norm_e)
+        return _clip_fp16(encoder_hidden_states), hidden_states
+
+
+class FluxSingleTransformerBlock(nn.Layer):
+    """Single-stream block: one sequence [text; image], parallel attention and MLP."""
+
+    def __init__(self, dim: int, num_attention_heads: int, attention_head_dim: int,
+                 mlp_ratio: float = 4.0):
+        super().__init__()
+        self.mlp_hidden_dim = int(dim * mlp_ratio)
+        self.norm = AdaLayerNormZeroSingle(dim)
+        self.proj_mlp = nn.Linear(dim, self.mlp_hidden_dim)
+        self.proj_out = nn.Linear(dim + self.mlp_hidden_dim, dim)
+        self.attn = FluxAttention(dim, num_attention_heads, attention_head_dim, bias=True,
+                                  out_dim=dim, eps=1e-6, pre_only=True)
+
+    def forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb=None,
+                joint_attention_kwargs=None):
+        n_txt = encoder_hidden_states.shape[1]
+        hidden_states = paddle.concat([encoder_hidden_states, hidden_states], axis=1)
+        residual = hidden_states
+        norm_h, gate = self.norm(hidden_states, temb)
+        mlp = F.gelu(self.proj_mlp(norm_h), approximate=True)
+        attn_out = self.attn(norm_h, image_rotary_emb=image_rotary_emb,
+                             **(joint_attention_kwargs or {}))
+        hidden_states = paddle.concat([attn_out, mlp], axis=2)
+        hidden_states = residual + gate.unsqueeze(1) * self.proj_out(hidden_states)
+        hidden_states = _clip_fp16(hidden_states)
+        return hidden_states[:, :n_txt], hidden_states[:, n_txt:]
+
+
+@dataclass
+class Transformer2DModelOutput:
+    sample: paddle.Tensor
+
+
+def _ids_2d(ids):
+    return ids[0] if ids.ndim == 3 else ids
+
+
+class FluxTransformer2DModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
+    """FLUX.1 transformer; ``guidance_embeds=True`` is dev, ``False`` is schnell."""
+
+    config_name = "config.json"
+    _no_split_modules = ["FluxTransformerBlock", "FluxSingleTransformerBlock"]
+
+    @register_to_config
+    def __init__(self, patch_size: int = 1, in_channels: int = 64, out_channels: int | None = None,
+                 num_layers: int = 19, num_single_layers: int = 38,
+                 attention_head_dim: int = 128, num_attention_heads: int = 24,
+                 joint_attention_dim: int = 4096, pooled_projection_dim: int = 768,
+                 guidance_embeds: bool = False, axes_dims_rope=(16, 56, 56)):
+        super().__init__()
+        if sum(axes_dims_rope) != attention_head_dim:
+            raise ValueError(f"axes_dims_rope {list(axes_dims_rope)} must sum to "
+                             f"attention_head_dim {attention_head_dim}")
+        self.out_channels = out_channels or in_channels
+        self.inner_dim = num_attention_heads * attention_head_dim
+        self.pos_embed = FluxPosEmbed(10000, axes_dims_rope)
+        embed_cls = (CombinedTimestepGuidanceTextProjEmbeddings if guidance_embeds
+                     else CombinedTimestepTextProjEmbeddings)
+        self.time_text_embed = embed_cls(self.inner_dim, pooled_projection_dim)
+        self.context_embedder = nn.Linear(joint_attention_dim, self.inner_dim)
+        self.x_embedder = nn.Linear(in_channels, self.inner_dim)
+        self.transformer_blocks = nn.LayerList([
+            FluxTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
+            for _ in range(num_layers)])
+        self.single_transformer_blocks = nn.LayerList([
+            FluxSingleTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
+            for _ in range(num_single_layers)])
+        self.norm_out = AdaLayerNormContinuous(self.inner_dim, self.inner_dim, eps=1e-6)
+        self.proj_out = nn.Linear(self.inner_dim, patch_size * patch_size * self.out_channels)
+        self.gradient_checkpointing = False
+
+    def enable_gradient_checkpointing(self):
+        self.gradient_checkpointing = True
+
+    def _run_block(self, block, *args):
+        if self.gradient_checkpointing and self.training:
+            from paddle.distributed.fleet.utils import recompute
+
+            return recompute(block, *args)
+        return block(*args)
+
+    def forward(self, hidden_states, encoder_hidden_states=None, pooled_projections=None,
+                timestep=None, img_ids=None, txt_ids=None, guidance=None,
+                joint_attention_kwargs=None, controlnet_block_samples=None,
+                controlnet_single_block_samples=None, return_dict: bool = True,
+                controlnet_blocks_repeat: bool = False):
+        joint_attention_kwargs = dict(joint_attention_kwargs or {})
+        from ..lora import lora_scale
+
+        # diffusers' joint_attention_kwargs={"scale": s} scales every LoRA for this call
+        with lora_scale(joint_attention_kwargs.pop("scale", None)):
+            return self._forward(hidden_states, encoder_hidden_states, pooled_projections,
+                                 timestep, img_ids, txt_ids, guidance, joint_attention_kwargs,
+                                 controlnet_block_samples, controlnet_single_block_samples,
+                                 return_dict, controlnet_blocks_repeat)
+
+    def _forward(self, hidden_states, encoder_hidden_states, pooled_projections, timestep,
+                 img_ids, txt_ids, guidance, joint_attention_kwargs, controlnet_block_samples,
+                 controlnet_single_block_samples, return_dict, controlnet_blocks_repeat):
+        hidden_states = self.x_embedder(hidden_states)
+        # order: the pipeline passes t/1000; cast to the model dtype, then *1000 (as diffusers)
+        timestep = timestep.astype(hidden_states.dtype) * 1000
+        if guidance is not None:
+            guidance = guidance.astype(hidden_states.dtype) * 1000
+            temb = self.time_text_embed(timestep, guidance, pooled_projections)
+        else:
+            temb = self.time_text_embed(timestep, pooled_projections)
+        encoder_hidden_states = self.context_embedder(encoder_hidden_states)
+        ids = paddle.concat([_ids_2d(txt_ids), _ids_2d(img_ids)], axis=0)
+        image_rotary_emb = self.pos_embed(ids)
+
+        for index, block in enumerate(self.transformer_blocks):
+            encoder_hidden_states, hidden_states = self._run_block(
+                block, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
+                joint_attention_kwargs)
+            if controlnet_block_samples is not None:
+                n = len(controlnet_block_samples)
+                if controlnet_blocks_repeat:
+                    hidden_states = hidden_states + controlnet_block_samples[index % n]
+                else:
+                    interval = int(np.ceil(len(self.transformer_blocks) / n))
+                    hidden_states = hidden_states + controlnet_block_samples[index // interval]
+        for index, block in enumerate(self.single_transformer_blocks):
+            encoder_hidden_states, hidden_states = self._run_block(
+                block, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
+                joint_attention_kwargs)
+            if controlnet_single_block_samples is not None:
+                n = len(controlnet_single_block_samples)
+                interval = int(np.ceil(len(self.single_transformer_blocks) / n))
+                hidden_states = hidden_states + controlnet_single_block_samples[index // interval]
+
+        hidden_states = self.norm_out(hidden_states, temb)
+        output = self.proj_out(hidden_states)
+        if not return_dict:
+            return (output,)
+        return Transformer2DModelOutput(sample=output)

@@ -1,0 +1,530 @@
+"""FluxPipeline: text-to-image with FLUX.1 dev / schnell, diffusers' ``__call__`` arguments."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._compat import require_paddle
+from ..lora import FluxLoraLoaderMixin
+from ..models.loading import LayoutError
+from ..scheduler import FlowMatchEulerDiscreteScheduler, calculate_shift
+
+paddle = require_paddle()
+from ppdiffusers.image_processor import VaeImageProcessor  # noqa: E402
+
+from . import components as C  # noqa: E402
+
+logger = logging.getLogger("ppflux")
+
+REQUIRED = ("scheduler", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2",
+            "transformer")
+
+
+@dataclass
+class FluxPipelineOutput:
+    images: list | np.ndarray | paddle.Tensor
+
+
+def randn_tensor(shape, generator=None, dtype="float32"):
+    """Gaussian noise: ``generator`` may be an int seed, a numpy Generator, a paddle Generator
+    or a list of them (one per batch element); None uses Paddle's global RNG."""
+    if isinstance(generator, (list, tuple)):
+        parts = [randn_tensor([1, *shape[1:]], g, dtype) for g in generator]
+        return paddle.concat(parts, axis=0)
+    if generator is None:
+        return paddle.randn(shape, dtype=dtype)
+    if isinstance(generator, (int, np.integer)):
+        generator = np.random.default_rng(int(generator))
+    if isinstance(generator, np.random.Generator):
+        return paddle.to_tensor(generator.standard_normal(shape).astype(np.float32)).astype(dtype)
+    from ppdiffusers.utils import randn_tensor as pp_randn
+
+    return pp_randn(shape, generator=generator, dtype=dtype)
+
+
+def retrieve_latents(encoder_output, generator=None, sample_mode: str = "sample"):
+    dist = encoder_output.latent_dist
+    if sample_mode == "argmax":
+        return dist.mode()
+    if generator is None or not isinstance(generator, (int, np.integer, np.random.Generator,
+                                                       list, tuple)):
+        return dist.sample(generator)
+    return dist.mean + dist.std * randn_tensor(dist.mean.shape, generator, dist.mean.dtype)
+
+
+def pack_latents(latents, batch_size, num_channels, height, width):
+    latents = latents.reshape([batch_size, num_channels, height // 2, 2, width // 2, 2])
+    latents = latents.transpose([0, 2, 4, 1, 3, 5])
+    return latents.reshape([batch_size, (height // 2) * (width // 2), num_channels * 4])
+
+
+def unpack_latents(latents, height, width, vae_scale_factor):
+    batch_size, _, channels = latents.shape
+    height = 2 * (int(height) // (vae_scale_factor * 2))
+    width = 2 * (int(width) // (vae_scale_factor * 2))
+    latents = latents.reshape([batch_size, height // 2, width // 2, channels // 4, 2, 2])
+    latents = latents.transpose([0, 3, 1, 4, 2, 5])
+    return latents.reshape([batch_size, channels // 4, height, width])
+
+
+def prepare_latent_image_ids(height, width):
+    ids = np.zeros((height, width, 3), np.float32)
+    ids[..., 1] += np.arange(height)[:, None]
+    ids[..., 2] += np.arange(width)[None, :]
+    return paddle.to_tensor(ids.reshape(height * width, 3))
+
+
+class FluxPipeline(FluxLoraLoaderMixin):
+    """Text-to-image. Load with ``FluxPipeline.from_pretrained(folder)``.
+
+    ``low_memory=True`` keeps only the folder and loads each component when it is needed and
+    releases it afterwards (text encoders, then the transformer, then the VAE), so peak memory
+    is the largest component rather than their sum: the way to run the 12B model on a machine
+    with less RAM than all its weights.
+    """
+
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae"
+    _optional = ()
+    _loaders = {
+        "scheduler": lambda p: FlowMatchEulerDiscreteScheduler.from_pretrained(p),
+        "vae": C.load_vae,
+        "text_encoder": C.load_clip,
+        "text_encoder_2": C.load_t5,
+        "tokenizer": lambda p: C.load_tokenizer(p, "clip"),
+        "tokenizer_2": lambda p: C.load_tokenizer(p, "t5"),
+    }
+
+    def __init__(self, scheduler, vae, text_encoder, tokenizer, text_encoder_2, tokenizer_2,
+                 transformer, **extra):
+        self._folder: Path | None = None
+        self.low_memory = False
+        self._modules = dict(scheduler=scheduler, vae=vae, text_encoder=text_encoder,
+                             tokenizer=tokenizer, text_encoder_2=text_encoder_2,
+                             tokenizer_2=tokenizer_2, transformer=transformer, **extra)
+        self._configs: dict = {}
+        self._init_processors()
+
+    # ------------------------------------------------------------------ components
+    def __getattr__(self, name):
+        modules = self.__dict__.get("_modules", {})
+        if name in modules:
+            return self._component(name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    @property
+    def components(self) -> dict:
+        return dict(self._modules)
+
+    def _component(self, name):
+        value = self._modules.get(name)
+        if value is None and self._folder is not None and name in self._subfolders():
+            value = self._load_component(name)
+            if not self.low_memory or name in ("scheduler", "tokenizer", "tokenizer_2"):
+                self._modules[name] = value
+            else:
+                self._lazy_cache[name] = value
+                return value
+        if value is None and name in getattr(self, "_lazy_cache", {}):
+            return self._lazy_cache[name]
+        return value
+
+    def _release(self, *names):
+        if not self.low_memory:
+            return
+        cache = getattr(self, "_lazy_cache", {})
+        for name in names:
+            cache.pop(name, None)
+        gc.collect()
+
+    def _subfolders(self):
+        return self.__dict__.get("_subfolder_names", ())
+
+    def _load_component(self, name):
+        folder = self._folder / name
+        if name in ("transformer",):
+            from ..models.transformer_flux import FluxTransformer2DModel
+
+            return FluxTransformer2DModel.from_pretrained(folder)
+        if name == "controlnet":
+            from ..models.controlnet_flux import FluxControlNetModel
+
+            return FluxControlNetModel.from_pretrained(folder)
+        return self._loaders[name](folder)
+
+    def _config_of(self, name) -> dict:
+        module = self._modules.get(name)
+        if module is not None and hasattr(module, "config"):
+            return dict(module.config)
+        if name not in self._configs and self._folder is not None:
+            import json
+
+            fname = "scheduler_config.json" if name == "scheduler" else "config.json"
+            self._configs[name] = json.loads((self._folder / name / fname).read_text())
+        return self._configs.get(name, {})
+
+    def _init_processors(self):
+        vae_cfg = self._config_of("vae") if (self._modules.get("vae") is not None
+                                             or self._folder is not None) else {}
+        blocks = vae_cfg.get("block_out_channels")
+        self.vae_scale_factor = 2 ** (len(blocks) - 1) if blocks else 8
+        self.latent_channels = vae_cfg.get("latent_channels", 16)
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor * 2)
+        self.mask_processor = VaeImageProcessor(
+            vae_scale_factor=self.vae_scale_factor * 2, vae_latent_channels=self.latent_channels,
+            do_normalize=False, do_binarize=True, do_convert_grayscale=True)
+        tok = self._modules.get("tokenizer")
+        self.tokenizer_max_length = getattr(tok, "model_max_length", 77) if tok is not None else 77
+        self.default_sample_size = 128
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, low_memory: bool = False,
+                        **components):
+        """Load a diffusers-layout folder (torch safetensors, converted while loading) or a
+        folder saved by ``save_pretrained``. Components passed as keywords replace the
+        folder's."""
+        root = Path(pretrained_model_name_or_path)
+        if not root.is_dir():
+            raise LayoutError(f"{root}: not a folder (ppflux reads local folders only)")
+        index = C.read_model_index(root)
+        needed = REQUIRED + cls._optional
+        missing = [n for n in needed if n not in components
+                   and (n not in index or not (root / n).is_dir())]
+        if missing:
+            raise LayoutError(f"{root}: pipeline components missing: {', '.join(missing)} "
+                              f"(expected sub-folders next to model_index.json)")
+        pipe = cls.__new__(cls)
+        pipe._folder = root
+        pipe.low_memory = low_memory
+        pipe._lazy_cache = {}
+        pipe._configs = {}
+        pipe._subfolder_names = tuple(n for n in needed if n not in components)
+        pipe._modules = {n: components.get(n) for n in needed}
+        if not low_memory:
+            for name in pipe._subfolder_names:
+                pipe._modules[name] = pipe._load_component(name)
+        else:
+            for name in ("scheduler", "tokenizer", "tokenizer_2"):
+                if pipe._modules.get(name) is None:
+                    pipe._modules[name] = pipe._load_component(name)
+        pipe._init_processors()
+        return pipe
+
+    def save_pretrained(self, save_directory):
+        """Save every component in the Paddle layout next to a model_index.json."""
+        import json
+        import os
+        import shutil
+        import tempfile
+
+        target = Path(save_directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".ppflux-pipe-", dir=target.parent))
+        try:
+            index = {"_class_name": type(self).__name__, "_diffusers_version": "0.32.2",
+                     "_ppflux_version": "0.1.0"}
+            for name in self._modules:
+                module = self._component(name)
+                if module is None:
+                    continue
+                sub = tmp / name
+                if name.startswith("tokenizer"):
+                    module.save_pretrained(str(sub))
+                elif name in ("text_encoder", "text_encoder_2"):
+                    _save_text_encoder(module, sub)
+                elif name == "vae":
+                    _save_vae(module, sub)
+                else:
+                    module.save_pretrained(sub)
+                lib = "transformers" if name.startswith(("tokenizer", "text_encoder")) \
+                    else "diffusers"
+                index[name] = [lib, _diffusers_class_name(name, module)]
+                self._release(name)
+            (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------------ prompts
+    def _get_t5_prompt_embeds(self, prompt, num_images_per_prompt=1, max_sequence_length=512,
+                              dtype=None):
+        prompt = [prompt] if isinstance(prompt, str) else list(prompt)
+        tokenizer = self._component("tokenizer_2")
+        inputs = tokenizer(prompt, padding="max_length", max_length=max_sequence_length,
+                           truncation=True, return_length=False,
+                           return_overflowing_tokens=False, return_tensors="np")
+        ids = np.asarray(inputs["input_ids"])
+        untruncated = tokenizer(prompt, padding="longest", return_tensors="np")["input_ids"]
+        if np.asarray(untruncated).shape[-1] > ids.shape[-1]:
+            removed = tokenizer.batch_decode(np.asarray(untruncated)[:, max_sequence_length - 1:-1])
+            logger.warning("The following part of your input was truncated because "
+                           "`max_sequence_length` is set to %d tokens: %s",
+                           max_sequence_length, removed)
+        encoder = self._component("text_encoder_2")
+        with paddle.no_grad():
+            embeds = encoder(paddle.to_tensor(ids, dtype="int64"), output_hidden_states=False)[0]
+        if dtype is not None:
+            embeds = embeds.astype(dtype)
+        b, seq, _ = embeds.shape
+        embeds = embeds.tile([1, num_images_per_prompt, 1]).reshape(
+            [b * num_images_per_prompt, seq, -1])
+        return embeds
+
+    def _get_clip_prompt_embeds(self, prompt, num_images_per_prompt=1):
+        prompt = [prompt] if isinstance(prompt, str) else list(prompt)
+        tokenizer = self._component("tokenizer")
+        max_len = self.tokenizer_max_length
+        inputs = tokenizer(prompt, padding="max_length", max_length=max_len, truncation=True,
+                           return_overflowing_tokens=False, return_length=False,
+                           return_tensors="np")
+        ids = np.asarray(inputs["input_ids"])
+        untruncated = np.asarray(tokenizer(prompt, padding="longest",
+                                           return_tensors="np")["input_ids"])
+        if untruncated.shape[-1] > ids.shape[-1]:
+            removed = tokenizer.batch_decode(untruncated[:, max_len - 1:-1])
+            logger.warning("The following part of your input was truncated because CLIP can "
+                           "only handle sequences up to %d tokens: %s", max_len, removed)
+        encoder = self._component("text_encoder")
+        with paddle.no_grad():
+            out = encoder(paddle.to_tensor(ids, dtype="int64"), output_hidden_states=False,
+                          return_dict=True)
+        pooled = out.pooler_output
+        b = pooled.shape[0]
+        return pooled.tile([1, num_images_per_prompt]).reshape([b * num_images_per_prompt, -1])
+
+    def encode_prompt(self, prompt, prompt_2=None, prompt_embeds=None,
+                      pooled_prompt_embeds=None, num_images_per_prompt: int = 1,
+                      max_sequence_length: int = 512, lora_scale=None):
+        """(prompt_embeds [B, L, D], pooled_prompt_embeds [B, P], text_ids [L, 3])."""
+        if prompt_embeds is None:
+            prompt = [prompt] if isinstance(prompt, str) else list(prompt)
+            prompt_2 = prompt_2 or prompt
+            prompt_2 = [prompt_2] if isinstance(prompt_2, str) else list(prompt_2)
+            pooled_prompt_embeds = self._get_clip_prompt_embeds(prompt, num_images_per_prompt)
+            self._release("text_encoder")
+            prompt_embeds = self._get_t5_prompt_embeds(prompt_2, num_images_per_prompt,
+                                                       max_sequence_length)
+            self._release("text_encoder_2")
+        text_ids = paddle.zeros([prompt_embeds.shape[1], 3], dtype=prompt_embeds.dtype)
+        return prompt_embeds, pooled_prompt_embeds, text_ids
+
+    # ------------------------------------------------------------------ checks
+    def check_inputs(self, prompt, prompt_2, height, width, negative_prompt=None,
+                     negative_prompt_2=None, prompt_embeds=None, negative_prompt_embeds=None,
+                     pooled_prompt_embeds=None, negative_pooled_prompt_embeds=None,
+                     callback_on_step_end_tensor_inputs=None, max_sequence_length=None):
+        div = self.vae_scale_factor * 2
+        if height % div != 0 or width % div != 0:
+            logger.warning("`height` and `width` have to be divisible by %d but are %d and %d. "
+                           "Dimensions will be resized accordingly", div, height, width)
+        if height < div or width < div:
+            raise ValueError(f"height and width must be at least {div} pixels, got "
+                             f"{height}x{width}")
+        allowed = {"latents", "prompt_embeds"}
+        if callback_on_step_end_tensor_inputs is not None and not set(
+                callback_on_step_end_tensor_inputs) <= allowed:
+            raise ValueError(f"`callback_on_step_end_tensor_inputs` must be a subset of "
+                             f"{sorted(allowed)}, got {callback_on_step_end_tensor_inputs}")
+        if prompt is not None and prompt_embeds is not None:
+            raise ValueError("pass either `prompt` or `prompt_embeds`, not both")
+        if prompt_2 is not None and prompt_embeds is not None:
+            raise ValueError("pass either `prompt_2` or `prompt_embeds`, not both")
+        if prompt is None and prompt_embeds is None:
+            raise ValueError("provide either `prompt` or `prompt_embeds`")
+        if prompt is not None and not isinstance(prompt, (str, list)):
+            raise ValueError(f"`prompt` has to be of type str or list, got {type(prompt)}")
+        if prompt_2 is not None and not isinstance(prompt_2, (str, list)):
+            raise ValueError(f"`prompt_2` has to be of type str or list, got {type(prompt_2)}")
+        if prompt_embeds is not None and pooled_prompt_embeds is None:
+            raise ValueError("`prompt_embeds` needs `pooled_prompt_embeds` as well (both come "
+                             "from encode_prompt)")
+        if negative_prompt_embeds is not None and negative_pooled_prompt_embeds is None:
+            raise ValueError("`negative_prompt_embeds` needs `negative_pooled_prompt_embeds`")
+        if max_sequence_length is not None and max_sequence_length > 512:
+            raise ValueError(f"`max_sequence_length` cannot be greater than 512 but is "
+                             f"{max_sequence_length}")
+
+    # ------------------------------------------------------------------ latents
+    def prepare_latents(self, batch_size, num_channels_latents, height, width, dtype,
+                        generator, latents=None):
+        height = 2 * (int(height) // (self.vae_scale_factor * 2))
+        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        ids = prepare_latent_image_ids(height // 2, width // 2)
+        if latents is not None:
+            return paddle.to_tensor(latents).astype(dtype), ids
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(f"{len(generator)} generators for a batch of {batch_size}")
+        shape = [batch_size, num_channels_latents, height, width]
+        latents = randn_tensor(shape, generator, dtype)
+        return pack_latents(latents, batch_size, num_channels_latents, height, width), ids
+
+    def _timesteps(self, num_inference_steps, sigmas, image_seq_len):
+        scheduler = self._component("scheduler")
+        sigmas = (np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)
+                  if sigmas is None else sigmas)
+        cfg = scheduler.config
+        mu = calculate_shift(image_seq_len, cfg.get("base_image_seq_len", 256),
+                             cfg.get("max_image_seq_len", 4096), cfg.get("base_shift", 0.5),
+                             cfg.get("max_shift", 1.15))
+        scheduler.set_timesteps(sigmas=sigmas, mu=mu)
+        return scheduler.timesteps, len(scheduler.timesteps)
+
+    def _guidance(self, config, guidance_scale, batch):
+        if config.get("guidance_embeds"):
+            return paddle.full([batch], guidance_scale, dtype="float32")
+        return None
+
+    def _decode(self, latents, height, width, output_type):
+        if output_type == "latent":
+            return latents
+        vae = self._component("vae")
+        latents = unpack_latents(latents, height, width, self.vae_scale_factor)
+        latents = latents / vae.config.scaling_factor + vae.config.shift_factor
+        with paddle.no_grad():
+            image = vae.decode(latents, return_dict=False)[0]
+        self._release("vae")
+        return self.image_processor.postprocess(image, output_type=output_type)
+
+    def _progress(self, total):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, disable=getattr(self, "_disable_progress", False),
+                    desc="denoising", unit="step")
+
+    def set_progress_bar_config(self, disable: bool = False):
+        self._disable_progress = disable
+
+    def _denoise(self, timesteps, latents, step_fn, callback_on_step_end,
+                 callback_on_step_end_tensor_inputs, extra_state):
+        scheduler = self._component("scheduler")
+        self._interrupt = False
+        with self._progress(len(timesteps)) as bar:
+            for i, t in enumerate(timesteps):
+                if self._interrupt:
+                    continue
+                noise_pred = step_fn(i, t, latents)
+                latents_dtype = latents.dtype
+                latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+                latents = latents.astype(latents_dtype)
+                latents = self._after_step(i, t, latents, timesteps)
+                if callback_on_step_end is not None:
+                    state = {"latents": latents, **extra_state}
+                    kwargs = {k: state[k] for k in (callback_on_step_end_tensor_inputs
+                                                     or ["latents"])}
+                    out = callback_on_step_end(self, i, t, kwargs) or {}
+                    latents = out.pop("latents", latents)
+                    extra_state.update(out)
+                bar.update()
+        return latents
+
+    def _after_step(self, i, t, latents, timesteps):
+        return latents
+
+    @property
+    def interrupt(self):
+        return getattr(self, "_interrupt", False)
+
+    # ------------------------------------------------------------------ call
+    def __call__(self, prompt=None, prompt_2=None, negative_prompt=None, negative_prompt_2=None,
+                 true_cfg_scale: float = 1.0, height: int | None = None, width: int | None = None,
+                 num_inference_steps: int = 28, sigmas=None, guidance_scale: float = 3.5,
+                 num_images_per_prompt: int = 1, generator=None, latents=None,
+                 prompt_embeds=None, pooled_prompt_embeds=None, negative_prompt_embeds=None,
+                 negative_pooled_prompt_embeds=None, output_type: str = "pil",
+                 return_dict: bool = True, joint_attention_kwargs=None,
+                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
+                 max_sequence_length: int = 512):
+        height = height or self.default_sample_size * self.vae_scale_factor
+        width = width or self.default_sample_size * self.vae_scale_factor
+        self.check_inputs(prompt, prompt_2, height, width, negative_prompt, negative_prompt_2,
+                          prompt_embeds, negative_prompt_embeds, pooled_prompt_embeds,
+                          negative_pooled_prompt_embeds, callback_on_step_end_tensor_inputs,
+                          max_sequence_length)
+        batch_size = (1 if isinstance(prompt, str) else len(prompt)) if prompt is not None \
+            else prompt_embeds.shape[0]
+        has_neg = negative_prompt is not None or (negative_prompt_embeds is not None)
+        do_true_cfg = true_cfg_scale > 1 and has_neg
+        prompt_embeds, pooled_prompt_embeds, text_ids = self.encode_prompt(
+            prompt, prompt_2, prompt_embeds, pooled_prompt_embeds, num_images_per_prompt,
+            max_sequence_length)
+        if do_true_cfg:
+            negative_prompt_embeds, negative_pooled_prompt_embeds, neg_text_ids = \
+                self.encode_prompt(negative_prompt, negative_prompt_2, negative_prompt_embeds,
+                                   negative_pooled_prompt_embeds, num_images_per_prompt,
+                                   max_sequence_length)
+        tcfg = self._config_of("transformer")
+        num_channels_latents = tcfg["in_channels"] // 4
+        latents, image_ids = self.prepare_latents(batch_size * num_images_per_prompt,
+                                                  num_channels_latents, height, width,
+                                                  prompt_embeds.dtype, generator, latents)
+        timesteps, num_inference_steps = self._timesteps(num_inference_steps, sigmas,
+                                                         latents.shape[1])
+        guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
+        self._component("scheduler").set_begin_index(0)
+        transformer = self._component("transformer")
+
+        def step_fn(i, t, latents):
+            timestep = paddle.full([latents.shape[0]], float(t), dtype=latents.dtype)
+            with paddle.no_grad():
+                noise_pred = transformer(hidden_states=latents, timestep=timestep / 1000,
+                                         guidance=guidance,
+                                         pooled_projections=pooled_prompt_embeds,
+                                         encoder_hidden_states=prompt_embeds, txt_ids=text_ids,
+                                         img_ids=image_ids,
+                                         joint_attention_kwargs=joint_attention_kwargs,
+                                         return_dict=False)[0]
+                if do_true_cfg:
+                    neg = transformer(hidden_states=latents, timestep=timestep / 1000,
+                                      guidance=guidance,
+                                      pooled_projections=negative_pooled_prompt_embeds,
+                                      encoder_hidden_states=negative_prompt_embeds,
+                                      txt_ids=neg_text_ids, img_ids=image_ids,
+                                      joint_attention_kwargs=joint_attention_kwargs,
+                                      return_dict=False)[0]
+                    noise_pred = neg + true_cfg_scale * (noise_pred - neg)
+            return noise_pred
+
+        latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
+                                callback_on_step_end_tensor_inputs,
+                                {"prompt_embeds": prompt_embeds})
+        transformer = step_fn = None  # drop references so low_memory can free it
+        self._release("transformer")
+        image = self._decode(latents, height, width, output_type)
+        if not return_dict:
+            return (image,)
+        return FluxPipelineOutput(images=image)
+
+
+def _diffusers_class_name(name, module):
+    return {"text_encoder": "CLIPTextModel", "text_encoder_2": "T5EncoderModel",
+            "tokenizer": "CLIPTokenizer", "tokenizer_2": "T5TokenizerFast"}.get(
+        name, type(module).__name__)
+
+
+def _save_text_encoder(module, folder: Path):
+    """Config (transformers keys) + Paddle-layout weights in ``paddle_model.safetensors``."""
+    from ..safetensors_io import save_numpy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    module.config.save_pretrained(str(folder))
+    save_numpy(folder / "paddle_model.safetensors",
+               {k: v.astype("float32").numpy() for k, v in module.state_dict().items()},
+               {"format": "paddle"})
+
+
+def _save_vae(module, folder: Path):
+    from ..models.loading import PADDLE_WEIGHTS
+    from ..safetensors_io import save_numpy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    module.save_config(str(folder))
+    save_numpy(folder / PADDLE_WEIGHTS,
+               {k: v.astype("float32").numpy() for k, v in module.state_dict().items()},
+               {"format": "paddle"})

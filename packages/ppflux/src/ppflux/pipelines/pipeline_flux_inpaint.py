@@ -1,0 +1,108 @@
+"""FluxInpaintPipeline: repaint the masked region (white = repaint) of an image."""
+
+from __future__ import annotations
+
+import paddle.nn.functional as F
+
+from .._compat import require_paddle
+from . import pipeline_flux as base
+from .pipeline_flux import FluxPipelineOutput, pack_latents, prepare_latent_image_ids
+from .pipeline_flux_img2img import FluxImg2ImgPipeline
+
+paddle = require_paddle()
+
+
+class FluxInpaintPipeline(FluxImg2ImgPipeline):
+    def prepare_latents(self, image, timestep, batch_size, num_channels_latents, height, width,
+                        dtype, generator, latents=None):
+        height = 2 * (int(height) // (self.vae_scale_factor * 2))
+        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        shape = [batch_size, num_channels_latents, height, width]
+        ids = prepare_latent_image_ids(height // 2, width // 2)
+        image_latents = self._image_latents(image, batch_size, generator)
+        if latents is None:
+            noise = base.randn_tensor(shape, generator, dtype)
+            latents = self._component("scheduler").scale_noise(image_latents, timestep, noise)
+        else:
+            noise = paddle.to_tensor(latents).astype(dtype)
+            latents = noise
+        pack = lambda x: pack_latents(x, batch_size, num_channels_latents, height, width)  # noqa: E731
+        return pack(latents), pack(noise), pack(image_latents), ids
+
+    def prepare_mask_latents(self, mask, masked_image, batch_size, num_channels_latents,
+                             num_images_per_prompt, height, width, dtype, generator):
+        height = 2 * (int(height) // (self.vae_scale_factor * 2))
+        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        mask = F.interpolate(mask, size=(height, width)).astype(dtype)
+        batch_size = batch_size * num_images_per_prompt
+        masked_image = masked_image.astype(dtype)
+        if masked_image.shape[1] == self.latent_channels:
+            masked_latents = masked_image
+        else:
+            vae = self._component("vae")
+            with paddle.no_grad():
+                masked_latents = base.retrieve_latents(vae.encode(masked_image),
+                                                       generator=generator)
+            masked_latents = (masked_latents - vae.config.shift_factor) * vae.config.scaling_factor
+        if mask.shape[0] < batch_size:
+            mask = mask.tile([batch_size // mask.shape[0], 1, 1, 1])
+        if masked_latents.shape[0] < batch_size:
+            masked_latents = masked_latents.tile([batch_size // masked_latents.shape[0], 1, 1, 1])
+        masked_latents = pack_latents(masked_latents, batch_size, num_channels_latents, height,
+                                      width)
+        mask = pack_latents(mask.tile([1, num_channels_latents, 1, 1]), batch_size,
+                            num_channels_latents, height, width)
+        return mask, masked_latents
+
+    def __call__(self, prompt=None, prompt_2=None, image=None, mask_image=None,
+                 masked_image_latents=None, height=None, width=None, strength: float = 0.6,
+                 num_inference_steps: int = 28, sigmas=None, guidance_scale: float = 7.0,
+                 num_images_per_prompt: int = 1, generator=None, latents=None,
+                 prompt_embeds=None, pooled_prompt_embeds=None, output_type: str = "pil",
+                 return_dict: bool = True, joint_attention_kwargs=None,
+                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
+                 max_sequence_length: int = 512):
+        if image is None or mask_image is None:
+            raise ValueError("FluxInpaintPipeline needs `image` and `mask_image`")
+        (init_image, height, width, total, prompt_embeds, pooled, text_ids, timesteps,
+         latent_timestep) = self._prepare_common(
+            prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
+            num_images_per_prompt, prompt_embeds, pooled_prompt_embeds, max_sequence_length,
+            callback_on_step_end_tensor_inputs)
+        tcfg = self._config_of("transformer")
+        n_ch = tcfg["in_channels"] // 4
+        latents, noise, image_latents, image_ids = self.prepare_latents(
+            init_image, latent_timestep, total, n_ch, height, width, prompt_embeds.dtype,
+            generator, latents)
+        mask_condition = self.mask_processor.preprocess(mask_image, height=height, width=width)
+        if masked_image_latents is None:
+            masked_image = init_image * (mask_condition < 0.5).astype(init_image.dtype)
+        else:
+            masked_image = masked_image_latents
+        batch = total // num_images_per_prompt
+        mask, _ = self.prepare_mask_latents(mask_condition, masked_image, batch, n_ch,
+                                            num_images_per_prompt, height, width,
+                                            prompt_embeds.dtype, generator)
+        guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
+        transformer = self._component("transformer")
+        step_fn = self._transformer_step(transformer, guidance, prompt_embeds, pooled, text_ids,
+                                         image_ids, joint_attention_kwargs)
+        scheduler = self._component("scheduler")
+
+        def after_step(i, t, latents, timesteps):
+            proper = image_latents
+            if i < len(timesteps) - 1:
+                proper = scheduler.scale_noise(proper, timesteps[i + 1:i + 2], noise)
+            return (1 - mask) * proper + mask * latents
+
+        self._after_step = after_step
+        try:
+            latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
+                                    callback_on_step_end_tensor_inputs,
+                                    {"prompt_embeds": prompt_embeds})
+        finally:
+            del self._after_step
+        transformer = step_fn = None  # drop references so low_memory can free it
+        self._release("transformer")
+        image = self._decode(latents, height, width, output_type)
+        return FluxPipelineOutput(images=image) if return_dict else (image,)

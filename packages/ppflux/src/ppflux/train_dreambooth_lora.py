@@ -1,0 +1,660 @@
+"""``ppflux train-dreambooth-lora``: DreamBooth LoRA fine-tuning of FLUX.1, aligned with
+diffusers' ``examples/dreambooth/train_dreambooth_lora_flux.py`` (same arguments, defaults,
+loss, timestep sampling, LoRA targets and output format).
+
+Differences, on purpose: prior preservation works (upstream concatenates ``text_ids`` along the
+batch axis and crashes); every random draw goes through one seeded ``numpy`` Generator whose
+state is saved in checkpoints, so resuming is exact; 8-bit Adam / Prodigy are not offered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("ppflux.train")
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+SCHEMES = ["sigma_sqrt", "logit_normal", "mode", "cosmap", "none"]
+
+
+# ----------------------------------------------------------------------------- arguments
+def add_arguments(p: argparse.ArgumentParser):
+    a = p.add_argument
+    a("--pretrained_model_name_or_path", required=True, help="FLUX pipeline folder (diffusers layout)")
+    a("--instance_data_dir", required=True, help="folder of instance images")
+    a("--instance_prompt", required=True, help="prompt with the identifier, e.g. 'photo of sks dog'")
+    a("--class_data_dir", default=None)
+    a("--class_prompt", default=None)
+    a("--with_prior_preservation", action="store_true")
+    a("--prior_loss_weight", type=float, default=1.0)
+    a("--num_class_images", type=int, default=100)
+    a("--repeats", type=int, default=1)
+    a("--max_sequence_length", type=int, default=512)
+    a("--validation_prompt", default=None)
+    a("--num_validation_images", type=int, default=4)
+    a("--validation_epochs", type=int, default=50)
+    a("--rank", type=int, default=4)
+    a("--lora_alpha", type=int, default=None, help="default: equal to --rank (scale 1)")
+    a("--lora_dropout", type=float, default=0.0)
+    a("--lora_layers", default=None, help="comma-separated target modules (default: diffusers' 12)")
+    a("--output_dir", default="flux-dreambooth-lora")
+    a("--seed", type=int, default=None)
+    a("--resolution", type=int, default=512)
+    a("--center_crop", action="store_true")
+    a("--random_flip", action="store_true")
+    a("--train_text_encoder", action="store_true", help="also LoRA-train CLIP (not T5)")
+    a("--train_batch_size", type=int, default=4)
+    a("--sample_batch_size", type=int, default=4)
+    a("--num_train_epochs", type=int, default=1)
+    a("--max_train_steps", type=int, default=None)
+    a("--checkpointing_steps", type=int, default=500)
+    a("--checkpoints_total_limit", type=int, default=None)
+    a("--resume_from_checkpoint", default=None, help="a checkpoint folder or 'latest'")
+    a("--gradient_accumulation_steps", type=int, default=1)
+    a("--gradient_checkpointing", action="store_true")
+    a("--learning_rate", type=float, default=1e-4)
+    a("--guidance_scale", type=float, default=3.5)
+    a("--text_encoder_lr", type=float, default=5e-6)
+    a("--scale_lr", action="store_true")
+    a("--lr_scheduler", default="constant", choices=["linear", "cosine", "cosine_with_restarts",
+                                                     "polynomial", "constant",
+                                                     "constant_with_warmup"])
+    a("--lr_warmup_steps", type=int, default=500)
+    a("--lr_num_cycles", type=int, default=1)
+    a("--lr_power", type=float, default=1.0)
+    a("--weighting_scheme", default="none", choices=SCHEMES)
+    a("--logit_mean", type=float, default=0.0)
+    a("--logit_std", type=float, default=1.0)
+    a("--mode_scale", type=float, default=1.29)
+    a("--optimizer", default="AdamW", help="AdamW (the only one offered)")
+    a("--adam_beta1", type=float, default=0.9)
+    a("--adam_beta2", type=float, default=0.999)
+    a("--adam_weight_decay", type=float, default=1e-4)
+    a("--adam_weight_decay_text_encoder", type=float, default=1e-3)
+    a("--adam_epsilon", type=float, default=1e-8)
+    a("--max_grad_norm", type=float, default=1.0)
+    a("--logging_dir", default="logs")
+
+
+def add_parser(sub):
+    p = sub.add_parser("train-dreambooth-lora", help="DreamBooth LoRA training (diffusers' recipe)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=lambda args: (train(args), 0)[1])
+
+
+# ----------------------------------------------------------------------------- helpers
+def get_lr_lambda(name, warmup, total, num_cycles=1, power=1.0):
+    """diffusers.optimization.get_scheduler's schedules as multipliers of the base lr."""
+    def constant(step):
+        return 1.0
+
+    def constant_warmup(step):
+        return step / max(1.0, warmup) if step < warmup else 1.0
+
+    def linear(step):
+        if step < warmup:
+            return step / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    def cosine(step):
+        if step < warmup:
+            return step / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress)))
+
+    def cosine_restarts(step):
+        if step < warmup:
+            return step / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        if progress >= 1.0:
+            return 0.0
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * ((float(num_cycles) * progress) % 1.0))))
+
+    def polynomial(step, lr_end=1e-7, lr_init=1.0):
+        if step < warmup:
+            return step / max(1, warmup)
+        if step > total:
+            return lr_end / lr_init
+        decay = (lr_init - lr_end) * (1 - (step - warmup) / (total - warmup)) ** power + lr_end
+        return decay / lr_init
+
+    return {"constant": constant, "constant_with_warmup": constant_warmup, "linear": linear,
+            "cosine": cosine, "cosine_with_restarts": cosine_restarts,
+            "polynomial": polynomial}[name]
+
+
+def density_for_timestep_sampling(scheme, draws, logit_mean=0.0, logit_std=1.0, mode_scale=1.29):
+    """u in [0, 1) from raw draws (standard normal for logit_normal, uniform otherwise)."""
+    draws = np.asarray(draws, np.float32)
+    if scheme == "logit_normal":
+        return 1 / (1 + np.exp(-(logit_mean + logit_std * draws)))
+    if scheme == "mode":
+        return 1 - draws - mode_scale * (np.cos(math.pi * draws / 2) ** 2 - 1 + draws)
+    return draws
+
+
+def loss_weighting(scheme, sigmas):
+    if scheme == "sigma_sqrt":
+        return sigmas ** -2.0
+    if scheme == "cosmap":
+        return 2 / (math.pi * (1 - 2 * sigmas + 2 * sigmas ** 2))
+    return sigmas * 0 + 1
+
+
+class RandomSource:
+    """Every random draw of training: one seeded numpy Generator (saved in checkpoints)."""
+
+    def __init__(self, seed=None):
+        self.rng = np.random.default_rng(seed)
+
+    def permutation(self, n):
+        return self.rng.permutation(n)
+
+    def timestep_draws(self, scheme, n):
+        if scheme == "logit_normal":
+            return self.rng.standard_normal(n).astype(np.float32)
+        return self.rng.random(n).astype(np.float32)
+
+    def normal(self, shape):
+        return self.rng.standard_normal(shape).astype(np.float32)
+
+    def crop_offset(self, max_top, max_left):
+        return int(self.rng.integers(0, max_top + 1)), int(self.rng.integers(0, max_left + 1))
+
+    def flip(self):
+        return bool(self.rng.random() < 0.5)
+
+    def state(self):
+        return self.rng.bit_generator.state
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state
+
+
+# ----------------------------------------------------------------------------- data
+def list_images(folder, what):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{what} {folder}: not a folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise ValueError(f"{what} {folder}: no images ({', '.join(sorted(IMAGE_EXTS))}) found")
+    return files
+
+
+def load_image(path, resolution, center_crop, random_flip, rand: RandomSource):
+    """torchvision's Resize(res, bilinear) -> Center/RandomCrop -> flip -> [-1, 1], CHW."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            im = im.convert("RGB")
+    except Exception as exc:  # PIL raises many types for broken files
+        raise ValueError(f"{path}: unreadable image ({exc})") from exc
+    w, h = im.size
+    if min(w, h) < 1:
+        raise ValueError(f"{path}: empty image")
+    if w <= h:
+        new_w, new_h = resolution, int(resolution * h / w)
+    else:
+        new_h, new_w = resolution, int(resolution * w / h)
+    im = im.resize((new_w, new_h), Image.BILINEAR)
+    if center_crop:
+        top = int(round((new_h - resolution) / 2.0))
+        left = int(round((new_w - resolution) / 2.0))
+    else:
+        top, left = rand.crop_offset(new_h - resolution, new_w - resolution)
+    im = im.crop((left, top, left + resolution, top + resolution))
+    if random_flip and rand.flip():
+        im = im.transpose(Image.FLIP_LEFT_RIGHT)
+    arr = np.asarray(im, np.float32) / 255.0
+    return ((arr - 0.5) / 0.5).transpose(2, 0, 1).copy()
+
+
+# ----------------------------------------------------------------------------- training
+class TorchAdamW:
+    """AdamW with torch.optim.AdamW's exact update order (decoupled decay first, bias
+    corrections as torch computes them); Paddle's AdamW is algebraically equal but rounds
+    differently, which shows up on the smallest LoRA gradients."""
+
+    def __init__(self, paddle, groups, lr, betas, eps):
+        self.paddle = paddle
+        self.groups = groups  # [(params, lr multiplier, weight decay)]
+        self.lr = float(lr)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.step_count = 0
+        self.exp_avg = [[paddle.zeros_like(p) for p in ps] for ps, _, _ in groups]
+        self.exp_avg_sq = [[paddle.zeros_like(p) for p in ps] for ps, _, _ in groups]
+
+    def get_lr(self):
+        return self.lr
+
+    def set_lr(self, lr):
+        self.lr = float(lr)
+
+    def clear_grad(self):
+        for ps, _, _ in self.groups:
+            for p in ps:
+                p.clear_gradient()
+
+    def step(self):
+        paddle = self.paddle
+        self.step_count += 1
+        t = self.step_count
+        bc1 = 1 - self.beta1 ** t
+        bc2_sqrt = math.sqrt(1 - self.beta2 ** t)
+        with paddle.no_grad():
+            for gi, (ps, mult, wd) in enumerate(self.groups):
+                lr = self.lr * mult
+                for pi, p in enumerate(ps):
+                    if p.grad is None:
+                        continue
+                    g = p.grad
+                    m, v = self.exp_avg[gi][pi], self.exp_avg_sq[gi][pi]
+                    p.set_value(p * (1 - lr * wd))
+                    m.set_value(m + (g - m) * (1 - self.beta1))
+                    v.set_value(v * self.beta2 + g * g * (1 - self.beta2))
+                    denom = v.sqrt() / bc2_sqrt + self.eps
+                    p.set_value(p - (lr / bc1) * (m / denom))
+
+    def state_dict(self):
+        out = {"step": np.array(self.step_count), "lr": np.array(self.lr)}
+        for gi, (ms, vs) in enumerate(zip(self.exp_avg, self.exp_avg_sq)):
+            for pi, (m, v) in enumerate(zip(ms, vs)):
+                out[f"m_{gi}_{pi}"] = m.numpy()
+                out[f"v_{gi}_{pi}"] = v.numpy()
+        return out
+
+    def set_state_dict(self, state):
+        self.step_count = int(state["step"])
+        self.lr = float(state["lr"])
+        for gi, (ms, vs) in enumerate(zip(self.exp_avg, self.exp_avg_sq)):
+            for pi, (m, v) in enumerate(zip(ms, vs)):
+                m.set_value(self.paddle.to_tensor(state[f"m_{gi}_{pi}"]))
+                v.set_value(self.paddle.to_tensor(state[f"v_{gi}_{pi}"]))
+
+
+class Trainer:
+    """The training loop; ``random`` can be replaced (tests inject the reference's draws)."""
+
+    def __init__(self, args, random: RandomSource | None = None, initial_lora: dict | None = None,
+                 instance_embeddings=None):
+        from ._compat import require_paddle
+
+        self.paddle = require_paddle()
+        self.args = args
+        # (prompt_embeds, pooled) arrays to use instead of encoding --instance_prompt
+        self.instance_embeddings = instance_embeddings
+        self.random = random or RandomSource(args.seed)
+        self.initial_lora = initial_lora
+        self._validate_args()
+
+    def _validate_args(self):
+        a = self.args
+        if a.optimizer.lower() != "adamw":
+            raise ValueError(f"--optimizer {a.optimizer}: only AdamW is offered")
+        if a.resolution % 16:
+            raise ValueError(f"--resolution {a.resolution} must be a multiple of 16")
+        if a.with_prior_preservation and (not a.class_data_dir or not a.class_prompt):
+            raise ValueError("--with_prior_preservation needs --class_data_dir and --class_prompt")
+        if a.max_sequence_length > 512:
+            raise ValueError("--max_sequence_length cannot be greater than 512")
+        if a.gradient_accumulation_steps < 1 or a.train_batch_size < 1:
+            raise ValueError("--gradient_accumulation_steps and --train_batch_size must be >= 1")
+        self.instance_files = list_images(a.instance_data_dir, "--instance_data_dir") * a.repeats
+
+    # -- setup
+    def setup(self):
+        from .lora import DEFAULT_TARGET_MODULES, TEXT_ENCODER_TARGET_MODULES, inject_adapter
+        from .pipelines.pipeline_flux import FluxPipeline
+
+        paddle, a = self.paddle, self.args
+        if a.seed is not None:
+            paddle.seed(a.seed)
+        self.pipe = FluxPipeline.from_pretrained(a.pretrained_model_name_or_path)
+        if a.with_prior_preservation:
+            self._ensure_class_images()
+            self.class_files = list_images(a.class_data_dir, "--class_data_dir")[:a.num_class_images]
+        self.transformer = self.pipe.transformer
+        for m in (self.transformer, self.pipe.vae, self.pipe.text_encoder, self.pipe.text_encoder_2):
+            for p in m.parameters():
+                p.stop_gradient = True
+        targets = [t.strip() for t in a.lora_layers.split(",")] if a.lora_layers \
+            else DEFAULT_TARGET_MODULES
+        alpha = a.lora_alpha if a.lora_alpha is not None else a.rank
+        inject_adapter(self.transformer, "default", a.rank, alpha, targets, a.lora_dropout,
+                       seed=a.seed)
+        if a.train_text_encoder:
+            inject_adapter(self.pipe.text_encoder, "default", a.rank, alpha,
+                           TEXT_ENCODER_TARGET_MODULES, a.lora_dropout, seed=a.seed)
+        if self.initial_lora:
+            self._set_lora(self.initial_lora)
+        if self.instance_embeddings is not None:
+            pe, pooled = (paddle.to_tensor(np.asarray(x, np.float32))
+                          for x in self.instance_embeddings)
+            self.inst = (pe, pooled, paddle.zeros([pe.shape[1], 3]))
+        if a.gradient_checkpointing:
+            self.transformer.enable_gradient_checkpointing()
+        self.transformer.train()
+        self.lora_params = self._lora_params(self.transformer)
+        self.te_params = self._lora_params(self.pipe.text_encoder) if a.train_text_encoder else []
+        for p in self.lora_params + self.te_params:
+            p.stop_gradient = False
+        # text embeddings once (frozen encoders): instance and class prompts
+        with paddle.no_grad():
+            if self.instance_embeddings is None:
+                self.inst = self.pipe.encode_prompt(a.instance_prompt,
+                                                    max_sequence_length=a.max_sequence_length)
+            self.cls = (self.pipe.encode_prompt(a.class_prompt,
+                                                max_sequence_length=a.max_sequence_length)
+                        if a.with_prior_preservation else None)
+        n_batches = math.ceil(len(self.instance_files) / a.train_batch_size)
+        self.updates_per_epoch = math.ceil(n_batches / a.gradient_accumulation_steps)
+        if a.max_train_steps is None:
+            a.max_train_steps = a.num_train_epochs * self.updates_per_epoch
+        self.num_epochs = math.ceil(a.max_train_steps / self.updates_per_epoch)
+        lr = a.learning_rate
+        if a.scale_lr:
+            lr = lr * a.gradient_accumulation_steps * a.train_batch_size
+        self.base_lr = lr
+        self.lr_lambda = get_lr_lambda(a.lr_scheduler, a.lr_warmup_steps, a.max_train_steps,
+                                       a.lr_num_cycles, a.lr_power)
+        groups = [(self.lora_params, 1.0, a.adam_weight_decay)]
+        if self.te_params:
+            groups.append((self.te_params, a.text_encoder_lr / lr,
+                           a.adam_weight_decay_text_encoder))
+        self.optimizer = TorchAdamW(paddle, groups, lr * self.lr_lambda(0),
+                                    (a.adam_beta1, a.adam_beta2), a.adam_epsilon)
+        sched = self.pipe.scheduler
+        self.train_sigmas = sched._sigmas_np.astype(np.float32)
+        self.train_timesteps = (self.train_sigmas * sched.config.num_train_timesteps).astype(
+            np.float32)
+        self.global_step = 0
+        self.first_epoch = 0
+        self.history = []
+
+    def _lora_params(self, model):
+        from .lora import lora_layers
+
+        params = []
+        for _, layer in sorted(lora_layers(model).items()):
+            params += [layer.lora_A["default"].weight, layer.lora_B["default"].weight]
+        return params
+
+    def _set_lora(self, state: dict):
+        """state: diffusers-format keys (torch layout) -> the 'default' adapter."""
+        from .lora import lora_layers
+
+        for comp, model in (("transformer", self.transformer), ("text_encoder",
+                                                                 self.pipe.text_encoder)):
+            for name, layer in lora_layers(model).items():
+                for part in ("A", "B"):
+                    key = f"{comp}.{name}.lora_{part}.weight"
+                    if key in state:
+                        getattr(layer, f"lora_{part}")["default"].weight.set_value(
+                            self.paddle.to_tensor(np.ascontiguousarray(state[key].T)))
+
+    def _ensure_class_images(self):
+        a = self.args
+        folder = Path(a.class_data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        have = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS]
+        missing = a.num_class_images - len(have)
+        if missing <= 0:
+            return
+        logger.info("generating %d class images for prior preservation", missing)
+        for i in range(missing):
+            img = self.pipe(a.class_prompt, height=a.resolution, width=a.resolution,
+                            num_inference_steps=28, guidance_scale=a.guidance_scale,
+                            generator=int(self.random.rng.integers(2**31)),
+                            max_sequence_length=a.max_sequence_length).images[0]
+            img.save(folder / f"class-{len(have) + i:05d}.png")
+
+    # -- one step
+    def _batches(self, order, start=0):
+        a = self.args
+        for first in range(start * a.train_batch_size, len(order), a.train_batch_size):
+            idx = order[first:first + a.train_batch_size]
+            pixels = [load_image(self.instance_files[i], a.resolution, a.center_crop,
+                                 a.random_flip, self.random) for i in idx]
+            n_inst = len(pixels)
+            if a.with_prior_preservation:
+                cls_idx = [int(i) % len(self.class_files) for i in idx]
+                pixels += [load_image(self.class_files[i], a.resolution, a.center_crop,
+                                      a.random_flip, self.random) for i in cls_idx]
+            yield np.stack(pixels), n_inst
+
+    def _text(self, n_inst, n_total):
+        paddle = self.paddle
+        pe, pooled, text_ids = self.inst
+        if self.args.train_text_encoder:
+            pooled = self._clip_pooled(self.args.instance_prompt)
+        pes = [pe.tile([n_inst, 1, 1])]
+        pools = [pooled.tile([n_inst, 1])]
+        if self.cls is not None:
+            cpe, cpooled, _ = self.cls
+            if self.args.train_text_encoder:
+                cpooled = self._clip_pooled(self.args.class_prompt)
+            pes.append(cpe.tile([n_total - n_inst, 1, 1]))
+            pools.append(cpooled.tile([n_total - n_inst, 1]))
+        # text_ids stay (L, 3): every sample has the same token layout (upstream's bug was to
+        # concatenate them along the batch axis)
+        return paddle.concat(pes), paddle.concat(pools), text_ids
+
+    def _clip_pooled(self, prompt):
+        """CLIP pooled embedding with gradients (text-encoder LoRA training)."""
+        tok = self.pipe.tokenizer
+        ids = tok([prompt], padding="max_length", max_length=self.pipe.tokenizer_max_length,
+                  truncation=True, return_tensors="np")["input_ids"]
+        encoder = self.pipe.text_encoder
+        encoder.train()
+        return encoder(self.paddle.to_tensor(np.asarray(ids), dtype="int64"),
+                       return_dict=True).pooler_output
+
+    def compute_loss(self, pixels, n_inst):
+        from .pipelines.pipeline_flux import pack_latents, prepare_latent_image_ids, unpack_latents
+
+        paddle, a = self.paddle, self.args
+        vae = self.pipe.vae
+        with paddle.no_grad():
+            dist = vae.encode(paddle.to_tensor(pixels)).latent_dist
+            eps = paddle.to_tensor(self.random.normal(dist.mean.shape))
+            latents = dist.mean + dist.std * eps
+            latents = (latents - vae.config.shift_factor) * vae.config.scaling_factor
+        b, c, h, w = latents.shape
+        noise = paddle.to_tensor(self.random.normal([b, c, h, w]))
+        u = density_for_timestep_sampling(a.weighting_scheme,
+                                          self.random.timestep_draws(a.weighting_scheme, b),
+                                          a.logit_mean, a.logit_std, a.mode_scale)
+        indices = (u * len(self.train_timesteps)).astype(np.int64)
+        timesteps = self.train_timesteps[indices]
+        sigmas_np = self.train_sigmas[indices].reshape(b, 1, 1, 1)
+        sigmas = paddle.to_tensor(sigmas_np)
+        noisy = (1.0 - sigmas) * latents + sigmas * noise
+        packed = pack_latents(noisy, b, c, h, w)
+        image_ids = prepare_latent_image_ids(h // 2, w // 2)
+        guidance = (paddle.full([b], a.guidance_scale, dtype="float32")
+                    if self.transformer.config.guidance_embeds else None)
+        pe, pooled, text_ids = self._text(n_inst, b)
+        pred = self.transformer(hidden_states=packed, timestep=paddle.to_tensor(timesteps) / 1000,
+                                guidance=guidance, pooled_projections=pooled,
+                                encoder_hidden_states=pe, txt_ids=text_ids, img_ids=image_ids,
+                                return_dict=False)[0]
+        vsf = self.pipe.vae_scale_factor
+        pred = unpack_latents(pred, h * vsf, w * vsf, vsf)
+        weighting = paddle.to_tensor(loss_weighting(a.weighting_scheme, sigmas_np).astype(np.float32))
+        target = noise - latents
+        per = (weighting * (pred - target) ** 2).reshape([b, -1]).mean(1)
+        if a.with_prior_preservation:
+            loss = per[:n_inst].mean() + a.prior_loss_weight * per[n_inst:].mean()
+        else:
+            loss = per.mean()
+        return loss
+
+    def _clip_grads(self):
+        """torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied if < 1."""
+        paddle = self.paddle
+        params = [p for p in self.lora_params + self.te_params if p.grad is not None]
+        norms = paddle.stack([paddle.linalg.norm(p.grad.astype("float32").flatten())
+                              for p in params])
+        total = paddle.linalg.norm(norms)
+        coef = paddle.clip(float(self.args.max_grad_norm) / (total + 1e-6), max=1.0)
+        for p in params:
+            p.grad.set_value(p.grad * coef)
+        return float(total)
+
+    # -- checkpoints
+    def save_checkpoint(self, folder: Path, epoch: int, order, next_batch: int):
+        from .lora import lora_state_dict
+        from .safetensors_io import save_numpy
+
+        tmp = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        state = lora_state_dict(self.transformer, "default", "transformer")
+        if self.args.train_text_encoder:
+            state.update(lora_state_dict(self.pipe.text_encoder, "default", "text_encoder"))
+        save_numpy(tmp / "lora_state.safetensors", state)
+        np.savez(tmp / "optimizer.npz", **self.optimizer.state_dict())
+        (tmp / "trainer_state.json").write_text(json.dumps({
+            "global_step": self.global_step, "epoch": epoch, "order": [int(i) for i in order],
+            "next_batch": next_batch, "rng": self.random.state(), "history": self.history,
+            "lr": self.optimizer.get_lr()}, default=int))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        limit = self.args.checkpoints_total_limit
+        if limit:
+            ckpts = sorted(folder.parent.glob("checkpoint-*"),
+                           key=lambda p: int(p.name.split("-")[1]))
+            for old in ckpts[:-limit]:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def load_checkpoint(self, folder: Path):
+        from .safetensors_io import SafeOpen
+
+        with SafeOpen(folder / "lora_state.safetensors") as r:
+            state = {k: r.get(k) for k in r.keys()}
+        # lora_state_dict baked alpha/r into B; undo it
+        scale = (self.args.lora_alpha or self.args.rank) / self.args.rank
+        state = {k: (v / np.float32(scale) if ".lora_B." in k else v) for k, v in state.items()}
+        self._set_lora(state)
+        self.optimizer.set_state_dict(dict(np.load(folder / "optimizer.npz")))
+        meta = json.loads((folder / "trainer_state.json").read_text())
+        self.global_step = meta["global_step"]
+        self.random.set_state(meta["rng"])
+        self.history = meta["history"]
+        self.optimizer.set_lr(meta["lr"])
+        return meta
+
+    # -- main loop
+    def run(self):
+        from tqdm.auto import tqdm
+
+        a = self.args
+        out = Path(a.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        resume = None
+        if a.resume_from_checkpoint:
+            ckpt = Path(a.resume_from_checkpoint)
+            if a.resume_from_checkpoint == "latest":
+                found = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+                ckpt = found[-1] if found else None
+            if ckpt is None or not (Path(ckpt) / "trainer_state.json").is_file():
+                raise ValueError(f"--resume_from_checkpoint {a.resume_from_checkpoint}: no "
+                                 "checkpoint found")
+            resume = self.load_checkpoint(Path(ckpt))
+        bar = tqdm(total=a.max_train_steps, initial=self.global_step, desc="training",
+                   unit="step")
+        accum = a.gradient_accumulation_steps
+        n_batches = math.ceil(len(self.instance_files) / a.train_batch_size)
+        start_epoch = resume["epoch"] if resume else 0
+        with open(out / "train_log.jsonl", "a") as log:
+            for epoch in range(start_epoch, self.num_epochs):
+                if resume and epoch == start_epoch:
+                    order, start = np.asarray(resume["order"]), resume["next_batch"]
+                else:
+                    order, start = self.random.permutation(len(self.instance_files)), 0
+                micro = []
+                for i, (pixels, n_inst) in enumerate(self._batches(order, start), start=start):
+                    loss = self.compute_loss(pixels, n_inst)
+                    (loss / accum).backward()
+                    micro.append(float(loss))
+                    if len(micro) < accum and i + 1 < n_batches:
+                        continue
+                    grad_norm = self._clip_grads()
+                    self.optimizer.step()
+                    self.optimizer.clear_grad()
+                    self.global_step += 1
+                    entry = {"step": self.global_step, "loss": micro[-1],
+                             "losses": micro, "lr": self.optimizer.get_lr(),
+                             "grad_norm": grad_norm}
+                    self.history.append(entry)
+                    log.write(json.dumps(entry) + "\n")
+                    self.optimizer.set_lr(self.base_lr * self.lr_lambda(self.global_step))
+                    micro = []
+                    bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{entry['lr']:.2e}")
+                    bar.update()
+                    if a.checkpointing_steps and self.global_step % a.checkpointing_steps == 0:
+                        self.save_checkpoint(out / f"checkpoint-{self.global_step}",
+                                             epoch=epoch, order=order, next_batch=i + 1)
+                    if self.global_step >= a.max_train_steps:
+                        break
+                if a.validation_prompt and (epoch + 1) % a.validation_epochs == 0:
+                    self.validate(out, epoch)
+                if self.global_step >= a.max_train_steps:
+                    break
+        bar.close()
+        return self.history
+
+    def validate(self, out: Path, epoch: int):
+        a = self.args
+        self.transformer.eval()
+        folder = out / "validation"
+        folder.mkdir(exist_ok=True)
+        for i in range(a.num_validation_images):
+            img = self.pipe(a.validation_prompt, height=a.resolution, width=a.resolution,
+                            guidance_scale=a.guidance_scale, generator=(a.seed or 0) + i,
+                            max_sequence_length=a.max_sequence_length).images[0]
+            img.save(folder / f"epoch{epoch:04d}-{i}.png")
+        self.transformer.train()
+
+    def save(self):
+        from .lora import lora_state_dict, save_lora_weights
+
+        a = self.args
+        out = Path(a.output_dir)
+        te = lora_state_dict(self.pipe.text_encoder, "default", "text_encoder") \
+            if a.train_text_encoder else None
+        path = save_lora_weights(out, lora_state_dict(self.transformer, "default", "transformer"),
+                                 te)
+        config = {k: v for k, v in vars(a).items() if k != "func"}
+        (out / "training_config.json").write_text(json.dumps(config, indent=2, default=str))
+        return path
+
+
+def train(args, random: RandomSource | None = None, initial_lora: dict | None = None,
+          instance_embeddings=None):
+    trainer = Trainer(args, random, initial_lora, instance_embeddings)
+    trainer.setup()
+    trainer.run()
+    path = trainer.save()
+    print(f"wrote {path} (diffusers format; load with pipe.load_lora_weights) and "
+          f"{Path(args.output_dir) / 'training_config.json'}")
+    return trainer
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args(argv)
