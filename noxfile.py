@@ -38,10 +38,14 @@ Plus ``build`` (``python -m build`` into ``dist/`` and ``twine check``) and ``li
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
 import nox
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: nox itself depends on tomli there
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent
 PACKAGES_DIR = ROOT / "packages"
