@@ -167,8 +167,7 @@ def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=
                 paddle.jit.save(static, str(tmp / graph.name), **kwargs)
             except Exception as exc:
                 raise ExportError(f"{model_name}: exporting graph {graph.name!r} failed: "
-                                  f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-                                  ) from exc
+                                  f"{type(exc).__name__}: {_summary(exc)}") from exc
             timings[graph.name] = round(time.perf_counter() - t0, 3)
             graphs.append({"name": graph.name, "inputs": [i.describe() for i in graph.inputs],
                            "outputs": graph.outputs, "skip_prune": graph.skip_prune})
@@ -201,6 +200,16 @@ def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=
     except BaseException:
         _rmtree(tmp)
         raise
+
+
+def _summary(exc) -> str:
+    """First and last meaningful lines of a (often very long) Paddle error."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("File ", "^", "[Hint"))] or lines
+    if not lines:
+        return ""
+    text = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return text[:500]
 
 
 def _rmtree(path):
@@ -373,7 +382,9 @@ def _verify_onednn_subprocess(folder, feeds, refs, threads) -> dict:
         env = dict(os.environ, GLOG_minloglevel="3")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
         if proc.returncode != 0 or not out_file.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines()
+                     if "warn" not in ln.lower()]
+            tail = lines[-3:]
             reason = (f"predictor process died (signal {-proc.returncode})"
                       if proc.returncode < 0 else f"exit {proc.returncode}")
             return {g: {"ok": False, "reason": reason + ": " + " | ".join(tail)[-400:]}

@@ -46,24 +46,22 @@ def fix(name: str, module: str, root_cause: str, remedy: str, *, before: bool = 
 # --------------------------------------------------------------------------------------------
 
 
-class PaddleSpeechRuntimeInstallBlocked(ImportError):
-    pass
-
-
 @fix(
     "no-runtime-pip-install",
     "paddlespeech.s2t.utils.dynamic_pip_install",
-    "paddlespeech.s2t.modules.ctc (and audio/perturb, s2t/frontend/audio, server) call "
-    "`pip install paddlespeech_ctcdecoders` in-process when the import fails; there is no "
-    "cp311 wheel, so every ASR import spends seconds in pip and prints an error.",
-    "`dynamic_pip_install.install` raises ImportError instead of running pip; the callers "
-    "already catch the failure and fall back (CTC greedy decoding does not need the wheel).",
+    "paddlespeech.s2t.modules.ctc, s2t.models.ds2 (and audio/perturb, s2t/frontend/audio, "
+    "server) run `pip install paddlespeech_ctcdecoders` in-process when the import fails; there "
+    "is no cp311 wheel, so every ASR import spends seconds in pip (network) and prints an "
+    "error; raising instead would make s2t.models.ds2 refuse to import.",
+    "`dynamic_pip_install.install` only warns: the callers carry on as when pip fails "
+    "(CTC greedy decoding and export do not need the wheel).",
 )
 def _no_pip(mod):
     def install(package_name):
-        raise PaddleSpeechRuntimeInstallBlocked(
-            f"speech-pir-export blocked PaddleSpeech's runtime `pip install {package_name}`; "
-            f"install it yourself if you need it"
+        warnings.warn(
+            f"speech-pir-export skipped PaddleSpeech's runtime `pip install {package_name}`; "
+            "install it yourself if you need its beam-search decoders",
+            stacklevel=2,
         )
 
     mod.install = install
@@ -175,6 +173,36 @@ def _softmax(mod):
 
 
 @fix(
+    "attention-equal-rank-branches",
+    "paddlespeech.s2t.modules.attention",
+    "MultiHeadedAttention.forward_attention branches on `mask.shape[2] > 0`; under to_static "
+    "with a dynamic time axis this becomes a PIR if_op whose branches give `mask` rank 4 and 3: "
+    "`EnforceNotMet: Does not support rank inconsistency: rank1=3, rank2=4` (U2 "
+    "forward_attention_decoder).",
+    "forward_attention decides on the static shape (not converted by dy2st): a dynamic (-1) "
+    "or positive time2 means a real mask, 0 means the fake (0, 0, 0) mask, as in dygraph.",
+)
+def _attention_rank(mod):
+    import paddle
+    import paddle.nn.functional as F
+
+    @paddle.jit.not_to_static
+    def forward_attention(self, value, scores, mask=None):
+        if mask is not None and mask.shape[2] != 0:  # -1 (dynamic) or > 0: a real mask
+            mask = mask.unsqueeze(1).equal(0)[:, :, :, : paddle.shape(scores)[-1]]
+            scores = scores.masked_fill(mask, -float("inf"))
+            attn = F.softmax(scores, axis=-1).masked_fill(mask, 0.0)
+        else:
+            attn = F.softmax(scores, axis=-1)
+        x = paddle.matmul(self.dropout(attn), value)
+        # 0 = keep the (batch) dim: a static -1 batch would give reshape two -1
+        x = x.transpose([0, 2, 1, 3]).reshape([0, -1, self.h * self.d_k])
+        return self.linear_out(x)
+
+    mod.MultiHeadedAttention.forward_attention = forward_attention
+
+
+@fix(
     "softmax-axis-wav2vec2",
     "paddlespeech.s2t.models.wav2vec2.modules.modeling_wav2vec2",
     "same `paddle.softmax(axis=)` break in wav2vec2's attention.",
@@ -248,6 +276,7 @@ def _relpos(mod):
             continue
         original = cls.extend_pe
 
+        @paddle.jit.not_to_static  # dy2st cannot re-parse a closure defined here
         def extend_pe(self, x, _original=original):
             if not paddle.in_dynamic_mode():
                 return None

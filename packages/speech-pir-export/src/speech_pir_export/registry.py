@@ -450,6 +450,9 @@ def _ds2(online):
         c.setdefault("rnn_direction", "forward" if online else "bidirect")
         c.setdefault("num_fc_layers", 0)
         c.setdefault("fc_layers_size_list", [])
+        if isinstance(c["fc_layers_size_list"], str):  # "512, 256" in some example configs
+            c["fc_layers_size_list"] = [int(v) for v in c["fc_layers_size_list"].split(",")
+                                        if v.strip()]
         c.setdefault("use_gru", False)
         model = DeepSpeech2InferModel.from_config(_yacs(c))
         feat = c["input_dim"]
@@ -468,10 +471,20 @@ def _ds2(online):
                 super().__init__()
                 self.m = m
 
-            def forward(self, *args):
-                return self.m(*args)
+            def forward(self, audio_chunk, audio_chunk_lens):
+                return self.m(audio_chunk, audio_chunk_lens)
 
-        return Built(model, [Graph("model", DS2(model), inputs, outputs)],
+        class DS2Online(DS2):
+            def forward(self, audio_chunk, audio_chunk_lens, chunk_state_h_box,
+                        chunk_state_c_box):
+                probs, lens, h, c = self.m(audio_chunk, audio_chunk_lens,
+                                           chunk_state_h_box, chunk_state_c_box)
+                # with GRU the c state passes through unchanged: an output that *is* a feed
+                # makes the predictor fail ("More than one shadow output named ..."), so copy
+                return probs, lens, paddle.assign(h), paddle.assign(c)
+
+        layer = DS2Online(model) if online else DS2(model)
+        return Built(model, [Graph("model", layer, inputs, outputs)],
                      _asr_meta(c, ctx, {"rnn_direction": c["rnn_direction"]}))
 
     return build
