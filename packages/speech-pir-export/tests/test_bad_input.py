@@ -33,7 +33,7 @@ def test_missing_config_file(tmp_path):
 def test_checkpoint_shape_mismatch(tmp_path):
     from paddlespeech.t2s.models.melgan import MelGANGenerator
 
-    gen = MelGANGenerator(in_channels=80, out_channels=4, channels=16, upsample_scales=[5, 5, 3],
+    gen = MelGANGenerator(in_channels=80, out_channels=4, channels=80, upsample_scales=[5, 5, 3],
                           stacks=2)
     ckpt = tmp_path / "snapshot.pdz"
     paddle.save({"generator_params": gen.state_dict()}, str(ckpt))

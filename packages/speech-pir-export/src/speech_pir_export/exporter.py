@@ -41,12 +41,31 @@ class ExportError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 
 
+class _TolerantLoader(yaml.SafeLoader):
+    """SafeLoader that reads HyperPyYAML tags (``!ref``, ``!new:``...) as plain values."""
+
+
+def _untagged(loader, tag_suffix, node):
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+_TolerantLoader.add_multi_constructor("!", _untagged)
+
+
+def yaml_load(text: str):
+    return yaml.load(text, Loader=_TolerantLoader)  # noqa: S506 - safe loader subclass
+
+
 def load_config(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        cfg = yaml_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(cfg, dict):

@@ -135,8 +135,9 @@ def _zscore(ctx: Context, dim: int):
 def _build_model(cls, kwargs: dict, what: str):
     try:
         return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"the config's parameters do not fit {what}: {exc}") from exc
+    except (TypeError, AssertionError, ValueError) as exc:
+        raise ConfigError(f"the config's parameters do not fit {what}: "
+                          f"{type(exc).__name__} {exc}") from exc
 
 
 def _remove_weight_norm(layer) -> int:
@@ -283,6 +284,70 @@ def _speedyspeech(cfg, ctx):
               Input("tones", [-1], "int64", _ids(12, tone_size, 0))]
     return Built(model, [Graph("model", inference, inputs, ["logmel"])], _tts_meta(cfg, ctx),
                  ("mel",))
+
+
+def _is_e2e(gen_type):
+    def detect(cfg):
+        return (cfg.get("model") or {}).get("generator_type") == gen_type
+
+    return detect
+
+
+@register("vits", "tts-e2e", "VITS", checkpoint_key="main_params", detect=_is_e2e("vits_generator"),
+          notes="noise_scale and noise_scale_dur are inputs ([1] float32): verification runs "
+                "at 0 (deterministic), inference at 0.667 / 0.8")
+def _vits(cfg, ctx):
+    import paddle
+    from paddlespeech.t2s.models.vits import VITS
+
+    mcfg = dict(_need(cfg, "model", "VITS"))
+    if mcfg.get("generator_type") != "vits_generator":
+        raise ConfigError("model.generator_type is not vits_generator")
+    spk_num = len(ctx.speakers) if ctx.speakers else None
+    if spk_num:
+        mcfg["generator_params"] = dict(mcfg["generator_params"], spks=spk_num)
+    model = _build_model(VITS, dict(idim=_vocab_size(ctx), odim=cfg["n_fft"] // 2 + 1, **mcfg),
+                         "VITS")
+
+    class VITSExport(paddle.nn.Layer):
+        def __init__(self, m):
+            super().__init__()
+            self.acoustic_model = m
+
+        def forward(self, text, noise_scale, noise_scale_dur):
+            out = self.acoustic_model.inference(text, noise_scale=noise_scale,
+                                                noise_scale_dur=noise_scale_dur)
+            return out["wav"]
+
+    vs = _vocab_size(ctx)
+    zero = lambda rng: np.zeros([1], "float32")  # noqa: E731
+    inputs = [Input("text", [-1], "int64", _ids(10, vs)),
+              Input("noise_scale", [1], "float32", zero),
+              Input("noise_scale_dur", [1], "float32", zero)]
+    return Built(model, [Graph("model", VITSExport(model), inputs, ["wav"])],
+                 _tts_meta(cfg, ctx) | {"noise_defaults": [0.667, 0.8]})
+
+
+@register("jets", "tts-e2e", "JETS", checkpoint_key="main_params",
+          detect=_is_e2e("jets_generator"))
+def _jets(cfg, ctx):
+    import paddle
+    from paddlespeech.t2s.models.jets import JETS, JETSInference
+
+    mcfg = dict(_need(cfg, "model", "JETS"))
+    if mcfg.get("generator_type") != "jets_generator":
+        raise ConfigError("model.generator_type is not jets_generator")
+    model = _build_model(JETS, dict(idim=_vocab_size(ctx), odim=cfg["n_fft"] // 2 + 1, **mcfg),
+                         "JETS")
+    if ctx.random_init:
+        # root cause 15: random durations explode (24 GB RSS); one constant duration instead
+        lin = model.generator.duration_predictor.linear
+        paddle.nn.initializer.Constant(0.0)(lin.weight)
+        paddle.nn.initializer.Constant(1.5)(lin.bias)
+    vs = _vocab_size(ctx)
+    return Built(model, [Graph("model", JETSInference(model),
+                               [Input("text", [-1], "int64", _ids(10, vs))], ["wav"])],
+                 _tts_meta(cfg, ctx))
 
 
 # --------------------------------------------------------------------------------------------
@@ -658,10 +723,13 @@ def _mdtc(cfg, ctx):
 
 def detect(cfg: dict) -> str | None:
     """Best guess of the registry entry a config describes (most specific first)."""
-    for name in ("fastspeech2_streaming",):
-        if MODELS[name].detect(cfg):
-            return name
-    for name, spec in MODELS.items():
-        if spec.detect(cfg):
-            return name
+    if not isinstance(cfg, dict):
+        return None
+    order = ["fastspeech2_streaming"] + [n for n in MODELS if n != "fastspeech2_streaming"]
+    for name in order:
+        try:
+            if MODELS[name].detect(cfg):
+                return name
+        except (AttributeError, TypeError):  # a section of another shape: not this family
+            continue
     return None
