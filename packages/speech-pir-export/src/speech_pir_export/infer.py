@@ -61,7 +61,10 @@ def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0):
         feeds.append(np.zeros_like(ids))
     if len(am.manifest["graphs"][0]["inputs"]) > len(feeds):
         feeds.append(np.array([0], np.int64))  # speaker 0
-    mel = am.run(*feeds)[0]
+    if am.manifest["model"] == "tacotron2":
+        mel = tacotron2_generate(am, ids, seed=seed)
+    else:
+        mel = am.run(*feeds)[0]
     wav = vocode(voc, mel, seed=seed)
     return wav, int(voc.meta.get("sample_rate") or am.meta.get("sample_rate") or 24000)
 
@@ -170,3 +173,33 @@ def main(args) -> int:
     if args.output:
         Path(args.output).write_text(json.dumps(result), encoding="utf-8")
     return 0
+
+
+def tacotron2_generate(exp: ExportedModel, ids: np.ndarray, *, threshold=0.5,
+                       maxlenratio=10.0, minlenratio=0.0, seed=0) -> np.ndarray:
+    """Upstream Decoder.inference's loop, in Python over the exported step graph."""
+    d = exp.meta["decoder"]
+    rng = np.random.default_rng(seed)
+    hs = exp.run(ids, graph="encoder")[0]
+    t = hs.shape[1]
+    z = np.zeros((d["layers"], 1, d["units"]), "float32")
+    c = np.zeros_like(z)
+    prev_out = np.zeros((1, d["odim"]), "float32")
+    att_prev = np.full((1, t), 1.0 / t, "float32")  # upstream: uniform over the input
+    outs = []
+    maxlen, minlen = int(t * maxlenratio), int(t * minlenratio)
+    idx = 0
+    p_keep = 1.0 - d["prenet_dropout"]
+    while True:
+        idx += d["reduction_factor"]
+        masks = ((rng.random((max(d["prenet_layers"], 1), 1, d["prenet_units"])) < p_keep)
+                 / p_keep).astype("float32")
+        out, prob, att_w, z, c = exp.run(hs, att_prev, z, c, prev_out, masks,
+                                         graph="decoder_step")
+        outs.append(out)
+        prev_out = np.ascontiguousarray(out[:, :, -1])
+        att_prev = (att_prev + att_w) if d["cumulate_att_w"] and idx > 1 else att_w
+        att_prev = att_prev.astype("float32")
+        if (float(prob.max()) >= threshold or idx >= maxlen) and idx >= minlen:
+            break
+    return exp.run(np.concatenate(outs, axis=2), graph="postnet")[0]

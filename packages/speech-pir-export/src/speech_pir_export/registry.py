@@ -350,6 +350,122 @@ def _jets(cfg, ctx):
                  _tts_meta(cfg, ctx))
 
 
+def _is_taco(cfg):
+    m = cfg.get("model") or {}
+    return "atype" in m and "embed_dim" in m and "dunits" in m
+
+
+@register("tacotron2", "tts-acoustic", "Tacotron2", checkpoint_key="main_params",
+          needs_stats=True, detect=_is_taco,
+          notes="restructured for the predictor (Paddle 3.3.1 rejects upstream's while+if "
+                "graph, speech.md root cause 13): graphs encoder, decoder_step and postnet; "
+                "the autoregressive loop runs in Python (infer.tacotron2_generate); the "
+                "prenet's always-on dropout masks are an input of decoder_step")
+def _tacotron2(cfg, ctx):
+    import paddle
+    import paddle.nn.functional as F
+    from paddlespeech.t2s.models.tacotron2 import Tacotron2
+
+    mcfg = dict(_need(cfg, "model", "Tacotron2"))
+    if mcfg.get("atype", "location") != "location":
+        raise ConfigError("only atype: location is exported (the csmsc/ljspeech recipes)")
+    odim = cfg.get("n_mels", 80)
+    model = _build_model(Tacotron2, dict(idim=_vocab_size(ctx), odim=odim, **mcfg),
+                         "Tacotron2")
+    dec = model.dec
+    n_layers = len(dec.lstm)
+    units = dec.lstm[0].hidden_size
+    eunits = mcfg.get("eunits", 512)
+    prenet_layers = len(dec.prenet.prenet) if dec.prenet is not None else 0
+    prenet_units = mcfg.get("prenet_units", 256)
+    normalizer = _zscore(ctx, odim)
+
+    class Encoder(paddle.nn.Layer):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, text):
+            x = F.pad(text, [0, 1], "constant", self.m.eos)
+            return self.m.enc.inference(x).unsqueeze(0)  # (1, T, eunits)
+
+    class DecoderStep(paddle.nn.Layer):
+        """One step of Decoder.inference, state passed in and out (no `self` state)."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, hs, att_prev, z, c, prev_out, prenet_masks):
+            d = self.m.dec
+            att = d.att
+            t = paddle.shape(hs)[1]
+            pre = att.mlp_enc(hs)
+            att_conv = att.loc_conv(att_prev.reshape([1, 1, 1, t]))
+            att_conv = att.mlp_att(att_conv.squeeze(2).transpose([0, 2, 1]))
+            dec_z = att.mlp_dec(z[0]).reshape([1, 1, att.att_dim])
+            e = att.gvec(paddle.tanh(att_conv + pre + dec_z)).squeeze(2)
+            att_w = F.softmax(2.0 * e, axis=1)
+            att_c = paddle.sum(hs * att_w.unsqueeze(-1), axis=1)
+            x = prev_out
+            if d.prenet is not None:
+                for i in range(len(d.prenet.prenet)):
+                    x = d.prenet.prenet[i](x) * prenet_masks[i]
+            xs = paddle.concat([att_c, x], axis=1)
+            zs, cs = [], []
+            _, (z0, c0) = d.lstm[0](xs, (z[0], c[0]))
+            zs.append(z0)
+            cs.append(c0)
+            for i in range(1, len(d.lstm)):
+                _, (zi, ci) = d.lstm[i](zs[-1], (z[i], c[i]))
+                zs.append(zi)
+                cs.append(ci)
+            zcs = paddle.concat([zs[-1], att_c], axis=1) if d.use_concate else zs[-1]
+            out = d.feat_out(zcs).reshape([1, d.odim, -1])
+            prob = F.sigmoid(d.prob_out(zcs))[0]
+            return out, prob, att_w, paddle.stack(zs), paddle.stack(cs)
+
+    class Postnet(paddle.nn.Layer):
+        def __init__(self, m, norm):
+            super().__init__()
+            self.m = m
+            self.normalizer = norm
+
+        def forward(self, outs):  # (1, odim, L) -> logmel (L, odim)
+            if self.m.dec.postnet is not None:
+                outs = outs + self.m.dec.postnet(outs)
+            return self.normalizer.inverse(outs.transpose([0, 2, 1]).squeeze(0))
+
+    vs = _vocab_size(ctx)
+    t_enc = 9
+
+    def masks(rng):
+        keep = rng.random((max(prenet_layers, 1), 1, prenet_units)) >= 0.5
+        return (keep * 2.0).astype("float32")
+
+    graphs = [
+        Graph("encoder", Encoder(model), [Input("text", [-1], "int64", _ids(8, vs))], ["hs"]),
+        Graph("decoder_step", DecoderStep(model), [
+            Input("hs", [1, -1, eunits], "float32", _floats(1, t_enc, eunits)),
+            Input("att_prev", [1, -1], "float32",
+                  lambda rng: np.full((1, t_enc), 1.0 / t_enc, "float32")),
+            Input("z", [n_layers, 1, units], "float32", _floats(n_layers, 1, units)),
+            Input("c", [n_layers, 1, units], "float32", _floats(n_layers, 1, units)),
+            Input("prev_out", [1, odim], "float32", _floats(1, odim)),
+            Input("prenet_masks", [max(prenet_layers, 1), 1, prenet_units], "float32", masks)],
+            ["out", "prob", "att_w", "z", "c"]),
+        Graph("postnet", Postnet(model, normalizer),
+              [Input("outs", [1, odim, -1], "float32", _floats(1, odim, 15))], ["logmel"]),
+    ]
+    meta = _tts_meta(cfg, ctx) | {"decoder": {
+        "layers": n_layers, "units": units, "odim": odim, "prenet_layers": prenet_layers,
+        "prenet_units": prenet_units, "prenet_dropout": 0.5,
+        "reduction_factor": mcfg.get("reduction_factor", 1),
+        "cumulate_att_w": mcfg.get("cumulate_att_w", True),
+        "output_activation": mcfg.get("output_activation")}}
+    return Built(model, graphs, meta, ("mel",))
+
+
 # --------------------------------------------------------------------------------------------
 # vocoders
 # --------------------------------------------------------------------------------------------
