@@ -48,7 +48,6 @@ def _time(fn, repeat):
 
 def bench(name, config, out, repeat):
     import paddle
-
     import speech_pir_export as spe
     from speech_pir_export import exporter
 

@@ -3,7 +3,6 @@
 import numpy as np
 import paddle
 import pytest
-
 import speech_pir_export as spe
 from speech_pir_export import configs
 from speech_pir_export.cli import main
@@ -66,9 +65,8 @@ def test_bad_statistics_shape(tmp_path):
 
 def test_trained_checkpoint_round_trip(tmp_path):
     """A real checkpoint layout (.pdz with generator_params, weight-norm keys) + stats."""
-    from paddlespeech.t2s.models.melgan import MelGANGenerator
-
     import yaml
+    from paddlespeech.t2s.models.melgan import MelGANGenerator
     cfg = yaml.safe_load(configs.path("mb_melgan").read_text())
     gen = MelGANGenerator(**cfg["generator_params"])
     ckpt = tmp_path / "snapshot.pdz"

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 
-
 def _cmd_list(args):
     from .registry import MODELS
 

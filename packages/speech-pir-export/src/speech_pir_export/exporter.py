@@ -399,7 +399,13 @@ def _verify_onednn_subprocess(folder, feeds, refs, threads) -> dict:
         cmd = [sys.executable, "-m", "speech_pir_export._predict", str(folder), str(feed_file),
                str(out_file), "--onednn", "--threads", str(threads)]
         env = dict(os.environ, GLOG_minloglevel="3")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        limit = float(os.environ.get("SPEECH_PIR_EXPORT_PREDICT_TIMEOUT", "120"))
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=limit)
+        except subprocess.TimeoutExpired:
+            # seen with MDTC: heap corruption in oneDNN's PadKernel can deadlock in malloc
+            return {g: {"ok": False, "reason": f"predictor process hung (> {limit:.0f} s, "
+                                               "killed)"} for g in feeds}
         if proc.returncode != 0 or not out_file.exists():
             lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines()
                      if "warn" not in ln.lower()]

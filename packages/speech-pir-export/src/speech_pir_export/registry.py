@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import paddle
 
 
 class ConfigError(ValueError):
@@ -293,11 +294,23 @@ def _is_e2e(gen_type):
     return detect
 
 
+class _VITSExport(paddle.nn.Layer):
+    """VITSInference with the noise scales as inputs (0 makes the graph deterministic)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.acoustic_model = m
+
+    def forward(self, text, noise_scale, noise_scale_dur):
+        out = self.acoustic_model.inference(text, noise_scale=noise_scale,
+                                            noise_scale_dur=noise_scale_dur)
+        return out["wav"]
+
+
 @register("vits", "tts-e2e", "VITS", checkpoint_key="main_params", detect=_is_e2e("vits_generator"),
           notes="noise_scale and noise_scale_dur are inputs ([1] float32): verification runs "
                 "at 0 (deterministic), inference at 0.667 / 0.8")
 def _vits(cfg, ctx):
-    import paddle
     from paddlespeech.t2s.models.vits import VITS
 
     mcfg = dict(_need(cfg, "model", "VITS"))
@@ -309,22 +322,12 @@ def _vits(cfg, ctx):
     model = _build_model(VITS, dict(idim=_vocab_size(ctx), odim=cfg["n_fft"] // 2 + 1, **mcfg),
                          "VITS")
 
-    class VITSExport(paddle.nn.Layer):
-        def __init__(self, m):
-            super().__init__()
-            self.acoustic_model = m
-
-        def forward(self, text, noise_scale, noise_scale_dur):
-            out = self.acoustic_model.inference(text, noise_scale=noise_scale,
-                                                noise_scale_dur=noise_scale_dur)
-            return out["wav"]
-
     vs = _vocab_size(ctx)
     zero = lambda rng: np.zeros([1], "float32")  # noqa: E731
     inputs = [Input("text", [-1], "int64", _ids(10, vs)),
               Input("noise_scale", [1], "float32", zero),
               Input("noise_scale_dur", [1], "float32", zero)]
-    return Built(model, [Graph("model", VITSExport(model), inputs, ["wav"])],
+    return Built(model, [Graph("model", _VITSExport(model), inputs, ["wav"])],
                  _tts_meta(cfg, ctx) | {"noise_defaults": [0.667, 0.8]})
 
 

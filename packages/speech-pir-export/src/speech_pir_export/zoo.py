@@ -211,13 +211,24 @@ def main(argv=None):
             r = json.loads(line)
             done[r["config"]] = r
     configs = [p for p in model_configs(conf_dir) if not args.only or args.only in str(p)]
+
+    def exportable_first(p):
+        from .exporter import yaml_load
+
+        try:
+            return 0 if _classify(yaml_load(p.read_text(encoding="utf-8")))[1] == "registry" \
+                else 1
+        except Exception:
+            return 2
+
+    order = sorted(configs, key=exportable_first)
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         tqdm = lambda x, **k: x  # noqa: E731
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
                GLOG_minloglevel="3")
-    for path in tqdm(configs, desc="zoo"):
+    for path in tqdm(order, desc="zoo"):
         if str(path) in done:
             continue
         try:
