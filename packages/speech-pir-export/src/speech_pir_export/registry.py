@@ -679,8 +679,12 @@ register("deepspeech2_online", "asr", "DeepSpeech2 (online)", detect=_is_ds2(Tru
     _ds2(True))
 
 
+def _is_u2_st(cfg):
+    return "encoder" in cfg and "asr_weight" in (cfg.get("model_conf") or {})
+
+
 def _is_u2(cfg):
-    return "encoder" in cfg and "decoder" in cfg and "ctc_weight" in (cfg.get("model_conf") or
+    return not _is_u2_st(cfg) and "encoder" in cfg and "decoder" in cfg and "ctc_weight" in (cfg.get("model_conf") or
                                                                       {}) and "cmvn_file" in cfg
 
 
@@ -757,6 +761,71 @@ def _u2(cfg, ctx):
             Input("hyps_lens", [-1], "int64", lambda rng: np.array([6, 6, 6], np.int64)),
             Input("encoder_out", [1, -1, enc], "float32", _floats(1, chunk, enc))],
             ["decoder_out"]),
+    ]
+    meta = _asr_meta(c, ctx, {"encoder": c["encoder"], "subsampling_rate": sub,
+                              "right_context": right, "sos_eos": vs - 1})
+    return Built(model, graphs, meta)
+
+
+@register("u2_st", "st", "U2-ST (speech translation)", detect=_is_u2_st,
+          notes="graphs: forward_encoder_chunk (encoder.forward_chunk with caches) and "
+                "forward_st_decoder (log-probabilities of target hypotheses)")
+def _u2_st(cfg, ctx):
+    from paddlespeech.s2t.models.u2_st import U2STModel
+
+    for key in ("encoder", "decoder", "model_conf"):
+        _need(cfg, key, "U2-ST")
+    c = dict(cfg)
+    c["cmvn_file"] = None
+    c.setdefault("input_dim", c.get("feat_dim") or 80)
+    c["output_dim"] = _vocab_size(ctx) if ctx.vocab else c.get("output_dim") or 100
+    model = U2STModel.from_config(_yacs(c))
+    enc = c["encoder_conf"]["output_size"]
+    heads = c["encoder_conf"]["attention_heads"]
+    nblocks = c["encoder_conf"]["num_blocks"]
+    feat = c["input_dim"]
+    dk = enc // heads
+    chunk = 16
+    sub = model.encoder.embed.subsampling_rate
+    right = model.encoder.embed.right_context
+    frames = (chunk - 1) * sub + right + 1
+    vs = c["output_dim"]
+
+    class EncoderChunk(paddle.nn.Layer):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, xs, offset, att_cache):
+            return self.m.encoder.forward_chunk(xs, offset, -1, att_cache,
+                                                paddle.zeros([0, 0, 0, 0]))[:2]
+
+    class STDecoder(paddle.nn.Layer):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, hyps, hyps_lens, encoder_out):
+            n = paddle.shape(hyps)[0]
+            memory = paddle.tile(encoder_out, [n, 1, 1])
+            mask = paddle.ones([n, 1, paddle.shape(encoder_out)[1]], dtype="bool")
+            out = self.m.st_decoder(memory, mask, hyps, hyps_lens)[0]
+            return paddle.nn.functional.log_softmax(out, axis=-1)
+
+    graphs = [
+        Graph("forward_encoder_chunk", EncoderChunk(model), [
+            Input("xs", [1, -1, feat], "float32", _floats(1, frames, feat)),
+            Input("offset", [1], "int32", lambda rng: np.array([chunk], np.int32)),
+            Input("att_cache", [nblocks, heads, -1, dk * 2], "float32",
+                  _floats(nblocks, heads, chunk, dk * 2))],
+            ["encoder_out", "att_cache"], skip_prune=True),
+        Graph("forward_st_decoder", STDecoder(model), [
+            Input("hyps", [-1, -1], "int64", lambda rng: np.concatenate(
+                [np.full((2, 1), vs - 1, np.int64),
+                 rng.integers(1, vs - 1, size=(2, 4), dtype=np.int64)], axis=1)),
+            Input("hyps_lens", [-1], "int64", lambda rng: np.array([5, 5], np.int64)),
+            Input("encoder_out", [1, -1, enc], "float32", _floats(1, chunk, enc))],
+            ["log_probs"]),
     ]
     meta = _asr_meta(c, ctx, {"encoder": c["encoder"], "subsampling_rate": sub,
                               "right_context": right, "sos_eos": vs - 1})

@@ -108,6 +108,48 @@ def run_one(path: Path, out_dir: Path) -> dict:
     return row
 
 
+def run_build(path: Path) -> dict:
+    """Phase 1 (fast, in process): build with random weights and run one dygraph forward."""
+    from speech_pir_export import exporter
+
+    row = {"config": str(path), "model": None, "class": None, "builds": False,
+           "forward": False, "exportable": False, "reason": ""}
+    t0 = time.perf_counter()
+    try:
+        cfg = exporter.yaml_load(path.read_text(encoding="utf-8"))
+        name, kind = _classify(cfg)
+        row["model"] = name
+        if name is None:
+            row["reason"] = "no builder for this family yet"
+        elif kind == "registry":
+            import speech_pir_export as spe
+
+            row["class"] = spe.MODELS[name].family
+            row["exportable"] = True
+            _, built = exporter.build(name, cfg)
+            row["builds"] = True
+            row["forward"] = _forward_built(built)
+        else:
+            row["reason"] = BUILD_ONLY_REASON
+            row["class"], row["forward"] = _build_only(name, cfg)
+            row["builds"] = True
+    except Exception as exc:
+        row["reason"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def _forward_built(built) -> bool:
+    import numpy as np
+    import paddle
+
+    rng = np.random.default_rng(0)
+    with paddle.no_grad():
+        for g in built.graphs:
+            g.layer(*[paddle.to_tensor(i.sample(rng)) for i in g.inputs])
+    return True
+
+
 def _forward_only(name, cfg) -> bool:
     import numpy as np
     import paddle
@@ -159,7 +201,7 @@ def _build_only(name, cfg):
 def write_table(rows: list[dict], readme: Path, conf_dir: Path):
     lines = ["| config | model | class | builds | forward | exportable | export | verify "
              "(max abs, oneDNN off) | oneDNN | reason |", "|---|---|---|---|---|---|---|---|---|---|"]
-    ok = lambda v: "yes" if v else ("n/a" if v is None else "no")  # noqa: E731
+    ok = lambda v: "yes" if v else ("-" if v is None else "no")  # noqa: E731
     for r in rows:
         rel = os.path.relpath(r["config"], conf_dir)
         ver = ("n/a" if r["verify"] is None else
@@ -194,6 +236,10 @@ def main(argv=None):
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--fresh", action="store_true", help="ignore earlier results")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--phase", choices=["build", "export"], default=None,
+                    help="build: build + forward every config in one process (fast); "
+                         "export: export + verify each in its own process; default: both")
+    ap.add_argument("--build-results", default="benchmarks/results/zoo_build.jsonl")
     args = ap.parse_args(argv)
     if args.one:
         import warnings
@@ -203,6 +249,10 @@ def main(argv=None):
             print("ZOO-ROW " + json.dumps(run_one(Path(args.one), Path(td))))
         return 0
     conf_dir = Path(args.conf_dir_pos or args.conf_dir)
+    if args.phase in (None, "build"):
+        _phase_build(conf_dir, Path(args.build_results), args)
+        if args.phase == "build":
+            return 0
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
     done = {}
@@ -250,10 +300,56 @@ def main(argv=None):
         done[str(path)] = row
         with results.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-    rows = [done[str(p)] for p in configs if str(p) in done]
     if args.readme:
-        print(write_table(rows, Path(args.readme), conf_dir))
+        print(write_table(merge(configs, Path(args.build_results), results), Path(args.readme),
+                          conf_dir))
     return 0
+
+
+def _phase_build(conf_dir, out: Path, args):
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    seen = set()
+    if out.exists() and not args.fresh:
+        seen = {json.loads(ln)["config"] for ln in out.read_text().splitlines()}
+    for path in model_configs(conf_dir):
+        if args.only and args.only not in str(path) or str(path) in seen:
+            continue
+        row = run_build(path)
+        with out.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        import gc
+
+        gc.collect()
+
+
+def merge(configs, build_file: Path, export_file: Path) -> list[dict]:
+    def load(p):
+        return {json.loads(ln)["config"]: json.loads(ln) for ln in p.read_text().splitlines()
+                } if p.exists() else {}
+
+    builds, exports = load(build_file), load(export_file)
+    rows = []
+    for p in configs:
+        b, e = builds.get(str(p)), exports.get(str(p))
+        if b is None and e is None:
+            continue
+        row = dict(b or e)
+        if e is not None:
+            row.update({k: e[k] for k in ("export", "verify", "max_abs", "onednn")})
+            if e.get("reason"):
+                row["reason"] = e["reason"]
+            row["builds"] = row["builds"] or e["builds"]
+            row["forward"] = row["forward"] or e["forward"]
+        else:
+            row.update({"export": None if row.get("exportable") else False, "verify": None,
+                        "max_abs": None, "onednn": None})
+            if row.get("exportable") and not row.get("reason"):
+                row["reason"] = "export not run yet (zoo export phase unfinished)"
+        rows.append(row)
+    return rows
 
 
 if __name__ == "__main__":
