@@ -372,6 +372,8 @@ def _tacotron2(cfg, ctx):
     mcfg = dict(_need(cfg, "model", "Tacotron2"))
     if mcfg.get("atype", "location") != "location":
         raise ConfigError("only atype: location is exported (the csmsc/ljspeech recipes)")
+    if mcfg.get("spk_embed_dim"):
+        raise ConfigError("voice-cloning Tacotron2 (spk_embed_dim) is not exported yet")
     odim = cfg.get("n_mels", 80)
     model = _build_model(Tacotron2, dict(idim=_vocab_size(ctx), odim=odim, **mcfg),
                          "Tacotron2")

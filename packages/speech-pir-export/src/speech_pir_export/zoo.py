@@ -55,6 +55,23 @@ def _classify(cfg: dict) -> tuple[str | None, str]:
     return None, "unknown family"
 
 
+# families recognised from the recipe folder or file name (their configs share no keys a
+# detector could use); built and run forward by _build_only
+PATH_FAMILIES = [("wav2vec2", "wav2vec2_asr"), ("hubert", "hubert_asr"), ("wavlm", "wavlm_asr"),
+                 ("ernie_sat", "ernie_sat"), ("/voc6/", "wavernn"), ("/svs1/", "diffsinger"),
+                 ("/vc3/", "starganv2_vc"), ("/punc0/", "ernie_punctuation")]
+
+
+def _classify_path(path: Path, cfg) -> tuple[str | None, str]:
+    name, kind = _classify(cfg)
+    if name is not None:
+        return name, kind
+    for tag, family in PATH_FAMILIES:
+        if tag in str(path):
+            return family, "build-only"
+    return None, kind
+
+
 def run_one(path: Path, out_dir: Path) -> dict:
     import speech_pir_export as spe
     from speech_pir_export import exporter
@@ -117,7 +134,7 @@ def run_build(path: Path) -> dict:
     t0 = time.perf_counter()
     try:
         cfg = exporter.yaml_load(path.read_text(encoding="utf-8"))
-        name, kind = _classify(cfg)
+        name, kind = _classify_path(path, cfg)
         row["model"] = name
         if name is None:
             row["reason"] = "no builder for this family yet"
@@ -131,8 +148,12 @@ def run_build(path: Path) -> dict:
             row["forward"] = _forward_built(built)
         else:
             row["reason"] = BUILD_ONLY_REASON
+            global _LAST_FORWARD_ERROR
+            _LAST_FORWARD_ERROR = ""
             row["class"], row["forward"] = _build_only(name, cfg)
             row["builds"] = True
+            if _LAST_FORWARD_ERROR:
+                row["reason"] += "; " + _LAST_FORWARD_ERROR
     except Exception as exc:
         row["reason"] = f"{type(exc).__name__}: {str(exc)[:200]}"
     row["seconds"] = round(time.perf_counter() - t0, 1)
@@ -167,6 +188,23 @@ def _forward_only(name, cfg) -> bool:
         return False
 
 
+def _try(fn):
+    """Run a forward; False with the error kept in _LAST_FORWARD_ERROR."""
+    import paddle
+
+    global _LAST_FORWARD_ERROR
+    try:
+        with paddle.no_grad():
+            fn()
+        return True
+    except Exception as exc:
+        _LAST_FORWARD_ERROR = f"forward: {type(exc).__name__}: {str(exc).splitlines()[0][:150]}"
+        return False
+
+
+_LAST_FORWARD_ERROR = ""
+
+
 def _build_only(name, cfg):
     import paddle
 
@@ -195,7 +233,45 @@ def _build_only(name, cfg):
         with paddle.no_grad():
             m.inference(paddle.randn([10, cfg["generator_params"].get("in_channels", 80)]))
         return "HiFiGAN (iSTFT)", True
-    raise NotImplementedError(name)
+    if name in ("wav2vec2_asr", "hubert_asr", "wavlm_asr"):
+        import importlib
+
+        from .registry import _yacs
+
+        mod, cls = {"wav2vec2_asr": ("wav2vec2.wav2vec2_ASR", "Wav2vec2ASR"),
+                    "hubert_asr": ("hubert.hubert_ASR", "HubertASR"),
+                    "wavlm_asr": ("wavlm.wavlm_asr", "WavLMASR")}[name]
+        klass = getattr(importlib.import_module(f"paddlespeech.s2t.models.{mod}"), cls)
+        c = dict(cfg)
+        c.setdefault("output_dim", 100)
+        m = klass.from_config(_yacs(c))
+        m.eval()
+        return cls, _try(lambda: m.ctc_greedy_search(paddle.randn([1, 16000]) * 0.1))
+    if name == "ernie_sat":
+        from paddlespeech.t2s.models.ernie_sat import ErnieSAT
+
+        ErnieSAT(idim=vocab, odim=cfg.get("n_mels", 80), **cfg["model"])
+        return "ErnieSAT", False  # forward needs aligned speech/text masks
+    if name == "wavernn":
+        from paddlespeech.t2s.models.wavernn import WaveRNN
+
+        m = WaveRNN(**cfg["model"])
+        m.eval()
+        return "WaveRNN", _try(lambda: m.generate(paddle.randn([4, cfg.get("n_mels", 80)]),
+                                                  batched=False))
+    if name == "diffsinger":
+        from paddlespeech.t2s.models.diffsinger import DiffSinger
+
+        odim = cfg.get("n_mels", 80)
+        m = DiffSinger(spec_min=paddle.full([odim], -6.0), spec_max=paddle.full([odim], 2.0),
+                       idim=vocab, odim=odim, **cfg["model"])
+        return "DiffSinger", False  # inference runs 100 diffusion steps: build only here
+    if name == "starganv2_vc":
+        from paddlespeech.t2s.models.starganv2_vc import Generator
+
+        Generator(**cfg["generator_params"])
+        return "StarGANv2-VC Generator", False
+    raise NotImplementedError(f"{name}: needs {'paddlenlp ERNIE' if 'ernie' in name else '?'}")
 
 
 def write_table(rows: list[dict], readme: Path, conf_dir: Path):
