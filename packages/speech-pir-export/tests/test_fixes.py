@@ -111,3 +111,16 @@ def test_all_fixes_apply():
                  "attention-equal-rank-branches", "pir-value-repeat-varargs",
                  "ctc-softmax-no-self-state", "relpos-extend-pe-static", "kws-model-tuple"):
         assert by[name]["applied"], (name, by[name]["error"])
+
+
+def test_no_log_files_in_working_directory(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import speech_pir_export, paddlespeech.s2t.modules.ctc; "
+            "from loguru import logger; print(type(logger.add).__name__)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert not (tmp_path / "exp").exists()  # upstream writes exp/log/*.log here
+    assert proc.stdout.strip().splitlines()[-1] == "method"  # loguru restored

@@ -94,6 +94,49 @@ def _no_nltk(_mod):
     nltk.download = download
 
 
+_LOGURU_ADD = None
+
+
+@fix(
+    "no-log-files-in-cwd",
+    "paddlespeech.s2t.utils.log",
+    "paddlespeech.s2t.utils.log adds a loguru file sink `exp/log/<prog>.<host>.<user>.<time>"
+    ".log` in the current directory at import (class body of Log), so every program that "
+    "imports an s2t module litters its working directory (and repositories) with log files.",
+    "while that module executes, loguru's logger.add ignores sinks under exp/log; stdout "
+    "logging is unchanged.",
+    before=True,
+)
+def _no_log_files(_mod):
+    global _LOGURU_ADD
+    try:
+        from loguru import logger
+    except ImportError:
+        return
+    _LOGURU_ADD = logger.add
+
+    def add(sink, *args, **kwargs):
+        if isinstance(sink, str) and sink.replace("\\", "/").startswith("exp/log"):
+            return None
+        return _LOGURU_ADD(sink, *args, **kwargs)
+
+    logger.add = add
+
+
+@fix(
+    "no-log-files-in-cwd-restore",
+    "paddlespeech.s2t.utils.log",
+    "companion of no-log-files-in-cwd: the loguru patch must not outlive the import of "
+    "paddlespeech.s2t.utils.log.",
+    "restore loguru's logger.add after the module executed.",
+)
+def _restore_loguru(_mod):
+    if _LOGURU_ADD is not None:
+        from loguru import logger
+
+        logger.add = _LOGURU_ADD
+
+
 # --------------------------------------------------------------------------------------------
 # Paddle 3 API changes
 # --------------------------------------------------------------------------------------------
