@@ -118,9 +118,9 @@ def test_no_log_files_in_working_directory(tmp_path):
     import sys
 
     code = ("import speech_pir_export, paddlespeech.s2t.modules.ctc; "
-            "from loguru import logger; print(type(logger.add).__name__)")
+            "from loguru import logger; print('ADD=' + type(logger.add).__name__)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-500:]
     assert not (tmp_path / "exp").exists()  # upstream writes exp/log/*.log here
-    assert proc.stdout.strip().splitlines()[-1] == "method"  # loguru restored
+    assert "ADD=method" in proc.stdout  # loguru's own add restored (a bound method)
