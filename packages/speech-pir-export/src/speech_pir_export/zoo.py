@@ -72,6 +72,14 @@ def _classify_path(path: Path, cfg) -> tuple[str | None, str]:
     return None, kind
 
 
+def _resolve(path: Path) -> Path:
+    """Some example configs are git symlinks stored as text (`../../tts3/conf/default.yaml`)."""
+    text = path.read_text(encoding="utf-8").strip()
+    if text.endswith(".yaml") and "\n" not in text and (path.parent / text).is_file():
+        return (path.parent / text).resolve()
+    return path
+
+
 def run_one(path: Path, out_dir: Path) -> dict:
     import speech_pir_export as spe
     from speech_pir_export import exporter
@@ -80,6 +88,7 @@ def run_one(path: Path, out_dir: Path) -> dict:
            "forward": False, "exportable": False, "export": False, "verify": None,
            "max_abs": None, "onednn": None, "seconds": None, "reason": ""}
     t0 = time.perf_counter()
+    path = _resolve(path)
     cfg = exporter.yaml_load(path.read_text(encoding="utf-8"))
     name, kind = _classify(cfg)
     row["model"] = name
@@ -133,7 +142,7 @@ def run_build(path: Path) -> dict:
            "forward": False, "exportable": False, "reason": ""}
     t0 = time.perf_counter()
     try:
-        cfg = exporter.yaml_load(path.read_text(encoding="utf-8"))
+        cfg = exporter.yaml_load(_resolve(path).read_text(encoding="utf-8"))
         name, kind = _classify_path(path, cfg)
         row["model"] = name
         if name is None:
