@@ -297,8 +297,12 @@ def write_table(rows: list[dict], readme: Path, conf_dir: Path):
     n = len(rows)
     built = sum(r["builds"] and r["forward"] for r in rows)
     exported = sum(bool(r["verify"]) for r in rows)
+    families = sorted({r["model"] for r in rows if r.get("verify")})
     summary = (f"{n} model configs: {built} build and run forward; {exported} exported and "
-               f"verified on the predictor (tolerance 1e-4 relative).")
+               f"verified on the predictor (tolerance 1e-4 relative), covering "
+               f"{len(families)} registry entries ({', '.join(families)}). oneDNN column: "
+               "'ok' = the export also matched with oneDNN on, otherwise the oneDNN failure "
+               "(the export is then verified and used with oneDNN off).")
     block = "\n".join(["<!-- zoo:start -->", summary, "", *lines, "<!-- zoo:end -->"])
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
     if "<!-- zoo:start -->" in text:
