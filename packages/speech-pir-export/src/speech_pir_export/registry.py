@@ -238,8 +238,8 @@ def _fastspeech2_streaming(cfg, ctx):
             self.fs2 = fs2
 
         def forward(self, hidden):
-            out, _ = self.fs2.decoder(hidden, None)
-            return self.fs2.feat_out(out).reshape([paddle.shape(hidden)[0], -1, odim])
+            # CNNDecoder projects to odim itself (FastSpeech2._forward skips feat_out for it)
+            return self.fs2.decoder(hidden, None)
 
     class Postnet(paddle.nn.Layer):
         def __init__(self, fs2):

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-NOT_MODEL = ("preprocess.yaml", "decode", "tuning/", "/lm/")
+NOT_MODEL = ("preprocess.yaml", "/decode/", "tuning/", "/lm/")
 
 # families with no static export path upstream (speech.md section 2): built and run forward
 # through their own builders in _build_only()
@@ -428,6 +428,8 @@ def merge(configs, build_file: Path, export_file: Path) -> list[dict]:
         row = dict(b or e)
         if e is not None:
             row.update({k: e[k] for k in ("export", "verify", "max_abs", "onednn")})
+            if e.get("model"):  # the export run's classification is the later one
+                row["model"], row["class"] = e["model"], e.get("class") or row.get("class")
             if e.get("reason"):
                 row["reason"] = e["reason"]
             row["builds"] = row["builds"] or e["builds"]
