@@ -1,0 +1,125 @@
+"""Export time per model, and predictor latency against dygraph on the same inputs (ratio),
+with real-time factors for TTS and ASR. Writes benchmarks/results/bench_export.json.
+
+    python benchmarks/bench_export.py [--models fastspeech2,hifigan] [--conf-dir DIR]
+
+By default the embedded small configs are used (random weights); with --conf-dir, the
+example configs of the same names are looked up in EXAMPLE_CONFIGS below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLE_CONFIGS = {
+    "fastspeech2": "csmsc/tts3/conf/default.yaml",
+    "speedyspeech": "csmsc/tts2/conf/default.yaml",
+    "hifigan": "csmsc/voc5/conf/default.yaml",
+    "mb_melgan": "csmsc/voc3/conf/default.yaml",
+    "pwgan": "csmsc/voc1/conf/default.yaml",
+    "deepspeech2": "aishell/asr0/conf/deepspeech2.yaml",
+    "deepspeech2_online": "aishell/asr0/conf/deepspeech2_online.yaml",
+    "u2": "aishell/asr1/conf/conformer.yaml",
+    "panns_cnn6": "esc50/cls0/conf/panns.yaml",
+    "ecapa_tdnn": "voxceleb/sv0/conf/ecapa_tdnn.yaml",
+    "mdtc": "hey_snips/kws0/conf/mdtc.yaml",
+}
+
+
+def _time(fn, repeat):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench(name, config, out, repeat):
+    import paddle
+    import speech_pir_export as spe
+    from speech_pir_export import exporter
+
+    t0 = time.perf_counter()
+    manifest = spe.export(name, config, out, onednn_check=False, progress=False)
+    export_s = time.perf_counter() - t0
+    _, built = exporter.rebuild(out)
+    graph = built.graphs[0]
+    feeds = [i.sample(np.random.default_rng(0)) for i in graph.inputs]
+    model = spe.ExportedModel(out)
+    gname = manifest["graphs"][0]["name"]
+
+    def dygraph():
+        with paddle.no_grad():
+            graph.layer(*[paddle.to_tensor(x) for x in feeds])
+
+    def predictor():
+        model.run(*feeds, graph=gname)
+
+    dy = _time(dygraph, repeat)
+    pr = _time(predictor, repeat)
+    row = {"model": name, "config": str(config), "export_s": round(export_s, 2),
+           "graph_export_s": manifest["export_seconds"], "dygraph_s": round(dy, 5),
+           "predictor_s": round(pr, 5), "predictor_speedup_vs_dygraph": round(dy / pr, 2),
+           "verified_max_abs": max(r.get("max_abs", 0) for r in
+                                   manifest["verification"]["onednn_off"].values())}
+    meta = manifest["meta"]
+    out0 = model.run(*feeds, graph=gname)[0]
+    if manifest["task"] in ("vocoder", "tts-e2e"):
+        audio_s = out0.size / float(meta["sample_rate"])
+        row["rtf_predictor"] = round(pr / audio_s, 4)
+        row["rtf_dygraph"] = round(dy / audio_s, 4)
+    elif manifest["task"] == "tts-acoustic":
+        audio_s = out0.shape[0] * meta["hop_length"] / float(meta["sample_rate"])
+        row["rtf_predictor"] = round(pr / audio_s, 4)
+        row["rtf_dygraph"] = round(dy / audio_s, 4)
+    elif manifest["task"] == "asr" and name.startswith("deepspeech2"):
+        audio_s = feeds[0].shape[1] * 0.01
+        row["rtf_predictor"] = round(pr / audio_s, 4)
+        row["rtf_dygraph"] = round(dy / audio_s, 4)
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--models", default=",".join(EXAMPLE_CONFIGS))
+    ap.add_argument("--conf-dir", default=None)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
+                                         "bench_export.json"))
+    args = ap.parse_args(argv)
+    from speech_pir_export import configs
+
+    rows = []
+    with tempfile.TemporaryDirectory() as td:
+        for name in args.models.split(","):
+            cfg = (Path(args.conf_dir) / EXAMPLE_CONFIGS[name] if args.conf_dir
+                   else configs.path(name))
+            try:
+                rows.append(bench(name, cfg, Path(td) / name, args.repeat))
+            except Exception as exc:  # report and go on
+                rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            print(json.dumps(rows[-1]), flush=True)
+    result = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                          "python": sys.version.split()[0],
+                          "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+              "configs": "example" if args.conf_dir else "embedded-small",
+              "predictor": "Paddle Inference CPU, oneDNN off, 1 thread", "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

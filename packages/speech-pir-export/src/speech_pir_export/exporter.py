@@ -1,0 +1,459 @@
+"""Export a PaddleSpeech model to PIR (``<graph>.json`` + ``<graph>.pdiparams``) with an
+``export.json`` manifest, verify it against dygraph on the Paddle Inference predictor, run it.
+
+Layout of an export folder::
+
+    model.json, model.pdiparams     one pair per exported graph (several for U2 / streaming)
+    export.json                      manifest: model, task, graphs with input specs, sample
+                                     rate, vocabulary, statistics, verification, predictor
+    config.yaml                      the config it was built from
+    dygraph.pdparams                 the dygraph weights (what `verify` rebuilds from)
+    stats.npy                        feature statistics (mu, sigma), when the model has any
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from . import registry
+from .registry import ConfigError, Context
+
+TOLERANCE = 1e-4
+MANIFEST = "export.json"
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    """SafeLoader that reads HyperPyYAML tags (``!ref``, ``!new:``...) as plain values."""
+
+
+def _untagged(loader, tag_suffix, node):
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+_TolerantLoader.add_multi_constructor("!", _untagged)
+
+
+def yaml_load(text: str):
+    return yaml.load(text, Loader=_TolerantLoader)  # noqa: S506 - safe loader subclass
+
+
+def load_config(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        cfg = yaml_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return cfg
+
+
+def load_stats(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: statistics file not found")
+    try:
+        arr = np.load(path)
+    except Exception as exc:
+        raise ConfigError(f"{path}: not a .npy file: {exc}") from exc
+    if arr.ndim != 2 or arr.shape[0] != 2:
+        raise ConfigError(f"{path}: statistics must have shape (2, dim) (mean, std), "
+                          f"got {arr.shape}")
+    return {"mu": arr[0], "sigma": arr[1]}
+
+
+def load_list(path) -> list[str] | None:
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def _load_checkpoint(spec, path, model):
+    import paddle
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: checkpoint not found")
+    try:
+        state = paddle.load(str(path))
+    except Exception as exc:
+        raise ConfigError(f"{path}: cannot be read as a Paddle checkpoint: {exc}") from exc
+    if spec.checkpoint_key and spec.checkpoint_key in state:
+        state = state[spec.checkpoint_key]
+    elif isinstance(state, dict) and "main_params" in state:
+        state = state["main_params"]
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    mismatched = [f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
+                  for k in own if k in state and list(state[k].shape) != list(own[k].shape)]
+    if mismatched:
+        raise ConfigError(f"{path}: {len(mismatched)} parameter shapes do not match the model "
+                          "built from the config: " + "; ".join(mismatched[:5]))
+    if missing:
+        raise ConfigError(f"{path}: {len(missing)} parameters of the model are missing from "
+                          "the checkpoint (wrong model or config?): " + ", ".join(missing[:5]))
+    model.set_state_dict(state)
+
+
+# --------------------------------------------------------------------------------------------
+# build / export
+# --------------------------------------------------------------------------------------------
+
+
+def build(model_name, cfg, *, checkpoint=None, stats=None, vocab=None, tones=None,
+          speakers=None, seed=0):
+    """Build the dygraph model of a registry entry, load weights, fold weight norm, eval()."""
+    import paddle
+
+    spec = registry.get(model_name)
+    if checkpoint is not None and spec.needs_stats and stats is None:
+        raise ConfigError(f"{model_name} normalises its features: a trained checkpoint needs "
+                          "its statistics file (--stats stats.npy, shape (2, n_mels))")
+    paddle.seed(seed)
+    ctx = Context(random_init=checkpoint is None, stats=stats, vocab=vocab, tones=tones,
+                  speakers=speakers)
+    try:
+        built = spec.build(cfg, ctx)
+    except (ConfigError, KeyError) as exc:
+        raise ConfigError(f"config does not describe a {model_name} model: {exc}") from exc
+    except TypeError as exc:
+        raise ConfigError(f"config does not describe a {model_name} model: {exc}") from exc
+    if checkpoint is not None:
+        _load_checkpoint(spec, checkpoint, built.model)
+    built.meta["weight_norm_removed"] = registry._remove_weight_norm(built.model)
+    built.model.eval()
+    for graph in built.graphs:
+        graph.layer.eval()
+    return spec, built
+
+
+def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=None,
+           tones_dict=None, speaker_dict=None, verify_after=True, onednn_check=True,
+           overwrite=False, progress=True) -> dict:
+    """Export ``model_name`` built from ``config`` into the folder ``out`` (atomic)."""
+    import paddle
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out}: already exists (pass overwrite=True / --overwrite)")
+    cfg = load_config(config)
+    stats_d = load_stats(stats) if stats is not None else None
+    vocab, tones, speakers = load_list(phones_dict), load_list(tones_dict), load_list(
+        speaker_dict)
+    spec, built = build(model_name, cfg, checkpoint=checkpoint, stats=stats_d, vocab=vocab,
+                        tones=tones, speakers=speakers)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        timings = {}
+        graphs = []
+        for graph in _progress(built.graphs, progress, f"export {model_name}"):
+            t0 = time.perf_counter()
+            static = paddle.jit.to_static(graph.layer, input_spec=[i.spec() for i in
+                                                                   graph.inputs],
+                                          full_graph=True)
+            kwargs = {"skip_prune_program": True} if graph.skip_prune else {}
+            try:
+                paddle.jit.save(static, str(tmp / graph.name), **kwargs)
+            except Exception as exc:
+                raise ExportError(f"{model_name}: exporting graph {graph.name!r} failed: "
+                                  f"{type(exc).__name__}: {_summary(exc)}") from exc
+            timings[graph.name] = round(time.perf_counter() - t0, 3)
+            graphs.append({"name": graph.name, "inputs": [i.describe() for i in graph.inputs],
+                           "outputs": graph.outputs, "skip_prune": graph.skip_prune})
+        paddle.save(built.model.state_dict(), str(tmp / "dygraph.pdparams"))
+        shutil.copyfile(config, tmp / "config.yaml")
+        if stats_d is not None:
+            np.save(tmp / "stats.npy", np.stack([stats_d["mu"], stats_d["sigma"]]))
+        manifest = {
+            "format": "speech-pir-export/1",
+            "model": model_name,
+            "family": spec.family,
+            "task": spec.task,
+            "random_init": checkpoint is None,
+            "paddle": paddle.__version__,
+            "graphs": graphs,
+            "meta": _jsonable(built.meta),
+            "stats": "stats.npy" if stats_d is not None else None,
+            "export_seconds": timings,
+            "notes": spec.notes,
+            "predictor": {"onednn": False, "threads": 1, "verified": False},
+        }
+        _write_manifest(tmp, manifest)
+        if verify_after:
+            result = verify(tmp, onednn_check=onednn_check, progress=progress)
+            manifest = result["manifest"]
+        if out.exists():  # only with overwrite=True
+            _rmtree(out)
+        os.replace(tmp, out)
+        return manifest
+    except BaseException:
+        _rmtree(tmp)
+        raise
+
+
+def _summary(exc) -> str:
+    """First and last meaningful lines of a (often very long) Paddle error."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("File ", "^", "[Hint"))] or lines
+    if not lines:
+        return ""
+    text = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return text[:500]
+
+
+def _rmtree(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist")
+                                 else str(o)))
+
+
+def _write_manifest(folder: Path, manifest: dict):
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                   encoding="utf-8")
+
+
+def read_manifest(folder) -> dict:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise ExportError(f"{path}: not found; is {folder} an export folder?")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _progress(items, enabled, desc):
+    if not enabled or len(items) < 2:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, leave=False)
+
+
+# --------------------------------------------------------------------------------------------
+# predictor
+# --------------------------------------------------------------------------------------------
+
+
+def create_predictor(folder, graph="model", *, onednn=False, threads=1):
+    from paddle import inference
+
+    folder = Path(folder)
+    model_file = folder / f"{graph}.json"
+    if not model_file.exists():
+        model_file = folder / f"{graph}.pdmodel"  # pre-PIR exports
+    cfg = inference.Config(str(model_file), str(folder / f"{graph}.pdiparams"))
+    cfg.disable_gpu()
+    cfg.set_cpu_math_library_num_threads(threads)
+    if onednn:
+        cfg.enable_mkldnn()
+    else:
+        cfg.disable_mkldnn()
+    cfg.disable_glog_info()
+    return inference.create_predictor(cfg)
+
+
+def run_predictor(predictor, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    names = predictor.get_input_names()
+    for name, value in zip(names, inputs):
+        handle = predictor.get_input_handle(name)
+        handle.reshape(list(value.shape))
+        handle.copy_from_cpu(np.ascontiguousarray(value))
+    predictor.run()
+    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+
+
+def sample_inputs(graph: dict, built_graph) -> list[np.ndarray]:
+    rng = np.random.default_rng(1234)
+    return [inp.sample(rng) for inp in built_graph.inputs]
+
+
+def compare(reference: list[np.ndarray], got: list[np.ndarray]) -> dict:
+    if len(reference) != len(got):
+        return {"ok": False, "reason": f"{len(got)} outputs vs {len(reference)} in dygraph"}
+    max_abs, max_rel, ok = 0.0, 0.0, True
+    for ref, out in zip(reference, got):
+        ref = np.asarray(ref)
+        out = np.asarray(out)
+        if ref.shape != out.shape:
+            return {"ok": False, "reason": f"shape {list(out.shape)} vs dygraph "
+                                           f"{list(ref.shape)}"}
+        if ref.size == 0:
+            continue
+        diff = np.abs(ref.astype("float64") - out.astype("float64"))
+        scale = max(1.0, float(np.abs(ref).max()))
+        if not np.all(np.isfinite(out)) and np.all(np.isfinite(ref)):
+            return {"ok": False, "reason": "non-finite predictor output"}
+        d = float(np.nanmax(diff))
+        max_abs = max(max_abs, d)
+        max_rel = max(max_rel, d / scale)
+        ok = ok and d <= TOLERANCE * scale
+    return {"ok": ok, "max_abs": max_abs, "max_rel": max_rel}
+
+
+def rebuild(folder):
+    """The dygraph model of an export folder (config + dygraph.pdparams)."""
+    import paddle
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    cfg = load_config(folder / "config.yaml")
+    stats = load_stats(folder / "stats.npy") if manifest.get("stats") else None
+    meta = manifest.get("meta", {})
+    spec, built = build(manifest["model"], cfg, stats=stats, vocab=meta.get("vocab"),
+                        tones=meta.get("tones"), speakers=meta.get("speakers"))
+    built.model.set_state_dict(paddle.load(str(folder / "dygraph.pdparams")))
+    built.model.eval()
+    return manifest, built
+
+
+def _dygraph_outputs(layer, inputs):
+    import paddle
+
+    with paddle.no_grad():
+        out = layer(*[paddle.to_tensor(x) for x in inputs])
+    if not isinstance(out, (list, tuple)):
+        out = [out]
+    return [o.numpy() if hasattr(o, "numpy") else np.asarray(o) for o in out]
+
+
+def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
+    """Compare dygraph and the predictor (oneDNN off in-process; on in a subprocess, since
+    oneDNN defects of Paddle 3.3.1 can crash the process). Updates export.json."""
+    folder = Path(folder)
+    manifest, built = rebuild(folder)
+    by_name = {g.name: g for g in built.graphs}
+    results = {"onednn_off": {}, "onednn_on": {}}
+    feeds = {}
+    refs = {}
+    for graph in _progress(manifest["graphs"], progress, "verify"):
+        bg = by_name[graph["name"]]
+        inputs = sample_inputs(graph, bg)
+        feeds[graph["name"]] = inputs
+        refs[graph["name"]] = _dygraph_outputs(bg.layer, inputs)
+        t0 = time.perf_counter()
+        try:
+            got = run_predictor(create_predictor(folder, graph["name"], threads=threads),
+                                inputs)
+            res = compare(refs[graph["name"]], got)
+        except Exception as exc:
+            res = {"ok": False, "reason": f"{type(exc).__name__}: "
+                                          f"{str(exc).strip().splitlines()[-1][:300]}"}
+        res["seconds"] = round(time.perf_counter() - t0, 3)
+        results["onednn_off"][graph["name"]] = res
+    if onednn_check:
+        results["onednn_on"] = _verify_onednn_subprocess(folder, feeds, refs, threads)
+    ok_off = all(r["ok"] for r in results["onednn_off"].values())
+    ok_on = onednn_check and all(r.get("ok") for r in results["onednn_on"].values())
+    manifest["verification"] = {"tolerance": f"max|dygraph-predictor| <= {TOLERANCE} * "
+                                             "max(1, max|dygraph|)", **results}
+    manifest["predictor"] = {
+        "onednn": bool(ok_on),
+        "threads": threads,
+        "verified": bool(ok_off or ok_on),
+        "onednn_checked": onednn_check,
+    }
+    _write_manifest(folder, manifest)
+    return {"ok": bool(ok_off or ok_on), "ok_onednn_off": ok_off, "ok_onednn_on": ok_on,
+            "manifest": manifest, "results": results}
+
+
+def _verify_onednn_subprocess(folder, feeds, refs, threads) -> dict:
+    with tempfile.TemporaryDirectory() as td:
+        feed_file = Path(td) / "feeds.npz"
+        out_file = Path(td) / "out.npz"
+        flat = {f"{g}::{i}": x for g, xs in feeds.items() for i, x in enumerate(xs)}
+        np.savez(feed_file, **flat)
+        cmd = [sys.executable, "-m", "speech_pir_export._predict", str(folder), str(feed_file),
+               str(out_file), "--onednn", "--threads", str(threads)]
+        env = dict(os.environ, GLOG_minloglevel="3")
+        limit = float(os.environ.get("SPEECH_PIR_EXPORT_PREDICT_TIMEOUT", "120"))
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=limit)
+        except subprocess.TimeoutExpired:
+            # seen with MDTC: heap corruption in oneDNN's PadKernel can deadlock in malloc
+            return {g: {"ok": False, "reason": f"predictor process hung (> {limit:.0f} s, "
+                                               "killed)"} for g in feeds}
+        if proc.returncode != 0 or not out_file.exists():
+            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines()
+                     if "warn" not in ln.lower()]
+            tail = lines[-3:]
+            reason = (f"predictor process died (signal {-proc.returncode})"
+                      if proc.returncode < 0 else f"exit {proc.returncode}")
+            return {g: {"ok": False, "reason": reason + ": " + " | ".join(tail)[-400:]}
+                    for g in feeds}
+        data = np.load(out_file, allow_pickle=False)
+        meta = json.loads(str(data["__meta__"]))
+        results = {}
+        for g in feeds:
+            if g in meta.get("errors", {}):
+                results[g] = {"ok": False, "reason": meta["errors"][g]}
+                continue
+            got = [data[f"{g}::{i}"] for i in range(meta["counts"][g])]
+            results[g] = compare(refs[g], got) | {"seconds": meta["seconds"][g]}
+        return results
+
+
+# --------------------------------------------------------------------------------------------
+# inference with verified settings
+# --------------------------------------------------------------------------------------------
+
+
+class ExportedModel:
+    """An export folder run through the Paddle Inference predictor with the settings that
+    verification proved correct (oneDNN only if it matched dygraph)."""
+
+    def __init__(self, folder, *, threads=1, allow_unverified=False):
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        pred = self.manifest.get("predictor", {})
+        if not pred.get("verified") and not allow_unverified:
+            raise ExportError(f"{self.folder}: export is not verified (run `speech-pir-export "
+                              "verify`), or verification failed; refusing to run")
+        self.onednn = bool(pred.get("onednn"))
+        self.threads = threads
+        self._predictors = {}
+        stats = self.folder / "stats.npy"
+        self.stats = np.load(stats) if stats.exists() else None
+
+    @property
+    def meta(self) -> dict:
+        return self.manifest.get("meta", {})
+
+    def run(self, *inputs, graph="model") -> list[np.ndarray]:
+        if graph not in self._predictors:
+            self._predictors[graph] = create_predictor(self.folder, graph, onednn=self.onednn,
+                                                       threads=self.threads)
+        return run_predictor(self._predictors[graph], list(inputs))

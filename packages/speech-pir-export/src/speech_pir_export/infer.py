@@ -1,0 +1,205 @@
+"""Run export folders through the verified predictor: text -> wav, wav -> text / label /
+embedding / keyword probability."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .exporter import ExportedModel, ExportError
+
+
+def phone_ids(manifest: dict, phones: str) -> np.ndarray:
+    vocab = manifest.get("meta", {}).get("vocab")
+    ids = []
+    for tok in phones.split():
+        if tok.isdigit():
+            ids.append(int(tok))
+        elif vocab and tok in vocab:
+            ids.append(vocab.index(tok))
+        else:
+            raise ExportError(f"phone {tok!r} is not in the export's vocabulary"
+                              + ("" if vocab else " (export has none: pass ids)"))
+    if not ids:
+        raise ExportError("no phones given")
+    return np.asarray(ids, dtype=np.int64)
+
+
+def text_to_ids(manifest: dict, text: str) -> np.ndarray:
+    """PaddleSpeech's Chinese frontend (pypinyin + its phone map), offline."""
+    vocab = manifest.get("meta", {}).get("vocab")
+    if not vocab:
+        raise ExportError("--text needs an export made with --phones-dict (the phone "
+                          "vocabulary); use --phones with ids otherwise")
+    try:
+        from paddlespeech.t2s.frontend.zh_frontend import Frontend
+    except Exception as exc:  # optional heavy deps (jieba, g2pM, paddlenlp...)
+        raise ExportError(f"PaddleSpeech's text frontend is not importable here ({exc}); "
+                          "use --phones") from exc
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(f"{p} {i}" for i, p in enumerate(vocab)))
+    frontend = Frontend(phone_vocab_path=fh.name)
+    out = frontend.get_input_ids(text, merge_sentences=True)
+    return np.asarray(out["phone_ids"][0].numpy(), dtype=np.int64)
+
+
+def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0):
+    am = ExportedModel(am_dir)
+    voc = ExportedModel(voc_dir)
+    if am.manifest["task"] != "tts-acoustic":
+        raise ExportError(f"{am_dir}: {am.manifest['model']} is not a TTS acoustic model")
+    if voc.manifest["task"] != "vocoder":
+        raise ExportError(f"{voc_dir}: {voc.manifest['model']} is not a vocoder")
+    ids = phone_ids(am.manifest, phones) if phones is not None else text_to_ids(am.manifest,
+                                                                                 text)
+    feeds = [ids]
+    if am.manifest["model"] == "speedyspeech":
+        feeds.append(np.zeros_like(ids))
+    if len(am.manifest["graphs"][0]["inputs"]) > len(feeds):
+        feeds.append(np.array([0], np.int64))  # speaker 0
+    if am.manifest["model"] == "tacotron2":
+        mel = tacotron2_generate(am, ids, seed=seed)
+    else:
+        mel = am.run(*feeds)[0]
+    wav = vocode(voc, mel, seed=seed)
+    return wav, int(voc.meta.get("sample_rate") or am.meta.get("sample_rate") or 24000)
+
+
+def vocode(voc: ExportedModel, mel: np.ndarray, seed=0) -> np.ndarray:
+    feeds = [mel.astype("float32")]
+    noise = voc.meta.get("noise")
+    if noise:
+        graph_inputs = voc.manifest["graphs"][0]["inputs"]
+        ch = graph_inputs[1]["shape"][1]
+        expr = noise["shape"][2]
+        frames = mel.shape[0]
+        length = int(eval(expr, {"ceil": np.ceil, "frames": frames}))  # noqa: S307 - own text
+        feeds.append(np.random.default_rng(seed).standard_normal((1, ch, length))
+                     .astype("float32"))
+    return voc.run(*feeds)[0].reshape(-1)
+
+
+def features(manifest: dict, wav: np.ndarray, sr: int) -> np.ndarray:
+    """Features from a waveform with the export's parameters (log-mel, or the log-linear
+    spectrogram DeepSpeech2 uses). PaddleSpeech's training-time CMVN is not applied."""
+    import paddle
+    from paddle.audio.features import LogMelSpectrogram, Spectrogram
+
+    meta = manifest.get("meta", {})
+    want_sr = int(meta.get("sample_rate") or sr)
+    if sr != want_sr:
+        raise ExportError(f"wav has {sr} Hz, the model expects {want_sr} Hz")
+    x = paddle.to_tensor(wav.astype("float32")[None])
+    model = manifest["model"]
+    if model.startswith("deepspeech2"):
+        n_fft = 2 * (int(meta.get("feat_dim") or 161) - 1)
+        spec = Spectrogram(n_fft=n_fft, hop_length=int(sr * 0.01), power=2.0)(x)
+        return np.log(spec.numpy() + 1e-10).transpose(0, 2, 1).astype("float32")
+    feat = meta.get("feature") or {}
+    n_mels = int(meta.get("n_mels") or feat.get("n_mels") or 80)
+    mel = LogMelSpectrogram(sr=sr, n_fft=int(feat.get("n_fft", 512)),
+                            hop_length=int(feat.get("hop_length", sr // 100)), n_mels=n_mels,
+                            f_min=float(feat.get("f_min", 50.0)))(x).numpy()
+    if model == "ecapa_tdnn":
+        return mel.astype("float32")  # (1, n_mels, T)
+    return mel.transpose(0, 2, 1).astype("float32")  # (1, T, n_mels)
+
+
+def recognize(folder, wav: np.ndarray, sr: int) -> dict:
+    exp = ExportedModel(folder)
+    task = exp.manifest["task"]
+    feats = features(exp.manifest, wav, sr)
+    if task == "asr" and exp.manifest["model"].startswith("deepspeech2"):
+        feeds = [feats, np.array([feats.shape[1]], np.int64)]
+        for inp in exp.manifest["graphs"][0]["inputs"][2:]:
+            shape = [1 if s == -1 else s for s in inp["shape"]]
+            feeds.append(np.zeros(shape, "float32"))
+        probs = exp.run(*feeds)[0][0]
+        best = probs.argmax(-1)
+        blank = int(exp.meta.get("blank_id", 0))
+        ids = [int(t) for i, t in enumerate(best) if t != blank and (i == 0 or
+                                                                      t != best[i - 1])]
+        vocab = exp.meta.get("vocab")
+        text = "".join(vocab[i] for i in ids) if vocab else " ".join(map(str, ids))
+        return {"text": text, "token_ids": ids}
+    if task in ("cls", "vector", "kws"):
+        out = exp.run(feats)[0]
+        if task == "cls":
+            return {"label": int(out[0].argmax()), "logits": out[0].tolist()}
+        if task == "kws":
+            return {"keyword_prob_max": float(out.max())}
+        return {"embedding": out[0].tolist()}
+    raise ExportError(f"`infer --wav` does not support {exp.manifest['model']} yet")
+
+
+def main(args) -> int:
+    folder = Path(args.dir)
+    from .exporter import read_manifest
+
+    manifest = read_manifest(folder)
+    task = manifest["task"]
+    if args.text is not None or args.phones is not None:
+        if task != "tts-acoustic" or not args.vocoder:
+            raise ExportError("--text/--phones need a TTS acoustic export and --vocoder DIR")
+        wav, sr = synthesize(folder, args.vocoder, phones=args.phones, text=args.text)
+        out = args.output or "out.wav"
+        import soundfile
+
+        soundfile.write(out, wav, sr)
+        print(f"wrote {out}: {len(wav)} samples at {sr} Hz")
+        return 0
+    if task == "vocoder":
+        mel = np.load(args.wav)
+        wav = vocode(ExportedModel(folder), mel)
+        out = args.output or "out.wav"
+        import soundfile
+
+        soundfile.write(out, wav, int(manifest["meta"].get("sample_rate") or 24000))
+        print(f"wrote {out}")
+        return 0
+    import soundfile
+
+    wav, sr = soundfile.read(args.wav, dtype="float32", always_2d=False)
+    if wav.ndim > 1:
+        wav = wav.mean(axis=1)
+    result = recognize(folder, wav, sr)
+    if "embedding" in result and not args.output:
+        result["embedding"] = result["embedding"][:8] + ["..."]
+    print(json.dumps(result, ensure_ascii=False))
+    if args.output:
+        Path(args.output).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+def tacotron2_generate(exp: ExportedModel, ids: np.ndarray, *, threshold=0.5,
+                       maxlenratio=10.0, minlenratio=0.0, seed=0) -> np.ndarray:
+    """Upstream Decoder.inference's loop, in Python over the exported step graph."""
+    d = exp.meta["decoder"]
+    rng = np.random.default_rng(seed)
+    hs = exp.run(ids, graph="encoder")[0]
+    t = hs.shape[1]
+    z = np.zeros((d["layers"], 1, d["units"]), "float32")
+    c = np.zeros_like(z)
+    prev_out = np.zeros((1, d["odim"]), "float32")
+    att_prev = np.full((1, t), 1.0 / t, "float32")  # upstream: uniform over the input
+    outs = []
+    maxlen, minlen = int(t * maxlenratio), int(t * minlenratio)
+    idx = 0
+    p_keep = 1.0 - d["prenet_dropout"]
+    while True:
+        idx += d["reduction_factor"]
+        masks = ((rng.random((max(d["prenet_layers"], 1), 1, d["prenet_units"])) < p_keep)
+                 / p_keep).astype("float32")
+        out, prob, att_w, z, c = exp.run(hs, att_prev, z, c, prev_out, masks,
+                                         graph="decoder_step")
+        outs.append(out)
+        prev_out = np.ascontiguousarray(out[:, :, -1])
+        att_prev = (att_prev + att_w) if d["cumulate_att_w"] and idx > 1 else att_w
+        att_prev = att_prev.astype("float32")
+        if (float(prob.max()) >= threshold or idx >= maxlen) and idx >= minlen:
+            break
+    return exp.run(np.concatenate(outs, axis=2), graph="postnet")[0]
