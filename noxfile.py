@@ -7,6 +7,8 @@ Packages are discovered from ``packages/*/pyproject.toml``. Each one gets:
 * ``demo-<dist>`` (tag ``demo``): the package's main job on an embedded default.
 * ``bench-<dist>`` (tag ``bench``): its benchmark scripts (``benchmarks/bench_*.py``), which
   write JSON under ``benchmarks/results/``.
+* ``wheel-<dist>`` (tag ``wheel``): builds the wheel and installs it alone, with
+  ``paddlepaddle==3.3.1``, into a fresh venv, then imports it.
 
 A package describes anything beyond that in its own ``pyproject.toml``, so this file never
 needs to know about a particular package::
@@ -142,6 +144,21 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
             session.run(*_expand(command, session), env=_session_env())
 
     nox.session(name=f"bench-{dist}", tags=["bench"])(bench)
+
+    def wheel(session: nox.Session) -> None:
+        """Build the wheel, install it alone (plus Paddle) into this fresh venv, import it."""
+        session.install("build")
+        out = Path(session.create_tmp()) / "wheel"
+        session.run("python", "-m", "build", "--wheel", "--outdir", str(out), str(pkg_dir))
+        (built,) = out.glob("*.whl")
+        # No constraints file here: this is what `pip install <package>` gives a user.
+        session.install(f"paddlepaddle=={PADDLE_VERSION}")
+        session.install(str(built))
+        module = dist.replace("-", "_")
+        session.run("python", "-c", f"import {module}; print({module}.__name__, "
+                    f"{module}.__version__)", env=_session_env())
+
+    nox.session(name=f"wheel-{dist}", tags=["wheel"])(wheel)
 
     for key, spec in cfg.get("sessions", {}).items():
         kind, _, part = key.partition("-")
