@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ._fs import atomic_dir
 from .safetensors_io import SafeOpen, write_streaming
 
 Spec = tuple[str, str, list, Callable[[], np.ndarray]]
@@ -282,18 +281,10 @@ def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLik
             specs = [_recast(s, dtype) for s in specs]
         if progress:
             specs = _with_progress(specs)
-        output_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".ppflux-convert-", dir=output_dir.parent))
-        try:
+        with atomic_dir(output_dir, prefix=".ppflux-convert-") as tmp:
             write_streaming(tmp / "diffusion_pytorch_model.safetensors", specs,
                             {"format": "pt", "converted_by": "ppflux"}, sparse_zeros)
             (tmp / "config.json").write_text(json.dumps(config, indent=2))
-            if output_dir.exists():
-                shutil.rmtree(output_dir)
-            os.replace(tmp, output_dir)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
     return config
 
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .._compat import require_paddle
+from .._fs import atomic_dir
 from ..safetensors_io import SafeOpen, write_streaming
 
 paddle = require_paddle()
@@ -163,9 +161,7 @@ class FluxLoadingMixin:
         if layout not in ("paddle", "torch"):
             raise ValueError("layout must be 'paddle' or 'torch'")
         target = Path(save_directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".ppflux-save-", dir=target.parent))
-        try:
+        with atomic_dir(target, prefix=".ppflux-save-") as tmp:
             self.save_config(str(tmp))
             state = self.state_dict()
             transpose = linear_weight_keys(self) if layout == "torch" else set()
@@ -188,9 +184,3 @@ class FluxLoadingMixin:
             name = TORCH_WEIGHTS if layout == "torch" else PADDLE_WEIGHTS
             write_streaming(tmp / name, specs,
                             {"format": "pt" if layout == "torch" else "paddle"})
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)

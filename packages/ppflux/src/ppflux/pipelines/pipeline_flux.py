@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._compat import require_paddle
+from .._fs import atomic_dir
 from ..lora import FluxLoraLoaderMixin
 from ..models.loading import LayoutError
 from ..scheduler import FlowMatchEulerDiscreteScheduler, calculate_shift
@@ -217,14 +218,8 @@ class FluxPipeline(FluxLoraLoaderMixin):
     def save_pretrained(self, save_directory):
         """Save every component in the Paddle layout next to a model_index.json."""
         import json
-        import os
-        import shutil
-        import tempfile
-
         target = Path(save_directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".ppflux-pipe-", dir=target.parent))
-        try:
+        with atomic_dir(target, prefix=".ppflux-pipe-") as tmp:
             index = {"_class_name": type(self).__name__, "_diffusers_version": "0.32.2",
                      "_ppflux_version": "0.1.0"}
             for name in self._modules:
@@ -245,12 +240,6 @@ class FluxPipeline(FluxLoraLoaderMixin):
                 index[name] = [lib, _diffusers_class_name(name, module)]
                 self._release(name)
             (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------ prompts
     def _get_t5_prompt_embeds(self, prompt, num_images_per_prompt=1, max_sequence_length=512,
