@@ -118,6 +118,11 @@ class DecoderConfig:
         return rope_inv_freq(self)
 
 
+def _first(value):
+    """A token id that some configs store as a list: its first element."""
+    return value[0] if isinstance(value, list) else value
+
+
 def _as_list(value: Any) -> list[int]:
     if value is None:
         return []
@@ -240,9 +245,9 @@ def normalize_hf_config(hf: dict[str, Any], source: str = "config.json") -> Deco
         sliding_window=int(sliding_window) if sliding_window else None,
         layer_types=layer_types,
         tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
-        bos_token_id=hf.get("bos_token_id") if not isinstance(hf.get("bos_token_id"), list) else hf["bos_token_id"][0],
+        bos_token_id=_first(hf.get("bos_token_id")),
         eos_token_id=_as_list(hf.get("eos_token_id")),
-        pad_token_id=hf.get("pad_token_id") if not isinstance(hf.get("pad_token_id"), list) else hf["pad_token_id"][0],
+        pad_token_id=_first(hf.get("pad_token_id")),
         source_dtype=str(src_dtype),
         dtype=str(src_dtype),
     )
