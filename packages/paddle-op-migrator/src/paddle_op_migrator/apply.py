@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import codegen
-from .cpp import camel, statement_end
+from .cpp import camel, expand_local_macros, statement_end
 from .errors import MigratorError
 from .scanner import (
     FLUID_KERNEL_MACROS,
@@ -247,15 +247,20 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
     phi_exists = any(s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS
                      for s in idx.sites.get(kname, []))
     if not phi_exists:
-        op_file = next((s.path for s in regs if s.kind in OP_MACROS and s.name == op), None)
-        text = tree.read(op_file) if op_file else None
-        spec = codegen.parse_op(text or "", op) if text else None
+        op_site = next((s for s in regs if s.kind in OP_MACROS and s.name == op), None) or next(
+            (s for s in regs if s.kind == "LOCAL_REGISTER_MACRO" and s.name == op), None)
+        text = tree.read(op_site.path) if op_site else None
+        spec = codegen.parse_op(text, op, _local_headers(tree, text)) if text else None
         if spec is None:
-            res.human.append(f"{op}: no REGISTER_OPERATOR found to read the OpMaker from; not generated")
+            if op_site is not None and op_site.kind == "LOCAL_REGISTER_MACRO":
+                res.human.append(f"{op_site.where}: {op} is registered through {op_site.macro}(...), which "
+                                 "could not be expanded into a REGISTER_OPERATOR with a readable OpMaker "
+                                 "(a macro defined in another file, or not function-like); not generated")
+            else:
+                res.human.append(f"{op}: no REGISTER_OPERATOR found to read the OpMaker from; not generated")
             return
         cpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
         gpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
-        compute = _compute_body(tree, cpu[0]) if cpu else None
         dtypes = _dtypes(tree, cpu[0]) if cpu else ["float", "double"]
         hdr = f"paddle/phi/kernels/{kname}_kernel.h"
         if tree.read(hdr) is None:
@@ -265,9 +270,10 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                                     ("GPU", gpu, f"paddle/phi/kernels/gpu/{kname}_kernel.cu")):
             if not sites or tree.read(rel) is not None:
                 continue
+            compute, helpers = _compute_body(tree, sites[0])
             src, complete = codegen.kernel_source(spec, kname, backend,
                                                   _dtypes(tree, sites[0]) or dtypes,
-                                                  compute, sites[0].where)
+                                                  compute, sites[0].where, helpers)
             tree.write(rel, src)
             res.created.append(rel)
             if complete:
@@ -285,15 +291,18 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                         f'#include "paddle/phi/infermeta/{which}.h"\n')
             if not complete:
                 res.human.append(f"paddle/phi/infermeta/{which}.cc: {fn} marked {codegen.TODO}")
-        has_grad = any(s.kind in OP_MACROS and s.name == op + "_grad" for s in regs)
+        has_grad = spec.grad_registered or any(s.kind in OP_MACROS and s.name == op + "_grad" for s in regs)
         gcpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
         ggpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
         ydir = f"{YAML}/legacy/static_ops.yaml" if legacy else (
             f"{YAML}/inconsistent/static_ops.yaml" if static_only else f"{YAML}/ops.yaml")
         _append_yaml(tree, ydir, codegen.yaml_entry(spec, kname, fn, kname + "_grad" if has_grad else None), kname)
         if has_grad:
-            gbody = _compute_body(tree, gcpu[0]) if gcpu else None
+            gbody = _compute_body(tree, gcpu[0])[0] if gcpu else None
             gspec = codegen.grad_spec(spec, gbody)
+            if spec.grad_maker and spec.grad is None:
+                res.human.append(f"{op}: custom grad maker {spec.grad_maker} not read (no Apply() found); "
+                                 "backward yaml guessed from the DefaultGradOpMaker convention")
             bdir = ydir.replace("static_ops.yaml", "static_backward.yaml").replace("/ops.yaml", "/backward.yaml")
             text = tree.read(bdir) or ""
             if not re.search(r"(?m)^-[ \t]*backward_op[ \t]*:[ \t]*" + re.escape(kname) + r"_grad\b", text):
@@ -307,8 +316,9 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                                         ("GPU", ggpu, f"paddle/phi/kernels/gpu/{gk}_kernel.cu")):
                 if not sites or tree.read(rel) is not None:
                     continue
+                body, helpers = _compute_body(tree, sites[0])
                 src, complete = codegen.kernel_source(gspec, gk, backend, _dtypes(tree, sites[0]),
-                                                      gbody, sites[0].where)
+                                                      body, sites[0].where, helpers)
                 tree.write(rel, src)
                 if complete:
                     ported.add((op + "_grad", backend))
@@ -326,6 +336,11 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
     # under "#if 0" and the fluid kernel keeps serving that backend until it is ported.
     by_file: dict[str, list[tuple[str, str]]] = {}
     for s in fluid_kernels:
+        if s.kind == "LOCAL_REGISTER_MACRO":  # registers the op itself too: not a kernel-only edit
+            if duplicate:
+                res.human.append(f"{s.where}: {s.macro}({s.name}, ...) also registers a fluid kernel; "
+                                 "remove that part of the macro by hand")
+            continue
         if duplicate or (s.name, _backend(s)) in ported:
             by_file.setdefault(s.path, []).append((s.macro or s.kind, s.name))
         elif s.name in (op, op + "_grad"):
@@ -348,21 +363,41 @@ def _backend(site) -> str:
     return site.macro or site.kind
 
 
-def _compute_body(tree: Tree, site) -> str | None:
+def _local_headers(tree: Tree, text: str) -> str:
+    """Text of the fluid headers ``text`` includes (kernel classes often live in ``<op>_op.h``)."""
+    out = []
+    for rel in dict.fromkeys(re.findall(r'#include\s*"(paddle/fluid/operators/[^"]+\.(?:h|cu\.h))"', text)):
+        out.append(tree.read(rel) or "")
+    return "\n".join(out)
+
+
+def _compute_body(tree: Tree, site) -> tuple[str | None, str]:
+    """(body of ``Compute`` of the kernel class a registration names, device helpers it uses).
+
+    The class is looked up in the registering file, then in the fluid headers it includes;
+    file-local macros are expanded when that is where the class is written."""
     text = tree.read(site.path) or ""
     start = sum(len(x) for x in text.splitlines(keepends=True)[: site.line - 1])
     stmt = text[start: statement_end(text, start)]
     cm = re.search(r"(?:ops::)?(\w+)(?:<[^>]*>)?\s*[,)]", stmt.split(",", 3)[-1] if "STRUCT" in site.kind
                    else stmt.split(",", 1)[-1])
     if not cm:
-        return None
+        return None, ""
     cls = cm.group(1)
-    m = re.search(r"\bclass\s+" + cls + r"\b[^{;]*\{", text)
+    pool = text + "\n" + _local_headers(tree, text)
+    rx = re.compile(r"\bclass\s+" + cls + r"\b[^{;]*\{")
+    m = rx.search(pool)
     if not m:
-        return None
-    body = codegen._braced(text, m.end() - 1)
+        pool = expand_local_macros(pool)[0]
+        m = rx.search(pool)
+    if not m:
+        return None, ""
+    body = codegen._braced(pool, m.end() - 1)
     cm2 = re.search(r"void\s+Compute\s*\([^)]*\)\s*const\s*(?:override)?\s*\{", body)
-    return codegen._braced(body, cm2.end() - 1) if cm2 else None
+    if not cm2:
+        return None, ""
+    compute = codegen._braced(body, cm2.end() - 1)
+    return compute, codegen.device_helpers(pool, compute)
 
 
 def _dtypes(tree: Tree, site) -> list[str]:

@@ -1,0 +1,35 @@
+from paddle_op_migrator.cpp import expand_local_macros
+
+SRC = r'''#include "paddle/fluid/operators/activation_op.h"
+#define DECLARE_MAKER(OP_NAME, COMMENT)                \
+  class OP_NAME##OpMaker : public OpProtoAndCheckerMaker { \
+    void Make() override {                             \
+      AddInput("X", "Input of " #OP_NAME " op, OP_NAME stays");  \
+      AddComment(COMMENT);                             \
+    }                                                  \
+  }
+#define REG(KT, NAME, ...) REGISTER_OPERATOR(KT, ops::Op, ops::NAME##OpMaker, __VA_ARGS__)
+#define OBJECT_LIKE 42
+DECLARE_MAKER(TanhShrink, "x - tanh(x)");
+REG(tanh_shrink, TanhShrink, ops::GradMaker<paddle::framework::OpDesc, true>, ops::Inplace);
+FOREIGN_MACRO(tanh_shrink, TanhShrink);
+'''
+
+
+def test_expand_local_macros_pastes_stringizes_and_keeps_foreign_macros():
+    out, used = expand_local_macros(SRC)
+    assert used == ["DECLARE_MAKER", "REG"]
+    assert "class TanhShrinkOpMaker : public OpProtoAndCheckerMaker" in out
+    # #OP_NAME stringized; a parameter name inside a string literal of the body is not replaced
+    assert 'AddInput("X", "Input of " "TanhShrink" " op, OP_NAME stays");' in out
+    assert 'AddComment("x - tanh(x)");' in out
+    # __VA_ARGS__ with commas inside template arguments, and ## pasting
+    assert ("REGISTER_OPERATOR(tanh_shrink, ops::Op, ops::TanhShrinkOpMaker, "
+            "ops::GradMaker<paddle::framework::OpDesc, true>, ops::Inplace);") in out
+    assert "FOREIGN_MACRO(tanh_shrink, TanhShrink);" in out  # defined elsewhere: left alone
+    assert "#define OBJECT_LIKE 42" in out and "#define DECLARE_MAKER" not in out
+
+
+def test_expand_local_macros_without_macros_is_identity():
+    text = "REGISTER_OPERATOR(a, ops::AOp, ops::AOpMaker);\n"
+    assert expand_local_macros(text) == (text, [])
