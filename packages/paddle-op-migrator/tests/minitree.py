@@ -826,12 +826,12 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
         out : Out
     """, mode="w")
     _w(root, f"{Y}/op_version.yaml", """
-    - op : nce
+    - op : pull_box_sparse
       version :
-        - checkpoint : Upgrade nce add a new attribute [remote_prefetch]
+        - checkpoint : Upgrade pull_box_sparse add a new attribute [is_distributed]
           action :
-            - add_attr : remote_prefetch
-              comment : The flag indicating whether to use remote prefetch.
+            - add_attr : is_distributed
+              comment : The flag indicating a distributed lookup.
               default : "false"
 
     - op : lod_reset

@@ -33,3 +33,36 @@ def test_expand_local_macros_pastes_stringizes_and_keeps_foreign_macros():
 def test_expand_local_macros_without_macros_is_identity():
     text = "REGISTER_OPERATOR(a, ops::AOp, ops::AOpMaker);\n"
     assert expand_local_macros(text) == (text, [])
+
+
+def test_parse_op_reads_fillers_in_any_order_base_makers_and_inplace():
+    from paddle_op_migrator.codegen import parse_op, yaml_entry
+    text = r'''
+class XOp : public framework::OperatorWithKernel {};
+class XOpMaker : public framework::OpProtoAndCheckerMaker {
+ public:
+  void Make() override {
+    AddInput("TopK_Idx", "idx");
+    AddOutput("Out", "out");
+    AddAttr<int>("ring_id", "ring").SetDefault(0);
+  }
+};
+template <typename T>
+class XGradMaker : public framework::SingleGradOpMaker<T> {
+ protected:
+  void Apply(GradOpPtr<T> retv) const override { retv->SetType("all_reduce"); }
+};
+DECLARE_INPLACE_OP_INFERER(XInplaceInferer, {"TopK_Idx", "Out"});
+REGISTER_OPERATOR(x, ops::XOp, ops::XGradMaker<paddle::framework::OpDesc>,
+                  ops::XGradMaker<paddle::imperative::OpBase>, ops::XOpMaker, ops::XInplaceInferer);
+class YOpMaker : public CBaseOpMaker {
+ protected:
+  void ExtraMake() override { AddInput("Cond", "c").AsDispensable(); }
+};
+REGISTER_OPERATOR(y, ops::YOp, ops::YOpMaker);
+'''
+    spec = parse_op(text, "x")
+    assert [a.name for a in spec.inputs] == ["TopK_Idx"] and spec.grad_maker == "XGradMaker"
+    entry = yaml_entry(spec, "x", "XInferMeta")
+    assert "args : (Tensor top_k_idx, int ring_id = 0)" in entry and "inplace : (top_k_idx -> out)" in entry
+    assert parse_op(text, "y").missing_base == "CBaseOpMaker"  # its inputs are unknown: not guessed

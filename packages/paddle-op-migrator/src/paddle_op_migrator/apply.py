@@ -152,14 +152,17 @@ def _sites(idx: Index, names: set[str]):
                 yield s
 
 
-def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result) -> None:
+def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
+            deleting: frozenset = frozenset()) -> None:
+    """``deleting``: the names of every op this apply deletes (a file whose registrations all
+    go, across ops, goes as a whole)."""
     regs = [s for s in _sites(idx, names) if s.area == "fluid_op" and s.kind in REGISTRATION_MACROS]
     by_file: dict[str, list] = {}
     for s in regs:
         by_file.setdefault(s.path, []).append(s)
     deleted_files = []
     for path, sites in by_file.items():
-        others = [s for n, ss in idx.sites.items() if n not in names for s in ss
+        others = [s for n, ss in idx.sites.items() if n not in names and n not in deleting for s in ss
                   if s.path == path and s.kind in REGISTRATION_MACROS]
         if not others:
             tree.write(path, None)
@@ -258,6 +261,10 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                                  "(a macro defined in another file, or not function-like); not generated")
             else:
                 res.human.append(f"{op}: no REGISTER_OPERATOR found to read the OpMaker from; not generated")
+            return
+        if spec.missing_base:
+            res.human.append(f"{op_site.where}: the OpMaker of {op} extends {spec.missing_base}, which is "
+                             "neither in the file nor in the fluid headers it includes; not generated")
             return
         cpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
         gpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
@@ -393,10 +400,13 @@ def _compute_body(tree: Tree, site) -> tuple[str | None, str]:
     if not m:
         return None, ""
     body = codegen._braced(pool, m.end() - 1)
-    cm2 = re.search(r"void\s+Compute\s*\([^)]*\)\s*const\s*(?:override)?\s*\{", body)
+    cm2 = re.search(r"void\s+Compute\s*\(([^)]*)\)\s*const\s*(?:override)?\s*\{", body)
     if not cm2:
         return None, ""
     compute = codegen._braced(body, cm2.end() - 1)
+    pm = re.search(r"ExecutionContext\s*&\s*(\w+)\s*$", cm2.group(1).strip())
+    if pm and pm.group(1) != "ctx":  # Compute(const ExecutionContext& context): one name for the rules
+        compute = re.sub(r"\b" + pm.group(1) + r"\b", "ctx", compute)
     return compute, codegen.device_helpers(pool, compute)
 
 
@@ -408,8 +418,12 @@ def _dtypes(tree: Tree, site) -> list[str]:
     if site.kind == "PD_REGISTER_STRUCT_KERNEL":
         parts = [p.strip() for p in args.split(",")][4:]
         return [p for p in parts if p] or ["float"]
-    found = re.findall(r"<\s*([\w:]+)\s*,", args)
-    return [t for t in dict.fromkeys(found) if "Context" not in t] or ["float"]
+    found = []
+    for targs in re.findall(r"\w<([^<>]*(?:<[^<>]*>[^<>]*)*)>", args):  # Kernel<CPUContext, float>, Kernel<int64_t>
+        found += [t.strip() for t in targs.split(",")
+                  if t.strip() and not re.search(r"Context|Place|::k[A-Z]|\bk[A-Z]\w*$", t)]
+    found = [re.sub(r"\b(?:plat|platform|paddle::platform)::(float16|bfloat16)\b", r"phi::dtype::\1", t) for t in found]
+    return list(dict.fromkeys(found)) or ["float"]
 
 
 def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write: bool = False) -> Result:
@@ -427,10 +441,11 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
                      if y.path.endswith("op_compat.yaml") and y.fluid != y.name}
     tree = Tree(root)
     res = Result()
+    deleting = frozenset().union(*(names_of[d["op"]] for d in chosen if d["verdict"] == "DELETE"))
     for d in chosen:
         names = names_of[d["op"]]
         if d["verdict"] == "DELETE":
-            _delete(tree, idx, d["op"], names, res)
+            _delete(tree, idx, d["op"], names, res, deleting)
         elif d["verdict"] in ("MIGRATE", "MIGRATE_LEGACY"):
             users = [e for e in d.get("needs_human", [])]
             static_only = not any("_C_ops" in e for e in users)

@@ -122,7 +122,7 @@ def local_macros(text: str) -> dict[str, tuple[list[str], str]]:
     return out
 
 
-def _split_args(text: str, open_pos: int) -> tuple[list[str], int] | None:
+def split_args(text: str, open_pos: int) -> tuple[list[str], int] | None:
     """Arguments of the call whose ``(`` is at ``open_pos`` (commas inside parens protected)."""
     depth, args, cur, i = 0, [], open_pos + 1, open_pos
     while i < len(text):
@@ -181,7 +181,7 @@ def expand_local_macros(text: str, max_depth: int = 4) -> tuple[str, list[str]]:
         for m in call_re.finditer(text):
             if m.start() < pos:
                 continue
-            got = _split_args(text, m.end() - 1)
+            got = split_args(text, m.end() - 1)
             if got is None:
                 continue
             args, end = got

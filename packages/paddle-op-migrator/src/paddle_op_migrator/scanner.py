@@ -48,11 +48,13 @@ _YAML_OP_RE = re.compile(r"^-[ \t]*(op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\(
                          re.M)
 _YAML_BWD_RE = re.compile(r"^[ \t]+backward[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", re.M)
 _CMAKE_TOKEN_RE = re.compile(r"\b(\w+?)_op(?:_xpu|_npu)?(?:\.cc|\.cu|\.cu\.cc|\.kps)?\b")
-_CMAKE_SRC_RE = re.compile(r"\b([\w./-]+\.(?:cc|cu|cpp|kps))\b")
+_CMAKE_SRC_RE = re.compile(r"(?<![\w./*$}-])([\w./-]+\.(?:cc|cu|cpp|kps))\b")  # not a glob tail (*_op.cc)
 
 CPP_EXT = (".cc", ".cu", ".h", ".cuh", ".hpp", ".cpp", ".kps", ".cu.h")
 SKIP_DIRS = {".git", "build", "third_party", "node_modules", "__pycache__", ".nox", ".venv"}
 PS_MARKERS = re.compile(r"PSLIB|PSCORE|HETERPS|BOX_PS|GPUPS|pscore|pslib|/ps/|parameter_server|box_ps")
+# op names of the PS families (BoxPS *_box_sparse / *_box_extended_sparse, GPUPS *_gpups_*)
+PS_OP_NAMES = re.compile(r"_box_(?:extended_)?sparse$|(?:^|_)gpups(?:_|$)|(?:^|_)pslib(?:_|$)")
 
 
 def area(path: str) -> str:
@@ -306,6 +308,8 @@ def _scan_py(idx: Index, rel: str, kind: str, text: str, interest: set[str]) -> 
     for ref, rx in _PY_RES:
         for m in rx.finditer(text):
             name, start = m.group(1), m.start()
+            if ref != "append_op" and name not in interest and name.endswith("_") and name[:-1] in interest:
+                name = name[:-1]  # the inplace API (_C_ops.c_allreduce_sum_) calls the op
             if name not in interest or start in taken:
                 continue
             prev = text[start - 1] if start else " "
