@@ -361,7 +361,7 @@ def _scan_yaml(idx: Index, rel: str, text: str, interest: set[str]) -> None:
         phi, fluid = m.group(2), m.group(3) or m.group(2)
         line = at(m.start())
         block = text[m.end(): ms[i + 1].start() if i + 1 < len(ms) else len(text)]
-        comm = kind == "yaml_ops" and bool(re.search(r"^\s*args\s*:.*\bring_id\b", block, re.M))
+        comm = kind in ("yaml_ops", "yaml_static") and bool(re.search(r"^\s*args\s*:.*\bring_id\b", block, re.M))
         # op_compat and op_version speak of fluid ops; the other yamls of PHI ops.
         if kind in ("op_compat", "op_version", "yaml_legacy"):
             idx.add(Site(kind, fluid, rel, line, area="yaml", arg2=phi))
