@@ -144,7 +144,11 @@ def test_custom_grad_maker_and_default_maker_give_the_real_grad_inputs(tree):
     decisions = [d for d in _plan(tree) if d["op"] in ("soft_exp", "soft_relu")]
     assert [d["verdict"] for d in decisions] == ["MIGRATE", "MIGRATE"]
     apply_plan(tree, decisions, write=True)
-    bw = (tree / "paddle/phi/ops/yaml/inconsistent/static_backward.yaml").read_text()
+    # soft_exp has a dygraph caller (_legacy_C_ops): ops.yaml/backward.yaml, which generate _C_ops;
+    # soft_relu is static-graph only (append_op): inconsistent/static_*.yaml
+    assert "- op : soft_exp\n" in (tree / "paddle/phi/ops/yaml/ops.yaml").read_text()
+    bw = (tree / "paddle/phi/ops/yaml/backward.yaml").read_text()
+    sbw = (tree / "paddle/phi/ops/yaml/inconsistent/static_backward.yaml").read_text()
     # custom SoftExpGradOpMaker: SetInput("Out"), SetInput(GradVarName("Out")), SetOutput(GradVarName("X")),
     # SetAttr("alpha") only; x is not a grad input, so the grad meta comes from out (same dims as x)
     entry = bw.split("- backward_op : soft_exp_grad\n")[1].split("\n\n")[0]
@@ -152,7 +156,7 @@ def test_custom_grad_maker_and_default_maker_give_the_real_grad_inputs(tree):
     assert "args : (Tensor out, Tensor out_grad, float alpha)" in entry
     assert "output : Tensor(x_grad)" in entry and "param : [out]" in entry and "TODO" not in entry
     # default maker (DefaultGradOpMaker): forward inputs + output grads, all attributes
-    entry = bw.split("- backward_op : soft_relu_grad\n")[1].split("\n\n")[0]
+    entry = sbw.split("- backward_op : soft_relu_grad\n")[1].split("\n\n")[0]
     assert "args : (Tensor x, Tensor out_grad, float threshold)" in entry and "param : [x]" in entry
     gk = (tree / "paddle/phi/kernels/cpu/soft_exp_grad_kernel.cc").read_text()
     assert "const DenseTensor& out_in,\n    const DenseTensor& out_grad_in,\n    float alpha_in," in gk
@@ -166,7 +170,7 @@ def test_custom_grad_maker_without_a_meta_source_is_a_reported_todo(tree):
     src.write_text(src.read_text().replace('ctx->SetOutputDim("Out", ctx->GetInputDim("X"));', ""))
     apply_plan(tree, [d for d in _plan(tree) if d["op"] == "soft_exp"], write=True)
     rep = verify(tree, compile_check=False)
-    assert any("static_backward.yaml" in t and "x_grad" in t for t in rep["todos"]), rep["todos"]
+    assert any("/backward.yaml:" in t and "x_grad" in t for t in rep["todos"]), rep["todos"]
 
 
 def test_opmaker_behind_a_file_local_macro_is_expanded(tree):
@@ -194,3 +198,21 @@ def test_macro_defined_in_another_file_keeps_the_clear_message(tree):
     assert any("tanh_shrink is registered through REGISTER_ACTIVATION_OP(...), which could not be expanded" in h
                for h in res.human), res.human
     assert not res.created
+
+
+def test_legacy_dygraph_callers_are_rewritten_to_the_generated_api(tree):
+    decisions = [d for d in _plan(tree) if d["op"] in ("soft_exp", "c_concat")]
+    res = apply_plan(tree, decisions, write=True)
+    common = (tree / "python/paddle/static/nn/common.py").read_text()
+    # _legacy_C_ops.soft_exp(x, 'alpha', alpha): inputs, then every attribute in yaml order
+    # (alpha, mode), the missing one from its OpMaker default
+    assert "return _C_ops.soft_exp(x, alpha, 0)" in common and "_legacy_C_ops.soft_exp" not in common
+    mp = (tree / "python/paddle/distributed/fleet/layers/mpu/mp_ops.py").read_text()
+    assert "_C_ops.c_concat(tensor, group.id, 0, group.nranks)" in mp  # ring_id, rank, nranks
+    assert "from paddle import _C_ops, _legacy_C_ops" in mp
+    # an unsure call is left alone and reported
+    mp_path = tree / "python/paddle/distributed/fleet/layers/mpu/mp_ops.py"
+    mp_path.write_text(mp + "\n\ndef _odd(t):\n    return _legacy_C_ops.c_concat(t, 'bad_attr', 1)\n")
+    res = apply_plan(tree, [d for d in _plan(tree) if d["op"] == "c_concat"], write=True)
+    assert any("call not rewritten" in h and "bad_attr" in h for h in res.human), res.human
+    assert "_legacy_C_ops.c_concat(t, 'bad_attr', 1)" in mp_path.read_text()

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import codegen
+from . import codegen, pyrewrite
 from .cpp import camel, expand_local_macros, statement_end
 from .errors import MigratorError
 from .scanner import (
@@ -338,6 +338,11 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
         ctext = tree.read(compat) or ""
         if not re.search(r"(?m)^-[ \t]*op[ \t]*:[ \t]*\w+(?:[ \t]*\([ \t]*)?" + re.escape(op) + r"\b", ctext):
             _append_yaml(tree, compat, codegen.op_compat_entry(spec, kname, has_grad), kname)
+    if not legacy and not static_only:
+        if any(fluid == op for fluid, _ in ported):  # the generated _C_ops API has a live kernel
+            _rewrite_python(tree, idx, op, names, regs, res)
+        elif any(s.kind == "legacy_c_ops" and s.name == op for s in _sites(idx, names)):
+            res.human.append(f"{op}: _legacy_C_ops.{op} callers kept until a PHI kernel of {op} is live")
     # remove the fluid kernel registrations (the PHI kernel now serves the op)
     # Only registrations whose PHI replacement works are removed: a TODO kernel is registered
     # under "#if 0" and the fluid kernel keeps serving that backend until it is ported.
@@ -355,6 +360,36 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                              "kernel is ported")
     for path, lines in by_file.items():
         tree.write(path, _remove_spans(tree.read(path) or "", lines))
+
+
+def _rewrite_python(tree: Tree, idx: Index, op: str, names: set[str], regs, res: Result) -> None:
+    """``_legacy_C_ops.<op>(ins, 'attr', v, ...)`` -> ``_C_ops.<op>(ins, attrs in yaml order)``,
+    when ``ops.yaml`` defines the op with the signature the OpMaker gives (the one ``apply``
+    generates), so the generated API takes exactly those arguments."""
+    files = sorted({s.path for s in _sites(idx, names) if s.kind == "legacy_c_ops" and s.name == op})
+    if not files:
+        return
+    op_site = next((s for s in regs if s.kind in OP_MACROS and s.name == op), None)
+    text = tree.read(op_site.path) if op_site else None
+    spec = codegen.parse_op(text, op, _local_headers(tree, text)) if text else None
+    ops_yaml = tree.read(f"{YAML}/ops.yaml") or ""
+    head = f"- op : {op}\n"
+    if spec is None or spec.missing_base or head not in ops_yaml or \
+            codegen.yaml_entry(spec, op, "").splitlines()[1] + "\n" not in ops_yaml.split(head, 1)[1][:2000]:
+        res.human.extend(f"{f}: _legacy_C_ops.{op} calls not rewritten: ops.yaml has no entry with the "
+                         "OpMaker's signature" for f in files)
+        return
+    inputs = [a.name for a in spec.inputs]
+    attrs = [(a.name, a.default) for a in spec.attrs]
+    for rel in files:
+        text = tree.read(rel)
+        if text is None:
+            continue
+        new, left = pyrewrite.rewrite_legacy_calls(text, op, inputs, attrs)
+        if new != text:
+            tree.write(rel, new)
+        for line, why in left:
+            res.human.append(f"{rel}:{line}: _legacy_C_ops.{op} call not rewritten to _C_ops.{op}: {why}")
 
 
 def _backend(site) -> str:
@@ -447,8 +482,10 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
         if d["verdict"] == "DELETE":
             _delete(tree, idx, d["op"], names, res, deleting)
         elif d["verdict"] in ("MIGRATE", "MIGRATE_LEGACY"):
-            users = [e for e in d.get("needs_human", [])]
-            static_only = not any("_C_ops" in e for e in users)
+            # dygraph callers (_C_ops / _legacy_C_ops / core.ops) need the op in ops.yaml, which
+            # generates its _C_ops API; static-graph-only ops go to inconsistent/static_ops.yaml
+            static_only = not any(s.kind in ("c_ops", "legacy_c_ops", "core_ops") and s.name == d["op"]
+                                  for s in _sites(idx, names))
             _migrate(tree, idx, d["op"], names, d["verdict"] == "MIGRATE_LEGACY", static_only, res,
                      duplicate=d["rule"].endswith("phi-equivalent"),
                      unused_kernels=frozenset(k["kernel"] for k in d.get("kernels", [])
