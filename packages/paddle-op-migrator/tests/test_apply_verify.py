@@ -187,13 +187,18 @@ def test_opmaker_behind_a_file_local_macro_is_expanded(tree):
     assert not any("tanh_shrink is registered through" in h for h in res.human)
 
 
-def test_macro_defined_in_another_file_keeps_the_clear_message(tree):
+def test_macro_in_an_included_header_is_expanded_and_an_unknown_one_keeps_the_message(tree):
     act = tree / "paddle/fluid/operators/activation_op.cc"
     text = act.read_text()
     start = text.index("#define DECLARE_ACTIVATION_OP_MAKER")
     end = text.index("namespace paddle {", start)
+    # the maker macro in activation_op.h, which activation_op.cc includes: still expanded
     (tree / "paddle/fluid/operators/activation_op.h").write_text(text[start:end])
     act.write_text(text[:start] + text[end:])
+    res = apply_plan(tree, [d for d in _plan(tree) if d["op"] == "tanh_shrink"])
+    assert "paddle/phi/kernels/cpu/tanh_shrink_kernel.cc" in res.created
+    # a header it does not include: the macro is unknown, the op is left out with the message
+    act.write_text(act.read_text().replace('#include "paddle/fluid/operators/activation_op.h"', ""))
     res = apply_plan(tree, [d for d in _plan(tree) if d["op"] == "tanh_shrink"])
     assert any("tanh_shrink is registered through REGISTER_ACTIVATION_OP(...), which could not be expanded" in h
                for h in res.human), res.human

@@ -258,7 +258,8 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
             if op_site is not None and op_site.kind == "LOCAL_REGISTER_MACRO":
                 res.human.append(f"{op_site.where}: {op} is registered through {op_site.macro}(...), which "
                                  "could not be expanded into a REGISTER_OPERATOR with a readable OpMaker "
-                                 "(a macro defined in another file, or not function-like); not generated")
+                                 "(a macro defined outside the file and the fluid headers it includes, or not "
+                                 "function-like); not generated")
             else:
                 res.human.append(f"{op}: no REGISTER_OPERATOR found to read the OpMaker from; not generated")
             return

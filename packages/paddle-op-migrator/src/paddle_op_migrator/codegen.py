@@ -132,7 +132,7 @@ def parse_op(text: str, op: str, headers: str = "") -> OpSpec | None:
     m = rx.search(text)
     roles = _roles(text + "\n" + headers, m) if m else None
     if roles is None or _maker_body(text + "\n" + headers, roles[1]) is None:
-        text2, expanded = expand_local_macros(text)
+        text2, expanded = expand_local_macros(text, defs=headers)
         headers2, more = expand_local_macros(headers)
         m2 = rx.search(text2)
         roles2 = _roles(text2 + "\n" + headers2, m2) if m2 else None

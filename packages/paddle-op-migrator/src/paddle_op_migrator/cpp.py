@@ -163,14 +163,15 @@ def _substitute(params: list[str], body: str, args: list[str]) -> str:
     return _PASTE_RE.sub("", out)
 
 
-def expand_local_macros(text: str, max_depth: int = 4) -> tuple[str, list[str]]:
-    """Expand the function-like macros defined in ``text`` itself (``##`` pasting, ``#``
-    stringizing, ``__VA_ARGS__``), as the preprocessor would for those names only.
+def expand_local_macros(text: str, max_depth: int = 4, defs: str = "") -> tuple[str, list[str]]:
+    """Expand the function-like macros defined in ``text`` itself, or in ``defs`` (the text of
+    the local headers it includes), with ``##`` pasting, ``#`` stringizing and ``__VA_ARGS__``,
+    as the preprocessor would for those names only.
 
     Returns the expanded text (the ``#define`` lines removed) and the names expanded. Macros
     from other files are left as they are.
     """
-    macros = local_macros(text)
+    macros = {**local_macros(defs), **local_macros(text)}
     if not macros:
         return text, []
     text = _DEFINE_RE.sub("", text)
