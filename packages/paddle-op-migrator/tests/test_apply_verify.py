@@ -136,8 +136,16 @@ def test_apply_by_op_and_by_verdict(tree):
     assert only.changed and all("soft_relu" not in c for c in only.changed)
     dels = apply_plan(tree, decisions, verdicts=["DELETE"])
     assert "paddle/fluid/operators/nce_op.cc" in dels.deleted and not dels.created
-    rtd = apply_plan(tree, decisions, verdicts=["REPLACE_THEN_DELETE"])
-    assert rtd.patch == "" and any("switch this caller" in h for h in rtd.human)
+    rtd = apply_plan(tree, decisions, verdicts=["REPLACE_THEN_DELETE"], write=True)
+    # static-graph callers switched to the new-comm op (slots by position, reduce_type from _sum,
+    # attributes the new op does not declare dropped); other callers listed for a human
+    assert rtd.changed == ["python/paddle/distributed/fleet/meta_optimizers/sharding_optimizer.py"]
+    sh = (tree / rtd.changed[0]).read_text()
+    assert ("_insert_op(idx, type='all_reduce', inputs={'x': var}, outputs={'out': var},\n"
+            "                     attrs={'ring_id': ring_id, 'reduce_type': 0})") in sh
+    assert "append_op(type='all_gather', inputs={'x': var}, outputs={'out': var}" in sh
+    assert any("interpreter_util.cc" in h and "switch this caller of 'c_allreduce_sum'" in h for h in rtd.human)
+    assert apply_plan(tree, decisions, verdicts=["REPLACE_THEN_DELETE"]).patch == ""  # idempotent
 
 
 def test_custom_grad_maker_and_default_maker_give_the_real_grad_inputs(tree):

@@ -66,3 +66,20 @@ REGISTER_OPERATOR(y, ops::YOp, ops::YOpMaker);
     entry = yaml_entry(spec, "x", "XInferMeta")
     assert "args : (Tensor top_k_idx, int ring_id = 0)" in entry and "inplace : (top_k_idx -> out)" in entry
     assert parse_op(text, "y").missing_base == "CBaseOpMaker"  # its inputs are unknown: not guessed
+
+
+def test_comm_caller_rewrite_adds_reduce_type_and_refuses_what_does_not_map():
+    from paddle_op_migrator.pyrewrite import rewrite_comm_callers, yaml_signature
+    sig = yaml_signature("- op : all_reduce\n  args : (Tensor x, int ring_id = 0, int reduce_type = 0)\n"
+                         "  output : Tensor(out)\n")
+    assert sig == (["x"], ["out"], ["ring_id", "reduce_type"])
+    text = ("b.append_op(type='c_allreduce_max', inputs={'X': v}, outputs={'Out': v},)\n"
+            "b.append_op(type='c_allreduce_max', inputs={'X': v, 'Cond': c}, outputs={'Out': v})\n")
+    new, left = rewrite_comm_callers(text, "c_allreduce_max", "all_reduce", sig)
+    # no attrs= in the call: one is added with reduce_type MAX (phi::ReduceType::kRedMax == 1)
+    assert new.splitlines()[0] == ("b.append_op(type='all_reduce', inputs={'x': v}, outputs={'out': v}, "
+                                   "attrs={'reduce_type': 1})")
+    assert "type='c_allreduce_max', inputs={'X': v, 'Cond': c}" in new.splitlines()[1]
+    assert left and left[0][0] == 2 and "inputs do not map" in left[0][1]
+    import ast
+    ast.parse(new)

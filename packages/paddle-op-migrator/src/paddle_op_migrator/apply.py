@@ -7,6 +7,7 @@ left to do and changes nothing.
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -393,6 +394,36 @@ def _rewrite_python(tree: Tree, idx: Index, op: str, names: set[str], regs, res:
             res.human.append(f"{rel}:{line}: _legacy_C_ops.{op} call not rewritten to _C_ops.{op}: {why}")
 
 
+def _replace_callers(tree: Tree, idx: Index, d: dict, names: set[str], res: Result) -> None:
+    """Static-graph ``append_op(type='c_X')`` callers -> the new-comm op (``pyrewrite``); every
+    other caller is listed. A later scan finds no caller left and plans DELETE."""
+    op, new = d["op"], d.get("replacement")
+    y = next((y for y in idx.yaml_ops if y.name == new and not y.path.endswith(("op_compat.yaml",
+                                                                              "op_version.yaml"))), None)
+    sig = None
+    if y is not None:
+        lines = (tree.read(y.path) or "").splitlines()[y.line - 1:]
+        block = "\n".join([lines[0]] + list(itertools.takewhile(lambda ln: not ln.startswith("- "),
+                                                                 lines[1:]))) if lines else ""
+        sig = pyrewrite.yaml_signature(block)
+    done = set()
+    for s in _sites(idx, names):
+        if s.area not in ("py_api", "py_other") or s.kind != "append_op" or s.name != op or sig is None \
+                or s.path in done:
+            continue
+        done.add(s.path)
+        text = tree.read(s.path) or ""
+        new_text, left = pyrewrite.rewrite_comm_callers(text, op, new, sig)
+        if new_text != text:
+            tree.write(s.path, new_text)
+        for line, why in left:
+            res.human.append(f"{s.path}:{line}: append_op(type='{op}') not switched to '{new}': {why}")
+    for s in _sites(idx, names):
+        if s.area in ("py_api", "py_other", "framework", "pir", "cpp_other", "inference", "trt") \
+                and s.path not in done and s.kind not in ("py_string", "pir_op_class"):
+            res.human.append(f"{s.where}: switch this caller of '{op}' to '{new}' by hand, then apply DELETE")
+
+
 def _backend(site) -> str:
     by_macro = {"REGISTER_OP_CPU_KERNEL": "CPU", "REGISTER_OP_CUDA_KERNEL": "GPU",
                 "REGISTER_OP_XPU_KERNEL": "XPU", "REGISTER_OP_IPU_KERNEL": "IPU",
@@ -492,9 +523,7 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
                      unused_kernels=frozenset(k["kernel"] for k in d.get("kernels", [])
                                               if k["verdict"] == "DELETE"))
         elif d["verdict"] == "REPLACE_THEN_DELETE":
-            for e in d.get("needs_human", []) or d["evidence"]:
-                res.human.append(f"{e}: switch this caller of '{d['op']}' to '{d.get('replacement')}', "
-                                 "then apply DELETE")
+            _replace_callers(tree, idx, d, names, res)
     changes = tree.changes()
     res.patch = git_diff(changes)
     res.changed = [r for r, _, _ in changes]

@@ -103,3 +103,102 @@ _LEGACY_IMPORT = re.compile(r"^[ \t]*from paddle import [^\n]*\b_legacy_C_ops\b[
 
 def _imports_c_ops(text: str) -> bool:
     return bool(re.search(r"^[ \t]*from paddle import [^\n]*(?<!legacy)\b_C_ops\b", text, re.M))
+
+
+# --- static-graph callers of a collective op -> its new-comm PHI op ---------------------------
+
+REDUCE_TYPES = {"sum": 0, "max": 1, "min": 2, "prod": 3, "avg": 4}  # phi::ReduceType order
+_OP_BUILDERS = ("append_op", "_insert_op", "_insert_op_without_sync", "insert_op")
+
+
+def yaml_signature(block: str) -> tuple[list[str], list[str], list[str]]:
+    """(tensor inputs, outputs, attributes) of a yaml op entry's ``args``/``output`` lines."""
+    am = re.search(r"^\s*args\s*:\s*\((.*)\)\s*$", block, re.M)
+    om = re.search(r"^\s*output\s*:\s*(.*)$", block, re.M)
+    ins, attrs = [], []
+    for part in (am.group(1).split(",") if am else []):
+        bits = part.split("=")[0].split()
+        if len(bits) >= 2:
+            (ins if bits[0].startswith("Tensor") else attrs).append(bits[-1])
+    outs = re.findall(r"Tensor(?:\[\])?\s*\((\w+)\)", om.group(1)) if om else []
+    return ins, outs, attrs
+
+
+def rewrite_comm_callers(text: str, old: str, new: str, new_sig: tuple[list[str], list[str], list[str]]
+                         ) -> tuple[str, list[tuple[int, str]]]:
+    """``block.append_op(type='c_allreduce_sum', inputs={'X': v}, outputs={'Out': v},
+    attrs={'ring_id': r, 'use_calc_stream': True, OP_ROLE_KEY: role})`` ->
+    ``block.append_op(type='all_reduce', inputs={'x': v}, outputs={'out': v},
+    attrs={'ring_id': r, 'reduce_type': 0, OP_ROLE_KEY: role})``.
+
+    Input and output slots map by position (the counts must match); string-keyed attributes the
+    new op does not declare are dropped, other keys (``OP_ROLE_KEY``) kept; ``reduce_type`` comes
+    from the old name's suffix (``_sum`` -> 0, phi::ReduceType). Calls that do not fit (slot counts,
+    a ``**kwargs`` dict, an attribute the new op needs and the call lacks) are left and reported."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        return text, [(exc.lineno or 1, f"not parseable Python: {exc.msg}")]
+    ins, outs, attrs = new_sig
+    suffix = old.rsplit("_", 1)[-1]
+    starts = [0]
+    for ln in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(ln))
+
+    def off(node, end=False):
+        return starts[(node.end_lineno if end else node.lineno) - 1] + (node.end_col_offset if end else node.col_offset)
+
+    edits, left = [], []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _OP_BUILDERS):
+            continue
+        kw = {k.arg: k.value for k in node.keywords}
+        t = kw.get("type")
+        if not (isinstance(t, ast.Constant) and t.value == old):
+            continue
+        line = node.lineno
+        new_kw = {}
+        for slot, names in (("inputs", ins), ("outputs", outs)):
+            d = kw.get(slot)
+            if d is None:
+                continue
+            if not isinstance(d, ast.Dict) or len(d.keys) != len(names) or None in d.keys:
+                new_kw = None
+                left.append((line, f"{slot} do not map one to one onto {new}'s {names}"))
+                break
+            new_kw[slot] = "{" + ", ".join(f"'{n}': {ast.get_source_segment(text, v)}"
+                                           for n, v in zip(names, d.values)) + "}"
+        if new_kw is None:
+            continue
+        a = kw.get("attrs")
+        items = []
+        if a is not None:
+            if not isinstance(a, ast.Dict) or None in a.keys:
+                left.append((line, "attrs is not a dict literal"))
+                continue
+            for k, v in zip(a.keys, a.values):
+                if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    if k.value in attrs:
+                        items.append(f"'{k.value}': {ast.get_source_segment(text, v)}")
+                else:  # OP_ROLE_KEY and other framework attributes
+                    items.append(f"{ast.get_source_segment(text, k)}: {ast.get_source_segment(text, v)}")
+        if "reduce_type" in attrs:
+            if suffix not in REDUCE_TYPES:
+                left.append((line, f"{new} needs reduce_type and '{old}' names no reduction"))
+                continue
+            items.insert(1 if items else 0, f"'reduce_type': {REDUCE_TYPES[suffix]}")
+        new_kw["attrs"] = "{" + ", ".join(items) + "}"
+        edits.append((off(t), off(t, True), f"'{new}'"))
+        for slot in ("inputs", "outputs", "attrs"):
+            if slot in new_kw and slot in kw:
+                edits.append((off(kw[slot]), off(kw[slot], True), new_kw[slot]))
+        if "attrs" not in kw and items:  # the call had no attrs=: add one before its ")"
+            end = off(node, True) - 1
+            before = text[:end].rstrip()
+            edits.append((end, end, (" " if before.endswith(",") else ", ") + "attrs=" + new_kw["attrs"]))
+    for s, e, rep in sorted(edits, reverse=True):
+        text = text[:s] + rep + text[e:]
+    return text, left
