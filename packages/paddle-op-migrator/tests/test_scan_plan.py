@@ -102,9 +102,17 @@ def test_rules_found_on_real_paddle_sources(tree):
     # a BoxPS-family op registered from a plain file without #if PADDLE_WITH_BOX_PS
     (tree / "paddle/fluid/operators/push_box_extended_sparse_op.cc").write_text(
         "REGISTER_OPERATOR(push_box_extended_sparse, ops::PushOp, ops::PushOpMaker);\n")
-    (tree / "extra.txt").write_text("nce\nfaster_tokenizer\npush_box_extended_sparse\n")
+    # an op whose kernel (in its own header) is compiled only for a PSLib build
+    (tree / "paddle/fluid/operators/push_dense_op.cc").write_text(
+        '#include "paddle/fluid/operators/push_dense_op.h"\n'
+        "REGISTER_OPERATOR(push_dense, ops::PushDenseOp, ops::PushDenseOpMaker);\n"
+        "PD_REGISTER_STRUCT_KERNEL(push_dense, CPU, ALL_LAYOUT, ops::PushDenseCPUKernel, float) {}\n")
+    (tree / "paddle/fluid/operators/push_dense_op.h").write_text(
+        "template <typename T>\nvoid PushDenseFunctor() {\n#ifdef PADDLE_WITH_PSLIB\n  Push();\n#endif\n}\n")
+    (tree / "extra.txt").write_text("nce\nfaster_tokenizer\npush_box_extended_sparse\npush_dense\n")
     d = {x["op"]: x for x in plan(scan(tree, load_list(str(tree / "extra.txt"))))}
     assert (d["nce"]["verdict"], d["nce"]["rule"]) == ("MIGRATE", "R8b-op-version")
     assert (d["faster_tokenizer"]["verdict"], d["faster_tokenizer"]["rule"]) == ("MIGRATE", "R7-python-api")
     assert (d["push_box_extended_sparse"]["verdict"], d["push_box_extended_sparse"]["rule"]) == (
         "DELETE", "R1-parameter-server")
+    assert (d["push_dense"]["verdict"], d["push_dense"]["rule"]) == ("DELETE", "R1-parameter-server")

@@ -79,7 +79,7 @@ class Facts:
 def _ps_family(f: Facts) -> list[str]:
     return f.where(lambda s: f.is_registration(s) and (
         PS_MARKERS.search(s["path"]) or any(PS_MARKERS.search(c) for c in s["conditions"])
-        or PS_OP_NAMES.search(s["name"])))
+        or PS_OP_NAMES.search(s["name"]) or s.get("ps_header")))
 
 
 def _norm_comm(name: str) -> str:

@@ -54,6 +54,7 @@ CPP_EXT = (".cc", ".cu", ".h", ".cuh", ".hpp", ".cpp", ".kps", ".cu.h")
 SKIP_DIRS = {".git", "build", "third_party", "node_modules", "__pycache__", ".nox", ".venv"}
 PS_MARKERS = re.compile(r"PSLIB|PSCORE|HETERPS|BOX_PS|GPUPS|pscore|pslib|/ps/|parameter_server|box_ps")
 # op names of the PS families (BoxPS *_box_sparse / *_box_extended_sparse, GPUPS *_gpups_*)
+_PS_GUARD_RE = re.compile(r"^[ \t]*#[ \t]*if.*\b(PADDLE_WITH_(?:PSLIB|PSCORE|BOX_PS|HETERPS|GPU_GRAPH))\b", re.M)
 PS_OP_NAMES = re.compile(r"_box_(?:extended_)?sparse$|(?:^|_)gpups(?:_|$)|(?:^|_)pslib(?:_|$)")
 
 
@@ -102,6 +103,7 @@ class Site:
     arg2: str = ""
     macro: str = ""  # the macro actually written, for LOCAL_REGISTER_MACRO
     conditions: list[str] = field(default_factory=list)
+    ps_header: str = ""  # the op's own header compiles its kernel only for a PS build
 
     @property
     def where(self) -> str:
@@ -129,6 +131,7 @@ class Index:
         self.warnings: list[str] = []
         self.conflicts: list[str] = []
         self.includes: dict[str, list[str]] = defaultdict(list)  # fluid header -> ["path:line"]
+        self.ps_headers: set[str] = set()  # fluid headers whose code is under a PS build macro
 
     def add(self, site: Site) -> None:
         self.sites[site.name].append(site)
@@ -255,6 +258,8 @@ def _scan_cpp(idx: Index, rel: str, kind: str, text: str, interest: set[str]) ->
         at = _LineCounter(text)
         for m in _INCLUDE_RE.finditer(text):
             idx.includes[m.group(1)].append(f"{rel}:{at(m.start())}")
+    if kind == "fluid_op" and rel.endswith(".h") and "PADDLE_WITH_" in text and _PS_GUARD_RE.search(text):
+        idx.ps_headers.add(rel)
     at = _LineCounter(text)
     regs: list[Site] = []
     for m in _macro_matches(text):
@@ -438,6 +443,13 @@ def scan(paddle_src: str | Path, entries: list[ListEntry], progress: bool = Fals
     idx = build_index(root, interest, progress=progress)
     _file_ops_cache.pop(id(idx), None)
     fluid_ops = _fluid_op_names(idx)
+    if idx.ps_headers:  # kernels implemented in a header compiled only for a PS build
+        for sites in idx.sites.values():
+            for s in sites:
+                if s.area == "fluid_op" and s.kind in REGISTRATION_MACROS:
+                    hdr = re.sub(r"(\.cu)?\.(cc|cu)$", ".h", s.path)
+                    if hdr in idx.ps_headers:
+                        s.ps_header = hdr
     ops: dict[str, dict] = {}
     out_entries = []
     for e in entries:
