@@ -83,3 +83,29 @@ def test_comm_caller_rewrite_adds_reduce_type_and_refuses_what_does_not_map():
     assert left and left[0][0] == 2 and "inputs do not map" in left[0][1]
     import ast
     ast.parse(new)
+
+
+def test_dygraph_comm_caller_rewrite():
+    from paddle_op_migrator.pyrewrite import (
+        rewrite_legacy_comm_calls,
+        yaml_defaults,
+        yaml_signature,
+    )
+    block = ("- op : all_reduce\n  args : (Tensor x, int ring_id = 0, int reduce_type = 0)\n"
+             "  output : Tensor(out)\n  inplace : (x -> out)\n")
+    text = ("from paddle import _legacy_C_ops\n\n\n"
+            "def f(t, r):\n"
+            "    a = _legacy_C_ops.c_allreduce_max_(t, 'use_calc_stream', True, 'ring_id', r)\n"
+            "    b = _legacy_C_ops.c_allreduce_max(t, 'use_calc_stream', True)\n"
+            "    c = _legacy_C_ops.c_allreduce_max(t, o, 'ring_id', r)\n"
+            "    return a, b, c\n")
+    new, left = rewrite_legacy_comm_calls(text, "c_allreduce_max", "all_reduce", yaml_signature(block),
+                                          yaml_defaults(block), inplace=True)
+    assert "from paddle import _C_ops, _legacy_C_ops" in new
+    assert "a = _C_ops.all_reduce_(t, r, 1)" in new          # inplace kept, MAX = 1
+    assert "b = _C_ops.all_reduce(t, 0, 1)" in new           # ring_id from the yaml default
+    assert "c = _legacy_C_ops.c_allreduce_max(t, o, 'ring_id', r)" in new and left[0][0] == 7
+    # without an inplace declaration the inplace call is left alone
+    new2, left2 = rewrite_legacy_comm_calls(text, "c_allreduce_max", "all_reduce", yaml_signature(block),
+                                            yaml_defaults(block), inplace=False)
+    assert "_legacy_C_ops.c_allreduce_max_(t" in new2 and any("inplace" in w for _, w in left2)

@@ -400,27 +400,35 @@ def _replace_callers(tree: Tree, idx: Index, d: dict, names: set[str], res: Resu
     op, new = d["op"], d.get("replacement")
     y = next((y for y in idx.yaml_ops if y.name == new and not y.path.endswith(("op_compat.yaml",
                                                                               "op_version.yaml"))), None)
-    sig = None
+    sig, block = None, ""
     if y is not None:
         lines = (tree.read(y.path) or "").splitlines()[y.line - 1:]
         block = "\n".join([lines[0]] + list(itertools.takewhile(lambda ln: not ln.startswith("- "),
                                                                  lines[1:]))) if lines else ""
         sig = pyrewrite.yaml_signature(block)
-    done = set()
+    done: set[tuple[str, str]] = set()
     for s in _sites(idx, names):
-        if s.area not in ("py_api", "py_other") or s.kind != "append_op" or s.name != op or sig is None \
-                or s.path in done:
+        kind = {"append_op": "static", "legacy_c_ops": "dygraph"}.get(s.kind)
+        if s.area not in ("py_api", "py_other") or kind is None or s.name != op or sig is None \
+                or (s.path, kind) in done:
             continue
-        done.add(s.path)
+        done.add((s.path, kind))
         text = tree.read(s.path) or ""
-        new_text, left = pyrewrite.rewrite_comm_callers(text, op, new, sig)
+        if kind == "static":
+            new_text, left = pyrewrite.rewrite_comm_callers(text, op, new, sig)
+            what = f"append_op(type='{op}')"
+        else:
+            new_text, left = pyrewrite.rewrite_legacy_comm_calls(
+                text, op, new, sig, pyrewrite.yaml_defaults(block), "inplace" in block)
+            what = f"_legacy_C_ops.{op}"
         if new_text != text:
             tree.write(s.path, new_text)
         for line, why in left:
-            res.human.append(f"{s.path}:{line}: append_op(type='{op}') not switched to '{new}': {why}")
+            res.human.append(f"{s.path}:{line}: {what} not switched to '{new}': {why}")
+    done_paths = {p for p, _ in done}
     for s in _sites(idx, names):
         if s.area in ("py_api", "py_other", "framework", "pir", "cpp_other", "inference", "trt") \
-                and s.path not in done and s.kind not in ("py_string", "pir_op_class"):
+                and s.path not in done_paths and s.kind not in ("py_string", "pir_op_class"):
             res.human.append(f"{s.where}: switch this caller of '{op}' to '{new}' by hand, then apply DELETE")
 
 

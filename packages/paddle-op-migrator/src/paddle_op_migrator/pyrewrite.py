@@ -10,6 +10,7 @@ as it is and reported.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from .cpp import split_args
@@ -201,4 +202,73 @@ def rewrite_comm_callers(text: str, old: str, new: str, new_sig: tuple[list[str]
             edits.append((end, end, (" " if before.endswith(",") else ", ") + "attrs=" + new_kw["attrs"]))
     for s, e, rep in sorted(edits, reverse=True):
         text = text[:s] + rep + text[e:]
+    return text, left
+
+
+def yaml_defaults(block: str) -> dict[str, str]:
+    """``{attr: default}`` of a yaml entry's ``args`` (``int ring_id = 0`` -> ``{"ring_id": "0"}``)."""
+    am = re.search(r"^\s*args\s*:\s*\((.*)\)\s*$", block, re.M)
+    out = {}
+    for part in (am.group(1).split(",") if am else []):
+        if "=" in part:
+            left, right = part.split("=", 1)
+            out[left.split()[-1]] = right.strip()
+    return out
+
+
+def rewrite_legacy_comm_calls(text: str, old: str, new: str, new_sig, defaults: dict[str, str],
+                              inplace: bool) -> tuple[str, list[tuple[int, str]]]:
+    """Dygraph callers of a collective op -> the new-comm API: ``_legacy_C_ops.c_allreduce_sum_(
+    t, 'use_calc_stream', True, 'ring_id', r)`` -> ``_C_ops.all_reduce_(t, r, 0)``: inputs by
+    position, the new op's attributes by name (yaml defaults for the missing ones), ``reduce_type``
+    from the old name's suffix, attributes the new op does not declare dropped. The inplace form
+    (``x_``) is kept only when the new op declares ``inplace``."""
+    ins, _outs, attrs = new_sig
+    suffix = old.rsplit("_", 1)[-1]
+    out, pos, left = [], 0, []
+    call = re.compile(r"\b_legacy_C_ops\." + re.escape(old) + r"(_?)\s*\(")
+    for m in call.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        if m.group(1) and not inplace:
+            left.append((line, f"inplace call, and {new} declares no inplace"))
+            continue
+        got = split_args(text, m.end() - 1)
+        if got is None:
+            continue
+        args, end = got
+        given = list(itertools.takewhile(lambda a: not _STR.match(a), args))
+        rest = args[len(given):]
+        if len(given) != len(ins) or len(rest) % 2 or not all(_STR.match(rest[k]) for k in range(0, len(rest), 2)):
+            left.append((line, f"arguments do not map onto {new}({', '.join(ins + attrs)})"))
+            continue
+        values = {_STR.match(rest[k]).group(2): rest[k + 1] for k in range(0, len(rest), 2)}
+        new_args = list(given)
+        for a in attrs:
+            if a == "reduce_type" and a not in values:
+                if suffix not in REDUCE_TYPES:
+                    new_args = None
+                    left.append((line, f"{new} needs reduce_type and '{old}' names no reduction"))
+                    break
+                new_args.append(str(REDUCE_TYPES[suffix]))
+            elif a in values:
+                new_args.append(values[a])
+            elif a in defaults and py_default(defaults[a]) is not None:
+                new_args.append(py_default(defaults[a]))
+            else:
+                new_args = None
+                left.append((line, f"attribute '{a}' of {new} not passed and has no default"))
+                break
+        if new_args is None:
+            continue
+        if not text.endswith(".", 0, m.start()) and not _imports_c_ops(text) and not _LEGACY_IMPORT.search(text):
+            left.append((line, "no 'from paddle import ... _legacy_C_ops' line to add _C_ops to"))
+            continue
+        out += [text[pos:m.start()], f"_C_ops.{new}{m.group(1)}(", ", ".join(new_args), ")"]
+        pos = end
+    if not out:
+        return text, left
+    text = "".join(out) + text[pos:]
+    if re.search(r"(?<![\w.])_C_ops\.", text) and not _imports_c_ops(text):
+        text = _LEGACY_IMPORT.sub(lambda mm: mm.group(0).replace("_legacy_C_ops", "_C_ops, _legacy_C_ops", 1),
+                                  text, count=1)
     return text, left
