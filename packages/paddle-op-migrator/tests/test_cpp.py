@@ -109,3 +109,24 @@ def test_dygraph_comm_caller_rewrite():
     new2, left2 = rewrite_legacy_comm_calls(text, "c_allreduce_max", "all_reduce", yaml_signature(block),
                                             yaml_defaults(block), inplace=False)
     assert "_legacy_C_ops.c_allreduce_max_(t" in new2 and any("inplace" in w for _, w in left2)
+
+
+def test_commented_out_maker_lines_are_not_read():
+    from paddle_op_migrator.codegen import parse_op
+    from paddle_op_migrator.cpp import strip_comments
+    assert strip_comments('a; // b("x");\n/* c;\n d */ e("//not a comment");') == 'a; \n\n e("//not a comment");'
+    text = '''
+class POpMaker : public framework::OpProtoAndCheckerMaker {
+  void Make() override {
+    AddInput("GateIdx", "(Tensor) ids.");
+    AddOutput("NewGateIdx", "(Tensor) pruned ids.");
+    // AddOutput(
+    //     "ExpertCountOut",
+    //     "(Tensor) a copy.");
+    /* AddAttr<int>("gone", "x").SetDefault(0); */
+  }
+};
+REGISTER_OP_WITHOUT_GRADIENT(p, ops::POp, ops::POpMaker);
+'''
+    spec = parse_op(text, "p")
+    assert [a.name for a in spec.outputs] == ["NewGateIdx"] and spec.attrs == []

@@ -196,3 +196,32 @@ def expand_local_macros(text: str, max_depth: int = 4, defs: str = "") -> tuple[
             break
         text = "".join(pieces) + text[pos:]
     return text, sorted(set(used))
+
+
+def strip_comments(text: str) -> str:
+    """``text`` without ``//`` and ``/* */`` comments (string and char literals respected); a
+    removed block comment keeps its newlines so line structure survives."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            j = _skip_literal(text, i)
+            out.append(text[i:j])
+            i = j
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append("\n" * text.count("\n", i, j))
+            i = j
+        else:
+            j = i
+            while j < n and text[j] not in "\"'/":
+                j += 1
+            if j == i:
+                j += 1
+            out.append(text[i:j])
+            i = j
+    return "".join(out)
