@@ -130,3 +130,25 @@ REGISTER_OP_WITHOUT_GRADIENT(p, ops::POp, ops::POpMaker);
 '''
     spec = parse_op(text, "p")
     assert [a.name for a in spec.outputs] == ["NewGateIdx"] and spec.attrs == []
+
+
+def test_vendor_only_attributes_are_not_in_the_signature():
+    from paddle_op_migrator.codegen import parse_op
+    text = '''
+class CBOpMaker : public framework::OpProtoAndCheckerMaker {
+  void Make() {
+    AddInput("X", "x");
+    AddAttr<int>("root", "r").SetDefault(0);
+#if defined(PADDLE_WITH_HCCL) || defined(PADDLE_WITH_ECCL)
+    AddAttr<std::string>("tag", "t").SetDefault("tag");
+#else
+    AddAttr<bool>("default_build", "d").SetDefault(false);
+#endif
+#ifdef PADDLE_WITH_CUDA
+    AddAttr<bool>("cuda_attr", "c").SetDefault(false);
+#endif
+  }
+};
+REGISTER_OP_WITHOUT_GRADIENT(cb, ops::CBOp, ops::CBOpMaker);
+'''
+    assert [a.name for a in parse_op(text, "cb").attrs] == ["root", "default_build", "cuda_attr"]

@@ -225,3 +225,30 @@ def strip_comments(text: str) -> str:
             out.append(text[i:j])
             i = j
     return "".join(out)
+
+
+_VENDOR_MACROS = re.compile(r"PADDLE_WITH_(?:HCCL|ECCL|CNCL|BKCL|XPU\w*|ASCEND\w*|NPU|MLU|IPU|GCU|CUSTOM_DEVICE)")
+
+
+def drop_vendor_branches(text: str) -> str:
+    """``text`` without the ``#if``/``#ifdef`` branches that only a vendor build compiles
+    (``#if defined(PADDLE_WITH_HCCL)``: an attribute for one device, not part of the op's
+    signature); their ``#else`` branches and every other line stay."""
+    out, stack = [], []  # stack of (vendor_only_if, in_else)
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b(.*)", line)
+        if m:
+            kw, cond = m.group(1), m.group(2)
+            if kw in ("if", "ifdef"):
+                stack.append([bool(_VENDOR_MACROS.search(cond)) and "!" not in cond, False])
+            elif kw == "ifndef":
+                stack.append([False, False])
+            elif kw in ("else", "elif") and stack:
+                stack[-1][1] = True
+            elif kw == "endif" and stack:
+                stack.pop()
+            continue
+        if any(vendor and not in_else for vendor, in_else in stack):
+            continue
+        out.append(line)
+    return "".join(out)
