@@ -152,3 +152,12 @@ class CBOpMaker : public framework::OpProtoAndCheckerMaker {
 REGISTER_OP_WITHOUT_GRADIENT(cb, ops::CBOp, ops::CBOpMaker);
 '''
     assert [a.name for a in parse_op(text, "cb").attrs] == ["root", "default_build", "cuda_attr"]
+
+
+def test_inplace_legacy_calls_follow_the_inplace_declaration():
+    from paddle_op_migrator.pyrewrite import rewrite_legacy_calls
+    text = "from paddle import _legacy_C_ops\n\n\ndef f(p, v, i):\n    return _legacy_C_ops.rr_(p, v, i)\n"
+    new, left = rewrite_legacy_calls(text, "rr", ["P", "V", "I"], [], inplace=True)
+    assert "return _C_ops.rr_(p, v, i)" in new and not left
+    new, left = rewrite_legacy_calls(text, "rr", ["P", "V", "I"], [], inplace=False)
+    assert new == text and "inplace" in left[0][1]

@@ -387,7 +387,7 @@ def _rewrite_python(tree: Tree, idx: Index, op: str, names: set[str], regs, res:
         text = tree.read(rel)
         if text is None:
             continue
-        new, left = pyrewrite.rewrite_legacy_calls(text, op, inputs, attrs)
+        new, left = pyrewrite.rewrite_legacy_calls(text, op, inputs, attrs, inplace=bool(spec.inplace))
         if new != text:
             tree.write(rel, new)
         for line, why in left:

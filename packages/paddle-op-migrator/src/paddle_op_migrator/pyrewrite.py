@@ -41,14 +41,18 @@ def py_default(cpp_default: str) -> str | None:
     return None
 
 
-def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tuple[str, str]]
-                         ) -> tuple[str, list[tuple[int, str]]]:
-    """``attrs``: (fluid name, C++ default or "") in yaml order. Returns the new text and, for
-    each call left alone, (1-based line, reason)."""
+def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tuple[str, str]],
+                         inplace: bool = False) -> tuple[str, list[tuple[int, str]]]:
+    """``attrs``: (fluid name, C++ default or "") in yaml order; ``inplace``: the yaml entry
+    declares ``inplace`` (then ``_legacy_C_ops.X_`` becomes ``_C_ops.X_``). Returns the new text
+    and, for each call left alone, (1-based line, reason)."""
     out, pos, left = [], 0, []
-    call = re.compile(r"\b_legacy_C_ops\." + re.escape(op) + r"\s*\(")
+    call = re.compile(r"\b_legacy_C_ops\." + re.escape(op) + r"(_?)\s*\(")
     for m in call.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
+        if m.group(1) and not inplace:
+            left.append((line, "inplace call, and the op declares no inplace"))
+            continue
         got = split_args(text, m.end() - 1)
         if got is None:
             left.append((line, "unbalanced call"))
@@ -88,7 +92,7 @@ def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tupl
         if bare and not _imports_c_ops(text) and not _LEGACY_IMPORT.search(text):
             left.append((line, "no 'from paddle import ... _legacy_C_ops' line to add _C_ops to"))
             continue
-        out += [text[pos:m.start()], f"_C_ops.{op}(", ", ".join(new_args), ")"]
+        out += [text[pos:m.start()], f"_C_ops.{op}{m.group(1)}(", ", ".join(new_args), ")"]
         pos = end
     if not out:
         return text, left
