@@ -51,6 +51,8 @@ EXPECTED = {
     "save_combine": ("MIGRATE", "R7"),
     "load_combine": ("MIGRATE", "R7"),
     "brelu": ("DELETE", "R9"),
+    "tanh_shrink": ("MIGRATE", "R7"),
+    "soft_exp": ("MIGRATE", "R7"),
     "ncclAllReduce": ("DONE", "R0"),
     "c_reducescatter": ("DONE", "R0"),
 }
@@ -65,7 +67,168 @@ memcpy_h2d,memcpy_d2h,limit_by_capacity,fetch_v2,send_v2,send_v2,pull_box_sparse
 distributed_lookup_table,c_allreduce_sum,c_allreduce_sum,c_allreduce_sum,c_allgather,c_allgather,
 c_broadcast,c_concat,c_embedding,number_count,nce,nce_grad,faster_tokenizer,save_combine_tensor,
 save_combine_vocab,load_combine,load_combine,ncclAllReduce,c_reducescatter,save_combine,load_combine,
-c_concat,c_embedding,c_allreduce_sum,number_count,brelu,brelu_grad
+c_concat,c_embedding,c_allreduce_sum,number_count,brelu,brelu_grad,tanh_shrink,soft_exp,soft_exp_grad
+"""
+
+
+SOFT_RELU_CU = """\
+#include "paddle/fluid/framework/op_registry.h"
+
+namespace paddle {
+namespace operators {
+
+template <typename T>
+__global__ void KeSoftRelu(const T* x, T* out, T threshold, int64_t n) {
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) {
+    T v = x[i] > threshold ? threshold : x[i];
+    out[i] = log(static_cast<T>(1) + exp(v));
+  }
+}
+
+template <typename T, typename DeviceContext>
+class SoftReluCUDAKernel : public framework::OpKernel<T> {
+ public:
+  void Compute(const framework::ExecutionContext& ctx) const override {
+    auto* x = ctx.Input<phi::DenseTensor>("X");
+    auto* out = ctx.Output<phi::DenseTensor>("Out");
+    float threshold = ctx.Attr<float>("threshold");
+    auto& dev_ctx = ctx.template device_context<phi::GPUContext>();
+    T* out_data = out->mutable_data<T>(dev_ctx.GetPlace());
+    int64_t n = x->numel();
+    int threads = 512;
+    int blocks = static_cast<int>((n + threads - 1) / threads);
+    KeSoftRelu<T><<<blocks, threads, 0, dev_ctx.stream()>>>(
+        x->data<T>(), out_data, static_cast<T>(threshold), n);
+  }
+};
+
+}  // namespace operators
+}  // namespace paddle
+
+namespace ops = paddle::operators;
+PD_REGISTER_STRUCT_KERNEL(
+    soft_relu, GPU, ALL_LAYOUT, ops::SoftReluCUDAKernel, float, double) {}
+"""
+
+# a CUDA kernel that is not a mechanical translation (framework:: calls): stays a TODO
+LOD_RESET_CU = """\
+#include "paddle/fluid/framework/op_registry.h"
+
+namespace paddle {
+namespace operators {
+
+template <typename DeviceContext, typename T>
+class LoDResetCUDAKernel : public framework::OpKernel<T> {
+ public:
+  void Compute(const framework::ExecutionContext& ctx) const override {
+    auto* x = ctx.Input<phi::DenseTensor>("X");
+    auto* out = ctx.Output<phi::DenseTensor>("Out");
+    auto& dev_ctx = ctx.cuda_device_context();
+    framework::TensorCopy(*x, ctx.GetPlace(), dev_ctx, out);
+    if (ctx.HasInput("Y")) {
+      out->set_lod(ctx.Input<phi::DenseTensor>("Y")->lod());
+    }
+  }
+};
+
+}  // namespace operators
+}  // namespace paddle
+
+namespace ops = paddle::operators;
+REGISTER_OP_CUDA_KERNEL(
+    lod_reset,
+    ops::LoDResetCUDAKernel<phi::GPUContext, float>,
+    ops::LoDResetCUDAKernel<phi::GPUContext, double>);
+"""
+
+# the grad of soft_exp needs Out (its own output), not X: a custom GradOpMaker says so
+SOFT_EXP_CC = """\
+#include "paddle/fluid/framework/op_registry.h"
+
+namespace paddle {
+namespace operators {
+
+class SoftExpOpMaker : public framework::OpProtoAndCheckerMaker {
+ public:
+  void Make() override {
+    AddInput("X", "(Tensor) input.");
+    AddOutput("Out", "(Tensor) exp(alpha * x).");
+    AddAttr<float>("alpha", "(float) scale.").SetDefault(1.0f);
+    AddAttr<int>("mode", "(int) unused by the grad.").SetDefault(0);
+    AddComment(R"DOC(soft_exp: out = exp(alpha * x).)DOC");
+  }
+};
+
+class SoftExpOp : public framework::OperatorWithKernel {
+ public:
+  using framework::OperatorWithKernel::OperatorWithKernel;
+  void InferShape(framework::InferShapeContext* ctx) const override {
+    ctx->SetOutputDim("Out", ctx->GetInputDim("X"));
+    ctx->ShareLoD("X", /*->*/ "Out");
+  }
+};
+
+class SoftExpGradOp : public framework::OperatorWithKernel {
+ public:
+  using framework::OperatorWithKernel::OperatorWithKernel;
+};
+
+template <typename T>
+class SoftExpGradOpMaker : public framework::SingleGradOpMaker<T> {
+ public:
+  using framework::SingleGradOpMaker<T>::SingleGradOpMaker;
+
+ protected:
+  void Apply(GradOpPtr<T> op) const override {
+    op->SetType("soft_exp_grad");
+    op->SetInput("Out", this->Output("Out"));
+    op->SetInput(framework::GradVarName("Out"), this->OutputGrad("Out"));
+    op->SetOutput(framework::GradVarName("X"), this->InputGrad("X"));
+    op->SetAttr("alpha", this->GetAttr("alpha"));
+  }
+};
+
+template <typename T, typename DeviceContext>
+class SoftExpKernel : public framework::OpKernel<T> {
+ public:
+  void Compute(const framework::ExecutionContext& ctx) const override {
+    auto* x = ctx.Input<phi::DenseTensor>("X");
+    auto* out = ctx.Output<phi::DenseTensor>("Out");
+    float alpha = ctx.Attr<float>("alpha");
+    T* out_data = out->mutable_data<T>(ctx.GetPlace());
+    for (int64_t i = 0; i < x->numel(); ++i) out_data[i] = std::exp(static_cast<T>(alpha) * x->data<T>()[i]);
+  }
+};
+
+template <typename T, typename DeviceContext>
+class SoftExpGradKernel : public framework::OpKernel<T> {
+ public:
+  void Compute(const framework::ExecutionContext& ctx) const override {
+    auto* out = ctx.Input<phi::DenseTensor>("Out");
+    auto* dout = ctx.Input<phi::DenseTensor>(framework::GradVarName("Out"));
+    auto* dx = ctx.Output<phi::DenseTensor>(framework::GradVarName("X"));
+    float alpha = ctx.Attr<float>("alpha");
+    T* dx_data = dx->mutable_data<T>(ctx.GetPlace());
+    for (int64_t i = 0; i < out->numel(); ++i) {
+      dx_data[i] = dout->data<T>()[i] * out->data<T>()[i] * static_cast<T>(alpha);
+    }
+  }
+};
+
+}  // namespace operators
+}  // namespace paddle
+
+namespace ops = paddle::operators;
+REGISTER_OPERATOR(soft_exp,
+                  ops::SoftExpOp,
+                  ops::SoftExpOpMaker,
+                  ops::SoftExpGradOpMaker<paddle::framework::OpDesc>,
+                  ops::SoftExpGradOpMaker<paddle::imperative::OpBase>);
+REGISTER_OPERATOR(soft_exp_grad, ops::SoftExpGradOp);
+PD_REGISTER_STRUCT_KERNEL(soft_exp, CPU, ALL_LAYOUT, ops::SoftExpKernel, float, double) {}
+PD_REGISTER_STRUCT_KERNEL(
+    soft_exp_grad, CPU, ALL_LAYOUT, ops::SoftExpGradKernel, float, double) {}
 """
 
 
@@ -247,7 +410,7 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
                        "      out_data[i] = std::log(static_cast<T>(1) + std::exp(v));",
                   grad_body="T e = std::exp(x_data[i]);\n      dx_data[i] = x_data[i] > static_cast<T>(threshold)"
                             " ? static_cast<T>(0) : dout_data[i] * e / (static_cast<T>(1) + e);")
-    cuda_file(root, f"{F}/soft_relu_op.cu", [("soft_relu", "SoftRelu")])
+    _w(root, f"{F}/soft_relu_op.cu", SOFT_RELU_CU, mode="w")
     fluid_op_file(root, f"{F}/row_conv_op.cc", "row_conv", "RowConv", inputs=("X", "Filter"), kernel="old",
                   body="out_data[i] = x_data[i] * static_cast<T>(2);")
     fluid_op_file(root, f"{F}/seed_op.cc", "seed", "Seed", grad=False,
@@ -257,7 +420,7 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
                         '    paddle::framework::compatible::OpVersionDesc().NewAttr("force_cpu", "", false));\n')
     fluid_op_file(root, f"{F}/lod_reset_op.cc", "lod_reset", "LoDReset", inputs=("X", "Y"),
                   attrs=[("target_lod", "std::vector<int>", "{}"), ("append", "bool", "false")])
-    cuda_file(root, f"{F}/lod_reset_op.cu", [("lod_reset", "LoDReset")], macro="old")
+    _w(root, f"{F}/lod_reset_op.cu", LOD_RESET_CU, mode="w")
     fluid_op_file(root, f"{F}/detection/anchor_generator_op.cc", "anchor_generator", "AnchorGenerator",
                   simple=False, grad=False, attrs=[("stride", "std::vector<float>", "std::vector<float>{16.0, 16.0}"),
                                                    ("offset", "float", "0.5")])
@@ -400,12 +563,56 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
           ops::OP_NAME##OpMaker);                                           \\
       REGISTER_OPERATOR(KERNEL_TYPE##_grad, ops::ActivationOpGrad)
 
+    #define DECLARE_ACTIVATION_OP_MAKER(OP_NAME, COMMENT)                       \\
+      class OP_NAME##OpMaker : public framework::OpProtoAndCheckerMaker {      \\
+       public:                                                              \\
+        void Make() override {                                              \\
+          AddInput("X", "Input of " #OP_NAME " operator");                  \\
+          AddOutput("Out", "Output of " #OP_NAME " operator");              \\
+          AddAttr<bool>("use_cudnn", "(bool) only used in cudnn kernel")    \\
+              .SetDefault(false);                                           \\
+          AddComment(COMMENT);                                              \\
+        }                                                                   \\
+      }
+
+    namespace paddle {
+    namespace operators {
+    class ActivationOp : public framework::OperatorWithKernel {
+     public:
+      using framework::OperatorWithKernel::OperatorWithKernel;
+      void InferShape(framework::InferShapeContext* ctx) const override {
+        ctx->ShareDim("X", /*->*/ "Out");
+        ctx->ShareLoD("X", /*->*/ "Out");
+      }
+    };
+
+    DECLARE_ACTIVATION_OP_MAKER(TanhShrink, "tanh_shrink(x) = x - tanh(x)");
+
+    template <typename T, typename DeviceContext>
+    class TanhShrinkKernel : public framework::OpKernel<T> {
+     public:
+      void Compute(const framework::ExecutionContext& ctx) const override {
+        auto* x = ctx.Input<phi::DenseTensor>("X");
+        auto* out = ctx.Output<phi::DenseTensor>("Out");
+        T* out_data = out->mutable_data<T>(ctx.GetPlace());
+        const T* x_data = x->data<T>();
+        for (int64_t i = 0; i < x->numel(); ++i) out_data[i] = x_data[i] - std::tanh(x_data[i]);
+      }
+    };
+    }  // namespace operators
+    }  // namespace paddle
+
     REGISTER_ACTIVATION_OP(relu6, Relu6, Relu6Functor, Relu6GradFunctor);
+    REGISTER_ACTIVATION_OP(tanh_shrink, TanhShrink, TanhShrinkFunctor, TanhShrinkGradFunctor);
+    PD_REGISTER_STRUCT_KERNEL(
+        tanh_shrink, CPU, ALL_LAYOUT, ops::TanhShrinkKernel, float, double) {}
     REGISTER_ACTIVATION_OP(brelu,
                            BRelu,
                            BReluFunctor,
                            BReluGradFunctor);
     """, mode="w")
+    # ---- a custom GradOpMaker: the grad reads Out (not X) ------------------------------------------------
+    _w(root, f"{F}/soft_exp_op.cc", SOFT_EXP_CC, mode="w")
     # ---- dead code ---------------------------------------------------------------------------------------
     fluid_op_file(root, f"{F}/nce_op.cc", "nce", "NCE", inputs=("Input", "Label", "Weight"),
                   attrs=[("num_total_classes", "int", "10"), ("num_neg_samples", "int", "10")])
@@ -619,12 +826,12 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
         out : Out
     """, mode="w")
     _w(root, f"{Y}/op_version.yaml", """
-    - op : nce
+    - op : pull_box_sparse
       version :
-        - checkpoint : Upgrade nce add a new attribute [remote_prefetch]
+        - checkpoint : Upgrade pull_box_sparse add a new attribute [is_distributed]
           action :
-            - add_attr : remote_prefetch
-              comment : The flag indicating whether to use remote prefetch.
+            - add_attr : is_distributed
+              comment : The flag indicating a distributed lookup.
               default : "false"
 
     - op : lod_reset
@@ -730,6 +937,17 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
         helper.append_op(type="soft_relu", inputs={"X": x}, outputs={"Out": out},
                          attrs={"threshold": threshold})
         return out
+
+
+    def tanh_shrink(x):
+        helper = LayerHelper('tanh_shrink', **locals())
+        out = helper.create_variable_for_type_inference(x.dtype)
+        helper.append_op(type='tanh_shrink', inputs={'X': x}, outputs={'Out': out})
+        return out
+
+
+    def soft_exp(x, alpha=1.0):
+        return _legacy_C_ops.soft_exp(x, 'alpha', alpha)
 
 
     def crop(x, shape=None, offsets=None):

@@ -88,3 +88,31 @@ def test_builtin_lists_on_fixture_report_absent_not_error(pristine_tree):
     assert sum(e["status"] == "absent" for e in inv["entries"]) > 50
     assert {d["verdict"] for d in plan(inv)} <= {"DONE", "DELETE", "MIGRATE", "MIGRATE_LEGACY",
                                                  "REPLACE_THEN_DELETE", "KEEP"}
+
+
+def test_rules_found_on_real_paddle_sources(tree):
+    """Shapes met in real Paddle files (benchmarks/real_sample.py): an op-version checkpoint,
+    an inplace Python API, a BoxPS op without a PS path or #if, a maker not in third place."""
+    # nce gets an op-version checkpoint: released programs carry it, it is migrated not deleted
+    y = tree / "paddle/phi/ops/yaml/op_version.yaml"
+    y.write_text(y.read_text() + "\n- op : nce\n  version :\n    - checkpoint : add attr\n")
+    # faster_tokenizer gets a caller through the inplace API name (_legacy_C_ops.x_ calls x)
+    (tree / "python/paddle/static/nn/tok.py").write_text(
+        "from paddle import _legacy_C_ops\n\n\ndef tok(v, t):\n    return _legacy_C_ops.faster_tokenizer_(v, t)\n")
+    # a BoxPS-family op registered from a plain file without #if PADDLE_WITH_BOX_PS
+    (tree / "paddle/fluid/operators/push_box_extended_sparse_op.cc").write_text(
+        "REGISTER_OPERATOR(push_box_extended_sparse, ops::PushOp, ops::PushOpMaker);\n")
+    # an op whose kernel (in its own header) is compiled only for a PSLib build
+    (tree / "paddle/fluid/operators/push_dense_op.cc").write_text(
+        '#include "paddle/fluid/operators/push_dense_op.h"\n'
+        "REGISTER_OPERATOR(push_dense, ops::PushDenseOp, ops::PushDenseOpMaker);\n"
+        "PD_REGISTER_STRUCT_KERNEL(push_dense, CPU, ALL_LAYOUT, ops::PushDenseCPUKernel, float) {}\n")
+    (tree / "paddle/fluid/operators/push_dense_op.h").write_text(
+        "template <typename T>\nvoid PushDenseFunctor() {\n#ifdef PADDLE_WITH_PSLIB\n  Push();\n#endif\n}\n")
+    (tree / "extra.txt").write_text("nce\nfaster_tokenizer\npush_box_extended_sparse\npush_dense\n")
+    d = {x["op"]: x for x in plan(scan(tree, load_list(str(tree / "extra.txt"))))}
+    assert (d["nce"]["verdict"], d["nce"]["rule"]) == ("MIGRATE", "R8b-op-version")
+    assert (d["faster_tokenizer"]["verdict"], d["faster_tokenizer"]["rule"]) == ("MIGRATE", "R7-python-api")
+    assert (d["push_box_extended_sparse"]["verdict"], d["push_box_extended_sparse"]["rule"]) == (
+        "DELETE", "R1-parameter-server")
+    assert (d["push_dense"]["verdict"], d["push_dense"]["rule"]) == ("DELETE", "R1-parameter-server")

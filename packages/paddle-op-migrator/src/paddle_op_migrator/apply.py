@@ -7,13 +7,14 @@ left to do and changes nothing.
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import codegen
-from .cpp import camel, statement_end
+from . import codegen, pyrewrite
+from .cpp import camel, expand_local_macros, statement_end
 from .errors import MigratorError
 from .scanner import (
     FLUID_KERNEL_MACROS,
@@ -152,14 +153,17 @@ def _sites(idx: Index, names: set[str]):
                 yield s
 
 
-def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result) -> None:
+def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
+            deleting: frozenset = frozenset()) -> None:
+    """``deleting``: the names of every op this apply deletes (a file whose registrations all
+    go, across ops, goes as a whole)."""
     regs = [s for s in _sites(idx, names) if s.area == "fluid_op" and s.kind in REGISTRATION_MACROS]
     by_file: dict[str, list] = {}
     for s in regs:
         by_file.setdefault(s.path, []).append(s)
     deleted_files = []
     for path, sites in by_file.items():
-        others = [s for n, ss in idx.sites.items() if n not in names for s in ss
+        others = [s for n, ss in idx.sites.items() if n not in names and n not in deleting for s in ss
                   if s.path == path and s.kind in REGISTRATION_MACROS]
         if not others:
             tree.write(path, None)
@@ -247,15 +251,25 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
     phi_exists = any(s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS
                      for s in idx.sites.get(kname, []))
     if not phi_exists:
-        op_file = next((s.path for s in regs if s.kind in OP_MACROS and s.name == op), None)
-        text = tree.read(op_file) if op_file else None
-        spec = codegen.parse_op(text or "", op) if text else None
+        op_site = next((s for s in regs if s.kind in OP_MACROS and s.name == op), None) or next(
+            (s for s in regs if s.kind == "LOCAL_REGISTER_MACRO" and s.name == op), None)
+        text = tree.read(op_site.path) if op_site else None
+        spec = codegen.parse_op(text, op, _local_headers(tree, text)) if text else None
         if spec is None:
-            res.human.append(f"{op}: no REGISTER_OPERATOR found to read the OpMaker from; not generated")
+            if op_site is not None and op_site.kind == "LOCAL_REGISTER_MACRO":
+                res.human.append(f"{op_site.where}: {op} is registered through {op_site.macro}(...), which "
+                                 "could not be expanded into a REGISTER_OPERATOR with a readable OpMaker "
+                                 "(a macro defined outside the file and the fluid headers it includes, or not "
+                                 "function-like); not generated")
+            else:
+                res.human.append(f"{op}: no REGISTER_OPERATOR found to read the OpMaker from; not generated")
+            return
+        if spec.missing_base:
+            res.human.append(f"{op_site.where}: the OpMaker of {op} extends {spec.missing_base}, which is "
+                             "neither in the file nor in the fluid headers it includes; not generated")
             return
         cpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
         gpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
-        compute = _compute_body(tree, cpu[0]) if cpu else None
         dtypes = _dtypes(tree, cpu[0]) if cpu else ["float", "double"]
         hdr = f"paddle/phi/kernels/{kname}_kernel.h"
         if tree.read(hdr) is None:
@@ -265,9 +279,10 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                                     ("GPU", gpu, f"paddle/phi/kernels/gpu/{kname}_kernel.cu")):
             if not sites or tree.read(rel) is not None:
                 continue
+            compute, helpers = _compute_body(tree, sites[0])
             src, complete = codegen.kernel_source(spec, kname, backend,
                                                   _dtypes(tree, sites[0]) or dtypes,
-                                                  compute, sites[0].where)
+                                                  compute, sites[0].where, helpers)
             tree.write(rel, src)
             res.created.append(rel)
             if complete:
@@ -285,15 +300,18 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                         f'#include "paddle/phi/infermeta/{which}.h"\n')
             if not complete:
                 res.human.append(f"paddle/phi/infermeta/{which}.cc: {fn} marked {codegen.TODO}")
-        has_grad = any(s.kind in OP_MACROS and s.name == op + "_grad" for s in regs)
+        has_grad = spec.grad_registered or any(s.kind in OP_MACROS and s.name == op + "_grad" for s in regs)
         gcpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
         ggpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
         ydir = f"{YAML}/legacy/static_ops.yaml" if legacy else (
             f"{YAML}/inconsistent/static_ops.yaml" if static_only else f"{YAML}/ops.yaml")
         _append_yaml(tree, ydir, codegen.yaml_entry(spec, kname, fn, kname + "_grad" if has_grad else None), kname)
         if has_grad:
-            gbody = _compute_body(tree, gcpu[0]) if gcpu else None
+            gbody = _compute_body(tree, gcpu[0])[0] if gcpu else None
             gspec = codegen.grad_spec(spec, gbody)
+            if spec.grad_maker and spec.grad is None:
+                res.human.append(f"{op}: custom grad maker {spec.grad_maker} not read (no Apply() found); "
+                                 "backward yaml guessed from the DefaultGradOpMaker convention")
             bdir = ydir.replace("static_ops.yaml", "static_backward.yaml").replace("/ops.yaml", "/backward.yaml")
             text = tree.read(bdir) or ""
             if not re.search(r"(?m)^-[ \t]*backward_op[ \t]*:[ \t]*" + re.escape(kname) + r"_grad\b", text):
@@ -307,8 +325,9 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                                         ("GPU", ggpu, f"paddle/phi/kernels/gpu/{gk}_kernel.cu")):
                 if not sites or tree.read(rel) is not None:
                     continue
+                body, helpers = _compute_body(tree, sites[0])
                 src, complete = codegen.kernel_source(gspec, gk, backend, _dtypes(tree, sites[0]),
-                                                      gbody, sites[0].where)
+                                                      body, sites[0].where, helpers)
                 tree.write(rel, src)
                 if complete:
                     ported.add((op + "_grad", backend))
@@ -321,11 +340,21 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
         ctext = tree.read(compat) or ""
         if not re.search(r"(?m)^-[ \t]*op[ \t]*:[ \t]*\w+(?:[ \t]*\([ \t]*)?" + re.escape(op) + r"\b", ctext):
             _append_yaml(tree, compat, codegen.op_compat_entry(spec, kname, has_grad), kname)
+    if not legacy and not static_only:
+        if any(fluid == op for fluid, _ in ported):  # the generated _C_ops API has a live kernel
+            _rewrite_python(tree, idx, op, names, regs, res)
+        elif any(s.kind == "legacy_c_ops" and s.name == op for s in _sites(idx, names)):
+            res.human.append(f"{op}: _legacy_C_ops.{op} callers kept until a PHI kernel of {op} is live")
     # remove the fluid kernel registrations (the PHI kernel now serves the op)
     # Only registrations whose PHI replacement works are removed: a TODO kernel is registered
     # under "#if 0" and the fluid kernel keeps serving that backend until it is ported.
     by_file: dict[str, list[tuple[str, str]]] = {}
     for s in fluid_kernels:
+        if s.kind == "LOCAL_REGISTER_MACRO":  # registers the op itself too: not a kernel-only edit
+            if duplicate:
+                res.human.append(f"{s.where}: {s.macro}({s.name}, ...) also registers a fluid kernel; "
+                                 "remove that part of the macro by hand")
+            continue
         if duplicate or (s.name, _backend(s)) in ported:
             by_file.setdefault(s.path, []).append((s.macro or s.kind, s.name))
         elif s.name in (op, op + "_grad"):
@@ -333,6 +362,74 @@ def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, sta
                              "kernel is ported")
     for path, lines in by_file.items():
         tree.write(path, _remove_spans(tree.read(path) or "", lines))
+
+
+def _rewrite_python(tree: Tree, idx: Index, op: str, names: set[str], regs, res: Result) -> None:
+    """``_legacy_C_ops.<op>(ins, 'attr', v, ...)`` -> ``_C_ops.<op>(ins, attrs in yaml order)``,
+    when ``ops.yaml`` defines the op with the signature the OpMaker gives (the one ``apply``
+    generates), so the generated API takes exactly those arguments."""
+    files = sorted({s.path for s in _sites(idx, names) if s.kind == "legacy_c_ops" and s.name == op})
+    if not files:
+        return
+    op_site = next((s for s in regs if s.kind in OP_MACROS and s.name == op), None)
+    text = tree.read(op_site.path) if op_site else None
+    spec = codegen.parse_op(text, op, _local_headers(tree, text)) if text else None
+    ops_yaml = tree.read(f"{YAML}/ops.yaml") or ""
+    head = f"- op : {op}\n"
+    if spec is None or spec.missing_base or head not in ops_yaml or \
+            codegen.yaml_entry(spec, op, "").splitlines()[1] + "\n" not in ops_yaml.split(head, 1)[1][:2000]:
+        res.human.extend(f"{f}: _legacy_C_ops.{op} calls not rewritten: ops.yaml has no entry with the "
+                         "OpMaker's signature" for f in files)
+        return
+    inputs = [a.name for a in spec.inputs]
+    attrs = [(a.name, a.default) for a in spec.attrs]
+    for rel in files:
+        text = tree.read(rel)
+        if text is None:
+            continue
+        new, left = pyrewrite.rewrite_legacy_calls(text, op, inputs, attrs, inplace=bool(spec.inplace))
+        if new != text:
+            tree.write(rel, new)
+        for line, why in left:
+            res.human.append(f"{rel}:{line}: _legacy_C_ops.{op} call not rewritten to _C_ops.{op}: {why}")
+
+
+def _replace_callers(tree: Tree, idx: Index, d: dict, names: set[str], res: Result) -> None:
+    """Static-graph ``append_op(type='c_X')`` callers -> the new-comm op (``pyrewrite``); every
+    other caller is listed. A later scan finds no caller left and plans DELETE."""
+    op, new = d["op"], d.get("replacement")
+    y = next((y for y in idx.yaml_ops if y.name == new and not y.path.endswith(("op_compat.yaml",
+                                                                              "op_version.yaml"))), None)
+    sig, block = None, ""
+    if y is not None:
+        lines = (tree.read(y.path) or "").splitlines()[y.line - 1:]
+        block = "\n".join([lines[0]] + list(itertools.takewhile(lambda ln: not ln.startswith("- "),
+                                                                 lines[1:]))) if lines else ""
+        sig = pyrewrite.yaml_signature(block)
+    done: set[tuple[str, str]] = set()
+    for s in _sites(idx, names):
+        kind = {"append_op": "static", "legacy_c_ops": "dygraph"}.get(s.kind)
+        if s.area not in ("py_api", "py_other") or kind is None or s.name != op or sig is None \
+                or (s.path, kind) in done:
+            continue
+        done.add((s.path, kind))
+        text = tree.read(s.path) or ""
+        if kind == "static":
+            new_text, left = pyrewrite.rewrite_comm_callers(text, op, new, sig)
+            what = f"append_op(type='{op}')"
+        else:
+            new_text, left = pyrewrite.rewrite_legacy_comm_calls(
+                text, op, new, sig, pyrewrite.yaml_defaults(block), "inplace" in block)
+            what = f"_legacy_C_ops.{op}"
+        if new_text != text:
+            tree.write(s.path, new_text)
+        for line, why in left:
+            res.human.append(f"{s.path}:{line}: {what} not switched to '{new}': {why}")
+    done_paths = {p for p, _ in done}
+    for s in _sites(idx, names):
+        if s.area in ("py_api", "py_other", "framework", "pir", "cpp_other", "inference", "trt") \
+                and s.path not in done_paths and s.kind not in ("py_string", "pir_op_class"):
+            res.human.append(f"{s.where}: switch this caller of '{op}' to '{new}' by hand, then apply DELETE")
 
 
 def _backend(site) -> str:
@@ -348,21 +445,44 @@ def _backend(site) -> str:
     return site.macro or site.kind
 
 
-def _compute_body(tree: Tree, site) -> str | None:
+def _local_headers(tree: Tree, text: str) -> str:
+    """Text of the fluid headers ``text`` includes (kernel classes often live in ``<op>_op.h``)."""
+    out = []
+    for rel in dict.fromkeys(re.findall(r'#include\s*"(paddle/fluid/operators/[^"]+\.(?:h|cu\.h))"', text)):
+        out.append(tree.read(rel) or "")
+    return "\n".join(out)
+
+
+def _compute_body(tree: Tree, site) -> tuple[str | None, str]:
+    """(body of ``Compute`` of the kernel class a registration names, device helpers it uses).
+
+    The class is looked up in the registering file, then in the fluid headers it includes;
+    file-local macros are expanded when that is where the class is written."""
     text = tree.read(site.path) or ""
     start = sum(len(x) for x in text.splitlines(keepends=True)[: site.line - 1])
     stmt = text[start: statement_end(text, start)]
     cm = re.search(r"(?:ops::)?(\w+)(?:<[^>]*>)?\s*[,)]", stmt.split(",", 3)[-1] if "STRUCT" in site.kind
                    else stmt.split(",", 1)[-1])
     if not cm:
-        return None
+        return None, ""
     cls = cm.group(1)
-    m = re.search(r"\bclass\s+" + cls + r"\b[^{;]*\{", text)
+    pool = text + "\n" + _local_headers(tree, text)
+    rx = re.compile(r"\bclass\s+" + cls + r"\b[^{;]*\{")
+    m = rx.search(pool)
     if not m:
-        return None
-    body = codegen._braced(text, m.end() - 1)
-    cm2 = re.search(r"void\s+Compute\s*\([^)]*\)\s*const\s*(?:override)?\s*\{", body)
-    return codegen._braced(body, cm2.end() - 1) if cm2 else None
+        pool = expand_local_macros(pool)[0]
+        m = rx.search(pool)
+    if not m:
+        return None, ""
+    body = codegen._braced(pool, m.end() - 1)
+    cm2 = re.search(r"void\s+Compute\s*\(([^)]*)\)\s*const\s*(?:override)?\s*\{", body)
+    if not cm2:
+        return None, ""
+    compute = codegen._braced(body, cm2.end() - 1)
+    pm = re.search(r"ExecutionContext\s*&\s*(\w+)\s*$", cm2.group(1).strip())
+    if pm and pm.group(1) != "ctx":  # Compute(const ExecutionContext& context): one name for the rules
+        compute = re.sub(r"\b" + pm.group(1) + r"\b", "ctx", compute)
+    return compute, codegen.device_helpers(pool, compute)
 
 
 def _dtypes(tree: Tree, site) -> list[str]:
@@ -373,8 +493,12 @@ def _dtypes(tree: Tree, site) -> list[str]:
     if site.kind == "PD_REGISTER_STRUCT_KERNEL":
         parts = [p.strip() for p in args.split(",")][4:]
         return [p for p in parts if p] or ["float"]
-    found = re.findall(r"<\s*([\w:]+)\s*,", args)
-    return [t for t in dict.fromkeys(found) if "Context" not in t] or ["float"]
+    found = []
+    for targs in re.findall(r"\w<([^<>]*(?:<[^<>]*>[^<>]*)*)>", args):  # Kernel<CPUContext, float>, Kernel<int64_t>
+        found += [t.strip() for t in targs.split(",")
+                  if t.strip() and not re.search(r"Context|Place|::k[A-Z]|\bk[A-Z]\w*$", t)]
+    found = [re.sub(r"\b(?:plat|platform|paddle::platform)::(float16|bfloat16)\b", r"phi::dtype::\1", t) for t in found]
+    return list(dict.fromkeys(found)) or ["float"]
 
 
 def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write: bool = False) -> Result:
@@ -392,21 +516,22 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
                      if y.path.endswith("op_compat.yaml") and y.fluid != y.name}
     tree = Tree(root)
     res = Result()
+    deleting = frozenset().union(*(names_of[d["op"]] for d in chosen if d["verdict"] == "DELETE"))
     for d in chosen:
         names = names_of[d["op"]]
         if d["verdict"] == "DELETE":
-            _delete(tree, idx, d["op"], names, res)
+            _delete(tree, idx, d["op"], names, res, deleting)
         elif d["verdict"] in ("MIGRATE", "MIGRATE_LEGACY"):
-            users = [e for e in d.get("needs_human", [])]
-            static_only = not any("_C_ops" in e for e in users)
+            # dygraph callers (_C_ops / _legacy_C_ops / core.ops) need the op in ops.yaml, which
+            # generates its _C_ops API; static-graph-only ops go to inconsistent/static_ops.yaml
+            static_only = not any(s.kind in ("c_ops", "legacy_c_ops", "core_ops") and s.name == d["op"]
+                                  for s in _sites(idx, names))
             _migrate(tree, idx, d["op"], names, d["verdict"] == "MIGRATE_LEGACY", static_only, res,
                      duplicate=d["rule"].endswith("phi-equivalent"),
                      unused_kernels=frozenset(k["kernel"] for k in d.get("kernels", [])
                                               if k["verdict"] == "DELETE"))
         elif d["verdict"] == "REPLACE_THEN_DELETE":
-            for e in d.get("needs_human", []) or d["evidence"]:
-                res.human.append(f"{e}: switch this caller of '{d['op']}' to '{d.get('replacement')}', "
-                                 "then apply DELETE")
+            _replace_callers(tree, idx, d, names, res)
     changes = tree.changes()
     res.patch = git_diff(changes)
     res.changed = [r for r, _, _ in changes]

@@ -168,7 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap = sub.choices["apply"]
     ap.add_argument("--plan", help="plan JSON from 'plan' (else the plan is computed now)")
     ap.add_argument("--op", action="append", help="only this op (repeatable)")
-    ap.add_argument("--verdict", action="append", help="only ops with this verdict (repeatable)")
+    ap.add_argument("--verdict", action="append",
+                    help="only ops with this verdict (repeatable; default DELETE, MIGRATE, MIGRATE_LEGACY). "
+                         "DELETE removes the op everywhere; MIGRATE* generates the PHI side (kernels with "
+                         "CPU/GPU bodies, InferMeta, yaml, backward yaml from the GradOpMaker, op_compat) "
+                         "and rewrites _legacy_C_ops callers once a PHI kernel is live; REPLACE_THEN_DELETE "
+                         "switches append_op callers to the new-comm op")
     ap.add_argument("--write", action="store_true", help="edit the tree instead of printing a diff")
     ap.add_argument("--out", help="write the diff to this file instead of stdout")
 

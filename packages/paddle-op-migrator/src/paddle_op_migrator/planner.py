@@ -18,6 +18,7 @@ from .scanner import (
     FUNCTION_KERNEL_MACROS,
     OP_MACROS,
     PS_MARKERS,
+    PS_OP_NAMES,
     USE_MACROS,
 )
 
@@ -77,7 +78,8 @@ class Facts:
 
 def _ps_family(f: Facts) -> list[str]:
     return f.where(lambda s: f.is_registration(s) and (
-        PS_MARKERS.search(s["path"]) or any(PS_MARKERS.search(c) for c in s["conditions"])))
+        PS_MARKERS.search(s["path"]) or any(PS_MARKERS.search(c) for c in s["conditions"])
+        or PS_OP_NAMES.search(s["name"]) or s.get("ps_header")))
 
 
 def _norm_comm(name: str) -> str:
@@ -158,6 +160,10 @@ def _cpp_users(f: Facts) -> list[str] | None:
                    and (s["kind"] in USE_MACROS or s["kind"] == "cpp_string")) or None
 
 
+def _op_version(f: Facts) -> list[str] | None:
+    return f.where(lambda s: s["kind"] in ("op_version", "REGISTER_OP_VERSION")) or None
+
+
 def _unused(f: Facts) -> list[str] | None:
     users = [s for s in f.sites if f.outside(s) and s["area"] not in TEST_AREAS
              and s["kind"] not in BOOKKEEPING_KINDS and not f.phi_kernel(s)
@@ -191,6 +197,9 @@ RULES: list[Rule] = [
     Rule("R7-python-api", _legacy_or("MIGRATE"), "called from the public Python package: users "
          "depend on it, so migrate", _python_api),
     Rule("R8-cpp-users", _legacy_or("MIGRATE"), "used by C++ code outside its own files", _cpp_users),
+    Rule("R8b-op-version", _legacy_or("MIGRATE"), "has op-version checkpoints (REGISTER_OP_VERSION / "
+         "op_version.yaml): released saved programs carry the op, so migrate and keep the checkpoints",
+         _op_version),
     Rule("R9-unused", "DELETE", "no reference outside its own files and tests: dead code", _unused),
     Rule("R10-default", _legacy_or("MIGRATE"), "referenced but no rule proves it removable: migrate "
          "(the conservative choice)", _default),

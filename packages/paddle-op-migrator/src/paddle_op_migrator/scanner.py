@@ -48,11 +48,14 @@ _YAML_OP_RE = re.compile(r"^-[ \t]*(op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\(
                          re.M)
 _YAML_BWD_RE = re.compile(r"^[ \t]+backward[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", re.M)
 _CMAKE_TOKEN_RE = re.compile(r"\b(\w+?)_op(?:_xpu|_npu)?(?:\.cc|\.cu|\.cu\.cc|\.kps)?\b")
-_CMAKE_SRC_RE = re.compile(r"\b([\w./-]+\.(?:cc|cu|cpp|kps))\b")
+_CMAKE_SRC_RE = re.compile(r"(?<![\w./*$}-])([\w./-]+\.(?:cc|cu|cpp|kps))\b")  # not a glob tail (*_op.cc)
 
 CPP_EXT = (".cc", ".cu", ".h", ".cuh", ".hpp", ".cpp", ".kps", ".cu.h")
 SKIP_DIRS = {".git", "build", "third_party", "node_modules", "__pycache__", ".nox", ".venv"}
 PS_MARKERS = re.compile(r"PSLIB|PSCORE|HETERPS|BOX_PS|GPUPS|pscore|pslib|/ps/|parameter_server|box_ps")
+# op names of the PS families (BoxPS *_box_sparse / *_box_extended_sparse, GPUPS *_gpups_*)
+_PS_GUARD_RE = re.compile(r"^[ \t]*#[ \t]*if.*\b(PADDLE_WITH_(?:PSLIB|PSCORE|BOX_PS|HETERPS|GPU_GRAPH))\b", re.M)
+PS_OP_NAMES = re.compile(r"_box_(?:extended_)?sparse$|(?:^|_)gpups(?:_|$)|(?:^|_)pslib(?:_|$)")
 
 
 def area(path: str) -> str:
@@ -100,6 +103,7 @@ class Site:
     arg2: str = ""
     macro: str = ""  # the macro actually written, for LOCAL_REGISTER_MACRO
     conditions: list[str] = field(default_factory=list)
+    ps_header: str = ""  # the op's own header compiles its kernel only for a PS build
 
     @property
     def where(self) -> str:
@@ -127,6 +131,7 @@ class Index:
         self.warnings: list[str] = []
         self.conflicts: list[str] = []
         self.includes: dict[str, list[str]] = defaultdict(list)  # fluid header -> ["path:line"]
+        self.ps_headers: set[str] = set()  # fluid headers whose code is under a PS build macro
 
     def add(self, site: Site) -> None:
         self.sites[site.name].append(site)
@@ -253,6 +258,8 @@ def _scan_cpp(idx: Index, rel: str, kind: str, text: str, interest: set[str]) ->
         at = _LineCounter(text)
         for m in _INCLUDE_RE.finditer(text):
             idx.includes[m.group(1)].append(f"{rel}:{at(m.start())}")
+    if kind == "fluid_op" and rel.endswith(".h") and "PADDLE_WITH_" in text and _PS_GUARD_RE.search(text):
+        idx.ps_headers.add(rel)
     at = _LineCounter(text)
     regs: list[Site] = []
     for m in _macro_matches(text):
@@ -306,6 +313,8 @@ def _scan_py(idx: Index, rel: str, kind: str, text: str, interest: set[str]) -> 
     for ref, rx in _PY_RES:
         for m in rx.finditer(text):
             name, start = m.group(1), m.start()
+            if ref != "append_op" and name not in interest and name.endswith("_") and name[:-1] in interest:
+                name = name[:-1]  # the inplace API (_C_ops.c_allreduce_sum_) calls the op
             if name not in interest or start in taken:
                 continue
             prev = text[start - 1] if start else " "
@@ -357,7 +366,7 @@ def _scan_yaml(idx: Index, rel: str, text: str, interest: set[str]) -> None:
         phi, fluid = m.group(2), m.group(3) or m.group(2)
         line = at(m.start())
         block = text[m.end(): ms[i + 1].start() if i + 1 < len(ms) else len(text)]
-        comm = kind == "yaml_ops" and bool(re.search(r"^\s*args\s*:.*\bring_id\b", block, re.M))
+        comm = kind in ("yaml_ops", "yaml_static") and bool(re.search(r"^\s*args\s*:.*\bring_id\b", block, re.M))
         # op_compat and op_version speak of fluid ops; the other yamls of PHI ops.
         if kind in ("op_compat", "op_version", "yaml_legacy"):
             idx.add(Site(kind, fluid, rel, line, area="yaml", arg2=phi))
@@ -434,6 +443,13 @@ def scan(paddle_src: str | Path, entries: list[ListEntry], progress: bool = Fals
     idx = build_index(root, interest, progress=progress)
     _file_ops_cache.pop(id(idx), None)
     fluid_ops = _fluid_op_names(idx)
+    if idx.ps_headers:  # kernels implemented in a header compiled only for a PS build
+        for sites in idx.sites.values():
+            for s in sites:
+                if s.area == "fluid_op" and s.kind in REGISTRATION_MACROS:
+                    hdr = re.sub(r"(\.cu)?\.(cc|cu)$", ".h", s.path)
+                    if hdr in idx.ps_headers:
+                        s.ps_header = hdr
     ops: dict[str, dict] = {}
     out_entries = []
     for e in entries:
