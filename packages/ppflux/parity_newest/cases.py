@@ -8,6 +8,7 @@ prompts, latents, images and noise, and the tolerances live in one place.
 from __future__ import annotations
 
 import numpy as np
+from reference import transformer_inputs  # tests/reference.py: numpy-only at import
 
 PROMPT = "a photo of a red cat on the moon"
 COMMON = dict(num_inference_steps=2, output_type="np", max_sequence_length=48)
@@ -48,24 +49,9 @@ def latents(seed: int = 0, batch: int = 1, tokens: int = 16) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, tokens, 64)).astype(np.float32)
 
 
-def transformer_inputs(seed=0, batch=1, image_tokens=16, text_tokens=8, grid_w=4) -> dict:
-    rng = np.random.default_rng(seed)
-    img_ids = np.zeros((image_tokens, 3), np.float32)
-    img_ids[:, 1] = np.arange(image_tokens) // grid_w
-    img_ids[:, 2] = np.arange(image_tokens) % grid_w
-    return dict(
-        hidden_states=rng.standard_normal((batch, image_tokens, 64)).astype(np.float32),
-        encoder_hidden_states=rng.standard_normal((batch, text_tokens, 32)).astype(np.float32),
-        pooled_projections=rng.standard_normal((batch, 32)).astype(np.float32),
-        timestep=np.linspace(0.75, 0.3, batch).astype(np.float32),
-        img_ids=img_ids,
-        txt_ids=np.zeros((text_tokens, 3), np.float32),
-    )
-
-
 def model_cases() -> dict:
     """name -> (model folder, inputs). ControlNet inputs carry the conditioning."""
-    dev = transformer_inputs(batch=2)
+    dev = transformer_inputs(batch=2, timestep=[0.75, 0.3])
     dev["guidance"] = np.array([3.5, 1.0], np.float32)
     schnell = transformer_inputs(seed=3, image_tokens=24, text_tokens=5, grid_w=6)
     canny = transformer_inputs(seed=4)

@@ -370,6 +370,8 @@ class FluxPipeline(FluxLoraLoaderMixin):
         return None
 
     def _decode(self, latents, height, width, output_type):
+        if output_type == "pt":  # diffusers' tensor output; ppdiffusers would turn it into "np"
+            output_type = "pd"
         if output_type == "latent":
             return latents
         vae = self._component("vae")
