@@ -7,10 +7,11 @@ runs after one warm-up, and the ratio ppflux / diffusers (< 1 means ppflux is fa
 
 One run measures two variants, each in its own process (MKL reads its dispatch setting once):
 
-* ``before``: ppflux 0.1.0's state: MKL's default code path (``PPFLUX_MKL_AMD_FIX=0``) and
-  RMSNorm through ``pow(2)``;
-* ``after``: what ppflux does now: ``MKL_DEBUG_CPU_TYPE=5`` on AMD CPUs (Paddle's bundled MKL
-  otherwise runs its generic kernels there) and RMSNorm through ``square``.
+* ``before``: ppflux 0.1.0's state: MKL's default code path (``PPFLUX_MKL_AMD_FIX=0``),
+  RMSNorm through ``pow(2)``, Paddle's own CPU ``scaled_dot_product_attention``;
+* ``mkl+square``: ``MKL_DEBUG_CPU_TYPE=5`` on AMD CPUs (Paddle's bundled MKL otherwise runs its
+  generic kernels there) and RMSNorm through ``square``, Paddle's attention;
+* ``after``: what ppflux does now: the above plus attention one head at a time on CPU.
 
 On an Intel CPU the MKL part of the two variants is the same (the setting is AMD-only).
 
@@ -73,8 +74,14 @@ def build_steps(ref, mine, x, e, pooled, ids, txt):
     return torch_step, paddle_step
 
 
-VARIANTS = {"before": {"PPFLUX_MKL_AMD_FIX": "0", "PPFLUX_BENCH_RMSNORM": "pow"},
-            "after": {"PPFLUX_MKL_AMD_FIX": "1", "PPFLUX_BENCH_RMSNORM": "square"}}
+VARIANTS = {
+    "before": {"PPFLUX_MKL_AMD_FIX": "0", "PPFLUX_BENCH_RMSNORM": "pow",
+               "PPFLUX_BENCH_ATTENTION": "paddle"},
+    "mkl+square": {"PPFLUX_MKL_AMD_FIX": "1", "PPFLUX_BENCH_RMSNORM": "square",
+                   "PPFLUX_BENCH_ATTENTION": "paddle"},
+    "after": {"PPFLUX_MKL_AMD_FIX": "1", "PPFLUX_BENCH_RMSNORM": "square",
+              "PPFLUX_BENCH_ATTENTION": "per-head"},
+}
 
 
 def _rmsnorm_pow_forward(self, x):
@@ -100,6 +107,10 @@ def measure(repeats: int) -> list[dict]:
 
     if os.environ.get("PPFLUX_BENCH_RMSNORM") == "pow":
         transformer_flux.RMSNorm.forward = _rmsnorm_pow_forward
+    if os.environ.get("PPFLUX_BENCH_ATTENTION") == "paddle":  # 0.1.0: Paddle's own SDPA
+        import paddle.nn.functional as F
+
+        transformer_flux.scaled_dot_product_attention = F.scaled_dot_product_attention
     torch.set_num_threads(1)
     torch.manual_seed(0)
     ref = Ref(**CONFIG).eval()
@@ -134,7 +145,8 @@ def measure(repeats: int) -> list[dict]:
                "ppflux_over_diffusers": round(med["ppflux"] / med["diffusers"], 3),
                "max_abs_diff_step_output": diff, "repeats": repeats,
                "MKL_DEBUG_CPU_TYPE": os.environ.get("MKL_DEBUG_CPU_TYPE"),
-               "rmsnorm": os.environ.get("PPFLUX_BENCH_RMSNORM", "square")}
+               "rmsnorm": os.environ.get("PPFLUX_BENCH_RMSNORM", "square"),
+               "attention": os.environ.get("PPFLUX_BENCH_ATTENTION", "per-head")}
         rows.append(row)
     return rows
 
