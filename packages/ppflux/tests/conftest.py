@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
+from reference import transformer_inputs  # noqa: E402,F401  (tests import it from here)
+
 
 @pytest.fixture(scope="session")
 def dev_pipe_dir(tmp_path_factory) -> Path:
@@ -30,21 +32,6 @@ def schnell_transformer_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("flux-schnell") / "transformer"
     reference.make_transformer(False, seed=7).save_pretrained(out)
     return out
-
-
-def transformer_inputs(seed=0, batch=1, image_tokens=16, text_tokens=8, grid_w=4):
-    rng = np.random.default_rng(seed)
-    img_ids = np.zeros((image_tokens, 3), np.float32)
-    img_ids[:, 1] = np.arange(image_tokens) // grid_w
-    img_ids[:, 2] = np.arange(image_tokens) % grid_w
-    return dict(
-        hidden_states=rng.standard_normal((batch, image_tokens, 64)).astype(np.float32),
-        encoder_hidden_states=rng.standard_normal((batch, text_tokens, 32)).astype(np.float32),
-        pooled_projections=rng.standard_normal((batch, 32)).astype(np.float32),
-        timestep=np.full([batch], 0.75, np.float32),
-        img_ids=img_ids,
-        txt_ids=np.zeros((text_tokens, 3), np.float32),
-    )
 
 
 def to_torch(inputs: dict) -> dict:

@@ -28,6 +28,24 @@ WORDS = ("a photo of cat dog red blue green tree house on the in with small big 
          "river mountain painting oil sketch bright dark light astronaut riding horse").split()
 
 
+def transformer_inputs(seed=0, batch=1, image_tokens=16, text_tokens=8, grid_w=4,
+                       timestep=None) -> dict:
+    """Random transformer inputs (numpy) with FLUX's image ids over a ``grid_w``-wide grid."""
+    rng = np.random.default_rng(seed)
+    img_ids = np.zeros((image_tokens, 3), np.float32)
+    img_ids[:, 1] = np.arange(image_tokens) // grid_w
+    img_ids[:, 2] = np.arange(image_tokens) % grid_w
+    return dict(
+        hidden_states=rng.standard_normal((batch, image_tokens, 64)).astype(np.float32),
+        encoder_hidden_states=rng.standard_normal((batch, text_tokens, 32)).astype(np.float32),
+        pooled_projections=rng.standard_normal((batch, 32)).astype(np.float32),
+        timestep=np.full([batch], 0.75, np.float32) if timestep is None
+        else np.asarray(timestep, np.float32),
+        img_ids=img_ids,
+        txt_ids=np.zeros((text_tokens, 3), np.float32),
+    )
+
+
 def seed_all(seed: int = 0):
     import torch
 

@@ -120,6 +120,10 @@ def test_prompt_embeds_and_callback(dev_pipe_dir):
     b = mine(PROMPT, height=64, width=64, latents=lat, **COMMON).images
     np.testing.assert_array_equal(a, b)
     assert [i for i, _ in seen] == [0, 1]
+    # diffusers' output_type="pt" gives a tensor: here a Paddle tensor, the same values
+    pt = mine(PROMPT, height=64, width=64, latents=lat, **{**COMMON, "output_type": "pt"}).images
+    assert isinstance(pt, paddle.Tensor)
+    np.testing.assert_allclose(pt.numpy().transpose(0, 2, 3, 1), b, atol=1e-6)
 
 
 def test_img2img(dev_pipe_dir, deterministic, parity):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._compat import use_fast_mkl_path_on_amd  # noqa: E402
+
+use_fast_mkl_path_on_amd()  # before anything calls MKL (see _compat)
+
 _LAZY = {
     "FluxTransformer2DModel": "ppflux.models.transformer_flux",
     "FluxControlNetModel": "ppflux.models.controlnet_flux",

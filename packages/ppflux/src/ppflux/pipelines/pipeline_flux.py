@@ -123,15 +123,14 @@ class FluxPipeline(FluxLoraLoaderMixin):
 
     def _component(self, name):
         value = self._modules.get(name)
+        if value is None and name in getattr(self, "_lazy_cache", {}):
+            return self._lazy_cache[name]
         if value is None and self._folder is not None and name in self._subfolders():
             value = self._load_component(name)
             if not self.low_memory or name in ("scheduler", "tokenizer", "tokenizer_2"):
                 self._modules[name] = value
             else:
                 self._lazy_cache[name] = value
-                return value
-        if value is None and name in getattr(self, "_lazy_cache", {}):
-            return self._lazy_cache[name]
         return value
 
     def _release(self, *names):
@@ -371,6 +370,8 @@ class FluxPipeline(FluxLoraLoaderMixin):
         return None
 
     def _decode(self, latents, height, width, output_type):
+        if output_type == "pt":  # diffusers' tensor output; ppdiffusers would turn it into "np"
+            output_type = "pd"
         if output_type == "latent":
             return latents
         vae = self._component("vae")
@@ -416,6 +417,46 @@ class FluxPipeline(FluxLoraLoaderMixin):
     def _after_step(self, i, t, latents, timesteps):
         return latents
 
+    # ------------------------------------------------------------------ shared by the pipelines
+    # Every FLUX pipeline checks and encodes the prompt, calls the transformer once per step and
+    # decodes the same way; the pipelines differ in how they prepare latents and conditions.
+    def _encode_checked(self, prompt, prompt_2, height, width, prompt_embeds,
+                        pooled_prompt_embeds, num_images_per_prompt, max_sequence_length,
+                        callback_on_step_end_tensor_inputs, **negative):
+        """check_inputs + encode_prompt: (batch_size, prompt_embeds, pooled, text_ids)."""
+        self.check_inputs(prompt, prompt_2, height, width, prompt_embeds=prompt_embeds,
+                          pooled_prompt_embeds=pooled_prompt_embeds,
+                          callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+                          max_sequence_length=max_sequence_length, **negative)
+        batch_size = (1 if isinstance(prompt, str) else len(prompt)) if prompt is not None \
+            else prompt_embeds.shape[0]
+        return (batch_size, *self.encode_prompt(prompt, prompt_2, prompt_embeds,
+                                                pooled_prompt_embeds, num_images_per_prompt,
+                                                max_sequence_length))
+
+    def _predict(self, latents, t, guidance, prompt_embeds, pooled, text_ids, image_ids,
+                 joint_attention_kwargs, **controlnet_outputs):
+        """One transformer call at scheduler time ``t`` (passed as t / 1000, as diffusers does).
+        The transformer is looked up on every call so that ``low_memory`` can free it after."""
+        timestep = paddle.full([latents.shape[0]], float(t), dtype=latents.dtype)
+        with paddle.no_grad():
+            return self._component("transformer")(
+                hidden_states=latents, timestep=timestep / 1000, guidance=guidance,
+                pooled_projections=pooled, encoder_hidden_states=prompt_embeds,
+                txt_ids=text_ids, img_ids=image_ids,
+                joint_attention_kwargs=joint_attention_kwargs, return_dict=False,
+                **controlnet_outputs)[0]
+
+    def _denoise_and_decode(self, timesteps, latents, step_fn, prompt_embeds, height, width,
+                            output_type, return_dict, callback_on_step_end,
+                            callback_on_step_end_tensor_inputs, release=("transformer",)):
+        latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
+                                callback_on_step_end_tensor_inputs,
+                                {"prompt_embeds": prompt_embeds})
+        self._release(*release)
+        image = self._decode(latents, height, width, output_type)
+        return FluxPipelineOutput(images=image) if return_dict else (image,)
+
     @property
     def interrupt(self):
         return getattr(self, "_interrupt", False)
@@ -432,17 +473,14 @@ class FluxPipeline(FluxLoraLoaderMixin):
                  max_sequence_length: int = 512):
         height = height or self.default_sample_size * self.vae_scale_factor
         width = width or self.default_sample_size * self.vae_scale_factor
-        self.check_inputs(prompt, prompt_2, height, width, negative_prompt, negative_prompt_2,
-                          prompt_embeds, negative_prompt_embeds, pooled_prompt_embeds,
-                          negative_pooled_prompt_embeds, callback_on_step_end_tensor_inputs,
-                          max_sequence_length)
-        batch_size = (1 if isinstance(prompt, str) else len(prompt)) if prompt is not None \
-            else prompt_embeds.shape[0]
+        batch_size, prompt_embeds, pooled_prompt_embeds, text_ids = self._encode_checked(
+            prompt, prompt_2, height, width, prompt_embeds, pooled_prompt_embeds,
+            num_images_per_prompt, max_sequence_length, callback_on_step_end_tensor_inputs,
+            negative_prompt=negative_prompt, negative_prompt_2=negative_prompt_2,
+            negative_prompt_embeds=negative_prompt_embeds,
+            negative_pooled_prompt_embeds=negative_pooled_prompt_embeds)
         has_neg = negative_prompt is not None or (negative_prompt_embeds is not None)
         do_true_cfg = true_cfg_scale > 1 and has_neg
-        prompt_embeds, pooled_prompt_embeds, text_ids = self.encode_prompt(
-            prompt, prompt_2, prompt_embeds, pooled_prompt_embeds, num_images_per_prompt,
-            max_sequence_length)
         if do_true_cfg:
             negative_prompt_embeds, negative_pooled_prompt_embeds, neg_text_ids = \
                 self.encode_prompt(negative_prompt, negative_prompt_2, negative_prompt_embeds,
@@ -457,38 +495,20 @@ class FluxPipeline(FluxLoraLoaderMixin):
                                                          latents.shape[1])
         guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
         self._component("scheduler").set_begin_index(0)
-        transformer = self._component("transformer")
 
         def step_fn(i, t, latents):
-            timestep = paddle.full([latents.shape[0]], float(t), dtype=latents.dtype)
-            with paddle.no_grad():
-                noise_pred = transformer(hidden_states=latents, timestep=timestep / 1000,
-                                         guidance=guidance,
-                                         pooled_projections=pooled_prompt_embeds,
-                                         encoder_hidden_states=prompt_embeds, txt_ids=text_ids,
-                                         img_ids=image_ids,
-                                         joint_attention_kwargs=joint_attention_kwargs,
-                                         return_dict=False)[0]
-                if do_true_cfg:
-                    neg = transformer(hidden_states=latents, timestep=timestep / 1000,
-                                      guidance=guidance,
-                                      pooled_projections=negative_pooled_prompt_embeds,
-                                      encoder_hidden_states=negative_prompt_embeds,
-                                      txt_ids=neg_text_ids, img_ids=image_ids,
-                                      joint_attention_kwargs=joint_attention_kwargs,
-                                      return_dict=False)[0]
-                    noise_pred = neg + true_cfg_scale * (noise_pred - neg)
+            noise_pred = self._predict(latents, t, guidance, prompt_embeds, pooled_prompt_embeds,
+                                       text_ids, image_ids, joint_attention_kwargs)
+            if do_true_cfg:
+                neg = self._predict(latents, t, guidance, negative_prompt_embeds,
+                                    negative_pooled_prompt_embeds, neg_text_ids, image_ids,
+                                    joint_attention_kwargs)
+                noise_pred = neg + true_cfg_scale * (noise_pred - neg)
             return noise_pred
 
-        latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
-                                callback_on_step_end_tensor_inputs,
-                                {"prompt_embeds": prompt_embeds})
-        transformer = step_fn = None  # drop references so low_memory can free it
-        self._release("transformer")
-        image = self._decode(latents, height, width, output_type)
-        if not return_dict:
-            return (image,)
-        return FluxPipelineOutput(images=image)
+        return self._denoise_and_decode(timesteps, latents, step_fn, prompt_embeds, height,
+                                        width, output_type, return_dict, callback_on_step_end,
+                                        callback_on_step_end_tensor_inputs)
 
 
 def _diffusers_class_name(name, module):

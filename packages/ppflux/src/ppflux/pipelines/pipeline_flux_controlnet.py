@@ -7,7 +7,7 @@ import numpy as np
 from .._compat import require_paddle
 from ..models.controlnet_flux import FluxControlNetModel, FluxMultiControlNetModel
 from . import pipeline_flux as base
-from .pipeline_flux import FluxPipeline, FluxPipelineOutput, pack_latents
+from .pipeline_flux import FluxPipeline, pack_latents
 
 paddle = require_paddle()
 
@@ -76,15 +76,9 @@ class FluxControlNetPipeline(FluxPipeline):
             mult = len(controlnet.nets) if multi else 1
             control_guidance_start = mult * [control_guidance_start]
             control_guidance_end = mult * [control_guidance_end]
-        self.check_inputs(prompt, prompt_2, height, width, prompt_embeds=prompt_embeds,
-                          pooled_prompt_embeds=pooled_prompt_embeds,
-                          callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-                          max_sequence_length=max_sequence_length)
-        batch_size = (1 if isinstance(prompt, str) else len(prompt)) if prompt is not None \
-            else prompt_embeds.shape[0]
-        prompt_embeds, pooled, text_ids = self.encode_prompt(
-            prompt, prompt_2, prompt_embeds, pooled_prompt_embeds, num_images_per_prompt,
-            max_sequence_length)
+        batch_size, prompt_embeds, pooled, text_ids = self._encode_checked(
+            prompt, prompt_2, height, width, prompt_embeds, pooled_prompt_embeds,
+            num_images_per_prompt, max_sequence_length, callback_on_step_end_tensor_inputs)
         tcfg = self._config_of("transformer")
         n_ch = tcfg["in_channels"] // 4
         total = batch_size * num_images_per_prompt
@@ -132,7 +126,7 @@ class FluxControlNetPipeline(FluxPipeline):
         cn_guidance = self._guidance(dict(cn_config), guidance_scale, latents.shape[0])
         guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
         self._component("scheduler").set_begin_index(0)
-        transformer = self._component("transformer")
+        controlnet = None  # looked up per step, so that low_memory can free it afterwards
 
         def step_fn(i, t, latents):
             timestep = paddle.full([latents.shape[0]], float(t), dtype=latents.dtype)
@@ -143,27 +137,22 @@ class FluxControlNetPipeline(FluxPipeline):
                 scale = scale[0] if isinstance(scale, list) else scale
                 cond_scale = scale * keep[i]
             with paddle.no_grad():
-                blocks, singles = controlnet(
+                blocks, singles = self._component("controlnet")(
                     hidden_states=latents, controlnet_cond=control_image,
                     controlnet_mode=control_mode, conditioning_scale=cond_scale,
                     timestep=timestep / 1000, guidance=cn_guidance, pooled_projections=pooled,
                     encoder_hidden_states=prompt_embeds, txt_ids=text_ids, img_ids=image_ids,
                     joint_attention_kwargs=joint_attention_kwargs, return_dict=False)
-                return transformer(
-                    hidden_states=latents, timestep=timestep / 1000, guidance=guidance,
-                    pooled_projections=pooled, encoder_hidden_states=prompt_embeds,
-                    controlnet_block_samples=blocks, controlnet_single_block_samples=singles,
-                    txt_ids=text_ids, img_ids=image_ids,
-                    joint_attention_kwargs=joint_attention_kwargs, return_dict=False,
-                    controlnet_blocks_repeat=repeat)[0]
+            return self._predict(latents, t, guidance, prompt_embeds, pooled, text_ids,
+                                 image_ids, joint_attention_kwargs,
+                                 controlnet_block_samples=blocks,
+                                 controlnet_single_block_samples=singles,
+                                 controlnet_blocks_repeat=repeat)
 
-        latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
-                                callback_on_step_end_tensor_inputs,
-                                {"prompt_embeds": prompt_embeds})
-        transformer = step_fn = None  # drop references so low_memory can free it
-        self._release("transformer", "controlnet")
-        image = self._decode(latents, height, width, output_type)
-        return FluxPipelineOutput(images=image) if return_dict else (image,)
+        return self._denoise_and_decode(timesteps, latents, step_fn, prompt_embeds, height,
+                                        width, output_type, return_dict, callback_on_step_end,
+                                        callback_on_step_end_tensor_inputs,
+                                        release=("transformer", "controlnet"))
 
 
 __all__ = ["FluxControlNetPipeline", "FluxControlNetModel", "FluxMultiControlNetModel", "np"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from .._compat import require_paddle
 from . import pipeline_flux as base
-from .pipeline_flux import FluxPipeline, FluxPipelineOutput, pack_latents, prepare_latent_image_ids
+from .pipeline_flux import FluxPipeline, pack_latents, prepare_latent_image_ids
 
 paddle = require_paddle()
 
@@ -56,22 +58,18 @@ class FluxImg2ImgPipeline(FluxPipeline):
             raise ValueError(f"strength must be in [0, 1], got {strength}")
 
     def _prepare_common(self, prompt, prompt_2, image, height, width, num_inference_steps,
-                        sigmas, strength, num_images_per_prompt, prompt_embeds,
+                        sigmas, strength, guidance_scale, num_images_per_prompt, prompt_embeds,
                         pooled_prompt_embeds, max_sequence_length, callback_inputs):
+        """What img2img and inpaint share before their latents differ: the preprocessed image,
+        checked and encoded prompts, the strength-cut schedule and the guidance."""
         self._check_strength(strength)
         init_image = self.image_processor.preprocess(image, height=height, width=width)
         init_image = init_image.astype("float32")
         if height is None or width is None:
             height, width = init_image.shape[-2:]
-        self.check_inputs(prompt, prompt_2, height, width, prompt_embeds=prompt_embeds,
-                          pooled_prompt_embeds=pooled_prompt_embeds,
-                          callback_on_step_end_tensor_inputs=callback_inputs,
-                          max_sequence_length=max_sequence_length)
-        batch_size = (1 if isinstance(prompt, str) else len(prompt)) if prompt is not None \
-            else prompt_embeds.shape[0]
-        prompt_embeds, pooled_prompt_embeds, text_ids = self.encode_prompt(
-            prompt, prompt_2, prompt_embeds, pooled_prompt_embeds, num_images_per_prompt,
-            max_sequence_length)
+        batch_size, prompt_embeds, pooled, text_ids = self._encode_checked(
+            prompt, prompt_2, height, width, prompt_embeds, pooled_prompt_embeds,
+            num_images_per_prompt, max_sequence_length, callback_inputs)
         image_seq_len = (int(height) // self.vae_scale_factor // 2) * \
             (int(width) // self.vae_scale_factor // 2)
         _, num_inference_steps = self._timesteps(num_inference_steps, sigmas, image_seq_len)
@@ -80,22 +78,24 @@ class FluxImg2ImgPipeline(FluxPipeline):
             raise ValueError(f"strength={strength} with {num_inference_steps} steps leaves no "
                              "denoising step")
         total = batch_size * num_images_per_prompt
-        latent_timestep = timesteps[:1].tile([total])
-        return (init_image, height, width, total, prompt_embeds, pooled_prompt_embeds, text_ids,
-                timesteps, latent_timestep)
+        tcfg = self._config_of("transformer")
+        return SimpleNamespace(
+            init_image=init_image, height=height, width=width, total=total,
+            num_channels_latents=tcfg["in_channels"] // 4, prompt_embeds=prompt_embeds,
+            pooled=pooled, text_ids=text_ids, timesteps=timesteps,
+            latent_timestep=timesteps[:1].tile([total]),
+            guidance=self._guidance(tcfg, guidance_scale, total))
 
-    def _transformer_step(self, transformer, guidance, prompt_embeds, pooled, text_ids,
-                          image_ids, joint_attention_kwargs):
+    def _run(self, prep, latents, image_ids, joint_attention_kwargs, output_type, return_dict,
+             callback_on_step_end, callback_on_step_end_tensor_inputs):
         def step_fn(i, t, latents):
-            timestep = paddle.full([latents.shape[0]], float(t), dtype=latents.dtype)
-            with paddle.no_grad():
-                return transformer(hidden_states=latents, timestep=timestep / 1000,
-                                   guidance=guidance, pooled_projections=pooled,
-                                   encoder_hidden_states=prompt_embeds, txt_ids=text_ids,
-                                   img_ids=image_ids,
-                                   joint_attention_kwargs=joint_attention_kwargs,
-                                   return_dict=False)[0]
-        return step_fn
+            return self._predict(latents, t, prep.guidance, prep.prompt_embeds, prep.pooled,
+                                 prep.text_ids, image_ids, joint_attention_kwargs)
+
+        return self._denoise_and_decode(prep.timesteps, latents, step_fn, prep.prompt_embeds,
+                                        prep.height, prep.width, output_type, return_dict,
+                                        callback_on_step_end,
+                                        callback_on_step_end_tensor_inputs)
 
     def __call__(self, prompt=None, prompt_2=None, image=None, height=None, width=None,
                  strength: float = 0.6, num_inference_steps: int = 28, sigmas=None,
@@ -107,23 +107,12 @@ class FluxImg2ImgPipeline(FluxPipeline):
                  max_sequence_length: int = 512):
         if image is None:
             raise ValueError("FluxImg2ImgPipeline needs `image`")
-        (init_image, height, width, total, prompt_embeds, pooled, text_ids, timesteps,
-         latent_timestep) = self._prepare_common(
+        prep = self._prepare_common(
             prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
-            num_images_per_prompt, prompt_embeds, pooled_prompt_embeds, max_sequence_length,
-            callback_on_step_end_tensor_inputs)
-        tcfg = self._config_of("transformer")
+            guidance_scale, num_images_per_prompt, prompt_embeds, pooled_prompt_embeds,
+            max_sequence_length, callback_on_step_end_tensor_inputs)
         latents, image_ids = self.prepare_latents(
-            init_image, latent_timestep, total, tcfg["in_channels"] // 4, height, width,
-            prompt_embeds.dtype, generator, latents)
-        guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
-        transformer = self._component("transformer")
-        step_fn = self._transformer_step(transformer, guidance, prompt_embeds, pooled, text_ids,
-                                         image_ids, joint_attention_kwargs)
-        latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
-                                callback_on_step_end_tensor_inputs,
-                                {"prompt_embeds": prompt_embeds})
-        transformer = step_fn = None  # drop references so low_memory can free it
-        self._release("transformer")
-        image = self._decode(latents, height, width, output_type)
-        return FluxPipelineOutput(images=image) if return_dict else (image,)
+            prep.init_image, prep.latent_timestep, prep.total, prep.num_channels_latents,
+            prep.height, prep.width, prep.prompt_embeds.dtype, generator, latents)
+        return self._run(prep, latents, image_ids, joint_attention_kwargs, output_type,
+                         return_dict, callback_on_step_end, callback_on_step_end_tensor_inputs)

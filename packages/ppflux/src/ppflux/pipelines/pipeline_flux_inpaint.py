@@ -6,7 +6,7 @@ import paddle.nn.functional as F
 
 from .._compat import require_paddle
 from . import pipeline_flux as base
-from .pipeline_flux import FluxPipelineOutput, pack_latents, prepare_latent_image_ids
+from .pipeline_flux import pack_latents, prepare_latent_image_ids
 from .pipeline_flux_img2img import FluxImg2ImgPipeline
 
 paddle = require_paddle()
@@ -64,32 +64,27 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
                  max_sequence_length: int = 512):
         if image is None or mask_image is None:
             raise ValueError("FluxInpaintPipeline needs `image` and `mask_image`")
-        (init_image, height, width, total, prompt_embeds, pooled, text_ids, timesteps,
-         latent_timestep) = self._prepare_common(
+        prep = self._prepare_common(
             prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
-            num_images_per_prompt, prompt_embeds, pooled_prompt_embeds, max_sequence_length,
-            callback_on_step_end_tensor_inputs)
-        tcfg = self._config_of("transformer")
-        n_ch = tcfg["in_channels"] // 4
+            guidance_scale, num_images_per_prompt, prompt_embeds, pooled_prompt_embeds,
+            max_sequence_length, callback_on_step_end_tensor_inputs)
+        n_ch, dtype = prep.num_channels_latents, prep.prompt_embeds.dtype
         latents, noise, image_latents, image_ids = self.prepare_latents(
-            init_image, latent_timestep, total, n_ch, height, width, prompt_embeds.dtype,
-            generator, latents)
-        mask_condition = self.mask_processor.preprocess(mask_image, height=height, width=width)
+            prep.init_image, prep.latent_timestep, prep.total, n_ch, prep.height, prep.width,
+            dtype, generator, latents)
+        mask_condition = self.mask_processor.preprocess(mask_image, height=prep.height,
+                                                        width=prep.width)
         if masked_image_latents is None:
-            masked_image = init_image * (mask_condition < 0.5).astype(init_image.dtype)
+            masked_image = prep.init_image * (mask_condition < 0.5).astype(prep.init_image.dtype)
         else:
             masked_image = masked_image_latents
-        batch = total // num_images_per_prompt
-        mask, _ = self.prepare_mask_latents(mask_condition, masked_image, batch, n_ch,
-                                            num_images_per_prompt, height, width,
-                                            prompt_embeds.dtype, generator)
-        guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
-        transformer = self._component("transformer")
-        step_fn = self._transformer_step(transformer, guidance, prompt_embeds, pooled, text_ids,
-                                         image_ids, joint_attention_kwargs)
+        mask, _ = self.prepare_mask_latents(
+            mask_condition, masked_image, prep.total // num_images_per_prompt, n_ch,
+            num_images_per_prompt, prep.height, prep.width, dtype, generator)
         scheduler = self._component("scheduler")
 
         def after_step(i, t, latents, timesteps):
+            # keep the unmasked region on the image's own noising trajectory
             proper = image_latents
             if i < len(timesteps) - 1:
                 proper = scheduler.scale_noise(proper, timesteps[i + 1:i + 2], noise)
@@ -97,12 +92,8 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
 
         self._after_step = after_step
         try:
-            latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
-                                    callback_on_step_end_tensor_inputs,
-                                    {"prompt_embeds": prompt_embeds})
+            return self._run(prep, latents, image_ids, joint_attention_kwargs, output_type,
+                             return_dict, callback_on_step_end,
+                             callback_on_step_end_tensor_inputs)
         finally:
             del self._after_step
-        transformer = step_fn = None  # drop references so low_memory can free it
-        self._release("transformer")
-        image = self._decode(latents, height, width, output_type)
-        return FluxPipelineOutput(images=image) if return_dict else (image,)

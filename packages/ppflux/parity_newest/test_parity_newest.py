@@ -1,0 +1,82 @@
+"""ppflux vs the newest diffusers / transformers (made in their own venv by
+``make_reference.py`` from the same ``cases.py``): models within 1e-5, scheduler equal,
+two-step pipeline images within 1e-4."""
+
+from __future__ import annotations
+
+import cases
+import numpy as np
+import paddle
+import ppflux
+import ppflux.pipelines.pipeline_flux as pp_base
+import pytest
+
+
+def _close(name, got, want, tol, record):
+    assert got.shape == want.shape, (got.shape, want.shape)
+    assert np.abs(want).max() > 1e-3  # a real output, not zeros
+    diff = float(np.abs(got - want).max())
+    record(name, diff, tol)
+    assert diff < tol, f"{name}: max abs diff {diff:.3g} >= {tol}"
+
+
+@pytest.mark.parametrize("name", list(cases.model_cases()))
+def test_model(name, ref_dir, expected, record):
+    folder, inputs = cases.model_cases()[name]
+    tensors = {k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v
+               for k, v in inputs.items()}
+    with paddle.no_grad():
+        if "ControlNet" in name:
+            model = ppflux.FluxControlNetModel.from_pretrained(ref_dir / folder)
+            blocks, singles = model(**tensors, return_dict=False)
+            outs = [t.numpy() for t in list(blocks) + list(singles)]
+            want = [expected[f"{name}/{i}"] for i in range(len(outs))]
+            assert f"{name}/{len(outs)}" not in expected  # as many samples as diffusers
+            got, want = np.concatenate([o.ravel() for o in outs]), np.concatenate(
+                [w.ravel() for w in want])
+        else:
+            model = ppflux.FluxTransformer2DModel.from_pretrained(ref_dir / folder)
+            got, want = model(**tensors, return_dict=False)[0].numpy(), expected[name]
+    _close(f"{name} output", got, want, cases.TOL_MODEL, record)
+
+
+@pytest.mark.parametrize("name", list(cases.SCHEDULER_CASES))
+def test_scheduler_equal(name, expected, record):
+    import reference
+
+    overrides, kwargs = cases.SCHEDULER_CASES[name]
+    sched = ppflux.FlowMatchEulerDiscreteScheduler(**{**reference.DEV_SCHEDULER,
+                                                      **overrides})
+    sched.set_timesteps(**kwargs)
+    for part in ("sigmas", "timesteps"):
+        want = expected[f"scheduler {name}/{part}"]
+        got = getattr(sched, part).numpy()
+        record(f"scheduler {name} {part}", np.abs(got - want).max() if got.shape == want.shape
+               else np.inf, 0.0)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.fixture
+def deterministic(monkeypatch):
+    monkeypatch.setattr(pp_base, "randn_tensor", lambda shape, generator=None, dtype="float32":
+                        paddle.to_tensor(cases.noise(shape)).astype(dtype))
+    monkeypatch.setattr(pp_base, "retrieve_latents",
+                        lambda enc, generator=None, sample_mode="sample": enc.latent_dist.mode())
+
+
+@pytest.mark.parametrize("name", list(cases.pipeline_cases()))
+def test_pipeline(name, ref_dir, expected, record, deterministic):
+    cls_name, cn, kwargs, lat = cases.pipeline_cases()[name]
+    extra = {}
+    if isinstance(cn, list):
+        extra["controlnet"] = ppflux.FluxMultiControlNetModel(
+            [ppflux.FluxControlNetModel.from_pretrained(ref_dir / n) for n in cn])
+    elif cn:
+        extra["controlnet"] = ppflux.FluxControlNetModel.from_pretrained(ref_dir / cn)
+    pipe = getattr(ppflux, cls_name).from_pretrained(ref_dir / "pipe", **extra)
+    pipe.set_progress_bar_config(disable=True)
+    if lat is not None:
+        kwargs = dict(kwargs, latents=lat)
+    got = pipe(cases.PROMPT, **kwargs).images
+    assert expected[name].std() > 0.01  # a real image, not a constant
+    _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)
