@@ -457,3 +457,22 @@ class ExportedModel:
             self._predictors[graph] = create_predictor(self.folder, graph, onednn=self.onednn,
                                                        threads=self.threads)
         return run_predictor(self._predictors[graph], list(inputs))
+
+
+class DygraphModel:
+    """The same graphs as an export folder, run in dygraph (rebuilt from config.yaml +
+    dygraph.pdparams); ``run`` has ExportedModel's signature, so the Python drivers of
+    restructured models (Tacotron2, WaveRNN, DiffSinger, U2 decoding) run on either and
+    their results can be compared."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.manifest, self.built = rebuild(self.folder)
+        self._layers = {g.name: g.layer for g in self.built.graphs}
+
+    @property
+    def meta(self) -> dict:
+        return self.manifest.get("meta", {})
+
+    def run(self, *inputs, graph="model") -> list[np.ndarray]:
+        return _dygraph_outputs(self._layers[graph], inputs)

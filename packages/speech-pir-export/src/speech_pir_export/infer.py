@@ -70,6 +70,8 @@ def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0):
 
 
 def vocode(voc: ExportedModel, mel: np.ndarray, seed=0) -> np.ndarray:
+    if voc.manifest["model"] == "wavernn":
+        return wavernn_generate(voc, mel, seed=seed, progress=True)
     feeds = [mel.astype("float32")]
     noise = voc.meta.get("noise")
     if noise:
@@ -203,3 +205,132 @@ def tacotron2_generate(exp: ExportedModel, ids: np.ndarray, *, threshold=0.5,
         if (float(prob.max()) >= threshold or idx >= maxlen) and idx >= minlen:
             break
     return exp.run(np.concatenate(outs, axis=2), graph="postnet")[0]
+
+
+# --------------------------------------------------------------------------------------------
+# WaveRNN: upstream WaveRNN.generate, in Python over the exported conditioner / step graphs
+# --------------------------------------------------------------------------------------------
+
+
+def _fold_with_overlap(x: np.ndarray, target: int, overlap: int) -> np.ndarray:
+    """(1, T, F) -> (folds, target + 2 * overlap, F), as upstream fold_with_overlap."""
+    total = x.shape[1]
+    folds = (total - overlap) // (target + overlap)
+    extended = folds * (overlap + target) + overlap
+    remaining = total - extended
+    if remaining != 0:
+        folds += 1
+        pad = target + 2 * overlap - remaining
+        x = np.concatenate([x, np.zeros((1, pad, x.shape[2]), x.dtype)], axis=1)
+    return np.stack([x[0, i * (target + overlap):i * (target + overlap) + target + 2 * overlap]
+                     for i in range(folds)])
+
+
+def _xfade_and_unfold(y: np.ndarray, overlap: int) -> np.ndarray:
+    folds, length = y.shape
+    target = length - 2 * overlap
+    total = folds * (target + overlap) + overlap
+    t = np.linspace(-2.3, 2.3, overlap, dtype="float32")
+    fade_in = 1.0 / (1.0 + np.exp(-t))
+    y = y.copy()
+    y[:, :overlap] *= fade_in
+    y[:, -overlap:] *= 1.0 - fade_in
+    out = np.zeros(total, "float32")
+    for i in range(folds):
+        start = i * (target + overlap)
+        out[start:start + length] += y[i]
+    return out
+
+
+def wavernn_generate(exp, logmel: np.ndarray, *, seed=0, batched=None, target=None,
+                     overlap=None, progress=False) -> np.ndarray:
+    """Log-mel (T, n_mels) -> waveform (T * hop,). ``exp`` is an ExportedModel (predictor)
+    or exporter.DygraphModel (same graphs in dygraph): one step graph call per sample of
+    each fold; the uniform draws of the categorical sampling come from ``seed``."""
+    w = exp.meta["wavernn"]
+    batched = w["gen_batched"] if batched is None else batched
+    target = w["target"] if target is None else target
+    overlap = w["overlap"] if overlap is None else overlap
+    mels, aux = exp.run(logmel.astype("float32"), graph="conditioner")
+    wave_len = logmel.shape[0] * w["hop_length"]
+    if batched:
+        mels, aux = (_fold_with_overlap(mels, target, overlap),
+                     _fold_with_overlap(aux, target, overlap))
+    b, steps = mels.shape[:2]
+    rng = np.random.default_rng(seed)
+    h1 = np.zeros((b, w["rnn_dims"]), "float32")
+    h2 = np.zeros_like(h1)
+    x = np.zeros((b, 1), "float32")
+    out = np.empty((b, steps), "float32")
+    it = range(steps)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="wavernn", unit="step", leave=False)
+    for i in it:
+        u = rng.random((b, 1)).astype("float32")
+        x, h1, h2, _ = exp.run(x, np.ascontiguousarray(mels[:, i]),
+                               np.ascontiguousarray(aux[:, i]), h1, h2, u, graph="step")
+        out[:, i] = x[:, 0]
+    if w["mu_law"]:
+        mu = w["n_classes"] - 1
+        out = np.sign(out) / mu * ((1 + mu) ** np.abs(out) - 1)
+    wav = _xfade_and_unfold(out, overlap) if batched else out[0]
+    wav = wav[:wave_len].astype("float32")
+    fade = min(10 * w["hop_length"], len(wav))  # upstream fails when wav < 10 hops
+    wav[len(wav) - fade:] *= np.linspace(1, 0, 10 * w["hop_length"], dtype="float32")[
+        10 * w["hop_length"] - fade:]
+    return wav
+
+
+# --------------------------------------------------------------------------------------------
+# DiffSinger: upstream DiffSinger.inference (shallow diffusion, DDPM), in Python over the
+# exported fs2 / denoiser graphs
+# --------------------------------------------------------------------------------------------
+
+
+def diffsinger_generate(exp, text, note, note_dur, is_slur, *, seed=0,
+                        num_inference_steps=None, progress=False) -> np.ndarray:
+    """Score -> log-mel (T, n_mels). Noise draws (initial, then one per step t > 0) come
+    from ``seed`` in upstream's order."""
+    d = exp.meta["diffusion"]
+    acp = np.asarray(d["alphas_cumprod"], "float32")
+    steps = int(num_inference_steps or d["num_inference_steps"])
+    ref, cond = exp.run(np.asarray(text, np.int64), np.asarray(note, np.int64),
+                        np.asarray(note_dur, np.float32), np.asarray(is_slur, np.int64),
+                        graph="fs2")
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(ref.shape).astype("float32")
+    stride = d["num_train_timesteps"] // steps
+    timesteps = np.arange(steps)[::-1] * stride
+    t0 = timesteps[0]
+    x = np.sqrt(acp[t0]) * ref + np.sqrt(1 - acp[t0]) * noise
+    it = timesteps
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="diffsinger", unit="step", leave=False)
+    for t in it:
+        eps = exp.run(x.astype("float32"), np.array([t], np.int64), cond, graph="denoiser")[0]
+        prev = t - stride
+        a_t = acp[t]
+        a_prev = acp[prev] if prev >= 0 else np.float32(1.0)
+        beta_t, beta_prev = 1 - a_t, 1 - a_prev
+        cur_alpha = a_t / a_prev
+        cur_beta = 1 - cur_alpha
+        if d["prediction_type"] != "epsilon":
+            raise ExportError(f"DDPM prediction_type {d['prediction_type']!r} not supported")
+        x0 = (x - beta_t ** 0.5 * eps) / a_t ** 0.5
+        if d["clip_sample"]:
+            x0 = np.clip(x0, -d["clip_sample_range"], d["clip_sample_range"])
+        x = (a_prev ** 0.5 * cur_beta / beta_t) * x0 + (cur_alpha ** 0.5 * beta_prev / beta_t) * x
+        if t > 0:
+            var = max((1 - a_prev) / (1 - a_t) * cur_beta, 1e-20)
+            if d["variance_type"] != "fixed_small":
+                raise ExportError(f"DDPM variance_type {d['variance_type']!r} not supported")
+            x = x + var ** 0.5 * rng.standard_normal(x.shape).astype("float32")
+    if d["stretch"]:
+        lo = np.asarray(d["spec_min"], "float32")[None, :, None]
+        hi = np.asarray(d["spec_max"], "float32")[None, :, None]
+        x = (x + 1) / 2 * (hi - lo) + lo
+    return x[0].T.astype("float32")

@@ -471,6 +471,87 @@ def _tacotron2(cfg, ctx):
     return Built(model, graphs, meta, ("mel",))
 
 
+def _is_diffsinger(cfg):
+    m = cfg.get("model") or {}
+    return "fastspeech2_params" in m and "denoiser_params" in m and "diffusion_params" in m
+
+
+@register("diffsinger", "svs-acoustic", "DiffSinger", checkpoint_key="main_params",
+          needs_stats=True, detect=_is_diffsinger,
+          notes="restructured: upstream's inference draws noise inside a 60-step DDPM loop. "
+                "Graphs: fs2 (score -> FastSpeech2-MIDI mel, stretched to [-1, 1], and the "
+                "conditioning) and denoiser (one DiffNet call: x_t, t, cond -> predicted "
+                "noise); the shallow-diffusion loop (add_noise at step 59, DDPM updates, "
+                "denormalisation) runs in Python over the scheduler's table "
+                "(infer.diffsinger_generate). --stats is the speech_stretchs file "
+                "(min, max) of the recipe")
+def _diffsinger(cfg, ctx):
+    import paddle
+    from paddlespeech.t2s.models.diffsinger import DiffSinger
+
+    mcfg = dict(_need(cfg, "model", "DiffSinger"))
+    odim = cfg.get("n_mels", 80)
+    if ctx.stats is None:  # random weights: identity stretch
+        lo, hi = -np.ones(odim, "float32"), np.ones(odim, "float32")
+    else:
+        lo, hi = ctx.stats["mu"].astype("float32"), ctx.stats["sigma"].astype("float32")
+        if lo.shape != (odim,):
+            raise ConfigError(f"statistics have shape {lo.shape}, the model expects ({odim},)")
+    model = _build_model(DiffSinger, dict(spec_min=paddle.to_tensor(lo),
+                                          spec_max=paddle.to_tensor(hi), idim=_vocab_size(ctx),
+                                          odim=odim, **mcfg), "DiffSinger")
+    if ctx.random_init:
+        paddle.nn.initializer.Constant(1.5)(model.fs2.duration_predictor.linear.bias)
+    diff = model.diffusion
+
+    class FS2(paddle.nn.Layer):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, text, note, note_dur, is_slur):
+            mel, _, _, _ = self.m.fs2.inference(text, note, note_dur, is_slur)
+            ref = self.m.diffusion.norm_spec(mel).unsqueeze(0).transpose([0, 2, 1])
+            cond = self.m.fs2.encoder_infer(text, note, note_dur, is_slur)
+            return ref, cond.transpose([0, 2, 1])
+
+    class Denoiser(paddle.nn.Layer):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x, t, cond):
+            return self.m.diffusion.denoiser(x, t, cond)
+
+    vs = _vocab_size(ctx)
+    n = 8
+    adim = mcfg["fastspeech2_params"]["adim"]
+    note_num = int(mcfg.get("note_num", 300))
+    sched = diff.noise_scheduler
+    graphs = [
+        Graph("fs2", FS2(model), [
+            Input("text", [-1], "int64", _ids(n, vs)),
+            Input("note", [-1], "int64", _ids(n, note_num)),
+            Input("note_dur", [-1], "float32", lambda rng: rng.uniform(0.05, 0.3, n)
+                  .astype("float32")),
+            Input("is_slur", [-1], "int64", _ids(n, 2, 0))], ["ref", "cond"]),
+        Graph("denoiser", Denoiser(model), [
+            Input("x", [1, odim, -1], "float32", _floats(1, odim, 20)),
+            Input("t", [1], "int64", lambda rng: np.array([37], np.int64)),
+            Input("cond", [1, adim, -1], "float32", _floats(1, adim, 20))], ["noise_pred"]),
+    ]
+    meta = _tts_meta(cfg, ctx) | {"diffusion": {
+        "alphas_cumprod": [float(v) for v in np.asarray(sched.alphas_cumprod.numpy(),
+                                                          "float64")],
+        "num_train_timesteps": int(diff.num_train_timesteps), "num_inference_steps": 60,
+        "clip_sample": bool(sched.config.clip_sample),
+        "clip_sample_range": float(sched.config.clip_sample_range),
+        "variance_type": sched.config.variance_type,
+        "prediction_type": sched.config.prediction_type,
+        "stretch": bool(diff.stretch), "spec_min": lo.tolist(), "spec_max": hi.tolist()}}
+    return Built(model, graphs, meta, ("mel",))
+
+
 # --------------------------------------------------------------------------------------------
 # vocoders
 # --------------------------------------------------------------------------------------------
@@ -594,6 +675,101 @@ def _style_melgan(cfg, ctx):
     meta = _voc_meta(cfg) | {"noise": {"shape": [1, gen.in_channels, f"ceil(frames/{nup})"]}}
     return Built(gen, [Graph("model", StyleNoiseInference(_zscore(ctx, n_mels), gen), inputs,
                              ["wav"])], meta, ("mel",))
+
+
+@register("wavernn", "vocoder", "WaveRNN", checkpoint_key="generator_params", needs_stats=True,
+          detect=lambda cfg: {"rnn_dims", "fc_dims", "bits", "res_blocks"} <= set(
+              cfg.get("model") or {}),
+          notes="restructured: upstream's generate() is a sample-by-sample loop of "
+                "T*hop GRU steps with sampling inside (not a graph the predictor can run "
+                "efficiently, and random). Graphs: conditioner (log-mel -> upsampled "
+                "features) and step (one autoregressive step for a batch of folds; the "
+                "uniform draw u is an input, sampling is by inverse CDF of softmax(logits)); "
+                "the loop, folding and cross-fade run in Python (infer.wavernn_generate). "
+                "RAW mode only")
+def _wavernn(cfg, ctx):
+    import paddle
+    import paddle.nn.functional as F
+    from paddlespeech.t2s.models.wavernn import WaveRNN
+
+    mcfg = dict(_need(cfg, "model", "WaveRNN"))
+    if str(mcfg.get("mode", "RAW")).upper() != "RAW":
+        raise ConfigError("only WaveRNN mode RAW is exported (MOL sampling is not)")
+    mcfg.setdefault("hop_length", cfg.get("n_shift", 300))
+    mcfg.setdefault("sample_rate", cfg.get("fs", 24000))
+    model = _build_model(WaveRNN, mcfg, "WaveRNN")
+    n_mels = cfg.get("n_mels", 80)
+    if int(mcfg.get("aux_channels", 80)) != n_mels:
+        raise ConfigError(f"model.aux_channels ({mcfg.get('aux_channels')}) != n_mels "
+                          f"({n_mels})")
+    pad = model.aux_context_window
+    hop = int(np.prod(mcfg.get("upsample_scales", [4, 5, 3, 5])))
+    if hop != mcfg["hop_length"]:
+        raise ConfigError(f"product of upsample_scales ({hop}) != n_shift "
+                          f"({mcfg['hop_length']})")
+
+    class Conditioner(paddle.nn.Layer):
+        def __init__(self, normalizer, m):
+            super().__init__()
+            self.normalizer = normalizer
+            self.m = m
+
+        def forward(self, logmel):  # (T, n_mels) -> (1, T*hop, n_mels), (1, T*hop, aux)
+            c = self.normalizer(logmel).transpose([1, 0]).unsqueeze(0)  # (1, C, T)
+            c = F.pad(c, [pad, pad], mode="constant", value=0.0, data_format="NCL")
+            return self.m.upsample(c)
+
+    class Step(paddle.nn.Layer):
+        """The body of WaveRNN.generate's loop for a batch of folds, with the uniform draw
+        of the categorical sampling as an input."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x, m_t, a_t, h1, h2, u):
+            m = self.m
+            d = m.aux_dims
+            x = paddle.concat([x, m_t, a_t[:, :d]], axis=1)
+            x = m.I(x)
+            h1, _ = m.rnn1[0].cell(x, h1)
+            x = x + h1
+            h2, _ = m.rnn2[0].cell(paddle.concat([x, a_t[:, d:2 * d]], axis=1), h2)
+            x = x + h2
+            x = F.relu(m.fc1(paddle.concat([x, a_t[:, 2 * d:3 * d]], axis=1)))
+            x = F.relu(m.fc2(paddle.concat([x, a_t[:, 3 * d:4 * d]], axis=1)))
+            logits = m.fc3(x)
+            cdf = paddle.cumsum(F.softmax(logits, axis=-1), axis=-1)
+            idx = paddle.sum((cdf < u).astype("float32"), axis=-1, keepdim=True)
+            idx = paddle.clip(idx, 0.0, float(m.n_classes - 1))
+            sample = 2.0 * idx / (m.n_classes - 1.0) - 1.0
+            return sample, h1, h2, logits
+
+    res_out = model.aux_dims * 4
+    r = model.rnn_dims
+    b = 3
+    graphs = [
+        Graph("conditioner", Conditioner(_zscore(ctx, n_mels), model),
+              [Input("logmel", [-1, n_mels], "float32", _floats(6, n_mels))],
+              ["mels", "aux"]),
+        Graph("step", Step(model), [
+            Input("x", [-1, 1], "float32", lambda rng: rng.uniform(-1, 1, (b, 1))
+                  .astype("float32")),
+            Input("m_t", [-1, n_mels], "float32", _floats(b, n_mels)),
+            Input("a_t", [-1, res_out], "float32", _floats(b, res_out)),
+            Input("h1", [-1, r], "float32", _floats(b, r)),
+            Input("h2", [-1, r], "float32", _floats(b, r)),
+            Input("u", [-1, 1], "float32", lambda rng: rng.uniform(0, 1, (b, 1))
+                  .astype("float32"))],
+            ["sample", "h1", "h2", "logits"]),
+    ]
+    inf = cfg.get("inference") or {}
+    meta = _voc_meta(cfg) | {"wavernn": {
+        "rnn_dims": r, "aux_dims": model.aux_dims, "n_classes": model.n_classes,
+        "mu_law": bool(cfg.get("mu_law", True)), "hop_length": hop,
+        "gen_batched": bool(inf.get("gen_batched", True)),
+        "target": int(inf.get("target", 12000)), "overlap": int(inf.get("overlap", 600))}}
+    return Built(model, graphs, meta, ("mel",))
 
 
 # --------------------------------------------------------------------------------------------
