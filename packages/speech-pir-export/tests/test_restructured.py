@@ -90,3 +90,22 @@ def test_diffsinger_loop_matches_upstream_inference(exports, monkeypatch):
     assert ref.shape == got.shape
     # 60 DDPM steps in float32 on both sides; tolerance 1e-4 relative to the mel range
     assert np.abs(got - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max())
+
+
+def test_cli_sings_through_diffsinger_and_wavernn(exports, tmp_path, capsys):
+    import soundfile
+    from speech_pir_export import cli
+
+    out = tmp_path / "song.wav"
+    rc = cli.main(["infer", str(exports / "diffsinger"), "--phones", "3 8 5 12",
+                   "--notes", "60 62 64 65", "--note-durs", "0.1 0.1 0.2 0.1",
+                   "--vocoder", str(exports / "wavernn"), "--output", str(out)])
+    assert rc == 0
+    wav, sr = soundfile.read(out)
+    assert sr == 24000 and len(wav) > 0 and len(wav) % 300 == 0 and np.isfinite(wav).all()
+    capsys.readouterr()
+    rc = cli.main(["infer", str(exports / "diffsinger"), "--phones", "3 8 5 12", "--notes",
+                   "60 62 64 65", "--note-durs", "0.1 0.1", "--vocoder",
+                   str(exports / "wavernn")])
+    assert rc != 0
+    assert "--note-durs: 2 values for 4 phones" in capsys.readouterr().err

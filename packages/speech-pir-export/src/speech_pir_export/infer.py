@@ -47,9 +47,29 @@ def text_to_ids(manifest: dict, text: str) -> np.ndarray:
     return np.asarray(out["phone_ids"][0].numpy(), dtype=np.int64)
 
 
-def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0):
+def _numbers(text, n, dtype, what):
+    vals = np.asarray([float(v) for v in str(text).replace(",", " ").split()], dtype)
+    if len(vals) != n:
+        raise ExportError(f"{what}: {len(vals)} values for {n} phones")
+    return vals
+
+
+def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0, notes=None,
+               note_durs=None, slurs=None):
     am = ExportedModel(am_dir)
     voc = ExportedModel(voc_dir)
+    if am.manifest["model"] == "diffsinger":
+        if phones is None or notes is None or note_durs is None:
+            raise ExportError("DiffSinger needs --phones, --notes and --note-durs")
+        ids = phone_ids(am.manifest, phones)
+        n = len(ids)
+        slur = (np.zeros(n, np.int64) if slurs is None
+                else _numbers(slurs, n, np.int64, "--slurs"))
+        mel = diffsinger_generate(am, ids, _numbers(notes, n, np.int64, "--notes"),
+                                  _numbers(note_durs, n, np.float32, "--note-durs"), slur,
+                                  seed=seed, progress=True)
+        wav = vocode(voc, mel, seed=seed)
+        return wav, int(voc.meta.get("sample_rate") or am.meta.get("sample_rate") or 24000)
     if am.manifest["task"] != "tts-acoustic":
         raise ExportError(f"{am_dir}: {am.manifest['model']} is not a TTS acoustic model")
     if voc.manifest["task"] != "vocoder":
@@ -145,9 +165,12 @@ def main(args) -> int:
     manifest = read_manifest(folder)
     task = manifest["task"]
     if args.text is not None or args.phones is not None:
-        if task != "tts-acoustic" or not args.vocoder:
+        if task not in ("tts-acoustic", "svs-acoustic") or not args.vocoder:
             raise ExportError("--text/--phones need a TTS acoustic export and --vocoder DIR")
-        wav, sr = synthesize(folder, args.vocoder, phones=args.phones, text=args.text)
+        wav, sr = synthesize(folder, args.vocoder, phones=args.phones, text=args.text,
+                             notes=getattr(args, "notes", None),
+                             note_durs=getattr(args, "note_durs", None),
+                             slurs=getattr(args, "slurs", None))
         out = args.output or "out.wav"
         import soundfile
 
