@@ -886,7 +886,8 @@ def _u2(cfg, ctx):
     nblocks = c["encoder_conf"]["num_blocks"]
     feat = c["input_dim"]
     cnn_k = c["encoder_conf"].get("cnn_module_kernel", 15)
-    is_conformer = c["encoder"] == "conformer" or "conformer" in c["encoder"]
+    # squeezeformer blocks carry a conv-module cache like conformer ones
+    is_conformer = "conformer" in c["encoder"] or c["encoder"] == "squeezeformer"
     dk = enc // heads
     chunk = 16
     sub = model.encoder.embed.subsampling_rate
