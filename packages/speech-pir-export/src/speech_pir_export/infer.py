@@ -54,8 +54,37 @@ def _numbers(text, n, dtype, what):
     return vals
 
 
+def _need_spk_emb(exp, spk_emb) -> np.ndarray:
+    dim = exp.meta["spk_embed_dim"]
+    if spk_emb is None:
+        raise ExportError(f"{exp.manifest['model']} is a voice-cloning model: give a speaker "
+                          f"embedding of {dim} values (--spk-emb NPY, or --spk-wav WAV with "
+                          "--speaker-encoder DIR)")
+    emb = np.asarray(spk_emb, "float32").reshape(-1)
+    if emb.shape != (dim,):
+        raise ExportError(f"speaker embedding has {emb.size} values, the model expects {dim}")
+    return emb
+
+
+def speaker_embedding(encoder_dir, wav: np.ndarray, sr: int) -> np.ndarray:
+    """Utterance embedding from a GE2E or ECAPA-TDNN export (GE2E: mean of the embeddings of
+    partial windows, re-normalised, as LSTMSpeakerEncoder.embed_utterance)."""
+    exp = ExportedModel(encoder_dir)
+    if exp.manifest["task"] != "vector":
+        raise ExportError(f"{encoder_dir}: {exp.manifest['model']} is not a speaker encoder")
+    feats = features(exp.manifest, wav, sr)
+    if exp.manifest["model"] != "ge2e":
+        return exp.run(feats)[0][0]
+    n = int(exp.meta.get("partial_n_frames", 160))
+    t = feats.shape[1]
+    starts = list(range(0, max(t - n, 0) + 1, max(n // 2, 1)))
+    parts = np.concatenate([feats[:, s:s + n] for s in starts]) if t >= n else feats
+    emb = exp.run(np.ascontiguousarray(parts))[0].mean(axis=0)
+    return (emb / max(np.linalg.norm(emb), 1e-12)).astype("float32")
+
+
 def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0, notes=None,
-               note_durs=None, slurs=None):
+               note_durs=None, slurs=None, spk_emb=None):
     am = ExportedModel(am_dir)
     voc = ExportedModel(voc_dir)
     if am.manifest["model"] == "diffsinger":
@@ -77,12 +106,15 @@ def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0, notes=None,
     ids = phone_ids(am.manifest, phones) if phones is not None else text_to_ids(am.manifest,
                                                                                  text)
     feeds = [ids]
-    if am.manifest["model"] == "speedyspeech":
-        feeds.append(np.zeros_like(ids))
-    if len(am.manifest["graphs"][0]["inputs"]) > len(feeds):
-        feeds.append(np.array([0], np.int64))  # speaker 0
+    for inp in am.manifest["graphs"][0]["inputs"][1:]:
+        if inp["name"] == "tones":
+            feeds.append(np.zeros_like(ids))
+        elif inp["name"] == "spk_id":
+            feeds.append(np.array([0], np.int64))  # speaker 0
+        elif inp["name"] == "spk_emb":
+            feeds.append(_need_spk_emb(am, spk_emb))
     if am.manifest["model"] == "tacotron2":
-        mel = tacotron2_generate(am, ids, seed=seed)
+        mel = tacotron2_generate(am, ids, seed=seed, spk_emb=spk_emb)
     else:
         mel = am.run(*feeds)[0]
     wav = vocode(voc, mel, seed=seed)
@@ -154,6 +186,8 @@ def recognize(folder, wav: np.ndarray, sr: int) -> dict:
             return {"label": int(out[0].argmax()), "logits": out[0].tolist()}
         if task == "kws":
             return {"keyword_prob_max": float(out.max())}
+        if exp.manifest["model"] == "ge2e":
+            return {"embedding": speaker_embedding(folder, wav, sr).tolist()}
         return {"embedding": out[0].tolist()}
     raise ExportError(f"`infer --wav` does not support {exp.manifest['model']} yet")
 
@@ -167,7 +201,20 @@ def main(args) -> int:
     if args.text is not None or args.phones is not None:
         if task not in ("tts-acoustic", "svs-acoustic") or not args.vocoder:
             raise ExportError("--text/--phones need a TTS acoustic export and --vocoder DIR")
+        spk_emb = None
+        if getattr(args, "spk_emb", None):
+            spk_emb = np.load(args.spk_emb)
+        elif getattr(args, "spk_wav", None):
+            if not args.speaker_encoder:
+                raise ExportError("--spk-wav needs --speaker-encoder DIR (a ge2e or "
+                                  "ecapa_tdnn export)")
+            import soundfile
+
+            swav, ssr = soundfile.read(args.spk_wav, dtype="float32", always_2d=False)
+            spk_emb = speaker_embedding(args.speaker_encoder,
+                                        swav.mean(axis=1) if swav.ndim > 1 else swav, ssr)
         wav, sr = synthesize(folder, args.vocoder, phones=args.phones, text=args.text,
+                             spk_emb=spk_emb,
                              notes=getattr(args, "notes", None),
                              note_durs=getattr(args, "note_durs", None),
                              slurs=getattr(args, "slurs", None))
@@ -201,11 +248,12 @@ def main(args) -> int:
 
 
 def tacotron2_generate(exp: ExportedModel, ids: np.ndarray, *, threshold=0.5,
-                       maxlenratio=10.0, minlenratio=0.0, seed=0) -> np.ndarray:
+                       maxlenratio=10.0, minlenratio=0.0, seed=0, spk_emb=None) -> np.ndarray:
     """Upstream Decoder.inference's loop, in Python over the exported step graph."""
     d = exp.meta["decoder"]
     rng = np.random.default_rng(seed)
-    hs = exp.run(ids, graph="encoder")[0]
+    feeds = [ids] + ([_need_spk_emb(exp, spk_emb)] if exp.meta.get("spk_embed_dim") else [])
+    hs = exp.run(*feeds, graph="encoder")[0]
     t = hs.shape[1]
     z = np.zeros((d["layers"], 1, d["units"]), "float32")
     c = np.zeros_like(z)

@@ -195,10 +195,34 @@ def _fastspeech2(cfg, ctx):
     inference = FastSpeech2Inference(_zscore(ctx, odim), model)
     vs = _vocab_size(ctx)
     inputs = [Input("text", [-1], "int64", _ids(12, vs))]
+    meta = _tts_meta(cfg, ctx)
+    spk_dim = mcfg.get("spk_embed_dim")
     if spk_num:
         inputs.append(Input("spk_id", [1], "int64", lambda rng: np.array([0], np.int64)))
-    return Built(model, [Graph("model", inference, inputs, ["logmel"])],
-                 _tts_meta(cfg, ctx), ("mel",))
+    elif spk_dim:
+        # voice cloning (aishell3/vc1, vc2): the speaker is a GE2E / ECAPA embedding input;
+        # without it upstream silently drops the speaker conditioning
+        inference = _SpkEmbInference(inference)
+        inputs.append(Input("spk_emb", [spk_dim], "float32", _unit(spk_dim)))
+        meta["spk_embed_dim"] = spk_dim
+    return Built(model, [Graph("model", inference, inputs, ["logmel"])], meta, ("mel",))
+
+
+def _unit(dim):
+    def sample(rng):
+        v = rng.standard_normal(dim).astype("float32")
+        return v / np.linalg.norm(v)
+
+    return sample
+
+
+class _SpkEmbInference(paddle.nn.Layer):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, text, spk_emb):
+        return self.inner(text, spk_emb=spk_emb)
 
 
 def _is_fs2_stream(cfg):
@@ -307,6 +331,13 @@ class _VITSExport(paddle.nn.Layer):
         return out["wav"]
 
 
+class _VITSSpkEmbExport(_VITSExport):
+    def forward(self, text, noise_scale, noise_scale_dur, spk_emb):
+        out = self.acoustic_model.inference(text, spembs=spk_emb, noise_scale=noise_scale,
+                                            noise_scale_dur=noise_scale_dur)
+        return out["wav"]
+
+
 @register("vits", "tts-e2e", "VITS", checkpoint_key="main_params", detect=_is_e2e("vits_generator"),
           notes="noise_scale and noise_scale_dur are inputs ([1] float32): verification runs "
                 "at 0 (deterministic), inference at 0.667 / 0.8")
@@ -327,8 +358,14 @@ def _vits(cfg, ctx):
     inputs = [Input("text", [-1], "int64", _ids(10, vs)),
               Input("noise_scale", [1], "float32", zero),
               Input("noise_scale_dur", [1], "float32", zero)]
-    return Built(model, [Graph("model", _VITSExport(model), inputs, ["wav"])],
-                 _tts_meta(cfg, ctx) | {"noise_defaults": [0.667, 0.8]})
+    meta = _tts_meta(cfg, ctx) | {"noise_defaults": [0.667, 0.8]}
+    spk_dim = mcfg["generator_params"].get("spk_embed_dim")
+    layer = _VITSExport(model)
+    if spk_dim:  # aishell3/vits-vc: voice cloning from a speaker embedding
+        layer = _VITSSpkEmbExport(model)
+        inputs.append(Input("spk_emb", [spk_dim], "float32", _unit(spk_dim)))
+        meta["spk_embed_dim"] = spk_dim
+    return Built(model, [Graph("model", layer, inputs, ["wav"])], meta)
 
 
 @register("jets", "tts-e2e", "JETS", checkpoint_key="main_params",
@@ -372,8 +409,6 @@ def _tacotron2(cfg, ctx):
     mcfg = dict(_need(cfg, "model", "Tacotron2"))
     if mcfg.get("atype", "location") != "location":
         raise ConfigError("only atype: location is exported (the csmsc/ljspeech recipes)")
-    if mcfg.get("spk_embed_dim"):
-        raise ConfigError("voice-cloning Tacotron2 (spk_embed_dim) is not exported yet")
     odim = cfg.get("n_mels", 80)
     model = _build_model(Tacotron2, dict(idim=_vocab_size(ctx), odim=odim, **mcfg),
                          "Tacotron2")
@@ -393,6 +428,13 @@ def _tacotron2(cfg, ctx):
         def forward(self, text):
             x = F.pad(text, [0, 1], "constant", self.m.eos)
             return self.m.enc.inference(x).unsqueeze(0)  # (1, T, eunits)
+
+    class SpkEncoder(Encoder):
+        """Voice cloning (aishell3/vc0): the speaker embedding joins the encoder output."""
+
+        def forward(self, text, spk_emb):
+            hs = super().forward(text)
+            return self.m._integrate_with_spk_embed(hs, spk_emb.unsqueeze(0))
 
     class DecoderStep(paddle.nn.Layer):
         """One step of Decoder.inference, state passed in and out (no `self` state)."""
@@ -448,10 +490,19 @@ def _tacotron2(cfg, ctx):
         keep = rng.random((max(prenet_layers, 1), 1, prenet_units)) >= 0.5
         return (keep * 2.0).astype("float32")
 
+    spk_dim = model.spk_embed_dim
+    enc_graph = Graph("encoder", Encoder(model), [Input("text", [-1], "int64", _ids(8, vs))],
+                      ["hs"])
+    hs_dim = eunits
+    if spk_dim:
+        enc_graph = Graph("encoder", SpkEncoder(model), [
+            Input("text", [-1], "int64", _ids(8, vs)),
+            Input("spk_emb", [spk_dim], "float32", _unit(spk_dim))], ["hs"])
+        hs_dim = eunits + spk_dim if model.spk_embed_integration_type == "concat" else eunits
     graphs = [
-        Graph("encoder", Encoder(model), [Input("text", [-1], "int64", _ids(8, vs))], ["hs"]),
+        enc_graph,
         Graph("decoder_step", DecoderStep(model), [
-            Input("hs", [1, -1, eunits], "float32", _floats(1, t_enc, eunits)),
+            Input("hs", [1, -1, hs_dim], "float32", _floats(1, t_enc, hs_dim)),
             Input("att_prev", [1, -1], "float32",
                   lambda rng: np.full((1, t_enc), 1.0 / t_enc, "float32")),
             Input("z", [n_layers, 1, units], "float32", _floats(n_layers, 1, units)),
@@ -468,6 +519,8 @@ def _tacotron2(cfg, ctx):
         "reduction_factor": mcfg.get("reduction_factor", 1),
         "cumulate_att_w": mcfg.get("cumulate_att_w", True),
         "output_activation": mcfg.get("output_activation")}}
+    if spk_dim:
+        meta["spk_embed_dim"] = spk_dim
     return Built(model, graphs, meta, ("mel",))
 
 
@@ -1065,6 +1118,46 @@ def _ecapa(cfg, ctx):
     meta = {"sample_rate": cfg.get("sr", 16000), "n_mels": n_mels,
             "embedding_dim": mcfg.get("lin_neurons")}
     return Built(model, [Graph("model", model, inputs, ["embedding"])], meta)
+
+
+def _is_ge2e(cfg):
+    m = cfg.get("model") or {}
+    return {"num_layers", "hidden_size", "embedding_size"} <= set(m) and "n_mels" in (
+        cfg.get("data") or {})
+
+
+@register("ge2e", "vector", "GE2E LSTM speaker encoder", detect=_is_ge2e,
+          notes="speaker encoder of the voice-cloning recipes (aishell3/vc0-vc2): "
+                "[N, T, n_mels] partial utterances -> L2-normalised [N, embedding_size]; "
+                "infer averages the partials and normalises (embed_utterance). Config: the "
+                "layout of paddlespeech/vector/exps/ge2e/config.py as YAML")
+def _ge2e(cfg, ctx):
+    from paddlespeech.vector.models.lstm_speaker_encoder import LSTMSpeakerEncoder
+
+    m, data = _need(cfg, "model", "GE2E"), _need(cfg, "data", "GE2E")
+    n_mels = int(data["n_mels"])
+    model = _build_model(LSTMSpeakerEncoder, dict(
+        n_mels=n_mels, num_layers=int(m["num_layers"]), hidden_size=int(m["hidden_size"]),
+        output_size=int(m["embedding_size"])), "LSTMSpeakerEncoder")
+
+    class Embed(paddle.nn.Layer):
+        def __init__(self, enc):
+            super().__init__()
+            self.enc = enc
+
+        def forward(self, mels):
+            return self.enc.embed_sequences(mels)
+
+    inputs = [Input("mels", [-1, -1, n_mels], "float32", _floats(3, 40, n_mels))]
+    meta = {"sample_rate": int(data.get("sampling_rate", 16000)), "n_mels": n_mels,
+            "embedding_dim": int(m["embedding_size"]),
+            "partial_n_frames": int(data.get("partial_n_frames", 160)),
+            "feature": {"n_fft": int(data.get("sampling_rate", 16000)
+                                     * data.get("mel_window_length", 25) / 1000),
+                        "hop_length": int(data.get("sampling_rate", 16000)
+                                          * data.get("mel_window_step", 10) / 1000),
+                        "n_mels": n_mels}}
+    return Built(model, [Graph("model", Embed(model), inputs, ["embeddings"])], meta)
 
 
 def _is_mdtc(cfg):
