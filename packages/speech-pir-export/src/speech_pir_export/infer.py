@@ -154,7 +154,7 @@ def features(manifest: dict, wav: np.ndarray, sr: int) -> np.ndarray:
         spec = Spectrogram(n_fft=n_fft, hop_length=int(sr * 0.01), power=2.0)(x)
         return np.log(spec.numpy() + 1e-10).transpose(0, 2, 1).astype("float32")
     feat = meta.get("feature") or {}
-    n_mels = int(meta.get("n_mels") or feat.get("n_mels") or 80)
+    n_mels = int(meta.get("n_mels") or feat.get("n_mels") or meta.get("feat_dim") or 80)
     mel = LogMelSpectrogram(sr=sr, n_fft=int(feat.get("n_fft", 512)),
                             hop_length=int(feat.get("hop_length", sr // 100)), n_mels=n_mels,
                             f_min=float(feat.get("f_min", 50.0)))(x).numpy()
@@ -177,6 +177,12 @@ def recognize(folder, wav: np.ndarray, sr: int) -> dict:
         blank = int(exp.meta.get("blank_id", 0))
         ids = [int(t) for i, t in enumerate(best) if t != blank and (i == 0 or
                                                                       t != best[i - 1])]
+        vocab = exp.meta.get("vocab")
+        text = "".join(vocab[i] for i in ids) if vocab else " ".join(map(str, ids))
+        return {"text": text, "token_ids": ids}
+    if exp.manifest["model"] in ("u2", "u2_st"):
+        ids = (u2_decode(exp, feats) if exp.manifest["model"] == "u2"
+               else u2_st_translate(exp, feats))
         vocab = exp.meta.get("vocab")
         text = "".join(vocab[i] for i in ids) if vocab else " ".join(map(str, ids))
         return {"text": text, "token_ids": ids}
@@ -405,3 +411,130 @@ def diffsinger_generate(exp, text, note, note_dur, is_slur, *, seed=0,
         hi = np.asarray(d["spec_max"], "float32")[None, :, None]
         x = (x + 1) / 2 * (hi - lo) + lo
     return x[0].T.astype("float32")
+
+
+# --------------------------------------------------------------------------------------------
+# U2 / U2-ST: upstream's chunk-by-chunk encoder loop, CTC prefix beam search and attention
+# rescoring (U2) or autoregressive beam search (U2-ST), in Python over the exported graphs
+# --------------------------------------------------------------------------------------------
+
+
+def u2_encode(exp, feats: np.ndarray, *, chunk_size=16) -> np.ndarray:
+    """(1, T, feat) -> encoder output (1, T', D): U2Model._forward_encoder with
+    simulate_streaming (all left chunks kept in the attention cache)."""
+    sub = int(exp.meta["subsampling_rate"])
+    context = int(exp.meta["right_context"]) + 1
+    stride = sub * chunk_size
+    window = (chunk_size - 1) * sub + context
+    inputs = exp.manifest["graphs"][0]["inputs"]
+    att_shape = inputs[2]["shape"]
+    att = np.zeros((att_shape[0], att_shape[1], 0, att_shape[3]), "float32")
+    has_cnn = len(inputs) > 3
+    if has_cnn:
+        cnn_shape = inputs[3]["shape"]
+        cnn = (np.zeros((cnn_shape[0], 1, cnn_shape[2], 0), "float32") if cnn_shape[2] != -1
+               else np.zeros((0, 0, 0, 0), "float32"))
+    n = feats.shape[1]
+    if n < context:
+        raise ExportError(f"input too short: {n} frames, the encoder needs >= {context}")
+    outs, offset = [], 0
+    for cur in range(0, n - context + 1, stride):
+        chunk = np.ascontiguousarray(feats[:, cur:min(cur + window, n)], dtype="float32")
+        feeds = [chunk, np.array([offset], np.int32), att] + ([cnn] if has_cnn else [])
+        res = exp.run(*feeds, graph="forward_encoder_chunk")
+        y, att = res[0], res[1]
+        if has_cnn:
+            cnn = res[2]
+        outs.append(y)
+        offset += y.shape[1]
+    return np.concatenate(outs, axis=1)
+
+
+def _log_add(*xs):
+    m = max(xs)
+    if m == -np.inf:
+        return m
+    return m + np.log(sum(np.exp(x - m) for x in xs))
+
+
+def ctc_prefix_beam_search(log_probs: np.ndarray, beam: int, blank: int = 0):
+    """(T, V) log-probabilities -> [(prefix tuple, log score)] best first (upstream's
+    _ctc_prefix_beam_search)."""
+    hyps = [((), (0.0, -np.inf))]
+    for lp in log_probs:
+        nxt: dict = {}
+        for s in np.argsort(-lp, kind="stable")[:beam]:
+            s, ps = int(s), float(lp[s])
+            for prefix, (pb, pnb) in hyps:
+                last = prefix[-1] if prefix else None
+                if s == blank:
+                    n_pb, n_pnb = nxt.get(prefix, (-np.inf, -np.inf))
+                    nxt[prefix] = (_log_add(n_pb, pb + ps, pnb + ps), n_pnb)
+                elif s == last:
+                    n_pb, n_pnb = nxt.get(prefix, (-np.inf, -np.inf))
+                    nxt[prefix] = (n_pb, _log_add(n_pnb, pnb + ps))
+                    new = prefix + (s,)
+                    n_pb, n_pnb = nxt.get(new, (-np.inf, -np.inf))
+                    nxt[new] = (n_pb, _log_add(n_pnb, pb + ps))
+                else:
+                    new = prefix + (s,)
+                    n_pb, n_pnb = nxt.get(new, (-np.inf, -np.inf))
+                    nxt[new] = (n_pb, _log_add(n_pnb, pb + ps, pnb + ps))
+        hyps = sorted(nxt.items(), key=lambda kv: _log_add(*kv[1]), reverse=True)[:beam]
+    return [(prefix, _log_add(*scores)) for prefix, scores in hyps]
+
+
+def u2_decode(exp, feats: np.ndarray, *, beam=10, chunk_size=16, ctc_weight=0.5,
+              mode="attention_rescoring") -> list[int]:
+    """Token ids of the best hypothesis: CTC prefix beam search over ``ctc_activation``,
+    then (attention_rescoring) ``forward_attention_decoder`` scores + ctc_weight * CTC
+    score, as U2Model.attention_rescoring."""
+    enc = u2_encode(exp, feats, chunk_size=chunk_size)
+    log_probs = exp.run(enc, graph="ctc_activation")[0][0]
+    hyps = ctc_prefix_beam_search(log_probs, beam, int(exp.meta.get("blank_id", 0)))
+    if mode == "ctc_prefix_beam_search":
+        return list(hyps[0][0])
+    sos = eos = int(exp.meta["sos_eos"])
+    width = max(len(h) for h, _ in hyps) or 1
+    pad = np.full((len(hyps), width + 1), eos, np.int64)
+    pad[:, 0] = sos
+    for i, (h, _) in enumerate(hyps):
+        pad[i, 1:1 + len(h)] = h if h else [int(exp.meta.get("blank_id", 0))]
+    lens = np.array([len(h) + 1 for h, _ in hyps], np.int64)
+    dec = exp.run(pad, lens, enc, graph="forward_attention_decoder")[0]
+    best, best_score = 0, -np.inf
+    for i, (h, ctc_score) in enumerate(hyps):
+        score = sum(float(dec[i, j, w]) for j, w in enumerate(h)) + float(dec[i, len(h), eos])
+        score += ctc_score * ctc_weight
+        if score > best_score:
+            best, best_score = i, score
+    return list(hyps[best][0])
+
+
+def u2_st_translate(exp, feats: np.ndarray, *, beam=5, max_len=None, chunk_size=16
+                    ) -> list[int]:
+    """Target token ids: beam search over ``forward_st_decoder`` (the whole prefix is
+    re-decoded each step: the exported decoder has no cache), ended by <eos>."""
+    enc = u2_encode(exp, feats, chunk_size=chunk_size)
+    sos = eos = int(exp.meta["sos_eos"])
+    max_len = max_len or max(4, enc.shape[1])
+    beams = [((sos,), 0.0)]
+    done = []
+    for _ in range(max_len):
+        hyps = np.array([b[0] for b in beams], np.int64)
+        lens = np.full(len(beams), hyps.shape[1], np.int64)
+        lp = exp.run(hyps, lens, enc, graph="forward_st_decoder")[0][:, -1]
+        cand = []
+        for i, (prefix, score) in enumerate(beams):
+            for tok in np.argsort(-lp[i], kind="stable")[:beam]:
+                cand.append((prefix + (int(tok),), score + float(lp[i, tok])))
+        cand.sort(key=lambda c: c[1], reverse=True)
+        beams = []
+        for prefix, score in cand:
+            (done if prefix[-1] == eos else beams).append((prefix, score))
+            if len(beams) == beam:
+                break
+        if not beams or (done and max(d[1] for d in done) >= beams[0][1]):
+            break
+    best = max(done or beams, key=lambda c: c[1])[0]
+    return [t for t in best[1:] if t != eos]
