@@ -92,3 +92,23 @@ def test_cli_list(capsys):
     out = capsys.readouterr().out
     for name in ("fastspeech2", "hifigan", "deepspeech2", "u2", "panns_cnn14", "mdtc"):
         assert name in out
+
+
+@pytest.mark.parametrize("name,edit,message", [
+    ("wavernn", lambda c: c["model"].update(mode="MOL"), "only WaveRNN mode RAW"),
+    ("wavernn", lambda c: c["model"].update(upsample_scales=[4, 5, 3]), "upsample_scales"),
+    ("ernie_punc", lambda c: c["model"].update(pretrained_token="ernie-42"),
+     "'ernie-42' is not one of paddlenlp's built-in"),
+])
+def test_new_entries_refuse_configs_they_cannot_export(tmp_path, name, edit, message):
+    import yaml
+
+    cfg = yaml.safe_load(configs.path("wavernn").read_text()) if name == "wavernn" else {
+        "model_type": "ErnieLinear", "model": {"pretrained_token": "ernie-1.0",
+                                               "num_classes": 4}}
+    edit(cfg)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(spe.ConfigError, match=message):
+        spe.export(name, path, tmp_path / "o")
+    assert not (tmp_path / "o").exists()

@@ -8,18 +8,15 @@ import numpy as np
 import paddle
 import pytest
 import speech_pir_export as spe
-from speech_pir_export import configs
+from conftest import ensure_export
 from speech_pir_export.infer import features, recognize, u2_decode, u2_st_translate
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    root = tmp_path_factory.mktemp("u2")
+def exports(export_root):
     for name in ("u2", "u2_st"):
-        m = spe.export(name, configs.path(name), root / name, onednn_check=False,
-                       progress=False)
-        assert m["predictor"]["verified"], m["verification"]
-    return root
+        ensure_export(export_root, name)
+    return export_root
 
 
 def _wav(seed, seconds=1.2):

@@ -6,19 +6,16 @@ import numpy as np
 import paddle
 import pytest
 import speech_pir_export as spe
-from speech_pir_export import configs
+from conftest import ensure_export
 from speech_pir_export.infer import features, speaker_embedding, synthesize
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    root = tmp_path_factory.mktemp("vc")
+def exports(export_root):
     for name, cfg in (("ge2e", "ge2e"), ("fastspeech2", "fastspeech2_vc"),
                       ("mb_melgan", "mb_melgan")):
-        m = spe.export(name, configs.path(cfg), root / cfg, onednn_check=False,
-                       progress=False)
-        assert m["predictor"]["verified"], m["verification"]
-    return root
+        ensure_export(export_root, name, cfg)
+    return export_root
 
 
 def test_ge2e_utterance_embedding_matches_upstream(exports):
