@@ -394,8 +394,8 @@ def main(argv=None):
         from .exporter import yaml_load
 
         try:
-            return 0 if _classify(yaml_load(p.read_text(encoding="utf-8")))[1] == "registry" \
-                else 1
+            return 0 if _classify(yaml_load(_resolve(p).read_text(encoding="utf-8")))[1] \
+                == "registry" else 1
         except Exception:
             return 2
 
@@ -407,8 +407,8 @@ def main(argv=None):
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
                GLOG_minloglevel="3")
     for path in tqdm(order, desc="zoo"):
-        if str(path) in done:
-            continue
+        if str(path) in done or exportable_first(path) != 0:
+            continue  # done, or a build-only family (the build phase covers it)
         try:
             proc = subprocess.run([sys.executable, "-m", "speech_pir_export.zoo", "--one",
                                    str(path)], capture_output=True, text=True, env=env,
@@ -462,6 +462,8 @@ def merge(configs, build_file: Path, export_file: Path) -> list[dict]:
     rows = []
     for p in configs:
         b, e = builds.get(str(p)), exports.get(str(p))
+        if b is not None and e is not None and not e.get("model"):
+            e = None  # an export-phase row of a family it does not export: keep the build row
         if b is None and e is None:
             continue
         row = dict(b or e)
