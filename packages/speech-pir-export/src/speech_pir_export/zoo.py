@@ -146,7 +146,7 @@ def run_build(path: Path) -> dict:
         name, kind = _classify_path(path, cfg)
         row["model"] = name
         if name is None:
-            row["reason"] = "no builder for this family yet"
+            row["reason"] = _unknown_reason(cfg)
         elif kind == "registry":
             import speech_pir_export as spe
 
@@ -167,6 +167,17 @@ def run_build(path: Path) -> dict:
         row["reason"] = f"{type(exc).__name__}: {str(exc)[:200]}"
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
+
+
+def _unknown_reason(cfg) -> str:
+    if isinstance(cfg, dict) and "frozen_layers" in cfg and "model" not in cfg:
+        return ("not a model config: fine-tuning overlay (frozen layers, learning rate) for a "
+                "pretrained FastSpeech2 whose config ships with the checkpoint")
+    if isinstance(cfg, dict) and "output_neurons" in cfg and "model" not in cfg:
+        return ("not a model config: speechbrain-style HyperPyYAML training parameters "
+                "(data, tokenizer, optimiser) with no model section; the recipe's model is "
+                "conf/wav2vec2ASR.yaml")
+    return "no builder for this family yet"
 
 
 def _forward_built(built) -> bool:
