@@ -112,3 +112,25 @@ def test_new_entries_refuse_configs_they_cannot_export(tmp_path, name, edit, mes
     with pytest.raises(spe.ConfigError, match=message):
         spe.export(name, path, tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_speaker_table_checkpoint_needs_speaker_map(tmp_path):
+    from speech_pir_export import exporter
+
+    spk = tmp_path / "spk.txt"
+    spk.write_text("a 0\nb 1\nc 2\n")
+    cfg = exporter.load_config(configs.path("fastspeech2_vc"))
+    _, built = exporter.build("fastspeech2", cfg, speakers=["a", "b", "c"])
+    ckpt = tmp_path / "snapshot.pdz"
+    paddle.save({"main_params": built.model.state_dict()}, str(ckpt))
+    stats = tmp_path / "stats.npy"
+    np.save(stats, np.stack([np.zeros(80), np.ones(80)]).astype("float32"))
+    with pytest.raises(spe.ConfigError, match=r"speaker table \(3 speakers\).*--speaker-dict"):
+        spe.export("fastspeech2", configs.path("fastspeech2_vc"), tmp_path / "o",
+                   checkpoint=ckpt, stats=stats)
+    assert not (tmp_path / "o").exists()
+    m = spe.export("fastspeech2", configs.path("fastspeech2_vc"), tmp_path / "o",
+                   checkpoint=ckpt, stats=stats, speaker_dict=spk, onednn_check=False,
+                   progress=False)
+    assert [i["name"] for i in m["graphs"][0]["inputs"]] == ["text", "spk_id"]
+    assert m["predictor"]["verified"]

@@ -112,6 +112,12 @@ def _load_checkpoint(spec, path, model):
     elif isinstance(state, dict) and "main_params" in state:
         state = state["main_params"]
     own = model.state_dict()
+    tables = [k for k in state if "spk_embedding_table" in k and k not in own]
+    if tables:
+        rows = list(state[tables[0]].shape)[0]
+        raise ConfigError(f"{path}: the checkpoint has a speaker table ({rows} speakers) that "
+                          "the model built without a speaker map lacks: pass --speaker-dict "
+                          "(speaker_id_map.txt) so that spk_id is an input")
     missing = [k for k in own if k not in state]
     mismatched = [f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
                   for k in own if k in state and list(state[k].shape) != list(own[k].shape)]
