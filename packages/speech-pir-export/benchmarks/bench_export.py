@@ -4,7 +4,12 @@ with real-time factors for TTS and ASR. Writes benchmarks/results/bench_export.j
     python benchmarks/bench_export.py [--models fastspeech2,hifigan] [--conf-dir DIR]
 
 By default the embedded small configs are used (random weights); with --conf-dir, the
-example configs of the same names are looked up in EXAMPLE_CONFIGS below.
+example configs of the same names are looked up in EXAMPLE_CONFIGS below. Rows of models
+not run are kept from the previous result file.
+
+Models whose inference is a Python loop over exported step graphs (Tacotron2, WaveRNN,
+DiffSinger, U2 decoding, U2-ST translation) are also timed end to end ("pipeline"): the same
+driver over the predictor and over the dygraph graphs (DygraphModel), as a ratio.
 """
 
 from __future__ import annotations
@@ -33,7 +38,42 @@ EXAMPLE_CONFIGS = {
     "panns_cnn6": "esc50/cls0/conf/panns.yaml",
     "ecapa_tdnn": "voxceleb/sv0/conf/ecapa_tdnn.yaml",
     "mdtc": "hey_snips/kws0/conf/mdtc.yaml",
+    "tacotron2": "csmsc/tts0/conf/default.yaml",
+    "wavernn": "csmsc/voc6/conf/default.yaml",
+    "diffsinger": "opencpop/svs1/conf/default.yaml",
+    "u2_st": "ted_en_zh/st1/conf/transformer.yaml",
+    "ge2e": None,  # no example yaml (upstream keeps the GE2E config in Python)
+    "fastspeech2_vc": "aishell3/vc1/conf/default.yaml",
 }
+REGISTRY_NAME = {"fastspeech2_vc": "fastspeech2"}
+
+
+def _pipeline(name, meta):
+    """The end-to-end Python driver of a restructured model and the audio seconds it
+    produces (TTS) or consumes (ASR), as a function of an ExportedModel / DygraphModel."""
+    from speech_pir_export import infer
+
+    rng = np.random.default_rng(0)
+    if name == "tacotron2":
+        ids = rng.integers(1, 50, 10)
+        return (lambda r: infer.tacotron2_generate(r, ids, maxlenratio=5.0),
+                lambda out: out.shape[0] * meta["hop_length"] / meta["sample_rate"])
+    if name == "wavernn":
+        mel = rng.standard_normal((8, meta["n_mels"])).astype("float32")
+        return (lambda r: infer.wavernn_generate(r, mel, target=120, overlap=30),
+                lambda out: out.size / meta["sample_rate"])
+    if name == "diffsinger":
+        n = 6
+        score = (rng.integers(1, 50, n), rng.integers(40, 80, n),
+                 np.full(n, 0.15, np.float32), np.zeros(n, np.int64))
+        return (lambda r: infer.diffsinger_generate(r, *score),
+                lambda out: out.shape[0] * meta["hop_length"] / meta["sample_rate"])
+    if name in ("u2", "u2_st"):
+        feats = rng.standard_normal((1, 200, meta["feat_dim"])).astype("float32")
+        fn = ((lambda r: infer.u2_decode(r, feats, beam=4)) if name == "u2" else
+              (lambda r: infer.u2_st_translate(r, feats, beam=3, max_len=8)))
+        return fn, lambda out: 2.0  # 200 frames of 10 ms
+    return None
 
 
 def _time(fn, repeat):
@@ -51,6 +91,7 @@ def bench(name, config, out, repeat):
     import speech_pir_export as spe
     from speech_pir_export import exporter
 
+    label, name = name, REGISTRY_NAME.get(name, name)
     t0 = time.perf_counter()
     manifest = spe.export(name, config, out, onednn_check=False, progress=False)
     export_s = time.perf_counter() - t0
@@ -69,14 +110,16 @@ def bench(name, config, out, repeat):
 
     dy = _time(dygraph, repeat)
     pr = _time(predictor, repeat)
-    row = {"model": name, "config": str(config), "export_s": round(export_s, 2),
+    row = {"model": label, "config": str(config), "export_s": round(export_s, 2),
            "graph_export_s": manifest["export_seconds"], "dygraph_s": round(dy, 5),
            "predictor_s": round(pr, 5), "predictor_speedup_vs_dygraph": round(dy / pr, 2),
            "verified_max_abs": max(r.get("max_abs", 0) for r in
                                    manifest["verification"]["onednn_off"].values())}
     meta = manifest["meta"]
     out0 = model.run(*feeds, graph=gname)[0]
-    if manifest["task"] in ("vocoder", "tts-e2e"):
+    if gname != "model":  # first of several graphs: no audio duration of its own
+        pass
+    elif manifest["task"] in ("vocoder", "tts-e2e"):
         audio_s = out0.size / float(meta["sample_rate"])
         row["rtf_predictor"] = round(pr / audio_s, 4)
         row["rtf_dygraph"] = round(dy / audio_s, 4)
@@ -88,6 +131,19 @@ def bench(name, config, out, repeat):
         audio_s = feeds[0].shape[1] * 0.01
         row["rtf_predictor"] = round(pr / audio_s, 4)
         row["rtf_dygraph"] = round(dy / audio_s, 4)
+    row["first_graph"] = gname
+    pipe = _pipeline(name, meta)
+    if pipe is not None:
+        fn, seconds = pipe
+        dyg = spe.DygraphModel(out)
+        p_pr = _time(lambda: fn(model), 2)
+        p_dy = _time(lambda: fn(dyg), 2)
+        audio_s = seconds(fn(model))
+        row["pipeline"] = {"predictor_s": round(p_pr, 4), "dygraph_s": round(p_dy, 4),
+                           "predictor_speedup_vs_dygraph": round(p_dy / p_pr, 2),
+                           "audio_s": round(audio_s, 3),
+                           "rtf_predictor": round(p_pr / audio_s, 4),
+                           "rtf_dygraph": round(p_dy / audio_s, 4)}
     return row
 
 
@@ -105,6 +161,8 @@ def main(argv=None):
     rows = []
     with tempfile.TemporaryDirectory() as td:
         for name in args.models.split(","):
+            if args.conf_dir and not EXAMPLE_CONFIGS.get(name):
+                continue
             cfg = (Path(args.conf_dir) / EXAMPLE_CONFIGS[name] if args.conf_dir
                    else configs.path(name))
             try:
@@ -112,6 +170,11 @@ def main(argv=None):
             except Exception as exc:  # report and go on
                 rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
             print(json.dumps(rows[-1]), flush=True)
+    previous = Path(args.out)
+    if previous.exists():  # keep rows of models not run this time
+        ran = {r["model"] for r in rows}
+        old_rows = json.loads(previous.read_text()).get("rows", [])
+        rows = [r for r in old_rows if r.get("model") not in ran] + rows
     result = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                           "python": sys.version.split()[0],
                           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},

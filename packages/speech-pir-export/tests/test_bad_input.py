@@ -92,3 +92,45 @@ def test_cli_list(capsys):
     out = capsys.readouterr().out
     for name in ("fastspeech2", "hifigan", "deepspeech2", "u2", "panns_cnn14", "mdtc"):
         assert name in out
+
+
+@pytest.mark.parametrize("name,edit,message", [
+    ("wavernn", lambda c: c["model"].update(mode="MOL"), "only WaveRNN mode RAW"),
+    ("wavernn", lambda c: c["model"].update(upsample_scales=[4, 5, 3]), "upsample_scales"),
+    ("ernie_punc", lambda c: c["model"].update(pretrained_token="ernie-42"),
+     "'ernie-42' is not one of paddlenlp's built-in"),
+])
+def test_new_entries_refuse_configs_they_cannot_export(tmp_path, name, edit, message):
+    import yaml
+
+    cfg = yaml.safe_load(configs.path("wavernn").read_text()) if name == "wavernn" else {
+        "model_type": "ErnieLinear", "model": {"pretrained_token": "ernie-1.0",
+                                               "num_classes": 4}}
+    edit(cfg)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(spe.ConfigError, match=message):
+        spe.export(name, path, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_speaker_table_checkpoint_needs_speaker_map(tmp_path):
+    from speech_pir_export import exporter
+
+    spk = tmp_path / "spk.txt"
+    spk.write_text("a 0\nb 1\nc 2\n")
+    cfg = exporter.load_config(configs.path("fastspeech2_vc"))
+    _, built = exporter.build("fastspeech2", cfg, speakers=["a", "b", "c"])
+    ckpt = tmp_path / "snapshot.pdz"
+    paddle.save({"main_params": built.model.state_dict()}, str(ckpt))
+    stats = tmp_path / "stats.npy"
+    np.save(stats, np.stack([np.zeros(80), np.ones(80)]).astype("float32"))
+    with pytest.raises(spe.ConfigError, match=r"speaker table \(3 speakers\).*--speaker-dict"):
+        spe.export("fastspeech2", configs.path("fastspeech2_vc"), tmp_path / "o",
+                   checkpoint=ckpt, stats=stats)
+    assert not (tmp_path / "o").exists()
+    m = spe.export("fastspeech2", configs.path("fastspeech2_vc"), tmp_path / "o",
+                   checkpoint=ckpt, stats=stats, speaker_dict=spk, onednn_check=False,
+                   progress=False)
+    assert [i["name"] for i in m["graphs"][0]["inputs"]] == ["text", "spk_id"]
+    assert m["predictor"]["verified"]

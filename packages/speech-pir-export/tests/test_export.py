@@ -27,9 +27,8 @@ CI_MODELS = {
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    root = tmp_path_factory.mktemp("exports")
-    return root
+def exports(export_root):
+    return export_root
 
 
 @pytest.mark.parametrize("name", list(CI_MODELS))

@@ -124,3 +124,25 @@ def test_no_log_files_in_working_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr[-500:]
     assert not (tmp_path / "exp").exists()  # upstream writes exp/log/*.log here
     assert "ADD=method" in proc.stdout  # loguru's own add restored (a bound method)
+
+
+def test_root_cause_masked_fill_under_to_static_and_fix():
+    from paddlespeech.s2t import masked_fill as upstream
+    from paddlespeech.s2t.modules import time_reduction
+
+    def make(fn):
+        def f(x, m):
+            return fn(x, m.equal(0), 0.0)
+
+        return f
+
+    x = paddle.randn([1, 4, 6])
+    m = paddle.to_tensor(np.array([[[1, 1, 1, 0, 0, 1]]], "int64"))
+    spec = [paddle.static.InputSpec([1, 4, -1], "float32"),
+            paddle.static.InputSpec([1, 1, -1], "int64")]
+    with pytest.raises(TypeError):  # Value.__bool__ inside max() of broadcast_shape
+        paddle.jit.to_static(make(upstream), input_spec=spec, full_graph=True)(x, m)
+    fixed = make(time_reduction.masked_fill)
+    np.testing.assert_array_equal(fixed(x, m).numpy(), make(upstream)(x, m).numpy())
+    static = paddle.jit.to_static(fixed, input_spec=spec, full_graph=True)
+    np.testing.assert_array_equal(static(x, m).numpy(), fixed(x, m).numpy())

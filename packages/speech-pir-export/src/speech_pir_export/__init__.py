@@ -7,7 +7,7 @@ hook: each fix runs when its PaddleSpeech module is imported; nothing is importe
 
 from ._paddle import require_paddle
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 require_paddle()
 
@@ -16,6 +16,7 @@ from . import fixes  # noqa: E402
 fixes.install()
 
 from .exporter import (  # noqa: E402
+    DygraphModel,
     ExportedModel,
     ExportError,
     export,
@@ -24,5 +25,5 @@ from .exporter import (  # noqa: E402
 )
 from .registry import MODELS, ConfigError  # noqa: E402
 
-__all__ = ["ConfigError", "ExportError", "ExportedModel", "MODELS", "__version__", "export",
+__all__ = ["ConfigError", "DygraphModel", "ExportError", "ExportedModel", "MODELS", "__version__", "export",
            "fixes", "read_manifest", "verify"]

@@ -146,6 +146,13 @@ def build_parser():
     g.add_argument("--phones", help="phone symbols or ids separated by spaces (TTS)")
     g.add_argument("--wav", help="wav file (ASR, cls, vector, kws) or a vocoder's .npy mel")
     s.add_argument("--vocoder", help="vocoder export folder for TTS acoustic models")
+    s.add_argument("--spk-emb", help="voice cloning: speaker embedding .npy")
+    s.add_argument("--spk-wav", help="voice cloning: reference speaker wav "
+                   "(with --speaker-encoder)")
+    s.add_argument("--speaker-encoder", help="ge2e or ecapa_tdnn export folder")
+    s.add_argument("--notes", help="DiffSinger: note ids, one per phone (with --phones)")
+    s.add_argument("--note-durs", help="DiffSinger: note durations in seconds, one per phone")
+    s.add_argument("--slurs", help="DiffSinger: is_slur flags (0/1), one per phone; default 0")
     s.add_argument("--output", help="output wav (TTS) or .npy")
     s.set_defaults(func=_cmd_infer)
 

@@ -112,6 +112,12 @@ def _load_checkpoint(spec, path, model):
     elif isinstance(state, dict) and "main_params" in state:
         state = state["main_params"]
     own = model.state_dict()
+    tables = [k for k in state if "spk_embedding_table" in k and k not in own]
+    if tables:
+        rows = list(state[tables[0]].shape)[0]
+        raise ConfigError(f"{path}: the checkpoint has a speaker table ({rows} speakers) that "
+                          "the model built without a speaker map lacks: pass --speaker-dict "
+                          "(speaker_id_map.txt) so that spk_id is an input")
     missing = [k for k in own if k not in state]
     mismatched = [f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
                   for k in own if k in state and list(state[k].shape) != list(own[k].shape)]
@@ -457,3 +463,22 @@ class ExportedModel:
             self._predictors[graph] = create_predictor(self.folder, graph, onednn=self.onednn,
                                                        threads=self.threads)
         return run_predictor(self._predictors[graph], list(inputs))
+
+
+class DygraphModel:
+    """The same graphs as an export folder, run in dygraph (rebuilt from config.yaml +
+    dygraph.pdparams); ``run`` has ExportedModel's signature, so the Python drivers of
+    restructured models (Tacotron2, WaveRNN, DiffSinger, U2 decoding) run on either and
+    their results can be compared."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.manifest, self.built = rebuild(self.folder)
+        self._layers = {g.name: g.layer for g in self.built.graphs}
+
+    @property
+    def meta(self) -> dict:
+        return self.manifest.get("meta", {})
+
+    def run(self, *inputs, graph="model") -> list[np.ndarray]:
+        return _dygraph_outputs(self._layers[graph], inputs)

@@ -354,6 +354,23 @@ _LOCK = threading.Lock()
 _INSTALLED = False
 
 
+@fix(
+    "time-reduction-masked-fill-static",
+    "paddlespeech.s2t.modules.time_reduction",
+    "paddlespeech.s2t.masked_fill computes the broadcast shape in Python with max() over "
+    "`x.shape` entries; under to_static those are PIR Values, so `max` calls Value.__bool__ "
+    "and tracing fails (Squeezeformer time reduction in forward_encoder_chunk).",
+    "module-local masked_fill that lets paddle.where broadcast (same result in dygraph).",
+)
+def _time_reduction_masked_fill(mod):
+    import paddle
+
+    def masked_fill(xs, mask, value):
+        return paddle.where(mask, paddle.full([1], value, dtype=xs.dtype), xs)
+
+    mod.masked_fill = masked_fill
+
+
 def _run(fx: Fix, module) -> None:
     if fx.applied:
         return

@@ -195,10 +195,34 @@ def _fastspeech2(cfg, ctx):
     inference = FastSpeech2Inference(_zscore(ctx, odim), model)
     vs = _vocab_size(ctx)
     inputs = [Input("text", [-1], "int64", _ids(12, vs))]
+    meta = _tts_meta(cfg, ctx)
+    spk_dim = mcfg.get("spk_embed_dim")
     if spk_num:
         inputs.append(Input("spk_id", [1], "int64", lambda rng: np.array([0], np.int64)))
-    return Built(model, [Graph("model", inference, inputs, ["logmel"])],
-                 _tts_meta(cfg, ctx), ("mel",))
+    elif spk_dim:
+        # voice cloning (aishell3/vc1, vc2): the speaker is a GE2E / ECAPA embedding input;
+        # without it upstream silently drops the speaker conditioning
+        inference = _SpkEmbInference(inference)
+        inputs.append(Input("spk_emb", [spk_dim], "float32", _unit(spk_dim)))
+        meta["spk_embed_dim"] = spk_dim
+    return Built(model, [Graph("model", inference, inputs, ["logmel"])], meta, ("mel",))
+
+
+def _unit(dim):
+    def sample(rng):
+        v = rng.standard_normal(dim).astype("float32")
+        return v / np.linalg.norm(v)
+
+    return sample
+
+
+class _SpkEmbInference(paddle.nn.Layer):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, text, spk_emb):
+        return self.inner(text, spk_emb=spk_emb)
 
 
 def _is_fs2_stream(cfg):
@@ -307,6 +331,13 @@ class _VITSExport(paddle.nn.Layer):
         return out["wav"]
 
 
+class _VITSSpkEmbExport(_VITSExport):
+    def forward(self, text, noise_scale, noise_scale_dur, spk_emb):
+        out = self.acoustic_model.inference(text, spembs=spk_emb, noise_scale=noise_scale,
+                                            noise_scale_dur=noise_scale_dur)
+        return out["wav"]
+
+
 @register("vits", "tts-e2e", "VITS", checkpoint_key="main_params", detect=_is_e2e("vits_generator"),
           notes="noise_scale and noise_scale_dur are inputs ([1] float32): verification runs "
                 "at 0 (deterministic), inference at 0.667 / 0.8")
@@ -327,8 +358,14 @@ def _vits(cfg, ctx):
     inputs = [Input("text", [-1], "int64", _ids(10, vs)),
               Input("noise_scale", [1], "float32", zero),
               Input("noise_scale_dur", [1], "float32", zero)]
-    return Built(model, [Graph("model", _VITSExport(model), inputs, ["wav"])],
-                 _tts_meta(cfg, ctx) | {"noise_defaults": [0.667, 0.8]})
+    meta = _tts_meta(cfg, ctx) | {"noise_defaults": [0.667, 0.8]}
+    spk_dim = mcfg["generator_params"].get("spk_embed_dim")
+    layer = _VITSExport(model)
+    if spk_dim:  # aishell3/vits-vc: voice cloning from a speaker embedding
+        layer = _VITSSpkEmbExport(model)
+        inputs.append(Input("spk_emb", [spk_dim], "float32", _unit(spk_dim)))
+        meta["spk_embed_dim"] = spk_dim
+    return Built(model, [Graph("model", layer, inputs, ["wav"])], meta)
 
 
 @register("jets", "tts-e2e", "JETS", checkpoint_key="main_params",
@@ -372,8 +409,6 @@ def _tacotron2(cfg, ctx):
     mcfg = dict(_need(cfg, "model", "Tacotron2"))
     if mcfg.get("atype", "location") != "location":
         raise ConfigError("only atype: location is exported (the csmsc/ljspeech recipes)")
-    if mcfg.get("spk_embed_dim"):
-        raise ConfigError("voice-cloning Tacotron2 (spk_embed_dim) is not exported yet")
     odim = cfg.get("n_mels", 80)
     model = _build_model(Tacotron2, dict(idim=_vocab_size(ctx), odim=odim, **mcfg),
                          "Tacotron2")
@@ -393,6 +428,13 @@ def _tacotron2(cfg, ctx):
         def forward(self, text):
             x = F.pad(text, [0, 1], "constant", self.m.eos)
             return self.m.enc.inference(x).unsqueeze(0)  # (1, T, eunits)
+
+    class SpkEncoder(Encoder):
+        """Voice cloning (aishell3/vc0): the speaker embedding joins the encoder output."""
+
+        def forward(self, text, spk_emb):
+            hs = super().forward(text)
+            return self.m._integrate_with_spk_embed(hs, spk_emb.unsqueeze(0))
 
     class DecoderStep(paddle.nn.Layer):
         """One step of Decoder.inference, state passed in and out (no `self` state)."""
@@ -448,10 +490,19 @@ def _tacotron2(cfg, ctx):
         keep = rng.random((max(prenet_layers, 1), 1, prenet_units)) >= 0.5
         return (keep * 2.0).astype("float32")
 
+    spk_dim = model.spk_embed_dim
+    enc_graph = Graph("encoder", Encoder(model), [Input("text", [-1], "int64", _ids(8, vs))],
+                      ["hs"])
+    hs_dim = eunits
+    if spk_dim:
+        enc_graph = Graph("encoder", SpkEncoder(model), [
+            Input("text", [-1], "int64", _ids(8, vs)),
+            Input("spk_emb", [spk_dim], "float32", _unit(spk_dim))], ["hs"])
+        hs_dim = eunits + spk_dim if model.spk_embed_integration_type == "concat" else eunits
     graphs = [
-        Graph("encoder", Encoder(model), [Input("text", [-1], "int64", _ids(8, vs))], ["hs"]),
+        enc_graph,
         Graph("decoder_step", DecoderStep(model), [
-            Input("hs", [1, -1, eunits], "float32", _floats(1, t_enc, eunits)),
+            Input("hs", [1, -1, hs_dim], "float32", _floats(1, t_enc, hs_dim)),
             Input("att_prev", [1, -1], "float32",
                   lambda rng: np.full((1, t_enc), 1.0 / t_enc, "float32")),
             Input("z", [n_layers, 1, units], "float32", _floats(n_layers, 1, units)),
@@ -468,6 +519,89 @@ def _tacotron2(cfg, ctx):
         "reduction_factor": mcfg.get("reduction_factor", 1),
         "cumulate_att_w": mcfg.get("cumulate_att_w", True),
         "output_activation": mcfg.get("output_activation")}}
+    if spk_dim:
+        meta["spk_embed_dim"] = spk_dim
+    return Built(model, graphs, meta, ("mel",))
+
+
+def _is_diffsinger(cfg):
+    m = cfg.get("model") or {}
+    return "fastspeech2_params" in m and "denoiser_params" in m and "diffusion_params" in m
+
+
+@register("diffsinger", "svs-acoustic", "DiffSinger", checkpoint_key="main_params",
+          needs_stats=True, detect=_is_diffsinger,
+          notes="restructured: upstream's inference draws noise inside a 60-step DDPM loop. "
+                "Graphs: fs2 (score -> FastSpeech2-MIDI mel, stretched to [-1, 1], and the "
+                "conditioning) and denoiser (one DiffNet call: x_t, t, cond -> predicted "
+                "noise); the shallow-diffusion loop (add_noise at step 59, DDPM updates, "
+                "denormalisation) runs in Python over the scheduler's table "
+                "(infer.diffsinger_generate). --stats is the speech_stretchs file "
+                "(min, max) of the recipe")
+def _diffsinger(cfg, ctx):
+    import paddle
+    from paddlespeech.t2s.models.diffsinger import DiffSinger
+
+    mcfg = dict(_need(cfg, "model", "DiffSinger"))
+    odim = cfg.get("n_mels", 80)
+    if ctx.stats is None:  # random weights: identity stretch
+        lo, hi = -np.ones(odim, "float32"), np.ones(odim, "float32")
+    else:
+        lo, hi = ctx.stats["mu"].astype("float32"), ctx.stats["sigma"].astype("float32")
+        if lo.shape != (odim,):
+            raise ConfigError(f"statistics have shape {lo.shape}, the model expects ({odim},)")
+    model = _build_model(DiffSinger, dict(spec_min=paddle.to_tensor(lo),
+                                          spec_max=paddle.to_tensor(hi), idim=_vocab_size(ctx),
+                                          odim=odim, **mcfg), "DiffSinger")
+    if ctx.random_init:
+        paddle.nn.initializer.Constant(1.5)(model.fs2.duration_predictor.linear.bias)
+    diff = model.diffusion
+
+    class FS2(paddle.nn.Layer):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, text, note, note_dur, is_slur):
+            mel, _, _, _ = self.m.fs2.inference(text, note, note_dur, is_slur)
+            ref = self.m.diffusion.norm_spec(mel).unsqueeze(0).transpose([0, 2, 1])
+            cond = self.m.fs2.encoder_infer(text, note, note_dur, is_slur)
+            return ref, cond.transpose([0, 2, 1])
+
+    class Denoiser(paddle.nn.Layer):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x, t, cond):
+            return self.m.diffusion.denoiser(x, t, cond)
+
+    vs = _vocab_size(ctx)
+    n = 8
+    adim = mcfg["fastspeech2_params"]["adim"]
+    note_num = int(mcfg.get("note_num", 300))
+    sched = diff.noise_scheduler
+    graphs = [
+        Graph("fs2", FS2(model), [
+            Input("text", [-1], "int64", _ids(n, vs)),
+            Input("note", [-1], "int64", _ids(n, note_num)),
+            Input("note_dur", [-1], "float32", lambda rng: rng.uniform(0.05, 0.3, n)
+                  .astype("float32")),
+            Input("is_slur", [-1], "int64", _ids(n, 2, 0))], ["ref", "cond"]),
+        Graph("denoiser", Denoiser(model), [
+            Input("x", [1, odim, -1], "float32", _floats(1, odim, 20)),
+            Input("t", [1], "int64", lambda rng: np.array([37], np.int64)),
+            Input("cond", [1, adim, -1], "float32", _floats(1, adim, 20))], ["noise_pred"]),
+    ]
+    meta = _tts_meta(cfg, ctx) | {"diffusion": {
+        "alphas_cumprod": [float(v) for v in np.asarray(sched.alphas_cumprod.numpy(),
+                                                          "float64")],
+        "num_train_timesteps": int(diff.num_train_timesteps), "num_inference_steps": 60,
+        "clip_sample": bool(sched.config.clip_sample),
+        "clip_sample_range": float(sched.config.clip_sample_range),
+        "variance_type": sched.config.variance_type,
+        "prediction_type": sched.config.prediction_type,
+        "stretch": bool(diff.stretch), "spec_min": lo.tolist(), "spec_max": hi.tolist()}}
     return Built(model, graphs, meta, ("mel",))
 
 
@@ -596,6 +730,101 @@ def _style_melgan(cfg, ctx):
                              ["wav"])], meta, ("mel",))
 
 
+@register("wavernn", "vocoder", "WaveRNN", checkpoint_key="generator_params", needs_stats=True,
+          detect=lambda cfg: {"rnn_dims", "fc_dims", "bits", "res_blocks"} <= set(
+              cfg.get("model") or {}),
+          notes="restructured: upstream's generate() is a sample-by-sample loop of "
+                "T*hop GRU steps with sampling inside (not a graph the predictor can run "
+                "efficiently, and random). Graphs: conditioner (log-mel -> upsampled "
+                "features) and step (one autoregressive step for a batch of folds; the "
+                "uniform draw u is an input, sampling is by inverse CDF of softmax(logits)); "
+                "the loop, folding and cross-fade run in Python (infer.wavernn_generate). "
+                "RAW mode only")
+def _wavernn(cfg, ctx):
+    import paddle
+    import paddle.nn.functional as F
+    from paddlespeech.t2s.models.wavernn import WaveRNN
+
+    mcfg = dict(_need(cfg, "model", "WaveRNN"))
+    if str(mcfg.get("mode", "RAW")).upper() != "RAW":
+        raise ConfigError("only WaveRNN mode RAW is exported (MOL sampling is not)")
+    mcfg.setdefault("hop_length", cfg.get("n_shift", 300))
+    mcfg.setdefault("sample_rate", cfg.get("fs", 24000))
+    model = _build_model(WaveRNN, mcfg, "WaveRNN")
+    n_mels = cfg.get("n_mels", 80)
+    if int(mcfg.get("aux_channels", 80)) != n_mels:
+        raise ConfigError(f"model.aux_channels ({mcfg.get('aux_channels')}) != n_mels "
+                          f"({n_mels})")
+    pad = model.aux_context_window
+    hop = int(np.prod(mcfg.get("upsample_scales", [4, 5, 3, 5])))
+    if hop != mcfg["hop_length"]:
+        raise ConfigError(f"product of upsample_scales ({hop}) != n_shift "
+                          f"({mcfg['hop_length']})")
+
+    class Conditioner(paddle.nn.Layer):
+        def __init__(self, normalizer, m):
+            super().__init__()
+            self.normalizer = normalizer
+            self.m = m
+
+        def forward(self, logmel):  # (T, n_mels) -> (1, T*hop, n_mels), (1, T*hop, aux)
+            c = self.normalizer(logmel).transpose([1, 0]).unsqueeze(0)  # (1, C, T)
+            c = F.pad(c, [pad, pad], mode="constant", value=0.0, data_format="NCL")
+            return self.m.upsample(c)
+
+    class Step(paddle.nn.Layer):
+        """The body of WaveRNN.generate's loop for a batch of folds, with the uniform draw
+        of the categorical sampling as an input."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x, m_t, a_t, h1, h2, u):
+            m = self.m
+            d = m.aux_dims
+            x = paddle.concat([x, m_t, a_t[:, :d]], axis=1)
+            x = m.I(x)
+            h1, _ = m.rnn1[0].cell(x, h1)
+            x = x + h1
+            h2, _ = m.rnn2[0].cell(paddle.concat([x, a_t[:, d:2 * d]], axis=1), h2)
+            x = x + h2
+            x = F.relu(m.fc1(paddle.concat([x, a_t[:, 2 * d:3 * d]], axis=1)))
+            x = F.relu(m.fc2(paddle.concat([x, a_t[:, 3 * d:4 * d]], axis=1)))
+            logits = m.fc3(x)
+            cdf = paddle.cumsum(F.softmax(logits, axis=-1), axis=-1)
+            idx = paddle.sum((cdf < u).astype("float32"), axis=-1, keepdim=True)
+            idx = paddle.clip(idx, 0.0, float(m.n_classes - 1))
+            sample = 2.0 * idx / (m.n_classes - 1.0) - 1.0
+            return sample, h1, h2, logits
+
+    res_out = model.aux_dims * 4
+    r = model.rnn_dims
+    b = 3
+    graphs = [
+        Graph("conditioner", Conditioner(_zscore(ctx, n_mels), model),
+              [Input("logmel", [-1, n_mels], "float32", _floats(6, n_mels))],
+              ["mels", "aux"]),
+        Graph("step", Step(model), [
+            Input("x", [-1, 1], "float32", lambda rng: rng.uniform(-1, 1, (b, 1))
+                  .astype("float32")),
+            Input("m_t", [-1, n_mels], "float32", _floats(b, n_mels)),
+            Input("a_t", [-1, res_out], "float32", _floats(b, res_out)),
+            Input("h1", [-1, r], "float32", _floats(b, r)),
+            Input("h2", [-1, r], "float32", _floats(b, r)),
+            Input("u", [-1, 1], "float32", lambda rng: rng.uniform(0, 1, (b, 1))
+                  .astype("float32"))],
+            ["sample", "h1", "h2", "logits"]),
+    ]
+    inf = cfg.get("inference") or {}
+    meta = _voc_meta(cfg) | {"wavernn": {
+        "rnn_dims": r, "aux_dims": model.aux_dims, "n_classes": model.n_classes,
+        "mu_law": bool(cfg.get("mu_law", True)), "hop_length": hop,
+        "gen_batched": bool(inf.get("gen_batched", True)),
+        "target": int(inf.get("target", 12000)), "overlap": int(inf.get("overlap", 600))}}
+    return Built(model, graphs, meta, ("mel",))
+
+
 # --------------------------------------------------------------------------------------------
 # ASR
 # --------------------------------------------------------------------------------------------
@@ -710,7 +939,8 @@ def _u2(cfg, ctx):
     nblocks = c["encoder_conf"]["num_blocks"]
     feat = c["input_dim"]
     cnn_k = c["encoder_conf"].get("cnn_module_kernel", 15)
-    is_conformer = c["encoder"] == "conformer" or "conformer" in c["encoder"]
+    # squeezeformer blocks carry a conv-module cache like conformer ones
+    is_conformer = "conformer" in c["encoder"] or c["encoder"] == "squeezeformer"
     dk = enc // heads
     chunk = 16
     sub = model.encoder.embed.subsampling_rate
@@ -890,6 +1120,46 @@ def _ecapa(cfg, ctx):
     return Built(model, [Graph("model", model, inputs, ["embedding"])], meta)
 
 
+def _is_ge2e(cfg):
+    m = cfg.get("model") or {}
+    return {"num_layers", "hidden_size", "embedding_size"} <= set(m) and "n_mels" in (
+        cfg.get("data") or {})
+
+
+@register("ge2e", "vector", "GE2E LSTM speaker encoder", detect=_is_ge2e,
+          notes="speaker encoder of the voice-cloning recipes (aishell3/vc0-vc2): "
+                "[N, T, n_mels] partial utterances -> L2-normalised [N, embedding_size]; "
+                "infer averages the partials and normalises (embed_utterance). Config: the "
+                "layout of paddlespeech/vector/exps/ge2e/config.py as YAML")
+def _ge2e(cfg, ctx):
+    from paddlespeech.vector.models.lstm_speaker_encoder import LSTMSpeakerEncoder
+
+    m, data = _need(cfg, "model", "GE2E"), _need(cfg, "data", "GE2E")
+    n_mels = int(data["n_mels"])
+    model = _build_model(LSTMSpeakerEncoder, dict(
+        n_mels=n_mels, num_layers=int(m["num_layers"]), hidden_size=int(m["hidden_size"]),
+        output_size=int(m["embedding_size"])), "LSTMSpeakerEncoder")
+
+    class Embed(paddle.nn.Layer):
+        def __init__(self, enc):
+            super().__init__()
+            self.enc = enc
+
+        def forward(self, mels):
+            return self.enc.embed_sequences(mels)
+
+    inputs = [Input("mels", [-1, -1, n_mels], "float32", _floats(3, 40, n_mels))]
+    meta = {"sample_rate": int(data.get("sampling_rate", 16000)), "n_mels": n_mels,
+            "embedding_dim": int(m["embedding_size"]),
+            "partial_n_frames": int(data.get("partial_n_frames", 160)),
+            "feature": {"n_fft": int(data.get("sampling_rate", 16000)
+                                     * data.get("mel_window_length", 25) / 1000),
+                        "hop_length": int(data.get("sampling_rate", 16000)
+                                          * data.get("mel_window_step", 10) / 1000),
+                        "n_mels": n_mels}}
+    return Built(model, [Graph("model", Embed(model), inputs, ["embeddings"])], meta)
+
+
 def _is_mdtc(cfg):
     return str(cfg.get("backbone", "")).endswith(":MDTC")
 
@@ -909,6 +1179,59 @@ def _mdtc(cfg, ctx):
     meta = {"sample_rate": cfg.get("sample_rate", 16000), "n_mels": n,
             "num_keywords": int(cfg.get("num_keywords", 1))}
     return Built(model, [Graph("model", model, inputs, ["keyword_probs"])], meta)
+
+
+def _is_ernie_punc(cfg):
+    m = cfg.get("model") or {}
+    return cfg.get("model_type") in ("ErnieLinear", "ErnieCrf") or (
+        "pretrained_token" in m and "num_classes" in m)
+
+
+@register("ernie_punc", "punc", "ERNIE punctuation restoration (ErnieLinear)",
+          checkpoint_key="main_params", detect=_is_ernie_punc,
+          notes="iwslt2012/punc0 recipes. The ERNIE architecture comes from paddlenlp's "
+                "built-in configuration of the config's pretrained_token (no download); "
+                "weights are random unless a checkpoint is given. input_ids [B, L] -> "
+                "per-token punctuation probabilities [B*L, num_classes]. Tokenisation is "
+                "not included (paddlenlp's tokenizer needs its vocabulary files)")
+def _ernie_punc(cfg, ctx):
+    try:
+        from paddlenlp.transformers import ErnieConfig, ErnieForTokenClassification
+        from paddlenlp.transformers.ernie.configuration import (
+            ERNIE_PRETRAINED_INIT_CONFIGURATION,
+        )
+        from paddlespeech.text.models.ernie_linear import ErnieLinear
+    except ImportError as exc:  # paddlenlp is a dependency of paddlespeech 1.5.0
+        raise ConfigError(f"ERNIE punctuation needs paddlenlp: {exc}") from exc
+    if cfg.get("model_type", "ErnieLinear") != "ErnieLinear":
+        raise ConfigError(f"model_type {cfg.get('model_type')!r}: only ErnieLinear is built")
+    m = _need(cfg, "model", "ERNIE punctuation")
+    token = m.get("pretrained_token", "ernie-1.0")
+    if token not in ERNIE_PRETRAINED_INIT_CONFIGURATION:
+        raise ConfigError(f"pretrained_token {token!r} is not one of paddlenlp's built-in "
+                          f"ERNIE configurations")
+    arch = dict(ERNIE_PRETRAINED_INIT_CONFIGURATION[token])
+    num_classes = int(m["num_classes"])
+    model = ErnieLinear.__new__(ErnieLinear)  # upstream __init__ downloads the weights
+    paddle.nn.Layer.__init__(model)
+    model.ernie = ErnieForTokenClassification(ErnieConfig(**arch, num_labels=num_classes))
+    model.num_classes = num_classes
+    model.softmax = paddle.nn.Softmax()
+
+    class Punc(paddle.nn.Layer):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids):
+            return self.inner(input_ids)[1]
+
+    vocab = int(arch["vocab_size"])
+    inputs = [Input("input_ids", [-1, -1], "int64",
+                    lambda rng: rng.integers(1, vocab, size=(1, 24), dtype=np.int64))]
+    meta = {"pretrained_token": token, "num_classes": num_classes, "vocab_size": vocab,
+            "punc_path": (cfg.get("data_params") or {}).get("punc_path")}
+    return Built(model, [Graph("model", Punc(model), inputs, ["probs"])], meta)
 
 
 def detect(cfg: dict) -> str | None:

@@ -146,7 +146,7 @@ def run_build(path: Path) -> dict:
         name, kind = _classify_path(path, cfg)
         row["model"] = name
         if name is None:
-            row["reason"] = "no builder for this family yet"
+            row["reason"] = _unknown_reason(cfg)
         elif kind == "registry":
             import speech_pir_export as spe
 
@@ -167,6 +167,17 @@ def run_build(path: Path) -> dict:
         row["reason"] = f"{type(exc).__name__}: {str(exc)[:200]}"
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
+
+
+def _unknown_reason(cfg) -> str:
+    if isinstance(cfg, dict) and "frozen_layers" in cfg and "model" not in cfg:
+        return ("not a model config: fine-tuning overlay (frozen layers, learning rate) for a "
+                "pretrained FastSpeech2 whose config ships with the checkpoint")
+    if isinstance(cfg, dict) and "output_neurons" in cfg and "model" not in cfg:
+        return ("not a model config: speechbrain-style HyperPyYAML training parameters "
+                "(data, tokenizer, optimiser) with no model section; the recipe's model is "
+                "conf/wav2vec2ASR.yaml")
+    return "no builder for this family yet"
 
 
 def _forward_built(built) -> bool:
@@ -214,7 +225,21 @@ def _try(fn):
 _LAST_FORWARD_ERROR = ""
 
 
+def _numeric(obj):
+    if isinstance(obj, dict):
+        return {k: _numeric(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_numeric(v) for v in obj]
+    if isinstance(obj, str) and any(ch.isdigit() for ch in obj) and "e" in obj.lower():
+        try:
+            return float(obj)
+        except ValueError:
+            return obj
+    return obj
+
+
 def _build_only(name, cfg):
+    import numpy as np
     import paddle
 
     vocab = 60
@@ -251,16 +276,34 @@ def _build_only(name, cfg):
                     "hubert_asr": ("hubert.hubert_ASR", "HubertASR"),
                     "wavlm_asr": ("wavlm.wavlm_asr", "WavLMASR")}[name]
         klass = getattr(importlib.import_module(f"paddlespeech.s2t.models.{mod}"), cls)
-        c = dict(cfg)
+        # YAML 1.1 reads `1e-5` (no dot) as a string: wav2vec2's layer_norm_eps arrives as
+        # "1e-5" and Paddle 3's layer_norm rejects it; coerce numeric strings
+        c = _numeric(dict(cfg))
         c.setdefault("output_dim", 100)
         m = klass.from_config(_yacs(c))
         m.eval()
-        return cls, _try(lambda: m.ctc_greedy_search(paddle.randn([1, 16000]) * 0.1))
+        # the models take raw audio as (B, T, 1)
+        return cls, _try(lambda: m.ctc_greedy_search(paddle.randn([1, 16000, 1]) * 0.1))
     if name == "ernie_sat":
         from paddlespeech.t2s.models.ernie_sat import ErnieSAT
 
-        ErnieSAT(idim=vocab, odim=cfg.get("n_mels", 80), **cfg["model"])
-        return "ErnieSAT", False  # forward needs aligned speech/text masks
+        odim = cfg.get("n_mels", 80)
+        m = ErnieSAT(idim=vocab, odim=odim, **cfg["model"])
+        m.eval()
+        t, n = 40, 8
+
+        def run():
+            masked = np.zeros((1, t), bool)
+            masked[0, 12:24] = True  # the span to re-generate
+            m.inference(speech=paddle.randn([1, t, odim]),
+                        text=paddle.to_tensor(np.arange(1, n + 1)[None], dtype="int64"),
+                        masked_pos=paddle.to_tensor(masked),
+                        speech_mask=paddle.ones([1, 1, t], dtype="bool"),
+                        text_mask=paddle.ones([1, 1, n], dtype="bool"),
+                        speech_seg_pos=paddle.ones([1, t], dtype="int64"),
+                        text_seg_pos=paddle.ones([1, n], dtype="int64"), span_bdy=[12, 24])
+
+        return "ErnieSAT", _try(run)
     if name == "wavernn":
         from paddlespeech.t2s.models.wavernn import WaveRNN
 
@@ -278,8 +321,15 @@ def _build_only(name, cfg):
     if name == "starganv2_vc":
         from paddlespeech.t2s.models.starganv2_vc import Generator
 
-        Generator(**cfg["generator_params"])
-        return "StarGANv2-VC Generator", False
+        gp = cfg["generator_params"]
+        m = Generator(**gp)
+        m.eval()
+        n_mels = cfg.get("n_mels", 80)
+        f0 = int(gp.get("F0_channel", 0))
+        # with F0_channel the decoder expects the JDC pitch features (B, 256, n_mels // 8, T)
+        return "StarGANv2-VC Generator", _try(lambda: m(
+            paddle.randn([1, 1, n_mels, 64]), paddle.randn([1, int(gp.get("style_dim", 48))]),
+            F0=paddle.randn([1, f0, n_mels // 8, 64]) if f0 else None))
     raise NotImplementedError(f"{name}: needs {'paddlenlp ERNIE' if 'ernie' in name else '?'}")
 
 
@@ -355,8 +405,8 @@ def main(argv=None):
         from .exporter import yaml_load
 
         try:
-            return 0 if _classify(yaml_load(p.read_text(encoding="utf-8")))[1] == "registry" \
-                else 1
+            return 0 if _classify(yaml_load(_resolve(p).read_text(encoding="utf-8")))[1] \
+                == "registry" else 1
         except Exception:
             return 2
 
@@ -368,8 +418,8 @@ def main(argv=None):
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
                GLOG_minloglevel="3")
     for path in tqdm(order, desc="zoo"):
-        if str(path) in done:
-            continue
+        if str(path) in done or exportable_first(path) != 0:
+            continue  # done, or a build-only family (the build phase covers it)
         try:
             proc = subprocess.run([sys.executable, "-m", "speech_pir_export.zoo", "--one",
                                    str(path)], capture_output=True, text=True, env=env,
@@ -423,6 +473,8 @@ def merge(configs, build_file: Path, export_file: Path) -> list[dict]:
     rows = []
     for p in configs:
         b, e = builds.get(str(p)), exports.get(str(p))
+        if b is not None and e is not None and not e.get("model"):
+            e = None  # an export-phase row of a family it does not export: keep the build row
         if b is None and e is None:
             continue
         row = dict(b or e)
