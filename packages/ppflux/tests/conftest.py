@@ -15,6 +15,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
+import torchvision_shim  # noqa: E402
+
+torchvision_shim.import_torchvision()  # a CUDA-only torchvision would break transformers' import
+
 
 @pytest.fixture(scope="session")
 def dev_pipe_dir(tmp_path_factory) -> Path:

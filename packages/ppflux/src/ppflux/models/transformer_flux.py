@@ -37,7 +37,10 @@ class RMSNorm(nn.Layer):
         dtype = x.dtype
         x32 = x.astype("float32")
         variance = x32.pow(2).mean(-1, keepdim=True)
-        x = x32 * paddle.rsqrt(variance + self.eps)
+        if dtype == paddle.float64:  # as diffusers: fp32 variance, float64 product
+            x = x * paddle.rsqrt(variance + self.eps).astype(dtype)
+        else:
+            x = x32 * paddle.rsqrt(variance + self.eps)
         if self.weight is not None:
             x = x.astype(self.weight.dtype) * self.weight
         return x.astype(dtype)
