@@ -76,8 +76,6 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
                                                             "out_proj"]))
         init.update({f"text_encoder.{k}": v.detach().numpy().copy()
                      for k, v in get_peft_model_state_dict(text_encoder).items()})
-    for m in (transformer, vae) + ((text_encoder,) if args.train_text_encoder else ()):
-        m.to(dtype)
     params = [p for p in transformer.parameters() if p.requires_grad]
     groups = [{"params": params}]
     te_params = [p for p in text_encoder.parameters() if p.requires_grad]
@@ -96,6 +94,8 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
         prompt_embeds, pooled, text_ids = pipe.encode_prompt(
             PROMPT, prompt_2=None, max_sequence_length=args.max_sequence_length)
     embeds = (prompt_embeds.numpy(), pooled.numpy())
+    for m in (transformer, vae) + ((text_encoder,) if args.train_text_encoder else ()):
+        m.to(dtype)
     prompt_embeds, pooled = prompt_embeds.to(dtype), pooled.to(dtype)
     clip_ids = pipe.tokenizer([PROMPT], padding="max_length", max_length=77, truncation=True,
                               return_tensors="pt").input_ids
@@ -129,7 +129,14 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
             ids = FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, "cpu", torch.float32)
             noise = torch.tensor(rand.normal([b, c, h, w])).to(dtype)
             if args.train_text_encoder:  # the script re-encodes CLIP (with LoRA) every step
-                pooled = text_encoder(clip_ids, output_hidden_states=False).pooler_output
+                # transformers 4.46 builds CLIP's causal mask with torch.full in the default
+                # dtype, which cannot hold float64's min: make the default the model's dtype
+                default = torch.get_default_dtype()
+                torch.set_default_dtype(dtype)
+                try:
+                    pooled = text_encoder(clip_ids, output_hidden_states=False).pooler_output
+                finally:
+                    torch.set_default_dtype(default)
             draws = torch.tensor(rand.timestep_draws(args.weighting_scheme, b))
             fake = types.SimpleNamespace(**{k: getattr(torch, k) for k in ("cos", "nn")},
                                          rand=lambda size, d=draws, **_: d.clone(),
@@ -253,6 +260,25 @@ def test_three_steps_match_reference(dev_pipe_dir, tmp_path, scheme, accum, sche
         dev_pipe_dir, tmp_path, weighting_scheme=scheme, gradient_accumulation_steps=accum,
         lr_scheduler=sched)
     name = f"train {scheme}, accum {accum}, {sched}"
+    parity(f"{name}: losses (relative)", loss_rel, 1e-5)
+    parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
+    parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-4)
+    assert loss_rel < 1e-5
+    assert overall < 1e-5, overall
+    assert worst < 1e-4, (worst, key)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_text_encoder_lora_matches_reference(dev_pipe_dir, tmp_path, parity, dtype, request):
+    """--train_text_encoder: CLIP LoRA (q/k/v/out_proj, its own lr and weight decay) trained
+    together with the transformer LoRA; CLIP is re-run with gradients every step on both sides
+    (ppflux's CLIP port vs transformers'), T5 stays frozen (instance embeddings injected)."""
+    if dtype == "float64":
+        request.getfixturevalue("torch_timestep_features")
+    loss_rel, overall, worst, key = _run_both(
+        dev_pipe_dir, tmp_path, getattr(torch, dtype), weighting_scheme="logit_normal",
+        gradient_accumulation_steps=2, train_text_encoder=True, text_encoder_lr=5e-4)
+    name = f"train {dtype} --train_text_encoder, logit_normal, accum 2"
     parity(f"{name}: losses (relative)", loss_rel, 1e-5)
     parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
     parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-4)
