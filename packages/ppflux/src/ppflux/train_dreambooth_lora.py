@@ -358,6 +358,13 @@ class Trainer:
         self.te_params = self._lora_params(self.pipe.text_encoder) if a.train_text_encoder else []
         for p in self.lora_params + self.te_params:
             p.stop_gradient = False
+        # as the script: with --train_text_encoder it sets requires_grad on CLIP's embeddings
+        # (for gradient checkpointing) and clips over all CLIP parameters, so those gradients,
+        # never zeroed by the optimiser (they are not in it), count in the clipping norm
+        self.te_embedding_params = (list(self.pipe.text_encoder.text_model.embeddings.parameters())
+                                    if a.train_text_encoder else [])
+        for p in self.te_embedding_params:
+            p.stop_gradient = False
         # text embeddings once (frozen encoders): instance and class prompts
         with paddle.no_grad():
             if self.instance_embeddings is None:
@@ -408,6 +415,9 @@ class Trainer:
             for name, layer in lora_layers(model).items():
                 for part in ("A", "B"):
                     key = f"{comp}.{name}.lora_{part}.weight"
+                    if key not in state and name.startswith("text_model."):
+                        # transformers 5 names CLIP's modules without the text_model. prefix
+                        key = f"{comp}.{name[len('text_model.'):]}.lora_{part}.weight"
                     if key in state:
                         weight = getattr(layer, f"lora_{part}")["default"].weight
                         weight.set_value(self.paddle.to_tensor(
@@ -519,7 +529,8 @@ class Trainer:
     def _clip_grads(self):
         """torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied if < 1."""
         paddle = self.paddle
-        params = [p for p in self.lora_params + self.te_params if p.grad is not None]
+        params = [p for p in self.lora_params + self.te_params + self.te_embedding_params
+                  if p.grad is not None]
         norms = paddle.stack([paddle.linalg.norm(p.grad.flatten()) for p in params])
         total = paddle.linalg.norm(norms)
         coef = paddle.clip(float(self.args.max_grad_norm) / (total + 1e-6), max=1.0)
