@@ -190,6 +190,54 @@ def _rel(a, b):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
 
 
+def test_adamw_and_clipping_match_torch():
+    """The optimiser alone: the same gradients (two micro-batches each, some elements far below
+    adam_epsilon, clipping active on some steps) through ppflux's clip + AdamW and through
+    torch's clip_grad_norm_ + torch.optim.AdamW, two parameter groups (lr, weight decay)."""
+    import paddle
+    from ppflux.train_dreambooth_lora import TorchAdamW, Trainer
+
+    rng = np.random.default_rng(0)
+    shapes = [(4, 32), (32, 4), (4, 16), (16, 4)]
+    init = [rng.standard_normal(s).astype(np.float32) * (0.1 if i % 2 == 0 else 0.0)
+            for i, s in enumerate(shapes)]
+    t_params = [torch.nn.Parameter(torch.tensor(x)) for x in init]
+    p_params = [paddle.create_parameter(list(x.shape), "float32") for x in init]
+    for p, x in zip(p_params, init):
+        p.set_value(paddle.to_tensor(x))
+    lr, te_lr, wd, te_wd = 1e-3, 5e-4, 1e-4, 1e-3
+    t_opt = torch.optim.AdamW([{"params": t_params[:2]},
+                               {"params": t_params[2:], "lr": te_lr, "weight_decay": te_wd}],
+                              lr=lr, betas=(0.9, 0.999), weight_decay=wd, eps=1e-8)
+    p_opt = TorchAdamW(paddle, [(p_params[:2], 1.0, wd), (p_params[2:], te_lr / lr, te_wd)], lr,
+                       (0.9, 0.999), 1e-8)
+    clipper = Trainer.__new__(Trainer)  # only _clip_grads' attributes
+    clipper.paddle, clipper.args = paddle, types.SimpleNamespace(max_grad_norm=1.0)
+    clipper.lora_params, clipper.te_params, clipper.te_embedding_params = p_params, [], []
+    for step in range(3):
+        for _micro in range(2):
+            grads = [(rng.standard_normal(s) * (10.0 ** -rng.integers(2, 10, s))
+                     * (3.0 if step == 1 else 0.05)).astype(np.float32) for s in shapes]
+            for tp, pp, g in zip(t_params, p_params, grads):
+                tp.grad = torch.tensor(g / 2) if tp.grad is None else tp.grad + torch.tensor(g / 2)
+                pp._set_grad_ivar(paddle.to_tensor(g / 2) if pp.grad is None
+                                  else pp.grad + paddle.to_tensor(g / 2))
+        t_norm = float(torch.nn.utils.clip_grad_norm_(t_params, 1.0))
+        p_norm = clipper._clip_grads()
+        assert abs(p_norm - t_norm) <= 1e-6 * t_norm
+        t_opt.step()
+        t_opt.zero_grad()
+        p_opt.step()
+        p_opt.clear_grad()
+    for tp, pp, x0 in zip(t_params, p_params, init):
+        a, b = pp.numpy(), tp.detach().numpy()
+        # elementwise: within 1e-6 of an update's size (~lr) plus 2 ulp of the parameter itself
+        # (torch's lerp and addcmul use fused multiply-adds, Paddle's ops round twice)
+        tol = 1e-6 * lr + 2 * np.spacing(np.abs(b))
+        assert np.all(np.abs(a - b) <= tol), np.max(np.abs(a - b) - tol)
+        assert np.abs(b - x0).max() > lr  # it moved
+
+
 def _run_both(pipe_dir, tmp_path, dtype=torch.float32, **kw):
     """Train 3 steps with the reference and with ppflux on the same draws; the relative
     differences (losses worst, LoRA all tensors together, LoRA worst tensor) and the worst key."""

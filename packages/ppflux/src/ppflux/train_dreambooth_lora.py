@@ -264,7 +264,8 @@ class TorchAdamW:
                     m, v = self.exp_avg[gi][pi], self.exp_avg_sq[gi][pi]
                     p.set_value(p * (1 - lr * wd))
                     m.set_value(m + (g - m) * (1 - self.beta1))
-                    v.set_value(v * self.beta2 + g * g * (1 - self.beta2))
+                    # addcmul_(g, g, value=1-b2): (value * g) * g
+                    v.set_value(v * self.beta2 + g * (1 - self.beta2) * g)
                     denom = v.sqrt() / bc2_sqrt + self.eps
                     p.set_value(p - (lr / bc1) * (m / denom))
 
