@@ -72,8 +72,10 @@ def locate_script(tmp_path: Path) -> Path:
 
 def _script_env():
     # the script's final pipeline.load_lora_weights(output_dir) passes no weight_name, which
-    # diffusers refuses under HF_HUB_OFFLINE=1 (it only reads the local folder anyway)
-    return {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    # diffusers refuses in offline mode (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE, both set by the
+    # nox sessions) although it only reads the local folder; everything here is local
+    return {k: v for k, v in os.environ.items()
+            if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
 
 
 class ReplaySource(RandomSource):
