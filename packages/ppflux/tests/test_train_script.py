@@ -171,6 +171,10 @@ def test_matches_diffusers_script(dev_pipe_dir, tmp_path, case, parity):
     losses = [x for e in trainer.history for x in e["losses"]]
     assert len(losses) == len(meta["losses"]) >= 3
     loss_rel = max(abs(a - b) / abs(b) for a, b in zip(losses, meta["losses"]))
+    # the gradient norm each clipping step saw (the same count of optimisation steps)
+    norms = [e["grad_norm"] for e in trainer.history]
+    assert len(norms) == len(meta["grad_norms"])
+    norm_rel = max(abs(a - b) / abs(b) for a, b in zip(norms, meta["grad_norms"]))
 
     from ppflux.safetensors_io import SafeOpen
 
@@ -196,6 +200,8 @@ def test_matches_diffusers_script(dev_pipe_dir, tmp_path, case, parity):
     worst = max(rel(out[k], ref[k]) for k in keys)
     name = f"diffusers {meta['diffusers']} script, {case}"
     parity(f"{name}: losses (relative)", loss_rel, 1e-5)
+    parity(f"{name}: clipping gradient norms (relative)", norm_rel, 1e-5)
+    assert norm_rel < 1e-5, (norms, meta["grad_norms"])
     parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
     # worst single tensor: fp32 rounding amplified by Adam on near-zero gradients (see
     # test_train.py, where float64 brings it to ~1e-6); the 0.32 script measures <= 5.2e-5, the
