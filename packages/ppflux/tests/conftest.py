@@ -15,10 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-import torchvision_shim  # noqa: E402
-
-torchvision_shim.import_torchvision()  # a CUDA-only torchvision would break transformers' import
-
 
 @pytest.fixture(scope="session")
 def dev_pipe_dir(tmp_path_factory) -> Path:
@@ -81,3 +77,10 @@ def pytest_sessionfinish(session, exitstatus):
         import json
 
         Path(out).write_text(json.dumps(_PARITY, indent=2, sort_keys=True))
+
+
+# A CUDA-only torchvision next to the CPU torch would break transformers' import; runs before
+# any test module is imported.
+import torchvision_shim  # noqa: E402
+
+torchvision_shim.import_torchvision()
