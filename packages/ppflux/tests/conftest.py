@@ -64,3 +64,10 @@ def pytest_sessionfinish(session, exitstatus):
         import json
 
         Path(out).write_text(json.dumps(_PARITY, indent=2, sort_keys=True))
+
+
+# A CUDA-only torchvision next to the CPU torch would break transformers' import; runs before
+# any test module is imported.
+import torchvision_shim  # noqa: E402
+
+torchvision_shim.import_torchvision()

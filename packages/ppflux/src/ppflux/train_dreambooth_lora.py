@@ -264,7 +264,8 @@ class TorchAdamW:
                     m, v = self.exp_avg[gi][pi], self.exp_avg_sq[gi][pi]
                     p.set_value(p * (1 - lr * wd))
                     m.set_value(m + (g - m) * (1 - self.beta1))
-                    v.set_value(v * self.beta2 + g * g * (1 - self.beta2))
+                    # addcmul_(g, g, value=1-b2): (value * g) * g
+                    v.set_value(v * self.beta2 + g * (1 - self.beta2) * g)
                     denom = v.sqrt() / bc2_sqrt + self.eps
                     p.set_value(p - (lr / bc1) * (m / denom))
 
@@ -289,11 +290,14 @@ class Trainer:
     """The training loop; ``random`` can be replaced (tests inject the reference's draws)."""
 
     def __init__(self, args, random: RandomSource | None = None, initial_lora: dict | None = None,
-                 instance_embeddings=None):
+                 instance_embeddings=None, dtype: str = "float32"):
         from ._compat import require_paddle
 
         self.paddle = require_paddle()
         self.args = args
+        # "float64" runs the trainable path (VAE, transformer, CLIP, LoRA, optimiser) in double
+        # precision; the parity tests use it to separate the recipe from fp32 rounding
+        self.dtype = dtype
         # (prompt_embeds, pooled) arrays to use instead of encoding --instance_prompt
         self.instance_embeddings = instance_embeddings
         self.random = random or RandomSource(args.seed)
@@ -338,10 +342,14 @@ class Trainer:
         if a.train_text_encoder:
             inject_adapter(self.pipe.text_encoder, "default", a.rank, alpha,
                            TEXT_ENCODER_TARGET_MODULES, a.lora_dropout, seed=a.seed)
+        if self.dtype != "float32":
+            for m in (self.transformer, self.pipe.vae) + (
+                    (self.pipe.text_encoder,) if a.train_text_encoder else ()):
+                m.to(dtype=self.dtype)
         if self.initial_lora:
             self._set_lora(self.initial_lora)
         if self.instance_embeddings is not None:
-            pe, pooled = (paddle.to_tensor(np.asarray(x, np.float32))
+            pe, pooled = (paddle.to_tensor(np.asarray(x)).astype(self.dtype)
                           for x in self.instance_embeddings)
             self.inst = (pe, pooled, paddle.zeros([pe.shape[1], 3]))
         if a.gradient_checkpointing:
@@ -350,6 +358,13 @@ class Trainer:
         self.lora_params = self._lora_params(self.transformer)
         self.te_params = self._lora_params(self.pipe.text_encoder) if a.train_text_encoder else []
         for p in self.lora_params + self.te_params:
+            p.stop_gradient = False
+        # as the script: with --train_text_encoder it sets requires_grad on CLIP's embeddings
+        # (for gradient checkpointing) and clips over all CLIP parameters, so those gradients,
+        # never zeroed by the optimiser (they are not in it), count in the clipping norm
+        self.te_embedding_params = (list(self.pipe.text_encoder.text_model.embeddings.parameters())
+                                    if a.train_text_encoder else [])
+        for p in self.te_embedding_params:
             p.stop_gradient = False
         # text embeddings once (frozen encoders): instance and class prompts
         with paddle.no_grad():
@@ -401,9 +416,13 @@ class Trainer:
             for name, layer in lora_layers(model).items():
                 for part in ("A", "B"):
                     key = f"{comp}.{name}.lora_{part}.weight"
+                    if key not in state and name.startswith("text_model."):
+                        # transformers 5 names CLIP's modules without the text_model. prefix
+                        key = f"{comp}.{name[len('text_model.'):]}.lora_{part}.weight"
                     if key in state:
-                        getattr(layer, f"lora_{part}")["default"].weight.set_value(
-                            self.paddle.to_tensor(np.ascontiguousarray(state[key].T)))
+                        weight = getattr(layer, f"lora_{part}")["default"].weight
+                        weight.set_value(self.paddle.to_tensor(
+                            np.ascontiguousarray(state[key].T)).astype(weight.dtype))
 
     def _ensure_class_images(self):
         a = self.args
@@ -465,21 +484,23 @@ class Trainer:
     def compute_loss(self, pixels, n_inst):
         from .pipelines.pipeline_flux import pack_latents, prepare_latent_image_ids, unpack_latents
 
-        paddle, a = self.paddle, self.args
+        paddle, a, dtype = self.paddle, self.args, self.dtype
         vae = self.pipe.vae
         with paddle.no_grad():
-            dist = vae.encode(paddle.to_tensor(pixels)).latent_dist
-            eps = paddle.to_tensor(self.random.normal(dist.mean.shape))
+            dist = vae.encode(paddle.to_tensor(pixels).astype(dtype)).latent_dist
+            eps = paddle.to_tensor(self.random.normal(dist.mean.shape)).astype(dtype)
             latents = dist.mean + dist.std * eps
             latents = (latents - vae.config.shift_factor) * vae.config.scaling_factor
         b, c, h, w = latents.shape
-        noise = paddle.to_tensor(self.random.normal([b, c, h, w]))
+        noise = paddle.to_tensor(self.random.normal([b, c, h, w])).astype(dtype)
         u = density_for_timestep_sampling(a.weighting_scheme,
                                           self.random.timestep_draws(a.weighting_scheme, b),
                                           a.logit_mean, a.logit_std, a.mode_scale)
         indices = (u * len(self.train_timesteps)).astype(np.int64)
         timesteps = self.train_timesteps[indices]
         sigmas_np = self.train_sigmas[indices].reshape(b, 1, 1, 1)
+        # the script casts the looked-up sigmas to the model dtype first
+        sigmas_np = sigmas_np.astype(dtype)
         sigmas = paddle.to_tensor(sigmas_np)
         noisy = (1.0 - sigmas) * latents + sigmas * noise
         packed = pack_latents(noisy, b, c, h, w)
@@ -493,9 +514,13 @@ class Trainer:
                                 return_dict=False)[0]
         vsf = self.pipe.vae_scale_factor
         pred = unpack_latents(pred, h * vsf, w * vsf, vsf)
-        weighting = paddle.to_tensor(loss_weighting(a.weighting_scheme, sigmas_np).astype(np.float32))
+        weighting = paddle.to_tensor(loss_weighting(a.weighting_scheme, sigmas_np).astype(
+            np.float32))
         target = noise - latents
-        per = (weighting * (pred - target) ** 2).reshape([b, -1]).mean(1)
+        # the script takes the loss in fp32 whatever the model dtype (weighting.float() *
+        # (pred.float() - target.float()) ** 2)
+        per = (weighting * (pred.astype("float32") - target.astype("float32")) ** 2
+               ).reshape([b, -1]).mean(1)
         if a.with_prior_preservation:
             loss = per[:n_inst].mean() + a.prior_loss_weight * per[n_inst:].mean()
         else:
@@ -505,9 +530,9 @@ class Trainer:
     def _clip_grads(self):
         """torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied if < 1."""
         paddle = self.paddle
-        params = [p for p in self.lora_params + self.te_params if p.grad is not None]
-        norms = paddle.stack([paddle.linalg.norm(p.grad.astype("float32").flatten())
-                              for p in params])
+        params = [p for p in self.lora_params + self.te_params + self.te_embedding_params
+                  if p.grad is not None]
+        norms = paddle.stack([paddle.linalg.norm(p.grad.flatten()) for p in params])
         total = paddle.linalg.norm(norms)
         coef = paddle.clip(float(self.args.max_grad_norm) / (total + 1e-6), max=1.0)
         for p in params:
@@ -644,8 +669,8 @@ class Trainer:
 
 
 def train(args, random: RandomSource | None = None, initial_lora: dict | None = None,
-          instance_embeddings=None):
-    trainer = Trainer(args, random, initial_lora, instance_embeddings)
+          instance_embeddings=None, dtype: str = "float32"):
+    trainer = Trainer(args, random, initial_lora, instance_embeddings, dtype)
     trainer.setup()
     trainer.run()
     path = trainer.save()

@@ -34,6 +34,8 @@ class RMSNorm(nn.Layer):
                        if elementwise_affine else None)
 
     def forward(self, x):
+        if x.dtype == paddle.float64:
+            return self._forward_float64(x)
         dtype = x.dtype
         x32 = x.astype("float32")
         # square, not pow(2): the same float32 values, but Paddle's CPU pow kernel took 13%
@@ -43,6 +45,15 @@ class RMSNorm(nn.Layer):
         if self.weight is not None:
             x = x.astype(self.weight.dtype) * self.weight
         return x.astype(dtype)
+
+    def _forward_float64(self, x):
+        """As diffusers' RMSNorm with float64 input: the variance in fp32, the product in float64
+        (float64 training parity tests)."""
+        variance = x.astype("float32").pow(2).mean(-1, keepdim=True)
+        x = x * paddle.rsqrt(variance + self.eps).astype(x.dtype)
+        if self.weight is not None:
+            x = x * self.weight.astype(x.dtype)
+        return x
 
 
 def _layer_norm(dim: int, eps: float = 1e-6):
