@@ -6,6 +6,7 @@ import logging
 import shutil
 
 import numpy as np
+import ppflux
 import pytest
 from ppflux import FluxPipeline, LayoutError
 from ppflux.cli import main
@@ -91,7 +92,7 @@ def test_cli_help_version_and_demo(tmp_path, capsys):
     assert "train-dreambooth-lora" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--version"])
-    assert "ppflux 0.1.0" in capsys.readouterr().out
+    assert f"ppflux {ppflux.__version__}" in capsys.readouterr().out
     out = tmp_path / "demo.png"
     assert main(["demo", "-o", str(out), "--steps", "1", "--size", "32"]) == 0
     assert out.is_file() and "RANDOM" in capsys.readouterr().out

@@ -20,6 +20,13 @@ import pytest
 PKG = Path(__file__).resolve().parents[1]
 
 
+def _pyproject_version() -> str:
+    import re
+
+    text = (PKG / "pyproject.toml").read_text(encoding="utf-8")
+    return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
@@ -57,7 +64,7 @@ def test_wheel_imports_from_its_own_files(wheel, tmp_path):
     res = subprocess.run([sys.executable, "-c", code, str(target)], env=env,
                          capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.strip().endswith("0.1.0")
+    assert res.stdout.strip().endswith(_pyproject_version())
 
 
 @pytest.mark.skipif(os.environ.get("PPFLUX_RESOLVE_TEST") != "1",
