@@ -291,3 +291,8 @@ def test_every_fix_has_a_removal_test():
     named = set(re.findall(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"', source))
     untested = set(xc.FIXES) - named
     assert not untested, f"fixes without a test that removes them: {sorted(untested)}"
+
+
+def test_n6_aten_pad_order(tmp_path):
+    """F.pad(x, (2, 0, 1, 0)) padded H by 2 and W by 1 without the fix: wrong output shape."""
+    _torch_case("constant_pad", "aten-pad-order", tmp_path, None)

@@ -8,6 +8,7 @@ from . import (
     export,  # noqa: F401  (R10)
     onnx_fixes,  # noqa: F401  (R7, R9, R15-R19)
     packaging,  # noqa: F401  (R2, R3)
+    tf_fixes,  # noqa: F401  (N3, N4)
     torch_fixes,  # noqa: F401  (R4, R7, R19, R21)
 )
 from .registry import FIXES, Fix, apply_fixes, describe, revert_fixes, without_fix

@@ -285,3 +285,37 @@ def _digit_names(fix) -> None:
         return original(self, node, attr_name)
 
     fix.patch(PyTorchOpMapper, "_get_outputs_name", _get_outputs_name)
+
+
+@register("aten-pad-order", "N6",
+          "aten::pad (F.pad) in constant mode with 4 or 6 pad values: X2Paddle kept torch's "
+          "last-dimension-first order in the full-length Paddle pad list, which Paddle 3 "
+          "reads first-dimension-first (F.pad(x, (1, 0, 0, 0)) padded H instead of W)")
+def _aten_pad_order(fix) -> None:
+    aten, _ = _modules()
+    original = aten.aten_pad
+
+    @functools.wraps(original)
+    def aten_pad(mapper, graph, node):
+        before = set(graph.layers)
+        result = original(mapper, graph, node)
+        for layer_id in set(graph.layers) - before:
+            layer = graph.layers[layer_id]
+            pad = layer.attrs.get("pad")
+            mode = str(layer.attrs.get("mode", ""))
+            if (layer.kernel == "paddle.nn.functional.pad" and "constant" in mode
+                    and isinstance(pad, list) and len(pad) % 2 == 0):
+                pairs = [pad[i:i + 2] for i in range(0, len(pad), 2)]
+                torch_pairs = len(_torch_pad(mapper, node))
+                head, tail = pairs[:len(pairs) - torch_pairs], pairs[len(pairs) - torch_pairs:]
+                layer.attrs["pad"] = [v for p in head + tail[::-1] for v in p]
+        return result
+
+    fix.patch(aten, "aten_pad", aten_pad)
+
+
+def _torch_pad(mapper, node) -> list:
+    """The pad pairs torch gave (from the node's constant list input)."""
+    inputs_name, _ = mapper._get_inputs_name(node)
+    values = mapper.attrs.get(inputs_name[1]) or []
+    return [values[i:i + 2] for i in range(0, len(values), 2)]
