@@ -317,7 +317,7 @@ def main(argv=None) -> int:
         rows = [new.pop((r["framework"], r["family"]), r) for r in old] + list(new.values())
         args.only = []
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not args.render:
+    if not args.render and not args.only:  # a partial run only prints (or --merge)
         out.write_text(json.dumps(rows, indent=1))
     if not args.no_readme and not args.only:
         print(write_readme(combined_rows(rows)))
