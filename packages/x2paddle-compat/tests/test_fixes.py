@@ -117,6 +117,9 @@ ONNX_CASES = [
     ("empty_shape_constant", "onnx-empty-constant", "error"),
     ("resize_scales_only", "resize-scales-only", "wrong"),
     ("int_div", "onnx-int-div", "wrong"),
+    ("reduce_runtime_axes", "reduce-runtime-axes", "error"),
+    ("group_norm_opset18", "onnx-group-norm", "GroupNormalization"),
+    ("group_norm_opset21", "onnx-group-norm", "error"),
 ]
 
 

@@ -106,3 +106,34 @@ def _tf_fresh_graph(fix) -> None:
             original(self, *args, **kwargs)
 
     fix.patch(tf_decoder.TFDecoder, "__init__", __init__)
+
+
+@register("caffe-bn-affine", "R13",
+          "Caffe BatchNorm is emitted with explicit scale 1 / shift 0 parameters instead of "
+          "BatchNorm2D(weight_attr=False, bias_attr=False), which Paddle 3.3.1's oneDNN "
+          "predictor rejects ('Only support DenseTensorType...') or crashes on")
+def _caffe_bn_affine(fix) -> None:
+    from x2paddle.op_mapper.caffe2paddle import caffe_op_mapper
+
+    mapper = caffe_op_mapper.CaffeOpMapper
+    original = mapper.BatchNorm
+
+    @functools.wraps(original)
+    def BatchNorm(self, node):
+        import numpy as np
+
+        before = set(self.paddle_graph.layers)
+        result = original(self, node)
+        for layer_id in set(self.paddle_graph.layers) - before:
+            layer = self.paddle_graph.layers[layer_id]
+            if layer.kernel != "paddle.nn.BatchNorm2D" or layer.attrs.get("weight_attr", 1):
+                continue
+            name = layer.outputs[0]
+            channels = int(layer.attrs["num_features"])
+            layer.attrs.pop("weight_attr", None)
+            layer.attrs.pop("bias_attr", None)
+            self.params[name + ".weight"] = np.ones([channels], "float32")
+            self.params[name + ".bias"] = np.zeros([channels], "float32")
+        return result
+
+    fix.patch(mapper, "BatchNorm", BatchNorm)
