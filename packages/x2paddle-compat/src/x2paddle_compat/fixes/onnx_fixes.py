@@ -308,7 +308,6 @@ register("onnx-new-ops", "R18",
 
 from . import onnx_gru  # noqa: E402,F401
 
-
 _NOT_INLINED = {"GroupNormalization"}
 
 
