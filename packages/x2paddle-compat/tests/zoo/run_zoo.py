@@ -104,7 +104,11 @@ def _verify_onnx(builder, tmp, opset):
 
     module, inputs = (torch_models.build_transformer(builder[2:], "eager")
                       if builder.startswith("t:") else torch_models.build(builder))
-    path = export_onnx(module, inputs, Path(tmp) / "m.onnx", opset)
+    try:
+        path = export_onnx(module, inputs, Path(tmp) / "m.onnx", opset)
+    except Exception as exc:  # torch's exporter, not X2Paddle, refused this opset
+        raise _NotRebuilt(f"torch cannot export it at opset {opset or 'default'} "
+                          f"({type(exc).__name__}: {str(exc)[:90]})") from None
     return check_onnx(path, tmp)
 
 
@@ -137,6 +141,9 @@ def _verify_caffe(proto_path, tmp):
     except caffe_models.TooLarge as exc:
         raise _NotRebuilt(f"{exc}: too large for a random caffemodel within the zoo's "
                           "time budget") from None
+    except Exception as exc:  # the harness's shape walk, not the conversion, failed
+        raise _NotRebuilt(f"the random-caffemodel writer of the test tree cannot walk this "
+                          f"net ({type(exc).__name__}: {str(exc)[:80]})") from None
     out = xc.convert_caffe(proto, weights, Path(tmp) / "paddle")
     shape = caffe_models._input_shape(net)[0]
     if "Reshape" not in kinds:  # reshapes may fold the batch (segments of TSM nets)
