@@ -124,3 +124,15 @@ def test_tf_keras3_fix(fix_id, build, tmp_path):
             assert not report.ok, f"{fix_id} is not needed by this model"
     report = run("with")
     assert report.ok, report.table()
+
+
+@pytest.mark.parametrize("family", ["MobileNetV2", "KerasBert", "YOLOv3_darknet"])
+def test_tf_keras_family(family, tmp_path):
+    """Zoo families in CI: Keras application / BERT with two int inputs / darknet + upsample."""
+    import keras_zoo
+
+    pb = keras_zoo.write_family(family, tmp_path / "f.pb")
+    out = xc.convert_tensorflow(pb, tmp_path / "paddle")
+    inputs = sources.tf_inputs(pb)
+    report = verify(out, inputs, sources.run_tensorflow(pb, inputs), atol=1e-5, rtol=1e-5)
+    assert report.ok, report.table()

@@ -74,7 +74,13 @@ ONNX = {
     "hand_landmark_ar": "mobilenet_v2", "pnasnet_mobile": "inception",
     "ronin_2d_cp9": "resnet18", "Poselandmarks": "mobilenet_v2",
 }
+_IDG = ("Baidu IDG internal model: only its ONNX file existed (unreachable dataset); the "
+        "architecture is not published")
 ONNX_MISSING = {
+    **{f"IDG_{n}": _IDG for n in (
+        "detection_registration_p1", "detection_registration_p2", "keypoint_selection",
+        "local_vis", "multi_modal_crop_cnn_model", "multi_modal_fully_cnn_model",
+        "multi_modal_sequential_model", "test_process", "test_sim_feat_new")},
     "mmdetection_fasterrcnn": "two-stage detector with RoIAlign/NMS post-processing not rebuilt",
     "mmdetection_fcos": "mmdetection code not available offline",
     "mmdetection_fsaf": "mmdetection code not available offline",
