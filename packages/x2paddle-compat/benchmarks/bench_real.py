@@ -171,7 +171,8 @@ def render() -> str:
     def cell(r, key):
         v = r.get(key + "_ms")
         if v is None:
-            return "wrong/crash"
+            err = r.get(key + "_error", "")
+            return "WRONG result (caught)" if err == "wrong" else "fails: " + err.split(":")[0]
         mark = " (chosen)" if r["chosen_onednn"] == (key == "paddle_onednn") else ""
         return f"{v} ms = {r[key + '_ratio']}x{mark}"
 
