@@ -278,7 +278,7 @@ def summarize(rows: list[dict]) -> dict:
         key = (r["framework"], r["family"].split(" (opset")[0])
         families.setdefault(key, []).append(r["verdict"])
     rebuilt = {k: v for k, v in families.items() if any(x != "not rebuilt" for x in v)}
-    passed = [k for k, v in rebuilt.items() if all(x == "pass" for x in v)]
+    passed = [k for k, v in rebuilt.items() if all(x == "pass" for x in v if x != "not rebuilt")]
     by_fw: dict = {}
     for fw, _ in rebuilt:
         by_fw[fw] = by_fw.get(fw, 0) + 1
