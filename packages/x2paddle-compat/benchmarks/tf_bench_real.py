@@ -1,7 +1,8 @@
 """Real-size Keras models (random weights) frozen TF2-style: conversion time and Paddle
 Inference latency against TensorFlow (tf.compat.v1 Session on the frozen graph), same input.
 
-    python benchmarks/bench_real_tf.py [--repeat 10]      # in the TensorFlow venv
+    python benchmarks/tf_bench_real.py [--repeat 10]   # in the TensorFlow venv
+    nox -s bench-x2paddle-compat-tf
 
 Keras applications ResNet50 and MobileNetV2 (alpha 1.0) at 224x224, BatchNorm statistics
 randomized. Verified first (1e-5 + 1e-5 * max|reference|), then the latency of each
