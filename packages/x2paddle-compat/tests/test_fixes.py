@@ -299,3 +299,9 @@ def test_every_fix_has_a_removal_test():
 def test_n6_aten_pad_order(tmp_path):
     """F.pad(x, (2, 0, 1, 0)) padded H by 2 and W by 1 without the fix: wrong output shape."""
     _torch_case("constant_pad", "aten-pad-order", tmp_path, None)
+
+
+def test_n7_cat_legacy_empty(tmp_path):
+    """torch.cat skips (0,)-shaped tensors; paddle.concat rejects them without the fix."""
+    _torch_case("legacy_empty_cat", "aten-cat-legacy-empty", tmp_path, ConversionError,
+                "axis")

@@ -785,3 +785,18 @@ class ConstantPad(nn.Module):
 
 
 TORCH_FAMILIES["constant_pad"] = (ConstantPad, (1, 3, 8, 6))
+
+
+class LegacyEmptyCat(nn.Module):
+    """torch.cat with a legacy empty 1-D tensor (Flaubert/XLM key-value cache start, N7)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("cache", torch.zeros(0))
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.cat([self.cache, self.lin(x)], dim=-2)
+
+
+TORCH_FAMILIES["legacy_empty_cat"] = (LegacyEmptyCat, (1, 3, 4))

@@ -319,3 +319,30 @@ def _torch_pad(mapper, node) -> list:
     inputs_name, _ = mapper._get_inputs_name(node)
     values = mapper.attrs.get(inputs_name[1]) or []
     return [values[i:i + 2] for i in range(0, len(values), 2)]
+
+
+@register("aten-cat-legacy-empty", "N7",
+          "aten::cat skips legacy empty 1-D tensors (torch.cat([torch.tensor([]), k], dim=-2), "
+          "how transformers' Flaubert/XLM start their key/value cache); X2Paddle passed them to "
+          "paddle.concat, which rejects them ('axis ... in range of [-1, 1), but got -2')")
+def _aten_cat_legacy_empty(fix) -> None:
+    aten, _ = _modules()
+    original = aten.aten_cat
+
+    @functools.wraps(original)
+    def aten_cat(mapper, graph, node):
+        inputs_name, _ = mapper._get_inputs_name(node)
+        layer = graph.layers.get(mapper.output2id.get(inputs_name[0], ""), None)
+        if layer is not None and layer.kernel == "prim.list":
+            names = [layer.inputs[k] for k in sorted(layer.inputs, key=lambda k: int(k[5:]))]
+
+            def legacy_empty(name):
+                value = mapper.paddle_params.get(name, mapper.pytorch_params.get(name))
+                return value is not None and tuple(getattr(value, "shape", ())) == (0,)
+
+            kept = [n for n in names if not legacy_empty(n)]
+            if kept and len(kept) < len(names):
+                layer.inputs = {f"input{i}": n for i, n in enumerate(kept)}
+        return original(mapper, graph, node)
+
+    fix.patch(aten, "aten_cat", aten_cat)
