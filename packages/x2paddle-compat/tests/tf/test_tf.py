@@ -94,7 +94,16 @@ def _keras_upsampling():
     return keras.Model(inp, x)
 
 
+def _keras_bn_concat():
+    """The zoo's RetinaFace: its SSH modules concatenate BatchNorm outputs (no activation);
+    after X2Paddle's conv+BN fusion and transpose elimination the Concat lost its inputs."""
+    import keras_zoo
+
+    return keras_zoo.FAMILIES["RetinaFace"][1]()
+
+
 @pytest.mark.parametrize("fix_id,build", [
+    ("graph-del-layer-lists", _keras_bn_concat),
     ("tf2-frozen-graphs", _keras_swish_dotted),
     ("tf-keras3-ops", _keras_embedding),
     ("tf-consumed-outputs", _keras_two_outputs),

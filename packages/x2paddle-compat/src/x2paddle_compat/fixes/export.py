@@ -137,3 +137,28 @@ def _caffe_bn_affine(fix) -> None:
         return result
 
     fix.patch(mapper, "BatchNorm", BatchNorm)
+
+
+@register("graph-del-layer-lists", "N8",
+          "X2Paddle's PaddleGraph.del_layer rewired a removed layer's consumers only where the "
+          "input was a single name, not inside list inputs (paddle.concat's x): after the "
+          "TF conv+BatchNorm fusion and transpose elimination, a Concat of BatchNorm outputs "
+          "referred to deleted variables (NameError in the emitted code)")
+def _del_layer_lists(fix) -> None:
+    from x2paddle.core.program import PaddleGraph
+
+    original = PaddleGraph.del_layer
+
+    @functools.wraps(original)
+    def del_layer(self, layer_id):
+        layer = self.layers[layer_id]
+        if len(self.edges_in.get(layer_id, [])) == 1 and layer.inputs and layer.outputs:
+            src, gone = list(layer.inputs.values())[0], layer.outputs[0]
+            for out in self.edges_out.get(layer_id, []):
+                consumer = self.layers[out]
+                for key, value in consumer.inputs.items():
+                    if isinstance(value, list) and gone in value:
+                        consumer.inputs[key] = [src if v == gone else v for v in value]
+        return original(self, layer_id)
+
+    fix.patch(PaddleGraph, "del_layer", del_layer)
