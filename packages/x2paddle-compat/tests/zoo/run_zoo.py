@@ -190,7 +190,10 @@ def _row(framework, family, builder, report=None, error=None, not_rebuilt=None, 
             bad = [f"{k}: {v.error or 'wrong'}" for k, v in r.items() if not v.ok]
             row["reason"] = "; ".join(bad)[:160].replace("|", "/")
         elif cfg and not cfg["use_onednn"]:
-            row["reason"] = "oneDNN predictor " + (r["predictor+onednn"].error[:60] or "wrong")
+            err = r["predictor+onednn"].error
+            if err.startswith("TimeoutExpired"):
+                err = "hung (killed after the predictor timeout)"
+            row["reason"] = "oneDNN predictor " + (err[:60] or "gives a WRONG result")
     return row
 
 
