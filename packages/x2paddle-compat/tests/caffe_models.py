@@ -234,6 +234,30 @@ def _forward_layer(layer, xs, blobs):
                           else 1)]
     if kind == "Dropout":
         return [x]
+    if kind == "Reduction":
+        p = layer.reduction_param
+        axis = p.axis if p.axis >= 0 else x.dim() + p.axis
+        dims = list(range(axis, x.dim()))
+        op = p.operation or 1
+        y = {1: lambda: x.sum(dims), 2: lambda: x.abs().sum(dims),
+             3: lambda: (x * x).sum(dims), 4: lambda: x.mean(dims)}[op]()
+        return [y * (p.coeff if p.HasField("coeff") else 1.0)]
+    if kind == "LRN":
+        p = layer.lrn_param
+        return [F.local_response_norm(x, p.local_size, p.alpha, p.beta, p.k)]
+    if kind == "Slice":
+        p = layer.slice_param
+        axis = p.axis if p.HasField("axis") else (p.slice_dim if p.HasField("slice_dim") else 1)
+        points = list(p.slice_point)
+        if not points:
+            step = x.shape[axis] // len(layer.top)
+            points = [step * i for i in range(1, len(layer.top))]
+        bounds = [0, *points, x.shape[axis]]
+        return [x.narrow(axis, a, b - a) for a, b in zip(bounds, bounds[1:])]
+    if kind == "ShuffleChannel":
+        g = layer.shuffle_channel_param.group
+        n, c, h, w = x.shape
+        return [x.reshape(n, g, c // g, h, w).transpose(1, 2).reshape(n, c, h, w)]
     if kind == "Flatten":
         return [x.flatten(1)]
     raise NotImplementedError(f"reference has no Caffe layer {kind}")

@@ -13,11 +13,12 @@ def _f(name, shape):
     return numpy_helper.from_array(RNG.standard_normal(shape).astype("float32"), name)
 
 
-def _model(nodes, inputs, outputs, inits=(), opset=13):
+def _model(nodes, inputs, outputs, inits=(), opset=13, check=True):
     graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
-    onnx.checker.check_model(model)
+    if check:
+        onnx.checker.check_model(model)
     return model
 
 
@@ -90,3 +91,39 @@ GRAPHS = {
     "int_div": int_div,
     "empty_shape_constant": empty_shape_constant,
 }
+
+
+def reduce_runtime_axes():
+    """Opset 18 Reduce ops whose axes are computed at run time (from Shape of a tensor with a
+    dynamic batch, so nothing can be folded before X2Paddle): axes = [C-1, C] = [2, 3]."""
+    idx = numpy_helper.from_array(np.array([1, 1], "int64"), "idx")
+    off = numpy_helper.from_array(np.array([1, 0], "int64"), "off")
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "idx"], ["c"], axis=0),
+             helper.make_node("Sub", ["c", "off"], ["axes"]),
+             helper.make_node("ReduceMean", ["x", "axes"], ["mean"], keepdims=1),
+             helper.make_node("ReduceSum", ["x", "axes"], ["sum"], keepdims=0),
+             helper.make_node("ReduceMax", ["x", "axes"], ["max"], keepdims=1),
+             helper.make_node("ReduceL2", ["x", "axes"], ["l2"], keepdims=0),
+             helper.make_node("ReduceLogSumExp", ["x", "axes"], ["lse"], keepdims=0)]
+    outs = [_vi("mean", ["n", 3, 1, 1]), _vi("sum", ["n", 3]), _vi("max", ["n", 3, 1, 1]),
+            _vi("l2", ["n", 3]), _vi("lse", ["n", 3])]
+    return _model(nodes, [_vi("x", ["n", 3, 4, 4])], outs, [idx, off], opset=18)
+
+
+def group_norm(opset=18):
+    """GroupNormalization: opset 18 scale/bias per group, opset 21 per channel."""
+    n = 2 if opset == 18 else 6
+    nodes = [helper.make_node("GroupNormalization", ["x", "scale", "bias"], ["y"],
+                              num_groups=2, epsilon=1e-5)]
+    # onnx >= 1.19's checker rejects the opset-18 form as deprecated (its scale/bias
+    # semantics were replaced in 21), but exporters wrote such files and onnxruntime runs them
+    return _model(nodes, [_vi("x", [1, 6, 4, 4])], [_vi("y", [1, 6, 4, 4])],
+                  [_f("scale", (n,)), _f("bias", (n,))], opset=opset, check=opset != 18)
+
+
+GRAPHS.update({
+    "reduce_runtime_axes": reduce_runtime_axes,
+    "group_norm_opset18": lambda: group_norm(18),
+    "group_norm_opset21": lambda: group_norm(21),
+})

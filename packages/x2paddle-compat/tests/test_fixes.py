@@ -117,6 +117,9 @@ ONNX_CASES = [
     ("empty_shape_constant", "onnx-empty-constant", "error"),
     ("resize_scales_only", "resize-scales-only", "wrong"),
     ("int_div", "onnx-int-div", "wrong"),
+    ("reduce_runtime_axes", "reduce-runtime-axes", "error"),
+    ("group_norm_opset18", "onnx-group-norm", "GroupNormalization"),
+    ("group_norm_opset21", "onnx-group-norm", "error"),
 ]
 
 
@@ -291,3 +294,14 @@ def test_every_fix_has_a_removal_test():
     named = set(re.findall(r'"([a-z0-9]+(?:-[a-z0-9]+)+)"', source))
     untested = set(xc.FIXES) - named
     assert not untested, f"fixes without a test that removes them: {sorted(untested)}"
+
+
+def test_n6_aten_pad_order(tmp_path):
+    """F.pad(x, (2, 0, 1, 0)) padded H by 2 and W by 1 without the fix: wrong output shape."""
+    _torch_case("constant_pad", "aten-pad-order", tmp_path, None)
+
+
+def test_n7_cat_legacy_empty(tmp_path):
+    """torch.cat skips (0,)-shaped tensors; paddle.concat rejects them without the fix."""
+    _torch_case("legacy_empty_cat", "aten-cat-legacy-empty", tmp_path, ConversionError,
+                "axis")

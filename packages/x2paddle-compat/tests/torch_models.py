@@ -590,3 +590,213 @@ TORCH_FAMILIES.update({
     "detector": (DetectionHeadNet, (1, 3, 16, 16)),
     "generator": (GeneratorNet, (1, 3, 16, 16)),
 })
+
+
+# ---- families rebuilt from their published structure (the upstream code is not here) ----
+
+class EDSR(nn.Module):
+    """EDSR (Lim et al. 2017): mean shift, head conv, residual blocks without BN scaled by
+    ``res_scale``, body skip, sub-pixel (PixelShuffle) upsampler, tail conv."""
+
+    def __init__(self, feats=16, blocks=4, scale=2, res_scale=0.1):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1))
+        self.head = nn.Conv2d(3, feats, 3, padding=1)
+        self.body = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(feats, feats, 3, padding=1), nn.ReLU(True),
+                          nn.Conv2d(feats, feats, 3, padding=1)) for _ in range(blocks))
+        self.body_tail = nn.Conv2d(feats, feats, 3, padding=1)
+        self.up = nn.Sequential(nn.Conv2d(feats, feats * scale * scale, 3, padding=1),
+                                nn.PixelShuffle(scale))
+        self.tail = nn.Conv2d(feats, 3, 3, padding=1)
+        self.res_scale = res_scale
+
+    def forward(self, x):
+        x = self.head(x * 255.0 - self.mean * 255.0)
+        res = x
+        for block in self.body:
+            res = res + block(res) * self.res_scale
+        x = x + self.body_tail(res)
+        return self.tail(self.up(x)) / 255.0 + self.mean
+
+
+class TemporalModel(nn.Module):
+    """VideoPose3D TemporalModel (test_benchmark's ACG BasicTemporalModel): 2-D keypoint
+    sequence -> Conv1d with dilation 3^k, BN, ReLU, residuals on centre-sliced inputs."""
+
+    def __init__(self, joints=17, channels=32, filter_widths=(3, 3, 3)):
+        super().__init__()
+        self.expand = nn.Conv1d(joints * 2, channels, filter_widths[0], bias=False)
+        self.expand_bn = nn.BatchNorm1d(channels)
+        self.pad, self.layers = [], nn.ModuleList()
+        dilation = filter_widths[0]
+        for w in filter_widths[1:]:
+            self.pad.append((w - 1) * dilation // 2)
+            self.layers.append(nn.ModuleList([
+                nn.Conv1d(channels, channels, w, dilation=dilation, bias=False),
+                nn.BatchNorm1d(channels), nn.Conv1d(channels, channels, 1, bias=False),
+                nn.BatchNorm1d(channels)]))
+            dilation *= w
+        self.shrink = nn.Conv1d(channels, joints * 3, 1)
+
+    def forward(self, x):  # x: [B, T, J, 2]
+        b, t = x.shape[:2]
+        x = x.view(b, t, -1).permute(0, 2, 1)
+        x = F.relu(self.expand_bn(self.expand(x)))
+        for pad, (c1, b1, c2, b2) in zip(self.pad, self.layers):
+            res = x[:, :, pad:x.shape[2] - pad]
+            x = F.relu(b1(c1(x)))
+            x = res + F.relu(b2(c2(x)))
+        x = self.shrink(x).permute(0, 2, 1)
+        return x.reshape(b, -1, 17, 3)
+
+
+class OpAdd(nn.Module):
+    """test_benchmark 'opadd': the forms of addition torch code uses (tensor + tensor,
+    broadcast, scalar, torch.add with alpha, in-place add_, sum of a list)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bias = nn.Parameter(torch.randn(1, 4, 1, 1))
+
+    def forward(self, x, y):
+        a = self.conv(x) + y
+        b = torch.add(a, self.bias, alpha=0.5) + 1.5
+        c = a.clone()
+        c.add_(b)
+        return sum([a, b, c]) + torch.add(x.mean(1, keepdim=True), 2.0)
+
+
+class StereoNet(nn.Module):
+    """MobileStereoNet (Shamsafar et al. 2022): shared 2-D feature extractor, group-wise
+    correlation cost volume over disparities, 3-D conv hourglass with transposed 3-D convs,
+    soft-argmin disparity regression."""
+
+    def __init__(self, feats=8, groups=4, max_disp=4):
+        super().__init__()
+        self.feature = nn.Sequential(
+            nn.Conv2d(3, feats, 3, 2, 1, bias=False), nn.BatchNorm2d(feats), nn.ReLU(),
+            nn.Conv2d(feats, feats, 3, 1, 1, groups=feats, bias=False),
+            nn.Conv2d(feats, feats, 1, bias=False), nn.BatchNorm2d(feats), nn.ReLU())
+        self.groups, self.max_disp = groups, max_disp
+        self.agg = nn.Sequential(nn.Conv3d(groups, 8, 3, 1, 1, bias=False), nn.BatchNorm3d(8),
+                                 nn.ReLU())
+        self.down = nn.Sequential(nn.Conv3d(8, 16, 3, 2, 1, bias=False), nn.BatchNorm3d(16),
+                                  nn.ReLU())
+        self.up = nn.Sequential(nn.ConvTranspose3d(16, 8, 3, 2, 1, output_padding=1,
+                                                   bias=False), nn.BatchNorm3d(8))
+        self.classify = nn.Conv3d(8, 1, 3, 1, 1)
+
+    def forward(self, left, right):
+        fl, fr = self.feature(left), self.feature(right)
+        b, c, h, w = fl.shape
+        vols = []
+        for d in range(self.max_disp):
+            shifted = F.pad(fr[:, :, :, :w - d], (d, 0, 0, 0)) if d else fr
+            corr = (fl * shifted).view(b, self.groups, c // self.groups, h, w).mean(2)
+            vols.append(corr)
+        cost = torch.stack(vols, 2)  # [B, G, D, H, W]
+        x = self.agg(cost)
+        x = F.relu(self.up(self.down(x)) + x)
+        prob = F.softmax(self.classify(x).squeeze(1), 1)
+        disp = torch.arange(self.max_disp, dtype=prob.dtype).view(1, -1, 1, 1)
+        return (prob * disp).sum(1)
+
+
+class SpeakerEncoder(nn.Module):
+    """MockingBird's speaker encoder (GE2E, Wan et al. 2018): 3-layer LSTM over mel frames,
+    linear projection + ReLU of the last hidden state, L2-normalized embedding."""
+
+    def __init__(self, mels=16, hidden=32, emb=24):
+        super().__init__()
+        self.lstm = nn.LSTM(mels, hidden, num_layers=3, batch_first=True)
+        self.linear = nn.Linear(hidden, emb)
+
+    def forward(self, mels):
+        _, (hidden, _) = self.lstm(mels)
+        raw = F.relu(self.linear(hidden[-1]))
+        return raw / (torch.norm(raw, dim=1, keepdim=True) + 1e-5)
+
+
+class FourierUnit(nn.Module):
+    """LaMa's FFC spectral transform: rfft2 -> (real, imag) as channels -> 1x1 conv, BN,
+    ReLU -> irfft2."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * c, 2 * c, 1, bias=False)
+        self.bn = nn.BatchNorm2d(2 * c)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        f = torch.fft.rfftn(x, dim=(-2, -1), norm="ortho")
+        f = torch.stack((f.real, f.imag), dim=-1).permute(0, 1, 4, 2, 3).reshape(b, 2 * c, h, -1)
+        f = F.relu(self.bn(self.conv(f)))
+        f = f.view(b, c, 2, h, -1).permute(0, 1, 3, 4, 2).contiguous()
+        return torch.fft.irfftn(torch.complex(f[..., 0], f[..., 1]), s=(h, w), dim=(-2, -1),
+                                norm="ortho")
+
+
+class LaMaFFC(nn.Module):
+    """LaMa (Suvorov et al. 2022) generator core: downsampling convs, fast Fourier convolution
+    residual blocks (local conv branch + global FourierUnit branch), upsampling."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.down = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(4, c, 3), nn.BatchNorm2d(c),
+                                  nn.ReLU(), nn.Conv2d(c, 2 * c, 3, 2, 1), nn.BatchNorm2d(2 * c),
+                                  nn.ReLU())
+        self.local = nn.Conv2d(c, c, 3, padding=1)
+        self.l2g = nn.Conv2d(c, c, 3, padding=1)
+        self.g2l = nn.Conv2d(c, c, 3, padding=1)
+        self.fu = FourierUnit(c)
+        self.up = nn.Sequential(nn.ConvTranspose2d(2 * c, c, 3, 2, 1, output_padding=1),
+                                nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, 3, 3, padding=1),
+                                nn.Sigmoid())
+
+    def forward(self, img, mask):
+        x = self.down(torch.cat([img * (1 - mask), mask], 1))
+        xl, xg = x.chunk(2, 1)
+        yl = F.relu(self.local(xl) + self.g2l(xg))
+        yg = F.relu(self.l2g(xl) + self.fu(xg))
+        return self.up(torch.cat([yl + xl, yg + xg], 1))
+
+
+TORCH_FAMILIES.update({
+    "edsr": (EDSR, (1, 3, 12, 12)),
+    "temporal_conv": (TemporalModel, (1, 27, 17, 2)),
+    "opadd": (OpAdd, ((1, 3, 8, 8), (1, 4, 8, 8))),
+    "stereo": (StereoNet, ((1, 3, 16, 16), (1, 3, 16, 16))),
+    "speaker_encoder": (SpeakerEncoder, (1, 10, 16)),
+    "lama_ffc": (LaMaFFC, ((1, 3, 16, 16), (1, 1, 16, 16))),
+})
+
+
+class ConstantPad(nn.Module):
+    """F.pad with 4 values (W left/right, H top/bottom) on a 4-D tensor (N6)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, (2, 0, 1, 0), value=0.5))
+
+
+TORCH_FAMILIES["constant_pad"] = (ConstantPad, (1, 3, 8, 6))
+
+
+class LegacyEmptyCat(nn.Module):
+    """torch.cat with a legacy empty 1-D tensor (Flaubert/XLM key-value cache start, N7)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("cache", torch.zeros(0))
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.cat([self.cache, self.lin(x)], dim=-2)
+
+
+TORCH_FAMILIES["legacy_empty_cat"] = (LegacyEmptyCat, (1, 3, 4))

@@ -5,7 +5,7 @@ Importing this package applies the registry of runtime fixes (``x2paddle_compat.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from ._paddle import require_paddle
 

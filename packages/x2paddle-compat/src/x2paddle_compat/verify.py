@@ -226,8 +226,12 @@ def run_predictor(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
 
 
 def run_predictor_isolated(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
-                           timeout: float = 600) -> list[np.ndarray]:
-    """Run the predictor in a child process: a segfault becomes a RuntimeError."""
+                           timeout: float | None = None) -> list[np.ndarray]:
+    """Run the predictor in a child process: a segfault becomes a RuntimeError, a hang a
+    ``TimeoutExpired`` after ``timeout`` seconds (default ``$X2PADDLE_COMPAT_PREDICTOR_TIMEOUT``
+    or 600)."""
+    if timeout is None:
+        timeout = float(os.environ.get("X2PADDLE_COMPAT_PREDICTOR_TIMEOUT", "600"))
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(src, **inputs)

@@ -57,3 +57,91 @@ def test_tf_two_conversions_in_one_process(tmp_path):
             assert not report.ok
     report = run("with")
     assert report.ok, report.table()
+
+
+# --- TF2 / Keras 3 frozen graphs: each fix with a small Keras model that needs it ---------
+
+def _keras_swish_dotted():
+    """Keras names with dots (IdentityN from swish's custom gradient, NoOp control deps)."""
+    import keras
+
+    inp = keras.Input((8, 8, 3), name="input")
+    x = keras.layers.Conv2D(4, 3, activation="swish", name="conv_0.5")(inp)
+    return keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x), name="net_0.25")
+
+
+def _keras_embedding():
+    import keras
+
+    ids = keras.Input((6,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(10, 4)(ids)
+    return keras.Model(ids, keras.layers.Dense(3)(x))
+
+
+def _keras_two_outputs():
+    import keras
+
+    inp = keras.Input((5,), name="input")
+    h = keras.layers.Dense(4, activation="tanh")(inp)
+    return keras.Model(inp, [h, keras.layers.Dense(2)(h)])
+
+
+def _keras_upsampling():
+    import keras
+
+    inp = keras.Input((4, 4, 2), name="input")
+    x = keras.layers.UpSampling2D(2)(keras.layers.Conv2D(3, 1)(inp))
+    return keras.Model(inp, x)
+
+
+def _keras_bn_concat():
+    """The zoo's RetinaFace: its SSH modules concatenate BatchNorm outputs (no activation);
+    after X2Paddle's conv+BN fusion and transpose elimination the Concat lost its inputs."""
+    import keras_zoo
+
+    return keras_zoo.FAMILIES["RetinaFace"][1]()
+
+
+@pytest.mark.parametrize("fix_id,build", [
+    ("graph-del-layer-lists", _keras_bn_concat),
+    ("tf2-frozen-graphs", _keras_swish_dotted),
+    ("tf-keras3-ops", _keras_embedding),
+    ("tf-consumed-outputs", _keras_two_outputs),
+    ("tf-pack-scalars", _keras_upsampling),
+])
+def test_tf_keras3_fix(fix_id, build, tmp_path):
+    import keras
+    import keras_zoo
+
+    keras.utils.set_random_seed(0)
+    model = build()
+    keras_zoo.randomize(model)
+    pb = keras_zoo.freeze(model, tmp_path / "k.pb")
+    inputs = sources.tf_inputs(pb)
+    refs = sources.run_tensorflow(pb, inputs)
+
+    def run(name):
+        out = xc.convert_tensorflow(pb, tmp_path / name)
+        return verify(out, inputs, refs, atol=1e-5, rtol=1e-5, predictors=False)
+
+    with xc.without_fix(fix_id):
+        try:
+            report = run("without")
+        except (xc.ConversionError, xc.UnsupportedOpsError):
+            pass
+        else:
+            assert not report.ok, f"{fix_id} is not needed by this model"
+    report = run("with")
+    assert report.ok, report.table()
+
+
+@pytest.mark.parametrize("family", ["MobileNetV2", "KerasBert", "YOLOv3_darknet"])
+def test_tf_keras_family(family, tmp_path):
+    """Zoo families in CI: Keras application / BERT with two int inputs / darknet + upsample."""
+    import keras_zoo
+
+    pb = keras_zoo.write_family(family, tmp_path / "f.pb")
+    out = xc.convert_tensorflow(pb, tmp_path / "paddle")
+    inputs = sources.tf_inputs(pb)
+    report = verify(out, inputs, sources.run_tensorflow(pb, inputs), atol=1e-5, rtol=1e-5)
+    assert report.ok, report.table()

@@ -7,7 +7,9 @@ from __future__ import annotations
 from . import (
     export,  # noqa: F401  (R10)
     onnx_fixes,  # noqa: F401  (R7, R9, R15-R19)
+    onnx_ops2,  # noqa: F401  (R18: run-time Reduce axes, GroupNormalization)
     packaging,  # noqa: F401  (R2, R3)
+    tf_fixes,  # noqa: F401  (N3, N4)
     torch_fixes,  # noqa: F401  (R4, R7, R19, R21)
 )
 from .registry import FIXES, Fix, apply_fixes, describe, revert_fixes, without_fix

@@ -106,3 +106,59 @@ def _tf_fresh_graph(fix) -> None:
             original(self, *args, **kwargs)
 
     fix.patch(tf_decoder.TFDecoder, "__init__", __init__)
+
+
+@register("caffe-bn-affine", "R13",
+          "Caffe BatchNorm is emitted with explicit scale 1 / shift 0 parameters instead of "
+          "BatchNorm2D(weight_attr=False, bias_attr=False), which Paddle 3.3.1's oneDNN "
+          "predictor rejects ('Only support DenseTensorType...') or crashes on")
+def _caffe_bn_affine(fix) -> None:
+    from x2paddle.op_mapper.caffe2paddle import caffe_op_mapper
+
+    mapper = caffe_op_mapper.CaffeOpMapper
+    original = mapper.BatchNorm
+
+    @functools.wraps(original)
+    def BatchNorm(self, node):
+        import numpy as np
+
+        before = set(self.paddle_graph.layers)
+        result = original(self, node)
+        for layer_id in set(self.paddle_graph.layers) - before:
+            layer = self.paddle_graph.layers[layer_id]
+            if layer.kernel != "paddle.nn.BatchNorm2D" or layer.attrs.get("weight_attr", 1):
+                continue
+            name = layer.outputs[0]
+            channels = int(layer.attrs["num_features"])
+            layer.attrs.pop("weight_attr", None)
+            layer.attrs.pop("bias_attr", None)
+            self.params[name + ".weight"] = np.ones([channels], "float32")
+            self.params[name + ".bias"] = np.zeros([channels], "float32")
+        return result
+
+    fix.patch(mapper, "BatchNorm", BatchNorm)
+
+
+@register("graph-del-layer-lists", "N8",
+          "X2Paddle's PaddleGraph.del_layer rewired a removed layer's consumers only where the "
+          "input was a single name, not inside list inputs (paddle.concat's x): after the "
+          "TF conv+BatchNorm fusion and transpose elimination, a Concat of BatchNorm outputs "
+          "referred to deleted variables (NameError in the emitted code)")
+def _del_layer_lists(fix) -> None:
+    from x2paddle.core.program import PaddleGraph
+
+    original = PaddleGraph.del_layer
+
+    @functools.wraps(original)
+    def del_layer(self, layer_id):
+        layer = self.layers[layer_id]
+        if len(self.edges_in.get(layer_id, [])) == 1 and layer.inputs and layer.outputs:
+            src, gone = list(layer.inputs.values())[0], layer.outputs[0]
+            for out in self.edges_out.get(layer_id, []):
+                consumer = self.layers[out]
+                for key, value in consumer.inputs.items():
+                    if isinstance(value, list) and gone in value:
+                        consumer.inputs[key] = [src if v == gone else v for v in value]
+        return original(self, layer_id)
+
+    fix.patch(PaddleGraph, "del_layer", del_layer)

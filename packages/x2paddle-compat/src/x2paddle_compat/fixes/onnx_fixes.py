@@ -308,6 +308,8 @@ register("onnx-new-ops", "R18",
 
 from . import onnx_gru  # noqa: E402,F401
 
+_NOT_INLINED = {"GroupNormalization"}
+
 
 def _fold_static_shapes(model) -> None:
     """Constant-fold shape arithmetic of a model whose inputs all have static shapes.
@@ -321,6 +323,10 @@ def _fold_static_shapes(model) -> None:
         import onnx
         import onnxruntime as ort
     except ImportError:
+        return
+    if any(n.op_type in _NOT_INLINED for n in model.graph.node):
+        # onnxruntime would inline these function ops into primitive ops; X2Paddle maps
+        # them directly (onnx-group-norm), so the model is left unfolded
         return
     inits = {i.name for i in model.graph.initializer}
     for value in model.graph.input:

@@ -285,3 +285,64 @@ def _digit_names(fix) -> None:
         return original(self, node, attr_name)
 
     fix.patch(PyTorchOpMapper, "_get_outputs_name", _get_outputs_name)
+
+
+@register("aten-pad-order", "N6",
+          "aten::pad (F.pad) in constant mode with 4 or 6 pad values: X2Paddle kept torch's "
+          "last-dimension-first order in the full-length Paddle pad list, which Paddle 3 "
+          "reads first-dimension-first (F.pad(x, (1, 0, 0, 0)) padded H instead of W)")
+def _aten_pad_order(fix) -> None:
+    aten, _ = _modules()
+    original = aten.aten_pad
+
+    @functools.wraps(original)
+    def aten_pad(mapper, graph, node):
+        before = set(graph.layers)
+        result = original(mapper, graph, node)
+        for layer_id in set(graph.layers) - before:
+            layer = graph.layers[layer_id]
+            pad = layer.attrs.get("pad")
+            mode = str(layer.attrs.get("mode", ""))
+            if (layer.kernel == "paddle.nn.functional.pad" and "constant" in mode
+                    and isinstance(pad, list) and len(pad) % 2 == 0):
+                pairs = [pad[i:i + 2] for i in range(0, len(pad), 2)]
+                torch_pairs = len(_torch_pad(mapper, node))
+                head, tail = pairs[:len(pairs) - torch_pairs], pairs[len(pairs) - torch_pairs:]
+                layer.attrs["pad"] = [v for p in head + tail[::-1] for v in p]
+        return result
+
+    fix.patch(aten, "aten_pad", aten_pad)
+
+
+def _torch_pad(mapper, node) -> list:
+    """The pad pairs torch gave (from the node's constant list input)."""
+    inputs_name, _ = mapper._get_inputs_name(node)
+    values = mapper.attrs.get(inputs_name[1]) or []
+    return [values[i:i + 2] for i in range(0, len(values), 2)]
+
+
+@register("aten-cat-legacy-empty", "N7",
+          "aten::cat skips legacy empty 1-D tensors (torch.cat([torch.tensor([]), k], dim=-2), "
+          "how transformers' Flaubert/XLM start their key/value cache); X2Paddle passed them to "
+          "paddle.concat, which rejects them ('axis ... in range of [-1, 1), but got -2')")
+def _aten_cat_legacy_empty(fix) -> None:
+    aten, _ = _modules()
+    original = aten.aten_cat
+
+    @functools.wraps(original)
+    def aten_cat(mapper, graph, node):
+        inputs_name, _ = mapper._get_inputs_name(node)
+        layer = graph.layers.get(mapper.output2id.get(inputs_name[0], ""), None)
+        if layer is not None and layer.kernel == "prim.list":
+            names = [layer.inputs[k] for k in sorted(layer.inputs, key=lambda k: int(k[5:]))]
+
+            def legacy_empty(name):
+                value = mapper.paddle_params.get(name, mapper.pytorch_params.get(name))
+                return value is not None and tuple(getattr(value, "shape", ())) == (0,)
+
+            kept = [n for n in names if not legacy_empty(n)]
+            if kept and len(kept) < len(names):
+                layer.inputs = {f"input{i}": n for i, n in enumerate(kept)}
+        return original(mapper, graph, node)
+
+    fix.patch(aten, "aten_cat", aten_cat)
