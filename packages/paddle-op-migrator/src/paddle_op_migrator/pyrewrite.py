@@ -46,35 +46,25 @@ def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tupl
     """``attrs``: (fluid name, C++ default or "") in yaml order; ``inplace``: the yaml entry
     declares ``inplace`` (then ``_legacy_C_ops.X_`` becomes ``_C_ops.X_``). Returns the new text
     and, for each call left alone, (1-based line, reason)."""
-    out, pos, left = [], 0, []
-    call = re.compile(r"\b_legacy_C_ops\." + re.escape(op) + r"(_?)\s*\(")
-    for m in call.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
-        if m.group(1) and not inplace:
-            left.append((line, "inplace call, and the op declares no inplace"))
-            continue
-        got = split_args(text, m.end() - 1)
-        if got is None:
-            left.append((line, "unbalanced call"))
-            continue
-        args, end = got
+    known = {a for a, _ in attrs}
+
+    def map_args(args, line, left):
         first_name = next((i for i, a in enumerate(args) if _STR.match(a) and i >= len(inputs)), len(args))
         given, rest = args[:first_name], args[first_name:]
         if len(given) != len(inputs) or len(rest) % 2:
             left.append((line, f"{len(given)} positional arguments for {len(inputs)} inputs "
                                "(outputs passed in, or attributes not as name/value pairs)"))
-            continue
+            return None
         values = {}
         for k in range(0, len(rest), 2):
             nm = _STR.match(rest[k])
             if not nm:
                 break
             values[nm.group(2)] = rest[k + 1]
-        known = {a for a, _ in attrs}
         unknown = sorted(set(values) - known)
         if unknown or len(values) * 2 != len(rest):
             left.append((line, f"attributes not in the OpMaker: {', '.join(unknown) or 'unparsed pairs'}"))
-            continue
+            return None
         new_args = list(given)
         for name, default in attrs:
             if name in values:
@@ -82,17 +72,40 @@ def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tupl
                 continue
             py = py_default(default) if default else None
             if py is None:
-                new_args = None
                 left.append((line, f"attribute '{name}' not passed and its default is unknown"))
-                break
+                return None
             new_args.append(py)
+        return new_args
+
+    return _rewrite_calls(text, op, op, inplace, "inplace call, and the op declares no inplace", map_args)
+
+
+def _rewrite_calls(text: str, old: str, new: str, inplace: bool, inplace_reason: str,
+                   map_args) -> tuple[str, list[tuple[int, str]]]:
+    """The loop both rewriters share: every ``_legacy_C_ops.<old>[_](...)`` call whose arguments
+    ``map_args(args, line, left)`` can map (it returns the new argument list, or None after
+    appending the reason to ``left``) becomes ``_C_ops.<new>[_](...)``; ``_C_ops`` is added to
+    the file's ``from paddle import ... _legacy_C_ops`` line when a bare call needs it."""
+    out, pos, left = [], 0, []
+    call = re.compile(r"\b_legacy_C_ops\." + re.escape(old) + r"(_?)\s*\(")
+    for m in call.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        if m.group(1) and not inplace:
+            left.append((line, inplace_reason))
+            continue
+        got = split_args(text, m.end() - 1)
+        if got is None:
+            left.append((line, "unbalanced call"))
+            continue
+        args, end = got
+        new_args = map_args(args, line, left)
         if new_args is None:
             continue
         bare = not text.endswith(".", 0, m.start())
         if bare and not _imports_c_ops(text) and not _LEGACY_IMPORT.search(text):
             left.append((line, "no 'from paddle import ... _legacy_C_ops' line to add _C_ops to"))
             continue
-        out += [text[pos:m.start()], f"_C_ops.{op}{m.group(1)}(", ", ".join(new_args), ")"]
+        out += [text[pos:m.start()], f"_C_ops.{new}{m.group(1)}(", ", ".join(new_args), ")"]
         pos = end
     if not out:
         return text, left
@@ -101,7 +114,6 @@ def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tupl
         text = _LEGACY_IMPORT.sub(lambda mm: mm.group(0).replace("_legacy_C_ops", "_C_ops, _legacy_C_ops", 1),
                                   text, count=1)
     return text, left
-
 
 _LEGACY_IMPORT = re.compile(r"^[ \t]*from paddle import [^\n]*\b_legacy_C_ops\b[^\n]*$", re.M)
 
@@ -229,50 +241,28 @@ def rewrite_legacy_comm_calls(text: str, old: str, new: str, new_sig, defaults: 
     (``x_``) is kept only when the new op declares ``inplace``."""
     ins, _outs, attrs = new_sig
     suffix = old.rsplit("_", 1)[-1]
-    out, pos, left = [], 0, []
-    call = re.compile(r"\b_legacy_C_ops\." + re.escape(old) + r"(_?)\s*\(")
-    for m in call.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
-        if m.group(1) and not inplace:
-            left.append((line, f"inplace call, and {new} declares no inplace"))
-            continue
-        got = split_args(text, m.end() - 1)
-        if got is None:
-            continue
-        args, end = got
+
+    def map_args(args, line, left):
         given = list(itertools.takewhile(lambda a: not _STR.match(a), args))
         rest = args[len(given):]
         if len(given) != len(ins) or len(rest) % 2 or not all(_STR.match(rest[k]) for k in range(0, len(rest), 2)):
             left.append((line, f"arguments do not map onto {new}({', '.join(ins + attrs)})"))
-            continue
+            return None
         values = {_STR.match(rest[k]).group(2): rest[k + 1] for k in range(0, len(rest), 2)}
         new_args = list(given)
         for a in attrs:
             if a == "reduce_type" and a not in values:
                 if suffix not in REDUCE_TYPES:
-                    new_args = None
                     left.append((line, f"{new} needs reduce_type and '{old}' names no reduction"))
-                    break
+                    return None
                 new_args.append(str(REDUCE_TYPES[suffix]))
             elif a in values:
                 new_args.append(values[a])
             elif a in defaults and py_default(defaults[a]) is not None:
                 new_args.append(py_default(defaults[a]))
             else:
-                new_args = None
                 left.append((line, f"attribute '{a}' of {new} not passed and has no default"))
-                break
-        if new_args is None:
-            continue
-        if not text.endswith(".", 0, m.start()) and not _imports_c_ops(text) and not _LEGACY_IMPORT.search(text):
-            left.append((line, "no 'from paddle import ... _legacy_C_ops' line to add _C_ops to"))
-            continue
-        out += [text[pos:m.start()], f"_C_ops.{new}{m.group(1)}(", ", ".join(new_args), ")"]
-        pos = end
-    if not out:
-        return text, left
-    text = "".join(out) + text[pos:]
-    if re.search(r"(?<![\w.])_C_ops\.", text) and not _imports_c_ops(text):
-        text = _LEGACY_IMPORT.sub(lambda mm: mm.group(0).replace("_legacy_C_ops", "_C_ops, _legacy_C_ops", 1),
-                                  text, count=1)
-    return text, left
+                return None
+        return new_args
+
+    return _rewrite_calls(text, old, new, inplace, f"inplace call, and {new} declares no inplace", map_args)
