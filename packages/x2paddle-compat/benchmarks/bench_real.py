@@ -41,6 +41,27 @@ def _median_ms(fn, repeat):
     return statistics.median(times)
 
 
+def timing_row(name, source_name, convert_s, report, out, feed, source_ms, repeat):
+    """One result row: conversion time, what verification chose, and the predictor's latency
+    with and without oneDNN (where that configuration is correct) as a ratio to the source's."""
+    import numpy as np
+
+    feed = {k: np.ascontiguousarray(v) for k, v in feed.items()}
+    row = {"model": name, "source": source_name, "convert_s": round(convert_s, 1),
+           "verified": report.ok, "chosen_onednn": report.predictor_config.get("use_onednn"),
+           "max_abs_diff": {k: float(f"{v.max_abs:.2e}") for k, v in report.results.items()},
+           "source_ms": round(source_ms, 2)}
+    for key, onednn in (("predictor+onednn", True), ("predictor", False)):
+        label = "paddle_onednn_ms" if onednn else "paddle_ms"
+        if report.results[key].ok:
+            row[label] = round(_median_ms(_predictor_fn(out, feed, onednn), repeat), 2)
+            row[label.replace("_ms", "_ratio")] = round(row[label] / source_ms, 2)
+        else:
+            row[label] = None
+            row[label.replace("_ms", "_error")] = (report.results[key].error or "wrong")[:120]
+    return row
+
+
 def build(name):
     import torch
     import transformers as t
@@ -143,19 +164,7 @@ def bench(name, kind, repeat, tmp):
         source_name = "onnxruntime"
     report = verify(out, feed, refs)
     feed = {k: np.ascontiguousarray(v) for k, v in feed.items()}
-    source_ms = _median_ms(source, repeat)
-    row = {"model": name, "source": source_name, "convert_s": round(convert_s, 1),
-           "verified": report.ok, "chosen_onednn": report.predictor_config.get("use_onednn"),
-           "max_abs_diff": {k: float(f"{v.max_abs:.2e}") for k, v in report.results.items()},
-           "source_ms": round(source_ms, 2)}
-    for key, onednn in (("predictor+onednn", True), ("predictor", False)):
-        label = "paddle_onednn_ms" if onednn else "paddle_ms"
-        if report.results[key].ok:
-            row[label] = round(_median_ms(_predictor_fn(out, feed, onednn), repeat), 2)
-            row[label.replace("_ms", "_ratio")] = round(row[label] / source_ms, 2)
-        else:
-            row[label] = None
-            row[label.replace("_ms", "_error")] = (report.results[key].error or "wrong")[:120]
+    row = timing_row(name, source_name, convert_s, report, out, feed, _median_ms(source, repeat), repeat)
     shutil.rmtree(out, ignore_errors=True)
     return row
 

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "tf"))
 
-from bench_real import _median_ms, _predictor_fn  # noqa: E402
+from bench_real import _median_ms, timing_row  # noqa: E402
 
 MODELS = {"resnet50": ("ResNet50", {}), "mobilenet_v2": ("MobileNetV2", {"alpha": 1.0})}
 
@@ -36,7 +36,6 @@ MODELS = {"resnet50": ("ResNet50", {}), "mobilenet_v2": ("MobileNetV2", {"alpha"
 def bench(name, repeat, tmp):
     import keras
     import keras_zoo
-    import numpy as np
     import tensorflow as tf
     import x2paddle_compat as xc
     from x2paddle_compat import sources
@@ -66,20 +65,7 @@ def bench(name, repeat, tmp):
     fetches = [graph.get_tensor_by_name(o + ":0") for o in outputs]
     tf_feed = {graph.get_tensor_by_name(k + ":0"): v for k, v in feed.items()}
     source_ms = _median_ms(lambda: sess.run(fetches, tf_feed), repeat)
-    feed = {k: np.ascontiguousarray(v) for k, v in feed.items()}
-    row = {"model": name, "source": "tensorflow", "convert_s": round(convert_s, 1),
-           "verified": report.ok, "chosen_onednn": report.predictor_config.get("use_onednn"),
-           "max_abs_diff": {k: float(f"{v.max_abs:.2e}") for k, v in report.results.items()},
-           "source_ms": round(source_ms, 2)}
-    for key, onednn in (("predictor+onednn", True), ("predictor", False)):
-        label = "paddle_onednn_ms" if onednn else "paddle_ms"
-        if report.results[key].ok:
-            row[label] = round(_median_ms(_predictor_fn(out, feed, onednn), repeat), 2)
-            row[label.replace("_ms", "_ratio")] = round(row[label] / source_ms, 2)
-        else:
-            row[label] = None
-            row[label.replace("_ms", "_error")] = (report.results[key].error or "wrong")[:120]
-    return row
+    return timing_row(name, "tensorflow", convert_s, report, out, feed, source_ms, repeat)
 
 
 def main(argv=None):
