@@ -300,6 +300,17 @@ def test_three_steps_match_reference_float64(dev_pipe_dir, tmp_path, scheme, acc
     assert worst < 1e-5, (worst, key)
 
 
+def _check_three_steps(parity, name, loss_rel, overall, worst, key):
+    """Losses and all LoRA weights together within 1e-5, the worst single tensor within 1e-4
+    (Adam's amplified fp32 rounding, see the comment below)."""
+    parity(f"{name}: losses (relative)", loss_rel, 1e-5)
+    parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
+    parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-4)
+    assert loss_rel < 1e-5
+    assert overall < 1e-5, overall
+    assert worst < 1e-4, (worst, key)
+
+
 # fp32, as users train: the same recipe, but Adam divides each gradient element by its own
 # magnitude, so elements with |g| near adam_epsilon (1e-8) turn fp32 rounding of the gradient
 # (~1e-11 absolute) into ~1e-3 of their update; the smallest LoRA-B tensors then sit at
@@ -312,12 +323,7 @@ def test_three_steps_match_reference(dev_pipe_dir, tmp_path, scheme, accum, sche
         dev_pipe_dir, tmp_path, weighting_scheme=scheme, gradient_accumulation_steps=accum,
         lr_scheduler=sched)
     name = f"train {scheme}, accum {accum}, {sched}"
-    parity(f"{name}: losses (relative)", loss_rel, 1e-5)
-    parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
-    parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-4)
-    assert loss_rel < 1e-5
-    assert overall < 1e-5, overall
-    assert worst < 1e-4, (worst, key)
+    _check_three_steps(parity, name, loss_rel, overall, worst, key)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -331,12 +337,7 @@ def test_text_encoder_lora_matches_reference(dev_pipe_dir, tmp_path, parity, dty
         dev_pipe_dir, tmp_path, getattr(torch, dtype), weighting_scheme="sigma_sqrt",
         gradient_accumulation_steps=2, train_text_encoder=True, text_encoder_lr=5e-4)
     name = f"train {dtype} --train_text_encoder, sigma_sqrt, accum 2"
-    parity(f"{name}: losses (relative)", loss_rel, 1e-5)
-    parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
-    parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-4)
-    assert loss_rel < 1e-5
-    assert overall < 1e-5, overall
-    assert worst < 1e-4, (worst, key)
+    _check_three_steps(parity, name, loss_rel, overall, worst, key)
 
 
 def test_resume_is_exact(dev_pipe_dir, tmp_path):

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ppflux.train_dreambooth_lora import RandomSource, list_images, load_image, parse_args, train
+from test_train import _images
 
 HERE = Path(__file__).parent
 SCRIPT = "examples/dreambooth/train_dreambooth_lora_flux.py"
@@ -103,17 +104,6 @@ class ReplaySource(RandomSource):
         return self._next(("normal",) if scheme == "logit_normal" else ("rand",), (n,))
 
 
-def _images(folder: Path, n=3, sizes=((48, 40), (40, 56), (64, 64))):
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        w, h = sizes[i % len(sizes)]
-        arr = np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"{i}.png")
-    return folder
-
-
 CASES = {
     "logit_normal-accum2": ["--weighting_scheme", "logit_normal",
                             "--gradient_accumulation_steps", "2"],
@@ -133,7 +123,7 @@ def test_matches_diffusers_script(dev_pipe_dir, tmp_path, case, parity):
         pytest.skip(f"{script.name} needs diffusers >= {need.group(1)} (its check_min_version); "
                     f"the runner ({_python()}) has {have}: use PPFLUX_DIFFUSERS_REV=v{have} or "
                     "PPFLUX_SCRIPT_PYTHON with a newer diffusers")
-    data = _images(tmp_path / "data")
+    data = _images(tmp_path / "data", n=3)
     common = ["--pretrained_model_name_or_path", str(dev_pipe_dir),
               "--instance_data_dir", str(data), "--instance_prompt", "photo of sks dog",
               "--resolution", str(RES), "--center_crop", "--max_sequence_length", "16",

@@ -71,7 +71,8 @@ def _class_body(text: str, cls: str) -> str | None:
     return _braced(text, m.end() - 1)
 
 
-def _braced(text: str, open_pos: int) -> str:
+def _brace_end(text: str, open_pos: int) -> int | None:
+    """Index of the ``}`` closing the ``{`` at ``open_pos``, or None when it never closes."""
     depth = 0
     for i in range(open_pos, len(text)):
         if text[i] == "{":
@@ -79,8 +80,13 @@ def _braced(text: str, open_pos: int) -> str:
         elif text[i] == "}":
             depth -= 1
             if depth == 0:
-                return text[open_pos + 1 : i]
-    return text[open_pos + 1 :]
+                return i
+    return None
+
+
+def _braced(text: str, open_pos: int) -> str:
+    end = _brace_end(text, open_pos)
+    return text[open_pos + 1 : end]
 
 
 def _stmt(text: str, start: int) -> str:
@@ -468,16 +474,9 @@ def device_helpers(text: str, body: str) -> str:
     for m in _FILE_CONST_RE.finditer(text):
         found.setdefault(m.group(1), (m.start(), m.group(0)))
     for m in _DEVICE_FN_RE.finditer(text):
-        end = m.end() - 1
-        depth = 0
-        for k in range(end, len(text)):
-            if text[k] == "{":
-                depth += 1
-            elif text[k] == "}":
-                depth -= 1
-                if depth == 0:
-                    found[m.group(1)] = (m.start(), text[m.start(): k + 1])
-                    break
+        k = _brace_end(text, m.end() - 1)
+        if k is not None:
+            found[m.group(1)] = (m.start(), text[m.start(): k + 1])
     used, todo = set(), [body]
     while todo:
         chunk = todo.pop()
