@@ -34,12 +34,13 @@ of ``sessions`` entries may be programs outside the venv (``node``, ``npm``, ``b
     [tool.collection]
     test-setup = [["bash", "tests/setup_browser.sh"]]
 
-Plus ``build`` (``python -m build`` into ``dist/`` and ``twine check``) and ``lint`` (ruff).
+Plus ``build`` (``python -m build`` into ``dist/`` and ``twine check``) and ``lint`` (``ruff check``,
+``ruff format --check``, and the check that every deliberate copy of a shared file, one that
+starts with ``# Copied from <dist>:<path>``, still equals its original).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nox
@@ -73,8 +74,15 @@ def _pip_constraints(pkg_dir: Path, cfg: dict) -> list[str]:
     return ["-c", str(pkg_dir / constraints)] if constraints else []
 
 
-def _install(session: nox.Session, pkg_dir: Path, cfg: dict, *, paddle: str,
-             extras: list[str], extra_reqs: list[str]) -> None:
+def _install(
+    session: nox.Session,
+    pkg_dir: Path,
+    cfg: dict,
+    *,
+    paddle: str,
+    extras: list[str],
+    extra_reqs: list[str],
+) -> None:
     cons = _pip_constraints(pkg_dir, cfg)
     session.install("--upgrade", "pip")
     if paddle != "none":
@@ -97,13 +105,13 @@ def _expand(command: list[str], session: nox.Session) -> list[str]:
 
 
 def _session_env() -> dict[str, str]:
-    # Quiet, reproducible runs; no hub access is possible here anyway.
+    # Only what keeps runs reproducible offline (no model hub is reachable from CI). Nothing
+    # that changes what a user's terminal shows: Paddle's log level and Python's warning
+    # filters stay as a user has them, so demos print what the tools print.
     return {
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
-        "GLOG_minloglevel": "2",
-        "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "default"),
     }
 
 
@@ -113,14 +121,26 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
         session.chdir(pkg_dir)
         for command in cfg.get("test-setup", []):
             session.run(*_expand(command, session), env=_session_env(), external=True)
-        session.run("pytest", "tests", "-ra", *cfg.get("test-args", []), *session.posargs,
-                    env=_session_env())
+        session.run(
+            "pytest",
+            "tests",
+            "-ra",
+            *cfg.get("test-args", []),
+            *session.posargs,
+            env=_session_env(),
+        )
 
     nox.session(name=f"test-{dist}", tags=["test"])(test)
 
     def demo(session: nox.Session) -> None:
-        _install(session, pkg_dir, cfg, paddle=PADDLE_VERSION,
-                 extras=cfg.get("demo-extras", []), extra_reqs=[])
+        _install(
+            session,
+            pkg_dir,
+            cfg,
+            paddle=PADDLE_VERSION,
+            extras=cfg.get("demo-extras", []),
+            extra_reqs=[],
+        )
         session.chdir(pkg_dir)
         commands = cfg.get("demo")
         if not commands:
@@ -131,8 +151,14 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
     nox.session(name=f"demo-{dist}", tags=["demo"])(demo)
 
     def bench(session: nox.Session) -> None:
-        _install(session, pkg_dir, cfg, paddle=PADDLE_VERSION,
-                 extras=cfg.get("bench-extras", ["test"]), extra_reqs=[])
+        _install(
+            session,
+            pkg_dir,
+            cfg,
+            paddle=PADDLE_VERSION,
+            extras=cfg.get("bench-extras", ["test"]),
+            extra_reqs=[],
+        )
         session.chdir(pkg_dir)
         commands = cfg.get("bench") or [
             ["python", str(script.relative_to(pkg_dir)), "{posargs}"]
@@ -155,8 +181,12 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
         session.install(f"paddlepaddle=={PADDLE_VERSION}")
         session.install(str(built))
         module = dist.replace("-", "_")
-        session.run("python", "-c", f"import {module}; print({module}.__name__, "
-                    f"{module}.__version__)", env=_session_env())
+        session.run(
+            "python",
+            "-c",
+            f"import {module}; print({module}.__name__, {module}.__version__)",
+            env=_session_env(),
+        )
 
     nox.session(name=f"wheel-{dist}", tags=["wheel"])(wheel)
 
@@ -165,8 +195,14 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
         name = f"{kind}-{dist}" + (f"-{part}" if part else "")
 
         def extra(session: nox.Session, spec: dict = spec) -> None:
-            _install(session, pkg_dir, cfg, paddle=spec.get("paddle", PADDLE_VERSION),
-                     extras=spec.get("extras", ["test"]), extra_reqs=spec.get("install", []))
+            _install(
+                session,
+                pkg_dir,
+                cfg,
+                paddle=spec.get("paddle", PADDLE_VERSION),
+                extras=spec.get("extras", ["test"]),
+                extra_reqs=spec.get("install", []),
+            )
             session.chdir(pkg_dir)
             for command in spec["run"]:
                 # external: a part may call node, npm, bash or apt-get as well as venv tools.
@@ -190,8 +226,61 @@ def build(session: nox.Session) -> None:
     session.run("twine", "check", "--strict", *files)
 
 
+COPY_HEADER = "# Copied from "
+
+
+def drifted_copies() -> list[str]:
+    """Problems with deliberate copies: a file whose first line is
+    ``# Copied from <dist>:<path>`` must equal ``packages/<dist>/<path>`` after that line."""
+    problems = []
+    for path in sorted(PACKAGES_DIR.glob("*/**/*.py")):
+        if ".nox" in path.parts or "node_modules" in path.parts:
+            continue
+        with path.open(encoding="utf-8") as handle:
+            first = handle.readline()
+            if not first.startswith(COPY_HEADER):
+                continue
+            rest = handle.read()
+        where = path.relative_to(ROOT)
+        dist, _, inner = first[len(COPY_HEADER) :].strip().partition(":")
+        original = PACKAGES_DIR / dist / inner
+        if not inner or not original.is_file():
+            problems.append(f"{where}: its original {dist}:{inner} does not exist")
+        elif original.read_text(encoding="utf-8") != rest:
+            problems.append(f"{where}: differs from its original packages/{dist}/{inner}")
+    return problems
+
+
+@nox.session(name="sync-copies")
+def sync_copies(session: nox.Session) -> None:
+    """Write every deliberate copy again from its original (``# Copied from`` header kept)."""
+    for path in sorted(PACKAGES_DIR.glob("*/**/*.py")):
+        if ".nox" in path.parts:
+            continue
+        with path.open(encoding="utf-8") as handle:
+            first = handle.readline()
+        if not first.startswith(COPY_HEADER):
+            continue
+        dist, _, inner = first[len(COPY_HEADER) :].strip().partition(":")
+        original = PACKAGES_DIR / dist / inner
+        if inner and original.is_file():
+            text = first + original.read_text(encoding="utf-8")
+            if path.read_text(encoding="utf-8") != text:
+                path.write_text(text, encoding="utf-8")
+                session.log(f"re-copied {path.relative_to(ROOT)} from {dist}:{inner}")
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the whole repository."""
+    """ruff (check and format) over the whole repository, and no drifted copies."""
+    problems = drifted_copies()
+    for problem in problems:
+        session.warn(problem)
+    if problems:
+        session.error(
+            f"{len(problems)} copied file(s) differ from their original; "
+            "copy the original again (never edit a copy)"
+        )
     session.install("ruff")
     session.run("ruff", "check", str(ROOT))
+    session.run("ruff", "format", "--check", str(ROOT))
