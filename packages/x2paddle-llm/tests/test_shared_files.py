@@ -183,3 +183,102 @@ def test_native_stdout_goes_to_stderr():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "result\n"
     assert "native chatter" in proc.stderr
+
+
+# ------------------------------------------------------------------ _safetensors
+def _raw_file(path, header: dict, data: bytes = b""):
+    import json
+    import struct
+
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    return path
+
+
+def test_safetensors_round_trip_matches_the_reference_library(tmp_path):
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+    from x2paddle_llm import _safetensors as st
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "w": rng.standard_normal((3, 5)).astype(np.float32),
+        "h": rng.standard_normal(4).astype(np.float16),
+        "ids": np.arange(6, dtype=np.int64).reshape(2, 3),
+        "mask": np.array([True, False]),
+        "empty": np.zeros((0, 4), np.float32),
+    }
+    ours = tmp_path / "ours.safetensors"
+    st.save_arrays(ours, arrays, {"format": "np"})
+    for name, value in load_file(str(ours)).items():  # the reference reads what we wrote
+        np.testing.assert_array_equal(value, arrays[name])
+    ref = tmp_path / "ref.safetensors"
+    save_file(arrays, str(ref))
+    reader = st.SafetensorsReader(ref)  # we read what the reference wrote
+    assert sorted(reader.keys()) == sorted(arrays)
+    for name in arrays:
+        np.testing.assert_array_equal(reader.read(name), arrays[name])
+    bits = st.f32_to_bf16_bits(arrays["w"])
+    np.testing.assert_allclose(st.bf16_bits_to_f32(bits), arrays["w"], rtol=2**-8)
+
+
+@pytest.mark.parametrize(
+    "header, data, message",
+    [
+        (
+            {"x": {"dtype": "F32", "shape": [1_000_000, 1_000_000], "data_offsets": [0, 16]}},
+            b"\0" * 16,
+            "needs 4000000000000 bytes",
+        ),
+        (
+            {"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+            b"\0" * 8,
+            "truncated file",
+        ),
+        (
+            {"x": {"dtype": "F8_E4M3", "shape": [4], "data_offsets": [0, 4]}},
+            b"\0" * 4,
+            "unsupported dtype",
+        ),
+        (
+            {"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}},
+            b"\0" * 4,
+            "non-negative integers",
+        ),
+        (
+            {"x": {"dtype": "F32", "shape": ["2"], "data_offsets": [0, 8]}},
+            b"\0" * 8,
+            "non-negative integers",
+        ),
+        ({"x": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, b"\0" * 8, "increasing"),
+        (
+            {
+                "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+            },
+            b"\0" * 12,
+            "overlap",
+        ),
+        ([1, 2], b"", "not a JSON object"),
+        ({"x": [1]}, b"", "not an object"),
+    ],
+)
+def test_safetensors_lying_headers_are_refused_before_allocating(tmp_path, header, data, message):
+    from x2paddle_llm import _safetensors as st
+
+    path = _raw_file(tmp_path / "bad.safetensors", header, data)
+    with pytest.raises(st.SafetensorsError, match=message) as info:
+        st.SafetensorsReader(path)
+    assert info.value.path == str(path)
+
+
+def test_safetensors_not_a_file_at_all(tmp_path):
+    from x2paddle_llm import _safetensors as st
+
+    (tmp_path / "short").write_bytes(b"abc")
+    (tmp_path / "huge_len").write_bytes((10**15).to_bytes(8, "little") + b"{}")
+    for name, message in [("short", "not a safetensors file"), ("huge_len", "does not fit")]:
+        with pytest.raises(st.SafetensorsError, match=message):
+            st.SafetensorsReader(tmp_path / name)
+    with pytest.raises(st.SafetensorsError, match="file not found"):
+        st.SafetensorsReader(tmp_path / "missing")
