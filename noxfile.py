@@ -180,6 +180,10 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
         # No constraints file here: this is what `pip install <package>` gives a user.
         session.install(f"paddlepaddle=={PADDLE_VERSION}")
         session.install(str(built))
+        # Each command line the package installs must start and answer --version.
+        scripts = tomllib.loads((pkg_dir / "pyproject.toml").read_text(encoding="utf-8"))
+        for script in scripts["project"].get("scripts", {}):
+            session.run(script, "--version", env=_session_env())
         module = dist.replace("-", "_")
         session.run(
             "python",
