@@ -1,4 +1,4 @@
-"""Command line: ``paddle-op-migrator {lists,scan,plan,apply,verify,audit-wheel,audit-diff}``."""
+"""Command line: ``paddle-op-migrator {lists,scan,plan,apply,verify,audit-wheel,audit-diff,upgrade-program}``."""
 
 from __future__ import annotations
 
@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("after")
     s.add_argument("--out", help="diff JSON (and a .md next to it)")
     s.set_defaults(fn=cmd_audit_diff)
+
+    from .upgrade.command import add_parser as add_upgrade_program
+
+    add_upgrade_program(sub)
     return p
 
 
