@@ -16,7 +16,9 @@ BASE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
             bos_token_id=1, eos_token_id=2, pad_token_id=0)
 
-# name -> (model_type, extra config); every architecture, tied variants, every rope type
+# name -> (model_type, extra config); every family, tied variants, every rope type
+#: keys of BASE a family's config does not take
+BASE_DROP: dict[str, tuple[str, ...]] = {}
 VARIANTS = {
     "llama": ("llama", dict(rope_parameters={"rope_type": "default", "rope_theta": 500000.0})),
     "llama-tied": ("llama", dict(tie_word_embeddings=True, attention_bias=True, mlp_bias=True)),
@@ -34,6 +36,19 @@ VARIANTS = {
     "qwen2-window": ("qwen2", dict(use_sliding_window=True, sliding_window=5, max_window_layers=1)),
     "qwen3": ("qwen3", dict(head_dim=16)),
     "qwen3-tied": ("qwen3", dict(head_dim=24, tie_word_embeddings=True)),
+    "qwen2-yarn-orig": ("qwen2", dict(max_position_embeddings=256, original_max_position_embeddings=32,
+                                      rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                                                       "original_max_position_embeddings": 128})),
+    "ernie4_5": ("ernie4_5", dict(head_dim=16, use_bias=True, tie_word_embeddings=False)),
+    "ernie4_5-tied": ("ernie4_5", dict(head_dim=16, tie_word_embeddings=True)),
+    "ernie4_5_moe": ("ernie4_5_moe", dict(moe_num_experts=4, moe_k=2, moe_intermediate_size=32,
+                                          moe_num_shared_experts=1, moe_layer_start_index=1)),
+    "mixtral": ("mixtral", dict(num_local_experts=4, num_experts_per_tok=2, sliding_window=6)),
+    "qwen2_moe": ("qwen2_moe", dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                                    shared_expert_intermediate_size=48, mlp_only_layers=[0])),
+    "qwen3_moe": ("qwen3_moe", dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, head_dim=16,
+                                    norm_topk_prob=True)),
+    "olmoe": ("olmoe", dict(num_experts=4, num_experts_per_tok=2)),
 }
 
 
@@ -43,13 +58,17 @@ def build_hf_model(folder: Path, variant: str, seed: int = 0, **overrides):
     import transformers
 
     model_type, extra = VARIANTS[variant]
-    cls_prefix = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}[model_type]
-    config = getattr(transformers, cls_prefix + "Config")(**{**BASE, **extra, **overrides})
+    base = {k: v for k, v in BASE.items() if k not in BASE_DROP.get(model_type, ())}
+    config = transformers.AutoConfig.for_model(model_type, **{**base, **extra, **overrides})
     torch.manual_seed(seed)
-    model = getattr(transformers, cls_prefix + "ForCausalLM")(config).eval()
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    state = model.state_dict()
     with torch.no_grad():  # norms start at 1 and biases at 0: perturb so they are tested too
-        for p in model.parameters():
+        for name, p in model.named_parameters():
             p.add_(torch.randn_like(p) * 0.05)
+        for name, b in model.named_buffers():  # e.g. DeepSeek's e_score_correction_bias
+            if name in state and b.is_floating_point():
+                b.add_(torch.randn_like(b) * 0.05)
     model.save_pretrained(str(folder))
     save_tokenizer(folder)
     return model

@@ -36,8 +36,10 @@ def test_logits_and_greedy_match_transformers(tmp_path, variant):
     prompts = random_prompts(seed=1, lengths=(6, 13))
     ids, mask = left_pad(prompts, 0)
     # 1) logits of a left-padded batch, real positions only
+    positions = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)  # what generation uses with left padding
     with torch.no_grad():
-        ref_logits = ref(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask)).logits.numpy()
+        ref_logits = ref(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
+                         position_ids=torch.tensor(positions)).logits.numpy()
     with paddle.no_grad():
         our_logits = ours(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask))[0].numpy()
     diff = np.abs(our_logits - ref_logits)[mask.astype(bool)].max()

@@ -1,4 +1,4 @@
-"""Convert Hugging Face decoder LLMs (Llama, Mistral, Qwen2, Qwen3) to Paddle, verified.
+"""Convert Hugging Face decoder LLMs to Paddle, verified against transformers.
 
 Conversion (:func:`convert`) needs only numpy + safetensors; the model, generation and export
 import Paddle lazily and fail with a clear message when it is missing.
@@ -6,9 +6,9 @@ import Paddle lazily and fail with a clear message when it is missing.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .config import SUPPORTED_ARCHITECTURES, DecoderConfig, normalize_hf_config  # noqa: E402
+from .config import DecoderConfig, normalize_hf_config  # noqa: E402
 
 # Bound eagerly: the function shares its name with the submodule ``x2paddle_llm.convert``, and a
 # lazy attribute would be shadowed by the submodule once imported. It needs no Paddle.
@@ -20,10 +20,22 @@ from .errors import (  # noqa: E402
     X2PaddleLLMError,
 )
 
+from .families import supported as supported_families  # noqa: E402
+
 __all__ = [
-    "SUPPORTED_ARCHITECTURES", "CheckpointError", "ConfigError", "DecoderConfig", "DecoderForCausalLM",
-    "UnsupportedArchitectureError", "X2PaddleLLMError", "convert", "generate", "normalize_hf_config",
-    "export_inference", "InferenceRunner", "__version__",
+    "CheckpointError",
+    "ConfigError",
+    "DecoderConfig",
+    "DecoderForCausalLM",
+    "InferenceRunner",
+    "UnsupportedArchitectureError",
+    "X2PaddleLLMError",
+    "__version__",
+    "convert",
+    "export_inference",
+    "generate",
+    "normalize_hf_config",
+    "supported_families",
 ]
 
 

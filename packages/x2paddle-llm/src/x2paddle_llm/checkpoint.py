@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._errors import read_json_object
 from .errors import CheckpointError
-from .safetensors_io import SafetensorsReader
+from ._safetensors import SafetensorsReader
 
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
@@ -43,11 +43,12 @@ class SourceShard:
 
 
 def _index_shards(index_path: Path) -> tuple[list[Path], dict[str, str]]:
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-        weight_map = index["weight_map"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise CheckpointError(f"{index_path}: not a valid weight index ({exc})") from None
+    index = read_json_object(index_path, what="weight index")
+    weight_map = index.get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise CheckpointError(f"{index_path}: not a valid weight index (no weight_map object of file names)")
+    if any("/" in v or "\\" in v or v.startswith(".") for v in weight_map.values()):
+        raise CheckpointError(f"{index_path}: weight_map names a file outside the folder")
     files = sorted(set(weight_map.values()))
     missing = [f for f in files if not (index_path.parent / f).is_file()]
     if missing:

@@ -1,41 +1,32 @@
-"""One normalised decoder configuration for every supported Hugging Face layout.
+"""One normalised decoder configuration for every supported family.
 
-transformers 4.x and 5.x write the same model with different ``config.json`` keys:
-``rope_theta`` + ``rope_scaling`` (4.x) versus ``rope_parameters`` (5.x), ``torch_dtype`` versus
-``dtype``, missing ``head_dim`` versus an explicit one.  PaddleNLP silently falls back to
-``rope_theta=10000`` when it meets the 5.x layout (logits off by ~0.09), so everything in this
-package goes through :func:`normalize_hf_config` first and never reads a raw HF dict again.
+transformers 4.x and 5.x write the same model with different ``config.json`` keys, and every
+family names its knobs differently (``rms_norm_eps`` / ``layer_norm_eps`` /
+``layer_norm_epsilon``, ``rope_scaling`` / ``rope_parameters``, ``n_routed_experts`` /
+``num_local_experts`` ...).  Each family file (``families/<name>.py``) maps its ``config.json``
+onto :class:`DecoderConfig`, whose fields say *which shared block* a layer uses; nothing else in
+the package reads a raw Hugging Face dict.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, UnsupportedArchitectureError
+from ._errors import read_json_object
+from .errors import ConfigError
+from .rope import rope_inv_freq
 
-#: model_type -> short description of what differs from plain Llama.
-SUPPORTED_ARCHITECTURES: dict[str, str] = {
-    "llama": "Llama 2 / 3 / 3.1 / 3.2 (rope scaling llama3, linear, dynamic, yarn)",
-    "mistral": "Mistral (sliding-window attention)",
-    "qwen2": "Qwen2 / Qwen2.5 (bias on q/k/v projections)",
-    "qwen3": "Qwen3 (RMSNorm on q and k per head)",
-}
-SUPPORTED_ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "llama3")
-SUPPORTED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_pytorch_tanh", "gelu_new", "relu")
 CONFIG_NAME = "config.json"
 SIDE_CONFIG_NAME = "x2paddle_llm_config.json"  # next to a PaddleNLP config.json
-FORMAT = "x2paddle_llm/1"
-
-
-def supported_text() -> str:
-    return "; ".join(f"{k}: {v}" for k, v in SUPPORTED_ARCHITECTURES.items())
+FORMAT = "x2paddle_llm/2"
+READABLE_FORMATS = ("x2paddle_llm/2",)
+SUPPORTED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_pytorch_tanh", "gelu_new", "gelu_fast", "relu", "relu2")
 
 
 @dataclass
@@ -51,20 +42,47 @@ class DecoderConfig:
     num_key_value_heads: int
     head_dim: int
     max_position_embeddings: int
-    rms_norm_eps: float = 1e-6
     hidden_act: str = "silu"
-    rope_theta: float = 10000.0
-    rope_type: str = "default"
-    #: parameters of the rope type (factor, low_freq_factor, original_max_position_embeddings, ...)
-    rope_scaling: dict[str, Any] = field(default_factory=dict)
-    qkv_bias: bool = False  # Qwen2: True; Llama/Qwen3: attention_bias
-    o_bias: bool = False  # Llama/Qwen3: attention_bias
-    mlp_bias: bool = False  # Llama: mlp_bias
-    qk_norm: bool = False  # Qwen3
+    # -- norms: "rms" | "layer" (weight + optional bias) | "layer_noparam" (OLMo)
+    norm_type: str = "rms"
+    norm_eps: float = 1e-6
+    norm_bias: bool = False
+    norm_unit_offset: bool = False  # Gemma: scale by (1 + weight)
+    #: which of attn_norm / post_attn_norm / mlp_norm / post_mlp_norm a layer has
+    layer_norms: list[str] = field(default_factory=lambda: ["attn_norm", "mlp_norm"])
+    parallel_block: bool = False  # x + attn(n(x)) + mlp(n'(x)) (Phi, GPT-NeoX, Cohere, Falcon)
+    # -- positions
+    rope: dict[str, Any] = field(default_factory=lambda: {"theta": 10000.0, "type": "default", "params": {}})
+    rope_per_layer_type: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rotary_dim: int = 0  # 0 = head_dim; Phi / GPT-NeoX / StableLM / GLM rotate a part only
+    rope_interleave: bool = False  # GLM / ERNIE / Cohere: rotate (even, odd) pairs
+    learned_positions: bool = False  # GPT-2
+    # -- attention
+    qkv_bias: bool = False
+    o_bias: bool = False
+    qk_norm: str = ""  # "" | "head" (one norm over head_dim) | "full" (over all heads, OLMo 2)
+    attn_scale: float = 0.0  # 0 = head_dim ** -0.5
+    attn_softcap: float = 0.0
+    attn_sinks: bool = False
     sliding_window: int | None = None
     #: "full_attention" or "sliding_attention" per layer
     layer_types: list[str] = field(default_factory=list)
+    #: DeepSeek multi-head latent attention: q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim
+    mla: dict[str, int] = field(default_factory=dict)
+    # -- MLP / mixture of experts
+    mlp_gated: bool = True
+    mlp_bias: bool = False
+    #: empty = dense; else num_experts, top_k, moe_intermediate_size, scoring, norm_topk_prob, ...
+    moe: dict[str, Any] = field(default_factory=dict)
+    #: per layer: True = MoE, False = dense MLP
+    moe_layers: list[bool] = field(default_factory=list)
+    # -- scalings (Gemma, Granite, MiniCPM, Cohere)
+    embed_scale: float = 1.0
+    residual_scale: float = 1.0
+    logits_scale: float = 1.0
+    final_softcap: float = 0.0
     tie_word_embeddings: bool = False
+    lm_head_bias: bool = False
     bos_token_id: int | None = None
     eos_token_id: list[int] = field(default_factory=list)
     pad_token_id: int | None = None
@@ -76,21 +94,45 @@ class DecoderConfig:
         if not self.layer_types:
             kind = "sliding_attention" if self.sliding_window else "full_attention"
             self.layer_types = [kind] * self.num_hidden_layers
+        if self.moe and not self.moe_layers:
+            self.moe_layers = [True] * self.num_hidden_layers
 
     @property
     def num_key_value_groups(self) -> int:
         return self.num_attention_heads // self.num_key_value_heads
 
+    @property
+    def rope_dim(self) -> int:
+        if self.mla:
+            return self.mla["qk_rope_head_dim"]
+        return self.rotary_dim or self.head_dim
+
+    @property
+    def cache_head_dims(self) -> tuple[int, int]:
+        """(key, value) head dims of the KV cache."""
+        if self.mla:
+            return self.mla["qk_nope_head_dim"] + self.mla["qk_rope_head_dim"], self.mla["v_head_dim"]
+        return self.head_dim, self.head_dim
+
+    def layer_rope(self, layer_type: str) -> dict[str, Any]:
+        return self.rope_per_layer_type.get(layer_type, self.rope)
+
+    def rope_inv_freq(self, layer_type: str = "full_attention", long: bool = False) -> tuple[np.ndarray, float]:
+        return rope_inv_freq(self.layer_rope(layer_type), self.rope_dim, self.max_position_embeddings, long)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DecoderConfig:
+    def from_dict(cls, data: dict[str, Any], source: str = CONFIG_NAME) -> DecoderConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise ConfigError(f"unknown keys in {CONFIG_NAME}: {sorted(unknown)}")
-        return cls(**data)
+            raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     def save(self, folder: str | Path, name: str = CONFIG_NAME) -> Path:
         path = Path(folder) / name
@@ -100,232 +142,139 @@ class DecoderConfig:
     @classmethod
     def load(cls, folder: str | Path) -> DecoderConfig:
         folder = Path(folder)
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: not a folder")
         for name in (SIDE_CONFIG_NAME, CONFIG_NAME):
             path = folder / name
             if path.is_file():
-                data = json.loads(path.read_text(encoding="utf-8"))
-                if data.get("format") != FORMAT:
+                data = read_json_object(path, what=name)
+                if data.get("format") not in READABLE_FORMATS:
                     raise ConfigError(
-                        f"{path}: not written by `x2paddle-llm convert` (no format {FORMAT!r}); "
-                        "convert the Hugging Face folder first"
+                        f"{path}: not written by this version of `x2paddle-llm convert` (format "
+                        f"{data.get('format')!r}, expected {FORMAT!r}); convert the Hugging Face folder (again)"
                     )
-                return cls.from_dict(data)
+                return cls.from_dict(data, str(path))
         raise ConfigError(f"{folder}: no {CONFIG_NAME}; is this a folder written by `x2paddle-llm convert`?")
 
-    # ------------------------------------------------------------------ rope
-    def rope_inv_freq(self) -> tuple[np.ndarray, float]:
-        """Inverse frequencies (float32, ``head_dim // 2``) and the cos/sin scale (YaRN)."""
-        return rope_inv_freq(self)
+
+# ------------------------------------------------------------ reading raw values
+class HFConfig:
+    """Typed, validated access to a raw ``config.json`` dict: every error names the file and key."""
+
+    def __init__(self, raw: dict[str, Any], source: str):
+        self.raw, self.source = raw, source
+
+    def has(self, key: str) -> bool:
+        return self.raw.get(key) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.raw.get(key)
+        return default if value is None else value
+
+    def int(self, *keys: str, default: int | None = None, minimum: int = 1) -> int:
+        for key in keys:
+            value = self.raw.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+                raise ConfigError(f"{self.source}: {key} must be an integer, got {value!r}")
+            if value < minimum:
+                raise ConfigError(f"{self.source}: {key} must be >= {minimum}, got {value}")
+            return int(value)
+        if default is None:
+            raise ConfigError(f"{self.source}: required key {keys[0]!r} is missing")
+        return default
+
+    def float(self, *keys: str, default: float | None = None, positive: bool = False) -> float:
+        for key in keys:
+            value = self.raw.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{self.source}: {key} must be a number, got {value!r}")
+            if positive and not value > 0:
+                raise ConfigError(f"{self.source}: {key} must be > 0, got {value}")
+            return float(value)
+        if default is None:
+            raise ConfigError(f"{self.source}: required key {keys[0]!r} is missing")
+        return default
+
+    def bool(self, key: str, default: bool = False) -> bool:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.source}: {key} must be true or false, got {value!r}")
+        return value
+
+    def act(self, *keys: str, default: str = "silu") -> str:
+        value = default
+        for key in keys:
+            if self.raw.get(key) is not None:
+                value = self.raw[key]
+                break
+        if value not in SUPPORTED_ACTIVATIONS:
+            raise ConfigError(f"{self.source}: activation {value!r} not supported ({', '.join(SUPPORTED_ACTIVATIONS)})")
+        return value
+
+    def token_ids(self, key: str) -> list[int]:
+        value = self.raw.get(key)
+        if value is None:
+            return []
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
+            raise ConfigError(f"{self.source}: {key} must be a token id or a list of them, got {value!r}")
+        return [int(v) for v in values]
+
+    def token_id(self, key: str) -> int | None:
+        ids = self.token_ids(key)
+        return ids[0] if ids else None
+
+    def dtype(self) -> str:
+        value = self.raw.get("dtype") or self.raw.get("torch_dtype") or "float32"
+        return str(value).replace("torch.", "")
 
 
-def _first(value):
-    """A token id that some configs store as a list: its first element."""
-    return value[0] if isinstance(value, list) else value
-
-
-def _as_list(value: Any) -> list[int]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [int(v) for v in value]
-    return [int(value)]
-
-
-def _normalize_rope(hf: dict[str, Any], source: str) -> tuple[float, str, dict[str, Any]]:
-    params = hf.get("rope_parameters")
-    if isinstance(params, dict) and params:
-        if any(isinstance(v, dict) for v in params.values()):
-            raise ConfigError(f"{source}: per-layer-type rope_parameters are not supported: {params}")
-        params = dict(params)
-    else:
-        params = dict(hf.get("rope_scaling") or {})
-    theta = params.pop("rope_theta", None)
-    if theta is None:
-        theta = hf.get("rope_theta", 10000.0)
-    rope_type = params.pop("rope_type", None) or params.pop("type", None) or "default"
-    params.pop("type", None)
-    if rope_type == "su":  # old alias
-        rope_type = "longrope"
-    if rope_type not in SUPPORTED_ROPE_TYPES:
-        raise ConfigError(
-            f"{source}: rope type {rope_type!r} is not supported (supported: {', '.join(SUPPORTED_ROPE_TYPES)})"
-        )
-    if float(params.get("partial_rotary_factor", 1.0)) != 1.0:
-        raise ConfigError(f"{source}: partial_rotary_factor != 1 is not supported")
-    params.pop("partial_rotary_factor", None)
-    if rope_type in ("llama3", "yarn"):
-        params.setdefault("original_max_position_embeddings", hf.get("max_position_embeddings"))
-    required = {
-        "linear": ["factor"],
-        "dynamic": ["factor"],
-        "yarn": ["factor", "original_max_position_embeddings"],
-        "llama3": ["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"],
-    }.get(rope_type, [])
-    missing = [k for k in required if params.get(k) is None]
-    if missing:
-        raise ConfigError(f"{source}: rope type {rope_type!r} needs {missing}")
-    if rope_type == "default":
-        params = {}
-    return float(theta), rope_type, params
-
-
-def normalize_hf_config(hf: dict[str, Any], source: str = "config.json") -> DecoderConfig:
+def normalize_hf_config(hf: dict[str, Any], source: str = CONFIG_NAME) -> DecoderConfig:
     """Map a Hugging Face ``config.json`` dict (transformers 4.x or 5.x) to :class:`DecoderConfig`."""
-    model_type = hf.get("model_type")
-    if model_type not in SUPPORTED_ARCHITECTURES:
-        archs = hf.get("architectures")
-        raise UnsupportedArchitectureError(
-            f"{source}: model_type {model_type!r} (architectures {archs}) is not supported. "
-            f"Supported: {supported_text()}"
-        )
-    try:
-        hidden = int(hf["hidden_size"])
-        heads = int(hf["num_attention_heads"])
-        layers = int(hf["num_hidden_layers"])
-        vocab = int(hf["vocab_size"])
-        inter = int(hf["intermediate_size"])
-    except KeyError as exc:
-        raise ConfigError(f"{source}: required key {exc.args[0]!r} is missing") from None
-    kv_heads = int(hf.get("num_key_value_heads") or heads)
-    if heads % kv_heads:
-        raise ConfigError(f"{source}: num_attention_heads {heads} not divisible by num_key_value_heads {kv_heads}")
-    # Qwen3Config defaults head_dim to 128 when config.json omits it; the others derive it.
-    head_dim = int(hf.get("head_dim") or (128 if model_type == "qwen3" else hidden // heads))
-    act = hf.get("hidden_act", "silu")
-    if act not in SUPPORTED_ACTIVATIONS:
-        raise ConfigError(f"{source}: hidden_act {act!r} not supported ({', '.join(SUPPORTED_ACTIVATIONS)})")
-    theta, rope_type, rope_params = _normalize_rope(hf, source)
-    attention_bias = bool(hf.get("attention_bias", False))
-    qkv_bias = {"qwen2": True, "mistral": False}.get(model_type, attention_bias)
-    o_bias = {"qwen2": False, "mistral": False}.get(model_type, attention_bias)
-    mlp_bias = bool(hf.get("mlp_bias", False)) if model_type == "llama" else False
+    from .families import get_family
 
-    sliding_window = hf.get("sliding_window")
-    layer_types = list(hf.get("layer_types") or [])
-    if model_type == "mistral":
-        layer_types = ["sliding_attention" if sliding_window else "full_attention"] * layers
-    elif model_type in ("qwen2", "qwen3"):
-        if not hf.get("use_sliding_window", False):
-            sliding_window = None
-        if not layer_types:
-            start = int(hf.get("max_window_layers", layers))
-            layer_types = [
-                "sliding_attention" if sliding_window and i >= start else "full_attention"
-                for i in range(layers)
-            ]
-    else:  # llama has no sliding window
-        sliding_window = None
-        layer_types = ["full_attention"] * layers
-    if len(layer_types) != layers:
-        raise ConfigError(f"{source}: layer_types has {len(layer_types)} entries for {layers} layers")
-    if any(t == "sliding_attention" for t in layer_types) and not sliding_window:
+    if not isinstance(hf, dict):
+        raise ConfigError(f"{source}: must hold a JSON object, found {type(hf).__name__}")
+    family = get_family(hf.get("model_type"), hf.get("architectures"), source)
+    cfg = family.normalize(HFConfig(hf, source))
+    check_config(cfg, source)
+    return cfg
+
+
+def check_config(cfg: DecoderConfig, source: str) -> None:
+    """Consistency checks shared by every family (divisibility, layer lists)."""
+    if cfg.num_attention_heads % cfg.num_key_value_heads:
+        raise ConfigError(
+            f"{source}: num_attention_heads {cfg.num_attention_heads} not divisible by "
+            f"num_key_value_heads {cfg.num_key_value_heads}"
+        )
+    if len(cfg.layer_types) != cfg.num_hidden_layers:
+        raise ConfigError(f"{source}: layer_types has {len(cfg.layer_types)} entries for {cfg.num_hidden_layers} layers")
+    bad = sorted(set(cfg.layer_types) - {"full_attention", "sliding_attention"})
+    if bad:
+        raise ConfigError(f"{source}: layer types {bad} are not supported (full_attention, sliding_attention)")
+    if "sliding_attention" in cfg.layer_types and not cfg.sliding_window:
         raise ConfigError(f"{source}: layer_types asks for sliding attention but sliding_window is not set")
-    src_dtype = hf.get("dtype") or hf.get("torch_dtype") or "float32"
-    if isinstance(src_dtype, str):
-        src_dtype = src_dtype.replace("torch.", "")
-    return DecoderConfig(
-        model_type=model_type,
-        vocab_size=vocab,
-        hidden_size=hidden,
-        intermediate_size=inter,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        head_dim=head_dim,
-        max_position_embeddings=int(hf.get("max_position_embeddings", 2048)),
-        rms_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
-        hidden_act=act,
-        rope_theta=theta,
-        rope_type=rope_type,
-        rope_scaling=rope_params,
-        qkv_bias=qkv_bias,
-        o_bias=o_bias,
-        mlp_bias=mlp_bias,
-        qk_norm=model_type == "qwen3",
-        sliding_window=int(sliding_window) if sliding_window else None,
-        layer_types=layer_types,
-        tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
-        bos_token_id=_first(hf.get("bos_token_id")),
-        eos_token_id=_as_list(hf.get("eos_token_id")),
-        pad_token_id=_first(hf.get("pad_token_id")),
-        source_dtype=str(src_dtype),
-        dtype=str(src_dtype),
-    )
+    if cfg.rope_dim % 2 or cfg.rope_dim > max(cfg.cache_head_dims):
+        raise ConfigError(f"{source}: rotary dimension {cfg.rope_dim} must be even and <= head_dim")
+    if cfg.moe and len(cfg.moe_layers) != cfg.num_hidden_layers:
+        raise ConfigError(f"{source}: MoE layer list has {len(cfg.moe_layers)} entries for {cfg.num_hidden_layers}")
+    if cfg.moe and not 0 < cfg.moe["top_k"] <= cfg.moe["num_experts"]:
+        raise ConfigError(f"{source}: top-k {cfg.moe['top_k']} must be in 1..num_experts ({cfg.moe['num_experts']})")
 
 
 def load_hf_config(folder: str | Path) -> tuple[dict[str, Any], DecoderConfig]:
-    path = Path(folder) / "config.json"
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: not a folder (expected a Hugging Face checkpoint folder)")
+    path = folder / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(f"{path}: not found (a Hugging Face checkpoint folder has a config.json)")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: invalid JSON ({exc})") from None
+    raw = read_json_object(path, what=CONFIG_NAME)
     return raw, normalize_hf_config(raw, str(path))
-
-
-# ---------------------------------------------------------------------- rope
-def _default_inv_freq(base: float, dim: int) -> np.ndarray:
-    exponents = np.arange(0, dim, 2, dtype=np.int64).astype(np.float32) / np.float32(dim)
-    return (1.0 / (np.float32(base) ** exponents)).astype(np.float32)
-
-
-def rope_inv_freq(cfg: DecoderConfig) -> tuple[np.ndarray, float]:
-    """Inverse frequencies for positions up to ``max_position_embeddings``.
-
-    ``dynamic`` (NTK) changes the base only past ``max_position_embeddings``; the model applies
-    that growth itself at run time (see ``modeling_decoder.RotaryEmbedding``).
-    """
-    dim, base, p = cfg.head_dim, cfg.rope_theta, cfg.rope_scaling
-    inv = _default_inv_freq(base, dim)
-    if cfg.rope_type in ("default", "dynamic"):
-        return inv, 1.0
-    if cfg.rope_type == "linear":
-        return (inv / np.float32(p["factor"])).astype(np.float32), 1.0
-    if cfg.rope_type == "llama3":
-        factor = float(p["factor"])
-        low, high = float(p["low_freq_factor"]), float(p["high_freq_factor"])
-        old_len = float(p["original_max_position_embeddings"])
-        low_wavelen, high_wavelen = old_len / low, old_len / high
-        wavelen = (2 * math.pi / inv).astype(np.float32)
-        scaled = np.where(wavelen > low_wavelen, inv / np.float32(factor), inv).astype(np.float32)
-        smooth = ((old_len / wavelen - low) / (high - low)).astype(np.float32)
-        smoothed = ((1 - smooth) * scaled / np.float32(factor) + smooth * scaled).astype(np.float32)
-        medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
-        return np.where(medium, smoothed, scaled).astype(np.float32), 1.0
-    if cfg.rope_type == "yarn":
-        factor = p.get("factor")
-        orig = int(p["original_max_position_embeddings"])
-        if factor is None:
-            factor = cfg.max_position_embeddings / orig
-        factor = float(factor)
-
-        def mscale(scale: float, m: float = 1.0) -> float:
-            return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
-
-        attn = p.get("attention_factor")
-        if attn is None:
-            if p.get("mscale") and p.get("mscale_all_dim"):
-                attn = mscale(factor, p["mscale"]) / mscale(factor, p["mscale_all_dim"])
-            else:
-                attn = mscale(factor)
-        beta_fast = p.get("beta_fast") or 32
-        beta_slow = p.get("beta_slow") or 1
-
-        def corr_dim(rot: float) -> float:
-            return (dim * math.log(orig / (rot * 2 * math.pi))) / (2 * math.log(base))
-
-        lo, hi = corr_dim(beta_fast), corr_dim(beta_slow)
-        if p.get("truncate", True):
-            lo, hi = math.floor(lo), math.ceil(hi)
-        lo, hi = max(lo, 0), min(hi, dim - 1)
-        if lo == hi:
-            hi += 0.001
-        pos_freqs = (np.float32(base) ** (np.arange(0, dim, 2).astype(np.float32) / np.float32(dim))).astype(np.float32)
-        extra = (1.0 / pos_freqs).astype(np.float32)
-        inter = (1.0 / (np.float32(factor) * pos_freqs)).astype(np.float32)
-        ramp = np.clip((np.arange(dim // 2, dtype=np.float32) - lo) / (hi - lo), 0, 1).astype(np.float32)
-        extra_factor = (1 - ramp).astype(np.float32)
-        inv = (inter * (1 - extra_factor) + extra * extra_factor).astype(np.float32)
-        return inv, float(attn)
-    raise ConfigError(f"rope type {cfg.rope_type!r} not supported")

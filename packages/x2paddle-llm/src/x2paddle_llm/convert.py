@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,21 +20,18 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
+from ._atomic import atomic_dir, prepare_output
+from ._safetensors import FLOAT_CODES, PlannedTensor, StreamingWriter, cast
 from .checkpoint import TOKENIZER_FILES, SourceShard, SourceTensor, open_checkpoint
 from .config import DecoderConfig, load_hf_config
 from .errors import CheckpointError
-from .mapping import expected_tensors, is_ignored, target_name
-from .safetensors_io import (
-    FLOAT_CODES,
-    NAME_TO_ST,
-    ST_TO_NAME,
-    PlannedTensor,
-    StreamingWriter,
-    cast,
-)
+from .families import get_family
+from .schema import TensorSpec, by_source, expected_tensors
 
 TARGETS = ("paddle", "paddlenlp")
 DTYPES = ("keep", "float32", "float16", "bfloat16")
+NAME_TO_ST = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64"}
+ST_TO_NAME = {v: k for k, v in NAME_TO_ST.items()}
 REPORT_NAME = "conversion_report.json"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 
@@ -44,13 +40,33 @@ WEIGHTS_INDEX = "model.safetensors.index.json"
 class _Job:
     source: SourceTensor
     shard: SourceShard
+    spec: TensorSpec
     target: str
-    transpose: bool
     out_dtype: str
 
     @property
+    def transpose(self) -> bool:
+        return self.spec.transpose
+
+    @property
     def out_shape(self) -> tuple[int, ...]:
-        return tuple(reversed(self.source.shape)) if self.transpose else self.source.shape
+        return self.spec.shape
+
+    @property
+    def nbytes(self) -> int:
+        n = 1
+        for d in self.spec.shape:
+            n *= d
+        return n * {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}[self.source.dtype]
+
+
+def _target_name(spec: TensorSpec, cfg: DecoderConfig, target: str) -> str:
+    """The package's own model uses its block names; PaddleNLP keeps the Hugging Face names
+    with its class's prefix instead of ``model``."""
+    if target == "paddle":
+        return spec.name
+    prefix = get_family(cfg.model_type).paddlenlp_prefix
+    return prefix + spec.hf_name[len("model"):] if spec.hf_name.startswith("model.") else spec.hf_name
 
 
 def plan_conversion(hf_dir: str | Path, target: str = "paddle", dtype: str = "keep"):
@@ -68,8 +84,9 @@ def plan_conversion(hf_dir: str | Path, target: str = "paddle", dtype: str = "ke
         from .paddlenlp_target import check_supported
 
         check_supported(cfg)
+    family = get_family(cfg.model_type)
     shards = open_checkpoint(hf_dir)
-    expected = expected_tensors(cfg)
+    expected = by_source(expected_tensors(cfg))
     seen: dict[str, SourceTensor] = {}
     jobs: list[_Job] = []
     ignored: list[str] = []
@@ -81,16 +98,20 @@ def plan_conversion(hf_dir: str | Path, target: str = "paddle", dtype: str = "ke
                 problems.append(f"{t.name!r} appears in both {seen[t.name].file.name} and {t.file.name}")
                 continue
             seen[t.name] = t
-            spec = expected.get(t.name)
-            if spec is None:
-                (ignored if is_ignored(t.name, cfg) else unknown).append(t.name)
+            specs = expected.get(t.name)
+            if specs is None:
+                (ignored if family.is_ignored(t.name, cfg) else unknown).append(t.name)
                 continue
-            if t.shape != spec.shape:
-                problems.append(f"{t.file.name}: {t.name!r} has shape {list(t.shape)}, config.json implies {list(spec.shape)}")
+            if t.shape != specs[0].hf_shape:
+                problems.append(
+                    f"{t.file.name}: {t.name!r} has shape {list(t.shape)}, config.json implies {list(specs[0].hf_shape)}"
+                )
+                continue
             if t.dtype not in FLOAT_CODES:
                 problems.append(f"{t.file.name}: {t.name!r} has non-float dtype {t.dtype}")
+                continue
             out = t.dtype if dtype == "keep" else NAME_TO_ST[dtype]
-            jobs.append(_Job(t, shard, target_name(t.name, cfg, target), spec.transpose, out))
+            jobs += [_Job(t, shard, spec, _target_name(spec, cfg, target), out) for spec in specs]
     if unknown:
         problems.append(
             f"{len(unknown)} unknown tensor(s) for a {cfg.model_type} config (wrong architecture or config?): "
@@ -136,6 +157,32 @@ def _shard_names(count: int) -> list[str]:
     return [f"model-{i + 1:05d}-of-{count:05d}.safetensors" for i in range(count)]
 
 
+def check_side_files(hf_dir: Path) -> list[str]:
+    """Validate the tokenizer and generation files that will be copied; return their names.
+
+    A damaged ``tokenizer.json`` copied into a folder that looks complete would only fail later,
+    in ``generate``; it is refused here, before anything is written.
+    """
+    from ._errors import read_json_object, read_text
+
+    present = [name for name in TOKENIZER_FILES if (hf_dir / name).is_file()]
+    for name in present:
+        path = hf_dir / name
+        if name.endswith(".json"):
+            read_json_object(path, what=name)
+        elif name in ("merges.txt", "chat_template.jinja"):
+            read_text(path, what=name)
+    if "tokenizer.json" in present:
+        from tokenizers import Tokenizer
+
+        try:
+            Tokenizer.from_file(str(hf_dir / "tokenizer.json"))
+        except Exception as exc:  # the Rust library raises plain Exceptions
+            raise CheckpointError(f"{hf_dir / 'tokenizer.json'}: not a tokenizer the tokenizers library reads "
+                                  f"({str(exc).splitlines()[0][:200]})") from None
+    return present
+
+
 def convert(
     hf_dir: str | Path,
     out_dir: str | Path,
@@ -144,12 +191,16 @@ def convert(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Convert ``hf_dir`` into ``out_dir`` and return the conversion report."""
+    """Convert ``hf_dir`` into ``out_dir`` and return the conversion report.
+
+    ``out_dir`` appears complete or not at all; an existing non-empty ``out_dir`` is refused
+    unless ``overwrite``, and then replaced only once the new output is complete.
+    """
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir}: already exists (pass overwrite=True / --overwrite to replace it)")
+    prepare_output(out_dir, overwrite=overwrite)
     started = time.perf_counter()
     raw, cfg, shards, jobs, ignored = plan_conversion(hf_dir, target, dtype)
+    side_files = check_side_files(hf_dir)
 
     by_shard: dict[Path, list[_Job]] = {}
     for job in jobs:
@@ -157,22 +208,20 @@ def convert(
     groups = [by_shard[s.path] for s in shards if s.path in by_shard]
     names = _shard_names(len(groups))
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     report_tensors: list[dict[str, Any]] = []
     weight_map: dict[str, str] = {}
-    total_in = sum(j.source.nbytes for j in jobs)
+    total_in = sum(j.nbytes for j in jobs)
     total_out = 0
-    try:
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         bar = tqdm(total=total_in, unit="B", unit_scale=True, desc="convert", disable=not progress)
         for fname, group in zip(names, groups):
             plan = [PlannedTensor(j.target, j.out_dtype, j.out_shape) for j in group]
             with StreamingWriter(tmp / fname, plan, metadata={"format": "np"}) as writer:
+                cached_name, cached = None, None
                 for job in group:
-                    source = job.shard.read(job.source.name)
+                    if job.source.name != cached_name:  # a fused source feeds several jobs in a row
+                        cached_name, cached = job.source.name, job.shard.read(job.source.name)
+                    source = cached if job.spec.index is None else np.ascontiguousarray(cached[job.spec.index])
                     digest = hashlib.sha256()
                     writer.write_chunks(job.target, _blocks(source, job, digest))
                     total_out += writer.plan[job.target].nbytes
@@ -182,6 +231,7 @@ def convert(
                         "source_file": job.source.file.name,
                         "source_shape": list(job.source.shape),
                         "source_dtype": ST_TO_NAME.get(job.source.dtype, job.source.dtype),
+                        "source_slice": job.spec.describe_index(),
                         "target": job.target,
                         "target_file": fname,
                         "target_shape": list(job.out_shape),
@@ -190,23 +240,20 @@ def convert(
                         "sha256": digest.hexdigest(),
                     })
                     del source
-                    bar.update(job.source.nbytes)
+                    bar.update(job.nbytes)
+                del cached
         bar.close()
         if len(names) > 1:
             (tmp / WEIGHTS_INDEX).write_text(json.dumps(
                 {"metadata": {"total_size": total_out}, "weight_map": weight_map}, indent=2) + "\n")
         out_dtype = _dominant_dtype(jobs)
         _write_configs(tmp, raw, cfg, target, out_dtype)
-        copied = []
-        for name in TOKENIZER_FILES:
-            src = hf_dir / name
-            if src.is_file():
-                shutil.copy2(src, tmp / name)
-                copied.append(name)
+        for name in side_files:
+            shutil.copyfile(hf_dir / name, tmp / name)
         elapsed = time.perf_counter() - started
         report = {
             "x2paddle_llm_version": __version__,
-            "source": str(hf_dir.resolve()),
+            "source": hf_dir.name,
             "target": target,
             "model_type": cfg.model_type,
             "dtype": out_dtype,
@@ -214,7 +261,7 @@ def convert(
             "tensors_ignored": ignored,
             "source_files": [s.path.name for s in shards],
             "output_files": names,
-            "tokenizer_files": copied,
+            "tokenizer_files": side_files,
             "bytes_read": total_in,
             "bytes_written": total_out,
             "seconds": round(elapsed, 3),
@@ -222,10 +269,6 @@ def convert(
             "tensors": report_tensors,
         }
         (tmp / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n")
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return report
 
 
@@ -245,13 +288,3 @@ def _write_configs(folder: Path, raw: dict, cfg: DecoderConfig, target: str, out
 
         (folder / "config.json").write_text(json.dumps(paddlenlp_config(cfg), indent=2) + "\n")
         cfg.save(folder, name="x2paddle_llm_config.json")
-
-
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out_dir)

@@ -1,7 +1,13 @@
-"""Exceptions with messages that name the file and the problem."""
+"""Exceptions with messages that name the file and the problem.
+
+Every one is a :class:`~x2paddle_llm._errors.UserError`, so the command line prints it as
+``error: <file>: <problem>`` and exits with status 2.
+"""
+
+from ._errors import UserError
 
 
-class X2PaddleLLMError(Exception):
+class X2PaddleLLMError(UserError):
     """Base class of every error this package raises on bad input."""
 
 

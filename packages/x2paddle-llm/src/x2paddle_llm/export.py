@@ -15,19 +15,23 @@ from oneDNN to the plain CPU kernels when the probe disagrees.  If neither agree
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ._paddle import require_paddle
+from ._atomic import atomic_dir, prepare_output
+from ._paddle import native_stdout_to_stderr, require_paddle
 from .generation import GenerationConfig, generate_with_backend, left_pad
 
 MODEL_PREFIX = "model"
 PROBE_NAME = "probe.npz"
 META_NAME = "x2paddle_llm_inference.json"
+COPIED_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json",
+    "chat_template.jinja", "chat_template.json",
+)
 PROBE_ATOL = 1e-3  # fp32; the exact path agrees to ~1e-6, the oneDNN defect is off by ~1
 
 
@@ -45,7 +49,7 @@ def _wrapper_class():
             query_len = paddle.shape(input_ids)[1]
             position_ids = default_position_ids(attention_mask, query_len)
             past = [(past_key[i], past_value[i]) for i in range(self.num_layers)]
-            hidden, presents = self.model.model(input_ids, attention_mask, position_ids, past)
+            hidden, presents = self.model.decode_layers(input_ids, attention_mask, position_ids, past)
             logits = self.model.logits(hidden[:, -1, :]).astype("float32")
             keys = paddle.stack([k for k, _ in presents], axis=0)
             values = paddle.stack([v for _, v in presents], axis=0)
@@ -54,9 +58,17 @@ def _wrapper_class():
     return CachedStep
 
 
+def cache_shapes(cfg) -> tuple[list, list]:
+    """``[L, B, heads, T, D]`` of the stacked key and value caches (``None`` = dynamic)."""
+    heads = cfg.num_attention_heads if cfg.mla else cfg.num_key_value_heads
+    k_dim, v_dim = cfg.cache_head_dims
+    return ([cfg.num_hidden_layers, None, heads, None, k_dim], [cfg.num_hidden_layers, None, heads, None, v_dim])
+
+
 def _dummy_cache(cfg, batch: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
-    shape = (cfg.num_hidden_layers, batch, cfg.num_key_value_heads, 1, cfg.head_dim)
-    return np.zeros(shape, dtype), np.zeros(shape, dtype)
+    k, v = cache_shapes(cfg)
+    return (np.zeros([batch if d is None and i == 1 else (1 if d is None else d) for i, d in enumerate(k)], dtype),
+            np.zeros([batch if d is None and i == 1 else (1 if d is None else d) for i, d in enumerate(v)], dtype))
 
 
 def _probe_inputs(cfg, seed: int = 0) -> list[dict[str, np.ndarray]]:
@@ -103,8 +115,7 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
     from .modeling_decoder import DecoderForCausalLM
 
     model_dir, infer_dir = Path(model_dir), Path(infer_dir)
-    if infer_dir.exists() and not overwrite:
-        raise FileExistsError(f"{infer_dir}: already exists (pass --overwrite to replace it)")
+    prepare_output(infer_dir, overwrite=overwrite)
     model = DecoderForCausalLM.from_pretrained(model_dir, dtype="float32")
     cfg = model.config
     wrapper = _wrapper_class()(model)
@@ -118,20 +129,17 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
     probe = _probe_inputs(cfg)
     expected = _StepRunner(eager_step, cfg).run_probe(probe)
 
-    kv = [None, None, cfg.num_key_value_heads, None, cfg.head_dim]
+    k_shape, v_shape = cache_shapes(cfg)
     spec = [
         paddle.static.InputSpec([None, None], "int64", "input_ids"),
         paddle.static.InputSpec([None, None], "int64", "attention_mask"),
-        paddle.static.InputSpec([cfg.num_hidden_layers] + kv[1:], "float32", "past_key"),
-        paddle.static.InputSpec([cfg.num_hidden_layers] + kv[1:], "float32", "past_value"),
+        paddle.static.InputSpec(k_shape, "float32", "past_key"),
+        paddle.static.InputSpec(v_shape, "float32", "past_value"),
     ]
-    infer_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = infer_dir.parent / f".{infer_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_dir(infer_dir, overwrite=overwrite) as tmp:
         static = paddle.jit.to_static(wrapper, input_spec=spec, full_graph=True)
-        paddle.jit.save(static, str(tmp / MODEL_PREFIX))
+        with native_stdout_to_stderr():
+            paddle.jit.save(static, str(tmp / MODEL_PREFIX))
         arrays = {}
         for i, step in enumerate(probe):
             for k, v in step.items():
@@ -139,21 +147,15 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
             arrays[f"step{i}_logits"] = expected[i]
         np.savez(tmp / PROBE_NAME, **arrays)
         cfg.save(tmp, name="x2paddle_llm_config.json")
-        for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"):
+        for name in COPIED_FILES:
             if (model_dir / name).is_file():
-                shutil.copy2(model_dir / name, tmp / name)
+                shutil.copyfile(model_dir / name, tmp / name)
         model_file = next((p.name for p in tmp.iterdir() if p.name.startswith(MODEL_PREFIX + ".")
                            and p.suffix in (".json", ".pdmodel")), None)
         meta = {"model_file": model_file, "params_file": MODEL_PREFIX + ".pdiparams",
                 "inputs": [s.name for s in spec], "outputs": ["logits", "present_key", "present_value"],
                 "probe_steps": len(probe), "probe_atol": PROBE_ATOL, "paddle_version": paddle.__version__}
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
-        if infer_dir.exists():
-            shutil.rmtree(infer_dir)
-        os.replace(tmp, infer_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return meta
 
 
@@ -205,13 +207,15 @@ class InferenceRunner:
         else:
             config.disable_mkldnn()
         config.disable_glog_info()
-        return inference.create_predictor(config)
+        with native_stdout_to_stderr():
+            return inference.create_predictor(config)
 
     def _run(self, predictor, ids, mask, keys, values):
         feeds = {"input_ids": ids, "attention_mask": mask, "past_key": keys, "past_value": values}
         for name in predictor.get_input_names():
             predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(feeds[name]))
-        predictor.run()
+        with native_stdout_to_stderr():  # oneDNN passes print to stdout from C++
+            predictor.run()
         return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
 
     def _check(self, predictor) -> float:

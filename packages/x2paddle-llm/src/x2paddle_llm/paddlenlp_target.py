@@ -12,21 +12,20 @@ from typing import Any
 
 from .config import DecoderConfig
 from .errors import UnsupportedArchitectureError
-from .mapping import PADDLENLP_PREFIX
 
 ARCHITECTURE_CLASS = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
 
 
 def check_supported(cfg: DecoderConfig) -> None:
-    if cfg.model_type not in PADDLENLP_PREFIX:
+    if cfg.model_type not in ARCHITECTURE_CLASS:
         raise UnsupportedArchitectureError(
-            f"--target paddlenlp: PaddleNLP 3.0.0b4 has no class for model_type {cfg.model_type!r} "
-            f"(it has {sorted(PADDLENLP_PREFIX)}); use --target paddle"
+            f"--target paddlenlp: this package targets PaddleNLP 3.0.0b4 only for {sorted(ARCHITECTURE_CLASS)}, "
+            f"not model_type {cfg.model_type!r}; use --target paddle"
         )
     allowed = {"llama": ("default", "linear", "llama3")}.get(cfg.model_type, ("default",))
-    if cfg.rope_type not in allowed:
+    if cfg.rope["type"] not in allowed:
         raise UnsupportedArchitectureError(
-            f"--target paddlenlp: PaddleNLP's {cfg.model_type} does not implement rope type {cfg.rope_type!r} "
+            f"--target paddlenlp: PaddleNLP's {cfg.model_type} does not implement rope type {cfg.rope['type']!r} "
             f"the way transformers does (supported: {allowed}); use --target paddle"
         )
     if cfg.mlp_bias or cfg.o_bias or (cfg.qkv_bias and cfg.model_type != "qwen2"):
@@ -51,9 +50,9 @@ def paddlenlp_config(cfg: DecoderConfig) -> dict[str, Any]:
         "num_attention_heads": cfg.num_attention_heads,
         "num_key_value_heads": cfg.num_key_value_heads,
         "max_position_embeddings": cfg.max_position_embeddings,
-        "rms_norm_eps": cfg.rms_norm_eps,
+        "rms_norm_eps": cfg.norm_eps,
         "hidden_act": cfg.hidden_act,
-        "rope_theta": cfg.rope_theta,
+        "rope_theta": cfg.rope["theta"],
         "tie_word_embeddings": cfg.tie_word_embeddings,
         "bos_token_id": cfg.bos_token_id,
         "eos_token_id": cfg.eos_token_id[0] if len(cfg.eos_token_id) == 1 else (cfg.eos_token_id or None),
@@ -69,9 +68,9 @@ def paddlenlp_config(cfg: DecoderConfig) -> dict[str, Any]:
         out["pad_token_id"] = None
     if cfg.model_type == "qwen2":
         out["use_sliding_window"] = False
-    if cfg.rope_type == "linear":
+    if cfg.rope["type"] == "linear":
         out["rope_scaling_type"] = "linear"
-        out["rope_scaling_factor"] = float(cfg.rope_scaling["factor"])
-    elif cfg.rope_type == "llama3":
-        out["rope_scaling"] = {"rope_type": "llama3", **cfg.rope_scaling}
+        out["rope_scaling_factor"] = float(cfg.rope["params"]["factor"])
+    elif cfg.rope["type"] == "llama3":
+        out["rope_scaling"] = {"rope_type": "llama3", **cfg.rope["params"]}
     return out

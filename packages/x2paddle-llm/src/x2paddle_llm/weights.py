@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ._errors import read_json_object
 from ._paddle import require_paddle
+from ._safetensors import SafetensorsReader
 from .config import DecoderConfig
 from .errors import CheckpointError
-from .mapping import PADDLENLP_PREFIX
-from .safetensors_io import SafetensorsReader, to_float32
+from .families import get_family
+from .schema import expected_tensors
 
 
 def weight_files(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        weight_map = read_json_object(index, what="weight index").get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise CheckpointError(f"{index}: no weight_map object")
+        files = sorted(set(map(str, weight_map.values())))
         missing = [f for f in files if not (folder / f).is_file()]
         if missing:
             raise CheckpointError(f"{index}: missing shard(s) {missing}")
@@ -26,28 +30,36 @@ def weight_files(folder: Path) -> list[Path]:
     raise CheckpointError(f"{folder}: no model.safetensors or model.safetensors.index.json")
 
 
-def _own_name(name: str, cfg: DecoderConfig) -> str:
-    prefix = PADDLENLP_PREFIX.get(cfg.model_type)
-    if prefix and name.startswith(prefix + "."):
-        return "model" + name[len(prefix):]
-    return name
+def _name_map(cfg: DecoderConfig) -> dict[str, str]:
+    """Stored name -> parameter name: our own names, and PaddleNLP's (prefix instead of ``model``)."""
+    specs = expected_tensors(cfg)
+    out = {name: name for name in specs}
+    prefix = get_family(cfg.model_type).paddlenlp_prefix
+    if prefix:
+        for spec in specs.values():
+            if spec.index is None and spec.hf_name.startswith("model."):
+                out.setdefault(prefix + spec.hf_name[len("model"):], spec.name)
+            elif spec.index is None:
+                out.setdefault(spec.hf_name, spec.name)
+    return out
 
 
 def load_state_into(model, folder: Path, cfg: DecoderConfig) -> None:
     paddle = require_paddle()
     params = dict(model.named_parameters())
+    names = _name_map(cfg)
     loaded: set[str] = set()
     for path in weight_files(folder):
         reader = SafetensorsReader(path)
         for name in reader.keys():
-            own = _own_name(name, cfg)
+            own = names.get(name)
             if own not in params:
                 raise CheckpointError(f"{path}: unexpected tensor {name!r} for {cfg.model_type}")
             param = params[own]
-            array = to_float32(reader.read(name), reader.tensors[name].dtype)
-            if tuple(array.shape) != tuple(param.shape):
-                raise CheckpointError(f"{path}: {name!r} has shape {list(array.shape)}, model expects {list(param.shape)}")
-            param.set_value(paddle.to_tensor(array, dtype=param.dtype))
+            info = reader.tensors[name]
+            if tuple(info.shape) != tuple(param.shape):
+                raise CheckpointError(f"{path}: {name!r} has shape {list(info.shape)}, model expects {list(param.shape)}")
+            param.set_value(paddle.to_tensor(reader.read_float32(name), dtype=param.dtype))
             loaded.add(own)
     missing = sorted(set(params) - loaded)
     if missing:

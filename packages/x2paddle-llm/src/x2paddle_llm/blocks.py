@@ -1,0 +1,381 @@
+"""The shared, tested building blocks every family is assembled from (Paddle).
+
+Each block reads only :class:`~x2paddle_llm.config.DecoderConfig` fields, and its parameter
+names are the ones :mod:`x2paddle_llm.schema` declares.  Everything is written with
+shape-polymorphic tensor ops (no Python branching on tensor values), so the same code runs
+eagerly and under ``paddle.jit.to_static`` for export.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._paddle import require_paddle
+from .config import DecoderConfig
+
+paddle = require_paddle()
+nn = paddle.nn
+F = paddle.nn.functional
+NEG_INF = float(np.finfo(np.float32).min)
+
+
+def activation(name: str):
+    if name in ("silu", "swish"):
+        return F.silu
+    if name == "relu":
+        return F.relu
+    if name == "relu2":
+        return lambda x: F.relu(x).square()
+    if name in ("gelu_pytorch_tanh", "gelu_new", "gelu_fast"):
+        return lambda x: F.gelu(x, approximate=True)
+    return F.gelu
+
+
+class Norm(nn.Layer):
+    """RMSNorm (optionally ``(1 + w)``, Gemma), LayerNorm with or without bias, or OLMo's
+    LayerNorm without parameters."""
+
+    def __init__(self, size: int, cfg: DecoderConfig):
+        super().__init__()
+        self.kind, self.eps, self.size = cfg.norm_type, cfg.norm_eps, size
+        self.unit_offset = cfg.norm_unit_offset
+        self.weight = self.bias = None
+        if self.kind != "layer_noparam":
+            init = 0.0 if self.unit_offset else 1.0
+            self.weight = self.create_parameter([size], default_initializer=nn.initializer.Constant(init))
+        if self.kind == "layer" and cfg.norm_bias:
+            self.bias = self.create_parameter([size], is_bias=True)
+
+    def forward(self, x):
+        dtype = x.dtype
+        x32 = x.astype("float32")
+        if self.kind == "rms":
+            x32 = x32 * paddle.rsqrt(x32.pow(2).mean(axis=-1, keepdim=True) + self.eps)
+            if self.unit_offset:
+                return (x32 * (1.0 + self.weight.astype("float32"))).astype(dtype)
+            return self.weight * x32.astype(dtype)
+        out = F.layer_norm(x32, [self.size], weight=None, bias=None, epsilon=self.eps)
+        if self.weight is not None:
+            out = out * self.weight.astype("float32")
+        if self.bias is not None:
+            out = out + self.bias.astype("float32")
+        return out.astype(dtype)
+
+
+class Rotary(nn.Layer):
+    """cos/sin for integer positions, for one rope setting (a layer type).
+
+    ``dynamic`` NTK grows its base past the trained length; ``longrope`` switches to its long
+    factors once the sequence passes the original length — both as tensor ops.
+    """
+
+    def __init__(self, cfg: DecoderConfig, layer_type: str):
+        super().__init__()
+        rope = cfg.layer_rope(layer_type)
+        inv_freq, self.attention_scaling = cfg.rope_inv_freq(layer_type)
+        self.register_buffer("inv_freq", paddle.to_tensor(inv_freq), persistable=False)
+        self.kind = rope["type"]
+        if self.kind == "dynamic":
+            dim = cfg.rope_dim
+            self.base = float(rope["theta"])
+            self.factor = float(rope["params"]["factor"])
+            self.max_pos = float(cfg.max_position_embeddings)
+            self.exponent = float(dim) / float(dim - 2)
+            exps = np.arange(0, dim, 2, dtype=np.int64).astype(np.float32) / np.float32(dim)
+            self.register_buffer("freq_exponents", paddle.to_tensor(exps), persistable=False)
+        if self.kind == "longrope":
+            long_inv, _ = cfg.rope_inv_freq(layer_type, long=True)
+            self.register_buffer("long_inv_freq", paddle.to_tensor(long_inv), persistable=False)
+            self.original = float(rope["params"]["original_max_position_embeddings"])
+
+    def forward(self, position_ids, dtype):
+        pos = position_ids.astype("float32")
+        inv_freq = self.inv_freq
+        if self.kind == "dynamic":
+            seq_len = paddle.maximum(pos.max() + 1.0, paddle.full([], self.max_pos, "float32"))
+            base = self.base * ((self.factor * seq_len / self.max_pos) - (self.factor - 1.0)) ** self.exponent
+            inv_freq = 1.0 / (base**self.freq_exponents)
+        elif self.kind == "longrope":
+            use_long = (pos.max() + 1.0 > self.original).astype("float32")
+            inv_freq = use_long * self.long_inv_freq + (1.0 - use_long) * self.inv_freq
+        freqs = pos.unsqueeze(-1) * inv_freq  # [B, S, D/2]
+        emb = paddle.concat([freqs, freqs], axis=-1)
+        cos = paddle.cos(emb) * self.attention_scaling
+        sin = paddle.sin(emb) * self.attention_scaling
+        return cos.astype(dtype), sin.astype(dtype)
+
+
+def _rotate_half(x):
+    half = x.shape[-1] // 2
+    return paddle.concat([-x[..., half:], x[..., :half]], axis=-1)
+
+
+def _deinterleave(x):
+    """(x0, x1, x2, x3, ...) -> (x0, x2, ..., x1, x3, ...): pairwise rotation becomes rotate-half.
+
+    Scores are dot products over the same permutation of q and k, so they are unchanged.
+    """
+    d = x.shape[-1]
+    return x.reshape([0, 0, 0, d // 2, 2]).transpose([0, 1, 2, 4, 3]).reshape([0, 0, 0, d])
+
+
+def apply_rotary(x, cos, sin, rotary_dim: int, interleave: bool):
+    """Rotate the first ``rotary_dim`` features of ``x [B, H, S, D]``; ``cos``/``sin`` are ``[B, S, R]``."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    if rotary_dim == x.shape[-1]:
+        rot, rest = x, None
+    else:
+        rot, rest = x[..., :rotary_dim], x[..., rotary_dim:]
+    if interleave:
+        rot = _deinterleave(rot)
+    rot = rot * cos + _rotate_half(rot) * sin
+    return rot if rest is None else paddle.concat([rot, rest], axis=-1)
+
+
+def attention_bias(mask2d, query_len, sliding_window: int | None):
+    """Additive ``[B, 1, S, T]`` bias: 0 where key ``j`` is visible from query ``i``, else -inf.
+
+    ``mask2d`` is ``[B, T]`` over past + current tokens (1 = real token, 0 = padding).
+    """
+    total = paddle.shape(mask2d)[1]
+    k_pos = paddle.arange(0, total, dtype="int64").unsqueeze(0)  # [1, T]
+    q_pos = (paddle.arange(0, query_len, dtype="int64") + (total - query_len)).unsqueeze(1)  # [S, 1]
+    allowed = k_pos <= q_pos
+    if sliding_window:
+        allowed = paddle.logical_and(allowed, (q_pos - k_pos) < sliding_window)
+    keep = mask2d.astype("bool").unsqueeze(1).unsqueeze(1)  # [B, 1, 1, T]
+    allowed = paddle.logical_and(allowed.unsqueeze(0).unsqueeze(0), keep)
+    return paddle.where(allowed, paddle.zeros([], "float32"), paddle.full([], NEG_INF, "float32"))
+
+
+def _linear(n_in: int, n_out: int, bias: bool):
+    return nn.Linear(n_in, n_out, bias_attr=None if bias else False)
+
+
+def scaled_attention(module, q, k, v, bias):
+    """softmax(q k^T * scale [soft-capped] + bias [+ sink]) v, in float32; ``[B, H, S, Dv]``."""
+    scores = paddle.matmul(q, k, transpose_y=True).astype("float32") * module.scaling
+    if module.softcap:
+        scores = paddle.tanh(scores / module.softcap) * module.softcap
+    scores = scores + bias
+    if module.sinks is not None:  # GPT-OSS: one learned logit per head that takes probability mass
+        sink = module.sinks.astype("float32").reshape([1, -1, 1, 1]).expand(
+            [paddle.shape(scores)[0], -1, paddle.shape(scores)[2], 1])
+        scores = paddle.concat([scores, sink], axis=-1)
+        probs = F.softmax(scores - scores.max(axis=-1, keepdim=True), axis=-1)[..., :-1]
+    else:
+        probs = F.softmax(scores, axis=-1)
+    return paddle.matmul(probs.astype(q.dtype), v)
+
+
+class Attention(nn.Layer):
+    """Multi-head / grouped-query attention with the optional parts families differ by:
+    biases, q/k norms, partial or interleaved rope, soft-capping, sinks, sliding windows."""
+
+    def __init__(self, cfg: DecoderConfig, layer_idx: int):
+        super().__init__()
+        self.num_heads, self.num_kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
+        self.head_dim = hd = cfg.head_dim
+        self.groups = cfg.num_key_value_groups
+        self.scaling = cfg.attn_scale or hd**-0.5
+        self.softcap = cfg.attn_softcap
+        self.rotary_dim, self.interleave = cfg.rope_dim, cfg.rope_interleave
+        h = cfg.hidden_size
+        self.q = _linear(h, self.num_heads * hd, cfg.qkv_bias)
+        self.k = _linear(h, self.num_kv_heads * hd, cfg.qkv_bias)
+        self.v = _linear(h, self.num_kv_heads * hd, cfg.qkv_bias)
+        self.o = _linear(self.num_heads * hd, h, cfg.o_bias)
+        self.qk_norm = cfg.qk_norm
+        if cfg.qk_norm:
+            q_size, k_size = (hd, hd) if cfg.qk_norm == "head" else (self.num_heads * hd, self.num_kv_heads * hd)
+            self.q_norm, self.k_norm = Norm(q_size, cfg), Norm(k_size, cfg)
+        self.sinks = self.create_parameter([self.num_heads]) if cfg.attn_sinks else None
+
+    def forward(self, x, cos, sin, bias, past=None):
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        if self.qk_norm == "full":  # OLMo 2: over all heads at once
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = q.reshape([0, 0, self.num_heads, self.head_dim])
+        k = k.reshape([0, 0, self.num_kv_heads, self.head_dim])
+        v = v.reshape([0, 0, self.num_kv_heads, self.head_dim])
+        if self.qk_norm == "head":
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))  # [B, heads, S, D]
+        q = apply_rotary(q, cos, sin, self.rotary_dim, self.interleave)
+        k = apply_rotary(k, cos, sin, self.rotary_dim, self.interleave)
+        if past is not None:
+            k = paddle.concat([past[0], k], axis=2)
+            v = paddle.concat([past[1], v], axis=2)
+        present = (k, v)
+        if self.groups > 1:
+            k = paddle.repeat_interleave(k, self.groups, axis=1)
+            v = paddle.repeat_interleave(v, self.groups, axis=1)
+        out = scaled_attention(self, q, k, v, bias).transpose([0, 2, 1, 3])
+        return self.o(out.reshape([0, 0, self.num_heads * self.head_dim])), present
+
+
+class LatentAttention(nn.Layer):
+    """DeepSeek-V2/V3 multi-head latent attention: q and kv through low-rank projections; the
+    rope part of the key is shared by all heads.  The cache holds the expanded keys and values."""
+
+    def __init__(self, cfg: DecoderConfig, layer_idx: int):
+        super().__init__()
+        m, h = cfg.mla, cfg.hidden_size
+        self.num_heads = cfg.num_attention_heads
+        self.nope, self.rope, self.v_dim = m["qk_nope_head_dim"], m["qk_rope_head_dim"], m["v_head_dim"]
+        self.kv_rank = m["kv_lora_rank"]
+        qk_dim = self.nope + self.rope
+        self.scaling = cfg.attn_scale or qk_dim**-0.5
+        self.softcap, self.sinks, self.interleave = 0.0, None, cfg.rope_interleave
+        if m["q_lora_rank"]:
+            self.q_a = _linear(h, m["q_lora_rank"], cfg.qkv_bias)
+            self.q_a_norm = Norm(m["q_lora_rank"], cfg)
+            self.q_b = _linear(m["q_lora_rank"], self.num_heads * qk_dim, False)
+            self.q = None
+        else:
+            self.q = _linear(h, self.num_heads * qk_dim, False)
+        self.kv_a = _linear(h, self.kv_rank + self.rope, cfg.qkv_bias)
+        self.kv_a_norm = Norm(self.kv_rank, cfg)
+        self.kv_b = _linear(self.kv_rank, self.num_heads * (self.nope + self.v_dim), False)
+        self.o = _linear(self.num_heads * self.v_dim, h, cfg.o_bias)
+
+    def forward(self, x, cos, sin, bias, past=None):
+        q = self.q(x) if self.q is not None else self.q_b(self.q_a_norm(self.q_a(x)))
+        q = q.reshape([0, 0, self.num_heads, self.nope + self.rope]).transpose([0, 2, 1, 3])
+        compressed = self.kv_a(x)
+        kv = self.kv_b(self.kv_a_norm(compressed[..., : self.kv_rank]))
+        kv = kv.reshape([0, 0, self.num_heads, self.nope + self.v_dim]).transpose([0, 2, 1, 3])
+        k_nope, v = kv[..., : self.nope], kv[..., self.nope:]
+        k_rot = compressed[..., self.kv_rank:].unsqueeze(1)  # [B, 1, S, R]
+        q_rot = apply_rotary(q[..., self.nope:], cos, sin, self.rope, self.interleave)
+        k_rot = apply_rotary(k_rot, cos, sin, self.rope, self.interleave)
+        q = paddle.concat([q[..., : self.nope], q_rot], axis=-1)
+        k = paddle.concat([k_nope, k_rot.expand([-1, self.num_heads, -1, -1])], axis=-1)
+        if past is not None:
+            k = paddle.concat([past[0], k], axis=2)
+            v = paddle.concat([past[1], v], axis=2)
+        out = scaled_attention(self, q, k, v, bias).transpose([0, 2, 1, 3])
+        return self.o(out.reshape([0, 0, self.num_heads * self.v_dim])), (k, v)
+
+
+class MLP(nn.Layer):
+    """Gated (``down(act(gate(x)) * up(x))``) or plain (``down(act(up(x)))``) feed-forward."""
+
+    def __init__(self, cfg: DecoderConfig, intermediate: int, bias: bool):
+        super().__init__()
+        h = cfg.hidden_size
+        self.gate = _linear(h, intermediate, bias) if cfg.mlp_gated else None
+        self.up = _linear(h, intermediate, bias)
+        self.down = _linear(intermediate, h, bias)
+        self.act = activation(cfg.hidden_act)
+
+    def forward(self, x):
+        if self.gate is None:
+            return self.down(self.act(self.up(x)))
+        return self.down(self.act(self.gate(x)) * self.up(x))
+
+
+class MoE(nn.Layer):
+    """Top-k mixture of experts with the routing variants of Mixtral, Qwen-MoE, DeepSeek, OLMoE,
+    ERNIE 4.5 and GPT-OSS: softmax or sigmoid scores, a selection-only score bias,
+    group-limited selection, renormalised top-k, a routed scaling factor, shared experts with
+    an optional sigmoid gate.
+
+    Every expert runs on every token and is weighted by its (mostly zero) routing weight:
+    one static graph for export, exact against transformers' sparse dispatch.
+    """
+
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        m = cfg.moe
+        self.num_experts, self.top_k = m["num_experts"], m["top_k"]
+        self.scoring = m.get("scoring", "softmax")
+        self.norm_topk = m.get("norm_topk_prob", True)
+        self.norm_eps = m.get("norm_eps", 0.0)
+        self.scale = m.get("routed_scaling_factor", 1.0)
+        self.n_group, self.topk_group = m.get("n_group", 1) or 1, m.get("topk_group", 1) or 1
+        self.group_score = m.get("group_score", "top2_sum")
+        self.router = _linear(cfg.hidden_size, self.num_experts, m.get("router_bias", False))
+        if m.get("score_bias"):
+            self.router.score_bias = self.router.create_parameter(
+                [self.num_experts], default_initializer=nn.initializer.Constant(0.0))
+        self.has_score_bias = bool(m.get("score_bias"))
+        self.experts = nn.LayerList(
+            [MLP(cfg, m["moe_intermediate_size"], m.get("expert_bias", False)) for _ in range(self.num_experts)])
+        self.shared = MLP(cfg, m["shared_intermediate_size"], False) if m.get("shared_intermediate_size") else None
+        self.shared_gate = _linear(cfg.hidden_size, 1, False) if m.get("shared_gate") and self.shared else None
+
+    def routing(self, x2d):
+        """Dense ``[T, E]`` routing weights (zero for experts not chosen)."""
+        w = self.router.weight.astype("float32")
+        logits = paddle.matmul(x2d.astype("float32"), w)
+        if self.router.bias is not None:
+            logits = logits + self.router.bias.astype("float32")
+        scores = F.sigmoid(logits) if self.scoring == "sigmoid" else F.softmax(logits, axis=-1)
+        choice = scores + self.router.score_bias.astype("float32") if self.has_score_bias else scores
+        if self.n_group > 1:
+            grouped = choice.reshape([-1, self.n_group, self.num_experts // self.n_group])
+            if self.group_score == "max":
+                group_scores = grouped.max(axis=-1)
+            else:
+                group_scores = paddle.topk(grouped, 2, axis=-1)[0].sum(axis=-1)
+            group_idx = paddle.topk(group_scores, self.topk_group, axis=-1)[1]
+            group_mask = F.one_hot(group_idx, self.n_group).sum(axis=1)  # [T, G]
+            expert_mask = group_mask.unsqueeze(-1).expand_as(grouped).reshape([-1, self.num_experts])
+            choice = paddle.where(expert_mask > 0, choice, paddle.full([], float("-inf"), "float32"))
+        top_idx = paddle.topk(choice, self.top_k, axis=-1)[1]
+        top_w = paddle.take_along_axis(scores, top_idx, axis=-1)
+        if self.norm_topk:
+            top_w = top_w / (top_w.sum(axis=-1, keepdim=True) + self.norm_eps)
+        top_w = top_w * self.scale
+        return (F.one_hot(top_idx, self.num_experts) * top_w.unsqueeze(-1)).sum(axis=1)
+
+    def forward(self, x):
+        shape = paddle.shape(x)
+        x2d = x.reshape([-1, x.shape[-1]])
+        weights = self.routing(x2d).astype(x.dtype)
+        out = paddle.zeros_like(x2d)
+        for e, expert in enumerate(self.experts):
+            out = out + expert(x2d) * weights[:, e : e + 1]
+        if self.shared is not None:
+            shared = self.shared(x2d)
+            if self.shared_gate is not None:
+                shared = F.sigmoid(self.shared_gate(x2d)) * shared
+            out = out + shared
+        return out.reshape(shape)
+
+
+class Block(nn.Layer):
+    """One decoder layer: pre-norm, sandwich (extra post norms), post-norm or parallel."""
+
+    def __init__(self, cfg: DecoderConfig, layer_idx: int):
+        super().__init__()
+        for name in ("attn_norm", "post_attn_norm", "mlp_norm", "post_mlp_norm"):
+            setattr(self, name, Norm(cfg.hidden_size, cfg) if name in cfg.layer_norms else None)
+        self.attn = (LatentAttention if cfg.mla else Attention)(cfg, layer_idx)
+        self.is_moe = bool(cfg.moe) and cfg.moe_layers[layer_idx]
+        if self.is_moe:
+            self.moe = MoE(cfg)
+        else:
+            self.mlp = MLP(cfg, cfg.intermediate_size, cfg.mlp_bias)
+        self.parallel = cfg.parallel_block
+        self.residual_scale = cfg.residual_scale
+        self.layer_type = cfg.layer_types[layer_idx]
+
+    def _ffn(self, x):
+        return self.moe(x) if self.is_moe else self.mlp(x)
+
+    def forward(self, x, cos, sin, bias, past=None):
+        h = self.attn_norm(x) if self.attn_norm is not None else x
+        attn, present = self.attn(h, cos, sin, bias, past)
+        if self.parallel:
+            m = self.mlp_norm(x) if self.mlp_norm is not None else h
+            return x + attn + self._ffn(m), present
+        if self.post_attn_norm is not None:
+            attn = self.post_attn_norm(attn)
+        x = x + attn * self.residual_scale if self.residual_scale != 1.0 else x + attn
+        h = self.mlp_norm(x) if self.mlp_norm is not None else x
+        out = self._ffn(h)
+        if self.post_mlp_norm is not None:
+            out = self.post_mlp_norm(out)
+        return (x + out * self.residual_scale if self.residual_scale != 1.0 else x + out), present
