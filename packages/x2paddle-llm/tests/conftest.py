@@ -68,6 +68,14 @@ VARIANTS = {
                                              rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
                                                               "original_max_position_embeddings": 32,
                                                               "mscale": 1.0, "mscale_all_dim": 1.0})),
+    "gemma": ("gemma", dict(head_dim=16)),
+    "gemma2": ("gemma2", dict(head_dim=16, query_pre_attn_scalar=24, sliding_window=5, attn_logit_softcapping=5.0,
+                              final_logit_softcapping=3.0, num_hidden_layers=3)),
+    "gemma3_text": ("gemma3_text", dict(head_dim=16, query_pre_attn_scalar=16, sliding_window=5,
+                                        layer_types=["sliding_attention", "full_attention"],
+                                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+                                                         "full_attention": {"rope_type": "linear", "factor": 2.0,
+                                                                            "rope_theta": 1e6}})),
     "olmoe": ("olmoe", dict(num_experts=4, num_experts_per_tok=2)),
 }
 
