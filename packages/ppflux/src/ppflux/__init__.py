@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from ._compat import use_fast_mkl_path_on_amd  # noqa: E402
 
@@ -18,6 +18,17 @@ _LAZY = {
     "FluxImg2ImgPipeline": "ppflux.pipelines.pipeline_flux_img2img",
     "FluxInpaintPipeline": "ppflux.pipelines.pipeline_flux_inpaint",
     "FluxControlNetPipeline": "ppflux.pipelines.pipeline_flux_controlnet",
+    "FluxControlNetImg2ImgPipeline": "ppflux.pipelines.pipeline_flux_controlnet",
+    "FluxControlNetInpaintPipeline": "ppflux.pipelines.pipeline_flux_controlnet",
+    "FluxFillPipeline": "ppflux.pipelines.pipeline_flux_fill",
+    "FluxControlPipeline": "ppflux.pipelines.pipeline_flux_control",
+    "FluxControlImg2ImgPipeline": "ppflux.pipelines.pipeline_flux_control",
+    "FluxControlInpaintPipeline": "ppflux.pipelines.pipeline_flux_control",
+    "FluxKontextPipeline": "ppflux.pipelines.pipeline_flux_kontext",
+    "FluxKontextInpaintPipeline": "ppflux.pipelines.pipeline_flux_kontext",
+    "FirstBlockCacheConfig": "ppflux.cache",
+    "TaylorSeerCacheConfig": "ppflux.cache",
+    "apply_first_block_cache": "ppflux.cache",
     "LayoutError": "ppflux.models.loading",
 }
 

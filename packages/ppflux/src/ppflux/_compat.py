@@ -1,14 +1,11 @@
-"""Checks that a usable Paddle is installed before anything imports it."""
+"""Paddle import for ppflux: the MKL switch for AMD CPUs, then the shared version check."""
 
 from __future__ import annotations
 
 import os
 import platform
 
-_MESSAGE = (
-    "ppflux needs PaddlePaddle >= 3.0. Install the CPU build with `pip install paddlepaddle` "
-    "(or `pip install ppflux[cpu]`), or the CUDA build with `pip install paddlepaddle-gpu`. {detail}"
-)
+from ._paddle import require_paddle as _require_paddle
 
 
 def _cpu_is_amd_with_avx2() -> bool:
@@ -37,18 +34,7 @@ def use_fast_mkl_path_on_amd() -> bool:
 
 
 def require_paddle():
-    """Import and return ``paddle``, or raise an ImportError naming both wheels."""
+    """Import and return ``paddle`` (after the MKL switch above), or raise an ImportError
+    naming both wheels (``_paddle.require_paddle``)."""
     use_fast_mkl_path_on_amd()
-    try:
-        import paddle
-    except ImportError as exc:  # pragma: no cover - exercised in a venv without paddle
-        raise ImportError(_MESSAGE.format(detail=f"(import failed: {exc})")) from exc
-    version = getattr(paddle, "__version__", "0")
-    try:
-        major = int(version.split(".")[0])
-    except ValueError:
-        major = 0
-    # Develop builds report "0.0.0"; accept them.
-    if version != "0.0.0" and major < 3:
-        raise ImportError(_MESSAGE.format(detail=f"(found paddle {version})"))
-    return paddle
+    return _require_paddle()

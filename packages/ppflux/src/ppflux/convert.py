@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._fs import atomic_dir
+from ._atomic import atomic_dir, prepare_output
+from ._errors import UserError
 from .safetensors_io import SafeOpen, write_streaming
 
 Spec = tuple[str, str, list, Callable[[], np.ndarray]]
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
     """An input that is not a checkpoint of the expected kind."""
 
 
@@ -55,7 +56,15 @@ class _Source:
             raise ConversionError(f"{self.reader.path}: tensor {name!r} is missing")
         shape = self.shape(name)
         dtype = self.dtype(name)
+        if not self.reader.is_float(self.names[name]):
+            # every FLUX weight is a float: an integer here is a damaged or foreign file, and
+            # copying it would give a model that loads and computes garbage
+            raise ConversionError(f"tensor {self.names[name]!r} is {dtype}, a float weight "
+                                  "was expected", self.reader.path)
         if start is not None:
+            if len(shape) < 1 or stop > shape[0]:
+                raise ConversionError(f"tensor {self.names[name]!r} has shape {shape}, too "
+                                      f"small to take rows {start}:{stop}", self.reader.path)
             shape = [stop - start, *shape[1:]]
         key = self.names[name]
 
@@ -262,15 +271,22 @@ def detect_kind(reader: SafeOpen) -> str:
 
 def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLike,
                      kind: str = "auto", axes_dims_rope=None, dtype: str | None = None,
-                     progress: bool = True, sparse_zeros: bool = False) -> dict:
+                     progress: bool = True, sparse_zeros: bool = False,
+                     overwrite: bool = False) -> dict:
     """Convert one original single-file checkpoint into a diffusers model folder.
 
     ``dtype`` ("float32", "bfloat16", "float16") re-encodes the tensors; by default they keep
-    their stored dtype. Returns the config written. The folder appears only when complete.
+    their stored dtype. Returns the config written. The folder appears only when complete; an
+    existing non-empty ``output_dir`` is refused unless ``overwrite`` (then replaced only when
+    the new one is complete).
     """
-    checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    checkpoint = Path(checkpoint)
+    output_dir = prepare_output(output_dir, overwrite=overwrite)
+    if not checkpoint.exists():
+        raise ConversionError("no such file", checkpoint)
     if not checkpoint.is_file():
-        raise ConversionError(f"{checkpoint}: no such file")
+        raise ConversionError("not a file (a single-file .safetensors checkpoint is expected)",
+                              checkpoint)
     with SafeOpen(checkpoint) as reader:
         kind = detect_kind(reader) if kind == "auto" else kind
         make = {"transformer": transformer_specs, "controlnet": controlnet_specs}.get(kind)
@@ -281,7 +297,7 @@ def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLik
             specs = [_recast(s, dtype) for s in specs]
         if progress:
             specs = _with_progress(specs)
-        with atomic_dir(output_dir, prefix=".ppflux-convert-") as tmp:
+        with atomic_dir(output_dir, overwrite=overwrite) as tmp:
             write_streaming(tmp / "diffusion_pytorch_model.safetensors", specs,
                             {"format": "pt", "converted_by": "ppflux"}, sparse_zeros)
             (tmp / "config.json").write_text(json.dumps(config, indent=2))

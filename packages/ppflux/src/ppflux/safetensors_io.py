@@ -1,9 +1,12 @@
 """Streaming safetensors reading and writing with numpy (bf16 included).
 
 The ``safetensors`` numpy backend cannot return bfloat16 (numpy has no such dtype), and the
-FLUX.1 checkpoints are bfloat16. This reader reads one tensor at a time with ``pread`` into
-private memory (not a memory map: mapped pages stay in the process's resident set until
-unmapped), so converting a 24 GB checkpoint holds about one tensor at a time.
+FLUX.1 checkpoints are bfloat16. ``SafeOpen`` checks every header claim against the file when
+it opens it (``_safetensors.SafetensorsReader``: dtypes, shapes, byte ranges inside the file,
+no overlaps), so a damaged or lying file is refused before anything is allocated. It then
+reads one tensor at a time into private memory (not a memory map: mapped pages stay in the
+process's resident set until unmapped), so converting a 24 GB checkpoint holds about one
+tensor at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +18,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+
+from ._safetensors import (
+    FLOAT_CODES,
+    SafetensorsReader,
+    f32_to_bf16_bits,  # noqa: F401  (public name)
+)
+from ._safetensors import SafetensorsError as _CheckedError
+from ._safetensors import bf16_bits_to_f32 as bf16_to_f32  # noqa: F401  (public name)
 
 _NP_DTYPES = {
     "F64": np.float64,
@@ -31,39 +42,23 @@ _SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
           "U8": 1, "BOOL": 1}
 
 
-class SafetensorsError(ValueError):
-    """A safetensors file that cannot be read."""
-
-
-def bf16_to_f32(raw: np.ndarray) -> np.ndarray:
-    """uint16 bit patterns of bfloat16 -> float32 (exact)."""
-    return (raw.astype(np.uint32) << 16).view(np.float32)
-
-
-def f32_to_bf16_bits(arr: np.ndarray) -> np.ndarray:
-    """float32 -> bfloat16 bit patterns, round to nearest even (as torch does)."""
-    bits = np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32)
-    rounding = ((bits >> 16) & 1) + 0x7FFF
-    return ((bits + rounding) >> 16).astype(np.uint16)
+class SafetensorsError(_CheckedError, ValueError):
+    """A safetensors file that cannot be read (printed as ``error: <file>: <problem>``)."""
 
 
 class SafeOpen:
-    """Memory-mapped read access to one ``.safetensors`` file."""
+    """Read access to one ``.safetensors`` file, one tensor at a time (not memory-mapped);
+    the header is checked against the file on opening."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
         try:
-            self._fh = open(self.path, "rb")
-            header_len = struct.unpack("<Q", self._fh.read(8))[0]
-            if header_len > 100_000_000:
-                raise SafetensorsError("header length is implausible")
-            header = json.loads(self._fh.read(header_len))
-        except (OSError, struct.error, json.JSONDecodeError, SafetensorsError) as exc:
-            raise SafetensorsError(f"{self.path}: not a readable safetensors file ({exc})") from exc
-        self.metadata = header.pop("__metadata__", None) or {}
-        self.header = header
-        self._offset = 8 + header_len
-        self._size = os.fstat(self._fh.fileno()).st_size
+            self._reader = SafetensorsReader(path)
+        except _CheckedError as exc:
+            raise SafetensorsError(exc.problem, exc.path) from None
+        self.path = self._reader.path
+        self.metadata = self._reader.metadata
+        self.header = {name: {"dtype": t.dtype, "shape": list(t.shape)}
+                       for name, t in self._reader.tensors.items()}
 
     def keys(self) -> list[str]:
         return list(self.header)
@@ -74,27 +69,15 @@ class SafeOpen:
     def shape(self, key: str) -> list[int]:
         return list(self.header[key]["shape"])
 
+    def is_float(self, key: str) -> bool:
+        return self.dtype(key) in FLOAT_CODES
+
     def raw(self, key: str) -> np.ndarray:
         """The tensor in its stored dtype (bf16 as uint16 bit patterns)."""
-        info = self.header[key]
-        dtype = info["dtype"]
-        start, end = info["data_offsets"]
-        np_dtype = np.uint16 if dtype == "BF16" else _NP_DTYPES.get(dtype)
-        if np_dtype is None:
-            raise SafetensorsError(f"{self.path}: tensor {key!r} has unsupported dtype {dtype}")
-        count = int(np.prod(info["shape"])) if info["shape"] else 1
-        if end - start != count * _SIZES[dtype] or self._offset + end > self._size:
-            raise SafetensorsError(f"{self.path}: tensor {key!r} has inconsistent offsets "
-                                   "(truncated file?)")
-        arr = np.empty(count, dtype=np_dtype)
-        view = memoryview(arr.view(np.uint8))
-        done, fd = 0, self._fh.fileno()
-        while done < len(view):
-            n = os.preadv(fd, [view[done:]], self._offset + start + done)
-            if n <= 0:
-                raise SafetensorsError(f"{self.path}: short read in tensor {key!r}")
-            done += n
-        return arr.reshape(info["shape"])
+        try:
+            return self._reader.read(key)
+        except _CheckedError as exc:
+            raise SafetensorsError(exc.problem, exc.path) from None
 
     def get(self, key: str, dtype=np.float32) -> np.ndarray:
         """The tensor as a numpy array of ``dtype`` (floats) or its own integer dtype."""
@@ -106,7 +89,7 @@ class SafeOpen:
         return np.array(arr)
 
     def close(self):
-        self._fh.close()
+        pass  # each read opens and closes the file
 
     def __enter__(self):
         return self

@@ -117,6 +117,21 @@ class FluxControlNetModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
                 conditioning_scale: float = 1.0, encoder_hidden_states=None,
                 pooled_projections=None, timestep=None, img_ids=None, txt_ids=None,
                 guidance=None, joint_attention_kwargs=None, return_dict: bool = True):
+        """ControlNet residuals for the transformer's blocks.
+
+        Args:
+            hidden_states: packed image tokens ``[B, S, in_channels]``.
+            controlnet_cond: packed VAE tokens of the control image ``[B, S, in_channels]``, or
+                pixels ``[B, 3, H, W]`` for ControlNets with an input hint block.
+            controlnet_mode: union ControlNets: the mode index ``[B, 1]`` (int64).
+            conditioning_scale: multiplies every residual.
+            encoder_hidden_states, pooled_projections, timestep, img_ids, txt_ids, guidance:
+                as ``FluxTransformer2DModel.forward``.
+            return_dict: return an output object (else a tuple).
+
+        Returns:
+            ``(block_samples, single_block_samples)``: lists of ``[B, S, hidden]`` tensors.
+        """
         joint_attention_kwargs = dict(joint_attention_kwargs or {})
         joint_attention_kwargs.pop("scale", None)
         hidden_states = self.x_embedder(hidden_states)
@@ -189,6 +204,13 @@ class FluxMultiControlNetModel(nn.Layer):
                 encoder_hidden_states=None, pooled_projections=None, timestep=None,
                 img_ids=None, txt_ids=None, guidance=None, joint_attention_kwargs=None,
                 return_dict: bool = True):
+        """The summed residuals of every ControlNet (one union ControlNet may take several
+        images): ``controlnet_cond``, ``controlnet_mode`` and ``conditioning_scale`` are lists
+        with one entry per image; the other arguments are FluxControlNetModel's.
+
+        Returns:
+            ``(block_samples, single_block_samples)``.
+        """
         blocks = singles = None
         if len(self.nets) == 1 and self.nets[0].union_mode:
             pairs = [(self.nets[0], c, m, s) for c, m, s in

@@ -7,7 +7,7 @@ A model folder holds ``config.json`` and one of:
   transposed, bf16/fp16 upcast to the model dtype);
 * ``diffusion_paddle_model.safetensors`` (or sharded): a folder saved by ppflux, Paddle layout.
 
-Tensors are read from a memory map and copied into the parameters one at a time, so loading
+Tensors are read one at a time (not memory-mapped) and copied into the parameters one at a time, so loading
 needs the model's memory plus one tensor, not twice the checkpoint.
 """
 
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_dir
 from .._compat import require_paddle
-from .._fs import atomic_dir
+from .._errors import UserError
 from ..safetensors_io import SafeOpen, write_streaming
 
 paddle = require_paddle()
@@ -32,7 +33,7 @@ TORCH_WEIGHTS = "diffusion_pytorch_model.safetensors"
 PADDLE_WEIGHTS = "diffusion_paddle_model.safetensors"
 
 
-class LayoutError(ValueError):
+class LayoutError(UserError, ValueError):
     """A folder that does not look like a model folder of the expected layout."""
 
 
@@ -114,14 +115,16 @@ def load_state_streaming(model: nn.Layer, files: list[Path], layout: str, *,
 
 
 def read_config(folder: Path) -> dict:
+    from .._errors import read_json_object
+
     path = folder / "config.json"
     if not path.is_file():
         raise LayoutError(f"{folder}: no config.json (is this a model folder? for a pipeline "
                           "folder pass subfolder=..., e.g. 'transformer')")
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise LayoutError(f"{path}: invalid JSON ({exc})") from exc
+        return read_json_object(path, "config.json")
+    except UserError as exc:
+        raise LayoutError(exc.problem, exc.path) from None
 
 
 class FluxLoadingMixin:
@@ -156,12 +159,15 @@ class FluxLoadingMixin:
         model.eval()
         return model
 
-    def save_pretrained(self, save_directory, layout: str = "paddle"):
-        """Save config.json + weights; ``layout='torch'`` writes diffusers' torch layout."""
+    def save_pretrained(self, save_directory, layout: str = "paddle", overwrite: bool = False):
+        """Save config.json + weights; ``layout='torch'`` writes diffusers' torch layout.
+
+        The folder appears only when complete; an existing non-empty folder is refused unless
+        ``overwrite`` (then replaced once the new one is complete)."""
         if layout not in ("paddle", "torch"):
             raise ValueError("layout must be 'paddle' or 'torch'")
         target = Path(save_directory)
-        with atomic_dir(target, prefix=".ppflux-save-") as tmp:
+        with atomic_dir(target, overwrite=overwrite) as tmp:
             self.save_config(str(tmp))
             state = self.state_dict()
             transpose = linear_weight_keys(self) if layout == "torch" else set()

@@ -20,6 +20,7 @@ import paddle.nn as nn  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
 from ppdiffusers.configuration_utils import ConfigMixin, register_to_config  # noqa: E402
 
+from ..cache import CacheMixin  # noqa: E402
 from .loading import FluxLoadingMixin  # noqa: E402
 
 
@@ -413,11 +414,10 @@ def _ids_2d(ids):
     return ids[0] if ids.ndim == 3 else ids
 
 
-class FluxTransformer2DModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
+class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin):
     """FLUX.1 transformer; ``guidance_embeds=True`` is dev, ``False`` is schnell."""
 
     config_name = "config.json"
-    _no_split_modules = ["FluxTransformerBlock", "FluxSingleTransformerBlock"]
 
     @register_to_config
     def __init__(self, patch_size: int = 1, in_channels: int = 64, out_channels: int | None = None,
@@ -457,11 +457,39 @@ class FluxTransformer2DModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
             return recompute(block, *args)
         return block(*args)
 
+    def _call_block(self, position, total, block, hidden_states, encoder_hidden_states, *rest):
+        """One block (``(encoder, hidden)`` out), through First Block Cache when enabled."""
+        def call():
+            return self._run_block(block, hidden_states, encoder_hidden_states, *rest)
+
+        if self._first_block_cache is None:
+            return call()
+        return self._first_block_cache.run(position, total, call, hidden_states,
+                                           encoder_hidden_states)
+
     def forward(self, hidden_states, encoder_hidden_states=None, pooled_projections=None,
                 timestep=None, img_ids=None, txt_ids=None, guidance=None,
                 joint_attention_kwargs=None, controlnet_block_samples=None,
                 controlnet_single_block_samples=None, return_dict: bool = True,
                 controlnet_blocks_repeat: bool = False):
+        """Predict the flow (velocity) for packed latent tokens.
+
+        Args:
+            hidden_states: packed image tokens ``[B, S_img, in_channels]``.
+            encoder_hidden_states: T5 embeddings ``[B, S_txt, joint_attention_dim]``.
+            pooled_projections: CLIP pooled embedding ``[B, pooled_projection_dim]``.
+            timestep: ``[B]``, the scheduler time divided by 1000 (as diffusers' pipelines pass).
+            img_ids, txt_ids: RoPE position ids ``[S, 3]`` (a leading batch axis is accepted).
+            guidance: ``[B]`` distilled guidance scale (dev models only).
+            joint_attention_kwargs: ``{"scale": s}`` scales every LoRA adapter for this call.
+            controlnet_block_samples, controlnet_single_block_samples: ControlNet residuals
+                added after the double / single blocks; ``controlnet_blocks_repeat`` cycles them
+                (ControlNets with an input hint block).
+            return_dict: return ``Transformer2DModelOutput`` (else a tuple).
+
+        Returns:
+            ``Transformer2DModelOutput(sample=[B, S_img, out_channels])`` or ``(sample,)``.
+        """
         joint_attention_kwargs = dict(joint_attention_kwargs or {})
         from ..lora import lora_scale
 
@@ -487,10 +515,11 @@ class FluxTransformer2DModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
         ids = paddle.concat([_ids_2d(txt_ids), _ids_2d(img_ids)], axis=0)
         image_rotary_emb = self.pos_embed(ids)
 
+        total = len(self.transformer_blocks) + len(self.single_transformer_blocks)
         for index, block in enumerate(self.transformer_blocks):
-            encoder_hidden_states, hidden_states = self._run_block(
-                block, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
-                joint_attention_kwargs)
+            encoder_hidden_states, hidden_states = self._call_block(
+                index, total, block, hidden_states, encoder_hidden_states, temb,
+                image_rotary_emb, joint_attention_kwargs)
             if controlnet_block_samples is not None:
                 n = len(controlnet_block_samples)
                 if controlnet_blocks_repeat:
@@ -498,10 +527,11 @@ class FluxTransformer2DModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
                 else:
                     interval = int(np.ceil(len(self.transformer_blocks) / n))
                     hidden_states = hidden_states + controlnet_block_samples[index // interval]
+        first_single = len(self.transformer_blocks)
         for index, block in enumerate(self.single_transformer_blocks):
-            encoder_hidden_states, hidden_states = self._run_block(
-                block, hidden_states, encoder_hidden_states, temb, image_rotary_emb,
-                joint_attention_kwargs)
+            encoder_hidden_states, hidden_states = self._call_block(
+                first_single + index, total, block, hidden_states, encoder_hidden_states, temb,
+                image_rotary_emb, joint_attention_kwargs)
             if controlnet_single_block_samples is not None:
                 n = len(controlnet_single_block_samples)
                 interval = int(np.ceil(len(self.single_transformer_blocks) / n))

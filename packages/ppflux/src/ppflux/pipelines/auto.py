@@ -7,12 +7,10 @@ from pathlib import Path
 
 
 def pipeline_class_for(folder: Path):
-    from .pipeline_flux import FluxPipeline
-    from .pipeline_flux_controlnet import FluxControlNetPipeline
-    from .pipeline_flux_img2img import FluxImg2ImgPipeline
-    from .pipeline_flux_inpaint import FluxInpaintPipeline
+    """The ppflux class of the folder's ``_class_name`` (FluxPipeline when unknown)."""
+    import ppflux
 
     name = json.loads((Path(folder) / "model_index.json").read_text()).get("_class_name", "")
-    return {"FluxControlNetPipeline": FluxControlNetPipeline,
-            "FluxImg2ImgPipeline": FluxImg2ImgPipeline,
-            "FluxInpaintPipeline": FluxInpaintPipeline}.get(name, FluxPipeline)
+    if name.endswith("Pipeline") and name in ppflux.__all__:
+        return getattr(ppflux, name)
+    return ppflux.FluxPipeline

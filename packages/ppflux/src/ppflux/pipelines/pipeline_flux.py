@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_dir
 from .._compat import require_paddle
-from .._fs import atomic_dir
 from ..lora import FluxLoraLoaderMixin
 from ..models.loading import LayoutError
 from ..scheduler import FlowMatchEulerDiscreteScheduler, calculate_shift
@@ -89,7 +89,6 @@ class FluxPipeline(FluxLoraLoaderMixin):
     with less RAM than all its weights.
     """
 
-    model_cpu_offload_seq = "text_encoder->text_encoder_2->transformer->vae"
     _optional = ()
     _loaders = {
         "scheduler": lambda p: FlowMatchEulerDiscreteScheduler.from_pretrained(p),
@@ -214,13 +213,18 @@ class FluxPipeline(FluxLoraLoaderMixin):
         pipe._init_processors()
         return pipe
 
-    def save_pretrained(self, save_directory):
-        """Save every component in the Paddle layout next to a model_index.json."""
+    def save_pretrained(self, save_directory, overwrite: bool = False):
+        """Save every component in the Paddle layout next to a model_index.json. The folder
+        appears only when complete; an existing non-empty folder is refused unless
+        ``overwrite`` (then replaced once the new one is complete)."""
         import json
+
+        from .. import __version__
+
         target = Path(save_directory)
-        with atomic_dir(target, prefix=".ppflux-pipe-") as tmp:
+        with atomic_dir(target, overwrite=overwrite) as tmp:
             index = {"_class_name": type(self).__name__, "_diffusers_version": "0.32.2",
-                     "_ppflux_version": "0.1.0"}
+                     "_ppflux_version": __version__}
             for name in self._modules:
                 module = self._component(name)
                 if module is None:
@@ -369,6 +373,25 @@ class FluxPipeline(FluxLoraLoaderMixin):
             return paddle.full([batch], guidance_scale, dtype="float32")
         return None
 
+    def _vae_latents(self, image, generator=None, sample_mode: str = "sample"):
+        """VAE encoding of a preprocessed image batch, shifted and scaled as the transformer
+        sees latents (a list of generators encodes image by image, as diffusers does)."""
+        vae = self._component("vae")
+        with paddle.no_grad():
+            if isinstance(generator, (list, tuple)):
+                latents = paddle.concat([
+                    retrieve_latents(vae.encode(image[i:i + 1]), g, sample_mode)
+                    for i, g in enumerate(generator)], axis=0)
+            else:
+                latents = retrieve_latents(vae.encode(image), generator, sample_mode)
+        return (latents - vae.config.shift_factor) * vae.config.scaling_factor
+
+    def _packed_vae_latents(self, image, batch, generator=None, sample_mode="sample"):
+        """``_vae_latents`` packed into tokens: ``[batch, tokens, 4 * latent channels]``."""
+        latents = self._vae_latents(image, generator, sample_mode)
+        h, w = latents.shape[2:]
+        return pack_latents(latents, batch, latents.shape[1], h, w)
+
     def _decode(self, latents, height, width, output_type):
         if output_type == "pt":  # diffusers' tensor output; ppdiffusers would turn it into "np"
             output_type = "pd"
@@ -435,24 +458,42 @@ class FluxPipeline(FluxLoraLoaderMixin):
                                                 max_sequence_length))
 
     def _predict(self, latents, t, guidance, prompt_embeds, pooled, text_ids, image_ids,
-                 joint_attention_kwargs, **controlnet_outputs):
+                 joint_attention_kwargs, extra_channels=None, extra_tokens=None,
+                 cache_context="cond", **controlnet_outputs):
         """One transformer call at scheduler time ``t`` (passed as t / 1000, as diffusers does).
-        The transformer is looked up on every call so that ``low_memory`` can free it after."""
+        The transformer is looked up on every call so that ``low_memory`` can free it after.
+
+        ``extra_channels`` (Fill, Control) is concatenated to the latents along the channel
+        axis; ``extra_tokens`` (Kontext) along the sequence axis, and the prediction for
+        those tokens is dropped (``image_ids`` must then cover both)."""
+        hidden_states = latents
+        if extra_channels is not None:
+            hidden_states = paddle.concat([hidden_states, extra_channels], axis=2)
+        if extra_tokens is not None:
+            hidden_states = paddle.concat([hidden_states, extra_tokens], axis=1)
         timestep = paddle.full([latents.shape[0]], float(t), dtype=latents.dtype)
-        with paddle.no_grad():
-            return self._component("transformer")(
-                hidden_states=latents, timestep=timestep / 1000, guidance=guidance,
+        transformer = self._component("transformer")
+        with paddle.no_grad(), _cache_context(transformer, cache_context):
+            out = transformer(
+                hidden_states=hidden_states, timestep=timestep / 1000, guidance=guidance,
                 pooled_projections=pooled, encoder_hidden_states=prompt_embeds,
                 txt_ids=text_ids, img_ids=image_ids,
                 joint_attention_kwargs=joint_attention_kwargs, return_dict=False,
                 **controlnet_outputs)[0]
+        return out[:, : latents.shape[1]] if extra_tokens is not None else out
 
     def _denoise_and_decode(self, timesteps, latents, step_fn, prompt_embeds, height, width,
                             output_type, return_dict, callback_on_step_end,
                             callback_on_step_end_tensor_inputs, release=("transformer",)):
-        latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
-                                callback_on_step_end_tensor_inputs,
-                                {"prompt_embeds": prompt_embeds})
+        try:
+            latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
+                                    callback_on_step_end_tensor_inputs,
+                                    {"prompt_embeds": prompt_embeds})
+        finally:
+            transformer = self._modules.get("transformer") or getattr(
+                self, "_lazy_cache", {}).get("transformer")
+            if transformer is not None and hasattr(transformer, "reset_cache"):
+                transformer.reset_cache()  # cache states live for one call (as in diffusers)
         self._release(*release)
         image = self._decode(latents, height, width, output_type)
         return FluxPipelineOutput(images=image) if return_dict else (image,)
@@ -471,6 +512,56 @@ class FluxPipeline(FluxLoraLoaderMixin):
                  return_dict: bool = True, joint_attention_kwargs=None,
                  callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
                  max_sequence_length: int = 512):
+        """Generate images from a text prompt.
+
+        Args:
+            prompt, prompt_2: the prompt(s) for CLIP and T5 (``prompt_2`` defaults to ``prompt``).
+            negative_prompt, negative_prompt_2, true_cfg_scale: true classifier-free guidance,
+                used when ``true_cfg_scale > 1`` and a negative prompt (or its embeddings) is given.
+            height, width: image size in pixels (default 1024), a multiple of 16.
+            num_inference_steps: denoising steps; ``sigmas`` overrides the schedule.
+            guidance_scale: the distilled guidance of FLUX.1-dev (ignored by schnell).
+            num_images_per_prompt: images per prompt.
+            generator: int seed, numpy / Paddle generator or a list of them (one per image).
+            latents: packed initial noise ``[B, (H/16)*(W/16), 64]`` instead of drawing it.
+            prompt_embeds, pooled_prompt_embeds (+ negative_*): precomputed embeddings.
+            output_type: ``"pil"``, ``"np"``, ``"pd"``/``"pt"`` (Paddle tensor) or ``"latent"``.
+            return_dict: return a ``FluxPipelineOutput`` (else a tuple).
+            joint_attention_kwargs: passed to attention; ``{"scale": s}`` scales every LoRA.
+            callback_on_step_end, callback_on_step_end_tensor_inputs: called after each step
+                with the named tensors; may return replacements.
+            max_sequence_length: T5 tokens (at most 512).
+
+        Returns:
+            ``FluxPipelineOutput(images=...)`` or ``(images,)``.
+        """
+        return self._generate(
+            prompt=prompt, prompt_2=prompt_2, negative_prompt=negative_prompt,
+            negative_prompt_2=negative_prompt_2, true_cfg_scale=true_cfg_scale, height=height,
+            width=width, num_inference_steps=num_inference_steps, sigmas=sigmas,
+            guidance_scale=guidance_scale, num_images_per_prompt=num_images_per_prompt,
+            generator=generator, latents=latents, prompt_embeds=prompt_embeds,
+            pooled_prompt_embeds=pooled_prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
+            negative_pooled_prompt_embeds=negative_pooled_prompt_embeds,
+            output_type=output_type, return_dict=return_dict,
+            joint_attention_kwargs=joint_attention_kwargs,
+            callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            max_sequence_length=max_sequence_length)
+
+    def _generate(self, *, prompt, prompt_2, height, width, num_inference_steps, sigmas,
+                  guidance_scale, num_images_per_prompt, generator, latents, prompt_embeds,
+                  pooled_prompt_embeds, output_type, return_dict, joint_attention_kwargs,
+                  callback_on_step_end, callback_on_step_end_tensor_inputs,
+                  max_sequence_length, negative_prompt=None, negative_prompt_2=None,
+                  true_cfg_scale=1.0, negative_prompt_embeds=None,
+                  negative_pooled_prompt_embeds=None, latent_channels_divisor=4,
+                  condition=None):
+        """Text-to-image from pure noise, shared by FluxPipeline, FluxControlPipeline and
+        FluxKontextPipeline. ``condition(total, dtype, height, width, generator)`` returns the
+        ``_predict`` keywords that condition every step (``extra_channels`` / ``extra_tokens`` +
+        ``extra_ids``)."""
         height = height or self.default_sample_size * self.vae_scale_factor
         width = width or self.default_sample_size * self.vae_scale_factor
         batch_size, prompt_embeds, pooled_prompt_embeds, text_ids = self._encode_checked(
@@ -487,28 +578,42 @@ class FluxPipeline(FluxLoraLoaderMixin):
                                    negative_pooled_prompt_embeds, num_images_per_prompt,
                                    max_sequence_length)
         tcfg = self._config_of("transformer")
-        num_channels_latents = tcfg["in_channels"] // 4
-        latents, image_ids = self.prepare_latents(batch_size * num_images_per_prompt,
-                                                  num_channels_latents, height, width,
+        num_channels_latents = tcfg["in_channels"] // latent_channels_divisor
+        total = batch_size * num_images_per_prompt
+        extra = {}
+        if condition is not None:
+            extra = condition(total, prompt_embeds.dtype, height, width, generator)
+        latents, image_ids = self.prepare_latents(total, num_channels_latents, height, width,
                                                   prompt_embeds.dtype, generator, latents)
         timesteps, num_inference_steps = self._timesteps(num_inference_steps, sigmas,
                                                          latents.shape[1])
+        if extra.get("extra_ids") is not None:
+            image_ids = paddle.concat([image_ids, extra.pop("extra_ids")], axis=0)
+        extra.pop("extra_ids", None)
         guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
         self._component("scheduler").set_begin_index(0)
 
         def step_fn(i, t, latents):
             noise_pred = self._predict(latents, t, guidance, prompt_embeds, pooled_prompt_embeds,
-                                       text_ids, image_ids, joint_attention_kwargs)
+                                       text_ids, image_ids, joint_attention_kwargs, **extra)
             if do_true_cfg:
                 neg = self._predict(latents, t, guidance, negative_prompt_embeds,
                                     negative_pooled_prompt_embeds, neg_text_ids, image_ids,
-                                    joint_attention_kwargs)
+                                    joint_attention_kwargs, cache_context="uncond", **extra)
                 noise_pred = neg + true_cfg_scale * (noise_pred - neg)
             return noise_pred
 
         return self._denoise_and_decode(timesteps, latents, step_fn, prompt_embeds, height,
                                         width, output_type, return_dict, callback_on_step_end,
                                         callback_on_step_end_tensor_inputs)
+
+
+def _cache_context(transformer, name):
+    if hasattr(transformer, "cache_context"):
+        return transformer.cache_context(name)
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def _diffusers_class_name(name, module):

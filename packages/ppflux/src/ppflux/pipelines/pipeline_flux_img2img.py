@@ -13,10 +13,7 @@ paddle = require_paddle()
 
 class FluxImg2ImgPipeline(FluxPipeline):
     def _encode_vae_image(self, image, generator):
-        vae = self._component("vae")
-        with paddle.no_grad():
-            latents = base.retrieve_latents(vae.encode(image), generator=generator)
-        return (latents - vae.config.shift_factor) * vae.config.scaling_factor
+        return self._vae_latents(image, generator)
 
     def get_timesteps(self, num_inference_steps, strength):
         scheduler = self._component("scheduler")
@@ -63,7 +60,10 @@ class FluxImg2ImgPipeline(FluxPipeline):
         """What img2img and inpaint share before their latents differ: the preprocessed image,
         checked and encoded prompts, the strength-cut schedule and the guidance."""
         self._check_strength(strength)
-        init_image = self.image_processor.preprocess(image, height=height, width=width)
+        if getattr(self, "_preprocessed", False):  # Kontext inpaint resizes and preprocesses
+            init_image = image
+        else:
+            init_image = self.image_processor.preprocess(image, height=height, width=width)
         init_image = init_image.astype("float32")
         if height is None or width is None:
             height, width = init_image.shape[-2:]
@@ -87,15 +87,22 @@ class FluxImg2ImgPipeline(FluxPipeline):
             guidance=self._guidance(tcfg, guidance_scale, total))
 
     def _run(self, prep, latents, image_ids, joint_attention_kwargs, output_type, return_dict,
-             callback_on_step_end, callback_on_step_end_tensor_inputs):
+             callback_on_step_end, callback_on_step_end_tensor_inputs, extra=None,
+             step_kwargs=None, release=("transformer",)):
+        """Denoise from ``latents`` and decode. ``extra``: ``_predict`` keywords for every step
+        (Fill / Control conditions); ``step_kwargs(i, t, latents)``: keywords computed per step
+        (ControlNet residuals)."""
+        extra = extra or {}
+
         def step_fn(i, t, latents):
+            kwargs = dict(extra, **(step_kwargs(i, t, latents) if step_kwargs else {}))
             return self._predict(latents, t, prep.guidance, prep.prompt_embeds, prep.pooled,
-                                 prep.text_ids, image_ids, joint_attention_kwargs)
+                                 prep.text_ids, image_ids, joint_attention_kwargs, **kwargs)
 
         return self._denoise_and_decode(prep.timesteps, latents, step_fn, prep.prompt_embeds,
                                         prep.height, prep.width, output_type, return_dict,
                                         callback_on_step_end,
-                                        callback_on_step_end_tensor_inputs)
+                                        callback_on_step_end_tensor_inputs, release=release)
 
     def __call__(self, prompt=None, prompt_2=None, image=None, height=None, width=None,
                  strength: float = 0.6, num_inference_steps: int = 28, sigmas=None,
@@ -105,6 +112,18 @@ class FluxImg2ImgPipeline(FluxPipeline):
                  joint_attention_kwargs=None, callback_on_step_end=None,
                  callback_on_step_end_tensor_inputs=("latents",),
                  max_sequence_length: int = 512):
+        """Generate from a noised VAE encoding of ``image``.
+
+        Args:
+            image: the start image (PIL, numpy ``[0, 1]``, Paddle tensor, or VAE latents).
+            strength: in [0, 1]; how much noise is added to ``image`` (1 = all, the image is
+                then only a size hint); the first ``(1 - strength)`` of the steps are skipped.
+            height, width: default to the image's size (a multiple of 16).
+            The other arguments are FluxPipeline's.
+
+        Returns:
+            ``FluxPipelineOutput(images=...)`` or ``(images,)``.
+        """
         if image is None:
             raise ValueError("FluxImg2ImgPipeline needs `image`")
         prep = self._prepare_common(

@@ -62,25 +62,45 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
                  return_dict: bool = True, joint_attention_kwargs=None,
                  callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
                  max_sequence_length: int = 512):
+        """Repaint the white region of ``mask_image`` in ``image``; outside the mask the
+        latents follow the image's own noising trajectory at every step.
+
+        Args:
+            image: the image to repaint; mask_image: white = repaint, black = keep.
+            masked_image_latents: accepted for diffusers compatibility; as there, it does not
+                change the result (only the mask enters the steps).
+            strength: in [0, 1]; how far the image is noised before denoising starts.
+            The other arguments are FluxPipeline's.
+
+        Returns:
+            ``FluxPipelineOutput(images=...)`` or ``(images,)``.
+        """
         if image is None or mask_image is None:
-            raise ValueError("FluxInpaintPipeline needs `image` and `mask_image`")
+            raise ValueError(f"{type(self).__name__} needs `image` and `mask_image`")
         prep = self._prepare_common(
             prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
             guidance_scale, num_images_per_prompt, prompt_embeds, pooled_prompt_embeds,
             max_sequence_length, callback_on_step_end_tensor_inputs)
+        return self._inpaint(prep, mask_image, masked_image_latents, num_images_per_prompt,
+                             generator, latents, joint_attention_kwargs, output_type,
+                             return_dict, callback_on_step_end,
+                             callback_on_step_end_tensor_inputs)
+
+    def _inpaint(self, prep, mask_image, masked_image_latents, num_images_per_prompt,
+                 generator, latents, joint_attention_kwargs, output_type, return_dict,
+                 callback_on_step_end, callback_on_step_end_tensor_inputs, extra=None,
+                 step_kwargs=None, release=("transformer",)):
+        """Latents, mask and the per-step blend shared by the inpainting pipelines."""
         n_ch, dtype = prep.num_channels_latents, prep.prompt_embeds.dtype
         latents, noise, image_latents, image_ids = self.prepare_latents(
             prep.init_image, prep.latent_timestep, prep.total, n_ch, prep.height, prep.width,
             dtype, generator, latents)
         mask_condition = self.mask_processor.preprocess(mask_image, height=prep.height,
                                                         width=prep.width)
-        if masked_image_latents is None:
-            masked_image = prep.init_image * (mask_condition < 0.5).astype(prep.init_image.dtype)
-        else:
-            masked_image = masked_image_latents
-        mask, _ = self.prepare_mask_latents(
-            mask_condition, masked_image, prep.total // num_images_per_prompt, n_ch,
-            num_images_per_prompt, prep.height, prep.width, dtype, generator)
+        # Only the mask enters the steps: diffusers also VAE-encodes the masked image (or takes
+        # masked_image_latents) here and never uses the result, so ppflux skips that encode.
+        mask = self.prepare_mask(mask_condition, prep.total, n_ch, prep.height, prep.width,
+                                 dtype)
         scheduler = self._component("scheduler")
 
         def after_step(i, t, latents, timesteps):
@@ -94,6 +114,17 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
         try:
             return self._run(prep, latents, image_ids, joint_attention_kwargs, output_type,
                              return_dict, callback_on_step_end,
-                             callback_on_step_end_tensor_inputs)
+                             callback_on_step_end_tensor_inputs, extra=extra,
+                             step_kwargs=step_kwargs, release=release)
         finally:
             del self._after_step
+
+    def prepare_mask(self, mask, batch_size, num_channels_latents, height, width, dtype):
+        """The pixel mask resized to the latent grid (nearest) and packed like the latents."""
+        height = 2 * (int(height) // (self.vae_scale_factor * 2))
+        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        mask = F.interpolate(mask, size=(height, width)).astype(dtype)
+        if mask.shape[0] < batch_size:
+            mask = mask.tile([batch_size // mask.shape[0], 1, 1, 1])
+        return pack_latents(mask.tile([1, num_channels_latents, 1, 1]), batch_size,
+                            num_channels_latents, height, width)

@@ -5,7 +5,7 @@ builders), saves them in the diffusers layout, runs every case of ``cases.py`` a
 ``reference.npz`` + ``index.json`` + ``versions.json`` into OUT. Runs in its own venv
 (``constraints.txt`` next to this file); ``run.py`` drives both sides.
 
-    python parity_newest/make_reference.py OUT
+    python tests/newest/make_reference.py OUT
 """
 
 from __future__ import annotations
@@ -18,16 +18,23 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "tests"), str(HERE.parent / "src")]
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent.parent / "src")]
 
 import cases  # noqa: E402
+
+PIPELINE_MODULES = (
+    "pipeline_flux_img2img", "pipeline_flux_inpaint", "pipeline_flux_controlnet",
+    "pipeline_flux_controlnet_image_to_image", "pipeline_flux_controlnet_inpainting",
+    "pipeline_flux_fill", "pipeline_flux_control", "pipeline_flux_control_img2img",
+    "pipeline_flux_control_inpaint", "pipeline_flux_kontext", "pipeline_flux_kontext_inpaint",
+)
 
 
 def _patch_randomness():
     """Each pipeline's own noise draw and VAE posterior sample -> cases.noise / the mode."""
-    import diffusers.pipelines.flux.pipeline_flux_controlnet as d_cn
-    import diffusers.pipelines.flux.pipeline_flux_img2img as d_i2i
-    import diffusers.pipelines.flux.pipeline_flux_inpaint as d_inp
+    import importlib
+
+    import diffusers.models.autoencoders.vae as vae
     import torch
 
     def randn(shape, generator=None, device=None, dtype=None, layout=None):
@@ -36,9 +43,12 @@ def _patch_randomness():
     def mode(encoder_output, generator=None, sample_mode="sample"):
         return encoder_output.latent_dist.mode()
 
-    for module in (d_i2i, d_inp, d_cn):
+    for name in PIPELINE_MODULES:
+        module = importlib.import_module(f"diffusers.pipelines.flux.{name}")
         module.randn_tensor = randn
         module.retrieve_latents = mode
+    # the Control pipelines call latent_dist.sample() directly
+    vae.DiagonalGaussianDistribution.sample = lambda self, generator=None: self.mode()
 
 
 def main(out: Path) -> None:
@@ -83,18 +93,43 @@ def main(out: Path) -> None:
     _patch_randomness()
     controlnets = {n: diffusers.FluxControlNetModel.from_pretrained(out / n).eval()
                    for n in ("canny", "union")}
-    for name, (cls_name, cn, kwargs, lat) in cases.pipeline_cases().items():
+    for key, overrides in cases.VARIANT_TRANSFORMERS.items():
+        reference.make_transformer(True, seed=11, **overrides).save_pretrained(out / key)
+    variants = {key: diffusers.FluxTransformer2DModel.from_pretrained(out / key).eval()
+                for key in cases.VARIANT_TRANSFORMERS}
+    for name, case in cases.pipeline_cases().items():
         extra = {}
+        cn = case["controlnet"]
         if isinstance(cn, list):
             extra["controlnet"] = diffusers.FluxMultiControlNetModel([controlnets[n] for n in cn])
         elif cn:
             extra["controlnet"] = controlnets[cn]
-        pipe = getattr(diffusers, cls_name).from_pretrained(pipe_dir, **extra)
+        if case["transformer"]:
+            extra["transformer"] = variants[case["transformer"]]
+        pipe = getattr(diffusers, case["cls"]).from_pretrained(pipe_dir, **extra)
         pipe.set_progress_bar_config(disable=True)
-        if lat is not None:
-            kwargs = dict(kwargs, latents=torch.tensor(lat))
+        kwargs = dict(case["kwargs"])
+        if case["latents"] is not None:
+            kwargs["latents"] = torch.tensor(case["latents"])
         with torch.no_grad():
-            results[name] = pipe(cases.PROMPT, **kwargs).images
+            results[name] = pipe(prompt=cases.PROMPT, **kwargs).images
+
+    from diffusers.hooks import FirstBlockCacheConfig, TaylorSeerCacheConfig
+
+    configs = {"FirstBlockCacheConfig": FirstBlockCacheConfig,
+               "TaylorSeerCacheConfig": TaylorSeerCacheConfig}
+    for name, (case, (config_name, config_kwargs)) in cases.cache_cases().items():
+        config_kwargs = dict(config_kwargs)
+        if "taylor_factors_dtype" in config_kwargs:
+            config_kwargs["taylor_factors_dtype"] = getattr(torch,
+                                                            config_kwargs["taylor_factors_dtype"])
+        pipe = diffusers.FluxPipeline.from_pretrained(pipe_dir)
+        pipe.set_progress_bar_config(disable=True)
+        kwargs = dict(case["kwargs"], latents=torch.tensor(case["latents"]))
+        with torch.no_grad():
+            results[f"{name}/uncached"] = pipe(prompt=cases.PROMPT, **kwargs).images
+            pipe.transformer.enable_cache(configs[config_name](**config_kwargs))
+            results[name] = pipe(prompt=cases.PROMPT, **kwargs).images
 
     index = {name: f"a{i}" for i, name in enumerate(results)}
     np.savez(out / "reference.npz", **{index[n]: v for n, v in results.items()})

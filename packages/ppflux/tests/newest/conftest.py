@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent / "tests")]
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 
 _RESULTS: dict = {}
 
@@ -21,7 +21,7 @@ def ref_dir() -> Path:
     folder = os.environ.get("PPFLUX_NEWEST_DIR")
     if not folder or not (Path(folder) / "reference.npz").is_file():
         pytest.fail("PPFLUX_NEWEST_DIR must name a folder written by "
-                    "parity_newest/make_reference.py (python parity_newest/run.py does both)")
+                    "tests/newest/make_reference.py (python tests/newest/run.py does both)")
     return Path(folder)
 
 

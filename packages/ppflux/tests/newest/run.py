@@ -3,19 +3,19 @@
 ppdiffusers 0.29 needs huggingface_hub < 0.26 and transformers 5 / diffusers 0.42 need >= 1,
 so the two sides cannot share a venv. This script (run with the ppflux venv's python):
 
-1. makes a throw-away reference venv with ``parity_newest/constraints.txt`` (torch 2.13.0 CPU,
+1. makes a throw-away reference venv with ``tests/newest/constraints.txt`` (torch 2.13.0 CPU,
    diffusers, transformers 5), unless ``--ref-python`` names an existing one;
 2. runs ``make_reference.py`` there: tiny random components built and saved by the newest
    libraries, plus their outputs (transformer dev/schnell, ControlNet plain/union, scheduler,
    text-to-image / img2img / inpaint / ControlNet / multi-union-ControlNet pipelines);
-3. runs ``pytest parity_newest`` in this interpreter, which loads those folders with ppflux
+3. runs ``pytest tests/newest`` in this interpreter, which loads those folders with ppflux
    and compares (tolerances in ``cases.py``);
 4. removes what it made (``--keep DIR`` keeps the folder and the venv). Inside a nox session
    venv the work folder is ``<session venv>/parity-newest`` and stays there: nox replaces the
    whole session venv on its next run, and deleting 1.3 GB here costs 25-110 s of disk time
    on the shared CI machine.
 
-    python parity_newest/run.py [--ref-python PATH] [--keep DIR] [--out results.json] [-- PYTEST ARGS]
+    python tests/newest/run.py [--ref-python PATH] [--keep DIR] [--out results.json] [-- PYTEST ARGS]
 
 Prints the wall time of each phase. The nox session ``test-ppflux-newest`` runs exactly this.
 """
@@ -85,8 +85,10 @@ def main(argv=None) -> int:
         env["PPFLUX_NEWEST_DIR"] = str(work / "ref")
         if args.out:
             env["PPFLUX_PARITY_OUT"] = str(args.out.resolve())
+        # --confcutdir: tests/conftest.py (torch, the in-process reference) is not for this run
         code = subprocess.run([sys.executable, "-m", "pytest", str(HERE), "-ra",
-                               "-p", "no:cacheprovider", *args.pytest_args], env=env).returncode
+                               "--confcutdir", str(HERE), "-p", "no:cacheprovider",
+                               *args.pytest_args], env=env).returncode
         _phase("ppflux checks", started)
     finally:
         if args.keep is None and not in_nox:

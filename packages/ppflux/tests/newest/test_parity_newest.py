@@ -64,19 +64,51 @@ def deterministic(monkeypatch):
                         lambda enc, generator=None, sample_mode="sample": enc.latent_dist.mode())
 
 
+@pytest.fixture(scope="session")
+def variant_transformers(ref_dir):
+    return {key: ppflux.FluxTransformer2DModel.from_pretrained(ref_dir / key)
+            for key in cases.VARIANT_TRANSFORMERS}
+
+
 @pytest.mark.parametrize("name", list(cases.pipeline_cases()))
-def test_pipeline(name, ref_dir, expected, record, deterministic):
-    cls_name, cn, kwargs, lat = cases.pipeline_cases()[name]
+def test_pipeline(name, ref_dir, expected, record, deterministic, variant_transformers):
+    case = cases.pipeline_cases()[name]
     extra = {}
+    cn = case["controlnet"]
     if isinstance(cn, list):
         extra["controlnet"] = ppflux.FluxMultiControlNetModel(
             [ppflux.FluxControlNetModel.from_pretrained(ref_dir / n) for n in cn])
     elif cn:
         extra["controlnet"] = ppflux.FluxControlNetModel.from_pretrained(ref_dir / cn)
-    pipe = getattr(ppflux, cls_name).from_pretrained(ref_dir / "pipe", **extra)
+    if case["transformer"]:
+        extra["transformer"] = variant_transformers[case["transformer"]]
+    pipe = getattr(ppflux, case["cls"]).from_pretrained(ref_dir / "pipe", **extra)
     pipe.set_progress_bar_config(disable=True)
-    if lat is not None:
-        kwargs = dict(kwargs, latents=lat)
-    got = pipe(cases.PROMPT, **kwargs).images
+    kwargs = dict(case["kwargs"])
+    if case["latents"] is not None:
+        kwargs["latents"] = case["latents"]
+    got = pipe(prompt=cases.PROMPT, **kwargs).images
     assert expected[name].std() > 0.01  # a real image, not a constant
+    _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)
+
+
+@pytest.mark.parametrize("name", list(cases.cache_cases()))
+def test_cache(name, ref_dir, expected, record):
+    """ppflux's cached image vs diffusers' cached image (same tolerance as the pipelines), and
+    the drift of each from its own uncached image, side by side."""
+    case, (config_name, config_kwargs) = cases.cache_cases()[name]
+    pipe = ppflux.FluxPipeline.from_pretrained(ref_dir / "pipe")
+    pipe.set_progress_bar_config(disable=True)
+    kwargs = dict(case["kwargs"], latents=case["latents"])
+    uncached = pipe(prompt=cases.PROMPT, **kwargs).images
+    pipe.transformer.enable_cache(getattr(ppflux, config_name)(**config_kwargs))
+    got = pipe(prompt=cases.PROMPT, **kwargs).images
+    fbc = pipe.transformer._first_block_cache
+    if fbc is not None:
+        assert fbc.skipped > 0, "the cache never skipped a step: the case tests nothing"
+    ref_drift = float(np.abs(expected[name] - expected[f"{name}/uncached"]).max())
+    drift = float(np.abs(got - uncached).max())
+    record(f"{name}: drift from uncached, diffusers", ref_drift, None)
+    record(f"{name}: drift from uncached, ppflux", drift, None)
+    assert ref_drift > 1e-3 and drift > 1e-3  # the cache changed the result on both sides
     _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)
