@@ -88,7 +88,9 @@ class Walk:
         return result
 
 
-CONSTANT_DTYPES = {"float32", "float64", "int32", "int64", "bool", "int8", "uint8", "int16"}
+CONSTANT_DTYPES = {
+    "float32", "float64", "float16", "bfloat16", "int32", "int64", "bool", "int8", "uint8", "int16",
+}
 
 
 def constant_size(op):

@@ -4,6 +4,7 @@
 
 export const pir = {};
 
+// A checked view of the JSON: every access names the path it failed at.
 pir.expect = {
     array(value, path) {
         if (!Array.isArray(value)) {
@@ -91,6 +92,7 @@ pir.parseType = (tt, path) => {
     }
 };
 
+// Parsed program: ops, values, uses and captured values, independent of Netron's objects.
 pir.Program = class {
 
     constructor(json, catalog) {
@@ -225,26 +227,29 @@ pir.Program = class {
     // Values used inside the regions of `op` but defined outside them (implicit capture),
     // including block arguments of enclosing regions (nested control flow).
     captures(op) {
+        return this.capturesOf(op.regions.flatMap((region) => region.blocks));
+    }
+
+    // Values used in `blocks` (nested regions included) but defined outside them.
+    capturesOf(blocks) {
         const inside = new Set();
         const used = [];
-        for (const region of op.regions) {
-            for (const block of region.blocks) {
-                for (const arg of block.args) {
-                    inside.add(arg.id);
+        for (const block of blocks) {
+            for (const arg of block.args) {
+                inside.add(arg.id);
+            }
+            for (const inner of this.allOps(block)) {
+                for (const result of inner.results) {
+                    inside.add(result.id);
                 }
-                for (const inner of this.allOps(block)) {
-                    for (const result of inner.results) {
-                        inside.add(result.id);
-                    }
-                    for (const region of inner.regions) {
-                        for (const block of region.blocks) {
-                            for (const arg of block.args) {
-                                inside.add(arg.id);
-                            }
+                for (const region of inner.regions) {
+                    for (const block of region.blocks) {
+                        for (const arg of block.args) {
+                            inside.add(arg.id);
                         }
                     }
-                    used.push(...inner.operands);
                 }
+                used.push(...inner.operands);
             }
         }
         const seen = new Set();
@@ -303,7 +308,8 @@ pir.Program = class {
 };
 
 pir.CONSTANT_TYPES = new Map([
-    ['float32', 'float32'], ['float64', 'float64'], ['int32', 'int32'], ['int64', 'int64'], ['bool', 'boolean'], ['int8', 'int8'], ['uint8', 'uint8'], ['int16', 'int16']
+    ['float32', 'float32'], ['float64', 'float64'], ['float16', 'float16'], ['bfloat16', 'bfloat16'],
+    ['int32', 'int32'], ['int64', 'int64'], ['bool', 'boolean'], ['int8', 'int8'], ['uint8', 'uint8'], ['int16', 'int16']
 ]);
 
 pir.parseAttribute = (at, path) => {
@@ -343,8 +349,7 @@ pir.parseAttribute = (at, path) => {
     }
 };
 
-// Turns the parsed program into Netron graph objects.
-
+// Netron's type objects for values: tensors, vectors (t_vec) and types the reader only names.
 pir.TensorType = class {
 
     constructor(dataType, shape, denotation) {

@@ -146,11 +146,14 @@ export const readTensor = (reader) => {
 };
 
 class Tensor {
-    constructor(type, values, category) {
+    constructor(type, values, category, description) {
         this.type = type;
         this.values = values;
         this.encoding = '<';
         this.category = category;
+        if (description) {
+            this.description = description;
+        }
     }
 }
 
@@ -173,11 +176,53 @@ class TensorShape {
     }
 }
 
+// What the program says a parameter is: data type and dims (-1 for a dynamic dimension).
+const declared = (parameter) => {
+    const type = parameter.value.type;
+    if (!type || !type.dataType || !type.shape || !Array.isArray(type.shape.dimensions)) {
+        return null;
+    }
+    return { dataType: type.dataType, dims: type.shape.dimensions.map((dim) => dim === '?' ? -1 : dim) };
+};
+
+// Why a stored tensor cannot be the parameter the program declares, or null when it fits.
+const mismatch = (parameter, entry, file) => {
+    const want = declared(parameter);
+    if (!want) {
+        return null;
+    }
+    const dims = (values) => `[${values.join(',')}]`;
+    const fits = want.dims.length === entry.dims.length && want.dims.every((dim, index) => dim < 0 || dim === entry.dims[index]);
+    if (!fits) {
+        return `shape ${dims(want.dims)} in the program, ${dims(entry.dims)} in '${file}'`;
+    }
+    if (want.dataType !== entry.dataType) {
+        return `data type ${want.dataType} in the program, ${entry.dataType} in '${file}'`;
+    }
+    return null;
+};
+
 class Store {
 
     constructor() {
         this.entries = new Map(); // parameter name -> {dataType, dims, data}
+        this.problems = new Map(); // parameter name -> why its values are not shown
+        this.problem = null; // why no values are shown at all
         this.description = 'not loaded';
+    }
+
+    unavailable(reason) {
+        this.entries.clear();
+        this.problem = reason;
+        this.description = `unavailable: ${reason}`;
+    }
+
+    // Why the values of `parameter` are not shown, or null.
+    reason(parameter) {
+        if (this.entries.has(parameter.name)) {
+            return null;
+        }
+        return this.problems.get(parameter.name) || this.problem;
     }
 
     tensor(parameter) {
@@ -186,8 +231,9 @@ class Store {
         if (entry) {
             return new Tensor(new TensorType(entry.dataType, entry.dims), entry.data, category);
         }
-        const type = parameter.value.type;
-        return new Tensor(type && type.dataType ? new TensorType(type.dataType, type.shape.dimensions.map((d) => d === '?' ? -1 : d)) : null, null, category);
+        const want = declared(parameter);
+        const reason = this.reason(parameter);
+        return new Tensor(want ? new TensorType(want.dataType, want.dims) : null, null, category, reason ? `values unavailable: ${reason}` : null);
     }
 }
 
@@ -216,14 +262,19 @@ const readStream = async (context, file) => {
     return buffer;
 };
 
+const message = (error) => (error && error.message ? error.message : String(error)).replace(/\.$/, '');
+
+// Reads the weights of `parameters`. A damaged, foreign or mismatched weights file never stops
+// the graph from opening: the store then says why values are missing, per parameter or for all.
 export const load = async (context, identifier, parameters) => {
     const store = new Store();
-    const wanted = parameters.filter(persistable).map((parameter) => parameter.name);
-    if (wanted.length === 0) {
+    const stored = parameters.filter(persistable);
+    if (stored.length === 0) {
         store.description = 'none';
         return store;
     }
-    const sorted = Array.from(new Set(wanted)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const byName = new Map(stored.map((parameter) => [parameter.name, parameter]));
+    const sorted = Array.from(byName.keys()).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const stem = identifier.replace(/\.json$/i, '');
     const combined = `${stem}.pdiparams`;
     let buffer = null;
@@ -235,17 +286,34 @@ export const load = async (context, identifier, parameters) => {
         }
     }
     if (buffer) {
-        const reader = new Reader(buffer, combined);
-        for (const name of sorted) {
-            if (reader.position >= buffer.length) {
-                throw new Error(`'${combined}' holds fewer tensors than the ${sorted.length} persistable parameters of the program`);
+        try {
+            const reader = new Reader(buffer, combined);
+            const entries = new Map();
+            for (const name of sorted) {
+                if (reader.position >= buffer.length) {
+                    throw new Error(`'${combined}' holds fewer tensors than the ${sorted.length} persistable parameters of the program (${entries.size})`);
+                }
+                entries.set(name, readTensor(reader));
             }
-            store.entries.set(name, readTensor(reader));
+            if (reader.position !== buffer.length) {
+                throw new Error(`'${combined}' holds more data than the ${sorted.length} persistable parameters of the program (${buffer.length - reader.position} bytes left)`);
+            }
+            for (const [name, entry] of entries) {
+                const problem = mismatch(byName.get(name), entry, combined);
+                if (problem) {
+                    store.problems.set(name, problem);
+                } else {
+                    store.entries.set(name, entry);
+                }
+            }
+        } catch (error) {
+            store.unavailable(message(error));
+            return store;
         }
-        if (reader.position !== buffer.length) {
-            throw new Error(`'${combined}' holds more data than the ${sorted.length} persistable parameters of the program (${buffer.length - reader.position} bytes left)`);
-        }
-        store.description = `${combined} (${sorted.length} tensors, ${buffer.length} bytes)`;
+        const shown = store.entries.size;
+        store.description = shown === sorted.length ?
+            `${combined} (${sorted.length} tensors, ${buffer.length} bytes)` :
+            `${combined}: ${sorted.length - shown} of ${sorted.length} tensors do not match the program (${store.problems.values().next().value})`;
         return store;
     }
     // separate_parameters=True: one file per parameter, named after it.
@@ -259,11 +327,33 @@ export const load = async (context, identifier, parameters) => {
             data = null;
         }
         if (data) {
-            const reader = new Reader(data, name);
-            store.entries.set(name, readTensor(reader));
             found++;
+            try {
+                const reader = new Reader(data, name);
+                const entry = readTensor(reader);
+                if (reader.position !== data.length) {
+                    throw new Error(`'${name}' holds ${data.length - reader.position} bytes after its tensor`);
+                }
+                const problem = mismatch(byName.get(name), entry, name);
+                if (problem) {
+                    store.problems.set(name, problem);
+                } else {
+                    store.entries.set(name, entry);
+                }
+            } catch (error) {
+                store.problems.set(name, message(error));
+            }
+        } else {
+            store.problems.set(name, `no '${combined}' and no parameter file '${name}'`);
         }
     }
-    store.description = found > 0 ? `${found} of ${sorted.length} parameter files` : `not found (no '${combined}' or parameter files)`;
+    if (found === 0) {
+        store.unavailable(`not found (no '${combined}' or parameter files)`);
+        store.description = `not found (no '${combined}' or parameter files)`;
+    } else if (store.problems.size > 0) {
+        store.description = `${store.entries.size} of ${sorted.length} parameter files read (${store.problems.values().next().value})`;
+    } else {
+        store.description = `${found} of ${sorted.length} parameter files`;
+    }
     return store;
 };

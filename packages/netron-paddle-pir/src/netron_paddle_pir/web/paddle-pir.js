@@ -79,7 +79,6 @@ pir.header = (doc) => {
     return { version: base.version, trainable: base.trainable !== false };
 };
 
-// A checked view of the JSON: every access names the path it failed at.
 pir.Model = class {
 
     constructor(header, program, store, signatures) {
@@ -103,23 +102,74 @@ pir.Model = class {
     }
 };
 
-// Parsed program: ops, values, uses and captured values, independent of Netron's objects.
+// The values of a folded constant (pd_op.full, pd_op.full_int_array), stored the way Netron
+// decodes them: little-endian, in the constant's own data type.
 pir.constantTensor = (constant) => {
     const { dataType, dims, values } = constant;
     let array = null;
     switch (dataType) {
         case 'float32': array = new Float32Array(values); break;
         case 'float64': array = new Float64Array(values); break;
-        case 'int32': array = new Int32Array(values); break;
-        case 'int16': array = new Int16Array(values); break;
-        case 'int64': array = new BigInt64Array(values.map((value) => BigInt(Math.trunc(value)))); break;
+        case 'float16': array = new Uint16Array(values.map((value) => pir.float16(value))); break;
+        case 'bfloat16': array = new Uint16Array(values.map((value) => pir.bfloat16(value))); break;
         case 'int8': array = new Int8Array(values); break;
-        default: array = new Uint8Array(values.map((value) => value ? 1 : 0)); break; // uint8, boolean
+        case 'int16': array = new Int16Array(values); break;
+        case 'int32': array = new Int32Array(values); break;
+        case 'int64': array = new BigInt64Array(values.map((value) => BigInt(Math.trunc(value)))); break;
+        case 'uint8': array = new Uint8Array(values); break;
+        case 'boolean': array = new Uint8Array(values.map((value) => value ? 1 : 0)); break;
+        default: throw new pir.Error(`Unsupported constant data type '${dataType}'`);
     }
     const type = new pir.TensorType(dataType, new pir.TensorShape(dims));
     return { type, values: new Uint8Array(array.buffer), encoding: '<', category: 'Constant' };
 };
 
+// IEEE half precision bits of a number, rounded to nearest even (as numpy's astype does).
+pir.float16 = (value) => {
+    const f32 = new Float32Array([value]);
+    const bits = new Uint32Array(f32.buffer)[0];
+    const sign = (bits >>> 16) & 0x8000;
+    const exponent = (bits >>> 23) & 0xff;
+    const mantissa = bits & 0x7fffff;
+    if (exponent === 0xff) {
+        return sign | 0x7c00 | (mantissa ? 0x200 : 0);
+    }
+    const e = exponent - 127 + 15;
+    if (e >= 0x1f) {
+        return sign | 0x7c00;
+    }
+    if (e <= 0) {
+        if (e < -10) {
+            return sign;
+        }
+        const m = mantissa | 0x800000;
+        const shift = 14 - e;
+        let half = m >>> shift;
+        const rest = m & ((1 << shift) - 1);
+        const midpoint = 1 << (shift - 1);
+        if (rest > midpoint || (rest === midpoint && (half & 1))) {
+            half++;
+        }
+        return sign | half;
+    }
+    let half = (e << 10) | (mantissa >>> 13);
+    const rest = mantissa & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && (half & 1))) {
+        half++;
+    }
+    return sign | half;
+};
+
+// bfloat16 bits: the upper half of the float32, rounded to nearest even.
+pir.bfloat16 = (value) => {
+    const bits = new Uint32Array(new Float32Array([value]).buffer)[0];
+    if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff)) {
+        return (bits >>> 16) | 0x40;
+    }
+    return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+};
+
+// Turns the parsed program into Netron graph objects.
 pir.GraphBuilder = class {
 
     constructor(program, store) {
@@ -168,9 +218,12 @@ pir.GraphBuilder = class {
             let name = '';
             let initializer = null;
             const producer = info.producer;
+            let description = null;
             if (parameter) {
                 name = this.unique(parameter.name);
                 initializer = this.store.tensor(parameter);
+                const reason = this.store.reason(parameter);
+                description = reason ? `values unavailable: ${reason}` : null;
             } else if (producer && producer.type !== 'builtin.combine' && this.program.foldable(producer)) {
                 name = this.unique(`%${id}`);
                 initializer = pir.constantTensor(this.program.constant(producer));
@@ -181,7 +234,7 @@ pir.GraphBuilder = class {
             } else {
                 name = this.unique(`%${id}`);
             }
-            this.values.set(id, new pir.Value(name, info.type, initializer));
+            this.values.set(id, new pir.Value(name, info.type, initializer, description));
         }
         return this.values.get(id);
     }
@@ -205,7 +258,17 @@ pir.GraphBuilder = class {
         if (Array.isArray(block.inputs)) {
             graph.inputs.push(...block.inputs);
         }
-        let groups = false;
+        if (parent !== null) {
+            // Values of enclosing blocks used in this region (implicit capture) enter it as
+            // inputs, so that their uses inside have an incoming edge.
+            for (const id of this.program.capturesOf([block])) {
+                for (const value of this.operandValues(id)) {
+                    if (!value.initializer) {
+                        graph.inputs.push(new pir.Argument(value.name, [value]));
+                    }
+                }
+            }
+        }
         for (const op of block.ops) {
             switch (op.type) {
                 case 'builtin.parameter':
@@ -246,9 +309,7 @@ pir.GraphBuilder = class {
                     break;
                 }
                 default: {
-                    const node = this.node(op);
-                    groups = groups || Boolean(node.group);
-                    graph.nodes.push(node);
+                    graph.nodes.push(this.node(op));
                     break;
                 }
             }
@@ -267,7 +328,6 @@ pir.GraphBuilder = class {
                 }
             }
         }
-        graph.groups = groups;
         return graph;
     }
 
@@ -309,13 +369,14 @@ pir.GraphBuilder = class {
         }
         for (const attr of op.attributes) {
             if (attr.name === 'struct_name') {
-                const group = typeof attr.value === 'string' ? attr.value.replace(/^\/+|\/+$/g, '') : '';
-                if (group) {
-                    node.group = group;
-                    node.name = `${group}/${node.name}`;
+                // The module path names the node (Netron shows it in the sidebar and search finds
+                // it). It is not handed to Netron as a layout group: see pir.Graph.
+                const module = typeof attr.value === 'string' ? attr.value.replace(/^\/+|\/+$/g, '') : '';
+                if (module) {
+                    node.name = `${module}/${node.name}`;
                 }
             }
-            const hidden = attr.name === 'struct_name' || attr.name === 'op_role' || attr.name === 'op_dist_attr' || attr.name === 'chunk_id';
+            const hidden = attr.name === 'op_role' || attr.name === 'op_dist_attr' || attr.name === 'chunk_id';
             node.attributes.push(new pir.Argument(attr.name, attr.value, attr.type, hidden ? false : undefined));
         }
         if (op.regions.length > 0) {
@@ -362,6 +423,14 @@ pir.GraphBuilder = class {
     }
 };
 
+// Always a flat graph (no 'groups'). Netron 9.3's layout of grouped (compound) graphs can fail:
+// the crossing-reduction pass of its dagre.js walks in[0].vNode / out[0].wNode two layers at a
+// time and assumes real nodes sit on even layers with edge dummies between them. That holds for
+// flat graphs (every edge has minlen 2), but the nesting graph of clusters puts border nodes on
+// their own ranks, so inside and around groups real nodes land on odd layers, and the walk reaches
+// a source (a graph input) or a sink with no edge there: "Cannot read properties of undefined
+// (reading 'vNode')". No choice of groups avoids it (tests/js/layout.test.mjs), so the module
+// path goes into node names and the 'struct_name' attribute instead.
 pir.Graph = class {
 
     constructor(name) {
@@ -369,7 +438,6 @@ pir.Graph = class {
         this.inputs = [];
         this.outputs = [];
         this.nodes = [];
-        this.groups = false;
     }
 };
 
@@ -389,10 +457,13 @@ pir.Argument = class {
 
 pir.Value = class {
 
-    constructor(name, type, initializer) {
+    constructor(name, type, initializer, description) {
         this.name = name;
         this.type = !type && initializer ? initializer.type : type;
         this.initializer = initializer || null;
+        if (description) {
+            this.description = description;
+        }
     }
 };
 
