@@ -22,11 +22,25 @@ N_NEW = int(os.environ.get("PPGOTOCR_BENCH_TOKENS", "64"))
 REPEATS = int(os.environ.get("PPGOTOCR_BENCH_REPEATS", "2"))
 VOCAB, IMGPAD, EOS = 16000, 15999, 15000
 CONFIG = dict(
-    vision=dict(hidden_size=192, output_channels=64, num_hidden_layers=6, num_attention_heads=4,
-                image_size=1024, patch_size=16, window_size=14, global_attn_indexes=[2, 5],
-                mlp_dim=768),
-    text=dict(vocab_size=VOCAB, hidden_size=512, intermediate_size=1408, num_hidden_layers=6,
-              num_attention_heads=8, num_key_value_heads=8),
+    vision=dict(
+        hidden_size=192,
+        output_channels=64,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        image_size=1024,
+        patch_size=16,
+        window_size=14,
+        global_attn_indexes=[2, 5],
+        mlp_dim=768,
+    ),
+    text=dict(
+        vocab_size=VOCAB,
+        hidden_size=512,
+        intermediate_size=1408,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+    ),
 )
 
 
@@ -34,11 +48,17 @@ def build(folder: Path) -> None:
     import torch
     from transformers import GotOcr2Config, GotOcr2ForConditionalGeneration
 
-    cfg = GotOcr2Config(vision_config=CONFIG["vision"],
-                        text_config=dict(**CONFIG["text"], eos_token_id=EOS, pad_token_id=EOS,
-                                         rope_parameters={"rope_type": "default",
-                                                          "rope_theta": 1000000.0}),
-                        image_token_index=IMGPAD, image_seq_length=256)
+    cfg = GotOcr2Config(
+        vision_config=CONFIG["vision"],
+        text_config=dict(
+            **CONFIG["text"],
+            eos_token_id=EOS,
+            pad_token_id=EOS,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        ),
+        image_token_index=IMGPAD,
+        image_seq_length=256,
+    )
     torch.manual_seed(0)
     model = GotOcr2ForConditionalGeneration(cfg)
     with torch.no_grad():
@@ -72,11 +92,20 @@ def worker_torch(folder: str) -> dict:
         with torch.no_grad():
             t = time.perf_counter()
             if with_image:
-                out = model.generate(input_ids=torch.tensor([ids]), pixel_values=torch.tensor(pixels),
-                                     do_sample=False, max_new_tokens=n, min_new_tokens=n)
+                out = model.generate(
+                    input_ids=torch.tensor([ids]),
+                    pixel_values=torch.tensor(pixels),
+                    do_sample=False,
+                    max_new_tokens=n,
+                    min_new_tokens=n,
+                )
             else:
-                out = model.generate(input_ids=torch.tensor([text_ids]), do_sample=False,
-                                     max_new_tokens=n, min_new_tokens=n)
+                out = model.generate(
+                    input_ids=torch.tensor([text_ids]),
+                    do_sample=False,
+                    max_new_tokens=n,
+                    min_new_tokens=n,
+                )
             return time.perf_counter() - t, out[0, -n:].tolist()
 
     def vision():
@@ -84,6 +113,7 @@ def worker_torch(folder: str) -> dict:
             t = time.perf_counter()
             model.model.get_image_features(torch.tensor(pixels))
             return time.perf_counter() - t
+
     return _measure(run, vision)
 
 
@@ -104,7 +134,9 @@ def worker_paddle(folder: str) -> dict:
                 feats = model.get_image_features(paddle.to_tensor(pixels))
                 out = greedy_generate(model, [ids], feats, GenerationConfig(max_new_tokens=n))[0]
             else:
-                out = greedy_generate(model, [text_ids], None, GenerationConfig(max_new_tokens=n))[0]
+                out = greedy_generate(model, [text_ids], None, GenerationConfig(max_new_tokens=n))[
+                    0
+                ]
         return time.perf_counter() - t, out
 
     def vision():
@@ -112,6 +144,7 @@ def worker_paddle(folder: str) -> dict:
             t = time.perf_counter()
             model.get_image_features(paddle.to_tensor(pixels)).numpy()
             return time.perf_counter() - t
+
     return _measure(run, vision)
 
 
@@ -129,9 +162,13 @@ def _measure(run, vision) -> dict:
         t1.append(run(1, with_image=False)[0])
         tn.append(run(N_NEW, with_image=False)[0])
     decode = (N_NEW - 1) / max(min(tn) - min(t1), 1e-9)
-    return {"per_image_s": round(min(per_image), 3), "vision_s": round(min(vis), 3),
-            "decode_tokens_per_s": round(decode, 2), "tokens": tokens,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "per_image_s": round(min(per_image), 3),
+        "vision_s": round(min(vis), 3),
+        "decode_tokens_per_s": round(decode, 2),
+        "tokens": tokens,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def main() -> int:
@@ -143,23 +180,35 @@ def main() -> int:
         build(Path(tmp))
         res = {}
         for name in ("torch", "paddle"):
-            out = subprocess.run([sys.executable, __file__, f"--{name}", tmp], check=True,
-                                 capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, f"--{name}", tmp],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             res[name] = json.loads(out.strip().splitlines()[-1])
     same = res["torch"].pop("tokens") == res["paddle"].pop("tokens")
     result = {
-        "config": CONFIG, "new_tokens": N_NEW, "prompt_tokens": 316, "greedy_tokens_identical": same,
-        "transformers": res["torch"], "ppgotocr": res["paddle"],
+        "config": CONFIG,
+        "new_tokens": N_NEW,
+        "prompt_tokens": 316,
+        "greedy_tokens_identical": same,
+        "transformers": res["torch"],
+        "ppgotocr": res["paddle"],
         "ratio_paddle_over_torch": {
-            "per_image_latency": round(res["paddle"]["per_image_s"] / res["torch"]["per_image_s"], 3),
+            "per_image_latency": round(
+                res["paddle"]["per_image_s"] / res["torch"]["per_image_s"], 3
+            ),
             "vision_latency": round(res["paddle"]["vision_s"] / res["torch"]["vision_s"], 3),
-            "decode_tokens_per_s": round(res["paddle"]["decode_tokens_per_s"]
-                                         / res["torch"]["decode_tokens_per_s"], 3),
-            "peak_rss": round(res["paddle"]["peak_rss_mb"] / res["torch"]["peak_rss_mb"], 3)},
+            "decode_tokens_per_s": round(
+                res["paddle"]["decode_tokens_per_s"] / res["torch"]["decode_tokens_per_s"], 3
+            ),
+            "peak_rss": round(res["paddle"]["peak_rss_mb"] / res["torch"]["peak_rss_mb"], 3),
+        },
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-                   f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, shared with other jobs",
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, shared with other jobs",
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
-                   f"PPGOTOCR_BENCH_TOKENS={N_NEW} python benchmarks/bench_inference.py",
+        f"PPGOTOCR_BENCH_TOKENS={N_NEW} python benchmarks/bench_inference.py",
     }
     path = Path(__file__).parent / "results" / "inference.json"
     path.parent.mkdir(parents=True, exist_ok=True)

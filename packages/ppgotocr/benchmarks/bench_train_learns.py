@@ -25,10 +25,26 @@ from ppgotocr.tokenizer import GotOcrTokenizer  # noqa: E402
 from ppgotocr.training import SFTDataset, TrainArgs, Trainer  # noqa: E402
 
 LINES = [
-    "Invoice 1042", "Total: 37.50", "Paddle GOT OCR", "Hello world", "Page 7 of 9",
-    "Date 2024-11-05", "Table of contents", "Chapter 3", "x^2 + y^2 = z^2", "Net amount 12",
-    "Order #5531", "Thank you!", "Section 4.2", "Figure 8", "Name: Ada",
-    "Due in 30 days", "Box 17", "Line twenty", "Quick brown fox", "END",
+    "Invoice 1042",
+    "Total: 37.50",
+    "Paddle GOT OCR",
+    "Hello world",
+    "Page 7 of 9",
+    "Date 2024-11-05",
+    "Table of contents",
+    "Chapter 3",
+    "x^2 + y^2 = z^2",
+    "Net amount 12",
+    "Order #5531",
+    "Thank you!",
+    "Section 4.2",
+    "Figure 8",
+    "Name: Ada",
+    "Due in 30 days",
+    "Box 17",
+    "Line twenty",
+    "Quick brown fox",
+    "END",
 ]
 try:
     FONT = ImageFont.load_default(size=28)
@@ -49,15 +65,28 @@ def main() -> int:
             im = Image.new("RGB", (256, 128), "white")
             ImageDraw.Draw(im).text((6, 40), line, fill="black", font=FONT)
             im.save(imgs / f"line{i:02d}.png")
-            samples.append({"image": f"line{i:02d}.png", "conversations": [
-                {"from": "human", "value": "<image>\nOCR: "}, {"from": "gpt", "value": line}]})
+            samples.append(
+                {
+                    "image": f"line{i:02d}.png",
+                    "conversations": [
+                        {"from": "human", "value": "<image>\nOCR: "},
+                        {"from": "gpt", "value": line},
+                    ],
+                }
+            )
         (tmp / "data.json").write_text(json.dumps(samples))
 
         pipe = GotOcrPipeline.from_pretrained(model_dir)
         tok = GotOcrTokenizer.from_pretrained(model_dir, pipe.config)
         ds = SFTDataset(tmp / "data.json", imgs, tok, pipe.config)
-        args = TrainArgs(lr=1e-3, warmup_steps=10, scheduler="constant", batch_size=4,
-                         max_steps=10_000, max_grad_norm=1.0)
+        args = TrainArgs(
+            lr=1e-3,
+            warmup_steps=10,
+            scheduler="constant",
+            batch_size=4,
+            max_steps=10_000,
+            max_grad_norm=1.0,
+        )
         trainer = Trainer(pipe.model, tok, ds, args)
         pipe.model.train()
         batches = trainer.batches()
@@ -69,29 +98,47 @@ def main() -> int:
             pipe.model.eval()
             # evaluated with the training template's system line (the original trains without
             # the 8-space indentation its chat() adds; a tiny model is sensitive to that)
-            texts = pipe.ocr_batch([imgs / f"line{i:02d}.png" for i in range(len(LINES))],
-                                   max_new_tokens=24, batch_size=20, system=SYSTEM_TRAIN)
-            chat = pipe.ocr_batch([imgs / f"line{i:02d}.png" for i in range(len(LINES))],
-                                  max_new_tokens=24, batch_size=20)
+            texts = pipe.ocr_batch(
+                [imgs / f"line{i:02d}.png" for i in range(len(LINES))],
+                max_new_tokens=24,
+                batch_size=20,
+                system=SYSTEM_TRAIN,
+            )
+            chat = pipe.ocr_batch(
+                [imgs / f"line{i:02d}.png" for i in range(len(LINES))],
+                max_new_tokens=24,
+                batch_size=20,
+            )
             pipe.model.train()
             exact = sum(t == ref for t, ref in zip(texts, LINES))
             exact_chat = sum(t == ref for t, ref in zip(chat, LINES))
-            curve.append({"step": step, "loss": round(loss, 5), "exact": exact,
-                          "exact_with_chat_system_line": exact_chat,
-                          "seconds": round(time.perf_counter() - t0, 1)})
+            curve.append(
+                {
+                    "step": step,
+                    "loss": round(loss, 5),
+                    "exact": exact,
+                    "exact_with_chat_system_line": exact_chat,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
             print(curve[-1], flush=True)
             if exact == len(LINES):
                 solved = True
                 break
-        result = {"lines": len(LINES), "solved": solved, "steps": step,
-                  "seconds": round(time.perf_counter() - t0, 1), "curve": curve,
-                  "sample_outputs": dict(zip(LINES[:5], texts[:5])),
-                  "sample_outputs_chat_system_line": dict(zip(LINES[:5], chat[:5])),
-                  "recipe": "tiny random GOT (256 px, text hidden 64, 2 layers); vision frozen; "
-                            "AdamW lr 1e-3 constant after 10 warmup steps; batch 4",
-                  "machine": f"{platform.machine()} {os.cpu_count()} cpus, "
-                             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
-                  "command": "python benchmarks/bench_train_learns.py"}
+        result = {
+            "lines": len(LINES),
+            "solved": solved,
+            "steps": step,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "curve": curve,
+            "sample_outputs": dict(zip(LINES[:5], texts[:5])),
+            "sample_outputs_chat_system_line": dict(zip(LINES[:5], chat[:5])),
+            "recipe": "tiny random GOT (256 px, text hidden 64, 2 layers); vision frozen; "
+            "AdamW lr 1e-3 constant after 10 warmup steps; batch 4",
+            "machine": f"{platform.machine()} {os.cpu_count()} cpus, "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
+            "command": "python benchmarks/bench_train_learns.py",
+        }
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("solved", "steps", "seconds")}))

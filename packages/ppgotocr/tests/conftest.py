@@ -48,16 +48,33 @@ def build_hf_model(tok_path, image_size=256, text_hidden=64, seed=0, tie=True):
     tok = Tokenizer.from_file(str(tok_path))
     eos = tok.token_to_id("<|endoftext|>")
     cfg = GotOcr2Config(
-        vision_config=dict(hidden_size=32, output_channels=16, num_hidden_layers=4,
-                           num_attention_heads=2, image_size=image_size, patch_size=16,
-                           window_size=14, global_attn_indexes=[1, 3], mlp_dim=64),
-        text_config=dict(vocab_size=tok.get_vocab_size(with_added_tokens=True),
-                         hidden_size=text_hidden, intermediate_size=2 * text_hidden,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                         eos_token_id=eos, pad_token_id=eos, tie_word_embeddings=tie,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+        vision_config=dict(
+            hidden_size=32,
+            output_channels=16,
+            num_hidden_layers=4,
+            num_attention_heads=2,
+            image_size=image_size,
+            patch_size=16,
+            window_size=14,
+            global_attn_indexes=[1, 3],
+            mlp_dim=64,
+        ),
+        text_config=dict(
+            vocab_size=tok.get_vocab_size(with_added_tokens=True),
+            hidden_size=text_hidden,
+            intermediate_size=2 * text_hidden,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            eos_token_id=eos,
+            pad_token_id=eos,
+            tie_word_embeddings=tie,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        ),
         image_token_index=tok.token_to_id("<imgpad>"),
-        image_seq_length=(image_size // 64) ** 2, tie_word_embeddings=tie)
+        image_seq_length=(image_size // 64) ** 2,
+        tie_word_embeddings=tie,
+    )
     torch.manual_seed(seed)
     return randomize_(GotOcr2ForConditionalGeneration(cfg).eval(), seed)
 
@@ -70,17 +87,26 @@ def to_original_layout(hf_state: dict) -> dict:
         v = v.detach().clone().contiguous()
         if k == "lm_head.weight":
             continue
-        k2 = k.replace("model.multi_modal_projector.conv_upsampler1.", "model.vision_tower_high.net_2.")
-        k2 = k2.replace("model.multi_modal_projector.conv_upsampler2.", "model.vision_tower_high.net_3.")
-        k2 = k2.replace("model.multi_modal_projector.multimodal_projector.", "model.mm_projector_vary.")
+        k2 = k.replace(
+            "model.multi_modal_projector.conv_upsampler1.", "model.vision_tower_high.net_2."
+        )
+        k2 = k2.replace(
+            "model.multi_modal_projector.conv_upsampler2.", "model.vision_tower_high.net_3."
+        )
+        k2 = k2.replace(
+            "model.multi_modal_projector.multimodal_projector.", "model.mm_projector_vary."
+        )
         k2 = k2.replace("model.language_model.", "model.")
         if k2.startswith("model.vision_tower."):
-            k2 = "model.vision_tower_high." + k2[len("model.vision_tower."):]
+            k2 = "model.vision_tower_high." + k2[len("model.vision_tower.") :]
             k2 = k2.replace("patch_embed.projection.", "patch_embed.proj.")
             k2 = re.sub(r"layers\.(\d+)\.layer_norm([12])\.", r"blocks.\1.norm\2.", k2)
             k2 = k2.replace(".layers.", ".blocks.")
-            k2 = re.sub(r"neck\.(conv1|layer_norm1|conv2|layer_norm2)\.",
-                        lambda m: f"neck.{neck[m.group(1)]}.", k2)
+            k2 = re.sub(
+                r"neck\.(conv1|layer_norm1|conv2|layer_norm2)\.",
+                lambda m: f"neck.{neck[m.group(1)]}.",
+                k2,
+            )
         out[k2] = v
     out["lm_head.weight"] = out["model.embed_tokens.weight"].clone()  # the stored copy
     return out
@@ -95,17 +121,26 @@ def save_original(folder, hf_model, tok_path):
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(tok_path))
-    cfg = {"architectures": ["GOTQwenForCausalLM"], "model_type": "GOT",
-           "vocab_size": tc.vocab_size, "hidden_size": tc.hidden_size,
-           "intermediate_size": tc.intermediate_size, "num_hidden_layers": tc.num_hidden_layers,
-           "num_attention_heads": tc.num_attention_heads,
-           "num_key_value_heads": tc.num_key_value_heads, "rms_norm_eps": tc.rms_norm_eps,
-           "rope_theta": tc.rope_parameters["rope_theta"],
-           "max_position_embeddings": tc.max_position_embeddings, "tie_word_embeddings": True,
-           "bos_token_id": tok.token_to_id("<|endoftext|>"),
-           "eos_token_id": tok.token_to_id("<|endoftext|>"),
-           "im_patch_token": tok.token_to_id("<imgpad>"), "im_start_token": tok.token_to_id("<img>"),
-           "im_end_token": tok.token_to_id("</img>"), "use_im_start_end": True}
+    cfg = {
+        "architectures": ["GOTQwenForCausalLM"],
+        "model_type": "GOT",
+        "vocab_size": tc.vocab_size,
+        "hidden_size": tc.hidden_size,
+        "intermediate_size": tc.intermediate_size,
+        "num_hidden_layers": tc.num_hidden_layers,
+        "num_attention_heads": tc.num_attention_heads,
+        "num_key_value_heads": tc.num_key_value_heads,
+        "rms_norm_eps": tc.rms_norm_eps,
+        "rope_theta": tc.rope_parameters["rope_theta"],
+        "max_position_embeddings": tc.max_position_embeddings,
+        "tie_word_embeddings": True,
+        "bos_token_id": tok.token_to_id("<|endoftext|>"),
+        "eos_token_id": tok.token_to_id("<|endoftext|>"),
+        "im_patch_token": tok.token_to_id("<imgpad>"),
+        "im_start_token": tok.token_to_id("<img>"),
+        "im_end_token": tok.token_to_id("</img>"),
+        "use_im_start_end": True,
+    }
     (folder / "config.json").write_text(json.dumps(cfg, indent=2))
     import shutil
 
@@ -140,7 +175,9 @@ def pipe(tiny, pd_model):
     from ppgotocr.pipeline import GotOcrPipeline
     from ppgotocr.tokenizer import GotOcrTokenizer
 
-    return GotOcrPipeline(pd_model, GotOcrTokenizer.from_pretrained(tiny["hf_dir"], pd_model.config))
+    return GotOcrPipeline(
+        pd_model, GotOcrTokenizer.from_pretrained(tiny["hf_dir"], pd_model.config)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,9 @@ from safetensors.numpy import load_file, save_file
 
 def _logits(model, p):
     with paddle.no_grad():
-        out, _ = model(paddle.to_tensor([p.input_ids]), pixel_values=paddle.to_tensor(p.pixel_values))
+        out, _ = model(
+            paddle.to_tensor([p.input_ids]), pixel_values=paddle.to_tensor(p.pixel_values)
+        )
     return out.numpy()
 
 
@@ -60,7 +62,9 @@ def test_both_conversion_paths_identical(tiny, converted, pipe, images):
     p = pipe.prepare(images[0])
     ref = _logits(pipe.model, p)
     for folder in (converted / "from_hf", converted / "from_orig", tiny["orig_dir"]):
-        assert np.array_equal(_logits(GotOcr2ForConditionalGeneration.from_pretrained(folder), p), ref)
+        assert np.array_equal(
+            _logits(GotOcr2ForConditionalGeneration.from_pretrained(folder), p), ref
+        )
     assert (converted / "from_hf" / "tokenizer.json").is_file()
 
 
@@ -84,8 +88,12 @@ def test_back_to_transformers(tiny, converted, pipe, images):
     hf2 = HF.from_pretrained(out).eval()
     p = pipe.prepare(images[1])
     with torch.no_grad():
-        a = tiny["hf"](input_ids=torch.tensor([p.input_ids]), pixel_values=torch.tensor(p.pixel_values)).logits
-        b = hf2(input_ids=torch.tensor([p.input_ids]), pixel_values=torch.tensor(p.pixel_values)).logits
+        a = tiny["hf"](
+            input_ids=torch.tensor([p.input_ids]), pixel_values=torch.tensor(p.pixel_values)
+        ).logits
+        b = hf2(
+            input_ids=torch.tensor([p.input_ids]), pixel_values=torch.tensor(p.pixel_values)
+        ).logits
     assert torch.equal(a, b)
 
 

@@ -15,8 +15,15 @@ class Scripted:
     def __init__(self, script):
         self.script, self.step = script, 0
 
-    def __call__(self, ids, image_features=None, attention_mask=None, position_ids=None,
-                 past_key_values=None, logits_to_keep=0):
+    def __call__(
+        self,
+        ids,
+        image_features=None,
+        attention_mask=None,
+        position_ids=None,
+        past_key_values=None,
+        logits_to_keep=0,
+    ):
         b = ids.shape[0]
         logits = np.zeros((b, 1, V), np.float32)
         logits[:, 0, self.script[min(self.step, len(self.script) - 1)]] = 1.0
@@ -46,8 +53,12 @@ def test_stop_strings():
         def decode(self, ids):
             return "".join("ab"[i % 2] for i in ids)
 
-    out = greedy_generate(Scripted([0, 1, 1, 0, 0]), [[5]], gen=_gen(max_new_tokens=10,
-                          stop_strings=["bb"]), tokenizer=Tok())
+    out = greedy_generate(
+        Scripted([0, 1, 1, 0, 0]),
+        [[5]],
+        gen=_gen(max_new_tokens=10, stop_strings=["bb"]),
+        tokenizer=Tok(),
+    )
     assert out == [[0, 1, 1]]
 
 

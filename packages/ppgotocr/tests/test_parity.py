@@ -39,8 +39,9 @@ def test_crop_mode_exact(images):
     proc = _hf_processor(256)
     for path in images:
         img = load_image(path)
-        ref = proc(img, crop_to_patches=True, min_patches=1, max_patches=6,
-                   return_tensors="np")["pixel_values"]
+        ref = proc(img, crop_to_patches=True, min_patches=1, max_patches=6, return_tensors="np")[
+            "pixel_values"
+        ]
         ours = np.stack([normalize(t, 256) for t in dynamic_preprocess(img, image_size=256)])
         assert ours.shape == ref.shape, path.name
         assert np.abs(ours - ref).max() == 0.0
@@ -91,11 +92,13 @@ def _prompt(pipe, image, **kw):
 def test_logits(tiny, pipe, images, mode):
     p = _prompt(pipe, images[3], **mode)
     with torch.no_grad():
-        ref = tiny["hf"](input_ids=torch.tensor([p.input_ids]),
-                         pixel_values=torch.tensor(p.pixel_values)).logits.numpy()
+        ref = tiny["hf"](
+            input_ids=torch.tensor([p.input_ids]), pixel_values=torch.tensor(p.pixel_values)
+        ).logits.numpy()
     with paddle.no_grad():
-        ours, _ = pipe.model(paddle.to_tensor([p.input_ids]),
-                             pixel_values=paddle.to_tensor(p.pixel_values))
+        ours, _ = pipe.model(
+            paddle.to_tensor([p.input_ids]), pixel_values=paddle.to_tensor(p.pixel_values)
+        )
     ours = ours.numpy()
     assert np.abs(ref - ours).max() <= LOGITS_TOL
     assert (ref.argmax(-1) == ours.argmax(-1)).all()
@@ -103,11 +106,16 @@ def test_logits(tiny, pipe, images, mode):
 
 def _hf_greedy(hf, p, n, ngram):
     with torch.no_grad():
-        out = hf.generate(input_ids=torch.tensor([p.input_ids]),
-                          pixel_values=torch.tensor(p.pixel_values), do_sample=False,
-                          num_beams=1, max_new_tokens=n, min_new_tokens=n,
-                          no_repeat_ngram_size=ngram)
-    return out[0, len(p.input_ids):].tolist()
+        out = hf.generate(
+            input_ids=torch.tensor([p.input_ids]),
+            pixel_values=torch.tensor(p.pixel_values),
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            no_repeat_ngram_size=ngram,
+        )
+    return out[0, len(p.input_ids) :].tolist()
 
 
 def test_greedy_32_tokens_with_ngram_ban(tiny, pipe, images):
@@ -115,21 +123,28 @@ def test_greedy_32_tokens_with_ngram_ban(tiny, pipe, images):
     ref = _hf_greedy(tiny["hf"], p, 32, ngram=3)
     with paddle.no_grad():
         feats = pipe.model.get_image_features(paddle.to_tensor(p.pixel_values))
-    ours = greedy_generate(pipe.model, [p.input_ids], feats,
-                           GenerationConfig(max_new_tokens=32, no_repeat_ngram_size=3))[0]
+    ours = greedy_generate(
+        pipe.model,
+        [p.input_ids],
+        feats,
+        GenerationConfig(max_new_tokens=32, no_repeat_ngram_size=3),
+    )[0]
     assert ours == ref
     # the ban really fires: without it the sequence differs (and repeats a 3-gram)
     free = greedy_generate(pipe.model, [p.input_ids], feats, GenerationConfig(max_new_tokens=32))[0]
     assert free != ours
-    grams = [tuple(free[i:i + 3]) for i in range(len(free) - 2)]
+    grams = [tuple(free[i : i + 3]) for i in range(len(free) - 2)]
     assert len(grams) != len(set(grams))
 
 
 def test_batch_rows_equal_single_runs(tiny, pipe, images):
     """Left-padded batch of prompts of different lengths; each row equals its single run,
     and the single runs equal transformers."""
-    prepared = [pipe.prepare(images[0]), pipe.prepare(images[1], box="10,20,200,150"),
-                pipe.prepare(images[2], ocr_type="format", color="green")]
+    prepared = [
+        pipe.prepare(images[0]),
+        pipe.prepare(images[1], box="10,20,200,150"),
+        pipe.prepare(images[2], ocr_type="format", color="green"),
+    ]
     assert len({len(p.input_ids) for p in prepared}) == 3
     for p in prepared:
         p.no_repeat_ngram_size = 3
@@ -137,7 +152,7 @@ def test_batch_rows_equal_single_runs(tiny, pipe, images):
     for p, row in zip(prepared, batch):
         single = pipe.generate_ids([p], max_new_tokens=20)[0]
         assert row == single
-        assert row == _hf_greedy(tiny["hf"], p, len(row), ngram=3)[:len(row)]
+        assert row == _hf_greedy(tiny["hf"], p, len(row), ngram=3)[: len(row)]
 
 
 def test_batch_prefill_logits_match_transformers(tiny, pipe, images):
@@ -151,11 +166,23 @@ def test_batch_prefill_logits_match_transformers(tiny, pipe, images):
     with torch.no_grad():
         pos = torch.tensor(mask).cumsum(-1) - 1
         pos.masked_fill_(torch.tensor(mask) == 0, 1)
-        ref = tiny["hf"](input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
-                         position_ids=pos, pixel_values=torch.tensor(pixels)).logits[:, -1].numpy()
+        ref = (
+            tiny["hf"](
+                input_ids=torch.tensor(ids),
+                attention_mask=torch.tensor(mask),
+                position_ids=pos,
+                pixel_values=torch.tensor(pixels),
+            )
+            .logits[:, -1]
+            .numpy()
+        )
     with paddle.no_grad():
-        ours, _ = pipe.model(paddle.to_tensor(ids), pixel_values=paddle.to_tensor(pixels),
-                             attention_mask=paddle.to_tensor(mask), logits_to_keep=1)
+        ours, _ = pipe.model(
+            paddle.to_tensor(ids),
+            pixel_values=paddle.to_tensor(pixels),
+            attention_mask=paddle.to_tensor(mask),
+            logits_to_keep=1,
+        )
     assert np.abs(ref - ours.numpy()[:, -1]).max() <= LOGITS_TOL
 
 
@@ -174,8 +201,12 @@ def test_untied_lm_head(tiny, images, tmp_path):
     pipe = GotOcrPipeline(model, GotOcrTokenizer.from_pretrained(tiny["hf_dir"], model.config))
     p = pipe.prepare(images[0])
     with torch.no_grad():
-        ref = hf(input_ids=torch.tensor([p.input_ids]), pixel_values=torch.tensor(p.pixel_values)).logits.numpy()
+        ref = hf(
+            input_ids=torch.tensor([p.input_ids]), pixel_values=torch.tensor(p.pixel_values)
+        ).logits.numpy()
     with paddle.no_grad():
-        ours = model(paddle.to_tensor([p.input_ids]), pixel_values=paddle.to_tensor(p.pixel_values))[0].numpy()
+        ours = model(
+            paddle.to_tensor([p.input_ids]), pixel_values=paddle.to_tensor(p.pixel_values)
+        )[0].numpy()
     assert np.abs(ref - ours).max() <= LOGITS_TOL
     assert (ref.argmax(-1) == ours.argmax(-1)).all()

@@ -33,13 +33,24 @@ def original_box(box_str, w, h):
 CASES = [
     ("plain", {}, lambda w, h: image_block(1) + "OCR: "),
     ("format", {"ocr_type": "format"}, lambda w, h: image_block(1) + "OCR with format: "),
-    ("box", {"box": "10,20,300,150"},
-     lambda w, h: image_block(1) + original_box("10,20,300,150", w, h) + " " + "OCR: "),
-    ("box-format", {"box": "10,20,300,150", "ocr_type": "format"},
-     lambda w, h: image_block(1) + original_box("10,20,300,150", w, h) + " " + "OCR with format: "),
+    (
+        "box",
+        {"box": "10,20,300,150"},
+        lambda w, h: image_block(1) + original_box("10,20,300,150", w, h) + " " + "OCR: ",
+    ),
+    (
+        "box-format",
+        {"box": "10,20,300,150", "ocr_type": "format"},
+        lambda w, h: (
+            image_block(1) + original_box("10,20,300,150", w, h) + " " + "OCR with format: "
+        ),
+    ),
     ("color", {"color": "red"}, lambda w, h: image_block(1) + "[red]" + " " + "OCR: "),
-    ("color-format", {"color": "blue", "ocr_type": "format"},
-     lambda w, h: image_block(1) + "[blue]" + " " + "OCR with format: "),
+    (
+        "color-format",
+        {"color": "blue", "ocr_type": "format"},
+        lambda w, h: image_block(1) + "[blue]" + " " + "OCR with format: ",
+    ),
 ]
 
 
@@ -69,7 +80,13 @@ def test_token_ids_match_transformers_tokenizer(tiny, pipe, images):
 
     ref = PreTrainedTokenizerFast(tokenizer_file=str(tiny["tok_path"]))
     cfg = pipe.config
-    for kw in [{}, {"ocr_type": "format"}, {"box": "1,2,30,40"}, {"color": "green"}, {"crop": True}]:
+    for kw in [
+        {},
+        {"ocr_type": "format"},
+        {"box": "1,2,30,40"},
+        {"color": "green"},
+        {"crop": True},
+    ]:
         p = pipe.prepare(images[3], **kw)
         assert p.input_ids == ref(p.prompt, add_special_tokens=False)["input_ids"]
         n_views = p.pixel_values.shape[0]
@@ -99,9 +116,16 @@ def test_tokenizer_rejects_id_mismatch(tiny, pd_model):
         GotOcrTokenizer.from_pretrained(tiny["hf_dir"], cfg)
 
 
-@pytest.mark.parametrize("box,msg", [("1,2,3", "malformed"), ("a,b,c,d", "malformed"),
-                                     ("50,50,10,10", "x2 > x1"), ("0,0,5000,10", "outside"),
-                                     ("-1,0,5,5", ">= 0")])
+@pytest.mark.parametrize(
+    "box,msg",
+    [
+        ("1,2,3", "malformed"),
+        ("a,b,c,d", "malformed"),
+        ("50,50,10,10", "x2 > x1"),
+        ("0,0,5000,10", "outside"),
+        ("-1,0,5,5", ">= 0"),
+    ],
+)
 def test_malformed_boxes(box, msg):
     with pytest.raises(InputError, match=msg):
         parse_box(box, 500, 700)

@@ -24,15 +24,30 @@ PARAM_TOL = 1e-4
 
 def _data(tmp_path, images, extra=None):
     samples = [
-        {"image": images[0].name, "conversations": [
-            {"from": "human", "value": "<image>\nOCR: "}, {"from": "gpt", "value": "Hello world"}]},
-        {"image": images[1].name, "conversations": [
-            {"from": "human", "value": "<image>\nOCR with format: "},
-            {"from": "gpt", "value": "$x^2$ | a | b |"},
-            {"from": "human", "value": "again"}, {"from": "gpt", "value": "Invoice 42"}]},
-        {"image": images[3].name, "crop": True, "conversations": [
-            {"from": "human", "value": "<image>\nOCR upon the patch reference: "},
-            {"from": "gpt", "value": "The quick brown fox"}]},
+        {
+            "image": images[0].name,
+            "conversations": [
+                {"from": "human", "value": "<image>\nOCR: "},
+                {"from": "gpt", "value": "Hello world"},
+            ],
+        },
+        {
+            "image": images[1].name,
+            "conversations": [
+                {"from": "human", "value": "<image>\nOCR with format: "},
+                {"from": "gpt", "value": "$x^2$ | a | b |"},
+                {"from": "human", "value": "again"},
+                {"from": "gpt", "value": "Invoice 42"},
+            ],
+        },
+        {
+            "image": images[3].name,
+            "crop": True,
+            "conversations": [
+                {"from": "human", "value": "<image>\nOCR upon the patch reference: "},
+                {"from": "gpt", "value": "The quick brown fox"},
+            ],
+        },
     ] + (extra or [])
     path = tmp_path / "data.json"
     path.write_text(json.dumps(samples))
@@ -64,9 +79,11 @@ def _torch_loss(hf, ids, labels, mask, pixels):
     emb = emb.masked_scatter(sel, feats.reshape(-1, feats.shape[-1]))
     out = m.language_model(inputs_embeds=emb, attention_mask=torch.tensor(mask)).last_hidden_state
     logits = hf.lm_head(out).float()
-    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                             torch.tensor(labels[:, 1:]).reshape(-1),
-                                             ignore_index=IGNORE_INDEX)
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]),
+        torch.tensor(labels[:, 1:]).reshape(-1),
+        ignore_index=IGNORE_INDEX,
+    )
 
 
 def _rel(a, b):
@@ -76,24 +93,31 @@ def _rel(a, b):
 def test_three_steps_match_torch(tiny, pipe, images, tmp_path):
     from transformers import get_cosine_schedule_with_warmup
 
-    args = TrainArgs(lr=1e-3, warmup_steps=1, weight_decay=0.01, max_grad_norm=1.0,
-                     batch_size=2, max_steps=3)
+    args = TrainArgs(
+        lr=1e-3, warmup_steps=1, weight_decay=0.01, max_grad_norm=1.0, batch_size=2, max_steps=3
+    )
     model = GotOcr2ForConditionalGeneration.from_pretrained(tiny["hf_dir"])
     ds = SFTDataset(_data(tmp_path, images), images[0].parent, pipe.tokenizer, model.config)
     trainer = Trainer(model, pipe.tokenizer, ds, args)
     model.train()
 
     hf = copy.deepcopy(tiny["hf"]).train()
-    train_t = {n: p for n, p in hf.named_parameters()
-               if not (n.startswith("model.vision_tower.") or ".conv_upsampler" in n)}
+    train_t = {
+        n: p
+        for n, p in hf.named_parameters()
+        if not (n.startswith("model.vision_tower.") or ".conv_upsampler" in n)
+    }
     for n, p in hf.named_parameters():
         p.requires_grad_(n in train_t)
     t2p = {n: transformers_to_paddle_name(n) for n in train_t if n != "lm_head.weight"}
     assert sorted(t2p.values()) == sorted(trainer.params)  # same trainable set
     decay = [p for n, p in train_t.items() if not (n.endswith(".bias") or "layer_norm" in n)]
     no_decay = [p for n, p in train_t.items() if n.endswith(".bias") or "layer_norm" in n]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=1e-3, foreach=False)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=1e-3,
+        foreach=False,
+    )
     sched = get_cosine_schedule_with_warmup(opt, 1, 3)
 
     batches = trainer.batches()
@@ -147,15 +171,31 @@ def test_resume_equals_uninterrupted(tiny, pipe, images, tmp_path):
         assert np.array_equal(pa.numpy(), pb.numpy()), n
 
 
-@pytest.mark.parametrize("bad,msg", [
-    ("{not json", "malformed JSON"),
-    (json.dumps([{"image": "missing.png", "conversations": []}]), "sample 0: .*no such file"),
-    (json.dumps([{"image": "IMG", "conversations": [{"from": "human", "value": "OCR: "},
-                                                     {"from": "gpt", "value": "x"}]}]),
-     "sample 0: needs exactly one <image>"),
-    (json.dumps([{"image": "IMG", "conversations": [{"from": "gpt", "value": "<image>"}]}]),
-     "sample 0: turn 0 should be from human"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        ("{not json", "malformed JSON"),
+        (json.dumps([{"image": "missing.png", "conversations": []}]), "sample 0: .*no such file"),
+        (
+            json.dumps(
+                [
+                    {
+                        "image": "IMG",
+                        "conversations": [
+                            {"from": "human", "value": "OCR: "},
+                            {"from": "gpt", "value": "x"},
+                        ],
+                    }
+                ]
+            ),
+            "sample 0: needs exactly one <image>",
+        ),
+        (
+            json.dumps([{"image": "IMG", "conversations": [{"from": "gpt", "value": "<image>"}]}]),
+            "sample 0: turn 0 should be from human",
+        ),
+    ],
+)
 def test_bad_data(tiny, pipe, images, tmp_path, bad, msg):
     path = tmp_path / "bad.json"
     path.write_text(bad.replace("IMG", images[0].name))
@@ -168,33 +208,62 @@ def test_train_cli_writes_loadable_model(tiny, images, tmp_path):
 
     data = _data(tmp_path, images)
     out = tmp_path / "run"
-    assert main(["train", "--model", str(tiny["hf_dir"]), "--data", str(data), "--images",
-                 str(images[0].parent), "--output", str(out), "--max-steps", "2",
-                 "--save-steps", "1", "--lr", "1e-3"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                str(tiny["hf_dir"]),
+                "--data",
+                str(data),
+                "--images",
+                str(images[0].parent),
+                "--output",
+                str(out),
+                "--max-steps",
+                "2",
+                "--save-steps",
+                "1",
+                "--lr",
+                "1e-3",
+            ]
+        )
+        == 0
+    )
     assert (out / "checkpoint-1" / "trainer_state.json").is_file()
     trained = GotOcr2ForConditionalGeneration.from_pretrained(out / "final")
     base = GotOcr2ForConditionalGeneration.from_pretrained(tiny["hf_dir"])
     with paddle.no_grad():
-        assert not np.array_equal(trained.multi_modal_projector.multimodal_projector.weight.numpy(),
-                                  base.multi_modal_projector.multimodal_projector.weight.numpy())
+        assert not np.array_equal(
+            trained.multi_modal_projector.multimodal_projector.weight.numpy(),
+            base.multi_modal_projector.multimodal_projector.weight.numpy(),
+        )
 
 
 def test_train_vision_switch_gradients_match_torch(tiny, pipe, images, tmp_path):
     """--train-vision: one step's loss and the vision tower / upsampler gradients vs torch."""
     model = GotOcr2ForConditionalGeneration.from_pretrained(tiny["hf_dir"])
     ds = SFTDataset(_data(tmp_path, images), images[0].parent, pipe.tokenizer, model.config)
-    trainer = Trainer(model, pipe.tokenizer, ds,
-                      TrainArgs(batch_size=2, max_steps=1, max_grad_norm=0.0, train_vision=True))
+    trainer = Trainer(
+        model,
+        pipe.tokenizer,
+        ds,
+        TrainArgs(batch_size=2, max_steps=1, max_grad_norm=0.0, train_vision=True),
+    )
     assert "vision_tower.pos_embed" in trainer.params
     batch = next(trainer.batches())
     loss_p = trainer.train_step([batch])
     hf = copy.deepcopy(tiny["hf"]).train()
     ids, labels, mask, pixels = batch
-    out = hf(input_ids=torch.tensor(ids), pixel_values=torch.tensor(pixels),
-             attention_mask=torch.tensor(mask))
+    out = hf(
+        input_ids=torch.tensor(ids),
+        pixel_values=torch.tensor(pixels),
+        attention_mask=torch.tensor(mask),
+    )
     logits = out.logits.float()
-    loss_t = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                               torch.tensor(labels[:, 1:]).reshape(-1))
+    loss_t = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), torch.tensor(labels[:, 1:]).reshape(-1)
+    )
     loss_t.backward()
     loss_t = float(loss_t.detach())
     assert abs(loss_p - loss_t) / loss_t <= REL_TOL
@@ -218,9 +287,11 @@ def test_freeze_options(pd_model):
     assert not any(n.startswith("vision_tower.") or ".conv_upsampler" in n for n in default)
     assert any(n.startswith("language_model.layers.") for n in default)
     frozen_lm = set(trainable_names(pd_model, freeze_lm_model=True))
-    assert frozen_lm == {"multi_modal_projector.multimodal_projector.weight",
-                         "multi_modal_projector.multimodal_projector.bias",
-                         "language_model.embed_tokens.weight"}
+    assert frozen_lm == {
+        "multi_modal_projector.multimodal_projector.weight",
+        "multi_modal_projector.multimodal_projector.bias",
+        "language_model.embed_tokens.weight",
+    }
     with_vision = set(trainable_names(pd_model, train_vision=True))
     assert "vision_tower.pos_embed" in with_vision
     assert "multi_modal_projector.conv_upsampler1.weight" in with_vision

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "GotOcr2Config",
+    "GotOcr2TextConfig",
+    "GotOcr2VisionConfig",
     "GotOcr2ForConditionalGeneration",
     "GotOcrTokenizer",
     "GotOcrPipeline",
@@ -14,7 +16,11 @@ __all__ = [
 
 
 def __getattr__(name):  # lazy: the tokenizer/preprocessing parts work without paddle
-    if name in ("GotOcr2Config", "GotOcr2ForConditionalGeneration"):
+    if name in ("GotOcr2Config", "GotOcr2TextConfig", "GotOcr2VisionConfig"):
+        from . import configuration_got_ocr2
+
+        return getattr(configuration_got_ocr2, name)
+    if name == "GotOcr2ForConditionalGeneration":
         from . import modeling_got_ocr2
 
         return getattr(modeling_got_ocr2, name)

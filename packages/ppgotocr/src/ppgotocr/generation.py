@@ -36,7 +36,7 @@ class _NGramBan:
             self._add(i)
 
     def _add(self, i: int) -> None:
-        gram = self.tokens[i:i + self.n]
+        gram = self.tokens[i : i + self.n]
         self.table.setdefault(tuple(gram[:-1]), set()).add(gram[-1])
 
     def push(self, token: int) -> None:
@@ -47,12 +47,17 @@ class _NGramBan:
     def banned(self) -> set:
         if len(self.tokens) + 1 < self.n:
             return set()
-        return self.table.get(tuple(self.tokens[len(self.tokens) - self.n + 1:]), set())
+        return self.table.get(tuple(self.tokens[len(self.tokens) - self.n + 1 :]), set())
 
 
-def greedy_generate(model, prompts: list[list[int]], image_features=None,
-                    gen: GenerationConfig | None = None, tokenizer=None,
-                    return_scores: bool = False):
+def greedy_generate(
+    model,
+    prompts: list[list[int]],
+    image_features=None,
+    gen: GenerationConfig | None = None,
+    tokenizer=None,
+    return_scores: bool = False,
+):
     """Decode each prompt greedily. ``image_features``: [total_views, T, D] in row order.
 
     Returns the list of generated id lists (stop token included when one fired) and, with
@@ -65,16 +70,22 @@ def greedy_generate(model, prompts: list[list[int]], image_features=None,
     ids = np.full((b, width), gen.pad_token_id, dtype=np.int64)
     mask = np.zeros((b, width), dtype=np.int64)
     for r, p in enumerate(prompts):
-        ids[r, width - len(p):] = p
-        mask[r, width - len(p):] = 1
-    bans = [(_NGramBan(gen.no_repeat_ngram_size, p) if gen.no_repeat_ngram_size > 0 else None)
-            for p in prompts]
+        ids[r, width - len(p) :] = p
+        mask[r, width - len(p) :] = 1
+    bans = [
+        (_NGramBan(gen.no_repeat_ngram_size, p) if gen.no_repeat_ngram_size > 0 else None)
+        for p in prompts
+    ]
     out = [[] for _ in range(b)]
     scores = [[] for _ in range(b)]
     done = np.zeros(b, dtype=bool)
     with paddle.no_grad():
-        logits, past = model(paddle.to_tensor(ids), image_features=image_features,
-                             attention_mask=paddle.to_tensor(mask), logits_to_keep=1)
+        logits, past = model(
+            paddle.to_tensor(ids),
+            image_features=image_features,
+            attention_mask=paddle.to_tensor(mask),
+            logits_to_keep=1,
+        )
         for step in range(gen.max_new_tokens):
             step_logits = logits[:, -1].numpy()
             nxt = np.empty(b, dtype=np.int64)
@@ -105,6 +116,10 @@ def greedy_generate(model, prompts: list[list[int]], image_features=None,
                 break
             mask = np.concatenate([mask, np.ones((b, 1), np.int64)], axis=1)
             positions = (mask.sum(-1, keepdims=True) - 1).astype(np.int64)
-            logits, past = model(paddle.to_tensor(nxt[:, None]), attention_mask=paddle.to_tensor(mask),
-                                 position_ids=paddle.to_tensor(positions), past_key_values=past)
+            logits, past = model(
+                paddle.to_tensor(nxt[:, None]),
+                attention_mask=paddle.to_tensor(mask),
+                position_ids=paddle.to_tensor(positions),
+                past_key_values=past,
+            )
     return (out, scores) if return_scores else out

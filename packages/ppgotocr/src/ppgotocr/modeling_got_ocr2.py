@@ -8,100 +8,24 @@ without the leading ``model.`` (``vision_tower.*``, ``multi_modal_projector.*``,
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ._paddle import require_paddle
+from .configuration_got_ocr2 import (  # noqa: F401  (re-exported: the model file's config)
+    CONFIG_NAME,
+    FORMAT_TAG,
+    WEIGHTS_NAME,
+    GotOcr2Config,
+    GotOcr2TextConfig,
+    GotOcr2VisionConfig,
+)
 
 paddle = require_paddle()
 nn = paddle.nn
 F = paddle.nn.functional
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-FORMAT_TAG = "ppgotocr"
-
-
-# --------------------------------------------------------------------------- config
-@dataclass
-class GotOcr2VisionConfig:
-    hidden_size: int = 768
-    output_channels: int = 256
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    num_channels: int = 3
-    image_size: int = 1024
-    patch_size: int = 16
-    layer_norm_eps: float = 1e-6
-    qkv_bias: bool = True
-    use_abs_pos: bool = True
-    use_rel_pos: bool = True
-    window_size: int = 14
-    global_attn_indexes: list = field(default_factory=lambda: [2, 5, 8, 11])
-    mlp_dim: int = 3072
-
-
-@dataclass
-class GotOcr2TextConfig:
-    vocab_size: int = 151860
-    hidden_size: int = 1024
-    intermediate_size: int = 2816
-    num_hidden_layers: int = 24
-    num_attention_heads: int = 16
-    num_key_value_heads: int = 16
-    max_position_embeddings: int = 32768
-    rms_norm_eps: float = 1e-6
-    rope_theta: float = 1000000.0
-    tie_word_embeddings: bool = True
-
-
-@dataclass
-class GotOcr2Config:
-    vision: GotOcr2VisionConfig = field(default_factory=GotOcr2VisionConfig)
-    text: GotOcr2TextConfig = field(default_factory=GotOcr2TextConfig)
-    # Special token ids. Filled from the source config / tokenizer, never assumed.
-    image_token_id: int | None = None  # <imgpad>
-    img_start_token_id: int | None = None  # <img>
-    img_end_token_id: int | None = None  # </img>
-    eos_token_id: int | None = None  # <|endoftext|>
-    pad_token_id: int | None = None
-
-    @property
-    def image_seq_length(self) -> int:
-        """Tokens per 1024-px view: patches/side, two stride-2 convs."""
-        side = self.vision.image_size // self.vision.patch_size
-        side = (side + 1) // 2
-        side = (side + 1) // 2
-        return side * side
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["format"] = FORMAT_TAG
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> GotOcr2Config:
-        vision = GotOcr2VisionConfig(**d.get("vision", {}))
-        text = GotOcr2TextConfig(**d.get("text", {}))
-        keys = {f.name for f in dataclasses.fields(cls)} - {"vision", "text"}
-        return cls(vision=vision, text=text, **{k: d[k] for k in keys if k in d})
-
-    def save(self, folder) -> None:
-        Path(folder, CONFIG_NAME).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, folder) -> GotOcr2Config:
-        path = Path(folder, CONFIG_NAME)
-        d = json.loads(path.read_text())
-        if d.get("format") != FORMAT_TAG:
-            raise ValueError(f"{path}: not a ppgotocr config; convert the checkpoint first "
-                             "with `ppgotocr convert SRC OUT`")
-        return cls.from_dict(d)
 
 
 # --------------------------------------------------------------------------- kernels
@@ -164,21 +88,28 @@ class VisionAttention(nn.Layer):
         head_dim = cfg.hidden_size // cfg.num_attention_heads
         self.scale = head_dim**-0.5
         size = window_size if window_size > 0 else cfg.image_size // cfg.patch_size
-        self.qkv = nn.Linear(cfg.hidden_size, cfg.hidden_size * 3,
-                             bias_attr=None if cfg.qkv_bias else False)
+        self.qkv = nn.Linear(
+            cfg.hidden_size, cfg.hidden_size * 3, bias_attr=None if cfg.qkv_bias else False
+        )
         self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.use_rel_pos = cfg.use_rel_pos
         self._onehot = {}
         if self.use_rel_pos:
             zeros = nn.initializer.Constant(0.0)
-            self.rel_pos_h = self.create_parameter([2 * size - 1, head_dim], default_initializer=zeros)
-            self.rel_pos_w = self.create_parameter([2 * size - 1, head_dim], default_initializer=zeros)
+            self.rel_pos_h = self.create_parameter(
+                [2 * size - 1, head_dim], default_initializer=zeros
+            )
+            self.rel_pos_w = self.create_parameter(
+                [2 * size - 1, head_dim], default_initializer=zeros
+            )
 
     @staticmethod
     def _rel_pos(size: int, table):
         if table.shape[0] != 2 * size - 1:
-            raise ValueError(f"relative position table of length {table.shape[0]} does not fit a "
-                             f"{size}-token axis (needs {2 * size - 1})")
+            raise ValueError(
+                f"relative position table of length {table.shape[0]} does not fit a "
+                f"{size}-token axis (needs {2 * size - 1})"
+            )
         coords = np.arange(size)[:, None] - np.arange(size)[None, :] + (size - 1)
         idx = paddle.to_tensor(coords.reshape(-1).astype("int64"))
         return paddle.index_select(table, idx, axis=0).reshape([size, size, -1])
@@ -196,11 +127,13 @@ class VisionAttention(nn.Layer):
             rw = self._rel_pos(w, self.rel_pos_w)  # [w, kw, dim]
             rq = q.reshape([n, h, w, dim])
             # rel_h[n, i, j, kh] = q[n, i, j] . rh[i, kh]: batched over the query row i
-            rel_h = paddle.matmul(rq.transpose([1, 0, 2, 3]).reshape([h, n * w, dim]), rh,
-                                  transpose_y=True)
+            rel_h = paddle.matmul(
+                rq.transpose([1, 0, 2, 3]).reshape([h, n * w, dim]), rh, transpose_y=True
+            )
             rel_h = rel_h.reshape([h, n, w, h]).transpose([1, 0, 2, 3]).reshape([n, tokens, h])
-            rel_w = paddle.matmul(rq.transpose([2, 0, 1, 3]).reshape([w, n * h, dim]), rw,
-                                  transpose_y=True)
+            rel_w = paddle.matmul(
+                rq.transpose([2, 0, 1, 3]).reshape([w, n * h, dim]), rw, transpose_y=True
+            )
             rel_w = rel_w.reshape([w, n, h, w]).transpose([1, 2, 0, 3]).reshape([n, tokens, w])
             q = paddle.concat([q * self.scale, rel_h, rel_w], axis=-1)
             onehot = self.key_onehot(h, w).unsqueeze(0).expand([n, tokens, h + w])
@@ -210,7 +143,7 @@ class VisionAttention(nn.Layer):
         rows = max(1, ATTENTION_CHUNK_BYTES // (4 * n * tokens))
         outs = []
         for start in range(0, tokens, rows):
-            qc = q if rows >= tokens else q[:, start:start + rows]
+            qc = q if rows >= tokens else q[:, start : start + rows]
             scores = paddle.matmul(qc, k, transpose_y=True)
             outs.append(paddle.matmul(_softmax_fp32(scores), v))
         return outs[0] if len(outs) == 1 else paddle.concat(outs, axis=1)
@@ -308,8 +241,9 @@ class VisionNeck(nn.Layer):
 class PatchEmbed(nn.Layer):
     def __init__(self, cfg: GotOcr2VisionConfig):
         super().__init__()
-        self.projection = nn.Conv2D(cfg.num_channels, cfg.hidden_size, cfg.patch_size,
-                                    stride=cfg.patch_size)
+        self.projection = nn.Conv2D(
+            cfg.num_channels, cfg.hidden_size, cfg.patch_size, stride=cfg.patch_size
+        )
 
     def forward(self, x):
         return self.projection(x).transpose([0, 2, 3, 1])
@@ -323,20 +257,25 @@ class VisionEncoder(nn.Layer):
         side = cfg.image_size // cfg.patch_size
         if cfg.use_abs_pos:
             self.pos_embed = self.create_parameter(
-                [1, side, side, cfg.hidden_size], default_initializer=nn.initializer.Constant(0.0))
+                [1, side, side, cfg.hidden_size], default_initializer=nn.initializer.Constant(0.0)
+            )
         else:
             self.pos_embed = None
-        self.layers = nn.LayerList([
-            VisionLayer(cfg, 0 if i in cfg.global_attn_indexes else cfg.window_size)
-            for i in range(cfg.num_hidden_layers)
-        ])
+        self.layers = nn.LayerList(
+            [
+                VisionLayer(cfg, 0 if i in cfg.global_attn_indexes else cfg.window_size)
+                for i in range(cfg.num_hidden_layers)
+            ]
+        )
         self.neck = VisionNeck(cfg)
 
     def forward(self, pixel_values):
         size = self.cfg.image_size
         if list(pixel_values.shape[1:]) != [self.cfg.num_channels, size, size]:
-            raise ValueError(f"pixel_values must be [N, {self.cfg.num_channels}, {size}, {size}], "
-                             f"got {list(pixel_values.shape)}")
+            raise ValueError(
+                f"pixel_values must be [N, {self.cfg.num_channels}, {size}, {size}], "
+                f"got {list(pixel_values.shape)}"
+            )
         x = self.patch_embed(pixel_values)
         if self.pos_embed is not None:
             x = x + self.pos_embed
@@ -381,8 +320,9 @@ def _rotate_half(x):
 
 class RotaryEmbedding:
     def __init__(self, head_dim: int, theta: float):
-        self.inv_freq = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.int64).astype(np.float32)
-                                         / head_dim))
+        self.inv_freq = 1.0 / (
+            theta ** (np.arange(0, head_dim, 2, dtype=np.int64).astype(np.float32) / head_dim)
+        )
 
     def __call__(self, position_ids):
         """position_ids [b, s] int64 -> cos, sin [b, 1, s, d] float32."""
@@ -458,6 +398,7 @@ class Qwen2Model(nn.Layer):
         self.layers = nn.LayerList([Qwen2Layer(cfg) for _ in range(cfg.num_hidden_layers)])
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.rotary = RotaryEmbedding(cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta)
+        self.gradient_checkpointing = False  # set by the trainer (--gradient-checkpointing)
 
     def forward(self, inputs_embeds, attention_mask, position_ids, past_key_values=None):
         """attention_mask: [b, past + s] of 1/0 (covers the cached part too)."""
@@ -473,8 +414,17 @@ class Qwen2Model(nn.Layer):
         cos, sin = self.rotary(position_ids)
         x = inputs_embeds
         presents = []
+        checkpoint = self.gradient_checkpointing and self.training and past_key_values is None
         for i, layer in enumerate(self.layers):
-            x, present = layer(x, cos, sin, mask, None if past_key_values is None else past_key_values[i])
+            if checkpoint and not x.stop_gradient:
+                # recompute the layer in the backward pass instead of keeping its activations
+                from paddle.distributed.fleet.utils import recompute
+
+                x, present = recompute(layer, x, cos, sin, mask, None)
+            else:
+                x, present = layer(
+                    x, cos, sin, mask, None if past_key_values is None else past_key_values[i]
+                )
             presents.append(present)
         return self.norm(x), presents
 
@@ -488,7 +438,9 @@ class GotOcr2ForConditionalGeneration(nn.Layer):
         self.multi_modal_projector = MultiModalProjector(config)
         self.language_model = Qwen2Model(config.text)
         if not config.text.tie_word_embeddings:
-            self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias_attr=False)
+            self.lm_head = nn.Linear(
+                config.text.hidden_size, config.text.vocab_size, bias_attr=False
+            )
         else:
             self.lm_head = None
 
@@ -524,14 +476,24 @@ class GotOcr2ForConditionalGeneration(nn.Layer):
         if feats.dtype != embeds.dtype:
             feats = feats.astype(embeds.dtype)
         if positions.shape[0] != feats.shape[0]:
-            raise ValueError(f"{positions.shape[0]} image tokens in the prompt but "
-                             f"{feats.shape[0]} image feature vectors")
+            raise ValueError(
+                f"{positions.shape[0]} image tokens in the prompt but "
+                f"{feats.shape[0]} image feature vectors"
+            )
         flat = embeds.reshape([-1, embeds.shape[-1]])
         flat = paddle.scatter(flat, positions, feats, overwrite=True)
         return flat.reshape(embeds.shape)
 
-    def forward(self, input_ids, pixel_values=None, image_features=None, attention_mask=None,
-                position_ids=None, past_key_values=None, logits_to_keep: int = 0):
+    def forward(
+        self,
+        input_ids,
+        pixel_values=None,
+        image_features=None,
+        attention_mask=None,
+        position_ids=None,
+        past_key_values=None,
+        logits_to_keep: int = 0,
+    ):
         """Logits of the next token for every (or the last ``logits_to_keep``) position.
 
         Args:
@@ -552,11 +514,26 @@ class GotOcr2ForConditionalGeneration(nn.Layer):
             ``(logits, presents)``: float32 logits ``[b, s or k, vocab]`` and the KV cache.
         """
         with dense_kernels():
-            return self._forward(input_ids, pixel_values, image_features, attention_mask,
-                                 position_ids, past_key_values, logits_to_keep)
+            return self._forward(
+                input_ids,
+                pixel_values,
+                image_features,
+                attention_mask,
+                position_ids,
+                past_key_values,
+                logits_to_keep,
+            )
 
-    def _forward(self, input_ids, pixel_values, image_features, attention_mask, position_ids,
-                 past_key_values, logits_to_keep):
+    def _forward(
+        self,
+        input_ids,
+        pixel_values,
+        image_features,
+        attention_mask,
+        position_ids,
+        past_key_values,
+        logits_to_keep,
+    ):
         if image_features is None and pixel_values is not None:
             image_features = self.get_image_features(pixel_values)
         b, s = input_ids.shape
@@ -568,7 +545,9 @@ class GotOcr2ForConditionalGeneration(nn.Layer):
             pos = paddle.where(attention_mask.astype("bool"), pos, paddle.ones_like(pos))
             position_ids = pos[:, past_len:]
         embeds = self.embed(input_ids, image_features)
-        hidden, presents = self.language_model(embeds, attention_mask, position_ids, past_key_values)
+        hidden, presents = self.language_model(
+            embeds, attention_mask, position_ids, past_key_values
+        )
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
         return self.logits(hidden), presents
@@ -590,13 +569,16 @@ class GotOcr2ForConditionalGeneration(nn.Layer):
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
-            raise ValueError(f"weights do not fit the model: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
+            raise ValueError(
+                f"weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
         for name, param in own.items():
             value = state[name]
             if tuple(value.shape) != tuple(param.shape):
-                raise ValueError(f"{name}: checkpoint shape {tuple(value.shape)} != model "
-                                 f"shape {tuple(param.shape)}")
+                raise ValueError(
+                    f"{name}: checkpoint shape {tuple(value.shape)} != model "
+                    f"shape {tuple(param.shape)}"
+                )
             param.set_value(np.ascontiguousarray(value, dtype=np.float32))
 
     def save_pretrained(self, folder) -> None:

@@ -44,9 +44,17 @@ class GotOcrPipeline:
         return cls(model, GotOcrTokenizer.from_pretrained(folder, model.config))
 
     # ------------------------------------------------------------------ inputs
-    def prepare(self, image, ocr_type: str = "ocr", box=None, color: str | None = None,
-                crop: bool = False, multi_page: bool = False, system: str = SYSTEM_CHAT,
-                no_repeat_ngram_size: int | None = None) -> PreparedInput:
+    def prepare(
+        self,
+        image,
+        ocr_type: str = "ocr",
+        box=None,
+        color: str | None = None,
+        crop: bool = False,
+        multi_page: bool = False,
+        system: str = SYSTEM_CHAT,
+        no_repeat_ngram_size: int | None = None,
+    ) -> PreparedInput:
         size = self.config.vision.image_size
         if multi_page:
             pages = image if isinstance(image, (list, tuple)) else [image]
@@ -75,14 +83,18 @@ class GotOcrPipeline:
         from .generation import GenerationConfig
 
         eos = [i for i in {self.config.eos_token_id, self.tokenizer.eos_id} if i is not None]
-        return GenerationConfig(max_new_tokens=max_new_tokens, no_repeat_ngram_size=ngram,
-                                eos_token_ids=eos,
-                                stop_token_ids_after_first=[self.tokenizer.im_end_id],
-                                stop_strings=list(stop_strings),
-                                pad_token_id=self.config.pad_token_id or 0)
+        return GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            no_repeat_ngram_size=ngram,
+            eos_token_ids=eos,
+            stop_token_ids_after_first=[self.tokenizer.im_end_id],
+            stop_strings=list(stop_strings),
+            pad_token_id=self.config.pad_token_id or 0,
+        )
 
-    def generate_ids(self, prepared: list[PreparedInput], max_new_tokens: int = 4096,
-                     stop_strings=()) -> list[list[int]]:
+    def generate_ids(
+        self, prepared: list[PreparedInput], max_new_tokens: int = 4096, stop_strings=()
+    ) -> list[list[int]]:
         import paddle
 
         from .generation import greedy_generate
@@ -92,32 +104,68 @@ class GotOcrPipeline:
             raise ValueError("one batch must share no_repeat_ngram_size")
         gen = self._gen_config(ngrams.pop(), max_new_tokens, stop_strings)
         with paddle.no_grad():
-            feats = [self.model.get_image_features(paddle.to_tensor(p.pixel_values)) for p in prepared]
+            feats = [
+                self.model.get_image_features(paddle.to_tensor(p.pixel_values)) for p in prepared
+            ]
         feats = paddle.concat(feats, axis=0)
-        return greedy_generate(self.model, [p.input_ids for p in prepared], feats, gen, self.tokenizer)
+        return greedy_generate(
+            self.model, [p.input_ids for p in prepared], feats, gen, self.tokenizer
+        )
 
     def decode(self, ids) -> str:
         return postprocess(self.tokenizer.decode(ids))
 
-    def ocr(self, image, ocr_type: str = "ocr", box=None, color=None, crop=False,
-            multi_page=False, max_new_tokens: int = 4096, no_repeat_ngram_size=None,
-            stop_strings=(), system: str = SYSTEM_CHAT) -> str:
-        p = self.prepare(image, ocr_type, box, color, crop, multi_page, system=system,
-                         no_repeat_ngram_size=no_repeat_ngram_size)
+    def ocr(
+        self,
+        image,
+        ocr_type: str = "ocr",
+        box=None,
+        color=None,
+        crop=False,
+        multi_page=False,
+        max_new_tokens: int = 4096,
+        no_repeat_ngram_size=None,
+        stop_strings=(),
+        system: str = SYSTEM_CHAT,
+    ) -> str:
+        p = self.prepare(
+            image,
+            ocr_type,
+            box,
+            color,
+            crop,
+            multi_page,
+            system=system,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        )
         return self.decode(self.generate_ids([p], max_new_tokens, stop_strings)[0])
 
-    def ocr_batch(self, images, ocr_type: str = "ocr", max_new_tokens: int = 4096,
-                  no_repeat_ngram_size=None, batch_size: int = 8, progress: bool = False,
-                  system: str = SYSTEM_CHAT) -> list[str]:
+    def ocr_batch(
+        self,
+        images,
+        ocr_type: str = "ocr",
+        max_new_tokens: int = 4096,
+        no_repeat_ngram_size=None,
+        batch_size: int = 8,
+        progress: bool = False,
+        system: str = SYSTEM_CHAT,
+    ) -> list[str]:
         """Plain/format OCR of many images, left-padded batches; each row equals its single run."""
-        prepared = [self.prepare(im, ocr_type, no_repeat_ngram_size=no_repeat_ngram_size,
-                                 system=system) for im in images]
-        chunks = [prepared[i:i + batch_size] for i in range(0, len(prepared), batch_size)]
+        prepared = [
+            self.prepare(im, ocr_type, no_repeat_ngram_size=no_repeat_ngram_size, system=system)
+            for im in images
+        ]
+        chunks = [prepared[i : i + batch_size] for i in range(0, len(prepared), batch_size)]
+        bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            chunks = tqdm(chunks, desc="ocr", unit="batch")
+            bar = tqdm(total=len(prepared), desc="ocr", unit="page")
         texts = []
         for chunk in chunks:
             texts.extend(self.decode(ids) for ids in self.generate_ids(chunk, max_new_tokens))
+            if bar is not None:
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
         return texts

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ._errors import UserError
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 MAX_PIXELS = 16384 * 16384  # larger images are refused (decompression bombs, absurd scans)
@@ -24,8 +26,11 @@ ROLE_ASSISTANT = "<|im_start|>assistant\n"
 SEP = "<|im_end|>"
 
 
-class InputError(ValueError):
-    """Bad user input (image, box, colour): the message names the file and the problem."""
+class InputError(UserError, ValueError):
+    """Bad user input (image, box, colour, data): the message names the file and the problem."""
+
+    def __init__(self, problem: str, path=None):
+        super().__init__(problem, path)
 
 
 # --------------------------------------------------------------------------- images
@@ -64,12 +69,18 @@ def normalize(image: Image.Image, size: int = 1024) -> np.ndarray:
     return arr.transpose(2, 0, 1).copy()
 
 
-def crop_grid(width: int, height: int, min_num: int = 1, max_num: int = 6,
-              image_size: int = 1024) -> tuple[int, int]:
+def crop_grid(
+    width: int, height: int, min_num: int = 1, max_num: int = 6, image_size: int = 1024
+) -> tuple[int, int]:
     """The original's grid choice: set of (i, j), stable sort by area, closest aspect ratio,
     ties go to the later grid when the image is large enough."""
-    ratios = set((i, j) for n in range(min_num, max_num + 1) for i in range(1, n + 1)
-                 for j in range(1, n + 1) if min_num <= i * j <= max_num)
+    ratios = set(
+        (i, j)
+        for n in range(min_num, max_num + 1)
+        for i in range(1, n + 1)
+        for j in range(1, n + 1)
+        if min_num <= i * j <= max_num
+    )
     ratios = sorted(ratios, key=lambda x: x[0] * x[1])
     aspect = width / height
     best_diff, best = float("inf"), (1, 1)
@@ -83,8 +94,13 @@ def crop_grid(width: int, height: int, min_num: int = 1, max_num: int = 6,
     return best
 
 
-def dynamic_preprocess(image: Image.Image, min_num: int = 1, max_num: int = 6,
-                       image_size: int = 1024, use_thumbnail: bool = True) -> list[Image.Image]:
+def dynamic_preprocess(
+    image: Image.Image,
+    min_num: int = 1,
+    max_num: int = 6,
+    image_size: int = 1024,
+    use_thumbnail: bool = True,
+) -> list[Image.Image]:
     """Up to ``max_num`` tiles in row-major order, plus the global view when there are several."""
     gi, gj = crop_grid(*image.size, min_num=min_num, max_num=max_num, image_size=image_size)
     tw, th = image_size * gi, image_size * gj
@@ -117,12 +133,18 @@ def parse_box(box, width: int, height: int) -> list[int]:
         raise InputError(f"malformed box {text!r}: needs x2 > x1 and y2 > y1")
     if any(v > (width if i % 2 == 0 else height) for i, v in enumerate(box)):
         raise InputError(f"box {text!r} lies outside the {width}x{height} image")
-    return [int(v / width * 1000) if i % 2 == 0 else int(v / height * 1000)
-            for i, v in enumerate(box)]
+    return [
+        int(v / width * 1000) if i % 2 == 0 else int(v / height * 1000) for i, v in enumerate(box)
+    ]
 
 
-def build_query(ocr_type: str = "ocr", box: list[int] | None = None, color: str | None = None,
-                crop: bool = False, multi_page: bool = False) -> str:
+def build_query(
+    ocr_type: str = "ocr",
+    box: list[int] | None = None,
+    color: str | None = None,
+    crop: bool = False,
+    multi_page: bool = False,
+) -> str:
     """The text after ``</img>\\n``, as chat() / chat_crop() of the original build it."""
     if ocr_type not in ("ocr", "format"):
         raise InputError(f"unknown OCR type {ocr_type!r} (ocr, format)")
@@ -135,8 +157,11 @@ def build_query(ocr_type: str = "ocr", box: list[int] | None = None, color: str 
     if crop:
         if box is not None or color is not None:
             raise InputError("box/color prompts are single-image modes, not crop mode")
-        return "OCR with format upon the patch reference: " if ocr_type == "format" \
+        return (
+            "OCR with format upon the patch reference: "
+            if ocr_type == "format"
             else "OCR upon the patch reference: "
+        )
     base = "OCR with format: " if ocr_type == "format" else "OCR: "
     if color:  # the original lets colour win over a box
         return "[" + color + "]" + " " + base
@@ -145,8 +170,9 @@ def build_query(ocr_type: str = "ocr", box: list[int] | None = None, color: str 
     return base
 
 
-def build_prompt(query: str, num_views: int = 1, image_seq_length: int = 256,
-                 system: str = SYSTEM_CHAT) -> str:
+def build_prompt(
+    query: str, num_views: int = 1, image_seq_length: int = 256, system: str = SYSTEM_CHAT
+) -> str:
     """MPT conversation: system, user turn with one <img>...</img> block, open assistant turn."""
     image = "<img>" + "<imgpad>" * (image_seq_length * num_views) + "</img>"
     return system + SEP + ROLE_USER + image + "\n" + query + SEP + ROLE_ASSISTANT

@@ -1,36 +1,49 @@
-"""Turn format-OCR output (markdown, LaTeX, tables) into a standalone HTML page.
+"""Format-OCR output (Markdown, LaTeX, tables) as text, Markdown or a standalone HTML page.
 
-Like the original's ``render`` option, the page renders in the browser with
-mathpix-markdown-it (loaded from a CDN when the page is opened); the raw text is embedded
-as a JSON string, so nothing in the OCR output can break out of the page.
+The HTML page renders in the browser with mathpix-markdown-it, as the original's ``render``
+option does, but offline: the library's browser bundle ships inside the package (vendored from
+npm, MIT) and is inlined into the page, and MathJax draws formulas as SVG, so the page needs no
+network. The OCR text is embedded as a JSON string (``</`` escaped), so nothing in it can break
+out of the page; the escaped raw text stays visible if scripts are disabled.
 """
 
 from __future__ import annotations
 
+import gzip
 import html
 import json
-import os
-import tempfile
+from importlib import resources
 from pathlib import Path
+
+from ._atomic import write_text
+
+VENDOR = "vendor/mathpix-markdown-it"
+OUTPUT_FORMATS = ("text", "markdown", "html")
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>{title}</title>
-<script src="https://cdn.jsdelivr.net/npm/mathpix-markdown-it@1.3.6/es5/bundle.js"></script>
 <style>body{{max-width:60em;margin:2em auto;font-family:sans-serif}}
-#raw{{white-space:pre-wrap;background:#f6f6f6;padding:1em}}</style>
+.raw{{white-space:pre-wrap;background:#f6f6f6;padding:1em}}
+.page-name{{color:#777;font-size:0.9em;border-top:1px solid #ddd;padding-top:0.5em}}</style>
+<script>
+/* mathpix-markdown-it (MIT License, Copyright (c) 2020 Mathpix), vendored es5/bundle.js */
+{library}
+</script>
 </head>
 <body>
-<div id="content"><pre id="raw">{escaped}</pre></div>
+<div id="content">{fallback}</div>
 <script>
-const text = {payload};
+const pages = {payload};
 window.addEventListener("load", () => {{
-  if (window.loadMathJax && window.markdownToHTML) {{
-    loadMathJax();
-    document.getElementById("content").innerHTML = markdownToHTML(text, {{htmlTags: false}});
-  }}
+  if (!(window.loadMathJax && window.markdownToHTML)) return;
+  loadMathJax();
+  document.getElementById("content").innerHTML = pages.map(p =>
+    (pages.length > 1 ? `<div class="page-name">${{p.name.replace(/[&<>]/g, c =>
+      ({{"&": "&amp;", "<": "&lt;", ">": "&gt;"}})[c])}}</div>` : "") +
+    markdownToHTML(p.text, {{htmlTags: false}})).join("\\n");
 }});
 </script>
 </body>
@@ -38,14 +51,74 @@ window.addEventListener("load", () => {{
 """
 
 
-def render_html(text: str, out_path, title: str = "GOT-OCR2.0 output") -> Path:
-    out_path = Path(out_path)
-    # the original writes \\( \\) / \\[ \\] for formulas; mathpix-markdown understands both
-    payload = json.dumps(text).replace("</", "<\\/")
-    page = _TEMPLATE.format(title=html.escape(title), escaped=html.escape(text), payload=payload)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out_path.name + ".", dir=out_path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, out_path)
-    return out_path
+def library_js() -> str:
+    """The vendored mathpix-markdown-it browser bundle."""
+    data = resources.files("ppgotocr").joinpath(VENDOR, "bundle.js.gz").read_bytes()
+    return gzip.decompress(data).decode("utf-8")
+
+
+def _script_safe(text: str) -> str:
+    return text.replace("</", "<\\/")
+
+
+def html_page(pages: list[tuple[str, str]], title: str = "GOT-OCR2.0 output") -> str:
+    """A self-contained page for ``(name, text)`` pairs (one per image or PDF page)."""
+    payload = _script_safe(json.dumps([{"name": n, "text": t} for n, t in pages]))
+    fallback = "\n".join(
+        (f'<div class="page-name">{html.escape(n)}</div>' if len(pages) > 1 else "")
+        + f'<pre class="raw">{html.escape(t)}</pre>'
+        for n, t in pages
+    )
+    return _TEMPLATE.format(
+        title=html.escape(title),
+        library=_script_safe(library_js()),
+        fallback=fallback,
+        payload=payload,
+    )
+
+
+def as_text(pages: list[tuple[str, str]]) -> str:
+    """Plain text; several pages get ``==> name <==`` headers, like ``head``."""
+    if len(pages) == 1:
+        return pages[0][1] + "\n"
+    return "\n".join(f"==> {n} <==\n{t}\n" for n, t in pages)
+
+
+def as_markdown(pages: list[tuple[str, str]]) -> str:
+    """Markdown (format mode output is Mathpix Markdown: LaTeX math, tables); pages are
+    separated by a horizontal rule with the page name in an HTML comment."""
+    parts = []
+    for i, (name, text) in enumerate(pages):
+        if len(pages) > 1:
+            parts.append(("\n---\n\n" if i else "") + f"<!-- {name.replace('--', '- -')} -->\n")
+        parts.append(text.rstrip("\n") + "\n")
+    return "".join(parts)
+
+
+def format_output(pages: list[tuple[str, str]], fmt: str) -> str:
+    if fmt == "text":
+        return as_text(pages)
+    if fmt == "markdown":
+        return as_markdown(pages)
+    if fmt == "html":
+        return html_page(pages)
+    raise ValueError(f"unknown output format {fmt!r} ({', '.join(OUTPUT_FORMATS)})")
+
+
+def format_for_path(path, default: str = "text") -> str:
+    suffix = Path(path).suffix.lower()
+    return {
+        ".md": "markdown",
+        ".markdown": "markdown",
+        ".mmd": "markdown",
+        ".html": "html",
+        ".htm": "html",
+        ".txt": "text",
+    }.get(suffix, default)
+
+
+def render_html(
+    text: str, out_path, title: str = "GOT-OCR2.0 output", overwrite: bool = True
+) -> Path:
+    """Write one text as a standalone HTML page (atomically)."""
+    return write_text(out_path, html_page([("output", text)], title), overwrite=overwrite)

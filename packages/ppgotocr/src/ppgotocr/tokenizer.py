@@ -4,8 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<ref>", "</ref>", "<box>",
-                  "</box>", "<quad>", "</quad>", "<img>", "</img>", "<imgpad>")
+from ._errors import UserError
+
+
+class TokenizerError(UserError, ValueError):
+    """A tokenizer file that is missing, unreadable or without GOT's special tokens."""
+
+
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<ref>",
+    "</ref>",
+    "<box>",
+    "</box>",
+    "<quad>",
+    "</quad>",
+    "<img>",
+    "</img>",
+    "<imgpad>",
+)
 REQUIRED = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<imgpad>")
 
 
@@ -17,17 +36,25 @@ class GotOcrTokenizer:
         self.path = path
         missing = [t for t in REQUIRED if tokenizer.token_to_id(t) is None]
         if missing:
-            raise ValueError(f"{path}: GOT special tokens missing: {', '.join(missing)}")
-        self.ids = {t: tokenizer.token_to_id(t) for t in SPECIAL_TOKENS
-                    if tokenizer.token_to_id(t) is not None}
+            raise TokenizerError(f"GOT special tokens missing: {', '.join(missing)}", path)
+        self.ids = {
+            t: tokenizer.token_to_id(t)
+            for t in SPECIAL_TOKENS
+            if tokenizer.token_to_id(t) is not None
+        }
         if config is not None:
             # the model config is the authority on the ids it was trained with
-            for attr, tok in (("image_token_id", "<imgpad>"), ("img_start_token_id", "<img>"),
-                              ("img_end_token_id", "</img>")):
+            for attr, tok in (
+                ("image_token_id", "<imgpad>"),
+                ("img_start_token_id", "<img>"),
+                ("img_end_token_id", "</img>"),
+            ):
                 want = getattr(config, attr, None)
                 if want is not None and want != self.ids[tok]:
-                    raise ValueError(f"{path}: {tok} has id {self.ids[tok]} but the model config "
-                                     f"says {attr}={want}")
+                    raise TokenizerError(
+                        f"{tok} has id {self.ids[tok]} but the model config says {attr}={want}",
+                        path,
+                    )
 
     @classmethod
     def from_pretrained(cls, folder, config=None) -> GotOcrTokenizer:
@@ -38,12 +65,21 @@ class GotOcrTokenizer:
         if not path.is_file() and tiktoken.is_file():  # the original stepfun repo
             from .tiktoken_file import num_extras_for, tokenizer_from_tiktoken
 
-            n = num_extras_for(tiktoken, getattr(config, "image_token_id", None))
-            return cls(tokenizer_from_tiktoken(tiktoken, n), config, str(tiktoken))
+            try:
+                n = num_extras_for(tiktoken, getattr(config, "image_token_id", None))
+                tok = tokenizer_from_tiktoken(tiktoken, n)
+            except (ValueError, OSError) as exc:
+                raise TokenizerError(f"not a usable tiktoken file ({exc})", tiktoken) from None
+            return cls(tok, config, str(tiktoken))
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing (GOT needs tokenizer.json or qwen.tiktoken "
-                                    "with its special tokens)")
-        return cls(Tokenizer.from_file(str(path)), config, str(path))
+            raise TokenizerError(
+                "missing (GOT needs tokenizer.json or qwen.tiktoken with its special tokens)", path
+            )
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises its own exception type
+            raise TokenizerError(f"not a usable tokenizer.json ({exc})", path) from None
+        return cls(tok, config, str(path))
 
     @property
     def im_end_id(self) -> int:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -72,23 +72,38 @@ def _views(sample, index, image_root: Path, image_size: int):
 def conversation_text(conversations, index, image_block: str) -> str:
     if not isinstance(conversations, list) or not conversations:
         raise InputError(f"sample {index}: 'conversations' must be a non-empty list")
-    roles = {"human": ROLE_USER, "user": ROLE_USER, "gpt": ROLE_ASSISTANT, "assistant": ROLE_ASSISTANT}
+    roles = {
+        "human": ROLE_USER,
+        "user": ROLE_USER,
+        "gpt": ROLE_ASSISTANT,
+        "assistant": ROLE_ASSISTANT,
+    }
     text = SYSTEM_TRAIN + SEP
     n_images = 0
     for turn_i, turn in enumerate(conversations):
-        if not isinstance(turn, dict) or turn.get("from") not in roles or not isinstance(turn.get("value"), str):
-            raise InputError(f"sample {index}: turn {turn_i} needs 'from' (human/gpt) and a string 'value'")
+        if (
+            not isinstance(turn, dict)
+            or turn.get("from") not in roles
+            or not isinstance(turn.get("value"), str)
+        ):
+            raise InputError(
+                f"sample {index}: turn {turn_i} needs 'from' (human/gpt) and a string 'value'"
+            )
         expected = ROLE_USER if turn_i % 2 == 0 else ROLE_ASSISTANT
         if roles[turn["from"]] != expected:
-            raise InputError(f"sample {index}: turn {turn_i} should be from "
-                             f"{'human' if expected == ROLE_USER else 'gpt'}")
+            raise InputError(
+                f"sample {index}: turn {turn_i} should be from "
+                f"{'human' if expected == ROLE_USER else 'gpt'}"
+            )
         value = turn["value"]
         n_images += value.count("<image>")
         value = value.replace("<image>", image_block)
         text += roles[turn["from"]] + value + SEP
     if n_images != 1:
-        raise InputError(f"sample {index}: needs exactly one <image> placeholder in the "
-                         f"conversation, found {n_images}")
+        raise InputError(
+            f"sample {index}: needs exactly one <image> placeholder in the "
+            f"conversation, found {n_images}"
+        )
     return text
 
 
@@ -101,7 +116,7 @@ def mask_labels(text: str, tokenizer, pad_id: int, max_length: int, index=None):
     rounds = text.split(SEP)
     re_rounds = [SEP.join(rounds[:3])]
     for i in range(3, len(rounds), 2):
-        re_rounds.append(SEP.join(rounds[i:i + 2]))
+        re_rounds.append(SEP.join(rounds[i : i + 2]))
     cur = 0
     sep_len = len(tokenizer.encode(SEP))
     for rou in re_rounds:
@@ -113,7 +128,9 @@ def mask_labels(text: str, tokenizer, pad_id: int, max_length: int, index=None):
         parts[0] += sep
         round_len = len(tokenizer.encode(rou)) + sep_len
         instruction_len = len(tokenizer.encode(parts[0]))
-        labels[cur:cur + instruction_len] = [IGNORE_INDEX] * len(labels[cur:cur + instruction_len])
+        labels[cur : cur + instruction_len] = [IGNORE_INDEX] * len(
+            labels[cur : cur + instruction_len]
+        )
         cur += round_len
     labels[cur:] = [IGNORE_INDEX] * len(labels[cur:])
     if cur < max_length and cur != total_len:
@@ -157,8 +174,8 @@ def collate(items, pad_id):
     ids = np.full((len(items), width), pad_id, np.int64)
     labels = np.full((len(items), width), IGNORE_INDEX, np.int64)
     for r, (a, b, _) in enumerate(items):
-        ids[r, :len(a)] = a
-        labels[r, :len(b)] = b
+        ids[r, : len(a)] = a
+        labels[r, : len(b)] = b
     mask = (ids != pad_id).astype(np.int64)
     pixels = np.concatenate([i[2] for i in items])
     return ids, labels, mask, pixels
@@ -173,35 +190,77 @@ def trainable_names(model, freeze_lm_model=False, train_vision=False) -> list[st
             if train_vision:
                 names.append(name)
         elif freeze_lm_model:
-            if name.startswith("multi_modal_projector.") or name == "language_model.embed_tokens.weight":
+            if (
+                name.startswith("multi_modal_projector.")
+                or name == "language_model.embed_tokens.weight"
+            ):
                 names.append(name)
         else:
             names.append(name)
     return names
 
 
-def compute_loss(model, ids, labels, mask, pixels, train_vision=False):
-    import paddle
-    import paddle.nn.functional as F
+def _sft_loss_class():
+    from ._paddle import require_paddle
 
-    px = paddle.to_tensor(pixels)
-    if train_vision:
-        feats = model.get_image_features(px)
-    else:
-        with paddle.no_grad():  # the original's vision_tower_high (incl. net_2/net_3) has no grad
-            proj = model.multi_modal_projector
-            v = proj.conv_upsampler2(proj.conv_upsampler1(model.vision_tower(px)))
-            v = v.flatten(2).transpose([0, 2, 1])
-        feats = proj.multimodal_projector(v.detach())
-    logits, _ = model(paddle.to_tensor(ids), image_features=feats,
-                      attention_mask=paddle.to_tensor(mask))
-    logits = logits[:, :-1].reshape([-1, logits.shape[-1]])
-    target = paddle.to_tensor(labels[:, 1:].reshape(-1))
-    # paddle's reduction="mean" divides by every position, ignored ones included (3.3.1):
-    # sum and divide by the number of learned tokens, which is torch's mean
-    per_token = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX, reduction="none")
+    paddle = require_paddle()
+    F = paddle.nn.functional
+
+    class SFTLoss(paddle.nn.Layer):
+        """The training forward as one layer (so ``paddle.DataParallel`` can wrap it)."""
+
+        def __init__(self, model, train_vision: bool = False):
+            super().__init__()
+            self.model = model
+            self.train_vision = train_vision
+
+        def forward(self, input_ids, labels, attention_mask, pixel_values):
+            """Summed token cross-entropy of one micro-batch.
+
+            Args:
+                input_ids: int64 ``[b, s]`` (right padded).
+                labels: int64 ``[b, s]``, ``-100`` where nothing is learned.
+                attention_mask: int64 ``[b, s]``, 1 for real tokens.
+                pixel_values: float32 ``[views, 3, S, S]`` of all samples in row order.
+
+            Returns:
+                A scalar: the sum of the float32 cross-entropy over the learned tokens. Divide
+                by the (global) number of learned tokens for the mean.
+            """
+            model = self.model
+            if self.train_vision:
+                feats = model.get_image_features(pixel_values)
+            else:
+                with paddle.no_grad():  # the original's vision_tower_high (incl. net_2/net_3)
+                    proj = model.multi_modal_projector
+                    v = model.vision_tower(pixel_values)
+                    v = proj.conv_upsampler2(proj.conv_upsampler1(v))
+                    v = v.flatten(2).transpose([0, 2, 1])
+                feats = model.multi_modal_projector.multimodal_projector(v.detach())
+            logits, _ = model(input_ids, image_features=feats, attention_mask=attention_mask)
+            logits = logits[:, :-1].reshape([-1, logits.shape[-1]])
+            target = labels[:, 1:].reshape([-1])
+            # paddle's reduction="mean" divides by every position, ignored ones included
+            # (3.3.1): the caller divides the sum by the number of learned tokens instead
+            per_token = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX, reduction="none")
+            return per_token.sum()
+
+    return SFTLoss
+
+
+def compute_loss(model, ids, labels, mask, pixels, train_vision=False):
+    """Mean token cross-entropy of one micro-batch (torch's ``reduction="mean"``)."""
+    import paddle
+
+    module = _sft_loss_class()(model, train_vision)
+    total = module(
+        paddle.to_tensor(ids),
+        paddle.to_tensor(labels),
+        paddle.to_tensor(mask),
+        paddle.to_tensor(pixels),
+    )
     count = int((labels[:, 1:] != IGNORE_INDEX).sum())
-    return per_token.sum() / max(count, 1)
+    return total / max(count, 1)
 
 
 @dataclass
@@ -224,6 +283,7 @@ class TrainArgs:
     max_length: int = 8192
     freeze_lm_model: bool = False
     train_vision: bool = False
+    gradient_checkpointing: bool = False
 
 
 def lr_lambda(step: int, warmup: int, total: int, kind: str) -> float:
@@ -301,50 +361,100 @@ def clip_grad_norm(params: dict, max_norm: float) -> float:
 
 
 class Trainer:
-    def __init__(self, model, tokenizer, dataset: SFTDataset, args: TrainArgs, output_dir=None,
-                 tokenizer_dir=None):
+    """SFT loop; under ``paddle.distributed.launch`` each rank trains its share of every global
+    batch (``batch_size`` per rank) and gradients are averaged by ``paddle.DataParallel``."""
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        dataset: SFTDataset,
+        args: TrainArgs,
+        output_dir=None,
+        tokenizer_dir=None,
+        rank: int = 0,
+        world: int = 1,
+    ):
+        from .distributed import GlobalBatchSampler
+
         self.model, self.tokenizer, self.dataset, self.args = model, tokenizer, dataset, args
         self.output_dir = Path(output_dir) if output_dir else None
         self.tokenizer_dir = tokenizer_dir
+        self.rank, self.world = rank, world
         names = set(trainable_names(model, args.freeze_lm_model, args.train_vision))
         self.params = {}
         for n, p in model.named_parameters():
             p.stop_gradient = n not in names
             if n in names:
                 self.params[n] = p
+        model.language_model.gradient_checkpointing = args.gradient_checkpointing
+        self.loss_module = _sft_loss_class()(model, args.train_vision)
+        if world > 1:
+            import paddle
+
+            self.forward = paddle.DataParallel(self.loss_module)
+        else:
+            self.forward = self.loss_module
         # transformers' Trainer: no decay for biases and LayerNorm weights
         no_decay = {n for n in self.params if n.endswith(".bias") or "layer_norm" in n}
         self.optimizer = AdamW(self.params, args, no_decay)
-        per_epoch = math.ceil(len(dataset) / args.batch_size)
+        self.sampler = GlobalBatchSampler(len(dataset), args.batch_size, args.seed, rank, world)
+        per_epoch = self.sampler.micro_batches_per_epoch()
         updates_per_epoch = max(1, per_epoch // args.grad_accum)
         self.total_steps = args.max_steps if args.max_steps > 0 else updates_per_epoch * args.epochs
         self.warmup = args.warmup_steps or math.ceil(self.total_steps * args.warmup_ratio)
         self.step = 0
         self.losses = []
 
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
     def batches(self):
-        """Deterministic order: epoch e shuffles with seed + e."""
-        a = self.args
-        epoch = 0
-        while True:
-            order = np.random.RandomState(a.seed + epoch).permutation(len(self.dataset))
-            for i in range(0, len(order), a.batch_size):
-                yield collate([self.dataset.items[j] for j in order[i:i + a.batch_size]],
-                              self.model.config.pad_token_id)
-            epoch += 1
+        """This rank's micro-batches, in the sampler's seeded order. A rank left without
+        samples (the last, short global batch) gets one sample with every label masked."""
+        pad = self.model.config.pad_token_id
+        for indices in self.sampler:
+            if indices:
+                yield collate([self.dataset.items[j] for j in indices], pad)
+            else:
+                ids, labels, pixels = self.dataset.items[0]
+                yield collate([(ids, [IGNORE_INDEX] * len(labels), pixels)], pad)
 
     def lr_at(self, step: int) -> float:
         return self.args.lr * lr_lambda(step, self.warmup, self.total_steps, self.args.scheduler)
 
     def train_step(self, micro_batches) -> float:
-        """One optimizer update over ``grad_accum`` micro-batches. Returns the mean loss."""
+        """One optimizer update over ``grad_accum`` micro-batches. Returns the mean loss.
+
+        Each micro-batch's loss is its summed token cross-entropy divided by the number of
+        learned tokens of the *global* micro-batch (all ranks), times the world size because
+        DataParallel averages gradients: N processes give the gradient of one process that
+        sees the whole global batch. Gradients are synchronised once, on the last micro-batch.
+        """
+        import contextlib
+
+        import paddle
+
+        from .distributed import all_reduce_sum
+
         for p in self.params.values():
             p.clear_gradient(set_to_zero=False)
         total = 0.0
-        for ids, labels, mask, pixels in micro_batches:
-            loss = compute_loss(self.model, ids, labels, mask, pixels, self.args.train_vision)
-            (loss / self.args.grad_accum).backward()
-            total += float(loss)
+        last = len(micro_batches) - 1
+        for i, (ids, labels, mask, pixels) in enumerate(micro_batches):
+            local = float((labels[:, 1:] != IGNORE_INDEX).sum())
+            count = max(float(all_reduce_sum([local], self.world)[0]), 1.0)
+            sync = self.world == 1 or i == last
+            with contextlib.nullcontext() if sync else self.forward.no_sync():
+                loss_sum = self.forward(
+                    paddle.to_tensor(ids),
+                    paddle.to_tensor(labels),
+                    paddle.to_tensor(mask),
+                    paddle.to_tensor(pixels),
+                )
+                (loss_sum * (self.world / count / self.args.grad_accum)).backward()
+            total += float(all_reduce_sum([float(loss_sum)], self.world)[0]) / count
         self.grad_norm = clip_grad_norm(self.params, self.args.max_grad_norm)
         self.optimizer.step(self.lr_at(self.step))
         self.step += 1
@@ -356,7 +466,7 @@ class Trainer:
         for _ in range(self.step * self.args.grad_accum):  # resume: skip consumed batches
             next(it)
         bar = None
-        if progress:
+        if progress and self.is_main:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step")
@@ -377,40 +487,80 @@ class Trainer:
     def _extra_files(self):
         if not self.tokenizer_dir:
             return []
-        return [Path(self.tokenizer_dir, f) for f in ("tokenizer.json", "tokenizer_config.json")
-                if Path(self.tokenizer_dir, f).is_file()]
+        return [
+            Path(self.tokenizer_dir, f)
+            for f in ("tokenizer.json", "tokenizer_config.json")
+            if Path(self.tokenizer_dir, f).is_file()
+        ]
 
-    def save_model(self, folder) -> Path:
-        from .convert import write_safetensors_atomic
+    def _write_model(self, folder: Path) -> None:
+        from ._safetensors import save_arrays
 
-        tensors = ((k, v.numpy()) for k, v in self.model.state_dict().items())
-        return write_safetensors_atomic(folder, tensors, self.model.config, self._extra_files())
+        state = {k: v.numpy() for k, v in self.model.state_dict().items()}
+        save_arrays(folder / "model.safetensors", state, {"format": "np"})
+        (folder / "config.json").write_text(
+            json.dumps(self.model.config.to_dict(), indent=2) + "\n"
+        )
+        for f in self._extra_files():
+            shutil.copyfile(f, folder / f.name)
+
+    def save_model(self, folder, overwrite: bool = False) -> Path:
+        """The model as a ppgotocr folder (rank 0 only; the folder appears when complete)."""
+        from ._atomic import atomic_dir
+
+        if self.is_main:
+            with atomic_dir(folder, overwrite=overwrite) as tmp:
+                self._write_model(tmp)
+        return Path(folder)
 
     def save_checkpoint(self, folder) -> Path:
-        from safetensors.numpy import save_file
+        """Weights, optimizer moments and trainer state, written by rank 0 as one folder that
+        replaces an older one of the same name only once it is complete."""
+        from ._atomic import atomic_dir
+        from ._safetensors import save_arrays
 
-        folder = Path(folder)
-        if folder.exists():
-            shutil.rmtree(folder)
-        self.save_model(folder)
-        save_file(self.optimizer.state_arrays(), str(folder / "optimizer.safetensors"))
-        state = {"step": self.step, "adam_t": self.optimizer.t, "args": asdict(self.args),
-                 "losses": self.losses}
-        tmp = folder / "trainer_state.json.tmp"
-        tmp.write_text(json.dumps(state, indent=2))
-        os.replace(tmp, folder / "trainer_state.json")
-        return folder
+        if not self.is_main:
+            return Path(folder)
+        state = {
+            "step": self.step,
+            "adam_t": self.optimizer.t,
+            "args": asdict(self.args),
+            "losses": self.losses,
+            "global_batch": self.sampler.global_batch,
+            "world_size": self.world,
+        }
+        with atomic_dir(folder, overwrite=True) as tmp:
+            self._write_model(tmp)
+            save_arrays(tmp / "optimizer.safetensors", self.optimizer.state_arrays())
+            (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
+        return Path(folder)
 
     def load_checkpoint(self, folder) -> None:
-        from safetensors.numpy import load_file
-
+        from ._errors import UserError, read_json_object
+        from ._safetensors import SafetensorsReader
         from .convert import load_state_dict_any
 
         folder = Path(folder)
-        state = json.loads((folder / "trainer_state.json").read_text())
+        state = read_json_object(folder / "trainer_state.json", "trainer state")
+        for key in ("step", "adam_t", "losses"):
+            if key not in state:
+                raise UserError(f"'{key}' is missing", folder / "trainer_state.json")
+        saved_batch = state.get("global_batch", self.sampler.global_batch)
+        if saved_batch != self.sampler.global_batch:
+            raise UserError(
+                f"this checkpoint was trained with a global batch of {saved_batch} "
+                f"samples; resuming with {self.args.batch_size} x {self.world} "
+                f"process(es) = {self.sampler.global_batch} would change the data "
+                "order: choose --batch-size so that batch size x processes is "
+                f"{saved_batch}",
+                folder,
+            )
         _, weights = load_state_dict_any(folder)
         self.model.load_converted(weights)
-        self.optimizer.load_arrays(load_file(str(folder / "optimizer.safetensors")), state["adam_t"])
+        reader = SafetensorsReader(folder / "optimizer.safetensors")
+        self.optimizer.load_arrays(
+            {k: reader.read_float32(k) for k in reader.keys()}, state["adam_t"]
+        )
         self.step = state["step"]
         self.losses = list(state["losses"])
 
@@ -422,48 +572,137 @@ def add_train_arguments(p) -> None:
     p.add_argument("--images", required=True, help="folder the 'image' paths are relative to")
     p.add_argument("--output", required=True, help="output folder: checkpoint-N/ and final/")
     d = TrainArgs()
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    p.add_argument("--scheduler", choices=["cosine", "linear", "constant"], default=d.scheduler)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--grad-accum", type=int, default=d.grad_accum)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=d.max_steps)
-    p.add_argument("--save-steps", type=int, default=d.save_steps, help="0: only the final model")
-    p.add_argument("--max-length", type=int, default=d.max_length)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--freeze-lm-model", action="store_true",
-                   help="train only the projector and token embeddings (the original's meaning)")
-    p.add_argument("--train-vision", action="store_true",
-                   help="also train the vision tower + net_2/net_3 (the original never does)")
+    p.add_argument(
+        "--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)"
+    )
+    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="default %(default)s")
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=d.warmup_steps,
+        help="overrides --warmup-ratio when > 0 (default %(default)s)",
+    )
+    p.add_argument(
+        "--scheduler",
+        choices=["cosine", "linear", "constant"],
+        default=d.scheduler,
+        help="default %(default)s",
+    )
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="default %(default)s")
+    p.add_argument(
+        "--max-grad-norm",
+        type=float,
+        default=d.max_grad_norm,
+        help="default %(default)s; 0 turns clipping off",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help="samples per micro-batch and process (default %(default)s)",
+    )
+    p.add_argument("--grad-accum", type=int, default=d.grad_accum, help="default %(default)s")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=d.max_steps,
+        help="optimizer updates; overrides --epochs when > 0 (default %(default)s)",
+    )
+    p.add_argument(
+        "--save-steps",
+        type=int,
+        default=d.save_steps,
+        help="checkpoint every N updates; 0: only the final model (default %(default)s)",
+    )
+    p.add_argument("--max-length", type=int, default=d.max_length, help="default %(default)s")
+    p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    p.add_argument(
+        "--freeze-lm-model",
+        action="store_true",
+        help="train only the projector and token embeddings (the original's meaning)",
+    )
+    p.add_argument(
+        "--train-vision",
+        action="store_true",
+        help="also train the vision tower + net_2/net_3 (the original never does)",
+    )
+    p.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute decoder layers in the backward pass (less memory, same gradients)",
+    )
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue from output/checkpoint-N")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow an existing, non-empty --output (its final/ is replaced at the end)",
+    )
+
+
+def _check_train_args(args) -> None:
+    from ._errors import UserError
+
+    for name in ("batch_size", "grad_accum", "epochs", "max_length"):
+        if getattr(args, name) <= 0:
+            raise UserError(
+                f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
+            )
+    for name in ("lr", "max_grad_norm", "weight_decay", "warmup_ratio"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value < 0:
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+    if args.save_steps < 0:
+        raise UserError(f"--save-steps must be >= 0, got {args.save_steps}")
 
 
 def main_train(args) -> int:
+    from ._atomic import prepare_output
+    from .distributed import check_ranks_agree, init
+
+    _check_train_args(args)
+    out = Path(args.output)
+    rank, world = init()
+    if rank == 0 and not args.resume:
+        prepare_output(out, overwrite=args.overwrite)  # refuse before any work
     import paddle
 
     from .modeling_got_ocr2 import GotOcr2ForConditionalGeneration
     from .tokenizer import GotOcrTokenizer
 
-    targs = TrainArgs(**{k: getattr(args, k) for k in TrainArgs.__dataclass_fields__
-                         if hasattr(args, k)})
+    targs = TrainArgs(
+        **{k: getattr(args, k) for k in TrainArgs.__dataclass_fields__ if hasattr(args, k)}
+    )
     paddle.seed(targs.seed)
     model = GotOcr2ForConditionalGeneration.from_pretrained(args.model)
     tok = GotOcrTokenizer.from_pretrained(args.model, model.config)
     data = SFTDataset(args.data, args.images, tok, model.config, targs.max_length)
-    out = Path(args.output)
-    trainer = Trainer(model, tok, data, targs, out, tokenizer_dir=args.model)
+    import hashlib
+
+    arguments = {k: v for k, v in vars(args).items() if k != "func"}
+    check_ranks_agree(
+        world,
+        arguments=arguments,
+        data=hashlib.sha256(Path(args.data).read_bytes()).hexdigest(),
+        samples=len(data),
+        config=model.config.to_dict(),
+    )
+    trainer = Trainer(
+        model, tok, data, targs, out, tokenizer_dir=args.model, rank=rank, world=world
+    )
     if args.resume:
         trainer.load_checkpoint(args.resume)
-    print(f"training {sum(int(np.prod(p.shape)) for p in trainer.params.values())} parameters on "
-          f"{len(data)} samples for {trainer.total_steps} steps (warmup {trainer.warmup})")
+    if trainer.is_main:
+        print(
+            f"training {sum(int(np.prod(p.shape)) for p in trainer.params.values())} "
+            f"parameters on {len(data)} samples for {trainer.total_steps} steps (warmup "
+            f"{trainer.warmup}); {world} process(es) x batch {targs.batch_size} x "
+            f"accumulation {targs.grad_accum}",
+            file=sys.stderr,
+        )
     losses = trainer.train()
     final = out / "final"
-    if final.exists():
-        shutil.rmtree(final)
-    trainer.save_model(final)
-    print(f"final loss {losses[-1]:.4f}; model written to {final}")
+    trainer.save_model(final, overwrite=True)
+    if trainer.is_main:
+        print(f"final loss {losses[-1]:.4f}; model written to {final}", file=sys.stderr)
     return 0
