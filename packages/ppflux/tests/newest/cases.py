@@ -179,3 +179,21 @@ def cache_cases() -> dict:
                                                 use_lite_mode=True,
                                                 taylor_factors_dtype="float32"))),
     }
+
+
+# SigLIP tower and Redux embedder of the Redux cases (images are made at the tower's size, so
+# the two libraries' resize implementations do not enter the comparison)
+SIGLIP = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+              image_size=32, patch_size=8)
+
+
+def redux_cases() -> dict:
+    """name -> (images, prompt, prompt_embeds_scale, pooled_prompt_embeds_scale, generate):
+    ``generate`` also runs FluxPipeline (2 steps) on the Redux embeddings."""
+    return {
+        "FluxPriorReduxPipeline, 1 image + prompt": (
+            [image(20, size=32)], PROMPT, 1.0, 1.0, False),
+        "FluxPriorReduxPipeline, 2 images, scales 0.6/0.4 + FluxPipeline 2 steps": (
+            [image(21, size=32), image(22, size=32)], "a red cat", [0.6, 0.4], [0.7, 0.3],
+            True),
+    }

@@ -131,6 +131,31 @@ def main(out: Path) -> None:
             pipe.transformer.enable_cache(configs[config_name](**config_kwargs))
             results[name] = pipe(prompt=cases.PROMPT, **kwargs).images
 
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    reference.seed_all(12)
+    base = diffusers.FluxPipeline.from_pretrained(pipe_dir)
+    redux = diffusers.FluxPriorReduxPipeline(
+        image_encoder=SiglipVisionModel(SiglipVisionConfig(**cases.SIGLIP)).eval(),
+        feature_extractor=SiglipImageProcessor(size={"height": 32, "width": 32}),
+        image_embedder=ReduxImageEncoder(redux_dim=32, txt_in_features=32).eval(),
+        text_encoder=base.text_encoder, tokenizer=base.tokenizer,
+        text_encoder_2=base.text_encoder_2, tokenizer_2=base.tokenizer_2)
+    redux.save_pretrained(out / "redux")
+    for name, (images, prompt, scale, pooled_scale, generate) in cases.redux_cases().items():
+        with torch.no_grad():
+            embeds, pooled = redux(images, prompt=prompt, prompt_embeds_scale=scale,
+                                   pooled_prompt_embeds_scale=pooled_scale, return_dict=False)
+            results[f"{name}/prompt_embeds"] = embeds.numpy()
+            results[f"{name}/pooled_prompt_embeds"] = pooled.numpy()
+            if generate:
+                base.set_progress_bar_config(disable=True)
+                results[name] = base(prompt_embeds=embeds, pooled_prompt_embeds=pooled,
+                                     latents=torch.tensor(cases.latents(10)), height=64,
+                                     width=64, guidance_scale=3.5, num_inference_steps=2,
+                                     output_type="np").images
+
     index = {name: f"a{i}" for i, name in enumerate(results)}
     np.savez(out / "reference.npz", **{index[n]: v for n, v in results.items()})
     (out / "index.json").write_text(json.dumps(index, indent=1))

@@ -112,3 +112,31 @@ def test_cache(name, ref_dir, expected, record):
     record(f"{name}: drift from uncached, ppflux", drift, None)
     assert ref_drift > 1e-3 and drift > 1e-3  # the cache changed the result on both sides
     _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)
+
+
+@pytest.mark.parametrize("name", list(cases.redux_cases()))
+def test_redux(name, ref_dir, expected, record):
+    """FluxPriorReduxPipeline (SigLIP tower + Redux embedder in Paddle) vs diffusers' on the
+    folder diffusers saved; embeddings within the model tolerance, images within 1e-4."""
+    images, prompt, scale, pooled_scale, generate = cases.redux_cases()[name]
+    redux = ppflux.FluxPriorReduxPipeline.from_pretrained(ref_dir / "redux")
+    embeds, pooled = redux(images, prompt=prompt, prompt_embeds_scale=scale,
+                           pooled_prompt_embeds_scale=pooled_scale, return_dict=False)
+    got, want = embeds.numpy(), expected[f"{name}/prompt_embeds"]
+    assert got.shape == want.shape, (got.shape, want.shape)
+    # the Redux tokens (SigLIP tower + embedder, new here) at the model tolerance
+    _close(f"{name}: Redux image tokens", got[:, 512:], want[:, 512:], cases.TOL_MODEL, record)
+    # the 512 T5 tokens come from ppdiffusers' T5 port, which at 512 tokens differs from
+    # transformers' by ~1.5e-5 relative to the largest value: checked relative to it
+    t5_rel = float(np.abs(got[:, :512] - want[:, :512]).max() / np.abs(want[:, :512]).max())
+    record(f"{name}: T5 prompt tokens (relative to max abs)", t5_rel, 1e-4)
+    assert t5_rel < 1e-4, t5_rel
+    _close(f"{name}: pooled_prompt_embeds", pooled.numpy(),
+           expected[f"{name}/pooled_prompt_embeds"], cases.TOL_MODEL, record)
+    if generate:
+        pipe = ppflux.FluxPipeline.from_pretrained(ref_dir / "pipe")
+        pipe.set_progress_bar_config(disable=True)
+        got = pipe(prompt_embeds=embeds, pooled_prompt_embeds=pooled, latents=cases.latents(10),
+                   height=64, width=64, guidance_scale=3.5, num_inference_steps=2,
+                   output_type="np").images
+        _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)

@@ -175,4 +175,9 @@ def read_model_index(root: Path) -> dict:
             hint = (" (a single-file checkpoint? convert it first: "
                     "`ppflux convert --from-original FILE OUT_DIR`)")
         raise LayoutError(f"{root}: no model_index.json, so not a diffusers pipeline folder{hint}")
-    return json.loads(path.read_text())
+    from .._errors import UserError, read_json_object
+
+    try:
+        return read_json_object(path, "model_index.json")
+    except UserError as exc:
+        raise LayoutError(exc.problem, exc.path) from None

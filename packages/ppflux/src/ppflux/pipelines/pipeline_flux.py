@@ -89,7 +89,9 @@ class FluxPipeline(FluxLoraLoaderMixin):
     with less RAM than all its weights.
     """
 
-    _optional = ()
+    _required = REQUIRED
+    _optional = ()  # needed, but may be passed to from_pretrained instead of a sub-folder
+    _may_be_absent = ()  # loaded when the folder has them
     _loaders = {
         "scheduler": lambda p: FlowMatchEulerDiscreteScheduler.from_pretrained(p),
         "vae": C.load_vae,
@@ -167,8 +169,8 @@ class FluxPipeline(FluxLoraLoaderMixin):
         return self._configs.get(name, {})
 
     def _init_processors(self):
-        vae_cfg = self._config_of("vae") if (self._modules.get("vae") is not None
-                                             or self._folder is not None) else {}
+        has_vae = self._modules.get("vae") is not None or "vae" in self._subfolders()
+        vae_cfg = self._config_of("vae") if has_vae else {}
         blocks = vae_cfg.get("block_out_channels")
         self.vae_scale_factor = 2 ** (len(blocks) - 1) if blocks else 8
         self.latent_channels = vae_cfg.get("latent_channels", 16)
@@ -190,9 +192,10 @@ class FluxPipeline(FluxLoraLoaderMixin):
         if not root.is_dir():
             raise LayoutError(f"{root}: not a folder (ppflux reads local folders only)")
         index = C.read_model_index(root)
-        needed = REQUIRED + cls._optional
-        missing = [n for n in needed if n not in components
-                   and (n not in index or not (root / n).is_dir())]
+        needed = cls._required + cls._optional
+        on_disk = {n for n in needed + cls._may_be_absent
+                   if n in index and index[n] and index[n][0] and (root / n).is_dir()}
+        missing = [n for n in needed if n not in components and n not in on_disk]
         if missing:
             raise LayoutError(f"{root}: pipeline components missing: {', '.join(missing)} "
                               f"(expected sub-folders next to model_index.json)")
@@ -201,14 +204,15 @@ class FluxPipeline(FluxLoraLoaderMixin):
         pipe.low_memory = low_memory
         pipe._lazy_cache = {}
         pipe._configs = {}
-        pipe._subfolder_names = tuple(n for n in needed if n not in components)
-        pipe._modules = {n: components.get(n) for n in needed}
+        names = needed + cls._may_be_absent
+        pipe._subfolder_names = tuple(n for n in names if n not in components and n in on_disk)
+        pipe._modules = {n: components.get(n) for n in names}
         if not low_memory:
             for name in pipe._subfolder_names:
                 pipe._modules[name] = pipe._load_component(name)
         else:
-            for name in ("scheduler", "tokenizer", "tokenizer_2"):
-                if pipe._modules.get(name) is None:
+            for name in ("scheduler", "tokenizer", "tokenizer_2", "feature_extractor"):
+                if pipe._modules.get(name) is None and name in pipe._subfolder_names:
                     pipe._modules[name] = pipe._load_component(name)
         pipe._init_processors()
         return pipe
@@ -238,7 +242,8 @@ class FluxPipeline(FluxLoraLoaderMixin):
                     _save_vae(module, sub)
                 else:
                     module.save_pretrained(sub)
-                lib = "transformers" if name.startswith(("tokenizer", "text_encoder")) \
+                lib = "transformers" if name.startswith(
+                    ("tokenizer", "text_encoder", "image_encoder", "feature_extractor")) \
                     else "diffusers"
                 index[name] = [lib, _diffusers_class_name(name, module)]
                 self._release(name)
@@ -618,7 +623,9 @@ def _cache_context(transformer, name):
 
 def _diffusers_class_name(name, module):
     return {"text_encoder": "CLIPTextModel", "text_encoder_2": "T5EncoderModel",
-            "tokenizer": "CLIPTokenizer", "tokenizer_2": "T5TokenizerFast"}.get(
+            "tokenizer": "CLIPTokenizer", "tokenizer_2": "T5TokenizerFast",
+            "image_encoder": "SiglipVisionModel",
+            "feature_extractor": "SiglipImageProcessor"}.get(
         name, type(module).__name__)
 
 
