@@ -18,7 +18,7 @@ BASE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_
 
 # name -> (model_type, extra config); every family, tied variants, every rope type
 #: keys of BASE a family's config does not take
-BASE_DROP: dict[str, tuple[str, ...]] = {}
+BASE_DROP: dict[str, tuple[str, ...]] = {"gpt_neox": ("num_key_value_heads",)}
 VARIANTS = {
     "llama": ("llama", dict(rope_parameters={"rope_type": "default", "rope_theta": 500000.0})),
     "llama-tied": ("llama", dict(tie_word_embeddings=True, attention_bias=True, mlp_bias=True)),
@@ -76,6 +76,24 @@ VARIANTS = {
                                         rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
                                                          "full_attention": {"rope_type": "linear", "factor": 2.0,
                                                                             "rope_theta": 1e6}})),
+    "phi3": ("phi3", dict(sliding_window=6)),
+    "phi3-longrope": ("phi3", dict(max_position_embeddings=64, original_max_position_embeddings=16,
+                                   partial_rotary_factor=0.5,
+                                   rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                                    "short_factor": [1.0, 1.1, 1.2, 1.3],
+                                                    "long_factor": [1.5, 2.0, 3.0, 4.0]})),
+    "phi": ("phi", dict()),
+    "glm": ("glm", dict(head_dim=16)),
+    "glm4": ("glm4", dict(head_dim=16)),
+    "olmo": ("olmo", dict()),
+    "olmo2": ("olmo2", dict()),
+    "granite": ("granite", dict(embedding_multiplier=3.0, residual_multiplier=0.5, attention_multiplier=0.2,
+                                logits_scaling=4.0)),
+    "cohere": ("cohere", dict(logit_scale=0.5)),
+    "stablelm": ("stablelm", dict(use_qkv_bias=True)),
+    "stablelm-parallel": ("stablelm", dict(use_parallel_residual=True)),
+    "starcoder2": ("starcoder2", dict(sliding_window=6)),
+    "gpt_neox": ("gpt_neox", dict(num_key_value_heads=4)),
     "olmoe": ("olmoe", dict(num_experts=4, num_experts_per_tok=2)),
 }
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._atomic import atomic_dir, prepare_output
 from ._paddle import native_stdout_to_stderr, require_paddle
-from .generation import GenerationConfig, generate_with_backend, left_pad
+from .generation import GenerationConfig, generate_with_backend, left_pad, longrope_switch
 
 MODEL_PREFIX = "model"
 PROBE_NAME = "probe.npz"
@@ -87,15 +87,21 @@ class _StepRunner:
     def __init__(self, step, cfg):
         self.step, self.cfg = step, cfg
         self.keys = self.values = None
-        self.mask = None
+        self.ids = None
+        self.switch = longrope_switch(cfg)
 
     def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        self.ids = input_ids
         keys, values = _dummy_cache(self.cfg, input_ids.shape[0])
         mask = np.concatenate([np.zeros((input_ids.shape[0], 1), np.int64), attention_mask], axis=1)
         logits, self.keys, self.values = self.step(input_ids.astype(np.int64), mask, keys, values)
         return logits
 
     def decode(self, tokens: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        past = self.ids.shape[1]
+        if self.switch is not None and past == self.switch:  # see generation.longrope_switch
+            return self.prefill(np.concatenate([self.ids, tokens], axis=1), attention_mask)
+        self.ids = np.concatenate([self.ids, tokens], axis=1)
         mask = np.concatenate([np.zeros((tokens.shape[0], 1), np.int64), attention_mask], axis=1)
         logits, self.keys, self.values = self.step(tokens.astype(np.int64), mask, self.keys, self.values)
         return logits

@@ -105,6 +105,19 @@ class StepBackend(Protocol):
     def decode(self, tokens: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
 
 
+def longrope_switch(cfg) -> int | None:
+    """The cache length at which transformers recomputes the whole sequence (Phi-3 ``longrope``).
+
+    Past ``original_max_position_embeddings`` longrope uses its long factors; transformers'
+    Phi-3 then drops the cache once and re-encodes every token with them. Matching that is
+    what makes long generations token-identical.
+    """
+    rope = cfg.rope
+    if rope.get("type") == "longrope":
+        return int(rope["params"]["original_max_position_embeddings"])
+    return None
+
+
 class DygraphBackend:
     """Drives :class:`~x2paddle_llm.modeling_decoder.DecoderForCausalLM` with its KV cache."""
 
@@ -114,6 +127,8 @@ class DygraphBackend:
         self.paddle = require_paddle()
         self.model = model
         self.cache = None
+        self.ids = None
+        self.switch = longrope_switch(model.config)
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         paddle = self.paddle
@@ -125,9 +140,15 @@ class DygraphBackend:
 
     def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         self.cache = None
+        self.ids = input_ids
         return self._run(input_ids, attention_mask)
 
     def decode(self, tokens: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        past = self.ids.shape[1]
+        self.ids = np.concatenate([self.ids, tokens], axis=1)
+        if self.switch is not None and past == self.switch:
+            self.cache = None
+            return self._run(self.ids, attention_mask)
         return self._run(tokens, attention_mask)
 
 

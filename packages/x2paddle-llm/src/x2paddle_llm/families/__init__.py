@@ -203,3 +203,34 @@ def qkv_rows(cfg: DecoderConfig, name: str, hf_name: str, layout: str = "concat"
             start = base + (groups + (part == "v")) * hd
             rows += list(range(start, start + hd))
     return rows
+
+
+def fused_rows(hf_name: str, hf_shape: tuple[int, ...], rows: list[int], linear: bool):
+    """A ``fused`` answer: ``rows`` of the Hugging Face tensor (then transposed if a weight)."""
+    index = (slice(rows[0], rows[-1] + 1),) if rows == list(range(rows[0], rows[-1] + 1)) else (rows,)
+    return hf_name, hf_shape, index, linear
+
+
+def split_qkv(cfg: DecoderConfig, name: str, shape, hf_attn: str, layout: str = "concat"):
+    """Map ``layers.i.attn.{q,k,v}.{weight,bias}`` to rows of a fused projection ``hf_attn``
+    (its full Hugging Face prefix with ``{i}``)."""
+    parts = name.split(".")
+    if len(parts) != 5 or parts[2] != "attn" or parts[3] not in ("q", "k", "v"):
+        return None
+    fused_out = (cfg.num_attention_heads + 2 * cfg.num_key_value_heads) * cfg.head_dim
+    linear = parts[4] == "weight"
+    hf_shape = (fused_out, cfg.hidden_size) if linear else (fused_out,)
+    rows = qkv_rows(cfg, name, "", layout)
+    return fused_rows(hf_attn.format(i=parts[1]) + "." + parts[4], hf_shape, rows, linear)
+
+
+def split_gate_up(cfg: DecoderConfig, name: str, shape, hf_mlp: str):
+    """``layers.i.mlp.{gate,up}.weight`` from a fused ``gate_up_proj`` (gate first, then up)."""
+    parts = name.split(".")
+    if len(parts) != 5 or parts[2] != "mlp" or parts[3] not in ("gate", "up"):
+        return None
+    inter = cfg.intermediate_size
+    linear = parts[4] == "weight"
+    hf_shape = (2 * inter, cfg.hidden_size) if linear else (2 * inter,)
+    start = 0 if parts[3] == "gate" else inter
+    return fused_rows(hf_mlp.format(i=parts[1]) + "." + parts[4], hf_shape, list(range(start, start + inter)), linear)
