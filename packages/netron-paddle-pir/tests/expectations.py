@@ -59,8 +59,11 @@ class Walk:
         return [i["%"] for i in op.get("I", []) if i["%"] != 0] if op else [vid]
 
     def nodes(self, block):
-        return [op for op in block["ops"]
-                if op_type(op["#"]) not in HIDDEN and not self.foldable(op, block)]
+        return [
+            op
+            for op in block["ops"]
+            if op_type(op["#"]) not in HIDDEN and not self.foldable(op, block)
+        ]
 
     def captures(self, op):
         inside, used = set(), []
@@ -81,15 +84,28 @@ class Walk:
                 visit(block)
         seen, result = set(), []
         for vid in used:
-            if vid != 0 and vid not in inside and vid not in seen and (
-                    vid in self.producer or vid in self.block_arg):
+            if (
+                vid != 0
+                and vid not in inside
+                and vid not in seen
+                and (vid in self.producer or vid in self.block_arg)
+            ):
                 seen.add(vid)
                 result.append(vid)
         return result
 
 
 CONSTANT_DTYPES = {
-    "float32", "float64", "float16", "bfloat16", "int32", "int64", "bool", "int8", "uint8", "int16",
+    "float32",
+    "float64",
+    "float16",
+    "bfloat16",
+    "int32",
+    "int64",
+    "bool",
+    "int8",
+    "uint8",
+    "int16",
 }
 
 
@@ -138,8 +154,9 @@ def _paddle_names(path: Path, version: int, ops: list) -> list:
         raise AssertionError(f"{path}: paddle loaded {len(loaded)} ops, JSON has {len(ops)}")
     for i, (json_op, pir_op) in enumerate(zip(ops, loaded)):
         if pir_op.name() != op_type(json_op["#"]):
-            raise AssertionError(f"{path}: op {i} is {pir_op.name()} in paddle, "
-                                 f"{op_type(json_op['#'])} in JSON")
+            raise AssertionError(
+                f"{path}: op {i} is {pir_op.name()} in paddle, {op_type(json_op['#'])} in JSON"
+            )
         try:
             names[i] = (list(pir_op.get_input_names()), list(pir_op.get_output_names()))
         except (ValueError, RuntimeError):
@@ -170,8 +187,11 @@ def expect(path: Path) -> dict:
         if vid in params:
             return ["param", params[vid]]
         producer = walk.producer.get(vid)
-        if producer and op_type(producer[0]["#"]) != "builtin.combine" and walk.foldable(
-                producer[0], body):
+        if (
+            producer
+            and op_type(producer[0]["#"]) != "builtin.combine"
+            and walk.foldable(producer[0], body)
+        ):
             return ["const", f"%{vid}", constant_size(producer[0])]
         if vid in data_names:
             return ["input", data_names[vid]]
@@ -198,8 +218,11 @@ def expect(path: Path) -> dict:
             else:
                 slot = None  # builtin/cf ops: positional or hand-named in the reader
             producer = walk.producer.get(vid)
-            if producer and op_type(producer[0]["#"]) == "builtin.combine" and walk.foldable(
-                    producer[0], body):
+            if (
+                producer
+                and op_type(producer[0]["#"]) == "builtin.combine"
+                and walk.foldable(producer[0], body)
+            ):
                 values = [source(v) for v in walk.combine_inputs(vid)]
             else:
                 values = [source(vid)]
@@ -207,18 +230,25 @@ def expect(path: Path) -> dict:
         captures = walk.captures(op)
         outputs = None
         if names and t not in ("pd_op.if", "pd_op.while"):
-            outputs = names[1][:len(op.get("O", []))]
-        expected_nodes.append({
-            "type": t, "inputs": inputs, "outputs": outputs,
-            "captures": [source(v) for v in captures],
-            "regions": [len(r["blocks"]) for r in op.get("regions", [])],
-            "struct_name": (_attr(op, "struct_name") or "").strip("/") or None,
-        })
-    fetches = [op for op in body["ops"] if op_type(op["#"]) in ("pd_op.fetch",
-                                                                  "builtin.shadow_output")]
+            outputs = names[1][: len(op.get("O", []))]
+        expected_nodes.append(
+            {
+                "type": t,
+                "inputs": inputs,
+                "outputs": outputs,
+                "captures": [source(v) for v in captures],
+                "regions": [len(r["blocks"]) for r in op.get("regions", [])],
+                "struct_name": (_attr(op, "struct_name") or "").strip("/") or None,
+            }
+        )
+    fetches = [
+        op for op in body["ops"] if op_type(op["#"]) in ("pd_op.fetch", "builtin.shadow_output")
+    ]
     if fetches:
-        outputs = [_attr(op, "name") if op_type(op["#"]) == "pd_op.fetch"
-                   else _attr(op, "output_name") for op in fetches]
+        outputs = [
+            _attr(op, "name") if op_type(op["#"]) == "pd_op.fetch" else _attr(op, "output_name")
+            for op in fetches
+        ]
     else:
         outputs = []
         for op in nodes:

@@ -10,7 +10,8 @@ import { open } from './context.mjs';
 
 const here = path.dirname(url.fileURLToPath(import.meta.url));
 const corpus = process.env.PIR_CORPUS;
-const models = JSON.parse(fs.readFileSync(path.join(here, '..', 'models.json'), 'utf-8'));
+// The corpus file: what the test session builds ('ci' entries) and what must be true of each.
+const models = JSON.parse(fs.readFileSync(path.join(here, '..', 'models.json'), 'utf-8')).filter((entry) => entry.tags.includes('ci'));
 const expectations = corpus ? JSON.parse(fs.readFileSync(path.join(corpus, 'expectations.json'), 'utf-8')) : {};
 
 const decode = (tensor) => {
@@ -80,6 +81,31 @@ for (const entry of models) {
             const of = sources(graph);
             const outputs = graph.outputs.map((a) => typeof expected.outputs[0] === 'string' ? a.name : of(a.value[0]));
             assert.deepEqual(outputs, expected.outputs);
+        });
+
+        await t.test('what the corpus file says of the model', () => {
+            const want = entry.expect || {};
+            if (want.nodes) {
+                const count = countNodes(graph);
+                assert.ok(count >= want.nodes[0] && count <= want.nodes[1], `${count} nodes, the corpus file says ${want.nodes[0]}-${want.nodes[1]}`);
+            }
+            if (want.ops_at_least) {
+                const doc = JSON.parse(fs.readFileSync(path.join(corpus, entry.target), 'utf-8'));
+                let ops = 0;
+                const walk = (block) => {
+                    for (const op of block.ops) {
+                        ops += op['#'] === 'p' ? 0 : 1;
+                        for (const region of op.regions || []) {
+                            region.blocks.forEach(walk);
+                        }
+                    }
+                };
+                walk(doc.program.regions[0].blocks[0]);
+                assert.ok(ops >= want.ops_at_least, `${ops} ops in the file, the corpus file says at least ${want.ops_at_least}`);
+            }
+            if (want.regions !== undefined) {
+                assert.equal(graph.nodes.filter((node) => node.blocks.length > 0).length, want.regions, 'nodes with regions');
+            }
         });
 
         await t.test('nodes, edges and named operands', () => {
@@ -385,4 +411,49 @@ test('folded constants keep their data type and exact values', { skip: expectati
         const want = dtype in bits ? bits[dtype] : dtype === 'float32' ? Math.fround(value) : value;
         assert.deepEqual(got, [want, want], dtype);
     }
+});
+
+test('every folded constant of the corpus shows the value its op holds, in its own data type', { skip: corpus ? false : 'corpus missing' }, async () => {
+    const arrays = { uint8: Uint8Array, int8: Int8Array, int16: Int16Array, int32: Int32Array, int64: BigInt64Array, float32: Float32Array, float64: Float64Array, boolean: Uint8Array };
+    let checked = 0;
+    let uint8 = 0;
+    for (const entry of models.filter((m) => expectations[m.target])) {
+        const file = path.join(corpus, entry.target);
+        const doc = JSON.parse(fs.readFileSync(file, 'utf-8'));
+        const producers = new Map();
+        const walk = (block) => {
+            for (const op of block.ops) {
+                for (const result of Array.isArray(op.O) ? op.O : []) {
+                    producers.set(`%${result['%']}`, op);
+                }
+                (op.regions || []).forEach((region) => region.blocks.forEach(walk));
+            }
+        };
+        walk(doc.program.regions[0].blocks[0]);
+        // eslint-disable-next-line no-await-in-loop
+        const { model } = await open(file);
+        for (const node of model.modules[0].nodes) {
+            for (const argument of node.inputs) {
+                for (const value of argument.value) {
+                    const tensor = value.initializer;
+                    if (!tensor || tensor.category !== 'Constant' || !(tensor.type.dataType in arrays)) {
+                        continue;
+                    }
+                    const op = producers.get(value.name);
+                    const attr = (name) => op.A.find((a) => a.N === name).AT.D;
+                    const raw = attr('value');
+                    const want = Array.isArray(raw) ? raw.map((item) => typeof item === 'object' ? item.D : item) : new Array(tensor.type.shape.dimensions.reduce((a, b) => a * b, 1)).fill(raw);
+                    const data = tensor.values;
+                    const got = Array.from(new arrays[tensor.type.dataType](data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)), Number);
+                    const cast = tensor.type.dataType === 'float32' ? want.map(Math.fround) : tensor.type.dataType === 'boolean' ? want.map((v) => v ? 1 : 0) : want;
+                    assert.deepEqual(got, cast, `${entry.target} ${value.name} (${tensor.type.dataType})`);
+                    assert.equal(tensor.type.dataType, attr('dtype') === 'bool' ? 'boolean' : attr('dtype'));
+                    checked++;
+                    uint8 += tensor.type.dataType === 'uint8' ? 1 : 0;
+                }
+            }
+        }
+    }
+    assert.ok(checked > 50, `${checked} constants checked`);
+    assert.ok(uint8 > 0, 'the corpus has a uint8 constant (threshold)');
 });
