@@ -35,8 +35,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--blocks", type=int, default=2500)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--no-warmup", action="store_true",
-                        help="skip the discarded first open of each (saves time on big models)")
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the discarded first open of each (saves time on big models)",
+    )
     args = parser.parse_args(argv)
     from netron_paddle_pir.server import Viewer
 
@@ -51,17 +54,33 @@ def main(argv=None) -> int:
         ops = synthetic.write(tmp, args.blocks)
         loaded = synthetic.validate(tmp)
         assert loaded == ops + 2 + 2 * args.blocks, (loaded, ops)
-        print(f"wrote {ops} ops in {time.perf_counter() - started:.1f} s; paddle loads "
-              f"{loaded} ops (parameters, data, fetch included)", file=sys.stderr)
+        print(
+            f"wrote {ops} ops in {time.perf_counter() - started:.1f} s; paddle loads "
+            f"{loaded} ops (parameters, data, fetch included)",
+            file=sys.stderr,
+        )
         with Viewer() as ours, Viewer(upstream_only=True) as upstream:
-            cases = [{"name": "netron-paddle-pir", "url": ours.add(tmp / "model.json")},
-                     {"name": "netron 9.3.3 paddle.js", "url": upstream.add(tmp / "model.json")}]
+            cases = [
+                {"name": "netron-paddle-pir", "url": ours.add(tmp / "model.json")},
+                {"name": "netron 9.3.3 paddle.js", "url": upstream.add(tmp / "model.json")},
+            ]
             spec = tmp / "spec.json"
-            spec.write_text(json.dumps({"chromium": chromium, "cases": cases,
-                                        "rounds": args.rounds,
-                                        "warmup": not args.no_warmup}))
-            run = subprocess.run([node, str(HERE / "open_time.mjs"), str(spec)],
-                                 capture_output=True, text=True, timeout=3600)
+            spec.write_text(
+                json.dumps(
+                    {
+                        "chromium": chromium,
+                        "cases": cases,
+                        "rounds": args.rounds,
+                        "warmup": not args.no_warmup,
+                    }
+                )
+            )
+            run = subprocess.run(
+                [node, str(HERE / "open_time.mjs"), str(spec)],
+                capture_output=True,
+                text=True,
+                timeout=3600,
+            )
             if run.returncode != 0:
                 print(run.stderr, file=sys.stderr)
                 return 1
@@ -76,12 +95,23 @@ def main(argv=None) -> int:
         "parameters": args.blocks * 2,
         "rounds": args.rounds,
         "warmup": not args.no_warmup,
-        "results": [{"reader": r["name"], "ms": r["ms"], "median_ms": medians[r["name"]],
-                     "graph_nodes_drawn": r["nodes"], "error": r["message"]} for r in results],
+        "results": [
+            {
+                "reader": r["name"],
+                "ms": r["ms"],
+                "median_ms": medians[r["name"]],
+                "graph_nodes_drawn": r["nodes"],
+                "error": r["message"],
+            }
+            for r in results
+        ],
         "ratio_upstream_over_ours": round(upstream_ms / ours_ms, 3),
         "netron": importlib.metadata.version("netron"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "command": "python benchmarks/bench_open_10k.py",
     }
     out = HERE / "results" / "open_10k.json"

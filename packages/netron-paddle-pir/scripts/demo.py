@@ -21,8 +21,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp)
         build(corpus, only=["mlp", "control_flow", "static_untrainable"], quiet=True)
-        models = [corpus / "mlp" / "model.json", corpus / "control_flow" / "model.json",
-                  corpus / "static_untrainable" / "model.json"]
+        models = [
+            corpus / "mlp" / "model.json",
+            corpus / "control_flow" / "model.json",
+            corpus / "static_untrainable" / "model.json",
+        ]
         node = shutil.which("node")
         for model in models:
             if node:

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from netron_paddle_pir.server import Viewer, netron_dir
 
 
@@ -45,7 +46,8 @@ def test_index_has_model_metas_fresh_date_and_consent_cookie(corpus):
         assert '<meta name="version" content="0.0.0">' in text  # telemetry off
         date = re.search(r'<meta name="date" content="([^"]+)">', text).group(1)
         served = datetime.datetime.strptime(date, "%Y-%m-%d %H:%M:%S").replace(
-            tzinfo=datetime.timezone.utc)
+            tzinfo=datetime.timezone.utc
+        )
         age = datetime.datetime.now(datetime.timezone.utc) - served
         assert abs(age.total_seconds()) < 120  # far from netron's 180-day "Please update" block
         assert "consent=" in headers["Set-Cookie"]
@@ -69,8 +71,16 @@ def test_overlay_and_upstream_modules(corpus):
         assert plain == (netron / "paddle.js").read_bytes()
 
 
-@pytest.mark.parametrize("path", ["data/../../../etc/passwd", "data/%2e%2e/%2e%2e/etc/passwd",
-                                  "../server.py", "nope.js", "data/missing.bin"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "data/../../../etc/passwd",
+        "data/%2e%2e/%2e%2e/etc/passwd",
+        "../server.py",
+        "nope.js",
+        "data/missing.bin",
+    ],
+)
 def test_outside_paths_are_404(corpus, path):
     with Viewer() as viewer:
         url = viewer.add(corpus / "mlp" / "model.json")
@@ -86,8 +96,13 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def _start(args, env=None):
-    proc = subprocess.Popen([sys.executable, "-m", "netron_paddle_pir", *args, "--no-browser"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netron_paddle_pir", *args, "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     urls = []
     deadline = time.time() + 30
     while time.time() < deadline and len(urls) < len(args):
@@ -123,13 +138,22 @@ def test_cli_works_without_paddle(corpus, tmp_path):
     blocker.mkdir()
     (blocker / "paddle.py").write_text("raise ImportError('paddle hidden for this test')\n")
     env = dict(os.environ, PYTHONPATH=str(blocker) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    check = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
         import importlib.util, sys
         try:
             import paddle
         except ImportError:
             print('hidden')
-        """)], env=env, capture_output=True, text=True)
+        """),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert "hidden" in check.stdout
     proc, urls = _start([str(corpus / "mlp" / "model.json")], env=env)
     try:
@@ -142,12 +166,17 @@ def test_cli_works_without_paddle(corpus, tmp_path):
 
 
 def test_cli_help_and_errors(tmp_path):
-    help_text = subprocess.run([sys.executable, "-m", "netron_paddle_pir", "--help"],
-                               capture_output=True, text=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "netron_paddle_pir", "--help"], capture_output=True, text=True
+    ).stdout
     for option in ("--port", "--host", "--no-browser", "MODEL"):
         assert option in help_text
-    run = subprocess.run([sys.executable, "-m", "netron_paddle_pir", str(tmp_path / "x.json"),
-                          "--no-browser"], capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [sys.executable, "-m", "netron_paddle_pir", str(tmp_path / "x.json"), "--no-browser"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert run.returncode == 2
     assert "no such model file" in run.stderr
 
@@ -157,7 +186,17 @@ def test_paddle_parts_fail_with_a_clear_message(tmp_path):
     blocker.mkdir()
     (blocker / "paddle.py").write_text("raise ImportError('no paddle here')\n")
     env = dict(os.environ, PYTHONPATH=str(blocker))
-    run = subprocess.run([sys.executable, "-m", "netron_paddle_pir.signatures", "--output",
-                          str(tmp_path / "t.json")], env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netron_paddle_pir.signatures",
+            "--output",
+            str(tmp_path / "t.json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode != 0
     assert "paddlepaddle" in run.stderr and "paddlepaddle-gpu" in run.stderr

@@ -12,8 +12,9 @@ def test_table_matches_installed_paddle():
 
     shipped = json.loads(DEFAULT_OUTPUT.read_text(encoding="utf-8"))
     fresh = generate()
-    assert shipped["paddle_version"] == paddle.__version__, "regenerate with " \
-        "python -m netron_paddle_pir.signatures"
+    assert shipped["paddle_version"] == paddle.__version__, (
+        "regenerate with python -m netron_paddle_pir.signatures"
+    )
     assert shipped["ops"] == fresh["ops"]
     assert len(shipped["ops"]) > 1000
 

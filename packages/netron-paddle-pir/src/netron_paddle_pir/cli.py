@@ -15,16 +15,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netron-paddle-pir",
         description="Open Paddle 3 PIR JSON models (model.json / __model__.json, with their "
-                    "weights) in Netron, offline. Each model is served on its own port; the "
-                    "URLs are printed. Works without Paddle installed. Ctrl-C stops.")
-    parser.add_argument("models", nargs="+", metavar="MODEL",
-                        help="model file: model.json (next to model.pdiparams), __model__.json "
-                             "(next to per-parameter files), or any file Netron opens")
-    parser.add_argument("--port", type=int, default=0,
-                        help="port of the first model; the next models take the following ports "
-                             "(default: free ports)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1, this machine only)")
+        "weights) in Netron, offline. Each model is served on its own port; the "
+        "URLs are printed. Works without Paddle installed. Ctrl-C stops.",
+    )
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="model file: model.json (next to model.pdiparams), __model__.json "
+        "(next to per-parameter files), or any file Netron opens",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port of the first model; the next models take the following ports "
+        "(default: free ports)",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only)",
+    )
     parser.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser

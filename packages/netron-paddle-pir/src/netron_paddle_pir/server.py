@@ -28,15 +28,29 @@ NETRON_MIN = (9, 3, 0)
 NETRON_MAX_EXCLUSIVE = (10, 0, 0)
 
 MIME_TYPES = {
-    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8", ".css": "text/css", ".png": "image/png",
-    ".ico": "image/x-icon", ".json": "application/json", ".svg": "image/svg+xml",
-    ".ttf": "font/ttf", ".woff": "font/woff", ".woff2": "font/woff2", ".gif": "image/gif",
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".ttf": "font/ttf",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".gif": "image/gif",
 }
 
 # Files of our overlay served at the app root (next to Netron's modules).
-OVERLAY = {"paddle.js", "paddle-pir.js", "paddle-pir-program.js", "paddle-pir-ops.js",
-           "paddle-pir-weights.js", "pir-signatures.json"}
+OVERLAY = {
+    "paddle.js",
+    "paddle-pir.js",
+    "paddle-pir-program.js",
+    "paddle-pir-ops.js",
+    "paddle-pir-weights.js",
+    "pir-signatures.json",
+}
 
 
 class NetronNotFound(RuntimeError):
@@ -53,8 +67,10 @@ def netron_dir(check_version: bool = True) -> Path:
         version = importlib.metadata.version("netron")
         parts = tuple(int(p) for p in re.findall(r"\d+", version)[:3])
         if not (NETRON_MIN <= parts < NETRON_MAX_EXCLUSIVE):
-            raise NetronNotFound(f"netron {version} is outside the tested range >=9.3,<10 "
-                                 "(pip install 'netron>=9.3,<10')")
+            raise NetronNotFound(
+                f"netron {version} is outside the tested range >=9.3,<10 "
+                "(pip install 'netron>=9.3,<10')"
+            )
     for name in ("index.html", "view.js", "paddle.js", "browser.js"):
         if not (folder / name).is_file():
             raise NetronNotFound(f"netron at {folder} has no {name}: unsupported layout")
@@ -78,21 +94,27 @@ def _index_html(netron: Path, model: ModelEntry) -> bytes:
     text = (netron / "index.html").read_text(encoding="utf-8")
     version = importlib.metadata.version("netron")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    metas = "\n".join([
-        '<meta name="type" content="Python">',
-        # Version 0.0.0 is how Netron marks an unpackaged build: it turns telemetry off, so the
-        # page makes no requests outside this server. The real version is kept for reference.
-        '<meta name="version" content="0.0.0">',
-        f'<meta name="netron-version" content="{html.escape(version)}">',
-        '<meta name="generator" content="netron-paddle-pir">',
-        f'<meta name="file" content="/data/{urllib.parse.quote(model.name)}">',
-        f'<meta name="identifier" content="{html.escape(model.name)}">',
-    ])
+    metas = "\n".join(
+        [
+            '<meta name="type" content="Python">',
+            # Version 0.0.0 is how Netron marks an unpackaged build: it turns telemetry off, so the
+            # page makes no requests outside this server. The real version is kept for reference.
+            '<meta name="version" content="0.0.0">',
+            f'<meta name="netron-version" content="{html.escape(version)}">',
+            '<meta name="generator" content="netron-paddle-pir">',
+            f'<meta name="file" content="/data/{urllib.parse.quote(model.name)}">',
+            f'<meta name="identifier" content="{html.escape(model.name)}">',
+        ]
+    )
     text = re.sub(r'<meta name="version" content="[^"]*">', lambda _: metas, text, count=1)
     # Netron blocks the page with "Please update" 180 days after this date; a local viewer of a
     # pinned, tested netron should not: the date becomes the time the page is served.
-    text = re.sub(r'<meta name="date" content="[^"]*">',
-                  lambda _: f'<meta name="date" content="{now}">', text, count=1)
+    text = re.sub(
+        r'<meta name="date" content="[^"]*">',
+        lambda _: f'<meta name="date" content="{now}">',
+        text,
+        count=1,
+    )
     return text.encode("utf-8")
 
 
@@ -125,7 +147,7 @@ def make_handler(model: ModelEntry, netron: Path, web: Path = WEB_DIR, upstream_
                 path = "/index.html"
             content, ctype, extra = None, None, {}
             if path.startswith("/data/"):
-                content = self._file(model.folder, path[len("/data/"):])
+                content = self._file(model.folder, path[len("/data/") :])
                 ctype = "application/octet-stream"
             elif path == "/index.html":
                 content = _index_html(netron, model)
@@ -182,8 +204,11 @@ class Viewer:
         handler = make_handler(ModelEntry(path), self.netron, upstream_only=self.upstream_only)
         server = http.server.ThreadingHTTPServer((self.host, port), handler)
         server.daemon_threads = True
-        thread = threading.Thread(target=functools.partial(server.serve_forever, 0.2),
-                                  name=f"netron-paddle-pir:{path.name}", daemon=True)
+        thread = threading.Thread(
+            target=functools.partial(server.serve_forever, 0.2),
+            name=f"netron-paddle-pir:{path.name}",
+            daemon=True,
+        )
         thread.start()
         self._servers.append((server, thread))
         host = self.host if ":" not in self.host else f"[{self.host}]"

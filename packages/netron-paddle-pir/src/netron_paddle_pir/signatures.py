@@ -26,12 +26,42 @@ DEFAULT_OUTPUT = Path(__file__).parent / "web" / "pir-signatures.json"
 
 # Ops built by hand in Paddle (no generated API function), looked up as well.
 MANUAL_OPS = [
-    "data", "fetch", "feed", "if", "while", "pylayer", "assert", "select_input", "select_output",
-    "has_elements", "array_length", "array_read", "array_write_", "array_to_tensor",
-    "create_array", "create_array_like", "slice_array", "slice_array_dense", "assign_array",
-    "assign_array_", "assign_out_", "add_n_", "add_n_array", "fused_gemm_epilogue",
-    "split_grad", "expand", "increment_", "shadow_feed", "shadow_feed_tensors", "tensor_to_array",
-    "memcpy", "memcpy_h2d", "memcpy_d2h", "share_data_", "full_with_tensor", "seed",
+    "data",
+    "fetch",
+    "feed",
+    "if",
+    "while",
+    "pylayer",
+    "assert",
+    "select_input",
+    "select_output",
+    "has_elements",
+    "array_length",
+    "array_read",
+    "array_write_",
+    "array_to_tensor",
+    "create_array",
+    "create_array_like",
+    "slice_array",
+    "slice_array_dense",
+    "assign_array",
+    "assign_array_",
+    "assign_out_",
+    "add_n_",
+    "add_n_array",
+    "fused_gemm_epilogue",
+    "split_grad",
+    "expand",
+    "increment_",
+    "shadow_feed",
+    "shadow_feed_tensors",
+    "tensor_to_array",
+    "memcpy",
+    "memcpy_h2d",
+    "memcpy_d2h",
+    "share_data_",
+    "full_with_tensor",
+    "seed",
 ]
 
 
@@ -48,8 +78,9 @@ def _probe(paddle, names: list[str]) -> dict[str, dict]:
     ops = [{"#": f"1.{name}", "I": [], "O": [], "A": []} for name in names]
     doc = {
         "base_code": {"magic": "pir", "trainable": True, "version": 1},
-        "program": {"regions": [{"#": "region_0", "blocks": [
-            {"#": "block_0", "args": [], "ops": ops}]}]},
+        "program": {
+            "regions": [{"#": "region_0", "blocks": [{"#": "block_0", "args": [], "ops": ops}]}]
+        },
     }
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "probe.json")
@@ -67,8 +98,11 @@ def _probe(paddle, names: list[str]) -> dict[str, dict]:
             attributes = list(op.get_attr_names())
         except ValueError:  # op without OpYamlInfoInterface (if, while, ...)
             continue
-        table[name[len("pd_op."):]] = {"inputs": inputs, "outputs": outputs,
-                                        "attributes": attributes}
+        table[name[len("pd_op.") :]] = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "attributes": attributes,
+        }
     return table
 
 
@@ -103,18 +137,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m netron_paddle_pir.signatures",
         description="Write the pd_op signature table (names of operands, results, attributes) "
-                    "from the installed Paddle.")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help=f"JSON file to write (default: {DEFAULT_OUTPUT})")
+        "from the installed Paddle.",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"JSON file to write (default: {DEFAULT_OUTPUT})",
+    )
     args = parser.parse_args(argv)
     table = generate()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, separators=(",", ":"), sort_keys=False) + "\n",
-                   encoding="utf-8")
+    tmp.write_text(
+        json.dumps(table, separators=(",", ":"), sort_keys=False) + "\n", encoding="utf-8"
+    )
     tmp.replace(args.output)
-    print(f"{len(table['ops'])} pd_op signatures from paddle {table['paddle_version']} "
-          f"-> {args.output}", file=sys.stderr)
+    print(
+        f"{len(table['ops'])} pd_op signatures from paddle {table['paddle_version']} "
+        f"-> {args.output}",
+        file=sys.stderr,
+    )
     return 0
 
 
