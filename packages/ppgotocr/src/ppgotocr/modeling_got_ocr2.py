@@ -390,6 +390,13 @@ class Qwen2Layer(nn.Layer):
         return x + self.mlp(self.post_attention_layernorm(x)), present
 
 
+def _layer_without_cache(layer, x, cos, sin, mask):
+    """One decoder layer's hidden states (for recompute: the backward pass runs it again,
+    outside the caller's ``dense_kernels`` block, so it sets the kernels itself)."""
+    with dense_kernels():
+        return layer(x, cos, sin, mask, None)[0]
+
+
 class Qwen2Model(nn.Layer):
     def __init__(self, cfg: GotOcr2TextConfig):
         super().__init__()
@@ -420,7 +427,7 @@ class Qwen2Model(nn.Layer):
                 # recompute the layer in the backward pass instead of keeping its activations
                 from paddle.distributed.fleet.utils import recompute
 
-                x, present = recompute(layer, x, cos, sin, mask, None)
+                x, present = recompute(_layer_without_cache, layer, x, cos, sin, mask), None
             else:
                 x, present = layer(
                     x, cos, sin, mask, None if past_key_values is None else past_key_values[i]
