@@ -197,3 +197,43 @@ def redux_cases() -> dict:
             [image(21, size=32), image(22, size=32)], "a red cat", [0.6, 0.4], [0.7, 0.3],
             True),
     }
+
+
+# IP-Adapter: a tiny CLIP vision tower (projection 24) and an adapter file in the XLabs layout
+IP_CLIP = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+               image_size=32, patch_size=8, projection_dim=24)
+
+
+def ip_adapter_tensors(num_double_blocks: int = 2, text_dim: int = 32, inner: int = 32,
+                       image_dim: int = 24, tokens: int = 4) -> dict:
+    """Random IP-Adapter weights with the key names of XLabs' FLUX IP-Adapter files."""
+    rng = np.random.default_rng(13)
+
+    def normal(*shape, scale=0.2):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    tensors = {
+        "ip_adapter_proj_model.proj.weight": normal(tokens * text_dim, image_dim),
+        "ip_adapter_proj_model.proj.bias": normal(tokens * text_dim),
+        "ip_adapter_proj_model.norm.weight": 1 + normal(text_dim, scale=0.1),
+        "ip_adapter_proj_model.norm.bias": normal(text_dim, scale=0.1),
+    }
+    for i in range(num_double_blocks):
+        for kv in ("k", "v"):
+            prefix = f"double_blocks.{i}.processor.ip_adapter_double_stream_{kv}_proj"
+            tensors[f"{prefix}.weight"] = normal(inner, text_dim)
+            tensors[f"{prefix}.bias"] = normal(inner)
+    return tensors
+
+
+def ip_adapter_cases() -> dict:
+    """name -> (set_ip_adapter_scale argument, call kwargs without prompt, latents)."""
+    call = dict(height=64, width=64, guidance_scale=3.5, **COMMON)
+    return {
+        "FluxPipeline + IP-Adapter, 2 steps, scale 0.7": (
+            0.7, dict(call, ip_adapter_image=image(23, size=32)), latents(11)),
+        "FluxPipeline + IP-Adapter, per-block scales, true CFG (black negative image)": (
+            [0.5, 1.2], dict(call, ip_adapter_image=image(24, size=32),
+                             negative_prompt="a blurry dark sketch", true_cfg_scale=1.5),
+            latents(12)),
+    }

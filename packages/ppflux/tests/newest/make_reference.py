@@ -156,6 +156,25 @@ def main(out: Path) -> None:
                                      width=64, guidance_scale=3.5, num_inference_steps=2,
                                      output_type="np").images
 
+    from safetensors.numpy import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    ip_dir = out / "ip_adapter"
+    reference.seed_all(13)
+    CLIPVisionModelWithProjection(CLIPVisionConfig(**cases.IP_CLIP)).eval().save_pretrained(
+        ip_dir / "image_encoder")
+    save_file(cases.ip_adapter_tensors(), str(ip_dir / "ip_adapter.safetensors"))
+    for name, (scale, kwargs, lat) in cases.ip_adapter_cases().items():
+        pipe = diffusers.FluxPipeline.from_pretrained(pipe_dir)
+        pipe.set_progress_bar_config(disable=True)
+        pipe.load_ip_adapter(ip_dir, weight_name="ip_adapter.safetensors",
+                             image_encoder_pretrained_model_name_or_path=ip_dir / "image_encoder",
+                             image_encoder_dtype=torch.float32)
+        pipe.set_ip_adapter_scale(scale)
+        with torch.no_grad():
+            results[name] = pipe(prompt=cases.PROMPT, latents=torch.tensor(lat),
+                                 **kwargs).images
+
     index = {name: f"a{i}" for i, name in enumerate(results)}
     np.savez(out / "reference.npz", **{index[n]: v for n, v in results.items()})
     (out / "index.json").write_text(json.dumps(index, indent=1))

@@ -140,3 +140,21 @@ def test_redux(name, ref_dir, expected, record):
                    height=64, width=64, guidance_scale=3.5, num_inference_steps=2,
                    output_type="np").images
         _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)
+
+
+@pytest.mark.parametrize("name", list(cases.ip_adapter_cases()))
+def test_ip_adapter(name, ref_dir, expected, record):
+    """load_ip_adapter (XLabs-layout file + CLIP vision tower saved by transformers 5) and
+    generation with an image prompt, vs diffusers' FluxPipeline with the same adapter."""
+    scale, kwargs, lat = cases.ip_adapter_cases()[name]
+    pipe = ppflux.FluxPipeline.from_pretrained(ref_dir / "pipe")
+    pipe.set_progress_bar_config(disable=True)
+    ip_dir = ref_dir / "ip_adapter"
+    pipe.load_ip_adapter(ip_dir, weight_name="ip_adapter.safetensors",
+                         image_encoder_pretrained_model_name_or_path=ip_dir / "image_encoder")
+    pipe.set_ip_adapter_scale(scale)
+    got = pipe(prompt=cases.PROMPT, latents=lat, **kwargs).images
+    without = pipe(prompt=cases.PROMPT, latents=lat, **{**kwargs, "ip_adapter_image": None,
+                                                        "negative_prompt": None}).images
+    assert np.abs(got - without).max() > 1e-3  # the image prompt changed the result
+    _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)

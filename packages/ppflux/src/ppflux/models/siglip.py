@@ -178,20 +178,31 @@ class SiglipVisionModel(nn.Layer):
         return model
 
 
-class SiglipImageProcessor:
-    """transformers' SigLIP preprocessing: RGB, resize to ``size`` (PIL, ``resample``), scale
-    by ``rescale_factor``, normalise with ``image_mean`` / ``image_std``."""
+class ImageProcessor:
+    """transformers' CLIP / SigLIP image preprocessing (the PIL path): RGB, resize (to
+    ``size`` height x width, or the shortest edge to ``size["shortest_edge"]``) with PIL's
+    ``resample``, optional center crop to ``crop_size``, scale by ``rescale_factor``, normalise
+    with ``image_mean`` / ``image_std``."""
 
     def __init__(self, size=None, resample: int = 3, rescale_factor: float = 1 / 255,
                  image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5), do_resize=True,
-                 do_rescale=True, do_normalize=True, do_convert_rgb=True, **_ignored):
-        size = size or {"height": 384, "width": 384}
-        self.size = (int(size["height"]), int(size["width"]))
+                 do_rescale=True, do_normalize=True, do_convert_rgb=True, crop_size=None,
+                 do_center_crop=False, image_processor_type="SiglipImageProcessor",
+                 **_ignored):
+        size = size if size is not None else {"height": 384, "width": 384}
+        if isinstance(size, int):
+            size = {"shortest_edge": size}
+        self.size = dict(size)
+        if isinstance(crop_size, int):
+            crop_size = {"height": crop_size, "width": crop_size}
+        self.crop_size = dict(crop_size) if crop_size else None
         self.resample, self.rescale_factor = resample, rescale_factor
         self.mean = np.asarray(image_mean, np.float32)
         self.std = np.asarray(image_std, np.float32)
         self.do_resize, self.do_rescale = do_resize, do_rescale
         self.do_normalize, self.do_convert_rgb = do_normalize, do_convert_rgb
+        self.do_center_crop = do_center_crop
+        self.image_processor_type = image_processor_type
 
     @classmethod
     def from_pretrained(cls, folder):
@@ -203,8 +214,8 @@ class SiglipImageProcessor:
         return cls(**read_json_object(path, "preprocessor_config.json"))
 
     def to_dict(self) -> dict:
-        return {"image_processor_type": "SiglipImageProcessor",
-                "size": {"height": self.size[0], "width": self.size[1]},
+        return {"image_processor_type": self.image_processor_type, "size": self.size,
+                "crop_size": self.crop_size, "do_center_crop": self.do_center_crop,
                 "resample": self.resample, "rescale_factor": self.rescale_factor,
                 "image_mean": self.mean.tolist(), "image_std": self.std.tolist(),
                 "do_resize": self.do_resize, "do_rescale": self.do_rescale,
@@ -226,8 +237,10 @@ class SiglipImageProcessor:
                 image = Image.fromarray(image)
             if self.do_convert_rgb:
                 image = image.convert("RGB")
-            if self.do_resize and image.size != self.size[::-1]:
-                image = image.resize(self.size[::-1], resample=self.resample)
+            if self.do_resize:
+                image = self._resize(image)
+            if self.do_center_crop and self.crop_size:
+                image = self._center_crop(image)
             array = np.asarray(image, dtype=np.float32)
             if self.do_rescale:
                 array = array * np.float32(self.rescale_factor)
@@ -235,6 +248,28 @@ class SiglipImageProcessor:
                 array = (array - self.mean) / self.std
             batch.append(array.transpose(2, 0, 1))
         return paddle.to_tensor(np.stack(batch).astype(np.float32))
+
+
+    def _resize(self, image):
+        w, h = image.size
+        if "shortest_edge" in self.size:
+            edge = int(self.size["shortest_edge"])
+            short, long = (w, h) if w <= h else (h, w)
+            new_long = int(edge * long / short)
+            target = (edge, new_long) if w <= h else (new_long, edge)
+        else:
+            target = (int(self.size["width"]), int(self.size["height"]))
+        return image if image.size == target else image.resize(target, resample=self.resample)
+
+    def _center_crop(self, image):
+        w, h = image.size
+        cw, ch = int(self.crop_size["width"]), int(self.crop_size["height"])
+        if (w, h) == (cw, ch):
+            return image
+        if cw > w or ch > h:
+            raise ValueError(f"image {w}x{h} is smaller than the crop {cw}x{ch}")
+        left, top = (w - cw) // 2, (h - ch) // 2
+        return image.crop((left, top, left + cw, top + ch))
 
 
 def save_siglip(model: SiglipVisionModel, folder) -> None:
@@ -251,3 +286,5 @@ def save_siglip(model: SiglipVisionModel, folder) -> None:
     save_numpy(folder / "paddle_model.safetensors",
                {k: v.astype("float32").numpy() for k, v in model.state_dict().items()},
                {"format": "paddle"})
+
+SiglipImageProcessor = ImageProcessor  # the name transformers uses for Redux's processor

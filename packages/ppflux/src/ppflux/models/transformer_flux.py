@@ -289,10 +289,11 @@ class FluxAttention(nn.Layer):
         return x.reshape([x.shape[0], x.shape[1], self.heads, -1])
 
     def forward(self, hidden_states, encoder_hidden_states=None, image_rotary_emb=None,
-                attention_mask=None):
+                attention_mask=None, ip_hidden_states=None):
         query = self.norm_q(self._heads(self.to_q(hidden_states)))
         key = self.norm_k(self._heads(self.to_k(hidden_states)))
         value = self._heads(self.to_v(hidden_states))
+        ip_query = query  # IP-Adapter: the image tokens' normalised queries, before RoPE
         if encoder_hidden_states is not None and self.added_kv_proj_dim is not None:
             e_query = self.norm_added_q(self._heads(self.add_q_proj(encoder_hidden_states)))
             e_key = self.norm_added_k(self._heads(self.add_k_proj(encoder_hidden_states)))
@@ -310,8 +311,26 @@ class FluxAttention(nn.Layer):
             n_txt = encoder_hidden_states.shape[1]
             enc_out, out = out[:, :n_txt], out[:, n_txt:]
             out = self.to_out[1](self.to_out[0](out))
+            ip = self.__dict__.get("_ip")
+            if ip_hidden_states is not None and ip is not None:
+                return out, self.to_add_out(enc_out), self._ip_attention(ip, ip_query,
+                                                                         ip_hidden_states)
             return out, self.to_add_out(enc_out)
         return out
+
+    def _ip_attention(self, ip, ip_query, ip_hidden_states):
+        """Sum over the loaded IP-Adapters of scale x attention(image queries, image-prompt
+        keys / values) (diffusers' FluxIPAdapterAttnProcessor)."""
+        b = ip_query.shape[0]
+        total = paddle.zeros([b, ip_query.shape[1], self.heads * self.head_dim], ip_query.dtype)
+        for states, scale, to_k, to_v in zip(ip_hidden_states, ip.scale, ip.to_k_ip,
+                                             ip.to_v_ip):
+            k = to_k(states).reshape([b, -1, self.heads, self.head_dim])
+            v = to_v(states).reshape([b, -1, self.heads, self.head_dim])
+            out = scaled_dot_product_attention(ip_query, k, v)
+            total = total + scale * out.reshape([b, -1, self.heads * self.head_dim]).astype(
+                ip_query.dtype)
+        return total
 
 
 class GELUProj(nn.Layer):
@@ -364,11 +383,14 @@ class FluxTransformerBlock(nn.Layer):
         norm_h, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, temb)
         norm_e, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(
             encoder_hidden_states, temb)
-        attn_out, ctx_attn_out = self.attn(norm_h, norm_e, image_rotary_emb,
-                                           **(joint_attention_kwargs or {}))
+        attn_outputs = self.attn(norm_h, norm_e, image_rotary_emb,
+                                 **(joint_attention_kwargs or {}))
+        attn_out, ctx_attn_out = attn_outputs[:2]
         hidden_states = hidden_states + gate_msa.unsqueeze(1) * attn_out
         norm_h = self.norm2(hidden_states) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
         hidden_states = hidden_states + gate_mlp.unsqueeze(1) * self.ff(norm_h)
+        if len(attn_outputs) == 3:  # IP-Adapter
+            hidden_states = hidden_states + attn_outputs[2]
 
         encoder_hidden_states = encoder_hidden_states + c_gate_msa.unsqueeze(1) * ctx_attn_out
         norm_e = self.norm2_context(encoder_hidden_states) * (1 + c_scale_mlp[:, None]) \
@@ -457,6 +479,18 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
             return recompute(block, *args)
         return block(*args)
 
+    def _ip_hidden_states(self, ip_embeds):
+        """IP-Adapter image embeddings (one ``[B, n, D]`` per adapter) -> projected tokens."""
+        projections = self.__dict__.get("_ip_projections")
+        if not projections:
+            raise ValueError("ip_adapter_image_embeds given but no IP-Adapter is loaded")
+        states = []
+        for embeds, projection in zip(ip_embeds, projections):
+            b, n = embeds.shape[:2]
+            x = projection(embeds.reshape([b * n, *embeds.shape[2:]]))
+            states.append(x.reshape([b, n, *x.shape[1:]]))
+        return states
+
     def _call_block(self, position, total, block, hidden_states, encoder_hidden_states, *rest):
         """One block (``(encoder, hidden)`` out), through First Block Cache when enabled."""
         def call():
@@ -481,7 +515,8 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
             timestep: ``[B]``, the scheduler time divided by 1000 (as diffusers' pipelines pass).
             img_ids, txt_ids: RoPE position ids ``[S, 3]`` (a leading batch axis is accepted).
             guidance: ``[B]`` distilled guidance scale (dev models only).
-            joint_attention_kwargs: ``{"scale": s}`` scales every LoRA adapter for this call.
+            joint_attention_kwargs: ``{"scale": s}`` scales every LoRA adapter for this call;
+                ``{"ip_adapter_image_embeds": [...]}`` feeds loaded IP-Adapters.
             controlnet_block_samples, controlnet_single_block_samples: ControlNet residuals
                 added after the double / single blocks; ``controlnet_blocks_repeat`` cycles them
                 (ControlNets with an input hint block).
@@ -503,6 +538,9 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
     def _forward(self, hidden_states, encoder_hidden_states, pooled_projections, timestep,
                  img_ids, txt_ids, guidance, joint_attention_kwargs, controlnet_block_samples,
                  controlnet_single_block_samples, return_dict, controlnet_blocks_repeat):
+        ip_embeds = joint_attention_kwargs.pop("ip_adapter_image_embeds", None)
+        if ip_embeds is not None:
+            joint_attention_kwargs["ip_hidden_states"] = self._ip_hidden_states(ip_embeds)
         hidden_states = self.x_embedder(hidden_states)
         # order: the pipeline passes t/1000; cast to the model dtype, then *1000 (as diffusers)
         timestep = timestep.astype(hidden_states.dtype) * 1000

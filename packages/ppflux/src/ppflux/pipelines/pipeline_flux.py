@@ -11,6 +11,7 @@ import numpy as np
 
 from .._atomic import atomic_dir
 from .._compat import require_paddle
+from ..ip_adapter import FluxIPAdapterMixin
 from ..lora import FluxLoraLoaderMixin
 from ..models.loading import LayoutError
 from ..scheduler import FlowMatchEulerDiscreteScheduler, calculate_shift
@@ -80,7 +81,19 @@ def prepare_latent_image_ids(height, width):
     return paddle.to_tensor(ids.reshape(height * width, 3))
 
 
-class FluxPipeline(FluxLoraLoaderMixin):
+def _load_clip_vision(folder):
+    from ..ip_adapter import load_clip_vision
+
+    return load_clip_vision(folder)
+
+
+def _load_image_processor(folder):
+    from ..models.siglip import ImageProcessor
+
+    return ImageProcessor.from_pretrained(folder)
+
+
+class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
     """Text-to-image. Load with ``FluxPipeline.from_pretrained(folder)``.
 
     ``low_memory=True`` keeps only the folder and loads each component when it is needed and
@@ -91,8 +104,10 @@ class FluxPipeline(FluxLoraLoaderMixin):
 
     _required = REQUIRED
     _optional = ()  # needed, but may be passed to from_pretrained instead of a sub-folder
-    _may_be_absent = ()  # loaded when the folder has them
+    _may_be_absent = ("image_encoder", "feature_extractor")  # loaded when the folder has them
     _loaders = {
+        "image_encoder": _load_clip_vision,
+        "feature_extractor": _load_image_processor,
         "scheduler": lambda p: FlowMatchEulerDiscreteScheduler.from_pretrained(p),
         "vae": C.load_vae,
         "text_encoder": C.load_clip,
@@ -373,6 +388,26 @@ class FluxPipeline(FluxLoraLoaderMixin):
         scheduler.set_timesteps(sigmas=sigmas, mu=mu)
         return scheduler.timesteps, len(scheduler.timesteps)
 
+    def _ip_adapter_kwargs(self, joint_attention_kwargs, width, height, num_images_per_prompt,
+                           image, embeds, negative_image, negative_embeds):
+        """joint_attention_kwargs of the conditional and the unconditional (true CFG) calls,
+        with the IP-Adapter image embeddings when an image prompt is given."""
+        if image is None and embeds is None and negative_image is None \
+                and negative_embeds is None:
+            return joint_attention_kwargs, joint_attention_kwargs
+        n = len(self._component("transformer").__dict__.get("_ip_projections") or ())
+        black = [np.zeros((width, height, 3), dtype=np.uint8)] * max(n, 1)
+        if image is None and embeds is None:
+            image = black
+        if negative_image is None and negative_embeds is None:
+            negative_image = black
+        base = dict(joint_attention_kwargs or {})
+        cond = dict(base, ip_adapter_image_embeds=self.prepare_ip_adapter_image_embeds(
+            image, embeds, num_images_per_prompt))
+        uncond = dict(base, ip_adapter_image_embeds=self.prepare_ip_adapter_image_embeds(
+            negative_image, negative_embeds, num_images_per_prompt))
+        return cond, uncond
+
     def _guidance(self, config, guidance_scale, batch):
         if config.get("guidance_embeds"):
             return paddle.full([batch], guidance_scale, dtype="float32")
@@ -516,7 +551,9 @@ class FluxPipeline(FluxLoraLoaderMixin):
                  negative_pooled_prompt_embeds=None, output_type: str = "pil",
                  return_dict: bool = True, joint_attention_kwargs=None,
                  callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
-                 max_sequence_length: int = 512):
+                 max_sequence_length: int = 512, ip_adapter_image=None,
+                 ip_adapter_image_embeds=None, negative_ip_adapter_image=None,
+                 negative_ip_adapter_image_embeds=None):
         """Generate images from a text prompt.
 
         Args:
@@ -536,11 +573,17 @@ class FluxPipeline(FluxLoraLoaderMixin):
             callback_on_step_end, callback_on_step_end_tensor_inputs: called after each step
                 with the named tensors; may return replacements.
             max_sequence_length: T5 tokens (at most 512).
+            ip_adapter_image, ip_adapter_image_embeds (+ negative_*): image prompts for the
+                loaded IP-Adapters (one image or embedding per adapter); with one side only,
+                the other gets a black image, as in diffusers.
 
         Returns:
             ``FluxPipelineOutput(images=...)`` or ``(images,)``.
         """
         return self._generate(
+            ip_adapter_image=ip_adapter_image, ip_adapter_image_embeds=ip_adapter_image_embeds,
+            negative_ip_adapter_image=negative_ip_adapter_image,
+            negative_ip_adapter_image_embeds=negative_ip_adapter_image_embeds,
             prompt=prompt, prompt_2=prompt_2, negative_prompt=negative_prompt,
             negative_prompt_2=negative_prompt_2, true_cfg_scale=true_cfg_scale, height=height,
             width=width, num_inference_steps=num_inference_steps, sigmas=sigmas,
@@ -562,7 +605,8 @@ class FluxPipeline(FluxLoraLoaderMixin):
                   max_sequence_length, negative_prompt=None, negative_prompt_2=None,
                   true_cfg_scale=1.0, negative_prompt_embeds=None,
                   negative_pooled_prompt_embeds=None, latent_channels_divisor=4,
-                  condition=None):
+                  condition=None, ip_adapter_image=None, ip_adapter_image_embeds=None,
+                  negative_ip_adapter_image=None, negative_ip_adapter_image_embeds=None):
         """Text-to-image from pure noise, shared by FluxPipeline, FluxControlPipeline and
         FluxKontextPipeline. ``condition(total, dtype, height, width, generator)`` returns the
         ``_predict`` keywords that condition every step (``extra_channels`` / ``extra_tokens`` +
@@ -596,15 +640,18 @@ class FluxPipeline(FluxLoraLoaderMixin):
             image_ids = paddle.concat([image_ids, extra.pop("extra_ids")], axis=0)
         extra.pop("extra_ids", None)
         guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
+        cond_kwargs, uncond_kwargs = self._ip_adapter_kwargs(
+            joint_attention_kwargs, width, height, num_images_per_prompt, ip_adapter_image,
+            ip_adapter_image_embeds, negative_ip_adapter_image, negative_ip_adapter_image_embeds)
         self._component("scheduler").set_begin_index(0)
 
         def step_fn(i, t, latents):
             noise_pred = self._predict(latents, t, guidance, prompt_embeds, pooled_prompt_embeds,
-                                       text_ids, image_ids, joint_attention_kwargs, **extra)
+                                       text_ids, image_ids, cond_kwargs, **extra)
             if do_true_cfg:
                 neg = self._predict(latents, t, guidance, negative_prompt_embeds,
                                     negative_pooled_prompt_embeds, neg_text_ids, image_ids,
-                                    joint_attention_kwargs, cache_context="uncond", **extra)
+                                    uncond_kwargs, cache_context="uncond", **extra)
                 noise_pred = neg + true_cfg_scale * (noise_pred - neg)
             return noise_pred
 
