@@ -94,6 +94,14 @@ VARIANTS = {
     "stablelm-parallel": ("stablelm", dict(use_parallel_residual=True)),
     "starcoder2": ("starcoder2", dict(sliding_window=6)),
     "gpt_neox": ("gpt_neox", dict(num_key_value_heads=4)),
+    "helium": ("helium", dict(head_dim=16)),
+    "seed_oss": ("seed_oss", dict(head_dim=16, attention_out_bias=True)),
+    "arcee": ("arcee", dict()),
+    "glm4_moe": ("glm4_moe", dict(n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=32,
+                                  first_k_dense_replace=1, n_group=2, topk_group=1, use_qk_norm=True,
+                                  routed_scaling_factor=2.0, head_dim=16)),
+    "dots1": ("dots1", dict(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                            first_k_dense_replace=1, n_shared_experts=1, head_dim=16, sliding_window=None)),
     "olmoe": ("olmoe", dict(num_experts=4, num_experts_per_tok=2)),
 }
 
