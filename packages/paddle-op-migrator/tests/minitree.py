@@ -481,7 +481,10 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
     phi_kernel(root, "paddle/phi/kernels/gpu/limit_by_capacity_kernel.cu", "limit_by_capacity",
                "LimitByCapacityKernel", backend="GPU")
     # ---- framework core ----------------------------------------------------------------------------
-    fluid_op_file(root, f"{F}/controlflow/fetch_v2_op.cc", "fetch_v2", "FetchV2", grad=False)
+    # its kernel serves tensor arrays as well as tensors (what a PHI function kernel cannot take)
+    tensor_array = ("bool IsArray(const paddle::framework::Variable* v) {\n"
+                    "  return v->IsType<paddle::framework::LoDTensorArray>();\n}\n")
+    fluid_op_file(root, f"{F}/controlflow/fetch_v2_op.cc", "fetch_v2", "FetchV2", grad=False, extra=tensor_array)
     _w(root, "paddle/fluid/framework/new_executor/interpreter/interpreter_util.cc", """
     #include "paddle/fluid/framework/new_executor/interpreter/interpreter_util.h"
     namespace paddle::framework::interpreter {
@@ -534,7 +537,8 @@ def build_tree(root: Path, scale: int = 0, git: bool = False) -> dict:
                   attrs=[("ring_id", "int", "0"), ("rank", "int", "0"), ("nranks", "int", "1")])
     fluid_op_file(root, f"{C}/c_embedding_op.cc", "c_embedding", "CEmbedding", inputs=("W", "Ids"), kernel="none")
     phi_kernel(root, "paddle/phi/kernels/cpu/c_embedding_kernel.cc", "c_embedding", "CEmbeddingKernel")
-    fluid_op_file(root, f"{C}/send_v2_op.cc", "send_v2", "SendV2", grad=False, attrs=[("peer", "int", "0")])
+    fluid_op_file(root, f"{C}/send_v2_op.cc", "send_v2", "SendV2", grad=False, attrs=[("peer", "int", "0")],
+                  extra=tensor_array)
     cuda_file(root, f"{C}/send_v2_op.cu.cc", [("send_v2", "SendV2CUDA")], cond="defined(PADDLE_WITH_NCCL)")
     fluid_op_file(root, f"{F}/number_count_op.cc", "number_count", "NumberCount", grad=False, kernel="none")
     phi_kernel(root, "paddle/phi/kernels/gpu/number_count_kernel.cu", "number_count", "NumberCountKernel", backend="GPU")

@@ -223,7 +223,7 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
                     text2 = re.sub(r"[ \t]*" + s.arg2 + r"::name\(\)\s*\}", "}", text2)
                 tree.write(s.path, text2)
     for s in _sites(idx, names):
-        if s.area in ("py_api", "py_test", "py_other") and s.kind != "py_string":
+        if s.area in ("py_api", "py_test", "py_other") and s.kind not in ("py_string", "py_table"):
             res.human.append(f"{s.path}:{s.line}: {s.kind} of deleted op '{s.name}'")
 
 
@@ -428,7 +428,7 @@ def _replace_callers(tree: Tree, idx: Index, d: dict, names: set[str], res: Resu
     done_paths = {p for p, _ in done}
     for s in _sites(idx, names):
         if s.area in ("py_api", "py_other", "framework", "pir", "cpp_other", "inference", "trt") \
-                and s.path not in done_paths and s.kind not in ("py_string", "pir_op_class"):
+                and s.path not in done_paths and s.kind not in ("py_string", "py_table", "pir_op_class"):
             res.human.append(f"{s.where}: switch this caller of '{op}' to '{new}' by hand, then apply DELETE")
 
 

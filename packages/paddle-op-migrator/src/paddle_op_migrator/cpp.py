@@ -40,7 +40,27 @@ def statement_end(text: str, start: int) -> int:
             i = n if j < 0 else j + 2
             continue
         i += 1
-    m = re.compile(r"[ \t]*(\{[ \t\n]*\})?[ \t]*;?").match(text, i)
+    m = re.compile(r"[ \t]*\{").match(text, i)
+    if m:  # the registration's body: {} or { kernel->InputAt(0)...; } (balanced braces)
+        depth, j = 0, m.end() - 1
+        while j < n:
+            c = text[j]
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    i = j + 1
+                    break
+            elif c in "\"'":
+                j = _skip_literal(text, j)
+                continue
+            elif c == "/" and text.startswith("//", j):
+                k = text.find("\n", j)
+                j = n if k < 0 else k
+                continue
+            j += 1
+    m = re.compile(r"[ \t]*;?").match(text, i)
     return m.end() if m else i
 
 

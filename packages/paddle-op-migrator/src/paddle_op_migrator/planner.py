@@ -23,11 +23,12 @@ from .scanner import (
 )
 
 VERDICTS = ("DELETE", "MIGRATE", "MIGRATE_LEGACY", "REPLACE_THEN_DELETE", "KEEP", "DONE")
-BOOKKEEPING_KINDS = {"op_compat", "op_version", "yaml_legacy", "pir_op_class", "cmake",
+BOOKKEEPING_KINDS = {"op_compat", "op_version", "yaml_legacy", "pir_op_class", "cmake", "grad_maker_type", "cpp_table", "py_table",
                      "PD_REGISTER_ARG_MAPPING_FN", "PD_REGISTER_BASE_KERNEL_NAME",
                      "REGISTER_OP_VERSION", "DECLARE_INFER_SHAPE_FUNCTOR"}
 TEST_AREAS = {"py_test", "cpp_test"}
 INFERENCE_AREAS = {"trt", "inference", "analyzer_test"}
+ONEDNN_BACKENDS = {"MKLDNN", "ONEDNN"}
 _REDUCE_SUFFIX = re.compile(r"_(sum|max|min|prod|avg|mean)$")
 
 
@@ -77,9 +78,19 @@ class Facts:
 
 
 def _ps_family(f: Facts) -> list[str]:
-    return f.where(lambda s: f.is_registration(s) and (
+    own = f.where(lambda s: f.is_registration(s) and (
         PS_MARKERS.search(s["path"]) or any(PS_MARKERS.search(c) for c in s["conditions"])
-        or PS_OP_NAMES.search(s["name"]) or s.get("ps_header")))
+        or PS_OP_NAMES.search(s["name"]) or s.get("ps_header")
+        or any(t.startswith("ps_client:") for t in s.get("traits", []))))
+    if own:
+        return own
+    # every user outside the op's own files and tests belongs to the PS stack
+    users = [s for s in f.sites if f.outside(s) and s["area"] not in TEST_AREAS
+             and s["kind"] not in BOOKKEEPING_KINDS and s["area"] not in ("yaml", "sig", "phi_kernel", "infermeta")
+             and s["kind"] not in ("py_string", "py_table")]
+    if users and all(PS_MARKERS.search(s["path"]) for s in users):
+        return f.where(lambda s: s in users)
+    return []
 
 
 def _norm_comm(name: str) -> str:
@@ -131,7 +142,14 @@ def _replace(f: Facts) -> list[str] | None:
 
 
 def _framework(f: Facts) -> list[str] | None:
-    return f.where(lambda s: s["area"] == "framework" and s["kind"] == "cpp_string") or None
+    """The executor names the op *and* its kernel handles variable-level types (tensor arrays,
+    fetch lists) that a PHI function kernel cannot take. A name in a version, compatibility or
+    allow-list table alone is no dependency on the op's implementation."""
+    kernel = f.where(lambda s: f.is_registration(s) and "variable_types" in s.get("traits", []))
+    if not kernel:
+        return None
+    framework = f.where(lambda s: s["area"] == "framework" and s["kind"] in ("cpp_string", "cpp_table"))
+    return (framework + kernel) if framework else None
 
 
 def _done(f: Facts) -> list[str] | None:
@@ -147,12 +165,26 @@ def _phi_dup(f: Facts) -> list[str] | None:
 
 
 def _inference(f: Facts) -> list[str] | None:
-    return f.where(lambda s: (s["area"] in INFERENCE_AREAS or s["kind"] == "REGISTER_TRT_OP_CONVERTER")
-                   and f.outside(s)) or None
+    """A TRT converter, an analyzer test, inference code that acts on the op type (a comparison,
+    a call), or a oneDNN kernel of the op (Paddle Inference's CPU path runs it). An op-type table
+    of a pass (placement lists) is no dependency."""
+    return f.where(lambda s: ((s["area"] in INFERENCE_AREAS or s["kind"] == "REGISTER_TRT_OP_CONVERTER")
+                              and f.outside(s) and s["kind"] != "cpp_table")
+                   or (f.fluid_kernel(s) and s["arg2"].upper() in ONEDNN_BACKENDS)) or None
 
 
 def _python_api(f: Facts) -> list[str] | None:
-    return f.where(lambda s: s["area"] == "py_api" and s["kind"] != "py_string") or None
+    return f.where(lambda s: s["area"] == "py_api" and s["kind"] not in ("py_string", "py_table")
+                   and not PS_MARKERS.search(s["path"])) or None
+
+
+def _pir_op(f: Facts) -> list[str] | None:
+    """The op is defined for PIR under its own name (an ``ops.yaml`` / ``static_ops.yaml`` /
+    ``fused_ops.yaml`` entry that op_compat does not give to another fluid op): programs of the
+    new IR hold ``pd_op.<op>``, so the op needs a kernel, not a deletion."""
+    if f.collides:
+        return None
+    return f.where(lambda s: s["kind"] in ("yaml_ops", "yaml_static", "yaml_fused") and s["name"] == f.op) or None
 
 
 def _cpp_users(f: Facts) -> list[str] | None:
@@ -162,6 +194,11 @@ def _cpp_users(f: Facts) -> list[str] | None:
 
 def _op_version(f: Facts) -> list[str] | None:
     return f.where(lambda s: s["kind"] in ("op_version", "REGISTER_OP_VERSION")) or None
+
+
+def _grad_maker_users(f: Facts) -> list[str] | None:
+    """Another op's GradOpMaker emits this op (``SetType("x_grad")``): autograd needs it."""
+    return f.where(lambda s: s["kind"] == "grad_maker_type" and s["name"] == f.op) or None
 
 
 def _unused(f: Facts) -> list[str] | None:
@@ -196,10 +233,14 @@ RULES: list[Rule] = [
          "pass, analyzer test): saved programs need the op, so migrate, never delete", _inference),
     Rule("R7-python-api", _legacy_or("MIGRATE"), "called from the public Python package: users "
          "depend on it, so migrate", _python_api),
+    Rule("R7b-pir-op", "MIGRATE", "defined for PIR under its own name (ops/static_ops/fused_ops yaml): "
+         "new-IR programs hold pd_op.<op>, which needs a kernel", _pir_op),
     Rule("R8-cpp-users", _legacy_or("MIGRATE"), "used by C++ code outside its own files", _cpp_users),
     Rule("R8b-op-version", _legacy_or("MIGRATE"), "has op-version checkpoints (REGISTER_OP_VERSION / "
          "op_version.yaml): released saved programs carry the op, so migrate and keep the checkpoints",
          _op_version),
+    Rule("R8c-grad-maker", _legacy_or("MIGRATE"), "another op's GradOpMaker emits it (SetType): autograd "
+         "of a live op needs it", _grad_maker_users),
     Rule("R9-unused", "DELETE", "no reference outside its own files and tests: dead code", _unused),
     Rule("R10-default", _legacy_or("MIGRATE"), "referenced but no rule proves it removable: migrate "
          "(the conservative choice)", _default),
@@ -263,7 +304,7 @@ def plan(inventory: dict) -> list[dict]:
                     "legacy_kernel": f.collides,
                     "kernels": kernel_verdicts(f),
                     "needs_human": f.where(lambda s: s["area"] in ("py_api", "py_test", "py_other")
-                                           and s["kind"] != "py_string", limit=50),
+                                           and s["kind"] not in ("py_string", "py_table"), limit=50),
                     "pr_group": _pr_group(op, rec, d["verdict"], d["rule"])})
     return out
 

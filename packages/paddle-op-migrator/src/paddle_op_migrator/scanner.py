@@ -47,6 +47,7 @@ _INCLUDE_RE = re.compile(r"#include\s*\"(paddle/fluid/operators/[^\"]+)\"")
 _YAML_OP_RE = re.compile(r"^-[ \t]*(op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?",
                          re.M)
 _YAML_BWD_RE = re.compile(r"^[ \t]+backward[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", re.M)
+_YAML_FUNC_RE = re.compile(r"^[ \t]+func[ \t]*:[ \t]*([^\n#]+)", re.M)
 _CMAKE_TOKEN_RE = re.compile(r"\b(\w+?)_op(?:_xpu|_npu)?(?:\.cc|\.cu|\.cu\.cc|\.kps)?\b")
 _CMAKE_SRC_RE = re.compile(r"(?<![\w./*$}-])([\w./-]+\.(?:cc|cu|cpp|kps))\b")  # not a glob tail (*_op.cc)
 
@@ -55,6 +56,15 @@ SKIP_DIRS = {".git", "build", "third_party", "node_modules", "__pycache__", ".no
 PS_MARKERS = re.compile(r"PSLIB|PSCORE|HETERPS|BOX_PS|GPUPS|pscore|pslib|/ps/|parameter_server|box_ps")
 # op names of the PS families (BoxPS *_box_sparse / *_box_extended_sparse, GPUPS *_gpups_*)
 _PS_GUARD_RE = re.compile(r"^[ \t]*#[ \t]*if.*\b(PADDLE_WITH_(?:PSLIB|PSCORE|BOX_PS|HETERPS|GPU_GRAPH))\b", re.M)
+# headers of the parameter-server client libraries (PSLIB's FleetWrapper, BoxPS, GPUPS, PSCORE):
+# an op whose own code includes one is part of the PS stack
+_PS_LIB_INCLUDE_RE = re.compile(
+    r'^[ \t]*#[ \t]*include[ \t]*"(paddle/fluid/(?:framework/fleet/(?:fleet_wrapper|box_wrapper|ps_gpu_wrapper|'
+    r'heter_\w+)|distributed/ps/[^"]+)\.h)"', re.M)
+# kernels that dispatch on the variable's type (tensor arrays, fetch lists): PHI function kernels
+# take typed tensors, so such a kernel cannot move without a framework change
+_VARIABLE_TYPES_RE = re.compile(r"\b(?:LoDTensorArray|TensorArray|FetchList|FetchUnmergedList)\b")
+_SETTYPE_RE = re.compile(r"SetType\(\s*\"(\w+)\"\s*\)")
 PS_OP_NAMES = re.compile(r"_box_(?:extended_)?sparse$|(?:^|_)gpups(?:_|$)|(?:^|_)pslib(?:_|$)")
 
 
@@ -65,6 +75,8 @@ def area(path: str) -> str:
     name = path.rsplit("/", 1)[-1]
     if name == "CMakeLists.txt" or path.endswith(".cmake"):
         return "cmake"
+    if path.startswith("paddle/fluid/operators/ops_signature/"):
+        return "sig"  # KernelSignature mappings: references to kernels, not registrations
     if path.startswith("paddle/fluid/operators/"):
         return "fluid_op"
     if path.startswith("paddle/phi/kernels/"):
@@ -104,6 +116,7 @@ class Site:
     macro: str = ""  # the macro actually written, for LOCAL_REGISTER_MACRO
     conditions: list[str] = field(default_factory=list)
     ps_header: str = ""  # the op's own header compiles its kernel only for a PS build
+    traits: list[str] = field(default_factory=list)  # facts of the registering code (see scan)
 
     @property
     def where(self) -> str:
@@ -132,6 +145,8 @@ class Index:
         self.conflicts: list[str] = []
         self.includes: dict[str, list[str]] = defaultdict(list)  # fluid header -> ["path:line"]
         self.ps_headers: set[str] = set()  # fluid headers whose code is under a PS build macro
+        self.ps_links: dict[str, str] = {}  # fluid file -> PS client header it includes
+        self.variable_types: set[str] = set()  # fluid files whose kernels handle tensor arrays
 
     def add(self, site: Site) -> None:
         self.sites[site.name].append(site)
@@ -260,6 +275,17 @@ def _scan_cpp(idx: Index, rel: str, kind: str, text: str, interest: set[str]) ->
             idx.includes[m.group(1)].append(f"{rel}:{at(m.start())}")
     if kind == "fluid_op" and rel.endswith(".h") and "PADDLE_WITH_" in text and _PS_GUARD_RE.search(text):
         idx.ps_headers.add(rel)
+    if kind == "fluid_op":
+        m = _PS_LIB_INCLUDE_RE.search(text)
+        if m:
+            idx.ps_links[rel] = m.group(1)
+        if _VARIABLE_TYPES_RE.search(text):
+            idx.variable_types.add(rel)
+        if "SetType(" in text and interest:  # a grad maker that emits an op of interest
+            at = _LineCounter(text)
+            for m in _SETTYPE_RE.finditer(text):
+                if m.group(1) in interest and not _is_comment_or_define(text, m.start()):
+                    idx.add(Site("grad_maker_type", m.group(1), rel, at(m.start()), area=kind))
     at = _LineCounter(text)
     regs: list[Site] = []
     for m in _macro_matches(text):
@@ -292,7 +318,28 @@ def _scan_cpp(idx: Index, rel: str, kind: str, text: str, interest: set[str]) ->
         at = _LineCounter(text)
         for m in _STRING_RE.finditer(text):
             if m.group(1) in interest and not _is_comment_or_define(text, m.start()):
-                idx.add(Site("cpp_string", m.group(1), rel, at(m.start()), area=kind))
+                kind_ = "cpp_table" if _in_table(text, m.start(), m.end()) else "cpp_string"
+                idx.add(Site(kind_, m.group(1), rel, at(m.start()), area=kind))
+
+
+_TABLE_BEFORE = re.compile(r"[{,\[][ \t\n]*(?:(?://|#)[^\n]*\n[ \t\n]*)*$")
+_TABLE_AFTER = re.compile(r"[ \t\n]*(?:\][ \t]*=[^=]|[,}\]]|:)")  # ":" a Python dict key
+
+
+def _in_table(text: str, start: int, end: int) -> bool:
+    """Is the string literal at ``start:end`` an element of a brace initializer (``{"a", "b"}``,
+    ``{"seed", 1}``)? Such tables (op-version maps, allow- and skip-lists, pass op-type lists)
+    name an op type without depending on the op's implementation; a comparison, a ``SetType``
+    or a call argument does depend on it."""
+    before = _TABLE_BEFORE.search(text, max(0, start - 200), start)
+    if not before:
+        return False
+    after = _TABLE_AFTER.match(text, end)
+    if not after:
+        return False
+    if text[before.start()] == "[":  # map["x"] = ... (a table row); map["x"] alone is a lookup
+        return after.group(0).lstrip().startswith("]") and "=" in after.group(0)
+    return not after.group(0).lstrip().startswith("]") or text[before.start()] in "[,"
 
 
 # Each pattern starts with a literal, so ``re`` can skip ahead with a fast substring search
@@ -333,7 +380,8 @@ def _scan_py(idx: Index, rel: str, kind: str, text: str, interest: set[str]) -> 
             found.append((start, ref, name))
     for m in _PY_QUOTED_RE.finditer(text):
         if m.group(1) in interest and m.start() not in taken:
-            found.append((m.start(), "py_string", m.group(1)))
+            found.append((m.start(), "py_table" if _in_table(text, m.start(), m.end()) else "py_string",
+                          m.group(1)))
     at = _LineCounter(text)
     for start, ref, name in sorted(found):
         idx.add(Site(ref, name, rel, at(start), area=kind))
@@ -366,13 +414,19 @@ def _scan_yaml(idx: Index, rel: str, text: str, interest: set[str]) -> None:
         phi, fluid = m.group(2), m.group(3) or m.group(2)
         line = at(m.start())
         block = text[m.end(): ms[i + 1].start() if i + 1 < len(ms) else len(text)]
-        comm = kind in ("yaml_ops", "yaml_static") and bool(re.search(r"^\s*args\s*:.*\bring_id\b", block, re.M))
+        comm = kind in ("yaml_ops", "yaml_static", "yaml_legacy") and bool(re.search(r"^\s*args\s*:.*\bring_id\b", block, re.M))
         # op_compat and op_version speak of fluid ops; the other yamls of PHI ops.
         if kind in ("op_compat", "op_version", "yaml_legacy"):
             idx.add(Site(kind, fluid, rel, line, area="yaml", arg2=phi))
         else:
             idx.add(Site(kind, phi, rel, line, area="yaml"))
         idx.yaml_ops.append(YamlOp(phi, fluid, rel, line, comm))
+    if kind not in ("op_compat", "op_version") and "func" in text:
+        at = _LineCounter(text)
+        for m in _YAML_FUNC_RE.finditer(text):  # kernel : func : a, b  (kernels a yaml op calls)
+            for fn in re.findall(r"\w+", m.group(1)):
+                if fn in interest:
+                    idx.add(Site("yaml_kernel_func", fn, rel, at(m.start()), area="yaml"))
     if kind == "op_compat":
         at = _LineCounter(text)
         for m in _YAML_BWD_RE.finditer(text):
@@ -443,13 +497,17 @@ def scan(paddle_src: str | Path, entries: list[ListEntry], progress: bool = Fals
     idx = build_index(root, interest, progress=progress)
     _file_ops_cache.pop(id(idx), None)
     fluid_ops = _fluid_op_names(idx)
-    if idx.ps_headers:  # kernels implemented in a header compiled only for a PS build
-        for sites in idx.sites.values():
-            for s in sites:
-                if s.area == "fluid_op" and s.kind in REGISTRATION_MACROS:
-                    hdr = re.sub(r"(\.cu)?\.(cc|cu)$", ".h", s.path)
-                    if hdr in idx.ps_headers:
-                        s.ps_header = hdr
+    for sites in idx.sites.values():
+        for s in sites:
+            if s.area == "fluid_op" and s.kind in REGISTRATION_MACROS:
+                hdr = re.sub(r"(\.cu)?\.(cc|cu)$", ".h", s.path)
+                if hdr in idx.ps_headers:  # kernels in a header compiled only for a PS build
+                    s.ps_header = hdr
+                link = idx.ps_links.get(s.path) or idx.ps_links.get(hdr)
+                if link:
+                    s.traits.append("ps_client:" + link)
+                if s.path in idx.variable_types or hdr in idx.variable_types:
+                    s.traits.append("variable_types")
     ops: dict[str, dict] = {}
     out_entries = []
     for e in entries:
@@ -498,15 +556,14 @@ def scan(paddle_src: str | Path, entries: list[ListEntry], progress: bool = Fals
 
 
 PHI_NAMESPACE_KINDS = {"c_ops", "PD_DECLARE_KERNEL", "yaml_ops", "yaml_static", "yaml_sparse",
-                       "yaml_fused"}
+                       "yaml_fused", "yaml_kernel_func"}
 
 
 def _belongs(s: Site, op: str, phi_alias: dict[str, str]) -> bool:
     """Does this site speak of fluid op ``op`` (and not of a PHI op with a colliding name)?"""
     name = s.name
     stem = name[:-10] if name.endswith("_grad_grad") else name[:-5] if name.endswith("_grad") else name
-    phi_side = s.kind in PHI_NAMESPACE_KINDS or (
-        s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS)
+    phi_side = s.kind in PHI_NAMESPACE_KINDS or s.path.startswith("paddle/phi/")
     if phi_side and stem in phi_alias and phi_alias[stem] != stem:
         return False  # e.g. PHI bilinear_interp is fluid bilinear_interp_v2, not v1
     return True
