@@ -7,7 +7,9 @@ and serves the last model on every port). No network access is needed; Paddle is
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
 import functools
 import html
 import http.server
@@ -15,10 +17,13 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import shutil
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+
+from ._errors import UserError
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
@@ -53,15 +58,20 @@ OVERLAY = {
 }
 
 
-class NetronNotFound(RuntimeError):
-    pass
+CHUNK = 1 << 20  # bytes per write when streaming a file
+
+
+class NetronNotFound(UserError):
+    """The pip ``netron`` package is missing or outside the tested range."""
 
 
 def netron_dir(check_version: bool = True) -> Path:
     """Folder of the installed pip ``netron`` static app (checked against the tested range)."""
     spec = importlib.util.find_spec("netron")
     if spec is None or not spec.origin:
-        raise NetronNotFound("the 'netron' package is not installed: pip install 'netron>=9.3,<10'")
+        raise NetronNotFound(
+            "the 'netron' package is not installed: pip install 'netron>=9.3,<10'"
+        )
     folder = Path(spec.origin).parent
     if check_version:
         version = importlib.metadata.version("netron")
@@ -134,55 +144,76 @@ def make_handler(model: ModelEntry, netron: Path, web: Path = WEB_DIR, upstream_
         def do_GET(self):  # noqa: N802
             self._serve(head=False)
 
-        def _file(self, folder: Path, relative: str):
+        def _file(self, folder: Path, relative: str) -> Path | None:
+            """The regular file ``relative`` inside ``folder``, or None (outside, missing,
+            a folder, a FIFO or a device: nothing that could block or escape)."""
             root = folder.resolve()
             target = (root / relative).resolve()
             if os.path.commonpath([root, target]) != str(root) or not target.is_file():
                 return None
-            return target.read_bytes()
+            return target
 
         def _serve(self, head: bool):
             path = urllib.parse.unquote(urllib.parse.urlparse(self.path).path)
             if path in ("", "/"):
                 path = "/index.html"
-            content, ctype, extra = None, None, {}
+            body, source, ctype, extra = None, None, None, {}
             if path.startswith("/data/"):
-                content = self._file(model.folder, path[len("/data/") :])
+                source = self._file(model.folder, path[len("/data/") :])
                 ctype = "application/octet-stream"
             elif path == "/index.html":
-                content = _index_html(netron, model)
+                body = _index_html(netron, model)
                 ctype = MIME_TYPES[".html"]
                 # Netron asks for cookie consent until this cookie exists; nothing is sent anywhere.
                 extra["Set-Cookie"] = "consent=1; Path=/; SameSite=Strict"
             else:
                 name = path.lstrip("/")
                 if not upstream_only and name in OVERLAY:
-                    content = self._file(web, name)
+                    source = self._file(web, name)
                 elif not upstream_only and name == "paddle-upstream.js":
-                    content = self._file(netron, "paddle.js")
+                    source = self._file(netron, "paddle.js")
                 elif "/" not in name:
-                    content = self._file(netron, name)
+                    source = self._file(netron, name)
                 ctype = MIME_TYPES.get(os.path.splitext(name)[1])
-                if content is not None and ctype is None:
-                    content = None
-            if content is None:
-                body = b"404 Not Found"
-                self.send_response(404)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if not head:
-                    self.wfile.write(body)
+                if ctype is None:
+                    source = None
+            try:
+                stream = source.open("rb") if source is not None else None
+            except OSError:
+                stream = None
+            if body is None and stream is None:
+                self._send(404, "text/plain", b"404 Not Found", {}, head)
                 return
-            self.send_response(200)
+            with stream or contextlib.nullcontext():
+                size = len(body) if body is not None else os.fstat(stream.fileno()).st_size
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(size))
+                self.send_header("Cache-Control", "no-store")
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if head:
+                    return
+                try:
+                    if body is not None:
+                        self.wfile.write(body)
+                    else:
+                        # Streamed in chunks: a weights file of any size costs one chunk of
+                        # memory per request, never the whole file.
+                        shutil.copyfileobj(stream, self.wfile, CHUNK)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the page went away mid-transfer
+
+        def _send(self, status, ctype, body, extra, head):
+            self.send_response(status)
             self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(content)))
-            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(body)))
             for key, value in extra.items():
                 self.send_header(key, value)
             self.end_headers()
             if not head:
-                self.wfile.write(content)
+                self.wfile.write(body)
 
     return Handler
 
@@ -198,11 +229,40 @@ class Viewer:
         self.urls: list[str] = []
 
     def add(self, model_path, port: int = 0) -> str:
-        path = Path(model_path).expanduser().resolve()
+        """Serve ``model_path`` on ``port`` (0: a free port) and return its URL.
+
+        A missing model raises FileNotFoundError, a folder IsADirectoryError, anything else
+        that is not a regular file (a FIFO, a device) or a port that cannot be used a
+        ``UserError`` naming it.
+        """
+        path = Path(model_path).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, "no such model file", str(model_path))
+        if path.is_dir():
+            raise IsADirectoryError(
+                errno.EISDIR, "is a folder: give the model file in it (model.json)", str(model_path)
+            )
         if not path.is_file():
-            raise FileNotFoundError(f"{model_path}: no such model file")
+            raise UserError("not a regular file (a FIFO or a device cannot be a model)", model_path)
+        if not 0 <= port <= 65535:
+            raise UserError(f"port {port} is outside 0-65535", f"{self.host}:{port}")
+        path = path.resolve()
         handler = make_handler(ModelEntry(path), self.netron, upstream_only=self.upstream_only)
-        server = http.server.ThreadingHTTPServer((self.host, port), handler)
+        try:
+            server = http.server.ThreadingHTTPServer((self.host, port), handler)
+        except OSError as error:
+            where = f"{self.host}:{port}"
+            if error.errno == errno.EADDRINUSE:
+                raise UserError(
+                    f"port {port} is already in use (choose another with -p/--port, "
+                    "or leave it out for a free port)",
+                    where,
+                ) from error
+            if error.errno == errno.EACCES:
+                raise UserError(
+                    f"no permission to listen on port {port} (ports below 1024 need root)", where
+                ) from error
+            raise UserError(f"cannot listen here: {error.strerror or error}", where) from error
         server.daemon_threads = True
         thread = threading.Thread(
             target=functools.partial(server.serve_forever, 0.2),

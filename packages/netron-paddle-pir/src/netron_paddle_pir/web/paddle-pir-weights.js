@@ -344,7 +344,7 @@ export const load = async (context, identifier, parameters) => {
                 store.problems.set(name, message(error));
             }
         } else {
-            store.problems.set(name, `no '${combined}' and no parameter file '${name}'`);
+            store.problems.set(name, stem === '__model__' ? `no parameter file '${name}'` : `no '${combined}' and no parameter file '${name}'`);
         }
     }
     if (found === 0) {

@@ -1,0 +1,35 @@
+// Opens one file with the reader as Netron would and prints what the viewer would show, as JSON:
+// {"matched", "error": {"name", "message"} | null, "nodes", "weights", "unavailable": [...]}.
+// Usage: node open.mjs FILE   (used by tests/test_faults.py)
+import { open } from './context.mjs';
+
+const count = (graph) => graph.nodes.reduce((sum, node) => sum + 1 + node.blocks.reduce((s, b) => s + count(b.value), 0), 0);
+
+const main = async () => {
+    const result = { matched: false, error: null, nodes: 0, weights: null, unavailable: [] };
+    try {
+        const { model } = await open(process.argv[2]);
+        if (model) {
+            result.matched = true;
+            const graph = model.modules[0];
+            result.nodes = count(graph);
+            const props = Object.fromEntries(model.metadata.map((m) => [m.name, m.value]));
+            result.weights = props.weights;
+            for (const node of graph.nodes) {
+                for (const argument of node.inputs) {
+                    for (const value of argument.value) {
+                        if (value.description) {
+                            result.unavailable.push([value.name, value.description]);
+                        }
+                    }
+                }
+            }
+        }
+    } catch (error) {
+        result.matched = true;
+        result.error = { name: error.name, message: error.message };
+    }
+    process.stdout.write(JSON.stringify(result));
+};
+
+await main();
