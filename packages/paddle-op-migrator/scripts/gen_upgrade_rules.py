@@ -58,9 +58,11 @@ TRANSFORMS = {
         for m in ("bilinear", "nearest", "linear", "bicubic", "trilinear")
     },
 }
-DECOMPOSE = {"soft_relu", "data_norm"}  # no successor op: rebuilt from current ops
+# no successor op: rebuilt from current ops (lod_reset only relabels LoD, which PIR tensors lack;
+# Paddle 3.3.1 still registers it but its translated program fails at run time)
+DECOMPOSE = {"soft_relu", "data_norm", "lod_reset"}
 SINGLE_CARD_IDENTITY = {"c_identity", "c_sync_calc_stream", "c_sync_comm_stream", "c_concat",
-                        "c_split", "c_allgather", "c_broadcast", "c_reducescatter", "alltoall"}  # fmt: skip
+                        "c_split", "c_broadcast"}  # fmt: skip
 
 
 class Tree:

@@ -189,8 +189,15 @@ class Rewriter:
         xs, ys = ed.dims(slot_args(op.inputs, "X")[0]), ed.dims(slot_args(op.inputs, "Y")[0])
         out = slot_args(op.outputs, "Out")[0]
         made = [new]
-        # v1 gives [1] for two vectors where matmul_v2 gives a 0-d tensor
-        vectors = xs is not None and ys is not None and len(xs) == 1 and len(ys) == 1
+        # two vectors: matmul_v2 gives a 0-d tensor; programs saved before Paddle 2.5 declare
+        # the v1 result as [1] (their readers expect that shape), later ones as 0-d
+        vectors = (
+            xs is not None
+            and ys is not None
+            and len(xs) == 1
+            and len(ys) == 1
+            and ed.dims(out) == [1]
+        )
         if _same(alpha, 1.0) and not vectors:
             return made
         tmp = ed.new_var(out, ed.dtype(out), ed.dims(out))
@@ -324,6 +331,12 @@ class Rewriter:
             make_op("softplus", {"X": [clipped]}, {"Out": [out]},
                     [("beta", "FLOAT", 1.0), ("threshold", "FLOAT", max(t, 0.0) + 1.0)], like=op),
         ]  # fmt: skip
+
+    def _t_lod_reset(self, op, rule, ed) -> list:
+        """lod_reset changes only the LoD of X (from ``target_lod`` or Y); the data is X. PIR
+        tensors carry no LoD, so the op becomes ``assign``."""
+        x, out = slot_args(op.inputs, "X")[0], slot_args(op.outputs, "Out")[0]
+        return [make_op("assign", {"X": [x]}, {"Out": [out]}, [], like=op)]
 
     def _t_data_norm(self, op, rule, ed) -> list:
         """data_norm at inference: y = (x - sum/size) * sqrt(size/square_sum) [* w + b]."""

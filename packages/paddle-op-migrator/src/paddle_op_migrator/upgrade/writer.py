@@ -26,7 +26,16 @@ def save_pir(program_bytes: bytes, created: list[tuple[int, int]], params_path: 
     paddle = require_paddle()
     from paddle.base import core
 
+    was_dynamic = paddle.in_dynamic_mode()
     paddle.enable_static()
+    try:
+        return _save(paddle, core, program_bytes, created, params_path, out_dir, name, source)
+    finally:
+        if was_dynamic:
+            paddle.disable_static()
+
+
+def _save(paddle, core, program_bytes, created, params_path, out_dir, name, source):
     exe = paddle.static.Executor(paddle.CPUPlace())
     scope = paddle.static.Scope()
     with paddle.static.scope_guard(scope):
