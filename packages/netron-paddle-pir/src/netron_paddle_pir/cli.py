@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-b",
         "--browse",
         action="store_true",
-        help="open a web browser (netron's option; the default unless --no-browser)",
+        help="open a web browser, as netron's -b does (default: on unless --no-browser)",
     )
     browser.add_argument(
         "--no-browser", action="store_true", help="do not open a web browser (default: open one)"
