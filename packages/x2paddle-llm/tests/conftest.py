@@ -18,7 +18,11 @@ BASE = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_
 
 # name -> (model_type, extra config); every family, tied variants, every rope type
 #: keys of BASE a family's config does not take
-BASE_DROP: dict[str, tuple[str, ...]] = {"gpt_neox": ("num_key_value_heads",)}
+BASE_DROP: dict[str, tuple[str, ...]] = {
+    "gpt_neox": ("num_key_value_heads",),
+    "gpt2": ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+             "max_position_embeddings"),
+}
 VARIANTS = {
     "llama": ("llama", dict(rope_parameters={"rope_type": "default", "rope_theta": 500000.0})),
     "llama-tied": ("llama", dict(tie_word_embeddings=True, attention_bias=True, mlp_bias=True)),
@@ -102,6 +106,11 @@ VARIANTS = {
                                   routed_scaling_factor=2.0, head_dim=16)),
     "dots1": ("dots1", dict(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                             first_k_dense_replace=1, n_shared_experts=1, head_dim=16, sliding_window=None)),
+    "gpt2": ("gpt2", dict(n_embd=64, n_layer=2, n_head=4, n_positions=128, n_inner=128)),
+    "falcon": ("falcon", dict(num_key_value_heads=None, multi_query=True, parallel_attn=True, bias=False)),
+    "falcon-new": ("falcon", dict(new_decoder_architecture=True, num_kv_heads=2, num_key_value_heads=None,
+                                  bias=True, ffn_hidden_size=96)),
+    "falcon-seq": ("falcon", dict(multi_query=False, parallel_attn=False, num_key_value_heads=None, bias=True)),
     "olmoe": ("olmoe", dict(num_experts=4, num_experts_per_tok=2)),
 }
 

@@ -201,8 +201,9 @@ class Attention(nn.Layer):
         if self.qk_norm == "head":
             q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))  # [B, heads, S, D]
-        q = apply_rotary(q, cos, sin, self.rotary_dim, self.interleave)
-        k = apply_rotary(k, cos, sin, self.rotary_dim, self.interleave)
+        if cos is not None:  # None: learned absolute positions (GPT-2)
+            q = apply_rotary(q, cos, sin, self.rotary_dim, self.interleave)
+            k = apply_rotary(k, cos, sin, self.rotary_dim, self.interleave)
         if past is not None:
             k = paddle.concat([past[0], k], axis=2)
             v = paddle.concat([past[1], v], axis=2)

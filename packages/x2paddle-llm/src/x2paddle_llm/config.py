@@ -86,6 +86,8 @@ class DecoderConfig:
     bos_token_id: int | None = None
     eos_token_id: list[int] = field(default_factory=list)
     pad_token_id: int | None = None
+    #: facts about the source layout a family needs while converting (e.g. Falcon's fused qkv order)
+    source_layout: dict[str, Any] = field(default_factory=dict)
     source_dtype: str = "float32"
     dtype: str = "float32"
     format: str = FORMAT
