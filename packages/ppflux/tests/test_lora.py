@@ -203,3 +203,39 @@ def test_kohya_single_block_linear1_split(dev_pipe_dir, tmp_path):
     k = "lora_unet_single_blocks_1_linear1"
     expected = (sd[f"{k}.lora_up.weight"] @ sd[f"{k}.lora_down.weight"]).numpy() * (8.0 / 4)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def _xlabs_dict(hidden=32, mlp=128, rank=4, seed=0):
+    """A LoRA in XLabs' layout (``*.processor.{qkv,proj}_lora*.{down,up}.weight``)."""
+    gen = torch.Generator().manual_seed(seed)
+    sd = {}
+
+    def add(name, d_in, d_out):
+        sd[f"{name}.down.weight"] = torch.randn(rank, d_in, generator=gen) * 0.2
+        sd[f"{name}.up.weight"] = torch.randn(d_out, rank, generator=gen) * 0.2
+
+    for i in range(2):
+        p = f"double_blocks.{i}.processor"
+        add(f"{p}.qkv_lora1", hidden, 3 * hidden)
+        add(f"{p}.qkv_lora2", hidden, 3 * hidden)
+        add(f"{p}.proj_lora1", hidden, hidden)
+        add(f"{p}.proj_lora2", hidden, hidden)
+        q = f"single_blocks.{i}.processor"
+        add(f"{q}.qkv_lora", hidden, 3 * hidden)
+        add(f"{q}.proj_lora", hidden + mlp, hidden)
+    return sd
+
+
+def test_xlabs_lora_matches_diffusers(dev_pipe_dir, tmp_path, parity):
+    from diffusers import FluxPipeline as Ref
+    from safetensors.torch import save_file
+
+    save_file(_xlabs_dict(seed=7), tmp_path / "xlabs.safetensors")
+    ref = Ref.from_pretrained(dev_pipe_dir)
+    base = _run(ref, True)
+    ref.load_lora_weights(tmp_path, weight_name="xlabs.safetensors")
+    mine = FluxPipeline.from_pretrained(dev_pipe_dir)
+    mine.load_lora_weights(tmp_path / "xlabs.safetensors")
+    want = _run(ref, True)
+    assert np.abs(want - base).max() > 1e-3  # the LoRA changes the image
+    parity("LoRA XLabs file, image", _close(want, _run(mine, False)), TOL)

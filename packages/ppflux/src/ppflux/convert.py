@@ -295,13 +295,32 @@ def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLik
         config, specs = make(reader, axes_dims_rope)
         if dtype:
             specs = [_recast(s, dtype) for s in specs]
-        if progress:
-            specs = _with_progress(specs)
-        with atomic_dir(output_dir, overwrite=overwrite) as tmp:
-            write_streaming(tmp / "diffusion_pytorch_model.safetensors", specs,
-                            {"format": "pt", "converted_by": "ppflux"}, sparse_zeros)
-            (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        bar = _Progress(len(specs)) if progress else None
+        if bar is not None:
+            specs = bar.wrap(specs)
+        try:
+            with atomic_dir(output_dir, overwrite=overwrite) as tmp:
+                write_streaming(tmp / "diffusion_pytorch_model.safetensors", specs,
+                                {"format": "pt", "converted_by": "ppflux"}, sparse_zeros)
+                (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        except OSError as exc:
+            # name the output the user asked for, not the hidden temporary beside it
+            raise ConversionError(f"cannot write the output: {_reason(exc)}; nothing was "
+                                  "written", output_dir) from exc
+        finally:
+            if bar is not None:
+                bar.close()
     return config
+
+
+def _reason(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    return exc.strerror or str(exc)
 
 
 def _recast(spec: Spec, dtype: str) -> Spec:
@@ -320,18 +339,27 @@ def _recast(spec: Spec, dtype: str) -> Spec:
     return (name, target, shape, make)
 
 
-def _with_progress(specs: list[Spec]) -> list[Spec]:
-    from tqdm.auto import tqdm
+class _Progress:
+    """A tqdm bar over the output tensors, opened at the first tensor written (so nothing is
+    drawn before the output is known to be writable) and always closed."""
 
-    bar = tqdm(total=len(specs), desc="converting", unit="tensor")
+    def __init__(self, total: int):
+        self.total, self.bar = total, None
 
-    def wrap(produce, last):
-        def make():
-            arr = produce()
-            bar.update()
-            if last:
-                bar.close()
-            return arr
-        return make
+    def wrap(self, specs: list[Spec]) -> list[Spec]:
+        def wrapped(produce):
+            def make():
+                arr = produce()
+                if self.bar is None:
+                    from tqdm.auto import tqdm
 
-    return [(n, d, s, wrap(p, i == len(specs) - 1)) for i, (n, d, s, p) in enumerate(specs)]
+                    self.bar = tqdm(total=self.total, desc="converting", unit="tensor")
+                self.bar.update()
+                return arr
+            return make
+
+        return [(n, d, s, wrapped(p)) for n, d, s, p in specs]
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

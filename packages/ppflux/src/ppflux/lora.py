@@ -204,6 +204,26 @@ def _kohya_module(name: str):
     raise LoraError(f"unknown kohya LoRA key {name!r}")
 
 
+_XLABS = re.compile(r"(?:diffusion_model\.)?(double_blocks|single_blocks)\.(\d+)\.processor\."
+                    r"(proj_lora1|proj_lora2|qkv_lora1|qkv_lora2|proj_lora|qkv_lora)\."
+                    r"(down|up)\.weight$")
+
+
+def _xlabs_targets(kind: str, i: str, proc: str) -> list[str]:
+    """XLabs' processor LoRA -> the diffusers modules it covers (qkv: rows split in three)."""
+    if kind == "double_blocks":
+        p = f"transformer_blocks.{i}.attn"
+        return {"proj_lora1": [f"{p}.to_out.0"], "proj_lora2": [f"{p}.to_add_out"],
+                "qkv_lora1": [f"{p}.to_q", f"{p}.to_k", f"{p}.to_v"],
+                "qkv_lora2": [f"{p}.add_q_proj", f"{p}.add_k_proj", f"{p}.add_v_proj"]}[proc]
+    p = f"single_transformer_blocks.{i}"
+    if proc == "proj_lora":
+        return [f"{p}.proj_out"]
+    if proc == "qkv_lora":
+        return [f"{p}.attn.to_q", f"{p}.attn.to_k", f"{p}.attn.to_v"]
+    raise LoraError(f"unknown XLabs LoRA processor {kind}.{i}.{proc}")
+
+
 def read_lora_file(path) -> dict[str, dict]:
     """{component: {diffusers module: {'A': [r,in], 'B': [out,r], 'alpha': float|None,
     'rows': (start, stop)|None, 'bfl': bool}}} from any supported format."""
@@ -225,7 +245,13 @@ def read_lora_file(path) -> dict[str, dict]:
         entry = out.setdefault(component, {}).setdefault(module, {"alpha": None, "bfl": bfl})
         entry[part] = value
 
+    xlabs: dict[tuple, dict] = {}
     for key, value in tensors.items():
+        x = _XLABS.match(key)
+        if x:  # XLabs' LoRA format (no alphas: scale 1, as diffusers loads it)
+            kind, i, proc, part = x.groups()
+            xlabs.setdefault(tuple(_xlabs_targets(kind, i, proc)), {})[part] = value
+            continue
         k = key
         for prefix in ("base_model.model.", "diffusion_model.", "model.diffusion_model."):
             if k.startswith(prefix):
@@ -258,6 +284,17 @@ def read_lora_file(path) -> dict[str, dict]:
                                                                  "single_blocks."))
                                               or module in _BFL_TOP)
         put(component, module, part, float(value) if part == "alpha" else value, bfl)
+    for targets, parts in xlabs.items():
+        if "down" not in parts or "up" not in parts:
+            raise LoraError(f"{path}: XLabs LoRA for {targets[0]} lacks its down or up weight")
+        up = parts["up"]
+        if up.shape[0] % len(targets):
+            raise LoraError(f"{path}: XLabs qkv LoRA for {targets[0]} has {up.shape[0]} rows, "
+                            "not a multiple of 3")
+        rows = up.shape[0] // len(targets)
+        for j, name in enumerate(targets):
+            put("transformer", name, "A", parts["down"])
+            put("transformer", name, "B", up[j * rows:(j + 1) * rows])
     for component, modules in out.items():
         for module, entry in modules.items():
             if "A" not in entry or "B" not in entry:
