@@ -14,44 +14,68 @@ import sys
 import tempfile
 from pathlib import Path
 
+# Nothing heavy is imported here: --help, --version and argument errors answer without
+# importing Paddle, X2Paddle or onnx.
+
+
+EXIT_CODES = """exit status:
+  0    converted (and, with --verify, every runtime matched the source model)
+  1    verification failed: the converted model differs from the source model
+  2    bad input or conversion failed (the message names the file and the problem)
+  3    the source runtime failed or crashed on the verification inputs (no verdict)
+  130  interrupted"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="x2paddle3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Convert ONNX, Caffe or TensorFlow models with X2Paddle 1.6 on Paddle 3 "
                     "(runtime fixes applied) and verify the result against the source model.",
-        epilog="Exit status: 0 converted (and verified), 1 verification above tolerance, "
-               "2 conversion failed or bad input. PyTorch modules: use "
-               "x2paddle_compat.convert_torch() from Python.")
+        epilog=EXIT_CODES + "\n\nPyTorch modules: use x2paddle_compat.convert_torch() "
+               "from Python. Paddle's and X2Paddle's own messages are hidden unless "
+               "--verbose; stdout carries only this tool's results.")
     p.add_argument("--framework", "-f", choices=["onnx", "caffe", "tensorflow"],
                    help="source framework")
     p.add_argument("--model", "-m", help="ONNX model or TensorFlow frozen graph (.pb)")
     p.add_argument("--prototxt", "-p", help="Caffe .prototxt")
     p.add_argument("--weight", "-w", help="Caffe .caffemodel")
-    p.add_argument("--save_dir", "-s", help="output folder (written atomically)")
+    p.add_argument("--save_dir", "-s", help="output folder (written atomically; an existing "
+                   "non-empty folder is refused unless --overwrite)")
     p.add_argument("--caffe_proto", "-c", default=None,
                    help="optional caffe_pb2.py compiled from a custom caffe.proto")
     p.add_argument("--define_input_shape", "-d", action="store_true",
                    help="TensorFlow: ask for input shapes")
     p.add_argument("--input_shape_dict", "-isd", default=None,
-                   help="ONNX input shapes, e.g. \"{'image': [1, 3, 224, 224]}\"")
+                   help="ONNX input shapes, e.g. \"{'image': [1, 3, 224, 224]}\" (-1 = any): "
+                        "fixes them in the converted model and is used by --verify; "
+                        "default for verification: unknown batch 1, image sides 224, "
+                        "16 tokens, 16000 audio samples")
     p.add_argument("--enable_onnx_checker", "-oc", default="True",
-                   help="run onnx.checker first (True/False)")
+                   help="run onnx.checker first (True/False; default True)")
     p.add_argument("--disable_feedback", "-df", default=True,
                    help="accepted for compatibility; feedback is always disabled")
     p.add_argument("--verify", action="store_true",
                    help="run source model and converted model (dygraph, jit.load, predictor "
-                        "with and without oneDNN) on the same random inputs; exit 1 above "
+                        "with and without oneDNN) on the same inputs; exit 1 above "
                         "tolerance; write deploy.json")
-    p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (1e-5)")
+    p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
     p.add_argument("--rtol", type=float, default=1e-5,
-                   help="tolerance relative to the output's largest magnitude (1e-5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing save_dir")
+                   help="tolerance relative to the output's largest magnitude (default 1e-5); "
+                        "four times the source runtime's own spread (optimized vs "
+                        "unoptimized run) is added")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--json", action="store_true",
+                   help="print the verification report as one JSON object on stdout")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing save_dir (only once the new output is complete)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Paddle's and X2Paddle's own log lines and progress")
     p.add_argument("--list-fixes", action="store_true", help="list the runtime fixes and exit")
     p.add_argument("--demo", action="store_true",
                    help="convert and verify a small built-in ONNX model")
-    p.add_argument("--version", "-v", action="store_true", help="print versions and exit")
+    p.add_argument("--version", "-v", action="store_true",
+                   help="print the versions of x2paddle-compat, x2paddle and paddle and exit")
     return p
 
 
@@ -59,58 +83,105 @@ def _bool(text) -> bool:
     return str(text).lower() in ("1", "true", "yes", "y")
 
 
+def _installed(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``x2paddle3``; returns the exit status (see ``--help``)."""
+    from ._errors import run_cli
+
+    return run_cli(_main_with_codes, argv)
+
+
+def _main_with_codes(argv) -> int:
+    from .errors import EXIT_SOURCE_RUNTIME, SourceRuntimeError
+
+    try:
+        return _main(argv)
+    except SourceRuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SOURCE_RUNTIME
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    import x2paddle_compat as xc
-    from x2paddle_compat.errors import X2PaddleCompatError
+    if args.version:  # read from the installed metadata: nothing is imported
+        from . import __version__
 
-    if args.version:
-        import paddle
-        import x2paddle
-
-        print(f"x2paddle-compat {xc.__version__}, x2paddle {x2paddle.__version__}, "
-              f"paddle {paddle.__version__}")
+        paddle = _installed("paddlepaddle")
+        if paddle == "not installed":
+            paddle = _installed("paddlepaddle-gpu")
+        print(f"x2paddle3 (x2paddle-compat) {__version__}, x2paddle {_installed('x2paddle')}, "
+              f"paddle {paddle}")
         return 0
+    if not (args.list_fixes or args.demo) and (not args.framework or not args.save_dir):
+        build_parser().error("--framework and --save_dir are required")
+    from ._paddle import quiet_paddle
+    from .convert import VERBOSE
+
+    quiet_paddle(args.verbose)
+    VERBOSE["on"] = args.verbose
+    import x2paddle_compat as xc
+
     if args.list_fixes:
         for f in xc.describe():
-            print(f"{f['root_cause']:<4} {f['id']:<26} {f['summary']}")
+            print(f"{f['root_cause']:<4} {f['id']:<28} {f['summary']}")
         return 0
     if args.demo:
         return _demo(args)
-    if not args.framework or not args.save_dir:
-        build_parser().error("--framework and --save_dir are required")
-    try:
-        return _convert_and_verify(args)
-    except (X2PaddleCompatError, FileExistsError, ImportError) as exc:
-        print(f"x2paddle3: error: {exc}", file=sys.stderr)
-        return 2
+    return _convert_and_verify(args)
 
 
 def _convert_and_verify(args) -> int:
     import x2paddle_compat as xc
 
     from . import sources
-    from .verify import verify
+    from ._paddle import native_stdout_to_stderr
+    from .verify import spread, verify
 
+    def check(inputs, refs, source, spreads=None, **kw):
+        print("verifying the converted model (dygraph, jit, predictor with and without "
+              "oneDNN) ...", file=sys.stderr)
+        with native_stdout_to_stderr(not args.verbose):
+            report = verify(args.save_dir, inputs, refs, atol=args.atol, rtol=args.rtol,
+                            spreads=spreads, **kw)
+        return _report(report, source, args.json)
+
+    print(f"converting {args.model or args.prototxt} ({args.framework}) into {args.save_dir} "
+          "...", file=sys.stderr)
     if args.framework == "onnx":
-        shapes = ast.literal_eval(args.input_shape_dict) if args.input_shape_dict else None
+        from .convert import check_shape_dict
+
+        shapes = check_shape_dict(args.input_shape_dict)
         xc.convert_onnx(args.model, args.save_dir, input_shape_dict=shapes,
                         enable_onnx_checker=_bool(args.enable_onnx_checker),
                         overwrite=args.overwrite)
         if args.verify:
             inputs = sources.onnx_inputs(args.model, shapes, args.seed)
-            refs = sources.run_onnx(args.model, inputs)
-            return _report(verify(args.save_dir, inputs, refs, atol=args.atol, rtol=args.rtol),
-                           "onnxruntime")
+            print("running onnxruntime on inputs "
+                  + ", ".join(f"{k} {list(v.shape)}" for k, v in inputs.items()),
+                  file=sys.stderr)
+            refs = sources.run_onnx_isolated(args.model, inputs)
+            plain = sources.run_onnx_isolated(args.model, inputs, optimize=False)
+            return check(inputs, refs, "onnxruntime", spread(refs, plain))
     elif args.framework == "tensorflow":
         xc.convert_tensorflow(args.model, args.save_dir,
                               define_input_shape=args.define_input_shape,
                               overwrite=args.overwrite)
         if args.verify:
             inputs = sources.tf_inputs(args.model, args.seed)
-            refs = sources.run_tensorflow(args.model, inputs)
-            return _report(verify(args.save_dir, inputs, refs, atol=args.atol, rtol=args.rtol),
-                           "TensorFlow")
+            try:
+                refs = sources.run_tensorflow(args.model, inputs)
+            except Exception as exc:
+                raise xc.SourceRuntimeError(f"TensorFlow failed on the verification inputs: "
+                                            f"{exc}", args.model) from exc
+            return check(inputs, refs, "TensorFlow")
     else:
         xc.convert_caffe(args.prototxt, args.weight, args.save_dir,
                          caffe_proto=args.caffe_proto, overwrite=args.overwrite)
@@ -128,9 +199,8 @@ def _convert_and_verify(args) -> int:
                 inputs[name] = rng.standard_normal(meta.get(name, [1, 3, 224, 224])).astype(
                     "float32")
             refs = run_dygraph(args.save_dir, inputs)
-            return _report(verify(args.save_dir, inputs, refs, atol=args.atol, rtol=args.rtol,
-                                  check_dygraph=False),
-                           "the converted dygraph model (no Caffe runtime available)")
+            return check(inputs, refs, "the converted dygraph model (no Caffe runtime "
+                         "available)", check_dygraph=False)
     print(f"converted into {args.save_dir} (not verified: add --verify)")
     return 0
 
@@ -145,9 +215,16 @@ def _caffe_input_shapes(folder) -> dict:
     return shapes
 
 
-def _report(report, source: str) -> int:
+def _report(report, source: str, as_json: bool = False) -> int:
+    if as_json:
+        import json
+
+        print(json.dumps({**report.to_dict(), "source": source}, allow_nan=False))
+        return 0 if report.ok else 1
+    spread = max(report.spreads, default=0.0)
     print(f"verification against {source} "
-          f"(pass: max|diff| <= {report.atol:g} + {report.rtol:g} * max|reference|)")
+          f"(pass: max|diff| <= {report.atol:g} + {report.rtol:g} * max|reference|"
+          + (f" + 4 * {spread:.1e}, the source runtime's own spread)" if spread else ")"))
     print(report.table())
     cfg = report.predictor_config
     if cfg:
@@ -188,8 +265,8 @@ def _demo(args) -> int:
     onnx.save(model, work / "demo.onnx")
     print(f"demo: ONNX model with Conv, MaxPool(dilations=1), Resize(scales only), "
           f"ReduceMean -> {work}")
-    return main(["-f", "onnx", "-m", str(work / "demo.onnx"), "-s", str(work / "paddle"),
-                 "--verify"])
+    argv = ["-f", "onnx", "-m", str(work / "demo.onnx"), "-s", str(work / "paddle"), "--verify"]
+    return _main(argv + (["--verbose"] if args.verbose else []))
 
 
 if __name__ == "__main__":

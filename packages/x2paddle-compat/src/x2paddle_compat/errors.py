@@ -1,9 +1,19 @@
-"""Exceptions raised by x2paddle-compat."""
+"""Exceptions raised by x2paddle-compat.
+
+Every error a user can act on derives from :class:`UserError` (the command line prints it as
+``error: <file>: <problem>`` and exits 2); :class:`SourceRuntimeError` gets its own exit code
+(3) because it is no verdict on the conversion.
+"""
 
 from __future__ import annotations
 
+from ._errors import UserError
 
-class X2PaddleCompatError(RuntimeError):
+EXIT_WRONG = 1
+EXIT_SOURCE_RUNTIME = 3
+
+
+class X2PaddleCompatError(UserError, RuntimeError):
     """Base class of the errors this package raises."""
 
 
@@ -30,3 +40,8 @@ class InvalidModelError(ConversionError):
 
 class VerificationError(X2PaddleCompatError):
     """The converted model's outputs differ from the source model above the tolerance."""
+
+
+class SourceRuntimeError(X2PaddleCompatError):
+    """The source runtime (onnxruntime, TensorFlow) failed or crashed on the verification
+    inputs: there is no reference to compare with, so no verdict."""

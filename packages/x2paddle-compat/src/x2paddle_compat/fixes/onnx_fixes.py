@@ -311,45 +311,75 @@ from . import onnx_gru  # noqa: E402,F401
 _NOT_INLINED = {"GroupNormalization"}
 
 
+def _apply_user_shapes(model) -> None:
+    """Write the shapes given as ``input_shape_dict`` into the graph's inputs."""
+    from .onnx_real import user_input_shapes
+
+    shapes = user_input_shapes() or {}
+    for value in model.graph.input:
+        if value.name in shapes:
+            dims = value.type.tensor_type.shape.dim
+            given = [int(d) for d in shapes[value.name]]
+            if len(dims) != len(given):
+                continue  # X2Paddle reports the rank mismatch
+            for dim, size in zip(dims, given):
+                if size > 0:
+                    dim.Clear()
+                    dim.dim_value = size
+
+
+FOLD_WARNINGS: list[str] = []
+
+
 def _fold_static_shapes(model) -> None:
     """Constant-fold shape arithmetic of a model whose inputs all have static shapes.
 
     X2Paddle's own shape inference loses the rank of tensors computed by Shape/Gather/
     Concat chains (torch's exporter writes them for ``view``/``unflatten``/RNN initial
     states), so ``paddle.jit.to_static`` later sees rank -1 and fails. onnxruntime's basic
-    (standard-ops-only) level folds those chains into initializers.
+    (standard-ops-only) level folds those chains into initializers. Shapes given as
+    ``input_shape_dict`` count as static. onnxruntime runs in a child process: it crashed
+    (segfault) on a real model, which must not take the converter down with it.
     """
     try:
         import onnx
-        import onnxruntime as ort
     except ImportError:
         return
     if any(n.op_type in _NOT_INLINED for n in model.graph.node):
         # onnxruntime would inline these function ops into primitive ops; X2Paddle maps
         # them directly (onnx-group-norm), so the model is left unfolded
         return
+    _apply_user_shapes(model)
     inits = {i.name for i in model.graph.initializer}
     for value in model.graph.input:
         if value.name in inits:
             continue
         dims = value.type.tensor_type.shape.dim
-        if not dims or any(not d.HasField("dim_value") for d in dims):
+        if any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims):
             return  # dynamic input shapes: nothing can be folded safely
     import os
+    import subprocess
+    import sys
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
         onnx.save(model, src)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        opts.optimized_model_filepath = dst
-        opts.log_severity_level = 3
+        worker = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_fold_worker.py")
         try:
-            ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
-            folded = onnx.load(dst)
-        except Exception:
-            return  # leave the model as it is; X2Paddle reports what it cannot map
+            proc = subprocess.run([sys.executable, worker, src, dst], capture_output=True,
+                                  text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            FOLD_WARNINGS.append("onnxruntime's shape folding did not finish in 600 s")
+            return
+        if proc.returncode != 0 or not os.path.exists(dst):
+            how = (f"crashed (signal {-proc.returncode})" if proc.returncode < 0
+                   else f"failed (exit {proc.returncode})")
+            tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+            FOLD_WARNINGS.append(f"onnxruntime {how} while folding shapes; converted "
+                                 f"without folding{': ' + tail if tail else ''}")
+            return
+        folded = onnx.load(dst)
     opset = {o.domain: o.version for o in model.opset_import}
     model.CopyFrom(folded)
     for o in model.opset_import:  # ORT may bump the declared opset: keep the original

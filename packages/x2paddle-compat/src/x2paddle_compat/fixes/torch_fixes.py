@@ -346,3 +346,25 @@ def _aten_cat_legacy_empty(fix) -> None:
         return original(mapper, graph, node)
 
     fix.patch(aten, "aten_cat", aten_cat)
+
+
+@register("aten-embedding-padding-idx", "N15",
+          "nn.Embedding(padding_idx=...) is emitted without padding_idx: torch's forward "
+          "returns the trained row of that token (padding_idx only stops its gradient), "
+          "Paddle's Embedding returns zeros for it (a real BERT differed by 5.4 at padded "
+          "positions; random models have a zero padding row and could not show it)")
+def _aten_embedding_padding_idx(fix) -> None:
+    aten, _ = _modules()
+    original = aten.aten_embedding
+
+    @functools.wraps(original)
+    def aten_embedding(mapper, graph, node):
+        before = set(graph.layers)
+        result = original(mapper, graph, node)
+        for layer_id in set(graph.layers) - before:
+            layer = graph.layers[layer_id]
+            if layer.kernel == "paddle.nn.Embedding":
+                layer.attrs["padding_idx"] = None
+        return result
+
+    fix.patch(aten, "aten_embedding", aten_embedding)

@@ -25,8 +25,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Paddle 3.3.1's oneDNN predictor hangs on some graphs (3-D convolutions): a verdict after 2 min
 os.environ.setdefault("X2PADDLE_COMPAT_PREDICTOR_TIMEOUT", "120")
 HERE = Path(__file__).resolve().parent
-PKG = HERE.parent.parent
-sys.path.insert(0, str(HERE.parent))
+PKG = HERE.parent
+sys.path.insert(0, str(PKG / "tests"))  # the model builders and harness of the test tree
 
 def _find_manifest() -> Path:
     """$X2PADDLE_TEST_BENCHMARK/manifest.csv, else shared/data/... in the nearest ancestor."""

@@ -1,0 +1,342 @@
+"""Fixes found on trained models shipped in PyPI wheels (N9-N15).
+
+Random-weight rebuilds never showed these: they need Paddle2ONNX's value names, LSTM states
+that other nodes consume, opset-18 encodings, or a Flatten over two unknown dimensions.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+
+import numpy as np
+
+from .onnx_fixes import _add_pass, _opset_legacy
+from .registry import register
+
+# X2Paddle's own replacements, kept so the names of models it handled stay the same
+_X2PADDLE_REPLACED = " .*?\\/-:;"
+_NOT_IDENTIFIER = re.compile(r"\W")
+
+
+def variable_name(name: str) -> str:
+    """A Python identifier for an ONNX value name (``Constant@0`` -> ``x2paddle_Constant_x40_0``).
+
+    Characters X2Paddle already replaced become ``_`` as before; every other character that
+    cannot appear in an identifier becomes ``_x<hex>_``, so distinct names stay distinct.
+    """
+    if name == "":
+        raise ValueError("name should not be empty")
+    for s in _X2PADDLE_REPLACED:
+        name = name.replace(s, "_")
+    name = _NOT_IDENTIFIER.sub(lambda m: f"_x{ord(m.group()):x}_", name)
+    return "x2paddle_" + name
+
+
+@register("onnx-identifier-names", "N9",
+          "ONNX value names with characters that are not valid in a Python identifier "
+          "(Paddle2ONNX's 'Constant@0', '+', '[', ...) are mapped; X2Paddle only replaced "
+          "' .*?\\/-:;' and the generated code did not parse")
+def _identifier_names(fix) -> None:
+    from x2paddle.decoder.onnx_decoder import ONNXDecoder
+
+    fix.patch(ONNXDecoder, "make_variable_name", lambda self, name: variable_name(name))
+
+
+# --------------------------------------------------------------------------- input shapes
+
+_SHAPES: dict = {"current": None}
+
+
+def parse_shape_dict(value) -> dict | None:
+    """``-isd`` as a dict, whether given as a dict or as its text (``"{'x': [1, 3, 8, 8]}"``)."""
+    if value is None or isinstance(value, dict):
+        return value
+    parsed = ast.literal_eval(str(value))
+    if not isinstance(parsed, dict):
+        raise ValueError(f"input shapes must be a dict of name -> shape, got {value!r}")
+    return parsed
+
+
+@register("onnx-input-shape-dict", "N10",
+          "input_shape_dict (-isd) accepted as a dict, the form X2Paddle's --help shows: "
+          "X2Paddle called eval() on it and failed for every input; names are mapped like "
+          "the graph's value names, and the shapes also feed the static shape folding")
+def _input_shape_dict(fix) -> None:
+    from x2paddle.decoder.onnx_decoder import ONNXDecoder, ONNXGraph
+
+    original_graph = ONNXGraph.__init__
+    original_decoder = ONNXDecoder.__init__
+
+    @functools.wraps(original_graph)
+    def graph_init(self, onnx_model, input_shape_dict=None):
+        shapes = parse_shape_dict(input_shape_dict)
+        text = None
+        if shapes:
+            # X2Paddle prefixes "x2paddle_" to each key itself
+            text = repr({variable_name(k)[len("x2paddle_"):]: [int(d) for d in v]
+                         for k, v in shapes.items()})
+        return original_graph(self, onnx_model, text)
+
+    @functools.wraps(original_decoder)
+    def decoder_init(self, onnx_model, enable_onnx_checker, input_shape_dict=None):
+        _SHAPES["current"] = parse_shape_dict(input_shape_dict)
+        try:
+            return original_decoder(self, onnx_model, enable_onnx_checker, input_shape_dict)
+        finally:
+            _SHAPES["current"] = None
+
+    fix.patch(ONNXGraph, "__init__", graph_init)
+    fix.patch(ONNXDecoder, "__init__", decoder_init)
+
+
+def user_input_shapes() -> dict | None:
+    """The ``input_shape_dict`` of the conversion running now (for the ONNX passes)."""
+    return _SHAPES["current"]
+
+
+# --------------------------------------------------------------------------- Conv, Flatten
+
+
+def _conv_kernel_shape(model) -> None:
+    from onnx import helper
+
+    graph = model.graph
+    shapes = {i.name: list(i.dims) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
+            if any(a.name == "kernel_shape" for a in node.attribute):
+                continue
+            w = shapes.get(node.input[1])
+            if w is not None and len(w) >= 3:
+                node.attribute.append(helper.make_attribute("kernel_shape", w[2:]))
+
+
+@register("onnx-conv-kernel-shape", "N11",
+          "Conv/ConvTranspose without the optional kernel_shape attribute (opset-18 exporters "
+          "omit it) get it from the weight's shape; X2Paddle indexed the missing attribute")
+def _conv_kernel(fix) -> None:
+    _add_pass(fix, _conv_kernel_shape)
+
+
+@register("onnx-flatten-dynamic", "N12",
+          "Flatten over unknown dimensions: X2Paddle multiplied the dims (-1 * -1 = 1) and "
+          "emitted reshape(x, [1, 1]); now flatten(axis..-1) then flatten(0..axis-1)")
+def _flatten(fix) -> None:
+    legacy = _opset_legacy()
+    original = legacy.OpSet.Flatten
+
+    @functools.wraps(original)
+    def Flatten(self, node):
+        val_x = self.graph.get_input_node(node, idx=0, copy=True)
+        shape = val_x.out_shapes[0] if val_x.out_shapes else []
+        rank = len(shape)
+        axis = node.get_attr("axis", 1)
+        if rank == 0 or all(isinstance(d, (int, np.integer)) and d > 0 for d in shape):
+            return original(self, node)  # static or unknown rank: X2Paddle's mapping works
+        axis = axis + rank if axis < 0 else axis
+        if axis == 0:
+            return original(self, node)  # reshape [1, -1] is right
+        inner = node.name + "_x2pc_inner"
+        if axis == rank:  # all dims go to the first output dim, the second is 1
+            self.paddle_graph.add_layer("paddle.unsqueeze", inputs={"x": val_x.name},
+                                        outputs=[inner], axis=-1)
+        else:
+            self.paddle_graph.add_layer("paddle.flatten", inputs={"x": val_x.name},
+                                        outputs=[inner], start_axis=axis, stop_axis=-1)
+        self.paddle_graph.add_layer("paddle.flatten", inputs={"x": inner},
+                                    outputs=[node.name], start_axis=0, stop_axis=axis - 1)
+        return None
+
+    fix.patch(legacy.OpSet, "Flatten", Flatten)
+
+
+# --------------------------------------------------------------------------- LSTM
+
+
+@register("onnx-lstm-states", "N13",
+          "ONNX LSTM whose final states Y_h/Y_c are consumed (streaming models): the consumers "
+          "look the states up as '<node>_p1/_p2', which X2Paddle never defined; an input with "
+          "an unknown batch dimension is pinned to the batch of a static initial state "
+          "(Paddle's rnn rejects batch -1 against 1 when exporting)")
+def _lstm(fix) -> None:
+    legacy = _opset_legacy()
+    original = legacy.OpSet.LSTM
+
+    @functools.wraps(original)
+    def LSTM(self, node):
+        names = list(node.layer.input)
+        x = self.graph.get_input_node(node, idx=0, copy=True)
+        x_shape = list(x.out_shapes[0]) if x.out_shapes and x.out_shapes[0] else []
+        init_shape = []
+        if len(names) > 5 and names[5]:
+            init = self.graph.get_node(names[5], copy=True)
+            init_shape = list(init.out_shapes[0]) if init.out_shapes else []
+        w = legacy._const_weight_or_none(self.graph.get_input_node(node, idx=1, copy=True))
+        before = set(self.paddle_graph.layers)
+        pinned = None
+        # pinned even where X2Paddle's shape inference knows the batch: the emitted program
+        # may still have lost it upstream (a reshape to a computed shape)
+        if (len(init_shape) == 3 and init_shape[1] and init_shape[1] > 0 and w is not None
+                and (len(x_shape) != 3 or x_shape[1] in (None, -1, init_shape[1]))):
+            pinned = node.name + "_x2pc_batch"
+            self.paddle_graph.add_layer("paddle.reshape", inputs={"x": x.name},
+                                        outputs=[pinned],
+                                        shape=[-1, int(init_shape[1]), int(w.shape[2])])
+        result = original(self, node)
+        if pinned:
+            for layer_id in set(self.paddle_graph.layers) - before:
+                layer = self.paddle_graph.layers[layer_id]
+                if layer.kernel == "paddle.nn.LSTM" and layer.inputs.get("input") == x.name:
+                    layer.inputs["input"] = pinned
+        # consumers of output i look it up as "<layer_name>_p<i>"
+        for i, out in enumerate(node.layer.output):
+            if out:
+                self.paddle_graph.add_layer("prim.equal", inputs={"input": out},
+                                            outputs=[f"{node.layer_name}_p{i}"])
+        return result
+
+    fix.patch(legacy.OpSet, "LSTM", LSTM)
+
+
+# --------------------------------------------------------------------------- If
+
+
+def inline_constant_ifs(model) -> None:
+    """Replace every ``If`` whose condition is a constant by the nodes of the taken branch.
+
+    Conditions become constants when the shapes they test are known (static inputs, or
+    ``input_shape_dict``) and the shape folding ran; branches on run-time values stay
+    ``If`` (reported as unsupported by X2Paddle).
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    consts[node.output[0]] = numpy_helper.to_array(a.t)
+    changed = True
+    while changed:
+        changed = False
+        nodes = list(graph.node)
+        for k, node in enumerate(nodes):
+            if node.op_type != "If" or node.input[0] not in consts:
+                continue
+            taken = "then_branch" if bool(np.asarray(consts[node.input[0]]).reshape(-1)[0]) \
+                else "else_branch"
+            branch = next(a.g for a in node.attribute if a.name == taken)
+            new = list(branch.node)
+            for init in branch.initializer:
+                graph.initializer.append(init)
+                consts[init.name] = numpy_helper.to_array(init)
+            for out, result in zip(node.output, branch.output):
+                new.append(helper.make_node("Identity", [result.name], [out]))
+            del graph.node[:]
+            graph.node.extend(nodes[:k] + new + nodes[k + 1:])
+            changed = True
+            break
+
+
+@register("onnx-if-constant", "N14",
+          "ONNX If whose condition is known when converting (shape tests on static or "
+          "-isd-given inputs, after shape folding) is replaced by its taken branch; X2Paddle "
+          "had no If")
+def _if_constant(fix) -> None:
+    _add_pass(fix, inline_constant_ifs)
+
+
+# --------------------------------------------------------------------------- ConstantOfShape, Pad
+
+
+@register("onnx-constant-of-shape", "N16",
+          "ConstantOfShape whose shape is a constant is emitted with a literal shape: X2Paddle "
+          "passed the shape as a Parameter, which Paddle 3's dygraph paddle.full reads as -1")
+def _constant_of_shape(fix) -> None:
+    legacy = _opset_legacy()
+    original = legacy.OpSet.ConstantOfShape
+
+    @functools.wraps(original)
+    def ConstantOfShape(self, node):
+        shape = legacy._const_weight_or_none(self.graph.get_input_node(node, idx=0, copy=True))
+        value = node.get_attr("value")
+        if shape is None or np.asarray(shape).size == 0 or value is None:
+            return original(self, node)
+        value = np.asarray(value).reshape(-1)
+        self.paddle_graph.add_layer("paddle.full", inputs={}, outputs=[node.name],
+                                    shape=[int(d) for d in np.asarray(shape).reshape(-1)],
+                                    fill_value=value[0].item() if value.size else 0,
+                                    dtype=repr(str(value.dtype)))
+        return None
+
+    fix.patch(legacy.OpSet, "ConstantOfShape", ConstantOfShape)
+
+
+@register("onnx-pad-low-rank", "N17",
+          "reflect/edge Pad of a 1-D or 2-D tensor (the STFT framing of speech models): Paddle "
+          "pads only 3-D to 5-D tensors in those modes, so the tensor is lifted to 3-D, padded "
+          "on its last axis and lowered again")
+def _pad_low_rank(fix) -> None:
+    legacy = _opset_legacy()
+    original = legacy.OpSet.Pad
+
+    @functools.wraps(original)
+    def Pad(self, node, op_independent=True):
+        mode = node.get_attr("mode", "constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        val_x = self.graph.get_input_node(node, idx=0, copy=True)
+        rank = len(val_x.out_shapes[0]) if val_x.out_shapes and val_x.out_shapes[0] else 0
+        pads = node.get_attr("pads")
+        if pads is None and len(node.layer.input) > 1:
+            pads = legacy._const_weight_or_none(self.graph.get_input_node(node, idx=1,
+                                                                          copy=True))
+        if (mode == "constant" or rank not in (1, 2) or pads is None or not op_independent
+                or len(pads) != 2 * rank or any(pads[i] or pads[rank + i]
+                                                for i in range(rank - 1))):
+            return original(self, node, op_independent)
+        lifted = node.name + "_x2pc_3d"
+        self.paddle_graph.add_layer("paddle.unsqueeze", inputs={"x": val_x.name},
+                                    outputs=[lifted], axis=[1] if rank == 2 else [0, 1])
+        padded = node.name + "_x2pc_padded"
+        self.paddle_graph.add_layer(
+            "paddle.nn.functional.pad", inputs={"x": lifted}, outputs=[padded],
+            pad=[int(pads[rank - 1]), int(pads[2 * rank - 1])],
+            mode=repr("replicate" if mode == "edge" else mode), data_format="'NCL'")
+        self.paddle_graph.add_layer("paddle.squeeze", inputs={"x": padded},
+                                    outputs=[node.name], axis=[0, 1] if rank == 1 else [1])
+        return None
+
+    fix.patch(legacy.OpSet, "Pad", Pad)
+
+
+@register("onnx-slice-tensor-bounds", "N18",
+          "Slice with run-time starts/ends (BERT's position ids at a dynamic sequence length) "
+          "and unit steps is emitted as paddle.slice: X2Paddle's paddle.strided_slice with "
+          "tensor bounds fails in Paddle 3's dygraph ('returned a result with an exception "
+          "set'), so the generated Python model could not run")
+def _slice_tensor_bounds(fix) -> None:
+    legacy = _opset_legacy()
+    original = legacy.OpSet.Slice
+
+    @functools.wraps(original)
+    def Slice(self, node):
+        before = set(self.paddle_graph.layers)
+        result = original(self, node)
+        for layer_id in set(self.paddle_graph.layers) - before:
+            layer = self.paddle_graph.layers[layer_id]
+            strides = layer.attrs.get("strides")
+            if (layer.kernel == "paddle.strided_slice"
+                    # tensor bounds are variable names in the attributes
+                    and (isinstance(layer.attrs.get("starts"), str)
+                         or isinstance(layer.attrs.get("ends"), str))
+                    and strides is not None and not isinstance(strides, str)
+                    and np.all(np.asarray(strides) == 1)):
+                layer.kernel = "paddle.slice"
+                layer.inputs["input"] = layer.inputs.pop("x")
+                del layer.attrs["strides"]
+        return result
+
+    fix.patch(legacy.OpSet, "Slice", Slice)
