@@ -53,8 +53,9 @@ print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_ma
 
 def run(mode, src, out):
     code = CHILD.format(tests=str(HERE.parent / "tests"))
-    res = subprocess.run([sys.executable, "-c", code, mode, str(src), str(out)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code, mode, str(src), str(out)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-2000:])
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -71,11 +72,15 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for depth, single in configs:
             shapes = flux_bfl_shapes(hidden=3072, depth=depth, single_depth=single)
-            src = write_sparse_safetensors(Path(tmp) / f"flux-{depth}-{single}.safetensors",
-                                           shapes, "BF16")
+            src = write_sparse_safetensors(
+                Path(tmp) / f"flux-{depth}-{single}.safetensors", shapes, "BF16"
+            )
             size_gb = (os.path.getsize(src)) / 1e9
-            row = {"double_blocks": depth, "single_blocks": single,
-                   "checkpoint_gb": round(size_gb, 2)}
+            row = {
+                "double_blocks": depth,
+                "single_blocks": single,
+                "checkpoint_gb": round(size_gb, 2),
+            }
             for mode in ("streaming", "naive"):
                 if mode == "naive" and depth == 19:
                     row["naive_peak_rss_mb"] = None
@@ -87,16 +92,23 @@ def main():
 
                 shutil.rmtree(Path(tmp) / f"out-{mode}-{depth}", ignore_errors=True)
             if row.get("naive_peak_rss_mb"):
-                row["naive_over_streaming"] = round(row["naive_peak_rss_mb"] /
-                                                    row["streaming_peak_rss_mb"], 2)
+                row["naive_over_streaming"] = round(
+                    row["naive_peak_rss_mb"] / row["streaming_peak_rss_mb"], 2
+                )
             rows.append(row)
             print(json.dumps(row))
             src.unlink()
-    result = {"benchmark": "convert original FLUX checkpoint, peak RSS", "rows": rows,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version()},
-              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "self_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    result = {
+        "benchmark": "convert original FLUX checkpoint, peak RSS",
+        "rows": rows,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "self_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     out = HERE / "results" / "memory.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

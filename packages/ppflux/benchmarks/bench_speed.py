@@ -34,9 +34,18 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 HERE = Path(__file__).resolve().parent
 
-CONFIG = dict(patch_size=1, in_channels=64, num_layers=4, num_single_layers=8,
-              attention_head_dim=64, num_attention_heads=8, joint_attention_dim=512,
-              pooled_projection_dim=256, guidance_embeds=True, axes_dims_rope=[8, 28, 28])
+CONFIG = dict(
+    patch_size=1,
+    in_channels=64,
+    num_layers=4,
+    num_single_layers=8,
+    attention_head_dim=64,
+    num_attention_heads=8,
+    joint_attention_dim=512,
+    pooled_projection_dim=256,
+    guidance_embeds=True,
+    axes_dims_rope=[8, 28, 28],
+)
 TEXT_TOKENS = 128
 
 
@@ -54,33 +63,53 @@ def build_steps(ref, mine, x, e, pooled, ids, txt):
         ref_sched.set_timesteps(sigmas=np.linspace(1, 0.5, 2), mu=1.0)
         t = ref_sched.timesteps[0]
         with torch.no_grad():
-            out = ref(hidden_states=torch.tensor(x), encoder_hidden_states=torch.tensor(e),
-                      pooled_projections=torch.tensor(pooled), timestep=(t / 1000)[None],
-                      img_ids=torch.tensor(ids), txt_ids=torch.tensor(txt),
-                      guidance=torch.tensor([3.5]), return_dict=False)[0]
+            out = ref(
+                hidden_states=torch.tensor(x),
+                encoder_hidden_states=torch.tensor(e),
+                pooled_projections=torch.tensor(pooled),
+                timestep=(t / 1000)[None],
+                img_ids=torch.tensor(ids),
+                txt_ids=torch.tensor(txt),
+                guidance=torch.tensor([3.5]),
+                return_dict=False,
+            )[0]
         return ref_sched.step(out, t, torch.tensor(x)).prev_sample
 
     def paddle_step():
         my_sched.set_timesteps(sigmas=np.linspace(1, 0.5, 2), mu=1.0)
         t = my_sched.timesteps[0]
         with paddle.no_grad():
-            out = mine(hidden_states=paddle.to_tensor(x), encoder_hidden_states=paddle.to_tensor(e),
-                       pooled_projections=paddle.to_tensor(pooled),
-                       timestep=paddle.full([1], float(t) / 1000), img_ids=paddle.to_tensor(ids),
-                       txt_ids=paddle.to_tensor(txt), guidance=paddle.to_tensor([3.5]),
-                       return_dict=False)[0]
+            out = mine(
+                hidden_states=paddle.to_tensor(x),
+                encoder_hidden_states=paddle.to_tensor(e),
+                pooled_projections=paddle.to_tensor(pooled),
+                timestep=paddle.full([1], float(t) / 1000),
+                img_ids=paddle.to_tensor(ids),
+                txt_ids=paddle.to_tensor(txt),
+                guidance=paddle.to_tensor([3.5]),
+                return_dict=False,
+            )[0]
         return my_sched.step(out, t, paddle.to_tensor(x)).prev_sample
 
     return torch_step, paddle_step
 
 
 VARIANTS = {
-    "before": {"PPFLUX_MKL_AMD_FIX": "0", "PPFLUX_BENCH_RMSNORM": "pow",
-               "PPFLUX_BENCH_ATTENTION": "paddle"},
-    "mkl+square": {"PPFLUX_MKL_AMD_FIX": "1", "PPFLUX_BENCH_RMSNORM": "square",
-                   "PPFLUX_BENCH_ATTENTION": "paddle"},
-    "after": {"PPFLUX_MKL_AMD_FIX": "1", "PPFLUX_BENCH_RMSNORM": "square",
-              "PPFLUX_BENCH_ATTENTION": "per-head"},
+    "before": {
+        "PPFLUX_MKL_AMD_FIX": "0",
+        "PPFLUX_BENCH_RMSNORM": "pow",
+        "PPFLUX_BENCH_ATTENTION": "paddle",
+    },
+    "mkl+square": {
+        "PPFLUX_MKL_AMD_FIX": "1",
+        "PPFLUX_BENCH_RMSNORM": "square",
+        "PPFLUX_BENCH_ATTENTION": "paddle",
+    },
+    "after": {
+        "PPFLUX_MKL_AMD_FIX": "1",
+        "PPFLUX_BENCH_RMSNORM": "square",
+        "PPFLUX_BENCH_ATTENTION": "per-head",
+    },
 }
 
 
@@ -139,14 +168,19 @@ def measure(repeats: int) -> list[dict]:
                 fn()
                 times[name].append(time.perf_counter() - t0)
         med = {k: statistics.median(v) for k, v in times.items()}
-        row = {"resolution": size, "image_tokens": n_img, "text_tokens": TEXT_TOKENS,
-               "diffusers_s_per_step": round(med["diffusers"], 4),
-               "ppflux_s_per_step": round(med["ppflux"], 4),
-               "ppflux_over_diffusers": round(med["ppflux"] / med["diffusers"], 3),
-               "max_abs_diff_step_output": diff, "repeats": repeats,
-               "MKL_DEBUG_CPU_TYPE": os.environ.get("MKL_DEBUG_CPU_TYPE"),
-               "rmsnorm": os.environ.get("PPFLUX_BENCH_RMSNORM", "square"),
-               "attention": os.environ.get("PPFLUX_BENCH_ATTENTION", "per-head")}
+        row = {
+            "resolution": size,
+            "image_tokens": n_img,
+            "text_tokens": TEXT_TOKENS,
+            "diffusers_s_per_step": round(med["diffusers"], 4),
+            "ppflux_s_per_step": round(med["ppflux"], 4),
+            "ppflux_over_diffusers": round(med["ppflux"] / med["diffusers"], 3),
+            "max_abs_diff_step_output": diff,
+            "repeats": repeats,
+            "MKL_DEBUG_CPU_TYPE": os.environ.get("MKL_DEBUG_CPU_TYPE"),
+            "rmsnorm": os.environ.get("PPFLUX_BENCH_RMSNORM", "square"),
+            "attention": os.environ.get("PPFLUX_BENCH_ATTENTION", "per-head"),
+        }
         rows.append(row)
     return rows
 
@@ -163,9 +197,13 @@ def main():
     for variant, env in VARIANTS.items():
         child_env = {k: v for k, v in os.environ.items() if k != "MKL_DEBUG_CPU_TYPE"}
         child_env.update(env)
-        out = subprocess.run([sys.executable, __file__, "--variant", variant,
-                              "--repeats", str(args.repeats)], env=child_env, check=True,
-                             stdout=subprocess.PIPE, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--variant", variant, "--repeats", str(args.repeats)],
+            env=child_env,
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout
         for row in json.loads(out.split("ROWS ", 1)[1]):
             row["variant"] = variant
             rows.append(row)
@@ -173,13 +211,23 @@ def main():
     import paddle
     import torch
 
-    result = {"benchmark": "s/step, transformer forward + Euler step, fp32 CPU, 1 thread",
-              "config": CONFIG, "variants": VARIANTS, "rows": rows,
-              "versions": {"paddle": paddle.__version__, "torch": torch.__version__,
-                           "diffusers": __import__("diffusers").__version__},
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "load_avg": os.getloadavg()},
-              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    result = {
+        "benchmark": "s/step, transformer forward + Euler step, fp32 CPU, 1 thread",
+        "config": CONFIG,
+        "variants": VARIANTS,
+        "rows": rows,
+        "versions": {
+            "paddle": paddle.__version__,
+            "torch": torch.__version__,
+            "diffusers": __import__("diffusers").__version__,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg": os.getloadavg(),
+        },
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     out = HERE / "results" / "speed.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -66,8 +66,9 @@ def main():
     import reference
     from test_train import _images
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--resolution", type=int, default=32)
@@ -80,34 +81,62 @@ def main():
         pipe_dir = reference.build_pipeline_folder(tmp / "model", True)
         data = _images(tmp / "data", n=3)
         for side in ("diffusers", "ppflux"):
-            res = subprocess.run([sys.executable, "-c", CHILD.format(tests=str(TESTS)), side,
-                                  str(pipe_dir), str(data), str(tmp / f"out-{side}"),
-                                  str(args.steps), str(args.resolution)],
-                                 capture_output=True, text=True)
+            res = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD.format(tests=str(TESTS)),
+                    side,
+                    str(pipe_dir),
+                    str(data),
+                    str(tmp / f"out-{side}"),
+                    str(args.steps),
+                    str(args.resolution),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if res.returncode:
                 raise RuntimeError(res.stderr[-3000:])
             out = json.loads(res.stdout.strip().splitlines()[-1])
             t = out["step_times"]
             measured = len(t) - args.warmup
             seconds = t[-1] - t[args.warmup - 1]
-            rows[side] = {"steps_per_s": measured / seconds, "measured_steps": measured,
-                          "seconds": seconds, "peak_rss_mb": out["peak_rss_mb"]}
+            rows[side] = {
+                "steps_per_s": measured / seconds,
+                "measured_steps": measured,
+                "seconds": seconds,
+                "peak_rss_mb": out["peak_rss_mb"],
+            }
             print(side, rows[side])
-    result = {"benchmark": f"DreamBooth LoRA training steps, tiny FLUX (2+2 blocks, hidden 32), "
-                           f"{args.resolution}x{args.resolution} images, batch 1, logit_normal, "
-                           "fp32 CPU, 1 thread; setup and warm-up steps excluded from the speed",
-              "steps": args.steps, "warmup": args.warmup, "rows": rows,
-              "ppflux_over_diffusers_steps_per_s": rows["ppflux"]["steps_per_s"] /
-              rows["diffusers"]["steps_per_s"],
-              "ppflux_over_diffusers_peak_rss": rows["ppflux"]["peak_rss_mb"] /
-              rows["diffusers"]["peak_rss_mb"],
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "load_avg": os.getloadavg()},
-              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    result = {
+        "benchmark": f"DreamBooth LoRA training steps, tiny FLUX (2+2 blocks, hidden 32), "
+        f"{args.resolution}x{args.resolution} images, batch 1, logit_normal, "
+        "fp32 CPU, 1 thread; setup and warm-up steps excluded from the speed",
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "rows": rows,
+        "ppflux_over_diffusers_steps_per_s": rows["ppflux"]["steps_per_s"]
+        / rows["diffusers"]["steps_per_s"],
+        "ppflux_over_diffusers_peak_rss": rows["ppflux"]["peak_rss_mb"]
+        / rows["diffusers"]["peak_rss_mb"],
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg": os.getloadavg(),
+        },
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     out = HERE / "results" / f"train_{args.resolution}.json"
     out.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("ppflux_over_diffusers_steps_per_s",
-                                             "ppflux_over_diffusers_peak_rss")}))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in ("ppflux_over_diffusers_steps_per_s", "ppflux_over_diffusers_peak_rss")
+            }
+        )
+    )
     print(f"wrote {out}")
 
 

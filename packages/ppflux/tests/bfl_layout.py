@@ -36,11 +36,16 @@ def to_bfl(sd: dict, controlnet: bool = False) -> dict:
         take(f"{s}.img_mod.lin", f"{o}.norm1.linear")
         take(f"{s}.txt_mod.lin", f"{o}.norm1_context.linear")
         cat(f"{s}.img_attn.qkv", [f"{o}.attn.to_q", f"{o}.attn.to_k", f"{o}.attn.to_v"])
-        cat(f"{s}.txt_attn.qkv", [f"{o}.attn.add_q_proj", f"{o}.attn.add_k_proj",
-                                  f"{o}.attn.add_v_proj"])
-        for a, b in (("img_attn.norm.query_norm", "norm_q"), ("img_attn.norm.key_norm", "norm_k"),
-                     ("txt_attn.norm.query_norm", "norm_added_q"),
-                     ("txt_attn.norm.key_norm", "norm_added_k")):
+        cat(
+            f"{s}.txt_attn.qkv",
+            [f"{o}.attn.add_q_proj", f"{o}.attn.add_k_proj", f"{o}.attn.add_v_proj"],
+        )
+        for a, b in (
+            ("img_attn.norm.query_norm", "norm_q"),
+            ("img_attn.norm.key_norm", "norm_k"),
+            ("txt_attn.norm.query_norm", "norm_added_q"),
+            ("txt_attn.norm.key_norm", "norm_added_k"),
+        ):
             out[f"{s}.{a}.scale"] = sd.pop(f"{o}.attn.{b}.weight")
         take(f"{s}.img_attn.proj", f"{o}.attn.to_out.0")
         take(f"{s}.txt_attn.proj", f"{o}.attn.to_add_out")
@@ -53,8 +58,7 @@ def to_bfl(sd: dict, controlnet: bool = False) -> dict:
     while f"single_transformer_blocks.{i}.norm.linear.weight" in sd:
         o, s = f"single_transformer_blocks.{i}", f"single_blocks.{i}"
         take(f"{s}.modulation.lin", f"{o}.norm.linear")
-        cat(f"{s}.linear1", [f"{o}.attn.to_q", f"{o}.attn.to_k", f"{o}.attn.to_v",
-                             f"{o}.proj_mlp"])
+        cat(f"{s}.linear1", [f"{o}.attn.to_q", f"{o}.attn.to_k", f"{o}.attn.to_v", f"{o}.proj_mlp"])
         out[f"{s}.norm.query_norm.scale"] = sd.pop(f"{o}.attn.norm_q.weight")
         out[f"{s}.norm.key_norm.scale"] = sd.pop(f"{o}.attn.norm_k.weight")
         take(f"{s}.linear2", f"{o}.proj_out")
@@ -72,5 +76,7 @@ def to_bfl(sd: dict, controlnet: bool = False) -> dict:
             out[f"final_layer.adaLN_modulation.1.{suffix}"] = torch.cat([shift, scale])
         take("final_layer.linear", "proj_out")
     assert not sd, f"unmapped keys: {sorted(sd)[:5]}"
-    return {f"model.diffusion_model.{k}" if not controlnet else k: v.contiguous()
-            for k, v in out.items()}
+    return {
+        f"model.diffusion_model.{k}" if not controlnet else k: v.contiguous()
+        for k, v in out.items()
+    }

@@ -41,8 +41,7 @@ def to_torch(inputs: dict) -> dict:
 def to_paddle(inputs: dict) -> dict:
     import paddle
 
-    return {k: (paddle.to_tensor(v) if isinstance(v, np.ndarray) else v)
-            for k, v in inputs.items()}
+    return {k: (paddle.to_tensor(v) if isinstance(v, np.ndarray) else v) for k, v in inputs.items()}
 
 
 _PARITY: dict = {}
@@ -52,9 +51,14 @@ _PARITY: dict = {}
 def parity(request):
     """Record a measured difference: parity(name, value, tolerance). With PPFLUX_PARITY_OUT set,
     all records are written there as JSON at the end of the session (README's table)."""
+
     def record(name, value, tolerance):
-        _PARITY[name] = {"max_abs_diff": float(value), "tolerance": tolerance,
-                         "test": request.node.nodeid}
+        _PARITY[name] = {
+            "max_abs_diff": float(value),
+            "tolerance": tolerance,
+            "test": request.node.nodeid,
+        }
+
     return record
 
 

@@ -55,8 +55,7 @@ def main(argv=None):
     import transformers
     from peft.utils import get_peft_model_state_dict
 
-    rec = {"draws": [], "samples": [], "losses": [], "grad_norms": [], "init": {},
-           "embeds": None}
+    rec = {"draws": [], "samples": [], "losses": [], "grad_norms": [], "init": {}, "embeds": None}
     state = {"on": False}
 
     def recording(name, real):
@@ -65,6 +64,7 @@ def main(argv=None):
             if state["on"]:
                 rec["draws"].append((name, out.detach().cpu().numpy().copy()))
             return out
+
         return wrapped
 
     for name in ("randn", "randn_like", "normal", "rand"):
@@ -73,18 +73,22 @@ def main(argv=None):
     def after_add_adapter(real, prefix):
         def wrapped(self, *args, **kwargs):
             out = real(self, *args, **kwargs)
-            rec["init"].update({f"{prefix}.{k}": v.detach().cpu().numpy().copy()
-                                for k, v in get_peft_model_state_dict(self).items()})
+            rec["init"].update(
+                {
+                    f"{prefix}.{k}": v.detach().cpu().numpy().copy()
+                    for k, v in get_peft_model_state_dict(self).items()
+                }
+            )
             state["on"] = True
             return out
+
         return wrapped
 
     from diffusers.loaders.peft import PeftAdapterMixin as DiffusersPeft
     from transformers.integrations.peft import PeftAdapterMixin as TransformersPeft
 
     DiffusersPeft.add_adapter = after_add_adapter(DiffusersPeft.add_adapter, "transformer")
-    TransformersPeft.add_adapter = after_add_adapter(TransformersPeft.add_adapter,
-                                                     "text_encoder")
+    TransformersPeft.add_adapter = after_add_adapter(TransformersPeft.add_adapter, "text_encoder")
 
     real_backward = accelerate.Accelerator.backward
 
@@ -121,8 +125,10 @@ def main(argv=None):
     def encode_prompt(*args, **kwargs):
         out = real_encode(*args, **kwargs)
         if rec["embeds"] is None:
-            rec["embeds"] = (out[0].detach().float().numpy().copy(),
-                             out[1].detach().float().numpy().copy())
+            rec["embeds"] = (
+                out[0].detach().float().numpy().copy(),
+                out[1].detach().float().numpy().copy(),
+            )
         return out
 
     module.encode_prompt = encode_prompt
@@ -138,12 +144,23 @@ def main(argv=None):
     if rec["embeds"] is not None:
         arrays["prompt_embeds"], arrays["pooled_prompt_embeds"] = rec["embeds"]
     np.savez(record_dir / "record.npz", **arrays)
-    (record_dir / "record.json").write_text(json.dumps({
-        "losses": rec["losses"], "grad_norms": rec["grad_norms"], "draw_kinds": [n for n, _ in rec["draws"]],
-        "n_samples": len(rec["samples"]), "script": str(script),
-        "script_min_version": min_version(script.read_text()),
-        "diffusers": diffusers.__version__, "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__, "torch": torch.__version__}, indent=2))
+    (record_dir / "record.json").write_text(
+        json.dumps(
+            {
+                "losses": rec["losses"],
+                "grad_norms": rec["grad_norms"],
+                "draw_kinds": [n for n, _ in rec["draws"]],
+                "n_samples": len(rec["samples"]),
+                "script": str(script),
+                "script_min_version": min_version(script.read_text()),
+                "diffusers": diffusers.__version__,
+                "transformers": transformers.__version__,
+                "accelerate": accelerate.__version__,
+                "torch": torch.__version__,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,17 @@ from pathlib import Path
 _SIZE = {"F32": 4, "BF16": 2, "F16": 2}
 
 
-def flux_bfl_shapes(hidden=3072, depth=19, single_depth=38, in_channels=64, txt_dim=4096,
-                    pooled=768, head_dim=128, mlp_ratio=4, guidance=True) -> dict:
+def flux_bfl_shapes(
+    hidden=3072,
+    depth=19,
+    single_depth=38,
+    in_channels=64,
+    txt_dim=4096,
+    pooled=768,
+    head_dim=128,
+    mlp_ratio=4,
+    guidance=True,
+) -> dict:
     mlp = hidden * mlp_ratio
     s = {}
 
@@ -25,7 +34,8 @@ def flux_bfl_shapes(hidden=3072, depth=19, single_depth=38, in_channels=64, txt_
     lin("img_in", in_channels, hidden)
     lin("txt_in", txt_dim, hidden)
     for name, d_in in (("time_in", 256), ("vector_in", pooled)) + (
-            (("guidance_in", 256),) if guidance else ()):
+        (("guidance_in", 256),) if guidance else ()
+    ):
         lin(f"{name}.in_layer", d_in, hidden)
         lin(f"{name}.out_layer", hidden, hidden)
     for i in range(depth):

@@ -32,7 +32,8 @@ def test_missing_component(tmp_path, dev_pipe_dir):
         FluxPipeline.from_pretrained(copy)
     (copy / "text_encoder_2").mkdir()
     (copy / "text_encoder_2" / "config.json").write_text(
-        (dev_pipe_dir / "text_encoder_2" / "config.json").read_text())
+        (dev_pipe_dir / "text_encoder_2" / "config.json").read_text()
+    )
     with pytest.raises(LayoutError, match="no model.safetensors"):
         FluxPipeline.from_pretrained(copy)
 
@@ -40,14 +41,35 @@ def test_missing_component(tmp_path, dev_pipe_dir):
 def test_size_not_multiple_of_16_is_rounded_with_warning(dev_pipe_dir, caplog):
     pipe = FluxPipeline.from_pretrained(dev_pipe_dir)
     with caplog.at_level(logging.WARNING, logger="ppflux"):
-        out = pipe("a cat", height=72, width=88, num_inference_steps=1, output_type="np",
-                   max_sequence_length=16, generator=0).images
+        out = pipe(
+            "a cat",
+            height=72,
+            width=88,
+            num_inference_steps=1,
+            output_type="np",
+            max_sequence_length=16,
+            generator=0,
+        ).images
     assert "divisible by 16" in caplog.text
     assert out.shape == (1, 64, 80, 3)
     with pytest.raises(ValueError, match="at least 16"):
         pipe("a cat", height=8, width=64, num_inference_steps=1)
-    assert main(["generate", "--model", str(dev_pipe_dir), "--prompt", "x", "--height", "70",
-                 "-o", "x.png"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(dev_pipe_dir),
+                "--prompt",
+                "x",
+                "--height",
+                "70",
+                "-o",
+                "x.png",
+            ]
+        )
+        == 2
+    )
 
 
 def test_long_prompt_truncated_with_warning(dev_pipe_dir, caplog):
@@ -76,12 +98,36 @@ def test_cli_generate_writes_png(dev_pipe_dir, tmp_path):
     from PIL import Image
 
     out = tmp_path / "img.png"
-    assert main(["generate", "--model", str(dev_pipe_dir), "--prompt", "a red cat",
-                 "--steps", "2", "--height", "32", "--width", "48", "--seed", "3",
-                 "--max-sequence-length", "16", "--low-memory", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(dev_pipe_dir),
+                "--prompt",
+                "a red cat",
+                "--steps",
+                "2",
+                "--height",
+                "32",
+                "--width",
+                "48",
+                "--seed",
+                "3",
+                "--max-sequence-length",
+                "16",
+                "--low-memory",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (48, 32)
-    assert main(["generate", "--model", str(tmp_path), "--prompt", "x", "-o",
-                 str(tmp_path / "y.png")]) == 2
+    assert (
+        main(["generate", "--model", str(tmp_path), "--prompt", "x", "-o", str(tmp_path / "y.png")])
+        == 2
+    )
     assert not (tmp_path / "y.png").exists()
 
 

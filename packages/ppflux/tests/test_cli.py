@@ -24,11 +24,23 @@ print("RESULT", code, heavy, round(time.process_time() - start, 3), file=sys.std
 """
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["convert", "--help"],
-                                  ["train-dreambooth-lora", "--help"], ["generate"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["convert", "--help"],
+        ["train-dreambooth-lora", "--help"],
+        ["generate"],
+    ],
+)
 def test_help_version_and_argument_errors_do_not_import_paddle(argv):
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True,
-                          text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("RESULT")][-1]
     _, code, *rest = line.split(" ", 2)
     heavy, cpu = rest[0].rsplit(" ", 1)
@@ -50,9 +62,28 @@ def test_make_tiny_kept_folder_runs_generate_with_umask_permissions(tmp_path, ca
         assert main(["make-tiny", str(folder)]) == 0
         printed = capsys.readouterr().out
         image = tmp_path / "cat.png"
-        assert main(["generate", "--model", str(folder), "--prompt", "a red cat", "--steps",
-                     "1", "--height", "32", "--width", "32", "--max-sequence-length", "16",
-                     "-o", str(image)]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--model",
+                    str(folder),
+                    "--prompt",
+                    "a red cat",
+                    "--steps",
+                    "1",
+                    "--height",
+                    "32",
+                    "--width",
+                    "32",
+                    "--max-sequence-length",
+                    "16",
+                    "-o",
+                    str(image),
+                ]
+            )
+            == 0
+        )
     finally:
         os.umask(old)
     assert "ppflux generate --model" in printed
@@ -71,5 +102,4 @@ def test_demo_out_keeps_pipeline_and_image(tmp_path, capsys):
     assert (out / "demo.png").is_file()
     assert f"--model {out / 'pipeline'}" in printed
     assert main(["demo", "--out", str(out), "--steps", "1", "--size", "32"]) == 2
-    assert main(["demo", "--out", str(out), "--steps", "1", "--size", "32",
-                 "--overwrite"]) == 0
+    assert main(["demo", "--out", str(out), "--steps", "1", "--size", "32", "--overwrite"]) == 0

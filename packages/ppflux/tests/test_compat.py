@@ -6,12 +6,15 @@ import pytest
 from ppflux import _compat
 
 
-@pytest.mark.parametrize("amd, env, expected", [
-    (True, {}, "5"),
-    (True, {"MKL_DEBUG_CPU_TYPE": "2"}, "2"),          # the user's own value wins
-    (True, {"PPFLUX_MKL_AMD_FIX": "0"}, None),         # opt-out
-    (False, {}, None),                                 # Intel / no AVX2: untouched
-])
+@pytest.mark.parametrize(
+    "amd, env, expected",
+    [
+        (True, {}, "5"),
+        (True, {"MKL_DEBUG_CPU_TYPE": "2"}, "2"),  # the user's own value wins
+        (True, {"PPFLUX_MKL_AMD_FIX": "0"}, None),  # opt-out
+        (False, {}, None),  # Intel / no AVX2: untouched
+    ],
+)
 def test_mkl_switch(monkeypatch, amd, env, expected):
     monkeypatch.delenv("MKL_DEBUG_CPU_TYPE", raising=False)
     monkeypatch.delenv("PPFLUX_MKL_AMD_FIX", raising=False)

@@ -21,18 +21,22 @@ def _assert_same_state(a: dict, b: dict):
         assert torch.equal(a[key], b[key]), key
 
 
-@pytest.mark.parametrize("guidance,overrides", [
-    (True, {}),
-    (False, dict(num_layers=3, num_single_layers=1, num_attention_heads=3)),
-])
+@pytest.mark.parametrize(
+    "guidance,overrides",
+    [
+        (True, {}),
+        (False, dict(num_layers=3, num_single_layers=1, num_attention_heads=3)),
+    ],
+)
 def test_bfl_transformer_round_trip_exact(tmp_path, guidance, overrides):
     import reference
     from diffusers import FluxTransformer2DModel as Ref
 
     model = reference.randomize_(reference.make_transformer(guidance, **overrides), 0.1)
     save_file(to_bfl(model.state_dict()), tmp_path / "flux1.safetensors")
-    config = convert_original(tmp_path / "flux1.safetensors", tmp_path / "out",
-                              axes_dims_rope=[4, 6, 6], progress=False)
+    config = convert_original(
+        tmp_path / "flux1.safetensors", tmp_path / "out", axes_dims_rope=[4, 6, 6], progress=False
+    )
     assert config["num_layers"] == model.config.num_layers
     assert config["num_attention_heads"] == model.config.num_attention_heads
     assert config["guidance_embeds"] is guidance
@@ -45,12 +49,18 @@ def test_bf16_stays_bf16_and_recast(tmp_path):
 
     model = reference.make_transformer(True).to(torch.bfloat16)
     save_file(to_bfl(model.state_dict()), tmp_path / "flux1.safetensors")
-    convert_original(tmp_path / "flux1.safetensors", tmp_path / "bf16",
-                     axes_dims_rope=[4, 6, 6], progress=False)
+    convert_original(
+        tmp_path / "flux1.safetensors", tmp_path / "bf16", axes_dims_rope=[4, 6, 6], progress=False
+    )
     with SafeOpen(tmp_path / "bf16" / "diffusion_pytorch_model.safetensors") as r:
         assert {r.dtype(k) for k in r.keys()} == {"BF16"}
-    convert_original(tmp_path / "flux1.safetensors", tmp_path / "f32",
-                     axes_dims_rope=[4, 6, 6], dtype="float32", progress=False)
+    convert_original(
+        tmp_path / "flux1.safetensors",
+        tmp_path / "f32",
+        axes_dims_rope=[4, 6, 6],
+        dtype="float32",
+        progress=False,
+    )
     from diffusers import FluxTransformer2DModel as Ref
 
     back = Ref.from_pretrained(tmp_path / "f32")
@@ -62,12 +72,12 @@ def test_xlabs_controlnet_round_trip_exact(tmp_path):
     import reference
     from diffusers import FluxControlNetModel as Ref
 
-    model = reference.make_controlnet(True, num_single_layers=0,
-                                      conditioning_embedding_channels=16)
+    model = reference.make_controlnet(True, num_single_layers=0, conditioning_embedding_channels=16)
     reference.randomize_(model, 0.1)
     save_file(to_bfl(model.state_dict(), controlnet=True), tmp_path / "canny.safetensors")
-    config = convert_original(tmp_path / "canny.safetensors", tmp_path / "out",
-                              axes_dims_rope=[4, 6, 6], progress=False)
+    config = convert_original(
+        tmp_path / "canny.safetensors", tmp_path / "out", axes_dims_rope=[4, 6, 6], progress=False
+    )
     assert config["conditioning_embedding_channels"] == 16
     back = Ref.from_pretrained(tmp_path / "out")
     _assert_same_state(model.state_dict(), back.state_dict())
@@ -85,8 +95,9 @@ def test_full_size_keys_and_shapes_match_diffusers_converter(tmp_path):
         config, specs = transformer_specs(reader)
     ours = {name: list(shape) for name, _, shape, _ in specs}
     meta = {k: torch.empty(v, device="meta", dtype=torch.bfloat16) for k, v in shapes.items()}
-    theirs = {k: list(v.shape) for k, v in
-              convert_flux_transformer_checkpoint_to_diffusers(meta).items()}
+    theirs = {
+        k: list(v.shape) for k, v in convert_flux_transformer_checkpoint_to_diffusers(meta).items()
+    }
     assert ours == theirs
     assert config["axes_dims_rope"] == [16, 56, 56] and config["num_attention_heads"] == 24
 
@@ -96,8 +107,20 @@ def test_cli_convert_and_errors(tmp_path, capsys):
 
     model = reference.make_transformer(True)
     save_file(to_bfl(model.state_dict()), tmp_path / "flux1.safetensors")
-    assert main(["convert", str(tmp_path / "flux1.safetensors"), str(tmp_path / "out"),
-                 "--axes-dims-rope", "4", "6", "6"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(tmp_path / "flux1.safetensors"),
+                str(tmp_path / "out"),
+                "--axes-dims-rope",
+                "4",
+                "6",
+                "6",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "out" / "config.json").read_text())["num_layers"] == 2
     # without --axes-dims-rope the head dim 16 cannot be split like FLUX's
     assert main(["convert", str(tmp_path / "flux1.safetensors"), str(tmp_path / "x")]) == 2
@@ -108,8 +131,11 @@ def test_cli_convert_and_errors(tmp_path, capsys):
         convert_original(tmp_path / "other.safetensors", tmp_path / "y", progress=False)
     model.save_pretrained(tmp_path / "diffusers")
     with pytest.raises(ConversionError, match="already in the diffusers layout"):
-        convert_original(tmp_path / "diffusers" / "diffusion_pytorch_model.safetensors",
-                         tmp_path / "y", progress=False)
+        convert_original(
+            tmp_path / "diffusers" / "diffusion_pytorch_model.safetensors",
+            tmp_path / "y",
+            progress=False,
+        )
     (tmp_path / "broken.safetensors").write_bytes(b"\x10\x00")
     with pytest.raises(ValueError, match="not a readable safetensors"):
         convert_original(tmp_path / "broken.safetensors", tmp_path / "y", progress=False)
@@ -122,8 +148,14 @@ def test_pipeline_to_paddle_and_back(dev_pipe_dir, tmp_path):
     assert main(["convert", str(dev_pipe_dir), str(tmp_path / "pd")]) == 0
     assert (tmp_path / "pd" / "transformer" / "diffusion_paddle_model.safetensors").is_file()
     lat = np.random.default_rng(0).standard_normal((1, 16, 64)).astype(np.float32)
-    kwargs = dict(height=64, width=64, num_inference_steps=2, latents=lat, output_type="np",
-                  max_sequence_length=32)
+    kwargs = dict(
+        height=64,
+        width=64,
+        num_inference_steps=2,
+        latents=lat,
+        output_type="np",
+        max_sequence_length=32,
+    )
     a = FluxPipeline.from_pretrained(dev_pipe_dir)("a red tree", **kwargs).images
     b = FluxPipeline.from_pretrained(tmp_path / "pd")("a red tree", **kwargs).images
     np.testing.assert_array_equal(a, b)

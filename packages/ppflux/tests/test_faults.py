@@ -29,11 +29,16 @@ def bfl_tensors(dtype=np.float32) -> dict[str, np.ndarray]:
     """A tiny, complete FLUX.1-dev checkpoint in the original layout (1 + 1 blocks)."""
     rng = np.random.default_rng(0)
     shapes = {
-        "img_in": (HIDDEN, IN), "txt_in": (HIDDEN, TXT),
-        "time_in.in_layer": (HIDDEN, 256), "time_in.out_layer": (HIDDEN, HIDDEN),
-        "guidance_in.in_layer": (HIDDEN, 256), "guidance_in.out_layer": (HIDDEN, HIDDEN),
-        "vector_in.in_layer": (HIDDEN, TXT), "vector_in.out_layer": (HIDDEN, HIDDEN),
-        "final_layer.adaLN_modulation.1": (2 * HIDDEN, HIDDEN), "final_layer.linear": (IN, HIDDEN),
+        "img_in": (HIDDEN, IN),
+        "txt_in": (HIDDEN, TXT),
+        "time_in.in_layer": (HIDDEN, 256),
+        "time_in.out_layer": (HIDDEN, HIDDEN),
+        "guidance_in.in_layer": (HIDDEN, 256),
+        "guidance_in.out_layer": (HIDDEN, HIDDEN),
+        "vector_in.in_layer": (HIDDEN, TXT),
+        "vector_in.out_layer": (HIDDEN, HIDDEN),
+        "final_layer.adaLN_modulation.1": (2 * HIDDEN, HIDDEN),
+        "final_layer.linear": (IN, HIDDEN),
         "single_blocks.0.modulation.lin": (3 * HIDDEN, HIDDEN),
         "single_blocks.0.linear1": (3 * HIDDEN + MLP, HIDDEN),
         "single_blocks.0.linear2": (HIDDEN, HIDDEN + MLP),
@@ -124,8 +129,10 @@ def test_overwrite_replaces_only_when_complete(ckpt, tmp_path, capsys):
     (out / "old.txt").write_text("old")
     code, err = run(capsys, "convert", ckpt, out, "--axes-dims-rope", 4, 6, 6, "--overwrite")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["config.json",
-                                                     "diffusion_pytorch_model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "diffusion_pytorch_model.safetensors",
+    ]
     assert leftovers(tmp_path) == []
 
 
@@ -135,8 +142,9 @@ def test_overwrite_keeps_old_output_when_the_new_one_fails(tmp_path, capsys):
     (out / "old.txt").write_text("old")
     bad = tmp_path / "bad.safetensors"
     tensors = bfl_tensors()
-    tensors["double_blocks.0.img_attn.qkv.weight"] = tensors[
-        "double_blocks.0.img_attn.qkv.weight"][:-1]
+    tensors["double_blocks.0.img_attn.qkv.weight"] = tensors["double_blocks.0.img_attn.qkv.weight"][
+        :-1
+    ]
     save_file(tensors, str(bad))
     code, err = run(capsys, "convert", bad, out, "--axes-dims-rope", 4, 6, 6, "--overwrite")
     assert_refused(code, err, "double_blocks.0.img_attn.qkv.weight", "rows")
@@ -209,8 +217,9 @@ def test_full_disk_leaves_nothing(ckpt, tmp_path, capsys, monkeypatch):
         def __exit__(self, *exc):
             self.handle.close()
 
-    monkeypatch.setattr(sio, "open", lambda p, mode="r", *a, **k: FullDisk(real_open(p, mode)),
-                        raising=False)
+    monkeypatch.setattr(
+        sio, "open", lambda p, mode="r", *a, **k: FullDisk(real_open(p, mode)), raising=False
+    )
     out = tmp_path / "out"
     code, err = run(capsys, "convert", ckpt, out, "--axes-dims-rope", 4, 6, 6)
     assert_refused(code, err, "no space left on device", output=out)
@@ -240,8 +249,9 @@ def test_killed_run_temporary_is_removed_by_the_next_run(ckpt, tmp_path, capsys)
         "    print('writing', flush=True)\n"
         "    time.sleep(120)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -284,11 +294,14 @@ def test_header_length_beyond_the_file(tmp_path, capsys):
     assert_refused(code, err, str(src), "header length", output=out)
 
 
-@pytest.mark.parametrize("header, needle", [
-    (b"not json at all", "not valid JSON"),
-    (b"\xff\xfe\x00garbage", "not valid JSON"),
-    (b"[1, 2, 3]", "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "header, needle",
+    [
+        (b"not json at all", "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (b"[1, 2, 3]", "not a JSON object"),
+    ],
+)
 def test_header_not_a_json_object(tmp_path, capsys, header, needle):
     src = tmp_path / "bad.safetensors"
     src.write_bytes(struct.pack("<Q", len(header)) + header)
@@ -299,8 +312,13 @@ def test_header_not_a_json_object(tmp_path, capsys, header, needle):
 
 def test_huge_claimed_tensor_is_refused_before_allocating(tmp_path, capsys):
     # 1e12 float32 elements (4 TB) claimed by a 64-byte file
-    header = {"img_in.weight": {"dtype": "F32", "shape": [1_000_000, 1_000_000],
-                                "data_offsets": [0, 4 * 10**12]}}
+    header = {
+        "img_in.weight": {
+            "dtype": "F32",
+            "shape": [1_000_000, 1_000_000],
+            "data_offsets": [0, 4 * 10**12],
+        }
+    }
     src = write_raw(tmp_path / "huge.safetensors", header, b"\0" * 64)
     out = tmp_path / "out"
     code, err = run(capsys, "convert", src, out)
@@ -315,13 +333,16 @@ def test_shape_and_offsets_disagree(tmp_path, capsys):
     assert_refused(code, err, "img_in.weight", "needs 64 bytes", output=out)
 
 
-@pytest.mark.parametrize("entry, needle", [
-    ({"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}, "unsupported dtype"),
-    ({"dtype": "F32", "shape": [-1, 2], "data_offsets": [0, 8]}, "non-negative integers"),
-    ({"dtype": "F32", "shape": "2x2", "data_offsets": [0, 16]}, "non-negative integers"),
-    ({"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}, "data_offsets"),
-    ("F32", "not an object"),
-])
+@pytest.mark.parametrize(
+    "entry, needle",
+    [
+        ({"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}, "unsupported dtype"),
+        ({"dtype": "F32", "shape": [-1, 2], "data_offsets": [0, 8]}, "non-negative integers"),
+        ({"dtype": "F32", "shape": "2x2", "data_offsets": [0, 16]}, "non-negative integers"),
+        ({"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}, "data_offsets"),
+        ("F32", "not an object"),
+    ],
+)
 def test_malformed_header_entries(tmp_path, capsys, entry, needle):
     src = write_raw(tmp_path / "bad.safetensors", {"img_in.weight": entry}, b"\0" * 16)
     out = tmp_path / "out"
@@ -330,8 +351,10 @@ def test_malformed_header_entries(tmp_path, capsys, entry, needle):
 
 
 def test_overlapping_tensors(tmp_path, capsys):
-    header = {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
-              "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]}}
+    header = {
+        "a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+        "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]},
+    }
     src = write_raw(tmp_path / "overlap.safetensors", header, b"\0" * 24)
     out = tmp_path / "out"
     code, err = run(capsys, "convert", src, out)
@@ -341,7 +364,8 @@ def test_overlapping_tensors(tmp_path, capsys):
 def test_float_weight_stored_as_integer_is_refused(tmp_path, capsys):
     tensors = bfl_tensors()
     tensors["double_blocks.0.img_mlp.0.weight"] = tensors[
-        "double_blocks.0.img_mlp.0.weight"].astype(np.int32)
+        "double_blocks.0.img_mlp.0.weight"
+    ].astype(np.int32)
     src = tmp_path / "i32.safetensors"
     save_file(tensors, str(src))
     out = tmp_path / "out"
@@ -408,11 +432,22 @@ def test_generate_refuses_existing_image_and_bad_suffix(tmp_path, capsys):
     code, err = run(capsys, "generate", "--model", tmp_path, "--prompt", "x", "-o", image)
     assert_refused(code, err, str(image), "exists", "--overwrite")
     assert image.read_bytes() == b"my picture"
-    code, err = run(capsys, "generate", "--model", tmp_path, "--prompt", "x", "-o",
-                    tmp_path / "cat.xyz")
+    code, err = run(
+        capsys, "generate", "--model", tmp_path, "--prompt", "x", "-o", tmp_path / "cat.xyz"
+    )
     assert_refused(code, err, "unknown image suffix")
-    code, err = run(capsys, "generate", "--model", tmp_path, "--prompt", "x", "--steps", "0",
-                    "-o", tmp_path / "new.png")
+    code, err = run(
+        capsys,
+        "generate",
+        "--model",
+        tmp_path,
+        "--prompt",
+        "x",
+        "--steps",
+        "0",
+        "-o",
+        tmp_path / "new.png",
+    )
     assert_refused(code, err, "--steps")
 
 

@@ -23,8 +23,14 @@ def _make_diffusers_lora(transformer_dir, out_dir, seed, rank=4):
     from peft.utils import get_peft_model_state_dict
 
     model = FluxTransformer2DModel.from_pretrained(transformer_dir)
-    model.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
-                                 target_modules=DEFAULT_TARGET_MODULES))
+    model.add_adapter(
+        LoraConfig(
+            r=rank,
+            lora_alpha=rank,
+            init_lora_weights="gaussian",
+            target_modules=DEFAULT_TARGET_MODULES,
+        )
+    )
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -37,14 +43,23 @@ def _make_diffusers_lora(transformer_dir, out_dir, seed, rank=4):
 @pytest.fixture(scope="module")
 def loras(dev_pipe_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("loras")
-    return {name: _make_diffusers_lora(dev_pipe_dir / "transformer", root / name, seed)
-            for name, seed in (("a", 1), ("b", 2))}
+    return {
+        name: _make_diffusers_lora(dev_pipe_dir / "transformer", root / name, seed)
+        for name, seed in (("a", 1), ("b", 2))
+    }
 
 
 def _run(pipe, torch_side, **extra):
     lat = np.random.default_rng(0).standard_normal((1, 16, 64)).astype(np.float32)
-    kwargs = dict(height=64, width=64, num_inference_steps=2, output_type="np",
-                  max_sequence_length=32, guidance_scale=3.5, **extra)
+    kwargs = dict(
+        height=64,
+        width=64,
+        num_inference_steps=2,
+        output_type="np",
+        max_sequence_length=32,
+        guidance_scale=3.5,
+        **extra,
+    )
     if torch_side:
         with torch.no_grad():
             return pipe(PROMPT, latents=torch.tensor(lat), **kwargs).images
@@ -76,12 +91,13 @@ def test_load_set_adapters_fuse_unfuse_unload(dev_pipe_dir, loras, parity):
     mixed = _run(mine, False)
     parity("LoRA set_adapters([a, b], [0.7, 0.3]), image", _close(_run(ref, True), mixed), TOL)
     # runtime scale through joint_attention_kwargs
-    _close(_run(ref, True, joint_attention_kwargs={"scale": 0.5}),
-           _run(mine, False, joint_attention_kwargs={"scale": 0.5}))
+    _close(
+        _run(ref, True, joint_attention_kwargs={"scale": 0.5}),
+        _run(mine, False, joint_attention_kwargs={"scale": 0.5}),
+    )
     ref.fuse_lora(lora_scale=0.5, adapter_names=["a", "b"])
     mine.fuse_lora(lora_scale=0.5)
-    parity("LoRA fuse_lora(lora_scale=0.5), image", _close(_run(ref, True), _run(mine, False)),
-           TOL)
+    parity("LoRA fuse_lora(lora_scale=0.5), image", _close(_run(ref, True), _run(mine, False)), TOL)
     ref.unfuse_lora()
     mine.unfuse_lora()
     _close(_run(mine, False), mixed, 1e-5)
@@ -99,8 +115,11 @@ def test_ppflux_saved_lora_loads_in_diffusers(dev_pipe_dir, loras, tmp_path, par
     path = mine.save_lora_weights_of(tmp_path / "out", "b")
     ref = Ref.from_pretrained(dev_pipe_dir)
     ref.load_lora_weights(path.parent, weight_name=path.name)
-    parity("LoRA saved by ppflux, loaded by diffusers, image",
-           _close(_run(ref, True), _run(mine, False)), TOL)
+    parity(
+        "LoRA saved by ppflux, loaded by diffusers, image",
+        _close(_run(ref, True), _run(mine, False)),
+        TOL,
+    )
 
 
 def _kohya_dict(hidden=32, mlp=128, rank=4, seed=0, linear1=True):
@@ -151,7 +170,7 @@ def test_original_flux_names_equal_kohya(dev_pipe_dir, tmp_path):
         module, _, part = key.partition(".")
         import re
 
-        name = module[len("lora_unet_"):]
+        name = module[len("lora_unet_") :]
         name = re.sub(r"^(double|single)_blocks_(\d+)_", r"\1_blocks.\2.", name)
         name = re.sub(r"^(double_blocks\.\d+\.)(img|txt)_(attn|mlp|mod)_", r"\1\2_\3.", name)
         name = name.replace("modulation_lin", "modulation.lin")
@@ -172,18 +191,31 @@ def test_lora_for_another_architecture_is_rejected(dev_pipe_dir, tmp_path):
     from safetensors.torch import save_file
 
     mine = FluxPipeline.from_pretrained(dev_pipe_dir)
-    save_file({"unet.down_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 32),
-               "unet.down_blocks.0.attn.to_q.lora_B.weight": torch.zeros(32, 4)},
-              tmp_path / "sd.safetensors")
+    save_file(
+        {
+            "unet.down_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 32),
+            "unet.down_blocks.0.attn.to_q.lora_B.weight": torch.zeros(32, 4),
+        },
+        tmp_path / "sd.safetensors",
+    )
     with pytest.raises(LoraError, match="UNet"):
         mine.load_lora_weights(tmp_path / "sd.safetensors")
-    save_file({"transformer.transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 3072),
-               "transformer.transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(3072, 4)},
-              tmp_path / "big.safetensors")
+    save_file(
+        {
+            "transformer.transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 3072),
+            "transformer.transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(3072, 4),
+        },
+        tmp_path / "big.safetensors",
+    )
     with pytest.raises(LoraError, match="another model size"):
         mine.load_lora_weights(tmp_path / "big.safetensors")
-    save_file({"transformer.foo.lora_A.weight": torch.zeros(4, 32),
-               "transformer.foo.lora_B.weight": torch.zeros(32, 4)}, tmp_path / "x.safetensors")
+    save_file(
+        {
+            "transformer.foo.lora_A.weight": torch.zeros(4, 32),
+            "transformer.foo.lora_B.weight": torch.zeros(32, 4),
+        },
+        tmp_path / "x.safetensors",
+    )
     with pytest.raises(LoraError, match="another architecture"):
         mine.load_lora_weights(tmp_path / "x.safetensors")
 
@@ -197,8 +229,10 @@ def test_kohya_single_block_linear1_split(dev_pipe_dir, tmp_path):
     mine = FluxPipeline.from_pretrained(dev_pipe_dir)
     name = mine.load_lora_weights(tmp_path / "kohya.safetensors")
     block = mine.transformer.single_transformer_blocks[1]
-    deltas = [layer.delta_weight(name).numpy() for layer in
-              (block.attn.to_q, block.attn.to_k, block.attn.to_v, block.proj_mlp)]
+    deltas = [
+        layer.delta_weight(name).numpy()
+        for layer in (block.attn.to_q, block.attn.to_k, block.attn.to_v, block.proj_mlp)
+    ]
     got = np.concatenate(deltas, axis=1).T  # torch layout [out, in]
     k = "lora_unet_single_blocks_1_linear1"
     expected = (sd[f"{k}.lora_up.weight"] @ sd[f"{k}.lora_down.weight"]).numpy() * (8.0 / 4)

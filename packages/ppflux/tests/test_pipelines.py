@@ -30,11 +30,23 @@ COMMON = cases.COMMON
 
 IN_PROCESS_ONLY = {
     "FluxPipeline prompt_2 + sigmas + 2 images per prompt (low_memory)": dict(
-        cases._case("FluxPipeline", dict(
-            prompt_2="oil painting of a tree", height=64, width=64, guidance_scale=2.0,
-            num_images_per_prompt=2, sigmas=[1.0, 0.4], num_inference_steps=2,
-            output_type="np", max_sequence_length=32), cases.latents(1, batch=2)),
-        low_memory=True),
+        cases._case(
+            "FluxPipeline",
+            dict(
+                prompt_2="oil painting of a tree",
+                height=64,
+                width=64,
+                guidance_scale=2.0,
+                num_images_per_prompt=2,
+                sigmas=[1.0, 0.4],
+                num_inference_steps=2,
+                output_type="np",
+                max_sequence_length=32,
+            ),
+            cases.latents(1, batch=2),
+        ),
+        low_memory=True,
+    ),
 }
 
 
@@ -54,13 +66,19 @@ class PipelineParity:
 
         extra = {}
         if case["controlnet"]:
-            nets = [diffusers.FluxControlNetModel.from_pretrained(self.model_dirs / n)
-                    for n in np.atleast_1d(case["controlnet"])]
-            extra["controlnet"] = (diffusers.FluxMultiControlNetModel(nets)
-                                   if isinstance(case["controlnet"], list) else nets[0])
+            nets = [
+                diffusers.FluxControlNetModel.from_pretrained(self.model_dirs / n)
+                for n in np.atleast_1d(case["controlnet"])
+            ]
+            extra["controlnet"] = (
+                diffusers.FluxMultiControlNetModel(nets)
+                if isinstance(case["controlnet"], list)
+                else nets[0]
+            )
         if case["transformer"]:
             extra["transformer"] = diffusers.FluxTransformer2DModel.from_pretrained(
-                self.model_dirs / case["transformer"])
+                self.model_dirs / case["transformer"]
+            )
         pipe = getattr(diffusers, case["cls"]).from_pretrained(self.pipe_dir, **extra)
         pipe.set_progress_bar_config(disable=True)
         kwargs = self._kwargs(case, torch.tensor)
@@ -70,15 +88,22 @@ class PipelineParity:
     def ppflux(self, case):
         extra = {}
         if case["controlnet"]:
-            nets = [ppflux.FluxControlNetModel.from_pretrained(self.model_dirs / n)
-                    for n in np.atleast_1d(case["controlnet"])]
-            extra["controlnet"] = (ppflux.FluxMultiControlNetModel(nets)
-                                   if isinstance(case["controlnet"], list) else nets[0])
+            nets = [
+                ppflux.FluxControlNetModel.from_pretrained(self.model_dirs / n)
+                for n in np.atleast_1d(case["controlnet"])
+            ]
+            extra["controlnet"] = (
+                ppflux.FluxMultiControlNetModel(nets)
+                if isinstance(case["controlnet"], list)
+                else nets[0]
+            )
         if case["transformer"]:
             extra["transformer"] = ppflux.FluxTransformer2DModel.from_pretrained(
-                self.model_dirs / case["transformer"])
+                self.model_dirs / case["transformer"]
+            )
         pipe = getattr(ppflux, case["cls"]).from_pretrained(
-            self.pipe_dir, low_memory=case.get("low_memory", False), **extra)
+            self.pipe_dir, low_memory=case.get("low_memory", False), **extra
+        )
         pipe.set_progress_bar_config(disable=True)
         return pipe(prompt=PROMPT, **self._kwargs(case, lambda a: a)).images
 
@@ -106,24 +131,38 @@ def deterministic(monkeypatch):
     def t_latents(encoder_output, generator=None, sample_mode="sample"):
         return encoder_output.latent_dist.mode()
 
-    for name in ("pipeline_flux_img2img", "pipeline_flux_inpaint", "pipeline_flux_controlnet",
-                 "pipeline_flux_controlnet_image_to_image",
-                 "pipeline_flux_controlnet_inpainting", "pipeline_flux_fill",
-                 "pipeline_flux_control", "pipeline_flux_control_img2img",
-                 "pipeline_flux_control_inpaint"):
+    for name in (
+        "pipeline_flux_img2img",
+        "pipeline_flux_inpaint",
+        "pipeline_flux_controlnet",
+        "pipeline_flux_controlnet_image_to_image",
+        "pipeline_flux_controlnet_inpainting",
+        "pipeline_flux_fill",
+        "pipeline_flux_control",
+        "pipeline_flux_control_img2img",
+        "pipeline_flux_control_inpaint",
+    ):
         try:
             module = importlib.import_module(f"diffusers.pipelines.flux.{name}")
         except ImportError:
             continue
         monkeypatch.setattr(module, "randn_tensor", t_randn, raising=False)
         monkeypatch.setattr(module, "retrieve_latents", t_latents, raising=False)
-    monkeypatch.setattr(vae.DiagonalGaussianDistribution, "sample",
-                        lambda self, generator=None: self.mode())
-    monkeypatch.setattr(pp_base, "randn_tensor",
-                        lambda shape, generator=None, dtype="float32":
-                        paddle.to_tensor(cases.noise(shape)).astype(dtype))
-    monkeypatch.setattr(pp_base, "retrieve_latents",
-                        lambda enc, generator=None, sample_mode="sample": enc.latent_dist.mode())
+    monkeypatch.setattr(
+        vae.DiagonalGaussianDistribution, "sample", lambda self, generator=None: self.mode()
+    )
+    monkeypatch.setattr(
+        pp_base,
+        "randn_tensor",
+        lambda shape, generator=None, dtype="float32": paddle.to_tensor(cases.noise(shape)).astype(
+            dtype
+        ),
+    )
+    monkeypatch.setattr(
+        pp_base,
+        "retrieve_latents",
+        lambda enc, generator=None, sample_mode="sample": enc.latent_dist.mode(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +183,10 @@ def test_pipeline_parity(name, dev_pipe_dir, model_dirs, deterministic, parity):
 
     case = all_cases()[name]
     if not hasattr(diffusers, case["cls"]):
-        pytest.skip(f"diffusers {diffusers.__version__} has no {case['cls']}; compared with "
-                    "diffusers 0.42.1 in test-ppflux-newest")
+        pytest.skip(
+            f"diffusers {diffusers.__version__} has no {case['cls']}; compared with "
+            "diffusers 0.42.1 in test-ppflux-newest"
+        )
     tester = PipelineParity(dev_pipe_dir, model_dirs)
     diff = tester.compare(tester.reference(case), tester.ppflux(case))
     parity(f"{name}, image", diff, TOL)
@@ -162,8 +203,15 @@ def test_prompt_embeds_and_callback(dev_pipe_dir):
         return {"latents": kwargs["latents"]}
 
     lat = cases.latents(0)
-    a = mine(prompt_embeds=pe, pooled_prompt_embeds=pooled, height=64, width=64, latents=lat,
-             callback_on_step_end=callback, **COMMON).images
+    a = mine(
+        prompt_embeds=pe,
+        pooled_prompt_embeds=pooled,
+        height=64,
+        width=64,
+        latents=lat,
+        callback_on_step_end=callback,
+        **COMMON,
+    ).images
     b = mine(PROMPT, height=64, width=64, latents=lat, **COMMON).images
     np.testing.assert_array_equal(a, b)
     assert [i for i, _ in seen] == [0, 1]

@@ -8,8 +8,15 @@ import pytest
 import torch
 from ppflux import FlowMatchEulerDiscreteScheduler, calculate_shift
 
-DEV = dict(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True, base_shift=0.5,
-           max_shift=1.15, base_image_seq_len=256, max_image_seq_len=4096)
+DEV = dict(
+    num_train_timesteps=1000,
+    shift=3.0,
+    use_dynamic_shifting=True,
+    base_shift=0.5,
+    max_shift=1.15,
+    base_image_seq_len=256,
+    max_image_seq_len=4096,
+)
 SCHNELL = dict(num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=False)
 
 
@@ -63,8 +70,9 @@ def test_step_and_scale_noise_equal():
     mine.set_timesteps(sigmas=np.linspace(1, 0.25, 4), mu=0.7)
     t = ref.timesteps[1:2]
     a = ref.scale_noise(torch.tensor(sample), t, torch.tensor(noise)).numpy()
-    b = mine.scale_noise(paddle.to_tensor(sample), paddle.to_tensor(t.numpy()),
-                         paddle.to_tensor(noise)).numpy()
+    b = mine.scale_noise(
+        paddle.to_tensor(sample), paddle.to_tensor(t.numpy()), paddle.to_tensor(noise)
+    ).numpy()
     np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
     x_ref, x_mine = torch.tensor(sample), paddle.to_tensor(sample)
     for t_ref, t_mine in zip(ref.timesteps, mine.timesteps):

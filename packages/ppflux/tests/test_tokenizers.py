@@ -9,12 +9,16 @@ import numpy as np
 import pytest
 from ppflux.pipelines.components import JsonTokenizer, load_tokenizer
 
-PROMPTS = ["a photo of a red cat on the moon", "oil painting, bright sky!  tree",
-           " ".join(["astronaut riding a horse"] * 30)]
+PROMPTS = [
+    "a photo of a red cat on the moon",
+    "oil painting, bright sky!  tree",
+    " ".join(["astronaut riding a horse"] * 30),
+]
 
 
-@pytest.mark.parametrize("kind,sub,max_length", [("clip", "tokenizer", 77),
-                                                 ("t5", "tokenizer_2", 32)])
+@pytest.mark.parametrize(
+    "kind,sub,max_length", [("clip", "tokenizer", 77), ("t5", "tokenizer_2", 32)]
+)
 def test_tokenizer_json_matches_transformers(dev_pipe_dir, tmp_path, kind, sub, max_length):
     from transformers import AutoTokenizer
 
@@ -26,11 +30,21 @@ def test_tokenizer_json_matches_transformers(dev_pipe_dir, tmp_path, kind, sub, 
     assert isinstance(mine, JsonTokenizer)
     slow = load_tokenizer(dev_pipe_dir / sub, kind)
     for prompt in PROMPTS:
-        expected = fast(prompt, padding="max_length", max_length=max_length, truncation=True,
-                        return_tensors="np")["input_ids"]
+        expected = fast(
+            prompt,
+            padding="max_length",
+            max_length=max_length,
+            truncation=True,
+            return_tensors="np",
+        )["input_ids"]
         got = mine(prompt, padding="max_length", max_length=max_length, truncation=True)
         np.testing.assert_array_equal(got["input_ids"], expected)
-        got_slow = slow(prompt, padding="max_length", max_length=max_length, truncation=True,
-                        return_tensors="np")["input_ids"]
+        got_slow = slow(
+            prompt,
+            padding="max_length",
+            max_length=max_length,
+            truncation=True,
+            return_tensors="np",
+        )["input_ids"]
         np.testing.assert_array_equal(np.asarray(got_slow), expected)
     shutil.rmtree(tmp_path / "fast")

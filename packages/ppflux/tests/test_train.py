@@ -38,10 +38,27 @@ def _images(folder: Path, n=2, sizes=((48, 40), (40, 56), (64, 64))):
 
 
 def _args(pipe_dir, data, out, **kw):
-    argv = ["--pretrained_model_name_or_path", str(pipe_dir), "--instance_data_dir", str(data),
-            "--instance_prompt", PROMPT, "--resolution", str(RES), "--center_crop",
-            "--max_sequence_length", "16", "--seed", "0", "--output_dir", str(out),
-            "--train_batch_size", "1", "--checkpointing_steps", "1000"]
+    argv = [
+        "--pretrained_model_name_or_path",
+        str(pipe_dir),
+        "--instance_data_dir",
+        str(data),
+        "--instance_prompt",
+        PROMPT,
+        "--resolution",
+        str(RES),
+        "--center_crop",
+        "--max_sequence_length",
+        "16",
+        "--seed",
+        "0",
+        "--output_dir",
+        str(out),
+        "--train_batch_size",
+        "1",
+        "--checkpointing_steps",
+        "1000",
+    ]
     for k, v in kw.items():
         argv += [f"--{k}"] + ([] if v is True else [str(v)])
     return parse_args(argv)
@@ -64,41 +81,71 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
     text_encoder = pipe.text_encoder
     for m in (transformer, vae, text_encoder, pipe.text_encoder_2):
         m.requires_grad_(False)
-    transformer.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank,
-                                       init_lora_weights="gaussian",
-                                       target_modules=DEFAULT_TARGET_MODULES))
-    init = {f"transformer.{k}": v.detach().numpy().copy()
-            for k, v in get_peft_model_state_dict(transformer).items()}
+    transformer.add_adapter(
+        LoraConfig(
+            r=args.rank,
+            lora_alpha=args.rank,
+            init_lora_weights="gaussian",
+            target_modules=DEFAULT_TARGET_MODULES,
+        )
+    )
+    init = {
+        f"transformer.{k}": v.detach().numpy().copy()
+        for k, v in get_peft_model_state_dict(transformer).items()
+    }
     if args.train_text_encoder:
-        text_encoder.add_adapter(LoraConfig(r=args.rank, lora_alpha=args.rank,
-                                            init_lora_weights="gaussian",
-                                            target_modules=["q_proj", "k_proj", "v_proj",
-                                                            "out_proj"]))
-        init.update({f"text_encoder.{k}": v.detach().numpy().copy()
-                     for k, v in get_peft_model_state_dict(text_encoder).items()})
+        text_encoder.add_adapter(
+            LoraConfig(
+                r=args.rank,
+                lora_alpha=args.rank,
+                init_lora_weights="gaussian",
+                target_modules=["q_proj", "k_proj", "v_proj", "out_proj"],
+            )
+        )
+        init.update(
+            {
+                f"text_encoder.{k}": v.detach().numpy().copy()
+                for k, v in get_peft_model_state_dict(text_encoder).items()
+            }
+        )
     params = [p for p in transformer.parameters() if p.requires_grad]
     groups = [{"params": params}]
     te_params = [p for p in text_encoder.parameters() if p.requires_grad]
     if args.train_text_encoder:
-        groups.append({"params": te_params, "lr": args.text_encoder_lr,
-                       "weight_decay": args.adam_weight_decay_text_encoder})
-    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate,
-                                  betas=(args.adam_beta1, args.adam_beta2),
-                                  weight_decay=args.adam_weight_decay, eps=args.adam_epsilon)
-    lr_scheduler = get_scheduler(args.lr_scheduler, optimizer=optimizer,
-                                 num_warmup_steps=args.lr_warmup_steps,
-                                 num_training_steps=steps, num_cycles=args.lr_num_cycles,
-                                 power=args.lr_power)
+        groups.append(
+            {
+                "params": te_params,
+                "lr": args.text_encoder_lr,
+                "weight_decay": args.adam_weight_decay_text_encoder,
+            }
+        )
+    optimizer = torch.optim.AdamW(
+        groups,
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        weight_decay=args.adam_weight_decay,
+        eps=args.adam_epsilon,
+    )
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=args.lr_warmup_steps,
+        num_training_steps=steps,
+        num_cycles=args.lr_num_cycles,
+        power=args.lr_power,
+    )
     sched = copy.deepcopy(pipe.scheduler)
     with torch.no_grad():
         prompt_embeds, pooled, text_ids = pipe.encode_prompt(
-            PROMPT, prompt_2=None, max_sequence_length=args.max_sequence_length)
+            PROMPT, prompt_2=None, max_sequence_length=args.max_sequence_length
+        )
     embeds = (prompt_embeds.numpy(), pooled.numpy())
     for m in (transformer, vae) + ((text_encoder,) if args.train_text_encoder else ()):
         m.to(dtype)
     prompt_embeds, pooled = prompt_embeds.to(dtype), pooled.to(dtype)
-    clip_ids = pipe.tokenizer([PROMPT], padding="max_length", max_length=77, truncation=True,
-                              return_tensors="pt").input_ids
+    clip_ids = pipe.tokenizer(
+        [PROMPT], padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+    ).input_ids
     rand = RandomSource(args.seed)
     files = sorted(Path(args.instance_data_dir).glob("*.png"))
     vsf = pipe.vae_scale_factor
@@ -124,8 +171,9 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
             pixel_values = torch.tensor(load_image(files[i], RES, True, False, rand))[None]
             with torch.no_grad():
                 dist = vae.encode(pixel_values.to(dtype)).latent_dist
-                model_input = dist.mean + dist.std * torch.tensor(
-                    rand.normal(dist.mean.shape)).to(dtype)
+                model_input = dist.mean + dist.std * torch.tensor(rand.normal(dist.mean.shape)).to(
+                    dtype
+                )
                 model_input = (model_input - vae.config.shift_factor) * vae.config.scaling_factor
             b, c, h, w = model_input.shape
             ids = FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, "cpu", torch.float32)
@@ -140,13 +188,16 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
                 finally:
                     torch.set_default_dtype(default)
             draws = torch.tensor(rand.timestep_draws(args.weighting_scheme, b))
-            fake = types.SimpleNamespace(**{k: getattr(torch, k) for k in ("cos", "nn")},
-                                         rand=lambda size, d=draws, **_: d.clone(),
-                                         normal=lambda mean, std, size, d=draws, **_: mean + std * d)
+            fake = types.SimpleNamespace(
+                **{k: getattr(torch, k) for k in ("cos", "nn")},
+                rand=lambda size, d=draws, **_: d.clone(),
+                normal=lambda mean, std, size, d=draws, **_: mean + std * d,
+            )
             real, tu.torch = tu.torch, fake
             try:
                 u = tu.compute_density_for_timestep_sampling(
-                    args.weighting_scheme, b, args.logit_mean, args.logit_std, args.mode_scale)
+                    args.weighting_scheme, b, args.logit_mean, args.logit_std, args.mode_scale
+                )
             finally:
                 tu.torch = real
             indices = (u * sched.config.num_train_timesteps).long()
@@ -155,21 +206,33 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
             noisy = (1.0 - sigmas) * model_input + sigmas * noise
             packed = FluxPipeline._pack_latents(noisy, b, c, h, w)
             guidance = torch.tensor([args.guidance_scale]).expand(b)
-            pred = transformer(hidden_states=packed, timestep=timesteps / 1000, guidance=guidance,
-                               pooled_projections=pooled, encoder_hidden_states=prompt_embeds,
-                               txt_ids=text_ids, img_ids=ids, return_dict=False)[0]
+            pred = transformer(
+                hidden_states=packed,
+                timestep=timesteps / 1000,
+                guidance=guidance,
+                pooled_projections=pooled,
+                encoder_hidden_states=prompt_embeds,
+                txt_ids=text_ids,
+                img_ids=ids,
+                return_dict=False,
+            )[0]
             pred = FluxPipeline._unpack_latents(pred, h * vsf, w * vsf, vsf)
             weighting = tu.compute_loss_weighting_for_sd3(args.weighting_scheme, sigmas)
             target = noise - model_input
-            loss = torch.mean((weighting.float() * (pred.float() - target.float()) ** 2)
-                              .reshape(target.shape[0], -1), 1).mean()
+            loss = torch.mean(
+                (weighting.float() * (pred.float() - target.float()) ** 2).reshape(
+                    target.shape[0], -1
+                ),
+                1,
+            ).mean()
             (loss / args.gradient_accumulation_steps).backward()
             losses.append(loss.item())
             micro += 1
             if micro == args.gradient_accumulation_steps or n + 1 == len(order):
                 torch.nn.utils.clip_grad_norm_(
-                    params + (list(text_encoder.parameters()) if args.train_text_encoder
-                              else []), args.max_grad_norm)
+                    params + (list(text_encoder.parameters()) if args.train_text_encoder else []),
+                    args.max_grad_norm,
+                )
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad()
@@ -178,11 +241,17 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
                     step_times.append(time.perf_counter())
                 if done == steps:
                     break
-    final = {f"transformer.{k}": v.detach().numpy().copy()
-             for k, v in get_peft_model_state_dict(transformer).items()}
+    final = {
+        f"transformer.{k}": v.detach().numpy().copy()
+        for k, v in get_peft_model_state_dict(transformer).items()
+    }
     if args.train_text_encoder:
-        final.update({f"text_encoder.{k}": v.detach().numpy().copy()
-                      for k, v in get_peft_model_state_dict(text_encoder).items()})
+        final.update(
+            {
+                f"text_encoder.{k}": v.detach().numpy().copy()
+                for k, v in get_peft_model_state_dict(text_encoder).items()
+            }
+        )
     return losses, final, init, embeds
 
 
@@ -199,29 +268,45 @@ def test_adamw_and_clipping_match_torch():
 
     rng = np.random.default_rng(0)
     shapes = [(4, 32), (32, 4), (4, 16), (16, 4)]
-    init = [rng.standard_normal(s).astype(np.float32) * (0.1 if i % 2 == 0 else 0.0)
-            for i, s in enumerate(shapes)]
+    init = [
+        rng.standard_normal(s).astype(np.float32) * (0.1 if i % 2 == 0 else 0.0)
+        for i, s in enumerate(shapes)
+    ]
     t_params = [torch.nn.Parameter(torch.tensor(x)) for x in init]
     p_params = [paddle.create_parameter(list(x.shape), "float32") for x in init]
     for p, x in zip(p_params, init):
         p.set_value(paddle.to_tensor(x))
     lr, te_lr, wd, te_wd = 1e-3, 5e-4, 1e-4, 1e-3
-    t_opt = torch.optim.AdamW([{"params": t_params[:2]},
-                               {"params": t_params[2:], "lr": te_lr, "weight_decay": te_wd}],
-                              lr=lr, betas=(0.9, 0.999), weight_decay=wd, eps=1e-8)
-    p_opt = TorchAdamW(paddle, [(p_params[:2], 1.0, wd), (p_params[2:], te_lr / lr, te_wd)], lr,
-                       (0.9, 0.999), 1e-8)
+    t_opt = torch.optim.AdamW(
+        [{"params": t_params[:2]}, {"params": t_params[2:], "lr": te_lr, "weight_decay": te_wd}],
+        lr=lr,
+        betas=(0.9, 0.999),
+        weight_decay=wd,
+        eps=1e-8,
+    )
+    p_opt = TorchAdamW(
+        paddle, [(p_params[:2], 1.0, wd), (p_params[2:], te_lr / lr, te_wd)], lr, (0.9, 0.999), 1e-8
+    )
     clipper = Trainer.__new__(Trainer)  # only _clip_grads' attributes
     clipper.paddle, clipper.args = paddle, types.SimpleNamespace(max_grad_norm=1.0)
     clipper.lora_params, clipper.te_params, clipper.te_embedding_params = p_params, [], []
     for step in range(3):
         for _micro in range(2):
-            grads = [(rng.standard_normal(s) * (10.0 ** -rng.integers(2, 10, s))
-                     * (3.0 if step == 1 else 0.05)).astype(np.float32) for s in shapes]
+            grads = [
+                (
+                    rng.standard_normal(s)
+                    * (10.0 ** -rng.integers(2, 10, s))
+                    * (3.0 if step == 1 else 0.05)
+                ).astype(np.float32)
+                for s in shapes
+            ]
             for tp, pp, g in zip(t_params, p_params, grads):
                 tp.grad = torch.tensor(g / 2) if tp.grad is None else tp.grad + torch.tensor(g / 2)
-                pp._set_grad_ivar(paddle.to_tensor(g / 2) if pp.grad is None
-                                  else pp.grad + paddle.to_tensor(g / 2))
+                pp._set_grad_ivar(
+                    paddle.to_tensor(g / 2)
+                    if pp.grad is None
+                    else pp.grad + paddle.to_tensor(g / 2)
+                )
         t_norm = float(torch.nn.utils.clip_grad_norm_(t_params, 1.0))
         p_norm = clipper._clip_grads()
         assert abs(p_norm - t_norm) <= 1e-6 * t_norm
@@ -242,11 +327,23 @@ def _run_both(pipe_dir, tmp_path, dtype=torch.float32, **kw):
     """Train 3 steps with the reference and with ppflux on the same draws; the relative
     differences (losses worst, LoRA all tensors together, LoRA worst tensor) and the worst key."""
     data = _images(tmp_path / "data", n=3)
-    args = _args(pipe_dir, data, tmp_path / "out", max_train_steps=3, lr_warmup_steps=1,
-                 learning_rate=1e-3, **kw)
+    args = _args(
+        pipe_dir,
+        data,
+        tmp_path / "out",
+        max_train_steps=3,
+        lr_warmup_steps=1,
+        learning_rate=1e-3,
+        **kw,
+    )
     ref_losses, ref_final, init, embeds = reference_train(pipe_dir, args, 3, dtype=dtype)
-    trainer = train(args, random=RandomSource(0), initial_lora=init, instance_embeddings=embeds,
-                    dtype=str(dtype).replace("torch.", ""))
+    trainer = train(
+        args,
+        random=RandomSource(0),
+        initial_lora=init,
+        instance_embeddings=embeds,
+        dtype=str(dtype).replace("torch.", ""),
+    )
     losses = [x for e in trainer.history for x in e["losses"]]
     assert len(losses) == len(ref_losses) >= 3
     loss_rel = max(abs(a - b) / abs(b) for a, b in zip(losses, ref_losses))
@@ -258,8 +355,10 @@ def _run_both(pipe_dir, tmp_path, dtype=torch.float32, **kw):
     # the test could not fail if nothing moved: every LoRA-B starts at zero
     assert all(np.abs(ref_final[k]).max() > 0 for k in ref_final if "lora_B" in k)
     keys = sorted(ref_final)
-    overall = _rel(np.concatenate([mine[k].ravel() for k in keys]),
-                   np.concatenate([ref_final[k].ravel() for k in keys]))
+    overall = _rel(
+        np.concatenate([mine[k].ravel() for k in keys]),
+        np.concatenate([ref_final[k].ravel() for k in keys]),
+    )
     worst_key = max(keys, key=lambda k: _rel(mine[k], ref_final[k]))
     return loss_rel, overall, _rel(mine[worst_key], ref_final[worst_key]), worst_key
 
@@ -274,11 +373,20 @@ def torch_timestep_features(monkeypatch):
     import ppflux.models.transformer_flux as tf
     from diffusers.models.embeddings import get_timestep_embedding
 
-    def features(timesteps, embedding_dim, flip_sin_to_cos=True, downscale_freq_shift=0.0,
-                 scale=1.0, max_period=10000):
+    def features(
+        timesteps,
+        embedding_dim,
+        flip_sin_to_cos=True,
+        downscale_freq_shift=0.0,
+        scale=1.0,
+        max_period=10000,
+    ):
         t = torch.tensor(timesteps.astype("float32").numpy())
-        return paddle.to_tensor(get_timestep_embedding(
-            t, embedding_dim, flip_sin_to_cos, downscale_freq_shift, scale, max_period).numpy())
+        return paddle.to_tensor(
+            get_timestep_embedding(
+                t, embedding_dim, flip_sin_to_cos, downscale_freq_shift, scale, max_period
+            ).numpy()
+        )
 
     monkeypatch.setattr(tf, "get_timestep_embedding", features)
 
@@ -286,13 +394,20 @@ def torch_timestep_features(monkeypatch):
 # float64: the recipe (draw order, sigma lookup, loss weighting, accumulation, clipping, AdamW's
 # update) must agree to 1e-5 per tensor with margin. The fp32 islands both sides keep (loss,
 # RoPE rotation, RMS variance, timestep features) are computed identically.
-@pytest.mark.parametrize("scheme,accum,sched", [("logit_normal", 2, "constant"),
-                                                ("cosmap", 2, "linear")])
-def test_three_steps_match_reference_float64(dev_pipe_dir, tmp_path, scheme, accum, sched,
-                                              parity, torch_timestep_features):
+@pytest.mark.parametrize(
+    "scheme,accum,sched", [("logit_normal", 2, "constant"), ("cosmap", 2, "linear")]
+)
+def test_three_steps_match_reference_float64(
+    dev_pipe_dir, tmp_path, scheme, accum, sched, parity, torch_timestep_features
+):
     loss_rel, overall, worst, key = _run_both(
-        dev_pipe_dir, tmp_path, torch.float64, weighting_scheme=scheme,
-        gradient_accumulation_steps=accum, lr_scheduler=sched)
+        dev_pipe_dir,
+        tmp_path,
+        torch.float64,
+        weighting_scheme=scheme,
+        gradient_accumulation_steps=accum,
+        lr_scheduler=sched,
+    )
     name = f"train float64 {scheme}, accum {accum}, {sched}"
     parity(f"{name}: losses (relative)", loss_rel, 1e-5)
     parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-5)
@@ -315,13 +430,18 @@ def _check_three_steps(parity, name, loss_rel, overall, worst, key):
 # magnitude, so elements with |g| near adam_epsilon (1e-8) turn fp32 rounding of the gradient
 # (~1e-11 absolute) into ~1e-3 of their update; the smallest LoRA-B tensors then sit at
 # ~1e-5..1e-4 relative while all weights together stay ~1e-7 (measured, see README).
-@pytest.mark.parametrize("scheme,accum,sched", [("none", 1, "constant"),
-                                                ("logit_normal", 2, "constant"),
-                                                ("cosmap", 2, "linear")])
+@pytest.mark.parametrize(
+    "scheme,accum,sched",
+    [("none", 1, "constant"), ("logit_normal", 2, "constant"), ("cosmap", 2, "linear")],
+)
 def test_three_steps_match_reference(dev_pipe_dir, tmp_path, scheme, accum, sched, parity):
     loss_rel, overall, worst, key = _run_both(
-        dev_pipe_dir, tmp_path, weighting_scheme=scheme, gradient_accumulation_steps=accum,
-        lr_scheduler=sched)
+        dev_pipe_dir,
+        tmp_path,
+        weighting_scheme=scheme,
+        gradient_accumulation_steps=accum,
+        lr_scheduler=sched,
+    )
     name = f"train {scheme}, accum {accum}, {sched}"
     _check_three_steps(parity, name, loss_rel, overall, worst, key)
 
@@ -334,28 +454,49 @@ def test_text_encoder_lora_matches_reference(dev_pipe_dir, tmp_path, parity, dty
     if dtype == "float64":
         request.getfixturevalue("torch_timestep_features")
     loss_rel, overall, worst, key = _run_both(
-        dev_pipe_dir, tmp_path, getattr(torch, dtype), weighting_scheme="sigma_sqrt",
-        gradient_accumulation_steps=2, train_text_encoder=True, text_encoder_lr=5e-4)
+        dev_pipe_dir,
+        tmp_path,
+        getattr(torch, dtype),
+        weighting_scheme="sigma_sqrt",
+        gradient_accumulation_steps=2,
+        train_text_encoder=True,
+        text_encoder_lr=5e-4,
+    )
     name = f"train {dtype} --train_text_encoder, sigma_sqrt, accum 2"
     _check_three_steps(parity, name, loss_rel, overall, worst, key)
 
 
 def test_resume_is_exact(dev_pipe_dir, tmp_path):
     data = _images(tmp_path / "data", n=3)
-    full = _args(dev_pipe_dir, data, tmp_path / "full", max_train_steps=4,
-                 weighting_scheme="logit_normal")
+    full = _args(
+        dev_pipe_dir, data, tmp_path / "full", max_train_steps=4, weighting_scheme="logit_normal"
+    )
     train(full)
-    first = _args(dev_pipe_dir, data, tmp_path / "split", max_train_steps=2,
-                  checkpointing_steps=2, weighting_scheme="logit_normal")
+    first = _args(
+        dev_pipe_dir,
+        data,
+        tmp_path / "split",
+        max_train_steps=2,
+        checkpointing_steps=2,
+        weighting_scheme="logit_normal",
+    )
     train(first)
-    second = _args(dev_pipe_dir, data, tmp_path / "split", max_train_steps=4,
-                   checkpointing_steps=2, weighting_scheme="logit_normal",
-                   resume_from_checkpoint="latest")
+    second = _args(
+        dev_pipe_dir,
+        data,
+        tmp_path / "split",
+        max_train_steps=4,
+        checkpointing_steps=2,
+        weighting_scheme="logit_normal",
+        resume_from_checkpoint="latest",
+    )
     train(second)
     from ppflux.safetensors_io import SafeOpen
 
-    with SafeOpen(tmp_path / "full" / "pytorch_lora_weights.safetensors") as a, \
-            SafeOpen(tmp_path / "split" / "pytorch_lora_weights.safetensors") as b:
+    with (
+        SafeOpen(tmp_path / "full" / "pytorch_lora_weights.safetensors") as a,
+        SafeOpen(tmp_path / "split" / "pytorch_lora_weights.safetensors") as b,
+    ):
         for k in a.keys():
             np.testing.assert_array_equal(a.get(k), b.get(k))
 
@@ -365,17 +506,27 @@ def test_output_loads_in_diffusers_and_prior_preservation(dev_pipe_dir, tmp_path
 
     data = _images(tmp_path / "data", n=2)
     classes = _images(tmp_path / "class", n=2, sizes=((32, 32),))
-    args = _args(dev_pipe_dir, data, tmp_path / "out", max_train_steps=2,
-                 with_prior_preservation=True, class_data_dir=classes,
-                 class_prompt="photo of a dog", num_class_images=2, train_text_encoder=True,
-                 gradient_checkpointing=True, random_flip=True)
+    args = _args(
+        dev_pipe_dir,
+        data,
+        tmp_path / "out",
+        max_train_steps=2,
+        with_prior_preservation=True,
+        class_data_dir=classes,
+        class_prompt="photo of a dog",
+        num_class_images=2,
+        train_text_encoder=True,
+        gradient_checkpointing=True,
+        random_flip=True,
+    )
     trainer = train(args)
     assert all(np.isfinite(e["loss"]) for e in trainer.history)
     ref = Ref.from_pretrained(dev_pipe_dir)
     ref.load_lora_weights(tmp_path / "out", weight_name="pytorch_lora_weights.safetensors")
     keys = {k for k, _ in ref.transformer.named_parameters() if "lora" in k}
-    assert keys and any("text_model" in k for k, _ in ref.text_encoder.named_parameters()
-                        if "lora" in k)
+    assert keys and any(
+        "text_model" in k for k, _ in ref.text_encoder.named_parameters() if "lora" in k
+    )
     cfg = (tmp_path / "out" / "training_config.json").read_text()
     assert '"with_prior_preservation": true' in cfg
 
@@ -393,6 +544,17 @@ def test_bad_data(dev_pipe_dir, tmp_path):
         train(_args(dev_pipe_dir, bad, tmp_path / "o", max_train_steps=1))
     data = _images(tmp_path / "data", n=1)
     with pytest.raises(ValueError, match="multiple of 16"):
-        train(parse_args(["--pretrained_model_name_or_path", str(dev_pipe_dir),
-                          "--instance_data_dir", str(data), "--instance_prompt", "x",
-                          "--resolution", "40"]))
+        train(
+            parse_args(
+                [
+                    "--pretrained_model_name_or_path",
+                    str(dev_pipe_dir),
+                    "--instance_data_dir",
+                    str(data),
+                    "--instance_prompt",
+                    "x",
+                    "--resolution",
+                    "40",
+                ]
+            )
+        )

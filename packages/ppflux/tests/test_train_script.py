@@ -47,8 +47,12 @@ def _version(text):
 
 
 def runner_diffusers() -> str:
-    return subprocess.run([_python(), "-c", "import diffusers; print(diffusers.__version__)"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [_python(), "-c", "import diffusers; print(diffusers.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def locate_script(tmp_path: Path) -> Path:
@@ -59,11 +63,14 @@ def locate_script(tmp_path: Path) -> Path:
             pytest.fail(f"PPFLUX_DIFFUSERS_SRC={src}: no {SCRIPT} there")
         return path
     if not git:
-        pytest.skip("diffusers' training script is not in its wheel: set PPFLUX_DIFFUSERS_SRC "
-                    "(a diffusers checkout) or PPFLUX_DIFFUSERS_GIT (a diffusers git dir)")
+        pytest.skip(
+            "diffusers' training script is not in its wheel: set PPFLUX_DIFFUSERS_SRC "
+            "(a diffusers checkout) or PPFLUX_DIFFUSERS_GIT (a diffusers git dir)"
+        )
     rev = os.environ.get("PPFLUX_DIFFUSERS_REV") or "v" + runner_diffusers().split(".dev")[0]
-    res = subprocess.run(["git", "--git-dir", git, "show", f"{rev}:{SCRIPT}"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["git", "--git-dir", git, "show", f"{rev}:{SCRIPT}"], capture_output=True, text=True
+    )
     if res.returncode:
         pytest.fail(f"PPFLUX_DIFFUSERS_GIT={git}: cannot read {rev}:{SCRIPT}: {res.stderr}")
     path = tmp_path / f"train_dreambooth_lora_flux-{rev}.py"
@@ -75,8 +82,9 @@ def _script_env():
     # the script's final pipeline.load_lora_weights(output_dir) passes no weight_name, which
     # diffusers refuses in offline mode (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE, both set by the
     # nox sessions) although it only reads the local folder; everything here is local
-    return {k: v for k, v in os.environ.items()
-            if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    return {
+        k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    }
 
 
 class ReplaySource(RandomSource):
@@ -105,12 +113,29 @@ class ReplaySource(RandomSource):
 
 
 CASES = {
-    "logit_normal-accum2": ["--weighting_scheme", "logit_normal",
-                            "--gradient_accumulation_steps", "2"],
-    "cosmap-accum2-linear": ["--weighting_scheme", "cosmap", "--gradient_accumulation_steps", "2",
-                             "--lr_scheduler", "linear", "--lr_warmup_steps", "1"],
-    "text_encoder-sigma_sqrt": ["--weighting_scheme", "sigma_sqrt", "--train_text_encoder",
-                                "--text_encoder_lr", "5e-4"],
+    "logit_normal-accum2": [
+        "--weighting_scheme",
+        "logit_normal",
+        "--gradient_accumulation_steps",
+        "2",
+    ],
+    "cosmap-accum2-linear": [
+        "--weighting_scheme",
+        "cosmap",
+        "--gradient_accumulation_steps",
+        "2",
+        "--lr_scheduler",
+        "linear",
+        "--lr_warmup_steps",
+        "1",
+    ],
+    "text_encoder-sigma_sqrt": [
+        "--weighting_scheme",
+        "sigma_sqrt",
+        "--train_text_encoder",
+        "--text_encoder_lr",
+        "5e-4",
+    ],
 }
 
 
@@ -120,23 +145,56 @@ def test_matches_diffusers_script(dev_pipe_dir, tmp_path, case, parity):
     need = re.search(r'check_min_version\("([^"]+)"\)', script.read_text())
     have = runner_diffusers()
     if need and _version(have) < _version(need.group(1)):
-        pytest.skip(f"{script.name} needs diffusers >= {need.group(1)} (its check_min_version); "
-                    f"the runner ({_python()}) has {have}: use PPFLUX_DIFFUSERS_REV=v{have} or "
-                    "PPFLUX_SCRIPT_PYTHON with a newer diffusers")
+        pytest.skip(
+            f"{script.name} needs diffusers >= {need.group(1)} (its check_min_version); "
+            f"the runner ({_python()}) has {have}: use PPFLUX_DIFFUSERS_REV=v{have} or "
+            "PPFLUX_SCRIPT_PYTHON with a newer diffusers"
+        )
     data = _images(tmp_path / "data", n=3)
-    common = ["--pretrained_model_name_or_path", str(dev_pipe_dir),
-              "--instance_data_dir", str(data), "--instance_prompt", "photo of sks dog",
-              "--resolution", str(RES), "--center_crop", "--max_sequence_length", "16",
-              "--seed", "0", "--train_batch_size", "1", "--max_train_steps", "3",
-              "--learning_rate", "1e-3", "--checkpointing_steps", "1000", *CASES[case]]
-    res = subprocess.run([_python(), str(HERE / "run_diffusers_script.py"), str(script),
-                          str(tmp_path / "record"), "--", *common,
-                          "--output_dir", str(tmp_path / "diffusers")],
-                         capture_output=True, text=True, env=_script_env())
+    common = [
+        "--pretrained_model_name_or_path",
+        str(dev_pipe_dir),
+        "--instance_data_dir",
+        str(data),
+        "--instance_prompt",
+        "photo of sks dog",
+        "--resolution",
+        str(RES),
+        "--center_crop",
+        "--max_sequence_length",
+        "16",
+        "--seed",
+        "0",
+        "--train_batch_size",
+        "1",
+        "--max_train_steps",
+        "3",
+        "--learning_rate",
+        "1e-3",
+        "--checkpointing_steps",
+        "1000",
+        *CASES[case],
+    ]
+    res = subprocess.run(
+        [
+            _python(),
+            str(HERE / "run_diffusers_script.py"),
+            str(script),
+            str(tmp_path / "record"),
+            "--",
+            *common,
+            "--output_dir",
+            str(tmp_path / "diffusers"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_script_env(),
+    )
     if res.returncode:
         err = res.stderr
-        raise AssertionError(err[err.rfind("Traceback"):][-4000:] if "Traceback" in err
-                             else err[-4000:])
+        raise AssertionError(
+            err[err.rfind("Traceback") :][-4000:] if "Traceback" in err else err[-4000:]
+        )
     meta = json.loads((tmp_path / "record" / "record.json").read_text())
     rec = dict(np.load(tmp_path / "record" / "record.npz"))
 
@@ -150,14 +208,17 @@ def test_matches_diffusers_script(dev_pipe_dir, tmp_path, case, parity):
         diffs = [np.abs(sample - m).max() for m in mine]
         assert min(diffs) < 1e-6, diffs
         order.append(int(np.argmin(diffs)))
-    epochs = [order[i:i + len(files)] for i in range(0, len(order) - len(files) + 1, len(files))]
+    epochs = [order[i : i + len(files)] for i in range(0, len(order) - len(files) + 1, len(files))]
     draws = [rec[f"draw_{i}"] for i in range(len(meta["draw_kinds"]))]
     init = {k[5:]: v for k, v in rec.items() if k.startswith("init:")}
 
     args = parse_args([*common, "--output_dir", str(tmp_path / "ppflux")])
-    trainer = train(args, random=ReplaySource(draws, meta["draw_kinds"], epochs),
-                    initial_lora=init,
-                    instance_embeddings=(rec["prompt_embeds"], rec["pooled_prompt_embeds"]))
+    trainer = train(
+        args,
+        random=ReplaySource(draws, meta["draw_kinds"], epochs),
+        initial_lora=init,
+        instance_embeddings=(rec["prompt_embeds"], rec["pooled_prompt_embeds"]),
+    )
     losses = [x for e in trainer.history for x in e["losses"]]
     assert len(losses) == len(meta["losses"]) >= 3
     loss_rel = max(abs(a - b) / abs(b) for a, b in zip(losses, meta["losses"]))
@@ -171,8 +232,9 @@ def test_matches_diffusers_script(dev_pipe_dir, tmp_path, case, parity):
     def read(path):
         # transformers 5 (diffusers >= 0.36) saves CLIP LoRA keys without "text_model."
         with SafeOpen(path) as r:
-            return {k.replace("text_encoder.text_model.", "text_encoder."): r.get(k)
-                    for k in r.keys()}
+            return {
+                k.replace("text_encoder.text_model.", "text_encoder."): r.get(k) for k in r.keys()
+            }
 
     ref = read(tmp_path / "diffusers" / "pytorch_lora_weights.safetensors")
     out = read(tmp_path / "ppflux" / "pytorch_lora_weights.safetensors")
@@ -185,8 +247,10 @@ def test_matches_diffusers_script(dev_pipe_dir, tmp_path, case, parity):
         return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
 
     keys = sorted(ref)
-    overall = rel(np.concatenate([out[k].ravel() for k in keys]),
-                  np.concatenate([ref[k].ravel() for k in keys]))
+    overall = rel(
+        np.concatenate([out[k].ravel() for k in keys]),
+        np.concatenate([ref[k].ravel() for k in keys]),
+    )
     worst = max(rel(out[k], ref[k]) for k in keys)
     name = f"diffusers {meta['diffusers']} script, {case}"
     parity(f"{name}: losses (relative)", loss_rel, 1e-5)

@@ -91,9 +91,15 @@ def test_bf16_checkpoint_is_read(dev_pipe_dir, tmp_path):
 def test_wrong_layout_errors(tmp_path, dev_pipe_dir):
     with pytest.raises(LayoutError, match="no config.json"):
         FluxTransformer2DModel.from_pretrained(tmp_path)
-    (tmp_path / "config.json").write_text((dev_pipe_dir / "transformer" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(
+        (dev_pipe_dir / "transformer" / "config.json").read_text()
+    )
     with pytest.raises(LayoutError, match="diffusion_pytorch_model.safetensors"):
         FluxTransformer2DModel.from_pretrained(tmp_path)
     with pytest.raises(LayoutError, match="shape"):
-        FluxTransformer2DModel.from_pretrained(dev_pipe_dir / "transformer", num_attention_heads=4,
-                                               attention_head_dim=8, axes_dims_rope=[2, 2, 4])
+        FluxTransformer2DModel.from_pretrained(
+            dev_pipe_dir / "transformer",
+            num_attention_heads=4,
+            attention_head_dim=8,
+            axes_dims_rope=[2, 2, 4],
+        )

@@ -28,7 +28,7 @@ def import_torchvision():
         for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
             del sys.modules[name]
         real = torch.library.register_fake
-        torch.library.register_fake = lambda *a, **k: (lambda fn: fn)
+        torch.library.register_fake = lambda *a, **k: lambda fn: fn
         try:
             import torchvision
         finally:

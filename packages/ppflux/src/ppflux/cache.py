@@ -109,8 +109,7 @@ class FirstBlockCache:
             return encoder_hidden_states, hidden_states
         encoder, hidden = call()
         if position == total - 1:
-            state.tail_residuals = (hidden - state.head_output[0],
-                                    encoder - state.head_output[1])
+            state.tail_residuals = (hidden - state.head_output[0], encoder - state.head_output[1])
         return encoder, hidden
 
     def _changed(self, state, residual) -> bool:
@@ -167,18 +166,20 @@ class _TaylorSeerLayer:
 
     def __init__(self, layer, config: TaylorSeerCacheConfig, inactive: bool):
         self.layer, self.config, self.original = layer, config, layer.forward
-        self.contexts = _Contexts(lambda: _TaylorState(config.taylor_factors_dtype,
-                                                       config.max_order, inactive))
+        self.contexts = _Contexts(
+            lambda: _TaylorState(config.taylor_factors_dtype, config.max_order, inactive)
+        )
         layer.forward = self
 
     def __call__(self, *args, **kwargs):
         state = self.contexts.get()
         state.step += 1
         c = self.config
-        compute = (state.step < c.disable_cache_before_step
-                   or (state.step - c.disable_cache_before_step - 1) % c.cache_interval == 0
-                   or (c.disable_cache_after_step is not None
-                       and state.step >= c.disable_cache_after_step))
+        compute = (
+            state.step < c.disable_cache_before_step
+            or (state.step - c.disable_cache_before_step - 1) % c.cache_interval == 0
+            or (c.disable_cache_after_step is not None and state.step >= c.disable_cache_after_step)
+        )
         if compute:
             outputs = self.original(*args, **kwargs)
             state.update((outputs,) if isinstance(outputs, paddle.Tensor) else outputs)
@@ -209,8 +210,10 @@ class CacheMixin:
 
     def enable_cache(self, config) -> None:
         if self._cache_config is not None:
-            raise ValueError(f"caching is already enabled with {type(self._cache_config).__name__}"
-                             "; call disable_cache() first")
+            raise ValueError(
+                f"caching is already enabled with {type(self._cache_config).__name__}"
+                "; call disable_cache() first"
+            )
         if isinstance(config, FirstBlockCacheConfig):
             self._first_block_cache = FirstBlockCache(config)
         elif isinstance(config, TaylorSeerCacheConfig):
@@ -227,8 +230,10 @@ class CacheMixin:
                 raise ValueError("TaylorSeer: no sub-layer matches the identifiers")
             self._taylorseer_layers = layers
         else:
-            raise ValueError(f"unsupported cache config {type(config).__name__} (ppflux has "
-                             "FirstBlockCacheConfig and TaylorSeerCacheConfig)")
+            raise ValueError(
+                f"unsupported cache config {type(config).__name__} (ppflux has "
+                "FirstBlockCacheConfig and TaylorSeerCacheConfig)"
+            )
         self._cache_config = config
 
     def disable_cache(self) -> None:

@@ -31,7 +31,7 @@ class ConversionError(UserError, ValueError):
 def _strip(key: str) -> str:
     for prefix in ("model.diffusion_model.", "diffusion_model.", "model."):
         if key.startswith(prefix):
-            return key[len(prefix):]
+            return key[len(prefix) :]
     return key
 
 
@@ -59,12 +59,17 @@ class _Source:
         if not self.reader.is_float(self.names[name]):
             # every FLUX weight is a float: an integer here is a damaged or foreign file, and
             # copying it would give a model that loads and computes garbage
-            raise ConversionError(f"tensor {self.names[name]!r} is {dtype}, a float weight "
-                                  "was expected", self.reader.path)
+            raise ConversionError(
+                f"tensor {self.names[name]!r} is {dtype}, a float weight was expected",
+                self.reader.path,
+            )
         if start is not None:
             if len(shape) < 1 or stop > shape[0]:
-                raise ConversionError(f"tensor {self.names[name]!r} has shape {shape}, too "
-                                      f"small to take rows {start}:{stop}", self.reader.path)
+                raise ConversionError(
+                    f"tensor {self.names[name]!r} has shape {shape}, too "
+                    f"small to take rows {start}:{stop}",
+                    self.reader.path,
+                )
             shape = [stop - start, *shape[1:]]
         key = self.names[name]
 
@@ -89,8 +94,10 @@ class _Source:
         specs, start = [], 0
         total = self.shape(f"{name_prefix}.weight")[0]
         if sum(sizes) != total:
-            raise ConversionError(f"{self.reader.path}: {name_prefix}.weight has {total} rows, "
-                                  f"expected {sum(sizes)} = {'+'.join(map(str, sizes))}")
+            raise ConversionError(
+                f"{self.reader.path}: {name_prefix}.weight has {total} rows, "
+                f"expected {sum(sizes)} = {'+'.join(map(str, sizes))}"
+            )
         for out, size in zip(out_prefixes, sizes):
             specs += self.linear(out, name_prefix, start=start, stop=start + size)
             start += size
@@ -112,8 +119,10 @@ def _default_axes(head_dim: int) -> list[int]:
     b = (head_dim - a) // 2
     if a % 2 == 0 and b % 2 == 0 and a + 2 * b == head_dim:
         return [a, b, b]
-    raise ConversionError(f"attention head dim is {head_dim}: pass axes_dims_rope (three even "
-                          f"numbers summing to {head_dim}), e.g. --axes-dims-rope")
+    raise ConversionError(
+        f"attention head dim is {head_dim}: pass axes_dims_rope (three even "
+        f"numbers summing to {head_dim}), e.g. --axes-dims-rope"
+    )
 
 
 def _embedders(src: _Source) -> list[Spec]:
@@ -135,10 +144,14 @@ def _double_block(src: _Source, i: int, hidden: int) -> list[Spec]:
     specs = []
     specs += src.linear(f"{o}.norm1.linear", f"{s}.img_mod.lin")
     specs += src.linear(f"{o}.norm1_context.linear", f"{s}.txt_mod.lin")
-    specs += src.split([f"{o}.attn.to_q", f"{o}.attn.to_k", f"{o}.attn.to_v"],
-                       f"{s}.img_attn.qkv", [hidden] * 3)
-    specs += src.split([f"{o}.attn.add_q_proj", f"{o}.attn.add_k_proj", f"{o}.attn.add_v_proj"],
-                       f"{s}.txt_attn.qkv", [hidden] * 3)
+    specs += src.split(
+        [f"{o}.attn.to_q", f"{o}.attn.to_k", f"{o}.attn.to_v"], f"{s}.img_attn.qkv", [hidden] * 3
+    )
+    specs += src.split(
+        [f"{o}.attn.add_q_proj", f"{o}.attn.add_k_proj", f"{o}.attn.add_v_proj"],
+        f"{s}.txt_attn.qkv",
+        [hidden] * 3,
+    )
     specs.append(src.spec(f"{o}.attn.norm_q.weight", f"{s}.img_attn.norm.query_norm.scale"))
     specs.append(src.spec(f"{o}.attn.norm_k.weight", f"{s}.img_attn.norm.key_norm.scale"))
     specs.append(src.spec(f"{o}.attn.norm_added_q.weight", f"{s}.txt_attn.norm.query_norm.scale"))
@@ -159,8 +172,11 @@ def _single_block(src: _Source, i: int, hidden: int) -> list[Spec]:
         raise ConversionError(f"{src.reader.path}: {s}.linear1 is too small for hidden {hidden}")
     specs = []
     specs += src.linear(f"{o}.norm.linear", f"{s}.modulation.lin")
-    specs += src.split([f"{o}.attn.to_q", f"{o}.attn.to_k", f"{o}.attn.to_v", f"{o}.proj_mlp"],
-                       f"{s}.linear1", [hidden, hidden, hidden, mlp])
+    specs += src.split(
+        [f"{o}.attn.to_q", f"{o}.attn.to_k", f"{o}.attn.to_v", f"{o}.proj_mlp"],
+        f"{s}.linear1",
+        [hidden, hidden, hidden, mlp],
+    )
     specs.append(src.spec(f"{o}.attn.norm_q.weight", f"{s}.norm.query_norm.scale"))
     specs.append(src.spec(f"{o}.attn.norm_k.weight", f"{s}.norm.key_norm.scale"))
     specs += src.linear(f"{o}.proj_out", f"{s}.linear2")
@@ -168,21 +184,30 @@ def _single_block(src: _Source, i: int, hidden: int) -> list[Spec]:
 
 
 def _base_config(src: _Source, axes_dims_rope=None) -> tuple[dict, int]:
-    for needed in ("img_in.weight", "txt_in.weight", "time_in.in_layer.weight",
-                   "vector_in.in_layer.weight"):
+    for needed in (
+        "img_in.weight",
+        "txt_in.weight",
+        "time_in.in_layer.weight",
+        "vector_in.in_layer.weight",
+    ):
         if not src.has(needed):
             raise ConversionError(
                 f"{src.reader.path}: not an original FLUX checkpoint ({needed!r} missing; "
-                f"first keys: {list(src.names)[:5]})")
+                f"first keys: {list(src.names)[:5]})"
+            )
     hidden, in_channels = src.shape("img_in.weight")
-    probe = ("double_blocks.0.img_attn.norm.query_norm.scale" if src.has(
-        "double_blocks.0.img_attn.norm.query_norm.scale") else "single_blocks.0.norm.query_norm.scale")
+    probe = (
+        "double_blocks.0.img_attn.norm.query_norm.scale"
+        if src.has("double_blocks.0.img_attn.norm.query_norm.scale")
+        else "single_blocks.0.norm.query_norm.scale"
+    )
     if not src.has(probe):
         raise ConversionError(f"{src.reader.path}: no attention block found")
     head_dim = src.shape(probe)[0]
     if hidden % head_dim:
-        raise ConversionError(f"{src.reader.path}: hidden {hidden} is not a multiple of head "
-                              f"dim {head_dim}")
+        raise ConversionError(
+            f"{src.reader.path}: hidden {hidden} is not a multiple of head dim {head_dim}"
+        )
     axes = list(axes_dims_rope) if axes_dims_rope else _default_axes(head_dim)
     if sum(axes) != head_dim:
         raise ConversionError(f"axes_dims_rope {axes} must sum to the head dim {head_dim}")
@@ -206,8 +231,10 @@ def transformer_specs(reader: SafeOpen, axes_dims_rope=None) -> tuple[dict, list
     src = _Source(reader)
     config, hidden = _base_config(src, axes_dims_rope)
     if not src.has("final_layer.linear.weight"):
-        raise ConversionError(f"{reader.path}: final_layer.linear.weight missing (a ControlNet? "
-                              "use --kind controlnet)")
+        raise ConversionError(
+            f"{reader.path}: final_layer.linear.weight missing (a ControlNet? "
+            "use --kind controlnet)"
+        )
     config["out_channels"] = src.shape("final_layer.linear.weight")[0]
     if config["out_channels"] == config["in_channels"]:
         config["out_channels"] = None
@@ -234,8 +261,9 @@ def controlnet_specs(reader: SafeOpen, axes_dims_rope=None) -> tuple[dict, list[
     for i in range(config["num_single_layers"]):
         specs += _single_block(src, i, hidden)
     if not src.has("controlnet_blocks.0.weight"):
-        raise ConversionError(f"{reader.path}: controlnet_blocks.0.weight missing (not a "
-                              "ControlNet checkpoint?)")
+        raise ConversionError(
+            f"{reader.path}: controlnet_blocks.0.weight missing (not a ControlNet checkpoint?)"
+        )
     for i in range(_count(src, "controlnet_blocks")):
         specs += src.linear(f"controlnet_blocks.{i}", f"controlnet_blocks.{i}")
     for i in range(_count(src, "controlnet_single_blocks")):
@@ -244,10 +272,17 @@ def controlnet_specs(reader: SafeOpen, axes_dims_rope=None) -> tuple[dict, list[
         specs += src.linear("controlnet_x_embedder", "pos_embed_input")
     elif src.has("controlnet_x_embedder.weight"):
         specs += src.linear("controlnet_x_embedder", "controlnet_x_embedder")
-    hint = sorted({int(m.group(1)) for n in src.names
-                   if (m := re.match(r"input_hint_block\.(\d+)\.weight", n))})
+    hint = sorted(
+        {
+            int(m.group(1))
+            for n in src.names
+            if (m := re.match(r"input_hint_block\.(\d+)\.weight", n))
+        }
+    )
     if hint:
-        config["conditioning_embedding_channels"] = src.shape(f"input_hint_block.{hint[-1]}.weight")[0]
+        config["conditioning_embedding_channels"] = src.shape(
+            f"input_hint_block.{hint[-1]}.weight"
+        )[0]
         specs += src.linear("input_hint_block.conv_in", f"input_hint_block.{hint[0]}")
         for j, idx in enumerate(hint[1:-1]):
             specs += src.linear(f"input_hint_block.blocks.{j}", f"input_hint_block.{idx}")
@@ -263,16 +298,26 @@ def detect_kind(reader: SafeOpen) -> str:
     if "final_layer.linear.weight" in names:
         return "transformer"
     if any(n.startswith("transformer_blocks.") for n in names):
-        raise ConversionError(f"{reader.path}: this is already in the diffusers layout; load it "
-                              "directly (from_pretrained) or use `ppflux convert --to-paddle`")
-    raise ConversionError(f"{reader.path}: not a FLUX checkpoint the converter knows "
-                          f"(first keys: {sorted(names)[:5]})")
+        raise ConversionError(
+            f"{reader.path}: this is already in the diffusers layout; load it "
+            "directly (from_pretrained) or use `ppflux convert --to-paddle`"
+        )
+    raise ConversionError(
+        f"{reader.path}: not a FLUX checkpoint the converter knows "
+        f"(first keys: {sorted(names)[:5]})"
+    )
 
 
-def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLike,
-                     kind: str = "auto", axes_dims_rope=None, dtype: str | None = None,
-                     progress: bool = True, sparse_zeros: bool = False,
-                     overwrite: bool = False) -> dict:
+def convert_original(
+    checkpoint: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    kind: str = "auto",
+    axes_dims_rope=None,
+    dtype: str | None = None,
+    progress: bool = True,
+    sparse_zeros: bool = False,
+    overwrite: bool = False,
+) -> dict:
     """Convert one original single-file checkpoint into a diffusers model folder.
 
     ``dtype`` ("float32", "bfloat16", "float16") re-encodes the tensors; by default they keep
@@ -285,8 +330,9 @@ def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLik
     if not checkpoint.exists():
         raise ConversionError("no such file", checkpoint)
     if not checkpoint.is_file():
-        raise ConversionError("not a file (a single-file .safetensors checkpoint is expected)",
-                              checkpoint)
+        raise ConversionError(
+            "not a file (a single-file .safetensors checkpoint is expected)", checkpoint
+        )
     with SafeOpen(checkpoint) as reader:
         kind = detect_kind(reader) if kind == "auto" else kind
         make = {"transformer": transformer_specs, "controlnet": controlnet_specs}.get(kind)
@@ -300,13 +346,18 @@ def convert_original(checkpoint: str | os.PathLike, output_dir: str | os.PathLik
             specs = bar.wrap(specs)
         try:
             with atomic_dir(output_dir, overwrite=overwrite) as tmp:
-                write_streaming(tmp / "diffusion_pytorch_model.safetensors", specs,
-                                {"format": "pt", "converted_by": "ppflux"}, sparse_zeros)
+                write_streaming(
+                    tmp / "diffusion_pytorch_model.safetensors",
+                    specs,
+                    {"format": "pt", "converted_by": "ppflux"},
+                    sparse_zeros,
+                )
                 (tmp / "config.json").write_text(json.dumps(config, indent=2))
         except OSError as exc:
             # name the output the user asked for, not the hidden temporary beside it
-            raise ConversionError(f"cannot write the output: {_reason(exc)}; nothing was "
-                                  "written", output_dir) from exc
+            raise ConversionError(
+                f"cannot write the output: {_reason(exc)}; nothing was written", output_dir
+            ) from exc
         finally:
             if bar is not None:
                 bar.close()
@@ -334,7 +385,9 @@ def _recast(spec: Spec, dtype: str) -> Spec:
     def make():
         arr = produce()
         arr = bf16_to_f32(arr) if src_dtype == "BF16" else arr.astype(np.float32)
-        return arr if target == "BF16" else arr.astype({"F32": np.float32, "F16": np.float16}[target])
+        return (
+            arr if target == "BF16" else arr.astype({"F32": np.float32, "F16": np.float16}[target])
+        )
 
     return (name, target, shape, make)
 
@@ -356,6 +409,7 @@ class _Progress:
                     self.bar = tqdm(total=self.total, desc="converting", unit="tensor")
                 self.bar.update()
                 return arr
+
             return make
 
         return [(n, d, s, wrapped(p)) for n, d, s, p in specs]

@@ -64,20 +64,25 @@ def read_ip_adapter_file(path) -> dict:
             if key.startswith(("ip_adapter_proj_model.", "image_proj.")):
                 out["image_proj"][rest] = reader.get(key)
             elif key.startswith(("double_blocks.", "ip_adapter.")):
-                name = (rest.replace("ip_adapter_double_stream_k_proj", "to_k_ip")
-                        .replace("ip_adapter_double_stream_v_proj", "to_v_ip")
-                        .replace("processor.", ""))
+                name = (
+                    rest.replace("ip_adapter_double_stream_k_proj", "to_k_ip")
+                    .replace("ip_adapter_double_stream_v_proj", "to_v_ip")
+                    .replace("processor.", "")
+                )
                 out["ip_adapter"][name] = reader.get(key)
     if not out["image_proj"] or not out["ip_adapter"]:
-        raise LayoutError(f"{path}: not a FLUX IP-Adapter file (no image projection or no "
-                          "to_k_ip / to_v_ip weights)")
+        raise LayoutError(
+            f"{path}: not a FLUX IP-Adapter file (no image projection or no "
+            "to_k_ip / to_v_ip weights)"
+        )
     return out
 
 
 def _projection(state: dict, path) -> ImageProjection:
     if "proj.weight" not in state or "norm.weight" not in state:
-        raise LayoutError(f"{path}: image projection needs proj.weight and norm.weight, found "
-                          f"{sorted(state)}")
+        raise LayoutError(
+            f"{path}: image projection needs proj.weight and norm.weight, found {sorted(state)}"
+        )
     weight = state["proj.weight"]
     tokens = 16 if weight.shape[0] == 65536 else 4  # diffusers' rule for XLabs files
     dim = weight.shape[0] // tokens
@@ -97,19 +102,33 @@ def load_ip_adapter_into_transformer(transformer, state_dicts: list, paths: list
         ks, vs = [], []
         for sd, path in zip(state_dicts, paths):
             try:
-                ks.append(_linear(sd["ip_adapter"][f"{i}.to_k_ip.weight"],
-                                  sd["ip_adapter"][f"{i}.to_k_ip.bias"]))
-                vs.append(_linear(sd["ip_adapter"][f"{i}.to_v_ip.weight"],
-                                  sd["ip_adapter"][f"{i}.to_v_ip.bias"]))
+                ks.append(
+                    _linear(
+                        sd["ip_adapter"][f"{i}.to_k_ip.weight"],
+                        sd["ip_adapter"][f"{i}.to_k_ip.bias"],
+                    )
+                )
+                vs.append(
+                    _linear(
+                        sd["ip_adapter"][f"{i}.to_v_ip.weight"],
+                        sd["ip_adapter"][f"{i}.to_v_ip.bias"],
+                    )
+                )
             except KeyError as exc:
-                raise LayoutError(f"{path}: no IP-Adapter weights for double block {i} "
-                                  f"({exc.args[0]}); made for another model size?") from None
-            if ks[-1].weight.shape != [transformer.config.joint_attention_dim,
-                                       transformer.inner_dim]:
-                raise LayoutError(f"{path}: to_k_ip of block {i} has shape "
-                                  f"{list(ks[-1].weight.shape)[::-1]}, the transformer needs "
-                                  f"[{transformer.inner_dim}, "
-                                  f"{transformer.config.joint_attention_dim}]")
+                raise LayoutError(
+                    f"{path}: no IP-Adapter weights for double block {i} "
+                    f"({exc.args[0]}); made for another model size?"
+                ) from None
+            if ks[-1].weight.shape != [
+                transformer.config.joint_attention_dim,
+                transformer.inner_dim,
+            ]:
+                raise LayoutError(
+                    f"{path}: to_k_ip of block {i} has shape "
+                    f"{list(ks[-1].weight.shape)[::-1]}, the transformer needs "
+                    f"[{transformer.inner_dim}, "
+                    f"{transformer.config.joint_attention_dim}]"
+                )
         block.attn.__dict__["_ip"] = IPAdapterKV(ks, vs, [1.0] * len(ks))
     transformer.__dict__["_ip_projections"] = projections
 
@@ -123,9 +142,15 @@ def unload_from_transformer(transformer) -> None:
 class FluxIPAdapterMixin:
     """``load_ip_adapter`` / ``set_ip_adapter_scale`` / ``unload_ip_adapter`` for FluxPipeline."""
 
-    def load_ip_adapter(self, pretrained_model_name_or_path_or_dict, weight_name=None,
-                        subfolder="", image_encoder_pretrained_model_name_or_path="image_encoder",
-                        image_encoder_subfolder="", **_ignored):
+    def load_ip_adapter(
+        self,
+        pretrained_model_name_or_path_or_dict,
+        weight_name=None,
+        subfolder="",
+        image_encoder_pretrained_model_name_or_path="image_encoder",
+        image_encoder_subfolder="",
+        **_ignored,
+    ):
         """Load one or several IP-Adapters (files, or folders + ``weight_name``) and, unless the
         pipeline has one, the CLIP vision encoder (a folder, or a sub-folder of the first
         adapter folder) with a matching image processor."""
@@ -136,8 +161,7 @@ class FluxIPAdapterMixin:
             sources = sources * len(names)
         subfolders = subfolder if isinstance(subfolder, list) else [subfolder] * len(sources)
         if not len(sources) == len(names) == len(subfolders):
-            raise ValueError("`weight_name`, `subfolder` and the sources must have the same "
-                             "length")
+            raise ValueError("`weight_name`, `subfolder` and the sources must have the same length")
         paths = []
         for source, name, sub in zip(sources, names, subfolders):
             path = Path(source) / (sub or "") / name if name else Path(source)
@@ -156,10 +180,13 @@ class FluxIPAdapterMixin:
 
             size = self._modules["image_encoder"].config.image_size
             self._modules["feature_extractor"] = ImageProcessor(
-                size={"shortest_edge": size}, crop_size=size, do_center_crop=True,
+                size={"shortest_edge": size},
+                crop_size=size,
+                do_center_crop=True,
                 image_mean=(0.48145466, 0.4578275, 0.40821073),
                 image_std=(0.26862954, 0.26130258, 0.27577711),
-                image_processor_type="CLIPImageProcessor")
+                image_processor_type="CLIPImageProcessor",
+            )
         load_ip_adapter_into_transformer(self._component("transformer"), state_dicts, paths)
 
     def set_ip_adapter_scale(self, scale):
@@ -195,22 +222,27 @@ class FluxIPAdapterMixin:
             embeds = self._component("image_encoder")(pixel_values=image).image_embeds
         return paddle.repeat_interleave(embeds, num_images_per_prompt, axis=0)
 
-    def prepare_ip_adapter_image_embeds(self, ip_adapter_image, ip_adapter_image_embeds,
-                                        num_images_per_prompt):
+    def prepare_ip_adapter_image_embeds(
+        self, ip_adapter_image, ip_adapter_image_embeds, num_images_per_prompt
+    ):
         """One ``[num_images_per_prompt, 1, D]`` embedding per loaded adapter."""
         transformer = self._component("transformer")
         n = len(transformer.__dict__.get("_ip_projections") or ())
         if n == 0:
-            raise ValueError("ip_adapter_image given but no IP-Adapter is loaded "
-                             "(pipe.load_ip_adapter(...))")
+            raise ValueError(
+                "ip_adapter_image given but no IP-Adapter is loaded (pipe.load_ip_adapter(...))"
+            )
         if ip_adapter_image_embeds is None:
             images = ip_adapter_image if isinstance(ip_adapter_image, list) else [ip_adapter_image]
             if len(images) != n:
                 raise ValueError(f"{len(images)} ip_adapter_image(s) for {n} IP-Adapter(s)")
             embeds = [self.encode_image(image, 1)[None, :] for image in images]
         else:
-            embeds = (ip_adapter_image_embeds if isinstance(ip_adapter_image_embeds, list)
-                      else [ip_adapter_image_embeds])
+            embeds = (
+                ip_adapter_image_embeds
+                if isinstance(ip_adapter_image_embeds, list)
+                else [ip_adapter_image_embeds]
+            )
             if len(embeds) != n:
                 raise ValueError(f"{len(embeds)} ip_adapter_image_embeds for {n} IP-Adapter(s)")
             embeds = [paddle.to_tensor(e) for e in embeds]
@@ -225,8 +257,10 @@ def load_clip_vision(folder: Path):
     from .models.loading import _weight_files, load_state_streaming
 
     if not (folder / "config.json").is_file():
-        raise LayoutError(f"{folder}: no config.json for the IP-Adapter's CLIP image encoder "
-                          "(pass image_encoder_pretrained_model_name_or_path)")
+        raise LayoutError(
+            f"{folder}: no config.json for the IP-Adapter's CLIP image encoder "
+            "(pass image_encoder_pretrained_model_name_or_path)"
+        )
     files = _weight_files(folder, "model.safetensors")
     if not files:
         raise LayoutError(f"{folder}: no model.safetensors (CLIP image encoder)")
@@ -243,7 +277,9 @@ def load_clip_vision(folder: Path):
     report = load_state_streaming(model, files, "torch", key_map=key_map, strict=False)
     missing = [k for k in report["missing"] if not k.endswith("position_ids")]
     if missing or report["unexpected"]:
-        raise LayoutError(f"{folder}: not a CLIPVisionModelWithProjection checkpoint (missing "
-                          f"{missing[:5]}, unexpected {report['unexpected'][:5]})")
+        raise LayoutError(
+            f"{folder}: not a CLIPVisionModelWithProjection checkpoint (missing "
+            f"{missing[:5]}, unexpected {report['unexpected'][:5]})"
+        )
     model.eval()
     return model

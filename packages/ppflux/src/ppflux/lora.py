@@ -25,10 +25,20 @@ import paddle.nn.functional as F  # noqa: E402
 logger = logging.getLogger("ppflux")
 
 # diffusers' train_dreambooth_lora_flux.py default targets
-DEFAULT_TARGET_MODULES = ["attn.to_k", "attn.to_q", "attn.to_v", "attn.to_out.0",
-                          "attn.add_k_proj", "attn.add_q_proj", "attn.add_v_proj",
-                          "attn.to_add_out", "ff.net.0.proj", "ff.net.2",
-                          "ff_context.net.0.proj", "ff_context.net.2"]
+DEFAULT_TARGET_MODULES = [
+    "attn.to_k",
+    "attn.to_q",
+    "attn.to_v",
+    "attn.to_out.0",
+    "attn.add_k_proj",
+    "attn.add_q_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "ff_context.net.0.proj",
+    "ff_context.net.2",
+]
 TEXT_ENCODER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
 _RUNTIME = {"scale": 1.0}
@@ -55,12 +65,20 @@ class LoraLinear(nn.Linear):
         self._lora_init()
         in_f, out_f = self.weight.shape
         lin_a = nn.Linear(in_f, rank, bias_attr=False)
-        lin_b = nn.Linear(rank, out_f, bias_attr=False,
-                          weight_attr=paddle.ParamAttr(initializer=nn.initializer.Constant(0.0)))
+        lin_b = nn.Linear(
+            rank,
+            out_f,
+            bias_attr=False,
+            weight_attr=paddle.ParamAttr(initializer=nn.initializer.Constant(0.0)),
+        )
         if a is not None:
-            lin_a.weight.set_value(paddle.to_tensor(np.ascontiguousarray(a.T), dtype=self.weight.dtype))
+            lin_a.weight.set_value(
+                paddle.to_tensor(np.ascontiguousarray(a.T), dtype=self.weight.dtype)
+            )
         if b is not None:
-            lin_b.weight.set_value(paddle.to_tensor(np.ascontiguousarray(b.T), dtype=self.weight.dtype))
+            lin_b.weight.set_value(
+                paddle.to_tensor(np.ascontiguousarray(b.T), dtype=self.weight.dtype)
+            )
         self.lora_A[name] = lin_a
         self.lora_B[name] = lin_b
         self.lora_scaling[name] = (alpha if alpha is not None else rank) / rank
@@ -71,8 +89,9 @@ class LoraLinear(nn.Linear):
 
     def delta_weight(self, name):
         """The adapter's update in Paddle layout [in, out], scaled."""
-        return (self.lora_A[name].weight @ self.lora_B[name].weight) * \
-            (self.lora_scaling[name] * self.lora_weights[name])
+        return (self.lora_A[name].weight @ self.lora_B[name].weight) * (
+            self.lora_scaling[name] * self.lora_weights[name]
+        )
 
     def forward(self, x):
         out = F.linear(x, self.weight, self.bias)
@@ -85,15 +104,25 @@ class LoraLinear(nn.Linear):
             if p and self.training:
                 h = F.dropout(h, p)
             scale = self.lora_scaling[name] * self.lora_weights[name] * _RUNTIME["scale"]
-            out = out + self.lora_B[name](self.lora_A[name](h.astype(self.lora_A[name].weight.dtype))
-                                          ).astype(out.dtype) * scale
+            out = (
+                out
+                + self.lora_B[name](
+                    self.lora_A[name](h.astype(self.lora_A[name].weight.dtype))
+                ).astype(out.dtype)
+                * scale
+            )
         return out
 
 
 def _named_linears(model: nn.Layer) -> dict[str, nn.Linear]:
-    return {n: m for n, m in model.named_sublayers() if isinstance(m, nn.Linear)
-            and n.split(".")[-2:-1] not in (["lora_A"], ["lora_B"])
-            and ".lora_A." not in n and ".lora_B." not in n}
+    return {
+        n: m
+        for n, m in model.named_sublayers()
+        if isinstance(m, nn.Linear)
+        and n.split(".")[-2:-1] not in (["lora_A"], ["lora_B"])
+        and ".lora_A." not in n
+        and ".lora_B." not in n
+    }
 
 
 def matches_target(name: str, targets) -> bool:
@@ -101,8 +130,16 @@ def matches_target(name: str, targets) -> bool:
     return any(name == t or name.endswith("." + t) for t in targets)
 
 
-def inject_adapter(model: nn.Layer, adapter_name: str, rank: int, alpha=None, targets=None,
-                   dropout: float = 0.0, init: str = "gaussian", seed: int | None = None):
+def inject_adapter(
+    model: nn.Layer,
+    adapter_name: str,
+    rank: int,
+    alpha=None,
+    targets=None,
+    dropout: float = 0.0,
+    init: str = "gaussian",
+    seed: int | None = None,
+):
     """Add a fresh trainable adapter to every Linear matching ``targets`` (PEFT rule)."""
     targets = targets or DEFAULT_TARGET_MODULES
     rng = np.random.default_rng(seed)
@@ -131,13 +168,18 @@ def lora_layers(model: nn.Layer) -> dict[str, LoraLinear]:
 
 # ------------------------------------------------------------------------------ file formats
 _BFL_SIMPLE = {
-    "img_attn.proj": "attn.to_out.0", "txt_attn.proj": "attn.to_add_out",
-    "img_mlp.0": "ff.net.0.proj", "img_mlp.2": "ff.net.2",
-    "txt_mlp.0": "ff_context.net.0.proj", "txt_mlp.2": "ff_context.net.2",
-    "img_mod.lin": "norm1.linear", "txt_mod.lin": "norm1_context.linear",
+    "img_attn.proj": "attn.to_out.0",
+    "txt_attn.proj": "attn.to_add_out",
+    "img_mlp.0": "ff.net.0.proj",
+    "img_mlp.2": "ff.net.2",
+    "txt_mlp.0": "ff_context.net.0.proj",
+    "txt_mlp.2": "ff_context.net.2",
+    "img_mod.lin": "norm1.linear",
+    "txt_mod.lin": "norm1_context.linear",
 }
 _BFL_TOP = {
-    "img_in": "x_embedder", "txt_in": "context_embedder",
+    "img_in": "x_embedder",
+    "txt_in": "context_embedder",
     "time_in.in_layer": "time_text_embed.timestep_embedder.linear_1",
     "time_in.out_layer": "time_text_embed.timestep_embedder.linear_2",
     "vector_in.in_layer": "time_text_embed.text_embedder.linear_1",
@@ -157,8 +199,10 @@ def _bfl_targets(module: str, hidden: int):
         if rest == "img_attn.qkv":
             return [(f"{p}.attn.to_{c}", j * hidden, (j + 1) * hidden) for j, c in enumerate("qkv")]
         if rest == "txt_attn.qkv":
-            return [(f"{p}.attn.add_{c}_proj", j * hidden, (j + 1) * hidden)
-                    for j, c in enumerate("qkv")]
+            return [
+                (f"{p}.attn.add_{c}_proj", j * hidden, (j + 1) * hidden)
+                for j, c in enumerate("qkv")
+            ]
         if rest in _BFL_SIMPLE:
             return [(f"{p}.{_BFL_SIMPLE[rest]}", 0, None)]
     m = re.match(r"single_blocks\.(\d+)\.(.+)$", module)
@@ -166,8 +210,12 @@ def _bfl_targets(module: str, hidden: int):
         i, rest = m.groups()
         p = f"single_transformer_blocks.{i}"
         if rest == "linear1":
-            return [(f"{p}.attn.to_q", 0, hidden), (f"{p}.attn.to_k", hidden, 2 * hidden),
-                    (f"{p}.attn.to_v", 2 * hidden, 3 * hidden), (f"{p}.proj_mlp", 3 * hidden, None)]
+            return [
+                (f"{p}.attn.to_q", 0, hidden),
+                (f"{p}.attn.to_k", hidden, 2 * hidden),
+                (f"{p}.attn.to_v", 2 * hidden, 3 * hidden),
+                (f"{p}.proj_mlp", 3 * hidden, None),
+            ]
         if rest == "linear2":
             return [(f"{p}.proj_out", 0, None)]
         if rest == "modulation.lin":
@@ -191,31 +239,39 @@ def _kohya_module(name: str):
         rest = re.sub(r"mlp\.(\d)$", r"mlp.\1", rest)
         return "transformer", f"{kind}.{i}.{rest}"
     if name.startswith("lora_unet_"):
-        rest = name[len("lora_unet_"):]
+        rest = name[len("lora_unet_") :]
         for bfl in _BFL_TOP:
             if rest == bfl.replace(".", "_"):
                 return "transformer", bfl
         return "transformer", rest
     if name.startswith("lora_te1_"):
-        rest = name[len("lora_te1_"):]
-        rest = re.sub(r"text_model_encoder_layers_(\d+)_(self_attn|mlp)_(\w+)$",
-                      r"text_model.encoder.layers.\1.\2.\3", rest)
+        rest = name[len("lora_te1_") :]
+        rest = re.sub(
+            r"text_model_encoder_layers_(\d+)_(self_attn|mlp)_(\w+)$",
+            r"text_model.encoder.layers.\1.\2.\3",
+            rest,
+        )
         return "text_encoder", rest
     raise LoraError(f"unknown kohya LoRA key {name!r}")
 
 
-_XLABS = re.compile(r"(?:diffusion_model\.)?(double_blocks|single_blocks)\.(\d+)\.processor\."
-                    r"(proj_lora1|proj_lora2|qkv_lora1|qkv_lora2|proj_lora|qkv_lora)\."
-                    r"(down|up)\.weight$")
+_XLABS = re.compile(
+    r"(?:diffusion_model\.)?(double_blocks|single_blocks)\.(\d+)\.processor\."
+    r"(proj_lora1|proj_lora2|qkv_lora1|qkv_lora2|proj_lora|qkv_lora)\."
+    r"(down|up)\.weight$"
+)
 
 
 def _xlabs_targets(kind: str, i: str, proc: str) -> list[str]:
     """XLabs' processor LoRA -> the diffusers modules it covers (qkv: rows split in three)."""
     if kind == "double_blocks":
         p = f"transformer_blocks.{i}.attn"
-        return {"proj_lora1": [f"{p}.to_out.0"], "proj_lora2": [f"{p}.to_add_out"],
-                "qkv_lora1": [f"{p}.to_q", f"{p}.to_k", f"{p}.to_v"],
-                "qkv_lora2": [f"{p}.add_q_proj", f"{p}.add_k_proj", f"{p}.add_v_proj"]}[proc]
+        return {
+            "proj_lora1": [f"{p}.to_out.0"],
+            "proj_lora2": [f"{p}.to_add_out"],
+            "qkv_lora1": [f"{p}.to_q", f"{p}.to_k", f"{p}.to_v"],
+            "qkv_lora2": [f"{p}.add_q_proj", f"{p}.add_k_proj", f"{p}.add_v_proj"],
+        }[proc]
     p = f"single_transformer_blocks.{i}"
     if proc == "proj_lora":
         return [f"{p}.proj_out"]
@@ -255,46 +311,63 @@ def read_lora_file(path) -> dict[str, dict]:
         k = key
         for prefix in ("base_model.model.", "diffusion_model.", "model.diffusion_model."):
             if k.startswith(prefix):
-                k = k[len(prefix):]
+                k = k[len(prefix) :]
         if k.startswith("lora_unet_") or k.startswith("lora_te1_"):
             module, _, part = k.partition(".")
             component, mod = _kohya_module(module)
             part = {"lora_down.weight": "A", "lora_up.weight": "B", "alpha": "alpha"}.get(part)
             if part is None:
                 raise LoraError(f"{path}: unexpected kohya key {key!r}")
-            put(component, mod, part, float(value) if part == "alpha" else value,
-                bfl=component == "transformer")
+            put(
+                component,
+                mod,
+                part,
+                float(value) if part == "alpha" else value,
+                bfl=component == "transformer",
+            )
             continue
-        m = re.match(r"(.+?)\.(lora_A|lora_B|lora_down|lora_up|down|up)(\.[^.]+)?\.weight$", k) \
-            or re.match(r"(.+?)\.(alpha)$", k)
+        m = re.match(
+            r"(.+?)\.(lora_A|lora_B|lora_down|lora_up|down|up)(\.[^.]+)?\.weight$", k
+        ) or re.match(r"(.+?)\.(alpha)$", k)
         if not m:
-            raise LoraError(f"{path}: {key!r} is not a LoRA key (expected lora_A/lora_B, "
-                            "lora_down/lora_up or kohya names)")
+            raise LoraError(
+                f"{path}: {key!r} is not a LoRA key (expected lora_A/lora_B, "
+                "lora_down/lora_up or kohya names)"
+            )
         module, kind = m.group(1), m.group(2)
-        part = {"lora_A": "A", "lora_down": "A", "down": "A", "lora_B": "B", "lora_up": "B",
-                "up": "B", "alpha": "alpha"}[kind]
+        part = {
+            "lora_A": "A",
+            "lora_down": "A",
+            "down": "A",
+            "lora_B": "B",
+            "lora_up": "B",
+            "up": "B",
+            "alpha": "alpha",
+        }[kind]
         component = "transformer"
         for comp in ("transformer.", "text_encoder.", "text_encoder_2.", "unet."):
             if module.startswith(comp):
-                component, module = comp[:-1], module[len(comp):]
+                component, module = comp[:-1], module[len(comp) :]
                 break
         if component == "unet":
             raise LoraError(f"{path}: a UNet (Stable Diffusion) LoRA, not a FLUX one")
-        bfl = component == "transformer" and (module.startswith(("double_blocks.",
-                                                                 "single_blocks."))
-                                              or module in _BFL_TOP)
+        bfl = component == "transformer" and (
+            module.startswith(("double_blocks.", "single_blocks.")) or module in _BFL_TOP
+        )
         put(component, module, part, float(value) if part == "alpha" else value, bfl)
     for targets, parts in xlabs.items():
         if "down" not in parts or "up" not in parts:
             raise LoraError(f"{path}: XLabs LoRA for {targets[0]} lacks its down or up weight")
         up = parts["up"]
         if up.shape[0] % len(targets):
-            raise LoraError(f"{path}: XLabs qkv LoRA for {targets[0]} has {up.shape[0]} rows, "
-                            "not a multiple of 3")
+            raise LoraError(
+                f"{path}: XLabs qkv LoRA for {targets[0]} has {up.shape[0]} rows, "
+                "not a multiple of 3"
+            )
         rows = up.shape[0] // len(targets)
         for j, name in enumerate(targets):
             put("transformer", name, "A", parts["down"])
-            put("transformer", name, "B", up[j * rows:(j + 1) * rows])
+            put("transformer", name, "B", up[j * rows : (j + 1) * rows])
     for component, modules in out.items():
         for module, entry in modules.items():
             if "A" not in entry or "B" not in entry:
@@ -326,15 +399,19 @@ def load_lora_into_model(model: nn.Layer, modules: dict, adapter_name: str, path
         modules = _expand_bfl(modules, hidden, path)
     unknown = [m for m in modules if m not in linears]
     if unknown:
-        raise LoraError(f"{path}: LoRA targets modules that {type(model).__name__} does not have "
-                        f"(another architecture?): {unknown[:5]}")
+        raise LoraError(
+            f"{path}: LoRA targets modules that {type(model).__name__} does not have "
+            f"(another architecture?): {unknown[:5]}"
+        )
     for name, entry in modules.items():
         layer = linears[name]
         a, b = entry["A"], entry["B"]
         in_f, out_f = layer.weight.shape
         if a.shape[1] != in_f or b.shape[0] != out_f or a.shape[0] != b.shape[1]:
-            raise LoraError(f"{path}: LoRA for {name} has A {list(a.shape)} / B {list(b.shape)}, "
-                            f"the layer is {in_f}->{out_f} (another model size?)")
+            raise LoraError(
+                f"{path}: LoRA for {name} has A {list(a.shape)} / B {list(b.shape)}, "
+                f"the layer is {in_f}->{out_f} (another model size?)"
+            )
         if not isinstance(layer, LoraLinear):
             layer.__class__ = LoraLinear
         layer.add_adapter(adapter_name, a.shape[0], entry["alpha"], a=a, b=b)
@@ -348,16 +425,21 @@ def lora_state_dict(model: nn.Layer, adapter_name: str, prefix: str) -> dict[str
         if adapter_name not in layer.lora_A:
             continue
         scale = layer.lora_scaling[adapter_name]
-        out[f"{prefix}.{name}.lora_A.weight"] = layer.lora_A[adapter_name].weight.astype(
-            "float32").numpy().T.copy()
-        out[f"{prefix}.{name}.lora_B.weight"] = (layer.lora_B[adapter_name].weight.astype(
-            "float32").numpy().T * np.float32(scale)).copy()
+        out[f"{prefix}.{name}.lora_A.weight"] = (
+            layer.lora_A[adapter_name].weight.astype("float32").numpy().T.copy()
+        )
+        out[f"{prefix}.{name}.lora_B.weight"] = (
+            layer.lora_B[adapter_name].weight.astype("float32").numpy().T * np.float32(scale)
+        ).copy()
     return out
 
 
-def save_lora_weights(save_directory, transformer_lora_layers: dict | None = None,
-                      text_encoder_lora_layers: dict | None = None,
-                      weight_name: str = "pytorch_lora_weights.safetensors"):
+def save_lora_weights(
+    save_directory,
+    transformer_lora_layers: dict | None = None,
+    text_encoder_lora_layers: dict | None = None,
+    weight_name: str = "pytorch_lora_weights.safetensors",
+):
     folder = Path(save_directory)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {**(transformer_lora_layers or {}), **(text_encoder_lora_layers or {})}
@@ -373,15 +455,17 @@ class FluxLoraLoaderMixin:
     _lora_components = ("transformer", "text_encoder")
 
     def _lora_models(self):
-        return {c: self._component(c) for c in self._lora_components
-                if self._component(c) is not None}
+        return {
+            c: self._component(c) for c in self._lora_components if self._component(c) is not None
+        }
 
-    def load_lora_weights(self, pretrained_model_name_or_path_or_dict, adapter_name=None,
-                          **kwargs):
+    def load_lora_weights(self, pretrained_model_name_or_path_or_dict, adapter_name=None, **kwargs):
         source = pretrained_model_name_or_path_or_dict
         if self.low_memory:
-            raise LoraError("load_lora_weights needs the components in memory: load the "
-                            "pipeline without low_memory=True")
+            raise LoraError(
+                "load_lora_weights needs the components in memory: load the "
+                "pipeline without low_memory=True"
+            )
         self._lora_count = getattr(self, "_lora_count", 0)
         adapter_name = adapter_name or f"default_{self._lora_count}"
         self._lora_count += 1
@@ -395,8 +479,10 @@ class FluxLoraLoaderMixin:
         return adapter_name
 
     def get_list_adapters(self):
-        return {c: sorted({a for lay in lora_layers(m).values() for a in lay.lora_A})
-                for c, m in self._lora_models().items()}
+        return {
+            c: sorted({a for lay in lora_layers(m).values() for a in lay.lora_A})
+            for c, m in self._lora_models().items()
+        }
 
     def get_active_adapters(self):
         return list(getattr(self, "_active", getattr(self, "_adapters", [])))
@@ -463,8 +549,13 @@ class FluxLoraLoaderMixin:
             for layer in lora_layers(model).values():
                 for attr in ("lora_A", "lora_B"):
                     layer._sub_layers.pop(attr, None)
-                for attr in ("lora_scaling", "lora_weights", "active_adapters", "lora_dropout_p",
-                             "merged"):
+                for attr in (
+                    "lora_scaling",
+                    "lora_weights",
+                    "active_adapters",
+                    "lora_dropout_p",
+                    "merged",
+                ):
                     layer.__dict__.pop(attr, None)
                 layer.__class__ = nn.Linear
         self._adapters, self._active = [], []
@@ -487,7 +578,8 @@ class FluxLoraLoaderMixin:
         return save_lora_weights(
             save_directory,
             lora_state_dict(models["transformer"], adapter_name, "transformer"),
-            lora_state_dict(te, adapter_name, "text_encoder") if te is not None else None)
+            lora_state_dict(te, adapter_name, "text_encoder") if te is not None else None,
+        )
 
     save_lora_weights = staticmethod(save_lora_weights)
 

@@ -38,8 +38,18 @@ _NP_DTYPES = {
     "U8": np.uint8,
     "BOOL": np.bool_,
 }
-_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-          "U8": 1, "BOOL": 1}
+_SIZES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
 
 
 class SafetensorsError(_CheckedError, ValueError):
@@ -57,8 +67,10 @@ class SafeOpen:
             raise SafetensorsError(exc.problem, exc.path) from None
         self.path = self._reader.path
         self.metadata = self._reader.metadata
-        self.header = {name: {"dtype": t.dtype, "shape": list(t.shape)}
-                       for name, t in self._reader.tensors.items()}
+        self.header = {
+            name: {"dtype": t.dtype, "shape": list(t.shape)}
+            for name, t in self._reader.tensors.items()
+        }
 
     def keys(self) -> list[str]:
         return list(self.header)
@@ -105,9 +117,12 @@ def _st_dtype(arr: np.ndarray) -> str:
     raise SafetensorsError(f"cannot store numpy dtype {arr.dtype}")
 
 
-def write_streaming(path: str | os.PathLike,
-                    specs: Iterable[tuple[str, str, list[int], Callable[[], np.ndarray]]],
-                    metadata: dict[str, str] | None = None, sparse_zeros: bool = False) -> None:
+def write_streaming(
+    path: str | os.PathLike,
+    specs: Iterable[tuple[str, str, list[int], Callable[[], np.ndarray]]],
+    metadata: dict[str, str] | None = None,
+    sparse_zeros: bool = False,
+) -> None:
     """Write tensors one at a time: ``specs`` yields (name, st_dtype, shape, producer).
 
     The header is computed from the shapes first, then each producer is called and its bytes
@@ -120,8 +135,11 @@ def write_streaming(path: str | os.PathLike,
     offset = 0
     for name, st_dtype, shape, _ in specs:
         nbytes = int(np.prod(shape)) * _SIZES[st_dtype] if shape else _SIZES[st_dtype]
-        header[name] = {"dtype": st_dtype, "shape": list(shape),
-                        "data_offsets": [offset, offset + nbytes]}
+        header[name] = {
+            "dtype": st_dtype,
+            "shape": list(shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
         offset += nbytes
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * ((8 - len(blob) % 8) % 8)
@@ -151,8 +169,9 @@ def write_streaming(path: str | os.PathLike,
             tmp.unlink()
 
 
-def save_numpy(path: str | os.PathLike, tensors: dict[str, np.ndarray],
-               metadata: dict[str, str] | None = None) -> None:
+def save_numpy(
+    path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None
+) -> None:
     """Save a dict of numpy arrays (atomic rename)."""
     write_streaming(
         path,

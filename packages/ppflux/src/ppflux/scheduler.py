@@ -24,8 +24,13 @@ class FlowMatchEulerDiscreteSchedulerOutput:
     prev_sample: paddle.Tensor
 
 
-def calculate_shift(image_seq_len, base_seq_len: int = 256, max_seq_len: int = 4096,
-                    base_shift: float = 0.5, max_shift: float = 1.15) -> float:
+def calculate_shift(
+    image_seq_len,
+    base_seq_len: int = 256,
+    max_seq_len: int = 4096,
+    base_shift: float = 0.5,
+    max_shift: float = 1.15,
+) -> float:
     """mu for the dynamic shift, linear in the number of packed image tokens."""
     m = (max_shift - base_shift) / (max_seq_len - base_seq_len)
     b = base_shift - m * base_seq_len
@@ -37,15 +42,24 @@ class FlowMatchEulerDiscreteScheduler(ConfigMixin):
     order = 1
 
     @register_to_config
-    def __init__(self, num_train_timesteps: int = 1000, shift: float = 1.0,
-                 use_dynamic_shifting: bool = False, base_shift: float | None = 0.5,
-                 max_shift: float | None = 1.15, base_image_seq_len: int | None = 256,
-                 max_image_seq_len: int | None = 4096, invert_sigmas: bool = False,
-                 shift_terminal: float | None = None, time_shift_type: str = "exponential"):
+    def __init__(
+        self,
+        num_train_timesteps: int = 1000,
+        shift: float = 1.0,
+        use_dynamic_shifting: bool = False,
+        base_shift: float | None = 0.5,
+        max_shift: float | None = 1.15,
+        base_image_seq_len: int | None = 256,
+        max_image_seq_len: int | None = 4096,
+        invert_sigmas: bool = False,
+        shift_terminal: float | None = None,
+        time_shift_type: str = "exponential",
+    ):
         if time_shift_type not in ("exponential", "linear"):
             raise ValueError("time_shift_type must be 'exponential' or 'linear'")
-        timesteps = np.linspace(1, num_train_timesteps, num_train_timesteps,
-                                dtype=np.float32)[::-1].copy()
+        timesteps = np.linspace(1, num_train_timesteps, num_train_timesteps, dtype=np.float32)[
+            ::-1
+        ].copy()
         sigmas = timesteps / num_train_timesteps
         if not use_dynamic_shifting:
             sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)
@@ -62,8 +76,7 @@ class FlowMatchEulerDiscreteScheduler(ConfigMixin):
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, subfolder: str | None = None,
-                        **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, subfolder: str | None = None, **kwargs):
         import inspect
         import json
         from pathlib import Path
@@ -109,12 +122,20 @@ class FlowMatchEulerDiscreteScheduler(ConfigMixin):
         scale_factor = one_minus_z[-1] / (1 - self.config.shift_terminal)
         return 1 - (one_minus_z / scale_factor)
 
-    def set_timesteps(self, num_inference_steps: int | None = None, device=None,
-                      sigmas=None, mu: float | None = None, timesteps=None):
+    def set_timesteps(
+        self,
+        num_inference_steps: int | None = None,
+        device=None,
+        sigmas=None,
+        mu: float | None = None,
+        timesteps=None,
+    ):
         cfg = self.config
         if cfg.use_dynamic_shifting and mu is None:
-            raise ValueError("this scheduler uses dynamic shifting: pass mu= to set_timesteps "
-                             "(see ppflux.calculate_shift)")
+            raise ValueError(
+                "this scheduler uses dynamic shifting: pass mu= to set_timesteps "
+                "(see ppflux.calculate_shift)"
+            )
         if sigmas is not None and timesteps is not None and len(sigmas) != len(timesteps):
             raise ValueError("sigmas and timesteps must have the same length")
         if num_inference_steps is None:
@@ -127,9 +148,11 @@ class FlowMatchEulerDiscreteScheduler(ConfigMixin):
             timesteps = np.array(timesteps).astype(np.float32)
         if sigmas is None:
             if timesteps is None:
-                timesteps = np.linspace(self.sigma_max * cfg.num_train_timesteps,
-                                        self.sigma_min * cfg.num_train_timesteps,
-                                        num_inference_steps)
+                timesteps = np.linspace(
+                    self.sigma_max * cfg.num_train_timesteps,
+                    self.sigma_min * cfg.num_train_timesteps,
+                    num_inference_steps,
+                )
             sigmas = timesteps / cfg.num_train_timesteps
         else:
             sigmas = np.array(sigmas).astype(np.float32)
@@ -158,23 +181,31 @@ class FlowMatchEulerDiscreteScheduler(ConfigMixin):
         self._begin_index = None
 
     def index_for_timestep(self, timestep, schedule_timesteps=None):
-        schedule = self._timesteps_np if schedule_timesteps is None else np.asarray(
-            schedule_timesteps)
-        value = float(timestep.numpy().reshape(-1)[0]) if isinstance(timestep, paddle.Tensor) \
+        schedule = (
+            self._timesteps_np if schedule_timesteps is None else np.asarray(schedule_timesteps)
+        )
+        value = (
+            float(timestep.numpy().reshape(-1)[0])
+            if isinstance(timestep, paddle.Tensor)
             else float(timestep)
+        )
         indices = np.nonzero(schedule == np.float32(value))[0]
         if len(indices) == 0:
             raise ValueError(f"timestep {value} is not in the schedule")
         return int(indices[1 if len(indices) > 1 else 0])
 
     def _init_step_index(self, timestep):
-        self._step_index = (self.index_for_timestep(timestep) if self._begin_index is None
-                            else self._begin_index)
+        self._step_index = (
+            self.index_for_timestep(timestep) if self._begin_index is None else self._begin_index
+        )
 
     def scale_noise(self, sample, timestep, noise):
         """Forward flow-matching process: sigma * noise + (1 - sigma) * sample (img2img)."""
-        ts = timestep.numpy().reshape(-1) if isinstance(timestep, paddle.Tensor) \
+        ts = (
+            timestep.numpy().reshape(-1)
+            if isinstance(timestep, paddle.Tensor)
             else np.atleast_1d(np.asarray(timestep, np.float32))
+        )
         if self._begin_index is None:
             idx = [self.index_for_timestep(t) for t in ts]
         elif self._step_index is not None:

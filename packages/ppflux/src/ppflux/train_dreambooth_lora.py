@@ -28,9 +28,17 @@ SCHEMES = ["sigma_sqrt", "logit_normal", "mode", "cosmap", "none"]
 # ----------------------------------------------------------------------------- arguments
 def add_arguments(p: argparse.ArgumentParser):
     a = p.add_argument
-    a("--pretrained_model_name_or_path", required=True, help="FLUX pipeline folder (diffusers layout)")
+    a(
+        "--pretrained_model_name_or_path",
+        required=True,
+        help="FLUX pipeline folder (diffusers layout)",
+    )
     a("--instance_data_dir", required=True, help="folder of instance images")
-    a("--instance_prompt", required=True, help="prompt with the identifier, e.g. 'photo of sks dog'")
+    a(
+        "--instance_prompt",
+        required=True,
+        help="prompt with the identifier, e.g. 'photo of sks dog'",
+    )
     a("--class_data_dir", default=None)
     a("--class_prompt", default=None)
     a("--with_prior_preservation", action="store_true")
@@ -64,9 +72,18 @@ def add_arguments(p: argparse.ArgumentParser):
     a("--guidance_scale", type=float, default=3.5)
     a("--text_encoder_lr", type=float, default=5e-6)
     a("--scale_lr", action="store_true")
-    a("--lr_scheduler", default="constant", choices=["linear", "cosine", "cosine_with_restarts",
-                                                     "polynomial", "constant",
-                                                     "constant_with_warmup"])
+    a(
+        "--lr_scheduler",
+        default="constant",
+        choices=[
+            "linear",
+            "cosine",
+            "cosine_with_restarts",
+            "polynomial",
+            "constant",
+            "constant_with_warmup",
+        ],
+    )
     a("--lr_warmup_steps", type=int, default=500)
     a("--lr_num_cycles", type=int, default=1)
     a("--lr_power", type=float, default=1.0)
@@ -85,8 +102,12 @@ def add_arguments(p: argparse.ArgumentParser):
 
 
 def add_parser(sub):
-    p = sub.add_parser("train-dreambooth-lora", help="DreamBooth LoRA training (diffusers' recipe)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train-dreambooth-lora",
+        help="DreamBooth LoRA training (diffusers' recipe)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(p)
     p.set_defaults(func=lambda args: (train(args), 0)[1])
 
@@ -94,6 +115,7 @@ def add_parser(sub):
 # ----------------------------------------------------------------------------- helpers
 def get_lr_lambda(name, warmup, total, num_cycles=1, power=1.0):
     """diffusers.optimization.get_scheduler's schedules as multipliers of the base lr."""
+
     def constant(step):
         return 1.0
 
@@ -127,9 +149,14 @@ def get_lr_lambda(name, warmup, total, num_cycles=1, power=1.0):
         decay = (lr_init - lr_end) * (1 - (step - warmup) / (total - warmup)) ** power + lr_end
         return decay / lr_init
 
-    return {"constant": constant, "constant_with_warmup": constant_warmup, "linear": linear,
-            "cosine": cosine, "cosine_with_restarts": cosine_restarts,
-            "polynomial": polynomial}[name]
+    return {
+        "constant": constant,
+        "constant_with_warmup": constant_warmup,
+        "linear": linear,
+        "cosine": cosine,
+        "cosine_with_restarts": cosine_restarts,
+        "polynomial": polynomial,
+    }[name]
 
 
 def density_for_timestep_sampling(scheme, draws, logit_mean=0.0, logit_std=1.0, mode_scale=1.29):
@@ -144,9 +171,9 @@ def density_for_timestep_sampling(scheme, draws, logit_mean=0.0, logit_std=1.0, 
 
 def loss_weighting(scheme, sigmas):
     if scheme == "sigma_sqrt":
-        return sigmas ** -2.0
+        return sigmas**-2.0
     if scheme == "cosmap":
-        return 2 / (math.pi * (1 - 2 * sigmas + 2 * sigmas ** 2))
+        return 2 / (math.pi * (1 - 2 * sigmas + 2 * sigmas**2))
     return sigmas * 0 + 1
 
 
@@ -252,8 +279,8 @@ class TorchAdamW:
         paddle = self.paddle
         self.step_count += 1
         t = self.step_count
-        bc1 = 1 - self.beta1 ** t
-        bc2_sqrt = math.sqrt(1 - self.beta2 ** t)
+        bc1 = 1 - self.beta1**t
+        bc2_sqrt = math.sqrt(1 - self.beta2**t)
         with paddle.no_grad():
             for gi, (ps, mult, wd) in enumerate(self.groups):
                 lr = self.lr * mult
@@ -289,8 +316,14 @@ class TorchAdamW:
 class Trainer:
     """The training loop; ``random`` can be replaced (tests inject the reference's draws)."""
 
-    def __init__(self, args, random: RandomSource | None = None, initial_lora: dict | None = None,
-                 instance_embeddings=None, dtype: str = "float32"):
+    def __init__(
+        self,
+        args,
+        random: RandomSource | None = None,
+        initial_lora: dict | None = None,
+        instance_embeddings=None,
+        dtype: str = "float32",
+    ):
         from ._compat import require_paddle
 
         self.paddle = require_paddle()
@@ -329,28 +362,48 @@ class Trainer:
         self.pipe = FluxPipeline.from_pretrained(a.pretrained_model_name_or_path)
         if a.with_prior_preservation:
             self._ensure_class_images()
-            self.class_files = list_images(a.class_data_dir, "--class_data_dir")[:a.num_class_images]
+            self.class_files = list_images(a.class_data_dir, "--class_data_dir")[
+                : a.num_class_images
+            ]
         self.transformer = self.pipe.transformer
-        for m in (self.transformer, self.pipe.vae, self.pipe.text_encoder, self.pipe.text_encoder_2):
+        for m in (
+            self.transformer,
+            self.pipe.vae,
+            self.pipe.text_encoder,
+            self.pipe.text_encoder_2,
+        ):
             for p in m.parameters():
                 p.stop_gradient = True
-        targets = [t.strip() for t in a.lora_layers.split(",")] if a.lora_layers \
+        targets = (
+            [t.strip() for t in a.lora_layers.split(",")]
+            if a.lora_layers
             else DEFAULT_TARGET_MODULES
+        )
         alpha = a.lora_alpha if a.lora_alpha is not None else a.rank
-        inject_adapter(self.transformer, "default", a.rank, alpha, targets, a.lora_dropout,
-                       seed=a.seed)
+        inject_adapter(
+            self.transformer, "default", a.rank, alpha, targets, a.lora_dropout, seed=a.seed
+        )
         if a.train_text_encoder:
-            inject_adapter(self.pipe.text_encoder, "default", a.rank, alpha,
-                           TEXT_ENCODER_TARGET_MODULES, a.lora_dropout, seed=a.seed)
+            inject_adapter(
+                self.pipe.text_encoder,
+                "default",
+                a.rank,
+                alpha,
+                TEXT_ENCODER_TARGET_MODULES,
+                a.lora_dropout,
+                seed=a.seed,
+            )
         if self.dtype != "float32":
             for m in (self.transformer, self.pipe.vae) + (
-                    (self.pipe.text_encoder,) if a.train_text_encoder else ()):
+                (self.pipe.text_encoder,) if a.train_text_encoder else ()
+            ):
                 m.to(dtype=self.dtype)
         if self.initial_lora:
             self._set_lora(self.initial_lora)
         if self.instance_embeddings is not None:
-            pe, pooled = (paddle.to_tensor(np.asarray(x)).astype(self.dtype)
-                          for x in self.instance_embeddings)
+            pe, pooled = (
+                paddle.to_tensor(np.asarray(x)).astype(self.dtype) for x in self.instance_embeddings
+            )
             self.inst = (pe, pooled, paddle.zeros([pe.shape[1], 3]))
         if a.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
@@ -362,18 +415,24 @@ class Trainer:
         # as the script: with --train_text_encoder it sets requires_grad on CLIP's embeddings
         # (for gradient checkpointing) and clips over all CLIP parameters, so those gradients,
         # never zeroed by the optimiser (they are not in it), count in the clipping norm
-        self.te_embedding_params = (list(self.pipe.text_encoder.text_model.embeddings.parameters())
-                                    if a.train_text_encoder else [])
+        self.te_embedding_params = (
+            list(self.pipe.text_encoder.text_model.embeddings.parameters())
+            if a.train_text_encoder
+            else []
+        )
         for p in self.te_embedding_params:
             p.stop_gradient = False
         # text embeddings once (frozen encoders): instance and class prompts
         with paddle.no_grad():
             if self.instance_embeddings is None:
-                self.inst = self.pipe.encode_prompt(a.instance_prompt,
-                                                    max_sequence_length=a.max_sequence_length)
-            self.cls = (self.pipe.encode_prompt(a.class_prompt,
-                                                max_sequence_length=a.max_sequence_length)
-                        if a.with_prior_preservation else None)
+                self.inst = self.pipe.encode_prompt(
+                    a.instance_prompt, max_sequence_length=a.max_sequence_length
+                )
+            self.cls = (
+                self.pipe.encode_prompt(a.class_prompt, max_sequence_length=a.max_sequence_length)
+                if a.with_prior_preservation
+                else None
+            )
         n_batches = math.ceil(len(self.instance_files) / a.train_batch_size)
         self.updates_per_epoch = math.ceil(n_batches / a.gradient_accumulation_steps)
         if a.max_train_steps is None:
@@ -383,18 +442,22 @@ class Trainer:
         if a.scale_lr:
             lr = lr * a.gradient_accumulation_steps * a.train_batch_size
         self.base_lr = lr
-        self.lr_lambda = get_lr_lambda(a.lr_scheduler, a.lr_warmup_steps, a.max_train_steps,
-                                       a.lr_num_cycles, a.lr_power)
+        self.lr_lambda = get_lr_lambda(
+            a.lr_scheduler, a.lr_warmup_steps, a.max_train_steps, a.lr_num_cycles, a.lr_power
+        )
         groups = [(self.lora_params, 1.0, a.adam_weight_decay)]
         if self.te_params:
-            groups.append((self.te_params, a.text_encoder_lr / lr,
-                           a.adam_weight_decay_text_encoder))
-        self.optimizer = TorchAdamW(paddle, groups, lr * self.lr_lambda(0),
-                                    (a.adam_beta1, a.adam_beta2), a.adam_epsilon)
+            groups.append(
+                (self.te_params, a.text_encoder_lr / lr, a.adam_weight_decay_text_encoder)
+            )
+        self.optimizer = TorchAdamW(
+            paddle, groups, lr * self.lr_lambda(0), (a.adam_beta1, a.adam_beta2), a.adam_epsilon
+        )
         sched = self.pipe.scheduler
         self.train_sigmas = sched._sigmas_np.astype(np.float32)
         self.train_timesteps = (self.train_sigmas * sched.config.num_train_timesteps).astype(
-            np.float32)
+            np.float32
+        )
         self.global_step = 0
         self.first_epoch = 0
         self.history = []
@@ -411,18 +474,23 @@ class Trainer:
         """state: diffusers-format keys (torch layout) -> the 'default' adapter."""
         from .lora import lora_layers
 
-        for comp, model in (("transformer", self.transformer), ("text_encoder",
-                                                                 self.pipe.text_encoder)):
+        for comp, model in (
+            ("transformer", self.transformer),
+            ("text_encoder", self.pipe.text_encoder),
+        ):
             for name, layer in lora_layers(model).items():
                 for part in ("A", "B"):
                     key = f"{comp}.{name}.lora_{part}.weight"
                     if key not in state and name.startswith("text_model."):
                         # transformers 5 names CLIP's modules without the text_model. prefix
-                        key = f"{comp}.{name[len('text_model.'):]}.lora_{part}.weight"
+                        key = f"{comp}.{name[len('text_model.') :]}.lora_{part}.weight"
                     if key in state:
                         weight = getattr(layer, f"lora_{part}")["default"].weight
-                        weight.set_value(self.paddle.to_tensor(
-                            np.ascontiguousarray(state[key].T)).astype(weight.dtype))
+                        weight.set_value(
+                            self.paddle.to_tensor(np.ascontiguousarray(state[key].T)).astype(
+                                weight.dtype
+                            )
+                        )
 
     def _ensure_class_images(self):
         a = self.args
@@ -434,24 +502,37 @@ class Trainer:
             return
         logger.info("generating %d class images for prior preservation", missing)
         for i in range(missing):
-            img = self.pipe(a.class_prompt, height=a.resolution, width=a.resolution,
-                            num_inference_steps=28, guidance_scale=a.guidance_scale,
-                            generator=int(self.random.rng.integers(2**31)),
-                            max_sequence_length=a.max_sequence_length).images[0]
+            img = self.pipe(
+                a.class_prompt,
+                height=a.resolution,
+                width=a.resolution,
+                num_inference_steps=28,
+                guidance_scale=a.guidance_scale,
+                generator=int(self.random.rng.integers(2**31)),
+                max_sequence_length=a.max_sequence_length,
+            ).images[0]
             img.save(folder / f"class-{len(have) + i:05d}.png")
 
     # -- one step
     def _batches(self, order, start=0):
         a = self.args
         for first in range(start * a.train_batch_size, len(order), a.train_batch_size):
-            idx = order[first:first + a.train_batch_size]
-            pixels = [load_image(self.instance_files[i], a.resolution, a.center_crop,
-                                 a.random_flip, self.random) for i in idx]
+            idx = order[first : first + a.train_batch_size]
+            pixels = [
+                load_image(
+                    self.instance_files[i], a.resolution, a.center_crop, a.random_flip, self.random
+                )
+                for i in idx
+            ]
             n_inst = len(pixels)
             if a.with_prior_preservation:
                 cls_idx = [int(i) % len(self.class_files) for i in idx]
-                pixels += [load_image(self.class_files[i], a.resolution, a.center_crop,
-                                      a.random_flip, self.random) for i in cls_idx]
+                pixels += [
+                    load_image(
+                        self.class_files[i], a.resolution, a.center_crop, a.random_flip, self.random
+                    )
+                    for i in cls_idx
+                ]
             yield np.stack(pixels), n_inst
 
     def _text(self, n_inst, n_total):
@@ -474,12 +555,18 @@ class Trainer:
     def _clip_pooled(self, prompt):
         """CLIP pooled embedding with gradients (text-encoder LoRA training)."""
         tok = self.pipe.tokenizer
-        ids = tok([prompt], padding="max_length", max_length=self.pipe.tokenizer_max_length,
-                  truncation=True, return_tensors="np")["input_ids"]
+        ids = tok(
+            [prompt],
+            padding="max_length",
+            max_length=self.pipe.tokenizer_max_length,
+            truncation=True,
+            return_tensors="np",
+        )["input_ids"]
         encoder = self.pipe.text_encoder
         encoder.train()
-        return encoder(self.paddle.to_tensor(np.asarray(ids), dtype="int64"),
-                       return_dict=True).pooler_output
+        return encoder(
+            self.paddle.to_tensor(np.asarray(ids), dtype="int64"), return_dict=True
+        ).pooler_output
 
     def compute_loss(self, pixels, n_inst):
         from .pipelines.pipeline_flux import pack_latents, prepare_latent_image_ids, unpack_latents
@@ -493,9 +580,13 @@ class Trainer:
             latents = (latents - vae.config.shift_factor) * vae.config.scaling_factor
         b, c, h, w = latents.shape
         noise = paddle.to_tensor(self.random.normal([b, c, h, w])).astype(dtype)
-        u = density_for_timestep_sampling(a.weighting_scheme,
-                                          self.random.timestep_draws(a.weighting_scheme, b),
-                                          a.logit_mean, a.logit_std, a.mode_scale)
+        u = density_for_timestep_sampling(
+            a.weighting_scheme,
+            self.random.timestep_draws(a.weighting_scheme, b),
+            a.logit_mean,
+            a.logit_std,
+            a.mode_scale,
+        )
         indices = (u * len(self.train_timesteps)).astype(np.int64)
         timesteps = self.train_timesteps[indices]
         sigmas_np = self.train_sigmas[indices].reshape(b, 1, 1, 1)
@@ -505,22 +596,35 @@ class Trainer:
         noisy = (1.0 - sigmas) * latents + sigmas * noise
         packed = pack_latents(noisy, b, c, h, w)
         image_ids = prepare_latent_image_ids(h // 2, w // 2)
-        guidance = (paddle.full([b], a.guidance_scale, dtype="float32")
-                    if self.transformer.config.guidance_embeds else None)
+        guidance = (
+            paddle.full([b], a.guidance_scale, dtype="float32")
+            if self.transformer.config.guidance_embeds
+            else None
+        )
         pe, pooled, text_ids = self._text(n_inst, b)
-        pred = self.transformer(hidden_states=packed, timestep=paddle.to_tensor(timesteps) / 1000,
-                                guidance=guidance, pooled_projections=pooled,
-                                encoder_hidden_states=pe, txt_ids=text_ids, img_ids=image_ids,
-                                return_dict=False)[0]
+        pred = self.transformer(
+            hidden_states=packed,
+            timestep=paddle.to_tensor(timesteps) / 1000,
+            guidance=guidance,
+            pooled_projections=pooled,
+            encoder_hidden_states=pe,
+            txt_ids=text_ids,
+            img_ids=image_ids,
+            return_dict=False,
+        )[0]
         vsf = self.pipe.vae_scale_factor
         pred = unpack_latents(pred, h * vsf, w * vsf, vsf)
-        weighting = paddle.to_tensor(loss_weighting(a.weighting_scheme, sigmas_np).astype(
-            np.float32))
+        weighting = paddle.to_tensor(
+            loss_weighting(a.weighting_scheme, sigmas_np).astype(np.float32)
+        )
         target = noise - latents
         # the script takes the loss in fp32 whatever the model dtype (weighting.float() *
         # (pred.float() - target.float()) ** 2)
-        per = (weighting * (pred.astype("float32") - target.astype("float32")) ** 2
-               ).reshape([b, -1]).mean(1)
+        per = (
+            (weighting * (pred.astype("float32") - target.astype("float32")) ** 2)
+            .reshape([b, -1])
+            .mean(1)
+        )
         if a.with_prior_preservation:
             loss = per[:n_inst].mean() + a.prior_loss_weight * per[n_inst:].mean()
         else:
@@ -530,8 +634,11 @@ class Trainer:
     def _clip_grads(self):
         """torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied if < 1."""
         paddle = self.paddle
-        params = [p for p in self.lora_params + self.te_params + self.te_embedding_params
-                  if p.grad is not None]
+        params = [
+            p
+            for p in self.lora_params + self.te_params + self.te_embedding_params
+            if p.grad is not None
+        ]
         norms = paddle.stack([paddle.linalg.norm(p.grad.flatten()) for p in params])
         total = paddle.linalg.norm(norms)
         coef = paddle.clip(float(self.args.max_grad_norm) / (total + 1e-6), max=1.0)
@@ -552,16 +659,27 @@ class Trainer:
             state.update(lora_state_dict(self.pipe.text_encoder, "default", "text_encoder"))
         save_numpy(tmp / "lora_state.safetensors", state)
         np.savez(tmp / "optimizer.npz", **self.optimizer.state_dict())
-        (tmp / "trainer_state.json").write_text(json.dumps({
-            "global_step": self.global_step, "epoch": epoch, "order": [int(i) for i in order],
-            "next_batch": next_batch, "rng": self.random.state(), "history": self.history,
-            "lr": self.optimizer.get_lr()}, default=int))
+        (tmp / "trainer_state.json").write_text(
+            json.dumps(
+                {
+                    "global_step": self.global_step,
+                    "epoch": epoch,
+                    "order": [int(i) for i in order],
+                    "next_batch": next_batch,
+                    "rng": self.random.state(),
+                    "history": self.history,
+                    "lr": self.optimizer.get_lr(),
+                },
+                default=int,
+            )
+        )
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
         limit = self.args.checkpoints_total_limit
         if limit:
-            ckpts = sorted(folder.parent.glob("checkpoint-*"),
-                           key=lambda p: int(p.name.split("-")[1]))
+            ckpts = sorted(
+                folder.parent.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
+            )
             for old in ckpts[:-limit]:
                 shutil.rmtree(old, ignore_errors=True)
 
@@ -596,11 +714,11 @@ class Trainer:
                 found = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
                 ckpt = found[-1] if found else None
             if ckpt is None or not (Path(ckpt) / "trainer_state.json").is_file():
-                raise ValueError(f"--resume_from_checkpoint {a.resume_from_checkpoint}: no "
-                                 "checkpoint found")
+                raise ValueError(
+                    f"--resume_from_checkpoint {a.resume_from_checkpoint}: no checkpoint found"
+                )
             resume = self.load_checkpoint(Path(ckpt))
-        bar = tqdm(total=a.max_train_steps, initial=self.global_step, desc="training",
-                   unit="step")
+        bar = tqdm(total=a.max_train_steps, initial=self.global_step, desc="training", unit="step")
         accum = a.gradient_accumulation_steps
         n_batches = math.ceil(len(self.instance_files) / a.train_batch_size)
         start_epoch = resume["epoch"] if resume else 0
@@ -621,9 +739,13 @@ class Trainer:
                     self.optimizer.step()
                     self.optimizer.clear_grad()
                     self.global_step += 1
-                    entry = {"step": self.global_step, "loss": micro[-1],
-                             "losses": micro, "lr": self.optimizer.get_lr(),
-                             "grad_norm": grad_norm}
+                    entry = {
+                        "step": self.global_step,
+                        "loss": micro[-1],
+                        "losses": micro,
+                        "lr": self.optimizer.get_lr(),
+                        "grad_norm": grad_norm,
+                    }
                     self.history.append(entry)
                     log.write(json.dumps(entry) + "\n")
                     self.optimizer.set_lr(self.base_lr * self.lr_lambda(self.global_step))
@@ -631,8 +753,12 @@ class Trainer:
                     bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{entry['lr']:.2e}")
                     bar.update()
                     if a.checkpointing_steps and self.global_step % a.checkpointing_steps == 0:
-                        self.save_checkpoint(out / f"checkpoint-{self.global_step}",
-                                             epoch=epoch, order=order, next_batch=i + 1)
+                        self.save_checkpoint(
+                            out / f"checkpoint-{self.global_step}",
+                            epoch=epoch,
+                            order=order,
+                            next_batch=i + 1,
+                        )
                     if self.global_step >= a.max_train_steps:
                         break
                 if a.validation_prompt and (epoch + 1) % a.validation_epochs == 0:
@@ -648,9 +774,14 @@ class Trainer:
         folder = out / "validation"
         folder.mkdir(exist_ok=True)
         for i in range(a.num_validation_images):
-            img = self.pipe(a.validation_prompt, height=a.resolution, width=a.resolution,
-                            guidance_scale=a.guidance_scale, generator=(a.seed or 0) + i,
-                            max_sequence_length=a.max_sequence_length).images[0]
+            img = self.pipe(
+                a.validation_prompt,
+                height=a.resolution,
+                width=a.resolution,
+                guidance_scale=a.guidance_scale,
+                generator=(a.seed or 0) + i,
+                max_sequence_length=a.max_sequence_length,
+            ).images[0]
             img.save(folder / f"epoch{epoch:04d}-{i}.png")
         self.transformer.train()
 
@@ -659,23 +790,34 @@ class Trainer:
 
         a = self.args
         out = Path(a.output_dir)
-        te = lora_state_dict(self.pipe.text_encoder, "default", "text_encoder") \
-            if a.train_text_encoder else None
-        path = save_lora_weights(out, lora_state_dict(self.transformer, "default", "transformer"),
-                                 te)
+        te = (
+            lora_state_dict(self.pipe.text_encoder, "default", "text_encoder")
+            if a.train_text_encoder
+            else None
+        )
+        path = save_lora_weights(
+            out, lora_state_dict(self.transformer, "default", "transformer"), te
+        )
         config = {k: v for k, v in vars(a).items() if k != "func"}
         (out / "training_config.json").write_text(json.dumps(config, indent=2, default=str))
         return path
 
 
-def train(args, random: RandomSource | None = None, initial_lora: dict | None = None,
-          instance_embeddings=None, dtype: str = "float32"):
+def train(
+    args,
+    random: RandomSource | None = None,
+    initial_lora: dict | None = None,
+    instance_embeddings=None,
+    dtype: str = "float32",
+):
     trainer = Trainer(args, random, initial_lora, instance_embeddings, dtype)
     trainer.setup()
     trainer.run()
     path = trainer.save()
-    print(f"wrote {path} (diffusers format; load with pipe.load_lora_weights) and "
-          f"{Path(args.output_dir) / 'training_config.json'}")
+    print(
+        f"wrote {path} (diffusers format; load with pipe.load_lora_weights) and "
+        f"{Path(args.output_dir) / 'training_config.json'}"
+    )
     return trainer
 
 

@@ -13,16 +13,15 @@ from reference import transformer_inputs  # tests/reference.py: numpy-only at im
 PROMPT = "a photo of a red cat on the moon"
 COMMON = dict(num_inference_steps=2, output_type="np", max_sequence_length=48)
 
-TOL_MODEL = 1e-5      # transformer / ControlNet outputs, max abs, fp32 CPU (issue #6)
-TOL_IMAGE = 1e-4      # final images of the two-step pipelines, max abs (issue #6)
+TOL_MODEL = 1e-5  # transformer / ControlNet outputs, max abs, fp32 CPU (issue #6)
+TOL_IMAGE = 1e-4  # final images of the two-step pipelines, max abs (issue #6)
 # scheduler sigmas / timesteps: equal (float32 rounding)
 
 SCHEDULER_CASES = {  # name -> (config overrides of reference.DEV_SCHEDULER, set_timesteps kwargs)
     "dev 28 steps mu=0.9": ({}, dict(sigmas=np.linspace(1, 1 / 28, 28), mu=0.9)),
     "dev 4 steps seq 4096": ({}, dict(sigmas=np.linspace(1, 1 / 4, 4), mu=1.15)),
     "dev default 7 steps mu=0.8": ({}, dict(num_inference_steps=7, mu=0.8)),
-    "schnell 4 steps": (dict(use_dynamic_shifting=False, shift=1.0),
-                        dict(num_inference_steps=4)),
+    "schnell 4 steps": (dict(use_dynamic_shifting=False, shift=1.0), dict(num_inference_steps=4)),
     "custom sigmas": ({}, dict(sigmas=[1.0, 0.7, 0.3, 0.1], mu=0.6)),
 }
 
@@ -39,7 +38,7 @@ def image(seed: int, size: int = 64, mode: str = "RGB"):
 
     if mode == "L":
         arr = np.zeros((size, size), np.uint8)
-        arr[size // 4: 3 * size // 4, size // 8: size // 2] = 255
+        arr[size // 4 : 3 * size // 4, size // 8 : size // 2] = 255
         return Image.fromarray(arr, "L")
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "RGB")
@@ -55,18 +54,24 @@ def model_cases() -> dict:
     dev["guidance"] = np.array([3.5, 1.0], np.float32)
     schnell = transformer_inputs(seed=3, image_tokens=24, text_tokens=5, grid_w=6)
     canny = transformer_inputs(seed=4)
-    canny.update(guidance=np.array([3.5], np.float32), controlnet_cond=noise((1, 16, 64)),
-                 conditioning_scale=0.7)
+    canny.update(
+        guidance=np.array([3.5], np.float32),
+        controlnet_cond=noise((1, 16, 64)),
+        conditioning_scale=0.7,
+    )
     union = dict(canny, controlnet_mode=np.array([[2]], np.int64))
-    return {"transformer dev": ("pipe/transformer", dev),
-            "transformer schnell": ("schnell", schnell),
-            "FluxControlNetModel": ("canny", canny),
-            "FluxControlNetModel union (mode 2)": ("union", union)}
+    return {
+        "transformer dev": ("pipe/transformer", dev),
+        "transformer schnell": ("schnell", schnell),
+        "FluxControlNetModel": ("canny", canny),
+        "FluxControlNetModel union (mode 2)": ("union", union),
+    }
 
 
 def _case(cls, kwargs, latents=None, controlnet=None, transformer=None):
-    return dict(cls=cls, kwargs=kwargs, latents=latents, controlnet=controlnet,
-                transformer=transformer)
+    return dict(
+        cls=cls, kwargs=kwargs, latents=latents, controlnet=controlnet, transformer=transformer
+    )
 
 
 # Transformers of the FLUX.1 variants (config overrides of reference.TINY_TRANSFORMER): Fill
@@ -82,130 +87,285 @@ def pipeline_cases() -> dict:
     """name -> case: pipeline class name, call kwargs without prompt/latents, latents or None,
     ``controlnet`` (None, "canny" or ["union"] for a multi-ControlNet) and ``transformer``
     (None: the pipeline folder's; else a key of VARIANT_TRANSFORMERS)."""
-    img2img = dict(height=64, width=64, strength=0.8, guidance_scale=3.0,
-                   num_inference_steps=3, output_type="np", max_sequence_length=48)
+    img2img = dict(
+        height=64,
+        width=64,
+        strength=0.8,
+        guidance_scale=3.0,
+        num_inference_steps=3,
+        output_type="np",
+        max_sequence_length=48,
+    )
     inpaint = dict(img2img, strength=0.9)
     kontext = dict(max_area=64 * 64, _auto_resize=False, height=64, width=64)
     return {
-        "FluxPipeline 2 steps": _case("FluxPipeline", dict(
-            height=64, width=64, guidance_scale=3.5, **COMMON), latents(0)),
-        "FluxImg2ImgPipeline 3 steps, strength 0.8": _case("FluxImg2ImgPipeline", dict(
-            img2img, image=image(0))),
-        "FluxInpaintPipeline 3 steps, strength 0.9": _case("FluxInpaintPipeline", dict(
-            inpaint, image=image(1), mask_image=image(2, mode="L"))),
-        "FluxControlNetPipeline 2 steps": _case("FluxControlNetPipeline", dict(
-            control_image=image(3), height=64, width=64, guidance_scale=3.5,
-            controlnet_conditioning_scale=0.8, control_guidance_end=0.6, **COMMON),
-            latents(2), controlnet="canny"),
-        "FluxControlNetPipeline multi/union, 2 images": _case("FluxControlNetPipeline", dict(
-            control_image=[image(4), image(5)], control_mode=[0, 2],
-            controlnet_conditioning_scale=[0.5, 0.9], height=64, width=64,
-            guidance_scale=3.5, **COMMON), latents(3), controlnet=["union"]),
+        "FluxPipeline 2 steps": _case(
+            "FluxPipeline", dict(height=64, width=64, guidance_scale=3.5, **COMMON), latents(0)
+        ),
+        "FluxImg2ImgPipeline 3 steps, strength 0.8": _case(
+            "FluxImg2ImgPipeline", dict(img2img, image=image(0))
+        ),
+        "FluxInpaintPipeline 3 steps, strength 0.9": _case(
+            "FluxInpaintPipeline", dict(inpaint, image=image(1), mask_image=image(2, mode="L"))
+        ),
+        "FluxControlNetPipeline 2 steps": _case(
+            "FluxControlNetPipeline",
+            dict(
+                control_image=image(3),
+                height=64,
+                width=64,
+                guidance_scale=3.5,
+                controlnet_conditioning_scale=0.8,
+                control_guidance_end=0.6,
+                **COMMON,
+            ),
+            latents(2),
+            controlnet="canny",
+        ),
+        "FluxControlNetPipeline multi/union, 2 images": _case(
+            "FluxControlNetPipeline",
+            dict(
+                control_image=[image(4), image(5)],
+                control_mode=[0, 2],
+                controlnet_conditioning_scale=[0.5, 0.9],
+                height=64,
+                width=64,
+                guidance_scale=3.5,
+                **COMMON,
+            ),
+            latents(3),
+            controlnet=["union"],
+        ),
         "FluxControlNetImg2ImgPipeline 3 steps, strength 0.8": _case(
-            "FluxControlNetImg2ImgPipeline", dict(
-                img2img, image=image(6), control_image=image(3),
-                controlnet_conditioning_scale=0.7, control_guidance_start=0.2),
-            controlnet="canny"),
+            "FluxControlNetImg2ImgPipeline",
+            dict(
+                img2img,
+                image=image(6),
+                control_image=image(3),
+                controlnet_conditioning_scale=0.7,
+                control_guidance_start=0.2,
+            ),
+            controlnet="canny",
+        ),
         "FluxControlNetInpaintPipeline 3 steps, strength 0.9": _case(
-            "FluxControlNetInpaintPipeline", dict(
-                inpaint, image=image(7), mask_image=image(2, mode="L"),
-                control_image=image(3), controlnet_conditioning_scale=0.9),
-            controlnet="canny"),
-        "FluxFillPipeline 3 steps (in_channels 384)": _case("FluxFillPipeline", dict(
-            image=image(8), mask_image=image(2, mode="L"), height=64, width=64,
-            guidance_scale=30.0, num_inference_steps=3, output_type="np",
-            max_sequence_length=48), transformer="fill"),
-        "FluxFillPipeline 3 steps, strength 0.7": _case("FluxFillPipeline", dict(
-            image=image(9), mask_image=image(2, mode="L"), height=64, width=64, strength=0.7,
-            guidance_scale=30.0, num_inference_steps=3, output_type="np",
-            max_sequence_length=48), transformer="fill"),
-        "FluxControlPipeline 2 steps (in_channels 128)": _case("FluxControlPipeline", dict(
-            control_image=image(10), height=64, width=64, guidance_scale=3.5, **COMMON),
-            latents(4), transformer="control"),
+            "FluxControlNetInpaintPipeline",
+            dict(
+                inpaint,
+                image=image(7),
+                mask_image=image(2, mode="L"),
+                control_image=image(3),
+                controlnet_conditioning_scale=0.9,
+            ),
+            controlnet="canny",
+        ),
+        "FluxFillPipeline 3 steps (in_channels 384)": _case(
+            "FluxFillPipeline",
+            dict(
+                image=image(8),
+                mask_image=image(2, mode="L"),
+                height=64,
+                width=64,
+                guidance_scale=30.0,
+                num_inference_steps=3,
+                output_type="np",
+                max_sequence_length=48,
+            ),
+            transformer="fill",
+        ),
+        "FluxFillPipeline 3 steps, strength 0.7": _case(
+            "FluxFillPipeline",
+            dict(
+                image=image(9),
+                mask_image=image(2, mode="L"),
+                height=64,
+                width=64,
+                strength=0.7,
+                guidance_scale=30.0,
+                num_inference_steps=3,
+                output_type="np",
+                max_sequence_length=48,
+            ),
+            transformer="fill",
+        ),
+        "FluxControlPipeline 2 steps (in_channels 128)": _case(
+            "FluxControlPipeline",
+            dict(control_image=image(10), height=64, width=64, guidance_scale=3.5, **COMMON),
+            latents(4),
+            transformer="control",
+        ),
         "FluxControlImg2ImgPipeline 3 steps, strength 0.8": _case(
-            "FluxControlImg2ImgPipeline", dict(img2img, image=image(11),
-                                               control_image=image(10)),
-            transformer="control"),
+            "FluxControlImg2ImgPipeline",
+            dict(img2img, image=image(11), control_image=image(10)),
+            transformer="control",
+        ),
         "FluxControlInpaintPipeline 3 steps, strength 0.9": _case(
-            "FluxControlInpaintPipeline", dict(inpaint, image=image(12),
-                                               mask_image=image(2, mode="L"),
-                                               control_image=image(10)),
-            transformer="control"),
-        "FluxKontextPipeline 2 steps, reference image": _case("FluxKontextPipeline", dict(
-            kontext, image=image(13), guidance_scale=2.5, **COMMON), latents(5)),
+            "FluxControlInpaintPipeline",
+            dict(inpaint, image=image(12), mask_image=image(2, mode="L"), control_image=image(10)),
+            transformer="control",
+        ),
+        "FluxKontextPipeline 2 steps, reference image": _case(
+            "FluxKontextPipeline",
+            dict(kontext, image=image(13), guidance_scale=2.5, **COMMON),
+            latents(5),
+        ),
         "FluxKontextPipeline 2 steps, 48 px reference, true CFG": _case(
-            "FluxKontextPipeline", dict(
-                kontext, image=image(14, size=48), guidance_scale=2.5,
-                negative_prompt="a blurry dark sketch", true_cfg_scale=2.0, **COMMON),
-            latents(6)),
-        "FluxKontextPipeline 2 steps, text only": _case("FluxKontextPipeline", dict(
-            kontext, guidance_scale=2.5, **COMMON), latents(7)),
+            "FluxKontextPipeline",
+            dict(
+                kontext,
+                image=image(14, size=48),
+                guidance_scale=2.5,
+                negative_prompt="a blurry dark sketch",
+                true_cfg_scale=2.0,
+                **COMMON,
+            ),
+            latents(6),
+        ),
+        "FluxKontextPipeline 2 steps, text only": _case(
+            "FluxKontextPipeline", dict(kontext, guidance_scale=2.5, **COMMON), latents(7)
+        ),
         "FluxKontextInpaintPipeline 3 steps, strength 0.9": _case(
-            "FluxKontextInpaintPipeline", dict(
-                kontext, image=image(15), mask_image=image(2, mode="L"), strength=0.9,
-                guidance_scale=2.5, num_inference_steps=3, output_type="np",
-                max_sequence_length=48)),
+            "FluxKontextInpaintPipeline",
+            dict(
+                kontext,
+                image=image(15),
+                mask_image=image(2, mode="L"),
+                strength=0.9,
+                guidance_scale=2.5,
+                num_inference_steps=3,
+                output_type="np",
+                max_sequence_length=48,
+            ),
+        ),
         "FluxKontextInpaintPipeline 3 steps, 48 px image_reference": _case(
-            "FluxKontextInpaintPipeline", dict(
-                kontext, image=image(16), image_reference=image(17, size=48),
-                mask_image=image(2, mode="L"), strength=1.0, guidance_scale=2.5,
-                num_inference_steps=3, output_type="np", max_sequence_length=48)),
+            "FluxKontextInpaintPipeline",
+            dict(
+                kontext,
+                image=image(16),
+                image_reference=image(17, size=48),
+                mask_image=image(2, mode="L"),
+                strength=1.0,
+                guidance_scale=2.5,
+                num_inference_steps=3,
+                output_type="np",
+                max_sequence_length=48,
+            ),
+        ),
     }
 
 
-CACHE_CALL = dict(height=64, width=64, guidance_scale=3.5, num_inference_steps=10,
-                  output_type="np", max_sequence_length=48)
+CACHE_CALL = dict(
+    height=64,
+    width=64,
+    guidance_scale=3.5,
+    num_inference_steps=10,
+    output_type="np",
+    max_sequence_length=48,
+)
 
 
 def cache_cases() -> dict:
     """name -> (pipeline case, (cache config class name, config kwargs)). Both sides also run
     the case without the cache, for the drift. ``taylor_factors_dtype`` is a dtype name."""
     t2i = _case("FluxPipeline", CACHE_CALL, latents(8))
-    cfg = _case("FluxPipeline", dict(CACHE_CALL, negative_prompt="a blurry dark sketch",
-                                     true_cfg_scale=1.5), latents(9))
+    cfg = _case(
+        "FluxPipeline",
+        dict(CACHE_CALL, negative_prompt="a blurry dark sketch", true_cfg_scale=1.5),
+        latents(9),
+    )
     return {
         "FirstBlockCache threshold 0.38, 10 steps": (
-            t2i, ("FirstBlockCacheConfig", dict(threshold=0.38))),
+            t2i,
+            ("FirstBlockCacheConfig", dict(threshold=0.38)),
+        ),
         "FirstBlockCache threshold 0.38, 10 steps, true CFG": (
-            cfg, ("FirstBlockCacheConfig", dict(threshold=0.38))),
+            cfg,
+            ("FirstBlockCacheConfig", dict(threshold=0.38)),
+        ),
         "TaylorSeer interval 3, order 1, float32 factors, 10 steps": (
-            t2i, ("TaylorSeerCacheConfig", dict(cache_interval=3, disable_cache_before_step=2,
-                                                max_order=1, taylor_factors_dtype="float32"))),
+            t2i,
+            (
+                "TaylorSeerCacheConfig",
+                dict(
+                    cache_interval=3,
+                    disable_cache_before_step=2,
+                    max_order=1,
+                    taylor_factors_dtype="float32",
+                ),
+            ),
+        ),
         "TaylorSeer interval 2, order 2, bfloat16 factors, 10 steps": (
-            t2i, ("TaylorSeerCacheConfig", dict(cache_interval=2, disable_cache_before_step=3,
-                                                max_order=2, taylor_factors_dtype="bfloat16"))),
+            t2i,
+            (
+                "TaylorSeerCacheConfig",
+                dict(
+                    cache_interval=2,
+                    disable_cache_before_step=3,
+                    max_order=2,
+                    taylor_factors_dtype="bfloat16",
+                ),
+            ),
+        ),
         "TaylorSeer lite mode, interval 2, float32 factors, 10 steps, true CFG": (
-            cfg, ("TaylorSeerCacheConfig", dict(cache_interval=2, disable_cache_before_step=2,
-                                                use_lite_mode=True,
-                                                taylor_factors_dtype="float32"))),
+            cfg,
+            (
+                "TaylorSeerCacheConfig",
+                dict(
+                    cache_interval=2,
+                    disable_cache_before_step=2,
+                    use_lite_mode=True,
+                    taylor_factors_dtype="float32",
+                ),
+            ),
+        ),
     }
 
 
 # SigLIP tower and Redux embedder of the Redux cases (images are made at the tower's size, so
 # the two libraries' resize implementations do not enter the comparison)
-SIGLIP = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-              image_size=32, patch_size=8)
+SIGLIP = dict(
+    hidden_size=32,
+    intermediate_size=37,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    image_size=32,
+    patch_size=8,
+)
 
 
 def redux_cases() -> dict:
     """name -> (images, prompt, prompt_embeds_scale, pooled_prompt_embeds_scale, generate):
     ``generate`` also runs FluxPipeline (2 steps) on the Redux embeddings."""
     return {
-        "FluxPriorReduxPipeline, 1 image + prompt": (
-            [image(20, size=32)], PROMPT, 1.0, 1.0, False),
+        "FluxPriorReduxPipeline, 1 image + prompt": ([image(20, size=32)], PROMPT, 1.0, 1.0, False),
         "FluxPriorReduxPipeline, 2 images, scales 0.6/0.4 + FluxPipeline 2 steps": (
-            [image(21, size=32), image(22, size=32)], "a red cat", [0.6, 0.4], [0.7, 0.3],
-            True),
+            [image(21, size=32), image(22, size=32)],
+            "a red cat",
+            [0.6, 0.4],
+            [0.7, 0.3],
+            True,
+        ),
     }
 
 
 # IP-Adapter: a tiny CLIP vision tower (projection 24) and an adapter file in the XLabs layout
-IP_CLIP = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-               image_size=32, patch_size=8, projection_dim=24)
+IP_CLIP = dict(
+    hidden_size=32,
+    intermediate_size=37,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    image_size=32,
+    patch_size=8,
+    projection_dim=24,
+)
 
 
-def ip_adapter_tensors(num_double_blocks: int = 2, text_dim: int = 32, inner: int = 32,
-                       image_dim: int = 24, tokens: int = 4) -> dict:
+def ip_adapter_tensors(
+    num_double_blocks: int = 2,
+    text_dim: int = 32,
+    inner: int = 32,
+    image_dim: int = 24,
+    tokens: int = 4,
+) -> dict:
     """Random IP-Adapter weights with the key names of XLabs' FLUX IP-Adapter files."""
     rng = np.random.default_rng(13)
 
@@ -231,9 +391,18 @@ def ip_adapter_cases() -> dict:
     call = dict(height=64, width=64, guidance_scale=3.5, **COMMON)
     return {
         "FluxPipeline + IP-Adapter, 2 steps, scale 0.7": (
-            0.7, dict(call, ip_adapter_image=image(23, size=32)), latents(11)),
+            0.7,
+            dict(call, ip_adapter_image=image(23, size=32)),
+            latents(11),
+        ),
         "FluxPipeline + IP-Adapter, per-block scales, true CFG (black negative image)": (
-            [0.5, 1.2], dict(call, ip_adapter_image=image(24, size=32),
-                             negative_prompt="a blurry dark sketch", true_cfg_scale=1.5),
-            latents(12)),
+            [0.5, 1.2],
+            dict(
+                call,
+                ip_adapter_image=image(24, size=32),
+                negative_prompt="a blurry dark sketch",
+                true_cfg_scale=1.5,
+            ),
+            latents(12),
+        ),
     }

@@ -20,8 +20,10 @@ _RESULTS: dict = {}
 def ref_dir() -> Path:
     folder = os.environ.get("PPFLUX_NEWEST_DIR")
     if not folder or not (Path(folder) / "reference.npz").is_file():
-        pytest.fail("PPFLUX_NEWEST_DIR must name a folder written by "
-                    "tests/newest/make_reference.py (python tests/newest/run.py does both)")
+        pytest.fail(
+            "PPFLUX_NEWEST_DIR must name a folder written by "
+            "tests/newest/make_reference.py (python tests/newest/run.py does both)"
+        )
     return Path(folder)
 
 
@@ -36,6 +38,7 @@ def expected(ref_dir):
 def record(ref_dir):
     def _record(name, value, tolerance):
         _RESULTS[name] = {"max_abs_diff": float(value), "tolerance": tolerance}
+
     return _record
 
 
@@ -44,5 +47,6 @@ def pytest_sessionfinish(session, exitstatus):
     folder = os.environ.get("PPFLUX_NEWEST_DIR")
     if out and _RESULTS and folder:
         versions = json.loads((Path(folder) / "versions.json").read_text())
-        Path(out).write_text(json.dumps({"reference": versions, "max_abs_diff": _RESULTS},
-                                        indent=2))
+        Path(out).write_text(
+            json.dumps({"reference": versions, "max_abs_diff": _RESULTS}, indent=2)
+        )

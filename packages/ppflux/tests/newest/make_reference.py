@@ -23,10 +23,17 @@ sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent.parent / "src")]
 import cases  # noqa: E402
 
 PIPELINE_MODULES = (
-    "pipeline_flux_img2img", "pipeline_flux_inpaint", "pipeline_flux_controlnet",
-    "pipeline_flux_controlnet_image_to_image", "pipeline_flux_controlnet_inpainting",
-    "pipeline_flux_fill", "pipeline_flux_control", "pipeline_flux_control_img2img",
-    "pipeline_flux_control_inpaint", "pipeline_flux_kontext", "pipeline_flux_kontext_inpaint",
+    "pipeline_flux_img2img",
+    "pipeline_flux_inpaint",
+    "pipeline_flux_controlnet",
+    "pipeline_flux_controlnet_image_to_image",
+    "pipeline_flux_controlnet_inpainting",
+    "pipeline_flux_fill",
+    "pipeline_flux_control",
+    "pipeline_flux_control_img2img",
+    "pipeline_flux_control_inpaint",
+    "pipeline_flux_kontext",
+    "pipeline_flux_kontext_inpaint",
 )
 
 
@@ -84,19 +91,23 @@ def main(out: Path) -> None:
                 results[name] = model(**as_torch(inputs), return_dict=False)[0].numpy()
 
     for name, (overrides, kwargs) in cases.SCHEDULER_CASES.items():
-        sched = diffusers.FlowMatchEulerDiscreteScheduler(**{**reference.DEV_SCHEDULER,
-                                                             **overrides})
+        sched = diffusers.FlowMatchEulerDiscreteScheduler(
+            **{**reference.DEV_SCHEDULER, **overrides}
+        )
         sched.set_timesteps(**kwargs)
         results[f"scheduler {name}/sigmas"] = sched.sigmas.numpy()
         results[f"scheduler {name}/timesteps"] = sched.timesteps.numpy()
 
     _patch_randomness()
-    controlnets = {n: diffusers.FluxControlNetModel.from_pretrained(out / n).eval()
-                   for n in ("canny", "union")}
+    controlnets = {
+        n: diffusers.FluxControlNetModel.from_pretrained(out / n).eval() for n in ("canny", "union")
+    }
     for key, overrides in cases.VARIANT_TRANSFORMERS.items():
         reference.make_transformer(True, seed=11, **overrides).save_pretrained(out / key)
-    variants = {key: diffusers.FluxTransformer2DModel.from_pretrained(out / key).eval()
-                for key in cases.VARIANT_TRANSFORMERS}
+    variants = {
+        key: diffusers.FluxTransformer2DModel.from_pretrained(out / key).eval()
+        for key in cases.VARIANT_TRANSFORMERS
+    }
     for name, case in cases.pipeline_cases().items():
         extra = {}
         cn = case["controlnet"]
@@ -116,13 +127,16 @@ def main(out: Path) -> None:
 
     from diffusers.hooks import FirstBlockCacheConfig, TaylorSeerCacheConfig
 
-    configs = {"FirstBlockCacheConfig": FirstBlockCacheConfig,
-               "TaylorSeerCacheConfig": TaylorSeerCacheConfig}
+    configs = {
+        "FirstBlockCacheConfig": FirstBlockCacheConfig,
+        "TaylorSeerCacheConfig": TaylorSeerCacheConfig,
+    }
     for name, (case, (config_name, config_kwargs)) in cases.cache_cases().items():
         config_kwargs = dict(config_kwargs)
         if "taylor_factors_dtype" in config_kwargs:
-            config_kwargs["taylor_factors_dtype"] = getattr(torch,
-                                                            config_kwargs["taylor_factors_dtype"])
+            config_kwargs["taylor_factors_dtype"] = getattr(
+                torch, config_kwargs["taylor_factors_dtype"]
+            )
         pipe = diffusers.FluxPipeline.from_pretrained(pipe_dir)
         pipe.set_progress_bar_config(disable=True)
         kwargs = dict(case["kwargs"], latents=torch.tensor(case["latents"]))
@@ -140,21 +154,35 @@ def main(out: Path) -> None:
         image_encoder=SiglipVisionModel(SiglipVisionConfig(**cases.SIGLIP)).eval(),
         feature_extractor=SiglipImageProcessor(size={"height": 32, "width": 32}),
         image_embedder=ReduxImageEncoder(redux_dim=32, txt_in_features=32).eval(),
-        text_encoder=base.text_encoder, tokenizer=base.tokenizer,
-        text_encoder_2=base.text_encoder_2, tokenizer_2=base.tokenizer_2)
+        text_encoder=base.text_encoder,
+        tokenizer=base.tokenizer,
+        text_encoder_2=base.text_encoder_2,
+        tokenizer_2=base.tokenizer_2,
+    )
     redux.save_pretrained(out / "redux")
     for name, (images, prompt, scale, pooled_scale, generate) in cases.redux_cases().items():
         with torch.no_grad():
-            embeds, pooled = redux(images, prompt=prompt, prompt_embeds_scale=scale,
-                                   pooled_prompt_embeds_scale=pooled_scale, return_dict=False)
+            embeds, pooled = redux(
+                images,
+                prompt=prompt,
+                prompt_embeds_scale=scale,
+                pooled_prompt_embeds_scale=pooled_scale,
+                return_dict=False,
+            )
             results[f"{name}/prompt_embeds"] = embeds.numpy()
             results[f"{name}/pooled_prompt_embeds"] = pooled.numpy()
             if generate:
                 base.set_progress_bar_config(disable=True)
-                results[name] = base(prompt_embeds=embeds, pooled_prompt_embeds=pooled,
-                                     latents=torch.tensor(cases.latents(10)), height=64,
-                                     width=64, guidance_scale=3.5, num_inference_steps=2,
-                                     output_type="np").images
+                results[name] = base(
+                    prompt_embeds=embeds,
+                    pooled_prompt_embeds=pooled,
+                    latents=torch.tensor(cases.latents(10)),
+                    height=64,
+                    width=64,
+                    guidance_scale=3.5,
+                    num_inference_steps=2,
+                    output_type="np",
+                ).images
 
     from safetensors.numpy import save_file
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
@@ -162,28 +190,40 @@ def main(out: Path) -> None:
     ip_dir = out / "ip_adapter"
     reference.seed_all(13)
     CLIPVisionModelWithProjection(CLIPVisionConfig(**cases.IP_CLIP)).eval().save_pretrained(
-        ip_dir / "image_encoder")
+        ip_dir / "image_encoder"
+    )
     save_file(cases.ip_adapter_tensors(), str(ip_dir / "ip_adapter.safetensors"))
     for name, (scale, kwargs, lat) in cases.ip_adapter_cases().items():
         pipe = diffusers.FluxPipeline.from_pretrained(pipe_dir)
         pipe.set_progress_bar_config(disable=True)
-        pipe.load_ip_adapter(ip_dir, weight_name="ip_adapter.safetensors",
-                             image_encoder_pretrained_model_name_or_path=ip_dir / "image_encoder",
-                             image_encoder_dtype=torch.float32)
+        pipe.load_ip_adapter(
+            ip_dir,
+            weight_name="ip_adapter.safetensors",
+            image_encoder_pretrained_model_name_or_path=ip_dir / "image_encoder",
+            image_encoder_dtype=torch.float32,
+        )
         pipe.set_ip_adapter_scale(scale)
         with torch.no_grad():
-            results[name] = pipe(prompt=cases.PROMPT, latents=torch.tensor(lat),
-                                 **kwargs).images
+            results[name] = pipe(prompt=cases.PROMPT, latents=torch.tensor(lat), **kwargs).images
 
     index = {name: f"a{i}" for i, name in enumerate(results)}
     np.savez(out / "reference.npz", **{index[n]: v for n, v in results.items()})
     (out / "index.json").write_text(json.dumps(index, indent=1))
-    (out / "versions.json").write_text(json.dumps({
-        "diffusers": diffusers.__version__, "transformers": transformers.__version__,
-        "torch": torch.__version__, "numpy": np.__version__}))
-    print(f"reference: {len(results)} arrays from diffusers {diffusers.__version__}, "
-          f"transformers {transformers.__version__}, torch {torch.__version__} "
-          f"in {time.perf_counter() - started:.1f} s -> {out}")
+    (out / "versions.json").write_text(
+        json.dumps(
+            {
+                "diffusers": diffusers.__version__,
+                "transformers": transformers.__version__,
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+            }
+        )
+    )
+    print(
+        f"reference: {len(results)} arrays from diffusers {diffusers.__version__}, "
+        f"transformers {transformers.__version__}, torch {torch.__version__} "
+        f"in {time.perf_counter() - started:.1f} s -> {out}"
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REFERENCE_PACKAGES = ["torch==2.13.0", "diffusers", "transformers", "sentencepiece",
-                      "safetensors", "numpy", "Pillow", "protobuf"]
+REFERENCE_PACKAGES = [
+    "torch==2.13.0",
+    "diffusers",
+    "transformers",
+    "sentencepiece",
+    "safetensors",
+    "numpy",
+    "Pillow",
+    "protobuf",
+]
 
 
 def _phase(label, started):
@@ -45,16 +53,30 @@ def _phase(label, started):
 def make_reference_venv(folder: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
     python = folder / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "--no-compile", "-c", str(HERE / "constraints.txt"), *REFERENCE_PACKAGES],
-                   check=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "-c",
+            str(HERE / "constraints.txt"),
+            *REFERENCE_PACKAGES,
+        ],
+        check=True,
+        env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
     return python
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ref-python", type=Path,
-                        help="python of an existing venv with the reference stack")
+    parser.add_argument(
+        "--ref-python", type=Path, help="python of an existing venv with the reference stack"
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--out", type=Path, help="write the measured differences here (JSON)")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
@@ -78,17 +100,30 @@ def main(argv=None) -> int:
             python = make_reference_venv(work / "venv")
             _phase("reference venv (torch, diffusers, transformers)", started)
         started = time.perf_counter()
-        subprocess.run([str(python), str(HERE / "make_reference.py"), str(work / "ref")],
-                       check=True, env=env)
+        subprocess.run(
+            [str(python), str(HERE / "make_reference.py"), str(work / "ref")], check=True, env=env
+        )
         _phase("reference outputs", started)
         started = time.perf_counter()
         env["PPFLUX_NEWEST_DIR"] = str(work / "ref")
         if args.out:
             env["PPFLUX_PARITY_OUT"] = str(args.out.resolve())
         # --confcutdir: tests/conftest.py (torch, the in-process reference) is not for this run
-        code = subprocess.run([sys.executable, "-m", "pytest", str(HERE), "-ra",
-                               "--confcutdir", str(HERE), "-p", "no:cacheprovider",
-                               *args.pytest_args], env=env).returncode
+        code = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(HERE),
+                "-ra",
+                "--confcutdir",
+                str(HERE),
+                "-p",
+                "no:cacheprovider",
+                *args.pytest_args,
+            ],
+            env=env,
+        ).returncode
         _phase("ppflux checks", started)
     finally:
         if args.keep is None and not in_nox:

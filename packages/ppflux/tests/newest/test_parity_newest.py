@@ -23,8 +23,9 @@ def _close(name, got, want, tol, record):
 @pytest.mark.parametrize("name", list(cases.model_cases()))
 def test_model(name, ref_dir, expected, record):
     folder, inputs = cases.model_cases()[name]
-    tensors = {k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v
-               for k, v in inputs.items()}
+    tensors = {
+        k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()
+    }
     with paddle.no_grad():
         if "ControlNet" in name:
             model = ppflux.FluxControlNetModel.from_pretrained(ref_dir / folder)
@@ -32,8 +33,10 @@ def test_model(name, ref_dir, expected, record):
             outs = [t.numpy() for t in list(blocks) + list(singles)]
             want = [expected[f"{name}/{i}"] for i in range(len(outs))]
             assert f"{name}/{len(outs)}" not in expected  # as many samples as diffusers
-            got, want = np.concatenate([o.ravel() for o in outs]), np.concatenate(
-                [w.ravel() for w in want])
+            got, want = (
+                np.concatenate([o.ravel() for o in outs]),
+                np.concatenate([w.ravel() for w in want]),
+            )
         else:
             model = ppflux.FluxTransformer2DModel.from_pretrained(ref_dir / folder)
             got, want = model(**tensors, return_dict=False)[0].numpy(), expected[name]
@@ -45,29 +48,41 @@ def test_scheduler_equal(name, expected, record):
     import reference
 
     overrides, kwargs = cases.SCHEDULER_CASES[name]
-    sched = ppflux.FlowMatchEulerDiscreteScheduler(**{**reference.DEV_SCHEDULER,
-                                                      **overrides})
+    sched = ppflux.FlowMatchEulerDiscreteScheduler(**{**reference.DEV_SCHEDULER, **overrides})
     sched.set_timesteps(**kwargs)
     for part in ("sigmas", "timesteps"):
         want = expected[f"scheduler {name}/{part}"]
         got = getattr(sched, part).numpy()
-        record(f"scheduler {name} {part}", np.abs(got - want).max() if got.shape == want.shape
-               else np.inf, 0.0)
+        record(
+            f"scheduler {name} {part}",
+            np.abs(got - want).max() if got.shape == want.shape else np.inf,
+            0.0,
+        )
         np.testing.assert_array_equal(got, want)
 
 
 @pytest.fixture
 def deterministic(monkeypatch):
-    monkeypatch.setattr(pp_base, "randn_tensor", lambda shape, generator=None, dtype="float32":
-                        paddle.to_tensor(cases.noise(shape)).astype(dtype))
-    monkeypatch.setattr(pp_base, "retrieve_latents",
-                        lambda enc, generator=None, sample_mode="sample": enc.latent_dist.mode())
+    monkeypatch.setattr(
+        pp_base,
+        "randn_tensor",
+        lambda shape, generator=None, dtype="float32": paddle.to_tensor(cases.noise(shape)).astype(
+            dtype
+        ),
+    )
+    monkeypatch.setattr(
+        pp_base,
+        "retrieve_latents",
+        lambda enc, generator=None, sample_mode="sample": enc.latent_dist.mode(),
+    )
 
 
 @pytest.fixture(scope="session")
 def variant_transformers(ref_dir):
-    return {key: ppflux.FluxTransformer2DModel.from_pretrained(ref_dir / key)
-            for key in cases.VARIANT_TRANSFORMERS}
+    return {
+        key: ppflux.FluxTransformer2DModel.from_pretrained(ref_dir / key)
+        for key in cases.VARIANT_TRANSFORMERS
+    }
 
 
 @pytest.mark.parametrize("name", list(cases.pipeline_cases()))
@@ -77,7 +92,8 @@ def test_pipeline(name, ref_dir, expected, record, deterministic, variant_transf
     cn = case["controlnet"]
     if isinstance(cn, list):
         extra["controlnet"] = ppflux.FluxMultiControlNetModel(
-            [ppflux.FluxControlNetModel.from_pretrained(ref_dir / n) for n in cn])
+            [ppflux.FluxControlNetModel.from_pretrained(ref_dir / n) for n in cn]
+        )
     elif cn:
         extra["controlnet"] = ppflux.FluxControlNetModel.from_pretrained(ref_dir / cn)
     if case["transformer"]:
@@ -120,8 +136,13 @@ def test_redux(name, ref_dir, expected, record):
     folder diffusers saved; embeddings within the model tolerance, images within 1e-4."""
     images, prompt, scale, pooled_scale, generate = cases.redux_cases()[name]
     redux = ppflux.FluxPriorReduxPipeline.from_pretrained(ref_dir / "redux")
-    embeds, pooled = redux(images, prompt=prompt, prompt_embeds_scale=scale,
-                           pooled_prompt_embeds_scale=pooled_scale, return_dict=False)
+    embeds, pooled = redux(
+        images,
+        prompt=prompt,
+        prompt_embeds_scale=scale,
+        pooled_prompt_embeds_scale=pooled_scale,
+        return_dict=False,
+    )
     got, want = embeds.numpy(), expected[f"{name}/prompt_embeds"]
     assert got.shape == want.shape, (got.shape, want.shape)
     # the Redux tokens (SigLIP tower + embedder, new here) at the model tolerance
@@ -131,14 +152,26 @@ def test_redux(name, ref_dir, expected, record):
     t5_rel = float(np.abs(got[:, :512] - want[:, :512]).max() / np.abs(want[:, :512]).max())
     record(f"{name}: T5 prompt tokens (relative to max abs)", t5_rel, 1e-4)
     assert t5_rel < 1e-4, t5_rel
-    _close(f"{name}: pooled_prompt_embeds", pooled.numpy(),
-           expected[f"{name}/pooled_prompt_embeds"], cases.TOL_MODEL, record)
+    _close(
+        f"{name}: pooled_prompt_embeds",
+        pooled.numpy(),
+        expected[f"{name}/pooled_prompt_embeds"],
+        cases.TOL_MODEL,
+        record,
+    )
     if generate:
         pipe = ppflux.FluxPipeline.from_pretrained(ref_dir / "pipe")
         pipe.set_progress_bar_config(disable=True)
-        got = pipe(prompt_embeds=embeds, pooled_prompt_embeds=pooled, latents=cases.latents(10),
-                   height=64, width=64, guidance_scale=3.5, num_inference_steps=2,
-                   output_type="np").images
+        got = pipe(
+            prompt_embeds=embeds,
+            pooled_prompt_embeds=pooled,
+            latents=cases.latents(10),
+            height=64,
+            width=64,
+            guidance_scale=3.5,
+            num_inference_steps=2,
+            output_type="np",
+        ).images
         _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)
 
 
@@ -150,11 +183,17 @@ def test_ip_adapter(name, ref_dir, expected, record):
     pipe = ppflux.FluxPipeline.from_pretrained(ref_dir / "pipe")
     pipe.set_progress_bar_config(disable=True)
     ip_dir = ref_dir / "ip_adapter"
-    pipe.load_ip_adapter(ip_dir, weight_name="ip_adapter.safetensors",
-                         image_encoder_pretrained_model_name_or_path=ip_dir / "image_encoder")
+    pipe.load_ip_adapter(
+        ip_dir,
+        weight_name="ip_adapter.safetensors",
+        image_encoder_pretrained_model_name_or_path=ip_dir / "image_encoder",
+    )
     pipe.set_ip_adapter_scale(scale)
     got = pipe(prompt=cases.PROMPT, latents=lat, **kwargs).images
-    without = pipe(prompt=cases.PROMPT, latents=lat, **{**kwargs, "ip_adapter_image": None,
-                                                        "negative_prompt": None}).images
+    without = pipe(
+        prompt=cases.PROMPT,
+        latents=lat,
+        **{**kwargs, "ip_adapter_image": None, "negative_prompt": None},
+    ).images
     assert np.abs(got - without).max() > 1e-3  # the image prompt changed the result
     _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)

@@ -24,15 +24,23 @@ from .transformer_flux import (  # noqa: E402
 
 def _zero_linear(dim_in, dim_out):
     zero = nn.initializer.Constant(0.0)
-    return nn.Linear(dim_in, dim_out, weight_attr=paddle.ParamAttr(initializer=zero),
-                     bias_attr=paddle.ParamAttr(initializer=zero))
+    return nn.Linear(
+        dim_in,
+        dim_out,
+        weight_attr=paddle.ParamAttr(initializer=zero),
+        bias_attr=paddle.ParamAttr(initializer=zero),
+    )
 
 
 class ControlNetConditioningEmbedding(nn.Layer):
     """Pixel-space hint encoder (XLabs/InstantX style ``input_hint_block``)."""
 
-    def __init__(self, conditioning_embedding_channels: int, conditioning_channels: int = 3,
-                 block_out_channels=(16, 32, 96, 256)):
+    def __init__(
+        self,
+        conditioning_embedding_channels: int,
+        conditioning_channels: int = 3,
+        block_out_channels=(16, 32, 96, 256),
+    ):
         super().__init__()
         self.conv_in = nn.Conv2D(conditioning_channels, block_out_channels[0], 3, padding=1)
         self.blocks = nn.LayerList()
@@ -41,9 +49,14 @@ class ControlNetConditioningEmbedding(nn.Layer):
             self.blocks.append(nn.Conv2D(c_in, c_in, 3, padding=1))
             self.blocks.append(nn.Conv2D(c_in, c_out, 3, padding=1, stride=2))
         zero = nn.initializer.Constant(0.0)
-        self.conv_out = nn.Conv2D(block_out_channels[-1], conditioning_embedding_channels, 3,
-                                  padding=1, weight_attr=paddle.ParamAttr(initializer=zero),
-                                  bias_attr=paddle.ParamAttr(initializer=zero))
+        self.conv_out = nn.Conv2D(
+            block_out_channels[-1],
+            conditioning_embedding_channels,
+            3,
+            padding=1,
+            weight_attr=paddle.ParamAttr(initializer=zero),
+            bias_attr=paddle.ParamAttr(initializer=zero),
+        )
 
     def forward(self, cond):
         x = F.silu(self.conv_in(cond))
@@ -62,49 +75,75 @@ class FluxControlNetModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
     config_name = "config.json"
 
     @register_to_config
-    def __init__(self, patch_size: int = 1, in_channels: int = 64, num_layers: int = 19,
-                 num_single_layers: int = 38, attention_head_dim: int = 128,
-                 num_attention_heads: int = 24, joint_attention_dim: int = 4096,
-                 pooled_projection_dim: int = 768, guidance_embeds: bool = False,
-                 axes_dims_rope=(16, 56, 56), num_mode: int | None = None,
-                 conditioning_embedding_channels: int | None = None):
+    def __init__(
+        self,
+        patch_size: int = 1,
+        in_channels: int = 64,
+        num_layers: int = 19,
+        num_single_layers: int = 38,
+        attention_head_dim: int = 128,
+        num_attention_heads: int = 24,
+        joint_attention_dim: int = 4096,
+        pooled_projection_dim: int = 768,
+        guidance_embeds: bool = False,
+        axes_dims_rope=(16, 56, 56),
+        num_mode: int | None = None,
+        conditioning_embedding_channels: int | None = None,
+    ):
         super().__init__()
         self.out_channels = in_channels
         self.inner_dim = num_attention_heads * attention_head_dim
         self.pos_embed = FluxPosEmbed(10000, axes_dims_rope)
-        embed_cls = (CombinedTimestepGuidanceTextProjEmbeddings if guidance_embeds
-                     else CombinedTimestepTextProjEmbeddings)
+        embed_cls = (
+            CombinedTimestepGuidanceTextProjEmbeddings
+            if guidance_embeds
+            else CombinedTimestepTextProjEmbeddings
+        )
         self.time_text_embed = embed_cls(self.inner_dim, pooled_projection_dim)
         self.context_embedder = nn.Linear(joint_attention_dim, self.inner_dim)
         self.x_embedder = nn.Linear(in_channels, self.inner_dim)
-        self.transformer_blocks = nn.LayerList([
-            FluxTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
-            for _ in range(num_layers)])
-        self.single_transformer_blocks = nn.LayerList([
-            FluxSingleTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
-            for _ in range(num_single_layers)])
+        self.transformer_blocks = nn.LayerList(
+            [
+                FluxTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
+                for _ in range(num_layers)
+            ]
+        )
+        self.single_transformer_blocks = nn.LayerList(
+            [
+                FluxSingleTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
+                for _ in range(num_single_layers)
+            ]
+        )
         self.controlnet_blocks = nn.LayerList(
-            [_zero_linear(self.inner_dim, self.inner_dim) for _ in range(num_layers)])
+            [_zero_linear(self.inner_dim, self.inner_dim) for _ in range(num_layers)]
+        )
         self.controlnet_single_blocks = nn.LayerList(
-            [_zero_linear(self.inner_dim, self.inner_dim) for _ in range(num_single_layers)])
+            [_zero_linear(self.inner_dim, self.inner_dim) for _ in range(num_single_layers)]
+        )
         self.union_mode = num_mode is not None
         if self.union_mode:
             self.controlnet_mode_embedder = nn.Embedding(num_mode, self.inner_dim)
         if conditioning_embedding_channels is not None:
             self.input_hint_block = ControlNetConditioningEmbedding(
-                conditioning_embedding_channels, block_out_channels=(16, 16, 16, 16))
+                conditioning_embedding_channels, block_out_channels=(16, 16, 16, 16)
+            )
             self.controlnet_x_embedder = nn.Linear(in_channels, self.inner_dim)
         else:
             self.input_hint_block = None
             self.controlnet_x_embedder = _zero_linear(in_channels, self.inner_dim)
 
     @classmethod
-    def from_transformer(cls, transformer, num_layers: int = 4, num_single_layers: int = 10,
-                         load_weights_from_transformer: bool = True, num_mode=None):
+    def from_transformer(
+        cls,
+        transformer,
+        num_layers: int = 4,
+        num_single_layers: int = 10,
+        load_weights_from_transformer: bool = True,
+        num_mode=None,
+    ):
         """A ControlNet initialised from a transformer's first blocks (as diffusers)."""
         config = dict(transformer.config)
-        config.update(num_layers=num_layers, num_single_layers=num_single_layers,
-                      num_mode=num_mode)
+        config.update(num_layers=num_layers, num_single_layers=num_single_layers, num_mode=num_mode)
         controlnet = cls.from_config_dict(config)
         if load_weights_from_transformer:
             own = controlnet.state_dict()
@@ -113,10 +152,21 @@ class FluxControlNetModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
                     own[key].set_value(value)
         return controlnet
 
-    def forward(self, hidden_states, controlnet_cond, controlnet_mode=None,
-                conditioning_scale: float = 1.0, encoder_hidden_states=None,
-                pooled_projections=None, timestep=None, img_ids=None, txt_ids=None,
-                guidance=None, joint_attention_kwargs=None, return_dict: bool = True):
+    def forward(
+        self,
+        hidden_states,
+        controlnet_cond,
+        controlnet_mode=None,
+        conditioning_scale: float = 1.0,
+        encoder_hidden_states=None,
+        pooled_projections=None,
+        timestep=None,
+        img_ids=None,
+        txt_ids=None,
+        guidance=None,
+        joint_attention_kwargs=None,
+        return_dict: bool = True,
+    ):
         """ControlNet residuals for the transformer's blocks.
 
         Args:
@@ -141,7 +191,8 @@ class FluxControlNetModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
             p = self.config.patch_size
             controlnet_cond = controlnet_cond.reshape([b, c, h // p, p, w // p, p])
             controlnet_cond = controlnet_cond.transpose([0, 2, 4, 1, 3, 5]).reshape(
-                [b, -1, c * p * p])
+                [b, -1, c * p * p]
+            )
         hidden_states = hidden_states + self.controlnet_x_embedder(controlnet_cond)
         timestep = timestep.astype(hidden_states.dtype) * 1000
         if guidance is not None:
@@ -162,18 +213,23 @@ class FluxControlNetModel(FluxLoadingMixin, nn.Layer, ConfigMixin):
 
         block_samples = []
         for block in self.transformer_blocks:
-            encoder_hidden_states, hidden_states = block(hidden_states, encoder_hidden_states,
-                                                         temb, rope, joint_attention_kwargs)
+            encoder_hidden_states, hidden_states = block(
+                hidden_states, encoder_hidden_states, temb, rope, joint_attention_kwargs
+            )
             block_samples.append(hidden_states)
         single_samples = []
         for block in self.single_transformer_blocks:
-            encoder_hidden_states, hidden_states = block(hidden_states, encoder_hidden_states,
-                                                         temb, rope, joint_attention_kwargs)
+            encoder_hidden_states, hidden_states = block(
+                hidden_states, encoder_hidden_states, temb, rope, joint_attention_kwargs
+            )
             single_samples.append(hidden_states)
-        block_samples = [cb(s) * conditioning_scale
-                         for s, cb in zip(block_samples, self.controlnet_blocks)]
-        single_samples = [cb(s) * conditioning_scale
-                          for s, cb in zip(single_samples, self.controlnet_single_blocks)]
+        block_samples = [
+            cb(s) * conditioning_scale for s, cb in zip(block_samples, self.controlnet_blocks)
+        ]
+        single_samples = [
+            cb(s) * conditioning_scale
+            for s, cb in zip(single_samples, self.controlnet_single_blocks)
+        ]
         block_samples = tuple(block_samples) or None
         single_samples = tuple(single_samples) or None
         if not return_dict:
@@ -200,10 +256,21 @@ class FluxMultiControlNetModel(nn.Layer):
     def config(self):
         return self.nets[0].config
 
-    def forward(self, hidden_states, controlnet_cond, controlnet_mode, conditioning_scale,
-                encoder_hidden_states=None, pooled_projections=None, timestep=None,
-                img_ids=None, txt_ids=None, guidance=None, joint_attention_kwargs=None,
-                return_dict: bool = True):
+    def forward(
+        self,
+        hidden_states,
+        controlnet_cond,
+        controlnet_mode,
+        conditioning_scale,
+        encoder_hidden_states=None,
+        pooled_projections=None,
+        timestep=None,
+        img_ids=None,
+        txt_ids=None,
+        guidance=None,
+        joint_attention_kwargs=None,
+        return_dict: bool = True,
+    ):
         """The summed residuals of every ControlNet (one union ControlNet may take several
         images): ``controlnet_cond``, ``controlnet_mode`` and ``conditioning_scale`` are lists
         with one entry per image; the other arguments are FluxControlNetModel's.
@@ -213,17 +280,28 @@ class FluxMultiControlNetModel(nn.Layer):
         """
         blocks = singles = None
         if len(self.nets) == 1 and self.nets[0].union_mode:
-            pairs = [(self.nets[0], c, m, s) for c, m, s in
-                     zip(controlnet_cond, controlnet_mode, conditioning_scale)]
+            pairs = [
+                (self.nets[0], c, m, s)
+                for c, m, s in zip(controlnet_cond, controlnet_mode, conditioning_scale)
+            ]
         else:
             pairs = list(zip(self.nets, controlnet_cond, controlnet_mode, conditioning_scale))
         for net, cond, mode, scale in pairs:
             if mode is not None and mode.ndim == 1:
                 mode = mode[:, None]
-            b, s = net(hidden_states=hidden_states, controlnet_cond=cond, controlnet_mode=mode,
-                       conditioning_scale=scale, encoder_hidden_states=encoder_hidden_states,
-                       pooled_projections=pooled_projections, timestep=timestep, img_ids=img_ids,
-                       txt_ids=txt_ids, guidance=guidance,
-                       joint_attention_kwargs=joint_attention_kwargs, return_dict=False)
+            b, s = net(
+                hidden_states=hidden_states,
+                controlnet_cond=cond,
+                controlnet_mode=mode,
+                conditioning_scale=scale,
+                encoder_hidden_states=encoder_hidden_states,
+                pooled_projections=pooled_projections,
+                timestep=timestep,
+                img_ids=img_ids,
+                txt_ids=txt_ids,
+                guidance=guidance,
+                joint_attention_kwargs=joint_attention_kwargs,
+                return_dict=False,
+            )
             blocks, singles = _add(blocks, b), _add(singles, s)
         return blocks, singles

@@ -77,11 +77,13 @@ def find_weights(folder: Path) -> tuple[str, list[Path]]:
         hint = " (pickled torch weights are not read: save them as safetensors)"
     raise LayoutError(
         f"{folder}: no {PADDLE_WEIGHTS} or {TORCH_WEIGHTS} (or sharded .index.json) found; "
-        f"folder holds {present or 'nothing'}{hint}")
+        f"folder holds {present or 'nothing'}{hint}"
+    )
 
 
-def load_state_streaming(model: nn.Layer, files: list[Path], layout: str, *,
-                         key_map=None, strict: bool = True) -> dict[str, list[str]]:
+def load_state_streaming(
+    model: nn.Layer, files: list[Path], layout: str, *, key_map=None, strict: bool = True
+) -> dict[str, list[str]]:
     """Copy tensors from safetensors ``files`` into ``model`` one at a time."""
     params = dict(model.state_dict())
     transpose = linear_weight_keys(model) if layout == "torch" else set()
@@ -100,8 +102,10 @@ def load_state_streaming(model: nn.Layer, files: list[Path], layout: str, *,
                 if name in transpose:
                     arr = arr.T
                 if list(arr.shape) != list(target.shape):
-                    raise LayoutError(f"{path}: tensor {key!r} has shape {list(arr.shape)}, the "
-                                      f"model expects {list(target.shape)} (wrong config.json?)")
+                    raise LayoutError(
+                        f"{path}: tensor {key!r} has shape {list(arr.shape)}, the "
+                        f"model expects {list(target.shape)} (wrong config.json?)"
+                    )
                 target.set_value(paddle.to_tensor(np.ascontiguousarray(arr)).astype(target.dtype))
                 del arr
                 seen.add(name)
@@ -110,7 +114,8 @@ def load_state_streaming(model: nn.Layer, files: list[Path], layout: str, *,
         raise LayoutError(
             f"{files[0].parent}: weights do not match {type(model).__name__}: "
             f"missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
-            f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
+            f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}"
+        )
     return {"missing": missing, "unexpected": unexpected}
 
 
@@ -119,8 +124,10 @@ def read_config(folder: Path) -> dict:
 
     path = folder / "config.json"
     if not path.is_file():
-        raise LayoutError(f"{folder}: no config.json (is this a model folder? for a pipeline "
-                          "folder pass subfolder=..., e.g. 'transformer')")
+        raise LayoutError(
+            f"{folder}: no config.json (is this a model folder? for a pipeline "
+            "folder pass subfolder=..., e.g. 'transformer')"
+        )
     try:
         return read_json_object(path, "config.json")
     except UserError as exc:
@@ -142,14 +149,21 @@ class FluxLoadingMixin:
         return cls(**kwargs)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, subfolder: str | None = None,
-                        paddle_dtype=None, **kwargs):
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path,
+        subfolder: str | None = None,
+        paddle_dtype=None,
+        **kwargs,
+    ):
         folder = Path(pretrained_model_name_or_path)
         if subfolder:
             folder = folder / subfolder
         if not folder.is_dir():
-            raise LayoutError(f"{folder}: not a folder (ppflux reads local folders only; "
-                              "model hubs are not contacted)")
+            raise LayoutError(
+                f"{folder}: not a folder (ppflux reads local folders only; "
+                "model hubs are not contacted)"
+            )
         config = read_config(folder)
         layout, files = find_weights(folder)
         model = cls.from_config_dict({**config, **kwargs})
@@ -174,9 +188,13 @@ class FluxLoadingMixin:
 
             def producer(key):
                 def make():
-                    arr = state[key].astype("float32").numpy() if state[key].dtype in (
-                        paddle.bfloat16, paddle.float16) else state[key].numpy()
+                    arr = (
+                        state[key].astype("float32").numpy()
+                        if state[key].dtype in (paddle.bfloat16, paddle.float16)
+                        else state[key].numpy()
+                    )
                     return arr.T if key in transpose else arr
+
                 return make
 
             specs = []
@@ -184,9 +202,12 @@ class FluxLoadingMixin:
                 shape = list(tensor.shape)
                 if key in transpose:
                     shape = shape[::-1]
-                dtype = {paddle.float32: "F32", paddle.float16: "F16",
-                         paddle.bfloat16: "F32", paddle.float64: "F64"}.get(tensor.dtype, "F32")
+                dtype = {
+                    paddle.float32: "F32",
+                    paddle.float16: "F16",
+                    paddle.bfloat16: "F32",
+                    paddle.float64: "F64",
+                }.get(tensor.dtype, "F32")
                 specs.append((key, dtype, shape, producer(key)))
             name = TORCH_WEIGHTS if layout == "torch" else PADDLE_WEIGHTS
-            write_streaming(tmp / name, specs,
-                            {"format": "pt" if layout == "torch" else "paddle"})
+            write_streaming(tmp / name, specs, {"format": "pt" if layout == "torch" else "paddle"})

@@ -52,8 +52,12 @@ _ACTIVATIONS = {
 class SiglipVisionEmbeddings(nn.Layer):
     def __init__(self, config: SiglipVisionConfig):
         super().__init__()
-        self.patch_embedding = nn.Conv2D(config.num_channels, config.hidden_size,
-                                         kernel_size=config.patch_size, stride=config.patch_size)
+        self.patch_embedding = nn.Conv2D(
+            config.num_channels,
+            config.hidden_size,
+            kernel_size=config.patch_size,
+            stride=config.patch_size,
+        )
         self.num_positions = (config.image_size // config.patch_size) ** 2
         self.position_embedding = nn.Embedding(self.num_positions, config.hidden_size)
 
@@ -61,8 +65,10 @@ class SiglipVisionEmbeddings(nn.Layer):
         patches = self.patch_embedding(pixel_values.astype(self.patch_embedding.weight.dtype))
         embeddings = patches.flatten(2).transpose([0, 2, 1])
         if embeddings.shape[1] != self.num_positions:
-            raise ValueError(f"SigLIP expects {self.num_positions} patches, got "
-                             f"{embeddings.shape[1]} (image size does not match the config)")
+            raise ValueError(
+                f"SigLIP expects {self.num_positions} patches, got "
+                f"{embeddings.shape[1]} (image size does not match the config)"
+            )
         return embeddings + self.position_embedding.weight[None]
 
 
@@ -119,8 +125,9 @@ class SiglipEncoderLayer(nn.Layer):
 class SiglipEncoder(nn.Layer):
     def __init__(self, config: SiglipVisionConfig):
         super().__init__()
-        self.layers = nn.LayerList([SiglipEncoderLayer(config)
-                                    for _ in range(config.num_hidden_layers)])
+        self.layers = nn.LayerList(
+            [SiglipEncoderLayer(config) for _ in range(config.num_hidden_layers)]
+        )
 
     def forward(self, x):
         for layer in self.layers:
@@ -156,24 +163,31 @@ class SiglipVisionModel(nn.Layer):
     def from_pretrained(cls, folder):
         folder = Path(folder)
         model = cls(SiglipVisionConfig.from_dict(read_config(folder)))
-        found = [(layout, files) for name, layout in (("model.safetensors", "torch"),
-                                                       ("paddle_model.safetensors", "paddle"))
-                 if (files := _weight_files(folder, name))]
+        found = [
+            (layout, files)
+            for name, layout in (
+                ("model.safetensors", "torch"),
+                ("paddle_model.safetensors", "paddle"),
+            )
+            if (files := _weight_files(folder, name))
+        ]
         if not found:
             raise LayoutError(f"{folder}: no model.safetensors (SigLIP vision weights)")
         layout, files = found[0]
 
         def key_map(key):
             if key.startswith("vision_model."):
-                key = key[len("vision_model."):]
+                key = key[len("vision_model.") :]
             if key.startswith(("head.", "text_model.", "logit_")) or key.endswith("position_ids"):
                 return None
             return key
 
         report = load_state_streaming(model, files, layout, key_map=key_map, strict=False)
         if report["missing"] or report["unexpected"]:
-            raise LayoutError(f"{folder}: not a SigLIP vision checkpoint (missing "
-                              f"{report['missing'][:5]}, unexpected {report['unexpected'][:5]})")
+            raise LayoutError(
+                f"{folder}: not a SigLIP vision checkpoint (missing "
+                f"{report['missing'][:5]}, unexpected {report['unexpected'][:5]})"
+            )
         model.eval()
         return model
 
@@ -184,11 +198,22 @@ class ImageProcessor:
     ``resample``, optional center crop to ``crop_size``, scale by ``rescale_factor``, normalise
     with ``image_mean`` / ``image_std``."""
 
-    def __init__(self, size=None, resample: int = 3, rescale_factor: float = 1 / 255,
-                 image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5), do_resize=True,
-                 do_rescale=True, do_normalize=True, do_convert_rgb=True, crop_size=None,
-                 do_center_crop=False, image_processor_type="SiglipImageProcessor",
-                 **_ignored):
+    def __init__(
+        self,
+        size=None,
+        resample: int = 3,
+        rescale_factor: float = 1 / 255,
+        image_mean=(0.5, 0.5, 0.5),
+        image_std=(0.5, 0.5, 0.5),
+        do_resize=True,
+        do_rescale=True,
+        do_normalize=True,
+        do_convert_rgb=True,
+        crop_size=None,
+        do_center_crop=False,
+        image_processor_type="SiglipImageProcessor",
+        **_ignored,
+    ):
         size = size if size is not None else {"height": 384, "width": 384}
         if isinstance(size, int):
             size = {"shortest_edge": size}
@@ -214,12 +239,20 @@ class ImageProcessor:
         return cls(**read_json_object(path, "preprocessor_config.json"))
 
     def to_dict(self) -> dict:
-        return {"image_processor_type": self.image_processor_type, "size": self.size,
-                "crop_size": self.crop_size, "do_center_crop": self.do_center_crop,
-                "resample": self.resample, "rescale_factor": self.rescale_factor,
-                "image_mean": self.mean.tolist(), "image_std": self.std.tolist(),
-                "do_resize": self.do_resize, "do_rescale": self.do_rescale,
-                "do_normalize": self.do_normalize, "do_convert_rgb": self.do_convert_rgb}
+        return {
+            "image_processor_type": self.image_processor_type,
+            "size": self.size,
+            "crop_size": self.crop_size,
+            "do_center_crop": self.do_center_crop,
+            "resample": self.resample,
+            "rescale_factor": self.rescale_factor,
+            "image_mean": self.mean.tolist(),
+            "image_std": self.std.tolist(),
+            "do_resize": self.do_resize,
+            "do_rescale": self.do_rescale,
+            "do_normalize": self.do_normalize,
+            "do_convert_rgb": self.do_convert_rgb,
+        }
 
     def save_pretrained(self, folder):
         folder = Path(folder)
@@ -248,7 +281,6 @@ class ImageProcessor:
                 array = (array - self.mean) / self.std
             batch.append(array.transpose(2, 0, 1))
         return paddle.to_tensor(np.stack(batch).astype(np.float32))
-
 
     def _resize(self, image):
         w, h = image.size
@@ -280,11 +312,15 @@ def save_siglip(model: SiglipVisionModel, folder) -> None:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = dict(asdict(model.config), model_type="siglip_vision_model",
-                  architectures=["SiglipVisionModel"])
+    config = dict(
+        asdict(model.config), model_type="siglip_vision_model", architectures=["SiglipVisionModel"]
+    )
     (folder / "config.json").write_text(json.dumps(config, indent=2))
-    save_numpy(folder / "paddle_model.safetensors",
-               {k: v.astype("float32").numpy() for k, v in model.state_dict().items()},
-               {"format": "paddle"})
+    save_numpy(
+        folder / "paddle_model.safetensors",
+        {k: v.astype("float32").numpy() for k, v in model.state_dict().items()},
+        {"format": "paddle"},
+    )
+
 
 SiglipImageProcessor = ImageProcessor  # the name transformers uses for Redux's processor

@@ -31,8 +31,11 @@ class RMSNorm(nn.Layer):
     def __init__(self, dim: int, eps: float = 1e-6, elementwise_affine: bool = True):
         super().__init__()
         self.eps = eps
-        self.weight = (self.create_parameter([dim], default_initializer=nn.initializer.Constant(1.0))
-                       if elementwise_affine else None)
+        self.weight = (
+            self.create_parameter([dim], default_initializer=nn.initializer.Constant(1.0))
+            if elementwise_affine
+            else None
+        )
 
     def forward(self, x):
         if x.dtype == paddle.float64:
@@ -97,8 +100,13 @@ class AdaLayerNormZeroSingle(nn.Layer):
 class AdaLayerNormContinuous(nn.Layer):
     """Final norm: chunks are (scale, shift) as in diffusers; no affine LayerNorm, no bias key."""
 
-    def __init__(self, embedding_dim: int, conditioning_embedding_dim: int, eps: float = 1e-6,
-                 bias: bool = True):
+    def __init__(
+        self,
+        embedding_dim: int,
+        conditioning_embedding_dim: int,
+        eps: float = 1e-6,
+        bias: bool = True,
+    ):
         super().__init__()
         self.silu = nn.Silu()
         self.linear = nn.Linear(conditioning_embedding_dim, embedding_dim * 2, bias_attr=bias)
@@ -111,9 +119,14 @@ class AdaLayerNormContinuous(nn.Layer):
 
 
 # ----------------------------------------------------------------------------- embeddings
-def get_timestep_embedding(timesteps, embedding_dim: int, flip_sin_to_cos: bool = True,
-                           downscale_freq_shift: float = 0.0, scale: float = 1.0,
-                           max_period: int = 10000):
+def get_timestep_embedding(
+    timesteps,
+    embedding_dim: int,
+    flip_sin_to_cos: bool = True,
+    downscale_freq_shift: float = 0.0,
+    scale: float = 1.0,
+    max_period: int = 10000,
+):
     """Sinusoidal timestep features (cos first when ``flip_sin_to_cos``), as diffusers.
 
     Computed on the host in float64 and rounded to float32 after each op that torch does in
@@ -123,11 +136,14 @@ def get_timestep_embedding(timesteps, embedding_dim: int, flip_sin_to_cos: bool 
     The features have no parameters, so nothing is lost for autograd.
     """
     half_dim = embedding_dim // 2
-    exponent = (np.float32(-math.log(max_period)) * np.arange(0, half_dim, dtype=np.float32))
+    exponent = np.float32(-math.log(max_period)) * np.arange(0, half_dim, dtype=np.float32)
     exponent = (exponent / np.float32(half_dim - downscale_freq_shift)).astype(np.float32)
     freqs = np.exp(exponent.astype(np.float64)).astype(np.float32)
-    t = timesteps.astype("float32").numpy().reshape(-1) if isinstance(timesteps, paddle.Tensor) \
+    t = (
+        timesteps.astype("float32").numpy().reshape(-1)
+        if isinstance(timesteps, paddle.Tensor)
         else np.asarray(timesteps, np.float32).reshape(-1)
+    )
     args = (t[:, None] * freqs[None, :]).astype(np.float32)
     if scale != 1:
         args = (np.float32(scale) * args).astype(np.float32)
@@ -140,16 +156,21 @@ def get_timestep_embedding(timesteps, embedding_dim: int, flip_sin_to_cos: bool 
 
 
 class Timesteps(nn.Layer):
-    def __init__(self, num_channels: int = 256, flip_sin_to_cos: bool = True,
-                 downscale_freq_shift: float = 0.0):
+    def __init__(
+        self,
+        num_channels: int = 256,
+        flip_sin_to_cos: bool = True,
+        downscale_freq_shift: float = 0.0,
+    ):
         super().__init__()
         self.num_channels = num_channels
         self.flip_sin_to_cos = flip_sin_to_cos
         self.downscale_freq_shift = downscale_freq_shift
 
     def forward(self, timesteps):
-        return get_timestep_embedding(timesteps, self.num_channels, self.flip_sin_to_cos,
-                                      self.downscale_freq_shift)
+        return get_timestep_embedding(
+            timesteps, self.num_channels, self.flip_sin_to_cos, self.downscale_freq_shift
+        )
 
 
 class TimestepEmbedding(nn.Layer):
@@ -258,10 +279,19 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None):
 class FluxAttention(nn.Layer):
     """Joint attention with RMS QK-norm; ``pre_only`` drops ``to_out`` (single blocks)."""
 
-    def __init__(self, query_dim: int, heads: int, dim_head: int, bias: bool = True,
-                 added_kv_proj_dim: int | None = None, added_proj_bias: bool = True,
-                 out_bias: bool = True, eps: float = 1e-6, out_dim: int | None = None,
-                 pre_only: bool = False):
+    def __init__(
+        self,
+        query_dim: int,
+        heads: int,
+        dim_head: int,
+        bias: bool = True,
+        added_kv_proj_dim: int | None = None,
+        added_proj_bias: bool = True,
+        out_bias: bool = True,
+        eps: float = 1e-6,
+        out_dim: int | None = None,
+        pre_only: bool = False,
+    ):
         super().__init__()
         self.heads = heads
         self.head_dim = dim_head
@@ -275,21 +305,34 @@ class FluxAttention(nn.Layer):
         self.to_k = nn.Linear(query_dim, self.inner_dim, bias_attr=bias)
         self.to_v = nn.Linear(query_dim, self.inner_dim, bias_attr=bias)
         if not pre_only:
-            self.to_out = nn.LayerList([nn.Linear(self.inner_dim, self.out_dim, bias_attr=out_bias),
-                                        nn.Dropout(0.0)])
+            self.to_out = nn.LayerList(
+                [nn.Linear(self.inner_dim, self.out_dim, bias_attr=out_bias), nn.Dropout(0.0)]
+            )
         if added_kv_proj_dim is not None:
             self.norm_added_q = RMSNorm(dim_head, eps)
             self.norm_added_k = RMSNorm(dim_head, eps)
-            self.add_q_proj = nn.Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
-            self.add_k_proj = nn.Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
-            self.add_v_proj = nn.Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
+            self.add_q_proj = nn.Linear(
+                added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias
+            )
+            self.add_k_proj = nn.Linear(
+                added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias
+            )
+            self.add_v_proj = nn.Linear(
+                added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias
+            )
             self.to_add_out = nn.Linear(self.inner_dim, query_dim, bias_attr=out_bias)
 
     def _heads(self, x):
         return x.reshape([x.shape[0], x.shape[1], self.heads, -1])
 
-    def forward(self, hidden_states, encoder_hidden_states=None, image_rotary_emb=None,
-                attention_mask=None, ip_hidden_states=None):
+    def forward(
+        self,
+        hidden_states,
+        encoder_hidden_states=None,
+        image_rotary_emb=None,
+        attention_mask=None,
+        ip_hidden_states=None,
+    ):
         query = self.norm_q(self._heads(self.to_q(hidden_states)))
         key = self.norm_k(self._heads(self.to_k(hidden_states)))
         value = self._heads(self.to_v(hidden_states))
@@ -313,8 +356,11 @@ class FluxAttention(nn.Layer):
             out = self.to_out[1](self.to_out[0](out))
             ip = self.__dict__.get("_ip")
             if ip_hidden_states is not None and ip is not None:
-                return out, self.to_add_out(enc_out), self._ip_attention(ip, ip_query,
-                                                                         ip_hidden_states)
+                return (
+                    out,
+                    self.to_add_out(enc_out),
+                    self._ip_attention(ip, ip_query, ip_hidden_states),
+                )
             return out, self.to_add_out(enc_out)
         return out
 
@@ -323,13 +369,13 @@ class FluxAttention(nn.Layer):
         keys / values) (diffusers' FluxIPAdapterAttnProcessor)."""
         b = ip_query.shape[0]
         total = paddle.zeros([b, ip_query.shape[1], self.heads * self.head_dim], ip_query.dtype)
-        for states, scale, to_k, to_v in zip(ip_hidden_states, ip.scale, ip.to_k_ip,
-                                             ip.to_v_ip):
+        for states, scale, to_k, to_v in zip(ip_hidden_states, ip.scale, ip.to_k_ip, ip.to_v_ip):
             k = to_k(states).reshape([b, -1, self.heads, self.head_dim])
             v = to_v(states).reshape([b, -1, self.heads, self.head_dim])
             out = scaled_dot_product_attention(ip_query, k, v)
             total = total + scale * out.reshape([b, -1, self.heads * self.head_dim]).astype(
-                ip_query.dtype)
+                ip_query.dtype
+            )
         return total
 
 
@@ -348,8 +394,9 @@ class FeedForward(nn.Layer):
     def __init__(self, dim: int, dim_out: int | None = None, mult: int = 4):
         super().__init__()
         inner = int(dim * mult)
-        self.net = nn.LayerList([GELUProj(dim, inner), nn.Dropout(0.0),
-                                 nn.Linear(inner, dim_out or dim)])
+        self.net = nn.LayerList(
+            [GELUProj(dim, inner), nn.Dropout(0.0), nn.Linear(inner, dim_out or dim)]
+        )
 
     def forward(self, x):
         for layer in self.net:
@@ -366,25 +413,39 @@ def _clip_fp16(x):
 class FluxTransformerBlock(nn.Layer):
     """Double-stream block: image and text keep separate weights, attend jointly."""
 
-    def __init__(self, dim: int, num_attention_heads: int, attention_head_dim: int,
-                 eps: float = 1e-6):
+    def __init__(
+        self, dim: int, num_attention_heads: int, attention_head_dim: int, eps: float = 1e-6
+    ):
         super().__init__()
         self.norm1 = AdaLayerNormZero(dim)
         self.norm1_context = AdaLayerNormZero(dim)
-        self.attn = FluxAttention(dim, num_attention_heads, attention_head_dim, bias=True,
-                                  added_kv_proj_dim=dim, out_dim=dim, eps=eps)
+        self.attn = FluxAttention(
+            dim,
+            num_attention_heads,
+            attention_head_dim,
+            bias=True,
+            added_kv_proj_dim=dim,
+            out_dim=dim,
+            eps=eps,
+        )
         self.norm2 = _layer_norm(dim)
         self.ff = FeedForward(dim, dim)
         self.norm2_context = _layer_norm(dim)
         self.ff_context = FeedForward(dim, dim)
 
-    def forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb=None,
-                joint_attention_kwargs=None):
+    def forward(
+        self,
+        hidden_states,
+        encoder_hidden_states,
+        temb,
+        image_rotary_emb=None,
+        joint_attention_kwargs=None,
+    ):
         norm_h, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.norm1(hidden_states, temb)
         norm_e, c_gate_msa, c_shift_mlp, c_scale_mlp, c_gate_mlp = self.norm1_context(
-            encoder_hidden_states, temb)
-        attn_outputs = self.attn(norm_h, norm_e, image_rotary_emb,
-                                 **(joint_attention_kwargs or {}))
+            encoder_hidden_states, temb
+        )
+        attn_outputs = self.attn(norm_h, norm_e, image_rotary_emb, **(joint_attention_kwargs or {}))
         attn_out, ctx_attn_out = attn_outputs[:2]
         hidden_states = hidden_states + gate_msa.unsqueeze(1) * attn_out
         norm_h = self.norm2(hidden_states) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
@@ -393,34 +454,53 @@ class FluxTransformerBlock(nn.Layer):
             hidden_states = hidden_states + attn_outputs[2]
 
         encoder_hidden_states = encoder_hidden_states + c_gate_msa.unsqueeze(1) * ctx_attn_out
-        norm_e = self.norm2_context(encoder_hidden_states) * (1 + c_scale_mlp[:, None]) \
+        norm_e = (
+            self.norm2_context(encoder_hidden_states) * (1 + c_scale_mlp[:, None])
             + c_shift_mlp[:, None]
-        encoder_hidden_states = encoder_hidden_states + c_gate_mlp.unsqueeze(1) * self.ff_context(norm_e)
+        )
+        encoder_hidden_states = encoder_hidden_states + c_gate_mlp.unsqueeze(1) * self.ff_context(
+            norm_e
+        )
         return _clip_fp16(encoder_hidden_states), hidden_states
 
 
 class FluxSingleTransformerBlock(nn.Layer):
     """Single-stream block: one sequence [text; image], parallel attention and MLP."""
 
-    def __init__(self, dim: int, num_attention_heads: int, attention_head_dim: int,
-                 mlp_ratio: float = 4.0):
+    def __init__(
+        self, dim: int, num_attention_heads: int, attention_head_dim: int, mlp_ratio: float = 4.0
+    ):
         super().__init__()
         self.mlp_hidden_dim = int(dim * mlp_ratio)
         self.norm = AdaLayerNormZeroSingle(dim)
         self.proj_mlp = nn.Linear(dim, self.mlp_hidden_dim)
         self.proj_out = nn.Linear(dim + self.mlp_hidden_dim, dim)
-        self.attn = FluxAttention(dim, num_attention_heads, attention_head_dim, bias=True,
-                                  out_dim=dim, eps=1e-6, pre_only=True)
+        self.attn = FluxAttention(
+            dim,
+            num_attention_heads,
+            attention_head_dim,
+            bias=True,
+            out_dim=dim,
+            eps=1e-6,
+            pre_only=True,
+        )
 
-    def forward(self, hidden_states, encoder_hidden_states, temb, image_rotary_emb=None,
-                joint_attention_kwargs=None):
+    def forward(
+        self,
+        hidden_states,
+        encoder_hidden_states,
+        temb,
+        image_rotary_emb=None,
+        joint_attention_kwargs=None,
+    ):
         n_txt = encoder_hidden_states.shape[1]
         hidden_states = paddle.concat([encoder_hidden_states, hidden_states], axis=1)
         residual = hidden_states
         norm_h, gate = self.norm(hidden_states, temb)
         mlp = F.gelu(self.proj_mlp(norm_h), approximate=True)
-        attn_out = self.attn(norm_h, image_rotary_emb=image_rotary_emb,
-                             **(joint_attention_kwargs or {}))
+        attn_out = self.attn(
+            norm_h, image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {})
+        )
         hidden_states = paddle.concat([attn_out, mlp], axis=2)
         hidden_states = residual + gate.unsqueeze(1) * self.proj_out(hidden_states)
         hidden_states = _clip_fp16(hidden_states)
@@ -442,29 +522,49 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
     config_name = "config.json"
 
     @register_to_config
-    def __init__(self, patch_size: int = 1, in_channels: int = 64, out_channels: int | None = None,
-                 num_layers: int = 19, num_single_layers: int = 38,
-                 attention_head_dim: int = 128, num_attention_heads: int = 24,
-                 joint_attention_dim: int = 4096, pooled_projection_dim: int = 768,
-                 guidance_embeds: bool = False, axes_dims_rope=(16, 56, 56)):
+    def __init__(
+        self,
+        patch_size: int = 1,
+        in_channels: int = 64,
+        out_channels: int | None = None,
+        num_layers: int = 19,
+        num_single_layers: int = 38,
+        attention_head_dim: int = 128,
+        num_attention_heads: int = 24,
+        joint_attention_dim: int = 4096,
+        pooled_projection_dim: int = 768,
+        guidance_embeds: bool = False,
+        axes_dims_rope=(16, 56, 56),
+    ):
         super().__init__()
         if sum(axes_dims_rope) != attention_head_dim:
-            raise ValueError(f"axes_dims_rope {list(axes_dims_rope)} must sum to "
-                             f"attention_head_dim {attention_head_dim}")
+            raise ValueError(
+                f"axes_dims_rope {list(axes_dims_rope)} must sum to "
+                f"attention_head_dim {attention_head_dim}"
+            )
         self.out_channels = out_channels or in_channels
         self.inner_dim = num_attention_heads * attention_head_dim
         self.pos_embed = FluxPosEmbed(10000, axes_dims_rope)
-        embed_cls = (CombinedTimestepGuidanceTextProjEmbeddings if guidance_embeds
-                     else CombinedTimestepTextProjEmbeddings)
+        embed_cls = (
+            CombinedTimestepGuidanceTextProjEmbeddings
+            if guidance_embeds
+            else CombinedTimestepTextProjEmbeddings
+        )
         self.time_text_embed = embed_cls(self.inner_dim, pooled_projection_dim)
         self.context_embedder = nn.Linear(joint_attention_dim, self.inner_dim)
         self.x_embedder = nn.Linear(in_channels, self.inner_dim)
-        self.transformer_blocks = nn.LayerList([
-            FluxTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
-            for _ in range(num_layers)])
-        self.single_transformer_blocks = nn.LayerList([
-            FluxSingleTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
-            for _ in range(num_single_layers)])
+        self.transformer_blocks = nn.LayerList(
+            [
+                FluxTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
+                for _ in range(num_layers)
+            ]
+        )
+        self.single_transformer_blocks = nn.LayerList(
+            [
+                FluxSingleTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
+                for _ in range(num_single_layers)
+            ]
+        )
         self.norm_out = AdaLayerNormContinuous(self.inner_dim, self.inner_dim, eps=1e-6)
         self.proj_out = nn.Linear(self.inner_dim, patch_size * patch_size * self.out_channels)
         self.gradient_checkpointing = False
@@ -493,19 +593,31 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
 
     def _call_block(self, position, total, block, hidden_states, encoder_hidden_states, *rest):
         """One block (``(encoder, hidden)`` out), through First Block Cache when enabled."""
+
         def call():
             return self._run_block(block, hidden_states, encoder_hidden_states, *rest)
 
         if self._first_block_cache is None:
             return call()
-        return self._first_block_cache.run(position, total, call, hidden_states,
-                                           encoder_hidden_states)
+        return self._first_block_cache.run(
+            position, total, call, hidden_states, encoder_hidden_states
+        )
 
-    def forward(self, hidden_states, encoder_hidden_states=None, pooled_projections=None,
-                timestep=None, img_ids=None, txt_ids=None, guidance=None,
-                joint_attention_kwargs=None, controlnet_block_samples=None,
-                controlnet_single_block_samples=None, return_dict: bool = True,
-                controlnet_blocks_repeat: bool = False):
+    def forward(
+        self,
+        hidden_states,
+        encoder_hidden_states=None,
+        pooled_projections=None,
+        timestep=None,
+        img_ids=None,
+        txt_ids=None,
+        guidance=None,
+        joint_attention_kwargs=None,
+        controlnet_block_samples=None,
+        controlnet_single_block_samples=None,
+        return_dict: bool = True,
+        controlnet_blocks_repeat: bool = False,
+    ):
         """Predict the flow (velocity) for packed latent tokens.
 
         Args:
@@ -530,14 +642,36 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
 
         # diffusers' joint_attention_kwargs={"scale": s} scales every LoRA for this call
         with lora_scale(joint_attention_kwargs.pop("scale", None)):
-            return self._forward(hidden_states, encoder_hidden_states, pooled_projections,
-                                 timestep, img_ids, txt_ids, guidance, joint_attention_kwargs,
-                                 controlnet_block_samples, controlnet_single_block_samples,
-                                 return_dict, controlnet_blocks_repeat)
+            return self._forward(
+                hidden_states,
+                encoder_hidden_states,
+                pooled_projections,
+                timestep,
+                img_ids,
+                txt_ids,
+                guidance,
+                joint_attention_kwargs,
+                controlnet_block_samples,
+                controlnet_single_block_samples,
+                return_dict,
+                controlnet_blocks_repeat,
+            )
 
-    def _forward(self, hidden_states, encoder_hidden_states, pooled_projections, timestep,
-                 img_ids, txt_ids, guidance, joint_attention_kwargs, controlnet_block_samples,
-                 controlnet_single_block_samples, return_dict, controlnet_blocks_repeat):
+    def _forward(
+        self,
+        hidden_states,
+        encoder_hidden_states,
+        pooled_projections,
+        timestep,
+        img_ids,
+        txt_ids,
+        guidance,
+        joint_attention_kwargs,
+        controlnet_block_samples,
+        controlnet_single_block_samples,
+        return_dict,
+        controlnet_blocks_repeat,
+    ):
         ip_embeds = joint_attention_kwargs.pop("ip_adapter_image_embeds", None)
         if ip_embeds is not None:
             joint_attention_kwargs["ip_hidden_states"] = self._ip_hidden_states(ip_embeds)
@@ -556,8 +690,15 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
         total = len(self.transformer_blocks) + len(self.single_transformer_blocks)
         for index, block in enumerate(self.transformer_blocks):
             encoder_hidden_states, hidden_states = self._call_block(
-                index, total, block, hidden_states, encoder_hidden_states, temb,
-                image_rotary_emb, joint_attention_kwargs)
+                index,
+                total,
+                block,
+                hidden_states,
+                encoder_hidden_states,
+                temb,
+                image_rotary_emb,
+                joint_attention_kwargs,
+            )
             if controlnet_block_samples is not None:
                 n = len(controlnet_block_samples)
                 if controlnet_blocks_repeat:
@@ -568,8 +709,15 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
         first_single = len(self.transformer_blocks)
         for index, block in enumerate(self.single_transformer_blocks):
             encoder_hidden_states, hidden_states = self._call_block(
-                first_single + index, total, block, hidden_states, encoder_hidden_states, temb,
-                image_rotary_emb, joint_attention_kwargs)
+                first_single + index,
+                total,
+                block,
+                hidden_states,
+                encoder_hidden_states,
+                temb,
+                image_rotary_emb,
+                joint_attention_kwargs,
+            )
             if controlnet_single_block_samples is not None:
                 n = len(controlnet_single_block_samples)
                 interval = int(np.ceil(len(self.single_transformer_blocks) / n))

@@ -26,8 +26,10 @@ def _text_weights(folder: Path) -> tuple[str, list[Path]]:
         if files:
             return layout, files
     present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-    raise LayoutError(f"{folder}: no model.safetensors (or sharded index) found; folder holds "
-                      f"{present or 'nothing'}")
+    raise LayoutError(
+        f"{folder}: no model.safetensors (or sharded index) found; folder holds "
+        f"{present or 'nothing'}"
+    )
 
 
 def load_vae(folder: Path):
@@ -58,6 +60,7 @@ def load_clip(folder: Path):
     config = CLIPTextConfig.from_pretrained(str(folder))
     model = CLIPTextModel(config)
     layout, files = _text_weights(folder)
+
     # transformers 5 saves CLIPTextModel without the "text_model." prefix; 4.x (and the FLUX
     # repositories) with it. Accept both.
     def key_map(key):
@@ -108,8 +111,15 @@ class JsonTokenizer:
         self.pad_token = pad
         self.pad_token_id = self._tok.token_to_id(pad) or 0
 
-    def __call__(self, text, padding="max_length", max_length=None, truncation=False,
-                 return_tensors="np", **_ignored):
+    def __call__(
+        self,
+        text,
+        padding="max_length",
+        max_length=None,
+        truncation=False,
+        return_tensors="np",
+        **_ignored,
+    ):
         import numpy as np
 
         texts = [text] if isinstance(text, str) else list(text)
@@ -119,8 +129,9 @@ class JsonTokenizer:
         if truncation and max_length:
             tok.enable_truncation(max_length)
         if padding == "max_length" and max_length:
-            tok.enable_padding(length=max_length, pad_id=self.pad_token_id,
-                               pad_token=self.pad_token)
+            tok.enable_padding(
+                length=max_length, pad_id=self.pad_token_id, pad_token=self.pad_token
+            )
         elif padding:
             tok.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
         ids = [e.ids for e in tok.encode_batch(texts)]
@@ -148,8 +159,9 @@ def load_tokenizer(folder: Path, kind: str):
             return CLIPTokenizer.from_pretrained(str(folder))
         if (folder / "tokenizer.json").is_file():
             return JsonTokenizer(folder)
-        raise LayoutError(f"{folder}: CLIP tokenizer needs vocab.json + merges.txt or "
-                          "tokenizer.json")
+        raise LayoutError(
+            f"{folder}: CLIP tokenizer needs vocab.json + merges.txt or tokenizer.json"
+        )
     from ppdiffusers.transformers import T5Tokenizer
 
     if not (folder / "spiece.model").is_file():
@@ -160,9 +172,11 @@ def load_tokenizer(folder: Path, kind: str):
     # transformers writes (it lists the <extra_id_N> tokens in reverse order).
     cfg_path = folder / "tokenizer_config.json"
     cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
-    return T5Tokenizer(sentencepiece_model_file=str(folder / "spiece.model"),
-                       extra_ids=int(cfg.get("extra_ids", 100)),
-                       model_max_length=int(cfg.get("model_max_length", 512)))
+    return T5Tokenizer(
+        sentencepiece_model_file=str(folder / "spiece.model"),
+        extra_ids=int(cfg.get("extra_ids", 100)),
+        model_max_length=int(cfg.get("model_max_length", 512)),
+    )
 
 
 def read_model_index(root: Path) -> dict:
@@ -172,8 +186,10 @@ def read_model_index(root: Path) -> dict:
         if (root / "config.json").is_file():
             hint = " (this looks like a single model folder, not a pipeline folder)"
         elif any(root.glob("*.safetensors")):
-            hint = (" (a single-file checkpoint? convert it first: "
-                    "`ppflux convert --from-original FILE OUT_DIR`)")
+            hint = (
+                " (a single-file checkpoint? convert it first: "
+                "`ppflux convert --from-original FILE OUT_DIR`)"
+            )
         raise LayoutError(f"{root}: no model_index.json, so not a diffusers pipeline folder{hint}")
     from .._errors import UserError, read_json_object
 

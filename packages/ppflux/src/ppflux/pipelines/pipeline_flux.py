@@ -23,8 +23,15 @@ from . import components as C  # noqa: E402
 
 logger = logging.getLogger("ppflux")
 
-REQUIRED = ("scheduler", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2",
-            "transformer")
+REQUIRED = (
+    "scheduler",
+    "vae",
+    "text_encoder",
+    "tokenizer",
+    "text_encoder_2",
+    "tokenizer_2",
+    "transformer",
+)
 
 
 @dataclass
@@ -53,8 +60,9 @@ def retrieve_latents(encoder_output, generator=None, sample_mode: str = "sample"
     dist = encoder_output.latent_dist
     if sample_mode == "argmax":
         return dist.mode()
-    if generator is None or not isinstance(generator, (int, np.integer, np.random.Generator,
-                                                       list, tuple)):
+    if generator is None or not isinstance(
+        generator, (int, np.integer, np.random.Generator, list, tuple)
+    ):
         return dist.sample(generator)
     return dist.mean + dist.std * randn_tensor(dist.mean.shape, generator, dist.mean.dtype)
 
@@ -116,13 +124,29 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
         "tokenizer_2": lambda p: C.load_tokenizer(p, "t5"),
     }
 
-    def __init__(self, scheduler, vae, text_encoder, tokenizer, text_encoder_2, tokenizer_2,
-                 transformer, **extra):
+    def __init__(
+        self,
+        scheduler,
+        vae,
+        text_encoder,
+        tokenizer,
+        text_encoder_2,
+        tokenizer_2,
+        transformer,
+        **extra,
+    ):
         self._folder: Path | None = None
         self.low_memory = False
-        self._modules = dict(scheduler=scheduler, vae=vae, text_encoder=text_encoder,
-                             tokenizer=tokenizer, text_encoder_2=text_encoder_2,
-                             tokenizer_2=tokenizer_2, transformer=transformer, **extra)
+        self._modules = dict(
+            scheduler=scheduler,
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            text_encoder_2=text_encoder_2,
+            tokenizer_2=tokenizer_2,
+            transformer=transformer,
+            **extra,
+        )
         self._configs: dict = {}
         self._init_processors()
 
@@ -191,15 +215,18 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
         self.latent_channels = vae_cfg.get("latent_channels", 16)
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor * 2)
         self.mask_processor = VaeImageProcessor(
-            vae_scale_factor=self.vae_scale_factor * 2, vae_latent_channels=self.latent_channels,
-            do_normalize=False, do_binarize=True, do_convert_grayscale=True)
+            vae_scale_factor=self.vae_scale_factor * 2,
+            vae_latent_channels=self.latent_channels,
+            do_normalize=False,
+            do_binarize=True,
+            do_convert_grayscale=True,
+        )
         tok = self._modules.get("tokenizer")
         self.tokenizer_max_length = getattr(tok, "model_max_length", 77) if tok is not None else 77
         self.default_sample_size = 128
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, low_memory: bool = False,
-                        **components):
+    def from_pretrained(cls, pretrained_model_name_or_path, low_memory: bool = False, **components):
         """Load a diffusers-layout folder (torch safetensors, converted while loading) or a
         folder saved by ``save_pretrained``. Components passed as keywords replace the
         folder's."""
@@ -208,12 +235,17 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
             raise LayoutError(f"{root}: not a folder (ppflux reads local folders only)")
         index = C.read_model_index(root)
         needed = cls._required + cls._optional
-        on_disk = {n for n in needed + cls._may_be_absent
-                   if n in index and index[n] and index[n][0] and (root / n).is_dir()}
+        on_disk = {
+            n
+            for n in needed + cls._may_be_absent
+            if n in index and index[n] and index[n][0] and (root / n).is_dir()
+        }
         missing = [n for n in needed if n not in components and n not in on_disk]
         if missing:
-            raise LayoutError(f"{root}: pipeline components missing: {', '.join(missing)} "
-                              f"(expected sub-folders next to model_index.json)")
+            raise LayoutError(
+                f"{root}: pipeline components missing: {', '.join(missing)} "
+                f"(expected sub-folders next to model_index.json)"
+            )
         pipe = cls.__new__(cls)
         pipe._folder = root
         pipe.low_memory = low_memory
@@ -242,8 +274,11 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
 
         target = Path(save_directory)
         with atomic_dir(target, overwrite=overwrite) as tmp:
-            index = {"_class_name": type(self).__name__, "_diffusers_version": "0.32.2",
-                     "_ppflux_version": __version__}
+            index = {
+                "_class_name": type(self).__name__,
+                "_diffusers_version": "0.32.2",
+                "_ppflux_version": __version__,
+            }
             for name in self._modules:
                 module = self._component(name)
                 if module is None:
@@ -257,28 +292,44 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
                     _save_vae(module, sub)
                 else:
                     module.save_pretrained(sub)
-                lib = "transformers" if name.startswith(
-                    ("tokenizer", "text_encoder", "image_encoder", "feature_extractor")) \
+                lib = (
+                    "transformers"
+                    if name.startswith(
+                        ("tokenizer", "text_encoder", "image_encoder", "feature_extractor")
+                    )
                     else "diffusers"
+                )
                 index[name] = [lib, _diffusers_class_name(name, module)]
                 self._release(name)
             (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
 
     # ------------------------------------------------------------------ prompts
-    def _get_t5_prompt_embeds(self, prompt, num_images_per_prompt=1, max_sequence_length=512,
-                              dtype=None):
+    def _get_t5_prompt_embeds(
+        self, prompt, num_images_per_prompt=1, max_sequence_length=512, dtype=None
+    ):
         prompt = [prompt] if isinstance(prompt, str) else list(prompt)
         tokenizer = self._component("tokenizer_2")
-        inputs = tokenizer(prompt, padding="max_length", max_length=max_sequence_length,
-                           truncation=True, return_length=False,
-                           return_overflowing_tokens=False, return_tensors="np")
+        inputs = tokenizer(
+            prompt,
+            padding="max_length",
+            max_length=max_sequence_length,
+            truncation=True,
+            return_length=False,
+            return_overflowing_tokens=False,
+            return_tensors="np",
+        )
         ids = np.asarray(inputs["input_ids"])
         untruncated = tokenizer(prompt, padding="longest", return_tensors="np")["input_ids"]
         if np.asarray(untruncated).shape[-1] > ids.shape[-1]:
-            removed = tokenizer.batch_decode(np.asarray(untruncated)[:, max_sequence_length - 1:-1])
-            logger.warning("The following part of your input was truncated because "
-                           "`max_sequence_length` is set to %d tokens: %s",
-                           max_sequence_length, removed)
+            removed = tokenizer.batch_decode(
+                np.asarray(untruncated)[:, max_sequence_length - 1 : -1]
+            )
+            logger.warning(
+                "The following part of your input was truncated because "
+                "`max_sequence_length` is set to %d tokens: %s",
+                max_sequence_length,
+                removed,
+            )
         encoder = self._component("text_encoder_2")
         with paddle.no_grad():
             embeds = encoder(paddle.to_tensor(ids, dtype="int64"), output_hidden_states=False)[0]
@@ -286,34 +337,54 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
             embeds = embeds.astype(dtype)
         b, seq, _ = embeds.shape
         embeds = embeds.tile([1, num_images_per_prompt, 1]).reshape(
-            [b * num_images_per_prompt, seq, -1])
+            [b * num_images_per_prompt, seq, -1]
+        )
         return embeds
 
     def _get_clip_prompt_embeds(self, prompt, num_images_per_prompt=1):
         prompt = [prompt] if isinstance(prompt, str) else list(prompt)
         tokenizer = self._component("tokenizer")
         max_len = self.tokenizer_max_length
-        inputs = tokenizer(prompt, padding="max_length", max_length=max_len, truncation=True,
-                           return_overflowing_tokens=False, return_length=False,
-                           return_tensors="np")
+        inputs = tokenizer(
+            prompt,
+            padding="max_length",
+            max_length=max_len,
+            truncation=True,
+            return_overflowing_tokens=False,
+            return_length=False,
+            return_tensors="np",
+        )
         ids = np.asarray(inputs["input_ids"])
-        untruncated = np.asarray(tokenizer(prompt, padding="longest",
-                                           return_tensors="np")["input_ids"])
+        untruncated = np.asarray(
+            tokenizer(prompt, padding="longest", return_tensors="np")["input_ids"]
+        )
         if untruncated.shape[-1] > ids.shape[-1]:
-            removed = tokenizer.batch_decode(untruncated[:, max_len - 1:-1])
-            logger.warning("The following part of your input was truncated because CLIP can "
-                           "only handle sequences up to %d tokens: %s", max_len, removed)
+            removed = tokenizer.batch_decode(untruncated[:, max_len - 1 : -1])
+            logger.warning(
+                "The following part of your input was truncated because CLIP can "
+                "only handle sequences up to %d tokens: %s",
+                max_len,
+                removed,
+            )
         encoder = self._component("text_encoder")
         with paddle.no_grad():
-            out = encoder(paddle.to_tensor(ids, dtype="int64"), output_hidden_states=False,
-                          return_dict=True)
+            out = encoder(
+                paddle.to_tensor(ids, dtype="int64"), output_hidden_states=False, return_dict=True
+            )
         pooled = out.pooler_output
         b = pooled.shape[0]
         return pooled.tile([1, num_images_per_prompt]).reshape([b * num_images_per_prompt, -1])
 
-    def encode_prompt(self, prompt, prompt_2=None, prompt_embeds=None,
-                      pooled_prompt_embeds=None, num_images_per_prompt: int = 1,
-                      max_sequence_length: int = 512, lora_scale=None):
+    def encode_prompt(
+        self,
+        prompt,
+        prompt_2=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        num_images_per_prompt: int = 1,
+        max_sequence_length: int = 512,
+        lora_scale=None,
+    ):
         """(prompt_embeds [B, L, D], pooled_prompt_embeds [B, P], text_ids [L, 3])."""
         if prompt_embeds is None:
             prompt = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -321,29 +392,51 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
             prompt_2 = [prompt_2] if isinstance(prompt_2, str) else list(prompt_2)
             pooled_prompt_embeds = self._get_clip_prompt_embeds(prompt, num_images_per_prompt)
             self._release("text_encoder")
-            prompt_embeds = self._get_t5_prompt_embeds(prompt_2, num_images_per_prompt,
-                                                       max_sequence_length)
+            prompt_embeds = self._get_t5_prompt_embeds(
+                prompt_2, num_images_per_prompt, max_sequence_length
+            )
             self._release("text_encoder_2")
         text_ids = paddle.zeros([prompt_embeds.shape[1], 3], dtype=prompt_embeds.dtype)
         return prompt_embeds, pooled_prompt_embeds, text_ids
 
     # ------------------------------------------------------------------ checks
-    def check_inputs(self, prompt, prompt_2, height, width, negative_prompt=None,
-                     negative_prompt_2=None, prompt_embeds=None, negative_prompt_embeds=None,
-                     pooled_prompt_embeds=None, negative_pooled_prompt_embeds=None,
-                     callback_on_step_end_tensor_inputs=None, max_sequence_length=None):
+    def check_inputs(
+        self,
+        prompt,
+        prompt_2,
+        height,
+        width,
+        negative_prompt=None,
+        negative_prompt_2=None,
+        prompt_embeds=None,
+        negative_prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        negative_pooled_prompt_embeds=None,
+        callback_on_step_end_tensor_inputs=None,
+        max_sequence_length=None,
+    ):
         div = self.vae_scale_factor * 2
         if height % div != 0 or width % div != 0:
-            logger.warning("`height` and `width` have to be divisible by %d but are %d and %d. "
-                           "Dimensions will be resized accordingly", div, height, width)
+            logger.warning(
+                "`height` and `width` have to be divisible by %d but are %d and %d. "
+                "Dimensions will be resized accordingly",
+                div,
+                height,
+                width,
+            )
         if height < div or width < div:
-            raise ValueError(f"height and width must be at least {div} pixels, got "
-                             f"{height}x{width}")
+            raise ValueError(
+                f"height and width must be at least {div} pixels, got {height}x{width}"
+            )
         allowed = {"latents", "prompt_embeds"}
-        if callback_on_step_end_tensor_inputs is not None and not set(
-                callback_on_step_end_tensor_inputs) <= allowed:
-            raise ValueError(f"`callback_on_step_end_tensor_inputs` must be a subset of "
-                             f"{sorted(allowed)}, got {callback_on_step_end_tensor_inputs}")
+        if (
+            callback_on_step_end_tensor_inputs is not None
+            and not set(callback_on_step_end_tensor_inputs) <= allowed
+        ):
+            raise ValueError(
+                f"`callback_on_step_end_tensor_inputs` must be a subset of "
+                f"{sorted(allowed)}, got {callback_on_step_end_tensor_inputs}"
+            )
         if prompt is not None and prompt_embeds is not None:
             raise ValueError("pass either `prompt` or `prompt_embeds`, not both")
         if prompt_2 is not None and prompt_embeds is not None:
@@ -355,17 +448,21 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
         if prompt_2 is not None and not isinstance(prompt_2, (str, list)):
             raise ValueError(f"`prompt_2` has to be of type str or list, got {type(prompt_2)}")
         if prompt_embeds is not None and pooled_prompt_embeds is None:
-            raise ValueError("`prompt_embeds` needs `pooled_prompt_embeds` as well (both come "
-                             "from encode_prompt)")
+            raise ValueError(
+                "`prompt_embeds` needs `pooled_prompt_embeds` as well (both come "
+                "from encode_prompt)"
+            )
         if negative_prompt_embeds is not None and negative_pooled_prompt_embeds is None:
             raise ValueError("`negative_prompt_embeds` needs `negative_pooled_prompt_embeds`")
         if max_sequence_length is not None and max_sequence_length > 512:
-            raise ValueError(f"`max_sequence_length` cannot be greater than 512 but is "
-                             f"{max_sequence_length}")
+            raise ValueError(
+                f"`max_sequence_length` cannot be greater than 512 but is {max_sequence_length}"
+            )
 
     # ------------------------------------------------------------------ latents
-    def prepare_latents(self, batch_size, num_channels_latents, height, width, dtype,
-                        generator, latents=None):
+    def prepare_latents(
+        self, batch_size, num_channels_latents, height, width, dtype, generator, latents=None
+    ):
         height = 2 * (int(height) // (self.vae_scale_factor * 2))
         width = 2 * (int(width) // (self.vae_scale_factor * 2))
         ids = prepare_latent_image_ids(height // 2, width // 2)
@@ -379,21 +476,36 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
 
     def _timesteps(self, num_inference_steps, sigmas, image_seq_len):
         scheduler = self._component("scheduler")
-        sigmas = (np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)
-                  if sigmas is None else sigmas)
+        sigmas = (
+            np.linspace(1.0, 1 / num_inference_steps, num_inference_steps)
+            if sigmas is None
+            else sigmas
+        )
         cfg = scheduler.config
-        mu = calculate_shift(image_seq_len, cfg.get("base_image_seq_len", 256),
-                             cfg.get("max_image_seq_len", 4096), cfg.get("base_shift", 0.5),
-                             cfg.get("max_shift", 1.15))
+        mu = calculate_shift(
+            image_seq_len,
+            cfg.get("base_image_seq_len", 256),
+            cfg.get("max_image_seq_len", 4096),
+            cfg.get("base_shift", 0.5),
+            cfg.get("max_shift", 1.15),
+        )
         scheduler.set_timesteps(sigmas=sigmas, mu=mu)
         return scheduler.timesteps, len(scheduler.timesteps)
 
-    def _ip_adapter_kwargs(self, joint_attention_kwargs, width, height, num_images_per_prompt,
-                           image, embeds, negative_image, negative_embeds):
+    def _ip_adapter_kwargs(
+        self,
+        joint_attention_kwargs,
+        width,
+        height,
+        num_images_per_prompt,
+        image,
+        embeds,
+        negative_image,
+        negative_embeds,
+    ):
         """joint_attention_kwargs of the conditional and the unconditional (true CFG) calls,
         with the IP-Adapter image embeddings when an image prompt is given."""
-        if image is None and embeds is None and negative_image is None \
-                and negative_embeds is None:
+        if image is None and embeds is None and negative_image is None and negative_embeds is None:
             return joint_attention_kwargs, joint_attention_kwargs
         n = len(self._component("transformer").__dict__.get("_ip_projections") or ())
         black = [np.zeros((width, height, 3), dtype=np.uint8)] * max(n, 1)
@@ -402,10 +514,18 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
         if negative_image is None and negative_embeds is None:
             negative_image = black
         base = dict(joint_attention_kwargs or {})
-        cond = dict(base, ip_adapter_image_embeds=self.prepare_ip_adapter_image_embeds(
-            image, embeds, num_images_per_prompt))
-        uncond = dict(base, ip_adapter_image_embeds=self.prepare_ip_adapter_image_embeds(
-            negative_image, negative_embeds, num_images_per_prompt))
+        cond = dict(
+            base,
+            ip_adapter_image_embeds=self.prepare_ip_adapter_image_embeds(
+                image, embeds, num_images_per_prompt
+            ),
+        )
+        uncond = dict(
+            base,
+            ip_adapter_image_embeds=self.prepare_ip_adapter_image_embeds(
+                negative_image, negative_embeds, num_images_per_prompt
+            ),
+        )
         return cond, uncond
 
     def _guidance(self, config, guidance_scale, batch):
@@ -419,9 +539,13 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
         vae = self._component("vae")
         with paddle.no_grad():
             if isinstance(generator, (list, tuple)):
-                latents = paddle.concat([
-                    retrieve_latents(vae.encode(image[i:i + 1]), g, sample_mode)
-                    for i, g in enumerate(generator)], axis=0)
+                latents = paddle.concat(
+                    [
+                        retrieve_latents(vae.encode(image[i : i + 1]), g, sample_mode)
+                        for i, g in enumerate(generator)
+                    ],
+                    axis=0,
+                )
             else:
                 latents = retrieve_latents(vae.encode(image), generator, sample_mode)
         return (latents - vae.config.shift_factor) * vae.config.scaling_factor
@@ -448,14 +572,25 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
     def _progress(self, total):
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, disable=getattr(self, "_disable_progress", False),
-                    desc="denoising", unit="step")
+        return tqdm(
+            total=total,
+            disable=getattr(self, "_disable_progress", False),
+            desc="denoising",
+            unit="step",
+        )
 
     def set_progress_bar_config(self, disable: bool = False):
         self._disable_progress = disable
 
-    def _denoise(self, timesteps, latents, step_fn, callback_on_step_end,
-                 callback_on_step_end_tensor_inputs, extra_state):
+    def _denoise(
+        self,
+        timesteps,
+        latents,
+        step_fn,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+        extra_state,
+    ):
         scheduler = self._component("scheduler")
         self._interrupt = False
         with self._progress(len(timesteps)) as bar:
@@ -469,8 +604,9 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
                 latents = self._after_step(i, t, latents, timesteps)
                 if callback_on_step_end is not None:
                     state = {"latents": latents, **extra_state}
-                    kwargs = {k: state[k] for k in (callback_on_step_end_tensor_inputs
-                                                     or ["latents"])}
+                    kwargs = {
+                        k: state[k] for k in (callback_on_step_end_tensor_inputs or ["latents"])
+                    }
                     out = callback_on_step_end(self, i, t, kwargs) or {}
                     latents = out.pop("latents", latents)
                     extra_state.update(out)
@@ -483,23 +619,63 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
     # ------------------------------------------------------------------ shared by the pipelines
     # Every FLUX pipeline checks and encodes the prompt, calls the transformer once per step and
     # decodes the same way; the pipelines differ in how they prepare latents and conditions.
-    def _encode_checked(self, prompt, prompt_2, height, width, prompt_embeds,
-                        pooled_prompt_embeds, num_images_per_prompt, max_sequence_length,
-                        callback_on_step_end_tensor_inputs, **negative):
+    def _encode_checked(
+        self,
+        prompt,
+        prompt_2,
+        height,
+        width,
+        prompt_embeds,
+        pooled_prompt_embeds,
+        num_images_per_prompt,
+        max_sequence_length,
+        callback_on_step_end_tensor_inputs,
+        **negative,
+    ):
         """check_inputs + encode_prompt: (batch_size, prompt_embeds, pooled, text_ids)."""
-        self.check_inputs(prompt, prompt_2, height, width, prompt_embeds=prompt_embeds,
-                          pooled_prompt_embeds=pooled_prompt_embeds,
-                          callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-                          max_sequence_length=max_sequence_length, **negative)
-        batch_size = (1 if isinstance(prompt, str) else len(prompt)) if prompt is not None \
+        self.check_inputs(
+            prompt,
+            prompt_2,
+            height,
+            width,
+            prompt_embeds=prompt_embeds,
+            pooled_prompt_embeds=pooled_prompt_embeds,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            max_sequence_length=max_sequence_length,
+            **negative,
+        )
+        batch_size = (
+            (1 if isinstance(prompt, str) else len(prompt))
+            if prompt is not None
             else prompt_embeds.shape[0]
-        return (batch_size, *self.encode_prompt(prompt, prompt_2, prompt_embeds,
-                                                pooled_prompt_embeds, num_images_per_prompt,
-                                                max_sequence_length))
+        )
+        return (
+            batch_size,
+            *self.encode_prompt(
+                prompt,
+                prompt_2,
+                prompt_embeds,
+                pooled_prompt_embeds,
+                num_images_per_prompt,
+                max_sequence_length,
+            ),
+        )
 
-    def _predict(self, latents, t, guidance, prompt_embeds, pooled, text_ids, image_ids,
-                 joint_attention_kwargs, extra_channels=None, extra_tokens=None,
-                 cache_context="cond", **controlnet_outputs):
+    def _predict(
+        self,
+        latents,
+        t,
+        guidance,
+        prompt_embeds,
+        pooled,
+        text_ids,
+        image_ids,
+        joint_attention_kwargs,
+        extra_channels=None,
+        extra_tokens=None,
+        cache_context="cond",
+        **controlnet_outputs,
+    ):
         """One transformer call at scheduler time ``t`` (passed as t / 1000, as diffusers does).
         The transformer is looked up on every call so that ``low_memory`` can free it after.
 
@@ -515,23 +691,46 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
         transformer = self._component("transformer")
         with paddle.no_grad(), _cache_context(transformer, cache_context):
             out = transformer(
-                hidden_states=hidden_states, timestep=timestep / 1000, guidance=guidance,
-                pooled_projections=pooled, encoder_hidden_states=prompt_embeds,
-                txt_ids=text_ids, img_ids=image_ids,
-                joint_attention_kwargs=joint_attention_kwargs, return_dict=False,
-                **controlnet_outputs)[0]
+                hidden_states=hidden_states,
+                timestep=timestep / 1000,
+                guidance=guidance,
+                pooled_projections=pooled,
+                encoder_hidden_states=prompt_embeds,
+                txt_ids=text_ids,
+                img_ids=image_ids,
+                joint_attention_kwargs=joint_attention_kwargs,
+                return_dict=False,
+                **controlnet_outputs,
+            )[0]
         return out[:, : latents.shape[1]] if extra_tokens is not None else out
 
-    def _denoise_and_decode(self, timesteps, latents, step_fn, prompt_embeds, height, width,
-                            output_type, return_dict, callback_on_step_end,
-                            callback_on_step_end_tensor_inputs, release=("transformer",)):
+    def _denoise_and_decode(
+        self,
+        timesteps,
+        latents,
+        step_fn,
+        prompt_embeds,
+        height,
+        width,
+        output_type,
+        return_dict,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+        release=("transformer",),
+    ):
         try:
-            latents = self._denoise(timesteps, latents, step_fn, callback_on_step_end,
-                                    callback_on_step_end_tensor_inputs,
-                                    {"prompt_embeds": prompt_embeds})
+            latents = self._denoise(
+                timesteps,
+                latents,
+                step_fn,
+                callback_on_step_end,
+                callback_on_step_end_tensor_inputs,
+                {"prompt_embeds": prompt_embeds},
+            )
         finally:
-            transformer = self._modules.get("transformer") or getattr(
-                self, "_lazy_cache", {}).get("transformer")
+            transformer = self._modules.get("transformer") or getattr(self, "_lazy_cache", {}).get(
+                "transformer"
+            )
             if transformer is not None and hasattr(transformer, "reset_cache"):
                 transformer.reset_cache()  # cache states live for one call (as in diffusers)
         self._release(*release)
@@ -543,17 +742,36 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
         return getattr(self, "_interrupt", False)
 
     # ------------------------------------------------------------------ call
-    def __call__(self, prompt=None, prompt_2=None, negative_prompt=None, negative_prompt_2=None,
-                 true_cfg_scale: float = 1.0, height: int | None = None, width: int | None = None,
-                 num_inference_steps: int = 28, sigmas=None, guidance_scale: float = 3.5,
-                 num_images_per_prompt: int = 1, generator=None, latents=None,
-                 prompt_embeds=None, pooled_prompt_embeds=None, negative_prompt_embeds=None,
-                 negative_pooled_prompt_embeds=None, output_type: str = "pil",
-                 return_dict: bool = True, joint_attention_kwargs=None,
-                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
-                 max_sequence_length: int = 512, ip_adapter_image=None,
-                 ip_adapter_image_embeds=None, negative_ip_adapter_image=None,
-                 negative_ip_adapter_image_embeds=None):
+    def __call__(
+        self,
+        prompt=None,
+        prompt_2=None,
+        negative_prompt=None,
+        negative_prompt_2=None,
+        true_cfg_scale: float = 1.0,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 28,
+        sigmas=None,
+        guidance_scale: float = 3.5,
+        num_images_per_prompt: int = 1,
+        generator=None,
+        latents=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        negative_prompt_embeds=None,
+        negative_pooled_prompt_embeds=None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        joint_attention_kwargs=None,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs=("latents",),
+        max_sequence_length: int = 512,
+        ip_adapter_image=None,
+        ip_adapter_image_embeds=None,
+        negative_ip_adapter_image=None,
+        negative_ip_adapter_image_embeds=None,
+    ):
         """Generate images from a text prompt.
 
         Args:
@@ -581,32 +799,68 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
             ``FluxPipelineOutput(images=...)`` or ``(images,)``.
         """
         return self._generate(
-            ip_adapter_image=ip_adapter_image, ip_adapter_image_embeds=ip_adapter_image_embeds,
+            ip_adapter_image=ip_adapter_image,
+            ip_adapter_image_embeds=ip_adapter_image_embeds,
             negative_ip_adapter_image=negative_ip_adapter_image,
             negative_ip_adapter_image_embeds=negative_ip_adapter_image_embeds,
-            prompt=prompt, prompt_2=prompt_2, negative_prompt=negative_prompt,
-            negative_prompt_2=negative_prompt_2, true_cfg_scale=true_cfg_scale, height=height,
-            width=width, num_inference_steps=num_inference_steps, sigmas=sigmas,
-            guidance_scale=guidance_scale, num_images_per_prompt=num_images_per_prompt,
-            generator=generator, latents=latents, prompt_embeds=prompt_embeds,
+            prompt=prompt,
+            prompt_2=prompt_2,
+            negative_prompt=negative_prompt,
+            negative_prompt_2=negative_prompt_2,
+            true_cfg_scale=true_cfg_scale,
+            height=height,
+            width=width,
+            num_inference_steps=num_inference_steps,
+            sigmas=sigmas,
+            guidance_scale=guidance_scale,
+            num_images_per_prompt=num_images_per_prompt,
+            generator=generator,
+            latents=latents,
+            prompt_embeds=prompt_embeds,
             pooled_prompt_embeds=pooled_prompt_embeds,
             negative_prompt_embeds=negative_prompt_embeds,
             negative_pooled_prompt_embeds=negative_pooled_prompt_embeds,
-            output_type=output_type, return_dict=return_dict,
+            output_type=output_type,
+            return_dict=return_dict,
             joint_attention_kwargs=joint_attention_kwargs,
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-            max_sequence_length=max_sequence_length)
+            max_sequence_length=max_sequence_length,
+        )
 
-    def _generate(self, *, prompt, prompt_2, height, width, num_inference_steps, sigmas,
-                  guidance_scale, num_images_per_prompt, generator, latents, prompt_embeds,
-                  pooled_prompt_embeds, output_type, return_dict, joint_attention_kwargs,
-                  callback_on_step_end, callback_on_step_end_tensor_inputs,
-                  max_sequence_length, negative_prompt=None, negative_prompt_2=None,
-                  true_cfg_scale=1.0, negative_prompt_embeds=None,
-                  negative_pooled_prompt_embeds=None, latent_channels_divisor=4,
-                  condition=None, ip_adapter_image=None, ip_adapter_image_embeds=None,
-                  negative_ip_adapter_image=None, negative_ip_adapter_image_embeds=None):
+    def _generate(
+        self,
+        *,
+        prompt,
+        prompt_2,
+        height,
+        width,
+        num_inference_steps,
+        sigmas,
+        guidance_scale,
+        num_images_per_prompt,
+        generator,
+        latents,
+        prompt_embeds,
+        pooled_prompt_embeds,
+        output_type,
+        return_dict,
+        joint_attention_kwargs,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+        max_sequence_length,
+        negative_prompt=None,
+        negative_prompt_2=None,
+        true_cfg_scale=1.0,
+        negative_prompt_embeds=None,
+        negative_pooled_prompt_embeds=None,
+        latent_channels_divisor=4,
+        condition=None,
+        ip_adapter_image=None,
+        ip_adapter_image_embeds=None,
+        negative_ip_adapter_image=None,
+        negative_ip_adapter_image_embeds=None,
+    ):
         """Text-to-image from pure noise, shared by FluxPipeline, FluxControlPipeline and
         FluxKontextPipeline. ``condition(total, dtype, height, width, generator)`` returns the
         ``_predict`` keywords that condition every step (``extra_channels`` / ``extra_tokens`` +
@@ -614,50 +868,101 @@ class FluxPipeline(FluxLoraLoaderMixin, FluxIPAdapterMixin):
         height = height or self.default_sample_size * self.vae_scale_factor
         width = width or self.default_sample_size * self.vae_scale_factor
         batch_size, prompt_embeds, pooled_prompt_embeds, text_ids = self._encode_checked(
-            prompt, prompt_2, height, width, prompt_embeds, pooled_prompt_embeds,
-            num_images_per_prompt, max_sequence_length, callback_on_step_end_tensor_inputs,
-            negative_prompt=negative_prompt, negative_prompt_2=negative_prompt_2,
+            prompt,
+            prompt_2,
+            height,
+            width,
+            prompt_embeds,
+            pooled_prompt_embeds,
+            num_images_per_prompt,
+            max_sequence_length,
+            callback_on_step_end_tensor_inputs,
+            negative_prompt=negative_prompt,
+            negative_prompt_2=negative_prompt_2,
             negative_prompt_embeds=negative_prompt_embeds,
-            negative_pooled_prompt_embeds=negative_pooled_prompt_embeds)
+            negative_pooled_prompt_embeds=negative_pooled_prompt_embeds,
+        )
         has_neg = negative_prompt is not None or (negative_prompt_embeds is not None)
         do_true_cfg = true_cfg_scale > 1 and has_neg
         if do_true_cfg:
-            negative_prompt_embeds, negative_pooled_prompt_embeds, neg_text_ids = \
-                self.encode_prompt(negative_prompt, negative_prompt_2, negative_prompt_embeds,
-                                   negative_pooled_prompt_embeds, num_images_per_prompt,
-                                   max_sequence_length)
+            negative_prompt_embeds, negative_pooled_prompt_embeds, neg_text_ids = (
+                self.encode_prompt(
+                    negative_prompt,
+                    negative_prompt_2,
+                    negative_prompt_embeds,
+                    negative_pooled_prompt_embeds,
+                    num_images_per_prompt,
+                    max_sequence_length,
+                )
+            )
         tcfg = self._config_of("transformer")
         num_channels_latents = tcfg["in_channels"] // latent_channels_divisor
         total = batch_size * num_images_per_prompt
         extra = {}
         if condition is not None:
             extra = condition(total, prompt_embeds.dtype, height, width, generator)
-        latents, image_ids = self.prepare_latents(total, num_channels_latents, height, width,
-                                                  prompt_embeds.dtype, generator, latents)
-        timesteps, num_inference_steps = self._timesteps(num_inference_steps, sigmas,
-                                                         latents.shape[1])
+        latents, image_ids = self.prepare_latents(
+            total, num_channels_latents, height, width, prompt_embeds.dtype, generator, latents
+        )
+        timesteps, num_inference_steps = self._timesteps(
+            num_inference_steps, sigmas, latents.shape[1]
+        )
         if extra.get("extra_ids") is not None:
             image_ids = paddle.concat([image_ids, extra.pop("extra_ids")], axis=0)
         extra.pop("extra_ids", None)
         guidance = self._guidance(tcfg, guidance_scale, latents.shape[0])
         cond_kwargs, uncond_kwargs = self._ip_adapter_kwargs(
-            joint_attention_kwargs, width, height, num_images_per_prompt, ip_adapter_image,
-            ip_adapter_image_embeds, negative_ip_adapter_image, negative_ip_adapter_image_embeds)
+            joint_attention_kwargs,
+            width,
+            height,
+            num_images_per_prompt,
+            ip_adapter_image,
+            ip_adapter_image_embeds,
+            negative_ip_adapter_image,
+            negative_ip_adapter_image_embeds,
+        )
         self._component("scheduler").set_begin_index(0)
 
         def step_fn(i, t, latents):
-            noise_pred = self._predict(latents, t, guidance, prompt_embeds, pooled_prompt_embeds,
-                                       text_ids, image_ids, cond_kwargs, **extra)
+            noise_pred = self._predict(
+                latents,
+                t,
+                guidance,
+                prompt_embeds,
+                pooled_prompt_embeds,
+                text_ids,
+                image_ids,
+                cond_kwargs,
+                **extra,
+            )
             if do_true_cfg:
-                neg = self._predict(latents, t, guidance, negative_prompt_embeds,
-                                    negative_pooled_prompt_embeds, neg_text_ids, image_ids,
-                                    uncond_kwargs, cache_context="uncond", **extra)
+                neg = self._predict(
+                    latents,
+                    t,
+                    guidance,
+                    negative_prompt_embeds,
+                    negative_pooled_prompt_embeds,
+                    neg_text_ids,
+                    image_ids,
+                    uncond_kwargs,
+                    cache_context="uncond",
+                    **extra,
+                )
                 noise_pred = neg + true_cfg_scale * (noise_pred - neg)
             return noise_pred
 
-        return self._denoise_and_decode(timesteps, latents, step_fn, prompt_embeds, height,
-                                        width, output_type, return_dict, callback_on_step_end,
-                                        callback_on_step_end_tensor_inputs)
+        return self._denoise_and_decode(
+            timesteps,
+            latents,
+            step_fn,
+            prompt_embeds,
+            height,
+            width,
+            output_type,
+            return_dict,
+            callback_on_step_end,
+            callback_on_step_end_tensor_inputs,
+        )
 
 
 def _cache_context(transformer, name):
@@ -669,11 +974,14 @@ def _cache_context(transformer, name):
 
 
 def _diffusers_class_name(name, module):
-    return {"text_encoder": "CLIPTextModel", "text_encoder_2": "T5EncoderModel",
-            "tokenizer": "CLIPTokenizer", "tokenizer_2": "T5TokenizerFast",
-            "image_encoder": "SiglipVisionModel",
-            "feature_extractor": "SiglipImageProcessor"}.get(
-        name, type(module).__name__)
+    return {
+        "text_encoder": "CLIPTextModel",
+        "text_encoder_2": "T5EncoderModel",
+        "tokenizer": "CLIPTokenizer",
+        "tokenizer_2": "T5TokenizerFast",
+        "image_encoder": "SiglipVisionModel",
+        "feature_extractor": "SiglipImageProcessor",
+    }.get(name, type(module).__name__)
 
 
 def _save_text_encoder(module, folder: Path):
@@ -682,9 +990,11 @@ def _save_text_encoder(module, folder: Path):
 
     folder.mkdir(parents=True, exist_ok=True)
     module.config.save_pretrained(str(folder))
-    save_numpy(folder / "paddle_model.safetensors",
-               {k: v.astype("float32").numpy() for k, v in module.state_dict().items()},
-               {"format": "paddle"})
+    save_numpy(
+        folder / "paddle_model.safetensors",
+        {k: v.astype("float32").numpy() for k, v in module.state_dict().items()},
+        {"format": "paddle"},
+    )
 
 
 def _save_vae(module, folder: Path):
@@ -693,6 +1003,8 @@ def _save_vae(module, folder: Path):
 
     folder.mkdir(parents=True, exist_ok=True)
     module.save_config(str(folder))
-    save_numpy(folder / PADDLE_WEIGHTS,
-               {k: v.astype("float32").numpy() for k, v in module.state_dict().items()},
-               {"format": "paddle"})
+    save_numpy(
+        folder / PADDLE_WEIGHTS,
+        {k: v.astype("float32").numpy() for k, v in module.state_dict().items()},
+        {"format": "paddle"},
+    )

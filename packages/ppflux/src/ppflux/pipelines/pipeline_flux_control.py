@@ -26,16 +26,18 @@ _CONTROL_DOC = """
 
 
 class _ControlImage:
-    def prepare_image(self, image, width, height, batch_size, num_images_per_prompt,
-                      dtype="float32"):
+    def prepare_image(
+        self, image, width, height, batch_size, num_images_per_prompt, dtype="float32"
+    ):
         """Preprocess a control image and repeat it to the batch (as diffusers' prepare_image)."""
         if not isinstance(image, paddle.Tensor):
             image = self.image_processor.preprocess(image, height=height, width=width)
         repeat_by = batch_size if image.shape[0] == 1 else num_images_per_prompt
         return paddle.repeat_interleave(image, repeat_by, axis=0).astype(dtype)
 
-    def _control_tokens(self, control_image, total, num_images_per_prompt, height, width,
-                        generator):
+    def _control_tokens(
+        self, control_image, total, num_images_per_prompt, height, width, generator
+    ):
         if control_image is None:
             raise ValueError(f"{type(self).__name__} needs `control_image`")
         if isinstance(control_image, paddle.Tensor) and control_image.ndim == 3:
@@ -45,85 +47,194 @@ class _ControlImage:
 
 
 class FluxControlPipeline(_ControlImage, FluxPipeline):
-    def __call__(self, prompt=None, prompt_2=None, control_image=None, height=None,
-                 width=None, num_inference_steps: int = 28, sigmas=None,
-                 guidance_scale: float = 3.5, num_images_per_prompt: int = 1, generator=None,
-                 latents=None, prompt_embeds=None, pooled_prompt_embeds=None,
-                 output_type: str = "pil", return_dict: bool = True,
-                 joint_attention_kwargs=None, callback_on_step_end=None,
-                 callback_on_step_end_tensor_inputs=("latents",),
-                 max_sequence_length: int = 512):
+    def __call__(
+        self,
+        prompt=None,
+        prompt_2=None,
+        control_image=None,
+        height=None,
+        width=None,
+        num_inference_steps: int = 28,
+        sigmas=None,
+        guidance_scale: float = 3.5,
+        num_images_per_prompt: int = 1,
+        generator=None,
+        latents=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        joint_attention_kwargs=None,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs=("latents",),
+        max_sequence_length: int = 512,
+    ):
         def condition(total, dtype, h, w, gen):
             tokens = self._control_tokens(control_image, total, num_images_per_prompt, h, w, gen)
             return {"extra_channels": tokens.astype(dtype)}
 
         return self._generate(
-            prompt=prompt, prompt_2=prompt_2, height=height, width=width,
-            num_inference_steps=num_inference_steps, sigmas=sigmas,
-            guidance_scale=guidance_scale, num_images_per_prompt=num_images_per_prompt,
-            generator=generator, latents=latents, prompt_embeds=prompt_embeds,
-            pooled_prompt_embeds=pooled_prompt_embeds, output_type=output_type,
-            return_dict=return_dict, joint_attention_kwargs=joint_attention_kwargs,
+            prompt=prompt,
+            prompt_2=prompt_2,
+            height=height,
+            width=width,
+            num_inference_steps=num_inference_steps,
+            sigmas=sigmas,
+            guidance_scale=guidance_scale,
+            num_images_per_prompt=num_images_per_prompt,
+            generator=generator,
+            latents=latents,
+            prompt_embeds=prompt_embeds,
+            pooled_prompt_embeds=pooled_prompt_embeds,
+            output_type=output_type,
+            return_dict=return_dict,
+            joint_attention_kwargs=joint_attention_kwargs,
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-            max_sequence_length=max_sequence_length, latent_channels_divisor=8,
-            condition=condition)
+            max_sequence_length=max_sequence_length,
+            latent_channels_divisor=8,
+            condition=condition,
+        )
 
     __call__.__doc__ = "Text-to-image steered by a control image." + _CONTROL_DOC
 
 
 class FluxControlImg2ImgPipeline(_ControlImage, FluxImg2ImgPipeline):
-    def __call__(self, prompt=None, prompt_2=None, image=None, control_image=None,
-                 height=None, width=None, strength: float = 0.6,
-                 num_inference_steps: int = 28, sigmas=None, guidance_scale: float = 7.0,
-                 num_images_per_prompt: int = 1, generator=None, latents=None,
-                 prompt_embeds=None, pooled_prompt_embeds=None, output_type: str = "pil",
-                 return_dict: bool = True, joint_attention_kwargs=None,
-                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
-                 max_sequence_length: int = 512):
+    def __call__(
+        self,
+        prompt=None,
+        prompt_2=None,
+        image=None,
+        control_image=None,
+        height=None,
+        width=None,
+        strength: float = 0.6,
+        num_inference_steps: int = 28,
+        sigmas=None,
+        guidance_scale: float = 7.0,
+        num_images_per_prompt: int = 1,
+        generator=None,
+        latents=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        joint_attention_kwargs=None,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs=("latents",),
+        max_sequence_length: int = 512,
+    ):
         if image is None:
             raise ValueError("FluxControlImg2ImgPipeline needs `image`")
         prep = self._prepare_common(
-            prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
-            guidance_scale, num_images_per_prompt, prompt_embeds, pooled_prompt_embeds,
-            max_sequence_length, callback_on_step_end_tensor_inputs)
+            prompt,
+            prompt_2,
+            image,
+            height,
+            width,
+            num_inference_steps,
+            sigmas,
+            strength,
+            guidance_scale,
+            num_images_per_prompt,
+            prompt_embeds,
+            pooled_prompt_embeds,
+            max_sequence_length,
+            callback_on_step_end_tensor_inputs,
+        )
         prep.num_channels_latents = self._config_of("transformer")["in_channels"] // 8
         dtype = prep.prompt_embeds.dtype
-        control = self._control_tokens(control_image, prep.total, num_images_per_prompt,
-                                       prep.height, prep.width, generator).astype(dtype)
+        control = self._control_tokens(
+            control_image, prep.total, num_images_per_prompt, prep.height, prep.width, generator
+        ).astype(dtype)
         latents, image_ids = self.prepare_latents(
-            prep.init_image, prep.latent_timestep, prep.total, prep.num_channels_latents,
-            prep.height, prep.width, dtype, generator, latents)
-        return self._run(prep, latents, image_ids, joint_attention_kwargs, output_type,
-                         return_dict, callback_on_step_end, callback_on_step_end_tensor_inputs,
-                         extra={"extra_channels": control})
+            prep.init_image,
+            prep.latent_timestep,
+            prep.total,
+            prep.num_channels_latents,
+            prep.height,
+            prep.width,
+            dtype,
+            generator,
+            latents,
+        )
+        return self._run(
+            prep,
+            latents,
+            image_ids,
+            joint_attention_kwargs,
+            output_type,
+            return_dict,
+            callback_on_step_end,
+            callback_on_step_end_tensor_inputs,
+            extra={"extra_channels": control},
+        )
 
     __call__.__doc__ = "Image-to-image steered by a control image." + _CONTROL_DOC
 
 
 class FluxControlInpaintPipeline(_ControlImage, FluxInpaintPipeline):
-    def __call__(self, prompt=None, prompt_2=None, image=None, control_image=None,
-                 mask_image=None, masked_image_latents=None, height=None, width=None,
-                 strength: float = 0.6, num_inference_steps: int = 28, sigmas=None,
-                 guidance_scale: float = 7.0, num_images_per_prompt: int = 1, generator=None,
-                 latents=None, prompt_embeds=None, pooled_prompt_embeds=None,
-                 output_type: str = "pil", return_dict: bool = True,
-                 joint_attention_kwargs=None, callback_on_step_end=None,
-                 callback_on_step_end_tensor_inputs=("latents",),
-                 max_sequence_length: int = 512):
+    def __call__(
+        self,
+        prompt=None,
+        prompt_2=None,
+        image=None,
+        control_image=None,
+        mask_image=None,
+        masked_image_latents=None,
+        height=None,
+        width=None,
+        strength: float = 0.6,
+        num_inference_steps: int = 28,
+        sigmas=None,
+        guidance_scale: float = 7.0,
+        num_images_per_prompt: int = 1,
+        generator=None,
+        latents=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        joint_attention_kwargs=None,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs=("latents",),
+        max_sequence_length: int = 512,
+    ):
         if image is None or mask_image is None:
             raise ValueError("FluxControlInpaintPipeline needs `image` and `mask_image`")
         prep = self._prepare_common(
-            prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
-            guidance_scale, num_images_per_prompt, prompt_embeds, pooled_prompt_embeds,
-            max_sequence_length, callback_on_step_end_tensor_inputs)
+            prompt,
+            prompt_2,
+            image,
+            height,
+            width,
+            num_inference_steps,
+            sigmas,
+            strength,
+            guidance_scale,
+            num_images_per_prompt,
+            prompt_embeds,
+            pooled_prompt_embeds,
+            max_sequence_length,
+            callback_on_step_end_tensor_inputs,
+        )
         prep.num_channels_latents = self._config_of("transformer")["in_channels"] // 8
-        control = self._control_tokens(control_image, prep.total, num_images_per_prompt,
-                                       prep.height, prep.width, generator)
-        return self._inpaint(prep, mask_image, masked_image_latents, num_images_per_prompt,
-                             generator, latents, joint_attention_kwargs, output_type,
-                             return_dict, callback_on_step_end,
-                             callback_on_step_end_tensor_inputs,
-                             extra={"extra_channels": control.astype(prep.prompt_embeds.dtype)})
+        control = self._control_tokens(
+            control_image, prep.total, num_images_per_prompt, prep.height, prep.width, generator
+        )
+        return self._inpaint(
+            prep,
+            mask_image,
+            masked_image_latents,
+            num_images_per_prompt,
+            generator,
+            latents,
+            joint_attention_kwargs,
+            output_type,
+            return_dict,
+            callback_on_step_end,
+            callback_on_step_end_tensor_inputs,
+            extra={"extra_channels": control.astype(prep.prompt_embeds.dtype)},
+        )
 
     __call__.__doc__ = "Inpainting steered by a control image." + _CONTROL_DOC

@@ -15,8 +15,18 @@ paddle = require_paddle()
 
 
 class FluxFillPipeline(FluxImg2ImgPipeline):
-    def prepare_mask_latents(self, mask, masked_image, batch_size, num_channels_latents,
-                             num_images_per_prompt, height, width, dtype, generator):
+    def prepare_mask_latents(
+        self,
+        mask,
+        masked_image,
+        batch_size,
+        num_channels_latents,
+        num_images_per_prompt,
+        height,
+        width,
+        dtype,
+        generator,
+    ):
         """(mask tokens ``[B, S, vsf*vsf*4]``, masked-image tokens ``[B, S, 4*C]``)."""
         vsf = self.vae_scale_factor
         height = 2 * (int(height) // (vsf * 2))
@@ -31,22 +41,40 @@ class FluxFillPipeline(FluxImg2ImgPipeline):
         batch_size = batch_size * num_images_per_prompt
         mask = _repeat_to(mask, batch_size, "masks")
         masked_latents = _repeat_to(masked_latents.astype(dtype), batch_size, "images")
-        masked_latents = pack_latents(masked_latents, batch_size, num_channels_latents, height,
-                                      width)
+        masked_latents = pack_latents(
+            masked_latents, batch_size, num_channels_latents, height, width
+        )
         # pixels of the mask -> one channel per pixel of each latent pixel's vsf x vsf patch
         mask = mask[:, 0].reshape([batch_size, height, vsf, width, vsf])
         mask = mask.transpose([0, 2, 4, 1, 3]).reshape([batch_size, vsf * vsf, height, width])
         mask = pack_latents(mask, batch_size, vsf * vsf, height, width).astype(dtype)
         return mask, masked_latents
 
-    def __call__(self, prompt=None, prompt_2=None, image=None, mask_image=None,
-                 masked_image_latents=None, height=None, width=None, strength: float = 1.0,
-                 num_inference_steps: int = 50, sigmas=None, guidance_scale: float = 30.0,
-                 num_images_per_prompt: int = 1, generator=None, latents=None,
-                 prompt_embeds=None, pooled_prompt_embeds=None, output_type: str = "pil",
-                 return_dict: bool = True, joint_attention_kwargs=None,
-                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
-                 max_sequence_length: int = 512):
+    def __call__(
+        self,
+        prompt=None,
+        prompt_2=None,
+        image=None,
+        mask_image=None,
+        masked_image_latents=None,
+        height=None,
+        width=None,
+        strength: float = 1.0,
+        num_inference_steps: int = 50,
+        sigmas=None,
+        guidance_scale: float = 30.0,
+        num_images_per_prompt: int = 1,
+        generator=None,
+        latents=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        joint_attention_kwargs=None,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs=("latents",),
+        max_sequence_length: int = 512,
+    ):
         """Repaint the white region of ``mask_image`` in ``image`` (or extend an image padded
         with a white mask), following ``prompt``.
 
@@ -69,28 +97,63 @@ class FluxFillPipeline(FluxImg2ImgPipeline):
         if mask_image is None and masked_image_latents is None:
             raise ValueError("FluxFillPipeline needs `mask_image` (or `masked_image_latents`)")
         prep = self._prepare_common(
-            prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
-            guidance_scale, num_images_per_prompt, prompt_embeds, pooled_prompt_embeds,
-            max_sequence_length, callback_on_step_end_tensor_inputs)
+            prompt,
+            prompt_2,
+            image,
+            height,
+            width,
+            num_inference_steps,
+            sigmas,
+            strength,
+            guidance_scale,
+            num_images_per_prompt,
+            prompt_embeds,
+            pooled_prompt_embeds,
+            max_sequence_length,
+            callback_on_step_end_tensor_inputs,
+        )
         n_ch, dtype = self.latent_channels, prep.prompt_embeds.dtype
         prep.num_channels_latents = n_ch
         latents, image_ids = self.prepare_latents(
-            prep.init_image, prep.latent_timestep, prep.total, n_ch, prep.height, prep.width,
-            dtype, generator, latents)
+            prep.init_image,
+            prep.latent_timestep,
+            prep.total,
+            n_ch,
+            prep.height,
+            prep.width,
+            dtype,
+            generator,
+            latents,
+        )
         if masked_image_latents is not None:
             condition = paddle.to_tensor(masked_image_latents).astype(dtype)
         else:
-            mask = self.mask_processor.preprocess(mask_image, height=prep.height,
-                                                  width=prep.width)
+            mask = self.mask_processor.preprocess(mask_image, height=prep.height, width=prep.width)
             masked_image = prep.init_image * (1 - mask)
             height, width = prep.init_image.shape[-2:]
             mask, masked = self.prepare_mask_latents(
-                mask, masked_image, prep.total // num_images_per_prompt, n_ch,
-                num_images_per_prompt, height, width, dtype, generator)
+                mask,
+                masked_image,
+                prep.total // num_images_per_prompt,
+                n_ch,
+                num_images_per_prompt,
+                height,
+                width,
+                dtype,
+                generator,
+            )
             condition = paddle.concat([masked, mask], axis=-1)
-        return self._run(prep, latents, image_ids, joint_attention_kwargs, output_type,
-                         return_dict, callback_on_step_end, callback_on_step_end_tensor_inputs,
-                         extra=dict(extra_channels=condition))
+        return self._run(
+            prep,
+            latents,
+            image_ids,
+            joint_attention_kwargs,
+            output_type,
+            return_dict,
+            callback_on_step_end,
+            callback_on_step_end_tensor_inputs,
+            extra=dict(extra_channels=condition),
+        )
 
 
 def _repeat_to(tensor, batch_size, what):

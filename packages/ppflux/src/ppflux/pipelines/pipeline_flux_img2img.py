@@ -19,7 +19,7 @@ class FluxImg2ImgPipeline(FluxPipeline):
         scheduler = self._component("scheduler")
         init_timestep = min(num_inference_steps * strength, num_inference_steps)
         t_start = int(max(num_inference_steps - init_timestep, 0))
-        timesteps = scheduler.timesteps[t_start * scheduler.order:]
+        timesteps = scheduler.timesteps[t_start * scheduler.order :]
         scheduler.set_begin_index(t_start * scheduler.order)
         return timesteps, num_inference_steps - t_start
 
@@ -31,22 +31,35 @@ class FluxImg2ImgPipeline(FluxPipeline):
             image_latents = image
         if batch_size > image_latents.shape[0]:
             if batch_size % image_latents.shape[0] != 0:
-                raise ValueError(f"cannot duplicate {image_latents.shape[0]} image(s) to a batch "
-                                 f"of {batch_size}")
+                raise ValueError(
+                    f"cannot duplicate {image_latents.shape[0]} image(s) to a batch of {batch_size}"
+                )
             image_latents = paddle.concat(
-                [image_latents] * (batch_size // image_latents.shape[0]), axis=0)
+                [image_latents] * (batch_size // image_latents.shape[0]), axis=0
+            )
         return image_latents
 
-    def prepare_latents(self, image, timestep, batch_size, num_channels_latents, height, width,
-                        dtype, generator, latents=None):
+    def prepare_latents(
+        self,
+        image,
+        timestep,
+        batch_size,
+        num_channels_latents,
+        height,
+        width,
+        dtype,
+        generator,
+        latents=None,
+    ):
         height = 2 * (int(height) // (self.vae_scale_factor * 2))
         width = 2 * (int(width) // (self.vae_scale_factor * 2))
         ids = prepare_latent_image_ids(height // 2, width // 2)
         if latents is not None:
             return paddle.to_tensor(latents).astype(dtype), ids
         image_latents = self._image_latents(image, batch_size, generator)
-        noise = base.randn_tensor([batch_size, num_channels_latents, height, width], generator,
-                                  dtype)
+        noise = base.randn_tensor(
+            [batch_size, num_channels_latents, height, width], generator, dtype
+        )
         latents = self._component("scheduler").scale_noise(image_latents, timestep, noise)
         return pack_latents(latents, batch_size, num_channels_latents, height, width), ids
 
@@ -54,9 +67,23 @@ class FluxImg2ImgPipeline(FluxPipeline):
         if not 0 <= strength <= 1:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
 
-    def _prepare_common(self, prompt, prompt_2, image, height, width, num_inference_steps,
-                        sigmas, strength, guidance_scale, num_images_per_prompt, prompt_embeds,
-                        pooled_prompt_embeds, max_sequence_length, callback_inputs):
+    def _prepare_common(
+        self,
+        prompt,
+        prompt_2,
+        image,
+        height,
+        width,
+        num_inference_steps,
+        sigmas,
+        strength,
+        guidance_scale,
+        num_images_per_prompt,
+        prompt_embeds,
+        pooled_prompt_embeds,
+        max_sequence_length,
+        callback_inputs,
+    ):
         """What img2img and inpaint share before their latents differ: the preprocessed image,
         checked and encoded prompts, the strength-cut schedule and the guidance."""
         self._check_strength(strength)
@@ -68,27 +95,55 @@ class FluxImg2ImgPipeline(FluxPipeline):
         if height is None or width is None:
             height, width = init_image.shape[-2:]
         batch_size, prompt_embeds, pooled, text_ids = self._encode_checked(
-            prompt, prompt_2, height, width, prompt_embeds, pooled_prompt_embeds,
-            num_images_per_prompt, max_sequence_length, callback_inputs)
-        image_seq_len = (int(height) // self.vae_scale_factor // 2) * \
-            (int(width) // self.vae_scale_factor // 2)
+            prompt,
+            prompt_2,
+            height,
+            width,
+            prompt_embeds,
+            pooled_prompt_embeds,
+            num_images_per_prompt,
+            max_sequence_length,
+            callback_inputs,
+        )
+        image_seq_len = (int(height) // self.vae_scale_factor // 2) * (
+            int(width) // self.vae_scale_factor // 2
+        )
         _, num_inference_steps = self._timesteps(num_inference_steps, sigmas, image_seq_len)
         timesteps, num_inference_steps = self.get_timesteps(num_inference_steps, strength)
         if num_inference_steps < 1:
-            raise ValueError(f"strength={strength} with {num_inference_steps} steps leaves no "
-                             "denoising step")
+            raise ValueError(
+                f"strength={strength} with {num_inference_steps} steps leaves no denoising step"
+            )
         total = batch_size * num_images_per_prompt
         tcfg = self._config_of("transformer")
         return SimpleNamespace(
-            init_image=init_image, height=height, width=width, total=total,
-            num_channels_latents=tcfg["in_channels"] // 4, prompt_embeds=prompt_embeds,
-            pooled=pooled, text_ids=text_ids, timesteps=timesteps,
+            init_image=init_image,
+            height=height,
+            width=width,
+            total=total,
+            num_channels_latents=tcfg["in_channels"] // 4,
+            prompt_embeds=prompt_embeds,
+            pooled=pooled,
+            text_ids=text_ids,
+            timesteps=timesteps,
             latent_timestep=timesteps[:1].tile([total]),
-            guidance=self._guidance(tcfg, guidance_scale, total))
+            guidance=self._guidance(tcfg, guidance_scale, total),
+        )
 
-    def _run(self, prep, latents, image_ids, joint_attention_kwargs, output_type, return_dict,
-             callback_on_step_end, callback_on_step_end_tensor_inputs, extra=None,
-             step_kwargs=None, release=("transformer",)):
+    def _run(
+        self,
+        prep,
+        latents,
+        image_ids,
+        joint_attention_kwargs,
+        output_type,
+        return_dict,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+        extra=None,
+        step_kwargs=None,
+        release=("transformer",),
+    ):
         """Denoise from ``latents`` and decode. ``extra``: ``_predict`` keywords for every step
         (Fill / Control conditions); ``step_kwargs(i, t, latents)``: keywords computed per step
         (ControlNet residuals)."""
@@ -96,22 +151,55 @@ class FluxImg2ImgPipeline(FluxPipeline):
 
         def step_fn(i, t, latents):
             kwargs = dict(extra, **(step_kwargs(i, t, latents) if step_kwargs else {}))
-            return self._predict(latents, t, prep.guidance, prep.prompt_embeds, prep.pooled,
-                                 prep.text_ids, image_ids, joint_attention_kwargs, **kwargs)
+            return self._predict(
+                latents,
+                t,
+                prep.guidance,
+                prep.prompt_embeds,
+                prep.pooled,
+                prep.text_ids,
+                image_ids,
+                joint_attention_kwargs,
+                **kwargs,
+            )
 
-        return self._denoise_and_decode(prep.timesteps, latents, step_fn, prep.prompt_embeds,
-                                        prep.height, prep.width, output_type, return_dict,
-                                        callback_on_step_end,
-                                        callback_on_step_end_tensor_inputs, release=release)
+        return self._denoise_and_decode(
+            prep.timesteps,
+            latents,
+            step_fn,
+            prep.prompt_embeds,
+            prep.height,
+            prep.width,
+            output_type,
+            return_dict,
+            callback_on_step_end,
+            callback_on_step_end_tensor_inputs,
+            release=release,
+        )
 
-    def __call__(self, prompt=None, prompt_2=None, image=None, height=None, width=None,
-                 strength: float = 0.6, num_inference_steps: int = 28, sigmas=None,
-                 guidance_scale: float = 7.0, num_images_per_prompt: int = 1, generator=None,
-                 latents=None, prompt_embeds=None, pooled_prompt_embeds=None,
-                 output_type: str = "pil", return_dict: bool = True,
-                 joint_attention_kwargs=None, callback_on_step_end=None,
-                 callback_on_step_end_tensor_inputs=("latents",),
-                 max_sequence_length: int = 512):
+    def __call__(
+        self,
+        prompt=None,
+        prompt_2=None,
+        image=None,
+        height=None,
+        width=None,
+        strength: float = 0.6,
+        num_inference_steps: int = 28,
+        sigmas=None,
+        guidance_scale: float = 7.0,
+        num_images_per_prompt: int = 1,
+        generator=None,
+        latents=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        joint_attention_kwargs=None,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs=("latents",),
+        max_sequence_length: int = 512,
+    ):
         """Generate from a noised VAE encoding of ``image``.
 
         Args:
@@ -127,11 +215,39 @@ class FluxImg2ImgPipeline(FluxPipeline):
         if image is None:
             raise ValueError("FluxImg2ImgPipeline needs `image`")
         prep = self._prepare_common(
-            prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
-            guidance_scale, num_images_per_prompt, prompt_embeds, pooled_prompt_embeds,
-            max_sequence_length, callback_on_step_end_tensor_inputs)
+            prompt,
+            prompt_2,
+            image,
+            height,
+            width,
+            num_inference_steps,
+            sigmas,
+            strength,
+            guidance_scale,
+            num_images_per_prompt,
+            prompt_embeds,
+            pooled_prompt_embeds,
+            max_sequence_length,
+            callback_on_step_end_tensor_inputs,
+        )
         latents, image_ids = self.prepare_latents(
-            prep.init_image, prep.latent_timestep, prep.total, prep.num_channels_latents,
-            prep.height, prep.width, prep.prompt_embeds.dtype, generator, latents)
-        return self._run(prep, latents, image_ids, joint_attention_kwargs, output_type,
-                         return_dict, callback_on_step_end, callback_on_step_end_tensor_inputs)
+            prep.init_image,
+            prep.latent_timestep,
+            prep.total,
+            prep.num_channels_latents,
+            prep.height,
+            prep.width,
+            prep.prompt_embeds.dtype,
+            generator,
+            latents,
+        )
+        return self._run(
+            prep,
+            latents,
+            image_ids,
+            joint_attention_kwargs,
+            output_type,
+            return_dict,
+            callback_on_step_end,
+            callback_on_step_end_tensor_inputs,
+        )

@@ -13,8 +13,18 @@ paddle = require_paddle()
 
 
 class FluxInpaintPipeline(FluxImg2ImgPipeline):
-    def prepare_latents(self, image, timestep, batch_size, num_channels_latents, height, width,
-                        dtype, generator, latents=None):
+    def prepare_latents(
+        self,
+        image,
+        timestep,
+        batch_size,
+        num_channels_latents,
+        height,
+        width,
+        dtype,
+        generator,
+        latents=None,
+    ):
         height = 2 * (int(height) // (self.vae_scale_factor * 2))
         width = 2 * (int(width) // (self.vae_scale_factor * 2))
         shape = [batch_size, num_channels_latents, height, width]
@@ -29,8 +39,18 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
         pack = lambda x: pack_latents(x, batch_size, num_channels_latents, height, width)  # noqa: E731
         return pack(latents), pack(noise), pack(image_latents), ids
 
-    def prepare_mask_latents(self, mask, masked_image, batch_size, num_channels_latents,
-                             num_images_per_prompt, height, width, dtype, generator):
+    def prepare_mask_latents(
+        self,
+        mask,
+        masked_image,
+        batch_size,
+        num_channels_latents,
+        num_images_per_prompt,
+        height,
+        width,
+        dtype,
+        generator,
+    ):
         height = 2 * (int(height) // (self.vae_scale_factor * 2))
         width = 2 * (int(width) // (self.vae_scale_factor * 2))
         mask = F.interpolate(mask, size=(height, width)).astype(dtype)
@@ -41,27 +61,51 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
         else:
             vae = self._component("vae")
             with paddle.no_grad():
-                masked_latents = base.retrieve_latents(vae.encode(masked_image),
-                                                       generator=generator)
+                masked_latents = base.retrieve_latents(
+                    vae.encode(masked_image), generator=generator
+                )
             masked_latents = (masked_latents - vae.config.shift_factor) * vae.config.scaling_factor
         if mask.shape[0] < batch_size:
             mask = mask.tile([batch_size // mask.shape[0], 1, 1, 1])
         if masked_latents.shape[0] < batch_size:
             masked_latents = masked_latents.tile([batch_size // masked_latents.shape[0], 1, 1, 1])
-        masked_latents = pack_latents(masked_latents, batch_size, num_channels_latents, height,
-                                      width)
-        mask = pack_latents(mask.tile([1, num_channels_latents, 1, 1]), batch_size,
-                            num_channels_latents, height, width)
+        masked_latents = pack_latents(
+            masked_latents, batch_size, num_channels_latents, height, width
+        )
+        mask = pack_latents(
+            mask.tile([1, num_channels_latents, 1, 1]),
+            batch_size,
+            num_channels_latents,
+            height,
+            width,
+        )
         return mask, masked_latents
 
-    def __call__(self, prompt=None, prompt_2=None, image=None, mask_image=None,
-                 masked_image_latents=None, height=None, width=None, strength: float = 0.6,
-                 num_inference_steps: int = 28, sigmas=None, guidance_scale: float = 7.0,
-                 num_images_per_prompt: int = 1, generator=None, latents=None,
-                 prompt_embeds=None, pooled_prompt_embeds=None, output_type: str = "pil",
-                 return_dict: bool = True, joint_attention_kwargs=None,
-                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",),
-                 max_sequence_length: int = 512):
+    def __call__(
+        self,
+        prompt=None,
+        prompt_2=None,
+        image=None,
+        mask_image=None,
+        masked_image_latents=None,
+        height=None,
+        width=None,
+        strength: float = 0.6,
+        num_inference_steps: int = 28,
+        sigmas=None,
+        guidance_scale: float = 7.0,
+        num_images_per_prompt: int = 1,
+        generator=None,
+        latents=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        joint_attention_kwargs=None,
+        callback_on_step_end=None,
+        callback_on_step_end_tensor_inputs=("latents",),
+        max_sequence_length: int = 512,
+    ):
         """Repaint the white region of ``mask_image`` in ``image``; outside the mask the
         latents follow the image's own noising trajectory at every step.
 
@@ -78,44 +122,95 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
         if image is None or mask_image is None:
             raise ValueError(f"{type(self).__name__} needs `image` and `mask_image`")
         prep = self._prepare_common(
-            prompt, prompt_2, image, height, width, num_inference_steps, sigmas, strength,
-            guidance_scale, num_images_per_prompt, prompt_embeds, pooled_prompt_embeds,
-            max_sequence_length, callback_on_step_end_tensor_inputs)
-        return self._inpaint(prep, mask_image, masked_image_latents, num_images_per_prompt,
-                             generator, latents, joint_attention_kwargs, output_type,
-                             return_dict, callback_on_step_end,
-                             callback_on_step_end_tensor_inputs)
+            prompt,
+            prompt_2,
+            image,
+            height,
+            width,
+            num_inference_steps,
+            sigmas,
+            strength,
+            guidance_scale,
+            num_images_per_prompt,
+            prompt_embeds,
+            pooled_prompt_embeds,
+            max_sequence_length,
+            callback_on_step_end_tensor_inputs,
+        )
+        return self._inpaint(
+            prep,
+            mask_image,
+            masked_image_latents,
+            num_images_per_prompt,
+            generator,
+            latents,
+            joint_attention_kwargs,
+            output_type,
+            return_dict,
+            callback_on_step_end,
+            callback_on_step_end_tensor_inputs,
+        )
 
-    def _inpaint(self, prep, mask_image, masked_image_latents, num_images_per_prompt,
-                 generator, latents, joint_attention_kwargs, output_type, return_dict,
-                 callback_on_step_end, callback_on_step_end_tensor_inputs, extra=None,
-                 step_kwargs=None, release=("transformer",)):
+    def _inpaint(
+        self,
+        prep,
+        mask_image,
+        masked_image_latents,
+        num_images_per_prompt,
+        generator,
+        latents,
+        joint_attention_kwargs,
+        output_type,
+        return_dict,
+        callback_on_step_end,
+        callback_on_step_end_tensor_inputs,
+        extra=None,
+        step_kwargs=None,
+        release=("transformer",),
+    ):
         """Latents, mask and the per-step blend shared by the inpainting pipelines."""
         n_ch, dtype = prep.num_channels_latents, prep.prompt_embeds.dtype
         latents, noise, image_latents, image_ids = self.prepare_latents(
-            prep.init_image, prep.latent_timestep, prep.total, n_ch, prep.height, prep.width,
-            dtype, generator, latents)
-        mask_condition = self.mask_processor.preprocess(mask_image, height=prep.height,
-                                                        width=prep.width)
+            prep.init_image,
+            prep.latent_timestep,
+            prep.total,
+            n_ch,
+            prep.height,
+            prep.width,
+            dtype,
+            generator,
+            latents,
+        )
+        mask_condition = self.mask_processor.preprocess(
+            mask_image, height=prep.height, width=prep.width
+        )
         # Only the mask enters the steps: diffusers also VAE-encodes the masked image (or takes
         # masked_image_latents) here and never uses the result, so ppflux skips that encode.
-        mask = self.prepare_mask(mask_condition, prep.total, n_ch, prep.height, prep.width,
-                                 dtype)
+        mask = self.prepare_mask(mask_condition, prep.total, n_ch, prep.height, prep.width, dtype)
         scheduler = self._component("scheduler")
 
         def after_step(i, t, latents, timesteps):
             # keep the unmasked region on the image's own noising trajectory
             proper = image_latents
             if i < len(timesteps) - 1:
-                proper = scheduler.scale_noise(proper, timesteps[i + 1:i + 2], noise)
+                proper = scheduler.scale_noise(proper, timesteps[i + 1 : i + 2], noise)
             return (1 - mask) * proper + mask * latents
 
         self._after_step = after_step
         try:
-            return self._run(prep, latents, image_ids, joint_attention_kwargs, output_type,
-                             return_dict, callback_on_step_end,
-                             callback_on_step_end_tensor_inputs, extra=extra,
-                             step_kwargs=step_kwargs, release=release)
+            return self._run(
+                prep,
+                latents,
+                image_ids,
+                joint_attention_kwargs,
+                output_type,
+                return_dict,
+                callback_on_step_end,
+                callback_on_step_end_tensor_inputs,
+                extra=extra,
+                step_kwargs=step_kwargs,
+                release=release,
+            )
         finally:
             del self._after_step
 
@@ -126,5 +221,10 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
         mask = F.interpolate(mask, size=(height, width)).astype(dtype)
         if mask.shape[0] < batch_size:
             mask = mask.tile([batch_size // mask.shape[0], 1, 1, 1])
-        return pack_latents(mask.tile([1, num_channels_latents, 1, 1]), batch_size,
-                            num_channels_latents, height, width)
+        return pack_latents(
+            mask.tile([1, num_channels_latents, 1, 1]),
+            batch_size,
+            num_channels_latents,
+            height,
+            width,
+        )

@@ -43,17 +43,34 @@ class FluxPriorReduxPipelineOutput:
 class FluxPriorReduxPipeline(FluxPipeline):
     _required = ("image_encoder", "feature_extractor", "image_embedder")
     _may_be_absent = ("tokenizer", "text_encoder", "tokenizer_2", "text_encoder_2")
-    _loaders = {**FluxPipeline._loaders, "image_encoder": _load_siglip,
-                "feature_extractor": _load_feature_extractor, "image_embedder": _load_redux}
+    _loaders = {
+        **FluxPipeline._loaders,
+        "image_encoder": _load_siglip,
+        "feature_extractor": _load_feature_extractor,
+        "image_embedder": _load_redux,
+    }
 
-    def __init__(self, image_encoder, feature_extractor, image_embedder, text_encoder=None,
-                 tokenizer=None, text_encoder_2=None, tokenizer_2=None):
+    def __init__(
+        self,
+        image_encoder,
+        feature_extractor,
+        image_embedder,
+        text_encoder=None,
+        tokenizer=None,
+        text_encoder_2=None,
+        tokenizer_2=None,
+    ):
         self._folder = None
         self.low_memory = False
-        self._modules = dict(image_encoder=image_encoder, feature_extractor=feature_extractor,
-                             image_embedder=image_embedder, text_encoder=text_encoder,
-                             tokenizer=tokenizer, text_encoder_2=text_encoder_2,
-                             tokenizer_2=tokenizer_2)
+        self._modules = dict(
+            image_encoder=image_encoder,
+            feature_extractor=feature_extractor,
+            image_embedder=image_embedder,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            text_encoder_2=text_encoder_2,
+            tokenizer_2=tokenizer_2,
+        )
         self._configs = {}
         self._init_processors()
 
@@ -65,9 +82,17 @@ class FluxPriorReduxPipeline(FluxPipeline):
         self._release("image_encoder")
         return paddle.repeat_interleave(hidden, num_images_per_prompt, axis=0)
 
-    def __call__(self, image, prompt=None, prompt_2=None, prompt_embeds=None,
-                 pooled_prompt_embeds=None, prompt_embeds_scale=1.0,
-                 pooled_prompt_embeds_scale=1.0, return_dict: bool = True):
+    def __call__(
+        self,
+        image,
+        prompt=None,
+        prompt_2=None,
+        prompt_embeds=None,
+        pooled_prompt_embeds=None,
+        prompt_embeds_scale=1.0,
+        pooled_prompt_embeds_scale=1.0,
+        return_dict: bool = True,
+    ):
         """Prompt embeddings for FluxPipeline that carry ``image``.
 
         Args:
@@ -93,8 +118,10 @@ class FluxPriorReduxPipeline(FluxPipeline):
         if isinstance(prompt, list) and len(prompt) != batch_size:
             raise ValueError(f"{len(prompt)} prompts for {batch_size} images")
         scales = {}
-        for name, value in (("prompt_embeds_scale", prompt_embeds_scale),
-                            ("pooled_prompt_embeds_scale", pooled_prompt_embeds_scale)):
+        for name, value in (
+            ("prompt_embeds_scale", prompt_embeds_scale),
+            ("pooled_prompt_embeds_scale", pooled_prompt_embeds_scale),
+        ):
             value = batch_size * [value] if isinstance(value, (int, float)) else list(value)
             if len(value) != batch_size:
                 raise ValueError(f"{name} has {len(value)} entries for {batch_size} images")
@@ -103,27 +130,36 @@ class FluxPriorReduxPipeline(FluxPipeline):
         dtype = image_embeds.dtype
         if self._component("text_encoder") is not None or prompt_embeds is not None:
             if prompt is None and prompt_embeds is None:
-                raise ValueError("this Redux pipeline has text encoders: pass `prompt` (or "
-                                 "`prompt_embeds` and `pooled_prompt_embeds`)")
+                raise ValueError(
+                    "this Redux pipeline has text encoders: pass `prompt` (or "
+                    "`prompt_embeds` and `pooled_prompt_embeds`)"
+                )
             prompt_embeds, pooled_prompt_embeds, _ = self.encode_prompt(
-                prompt, prompt_2, prompt_embeds, pooled_prompt_embeds, 1, 512)
+                prompt, prompt_2, prompt_embeds, pooled_prompt_embeds, 1, 512
+            )
         else:
             if prompt is not None:
                 import logging
 
                 logging.getLogger("ppflux").warning(
-                    "the prompt is ignored: this Redux pipeline has no text encoders")
+                    "the prompt is ignored: this Redux pipeline has no text encoders"
+                )
             width = self._component("image_embedder").config.txt_in_features
             prompt_embeds = paddle.zeros([batch_size, 512, width], dtype=dtype)
             pooled_prompt_embeds = paddle.zeros([batch_size, 768], dtype=dtype)
         prompt_embeds = paddle.concat([prompt_embeds.astype(dtype), image_embeds], axis=1)
-        prompt_embeds = prompt_embeds * paddle.to_tensor(
-            scales["prompt_embeds_scale"], dtype=dtype)[:, None, None]
-        pooled_prompt_embeds = pooled_prompt_embeds.astype(dtype) * paddle.to_tensor(
-            scales["pooled_prompt_embeds_scale"], dtype=dtype)[:, None]
+        prompt_embeds = (
+            prompt_embeds
+            * paddle.to_tensor(scales["prompt_embeds_scale"], dtype=dtype)[:, None, None]
+        )
+        pooled_prompt_embeds = (
+            pooled_prompt_embeds.astype(dtype)
+            * paddle.to_tensor(scales["pooled_prompt_embeds_scale"], dtype=dtype)[:, None]
+        )
         prompt_embeds = prompt_embeds.sum(axis=0, keepdim=True)
         pooled_prompt_embeds = pooled_prompt_embeds.sum(axis=0, keepdim=True)
         if not return_dict:
             return prompt_embeds, pooled_prompt_embeds
-        return FluxPriorReduxPipelineOutput(prompt_embeds=prompt_embeds,
-                                            pooled_prompt_embeds=pooled_prompt_embeds)
+        return FluxPriorReduxPipelineOutput(
+            prompt_embeds=prompt_embeds, pooled_prompt_embeds=pooled_prompt_embeds
+        )
