@@ -1,10 +1,19 @@
-"""Command line: speech-pir-export list | fixes | export | verify | infer | demo."""
+"""Command line: speech-pir-export list | fixes | export | verify | infer | demo.
+
+Parsing arguments imports nothing heavy (``--help`` and argument errors never import Paddle);
+Paddle's own chatter is silenced unless ``--verbose``, and what native code prints to stdout
+goes to stderr, so stdout carries only the tool's own output.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from . import __version__
+from ._errors import run_cli
+from ._paddle import native_stdout_to_stderr, quiet_paddle
 
 
 def _cmd_list(args):
@@ -32,11 +41,12 @@ def _cmd_fixes(args):
 def _cmd_export(args):
     from .exporter import export
 
-    manifest = export(args.model, args.config, args.out, checkpoint=args.checkpoint,
-                      stats=args.stats, phones_dict=args.phones_dict,
-                      tones_dict=args.tones_dict, speaker_dict=args.speaker_dict,
-                      verify_after=not args.no_verify, onednn_check=not args.skip_onednn,
-                      overwrite=args.overwrite)
+    with native_stdout_to_stderr(not args.verbose):
+            manifest = export(args.model, args.config, args.out, checkpoint=args.checkpoint,
+                          stats=args.stats, phones_dict=args.phones_dict,
+                          tones_dict=args.tones_dict, speaker_dict=args.speaker_dict,
+                          verify_after=not args.no_verify,
+                          onednn_check=not args.skip_onednn, overwrite=args.overwrite)
     _print_verification(manifest)
     print(f"exported {args.model} -> {args.out}")
     return 0 if manifest["predictor"].get("verified") or args.no_verify else 3
@@ -63,7 +73,8 @@ def _print_verification(manifest):
 def _cmd_verify(args):
     from .exporter import verify
 
-    result = verify(args.dir, onednn_check=not args.skip_onednn, threads=args.threads)
+    with native_stdout_to_stderr(not args.verbose):
+        result = verify(args.dir, onednn_check=not args.skip_onednn, threads=args.threads)
     _print_verification(result["manifest"])
     return 0 if result["ok"] else 3
 
@@ -75,25 +86,51 @@ def _cmd_infer(args):
 
 
 def _cmd_demo(args):
-    """Export and verify three small models (acoustic, vocoder, ASR) and synthesise."""
+    """Export and verify four small models (acoustic, vocoder, ASR, classification) and
+    synthesise; with --out the exports are kept for the commands it prints."""
     import tempfile
 
     from . import configs
+    from ._atomic import atomic_dir
     from .exporter import export
 
     with tempfile.TemporaryDirectory() as td:
-        for name in ("fastspeech2", "hifigan", "deepspeech2", "panns_cnn6"):
-            cfg = configs.path(name)
-            print(f"== {name} ({cfg.name})")
-            manifest = export(name, cfg, Path(td) / name)
-            _print_verification(manifest)
-        from .infer import synthesize
+        root = Path(td)
+        names = ("fastspeech2", "hifigan", "deepspeech2", "panns_cnn6")
+        with (atomic_dir(args.out, overwrite=args.overwrite) if args.out
+              else _nullcontext(root)) as folder:
+            folder = Path(folder)
+            for name in names:
+                cfg = configs.path(name)
+                print(f"== {name} ({cfg.name})", flush=True)
+                with native_stdout_to_stderr(not args.verbose):
+                    manifest = export(name, cfg, folder / name, progress=False)
+                _print_verification(manifest)
+            from .infer import synthesize
 
-        wav, sr = synthesize(Path(td) / "fastspeech2", Path(td) / "hifigan",
-                             phones="1 2 3 4 5 6 7 8")
+            with native_stdout_to_stderr(not args.verbose):
+                wav, sr = synthesize(folder / "fastspeech2", folder / "hifigan",
+                                     phones="1 2 3 4 5 6 7 8")
         print(f"== text-to-wave via predictor: {len(wav)} samples at {sr} Hz "
               f"(random weights: noise, not speech)")
+        if args.out:
+            out = args.out
+            print(f"kept in {out}; try:\n"
+                  f"  speech-pir-export infer {out}/fastspeech2 --phones \"1 2 3 4 5\" "
+                  f"--vocoder {out}/hifigan --output demo.wav\n"
+                  f"  speech-pir-export verify {out}/deepspeech2 --skip-onednn")
     return 0
+
+
+class _nullcontext:
+    def __init__(self, value):
+        self.value = value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return False
 
 
 def build_parser():
@@ -101,19 +138,24 @@ def build_parser():
         prog="speech-pir-export",
         description="Export PaddleSpeech models (from their config yaml, with optional "
                     "checkpoint and statistics) to Paddle 3 PIR, verify them on the Paddle "
-                    "Inference predictor against dygraph, and run them.")
+                    "Inference predictor against dygraph, and run them.",
+        epilog="Exit codes: 0 ok; 2 bad input (one line on stderr: error: <file>: <problem>); "
+               "3 verification failed; 130 interrupted.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="show Paddle's own log lines and warnings (list, fixes: also "
+                             "the notes / root causes)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    s = sub.add_parser("list", help="models of the export registry")
-    s.add_argument("-v", "--verbose", action="store_true")
+    s = sub.add_parser("list", parents=[common], help="models of the export registry")
     s.set_defaults(func=_cmd_list)
 
-    s = sub.add_parser("fixes", help="the Paddle 3 fixes, their root causes and state")
+    s = sub.add_parser("fixes", parents=[common], help="the Paddle 3 fixes, their root causes and state")
     s.add_argument("--apply", action="store_true", help="import every target module first")
-    s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(func=_cmd_fixes)
 
-    s = sub.add_parser("export", help="export MODEL built from --config into --out",
+    s = sub.add_parser("export", parents=[common], help="export MODEL built from --config into --out",
                        description="Writes <graph>.json + <graph>.pdiparams, export.json, "
                                    "config.yaml and dygraph.pdparams into OUT (atomically), "
                                    "then verifies with and without oneDNN.")
@@ -133,13 +175,13 @@ def build_parser():
                    help="verify only with oneDNN off (no subprocess)")
     s.set_defaults(func=_cmd_export)
 
-    s = sub.add_parser("verify", help="compare dygraph and predictor for an export folder")
+    s = sub.add_parser("verify", parents=[common], help="compare dygraph and predictor for an export folder")
     s.add_argument("dir")
     s.add_argument("--skip-onednn", action="store_true")
     s.add_argument("--threads", type=int, default=1)
     s.set_defaults(func=_cmd_verify)
 
-    s = sub.add_parser("infer", help="run an export folder with its verified settings")
+    s = sub.add_parser("infer", parents=[common], help="run an export folder with its verified settings")
     s.add_argument("dir")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--text", help="text for TTS (PaddleSpeech frontend, needs its vocabulary)")
@@ -153,25 +195,37 @@ def build_parser():
     s.add_argument("--notes", help="DiffSinger: note ids, one per phone (with --phones)")
     s.add_argument("--note-durs", help="DiffSinger: note durations in seconds, one per phone")
     s.add_argument("--slurs", help="DiffSinger: is_slur flags (0/1), one per phone; default 0")
-    s.add_argument("--output", help="output wav (TTS) or .npy")
+    s.add_argument("--output", help="output file: wav for TTS / vocoders (default out.wav), "
+                                    "JSON for the others (default: stdout only)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     s.set_defaults(func=_cmd_infer)
 
-    s = sub.add_parser("demo", help="export, verify and run small random models")
+    s = sub.add_parser("demo", parents=[common],
+                       help="export, verify and run small random models")
+    s.add_argument("--out", help="keep the exports in this folder (default: a temporary one)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     s.set_defaults(func=_cmd_demo)
     return p
 
 
-def main(argv=None):
+def _main(argv=None):
     args = build_parser().parse_args(argv)
-    from .exporter import ExportError
-    from .registry import ConfigError
+    quiet_paddle(args.verbose)  # before anything imports Paddle
+    if not args.verbose:
+        import warnings
 
-    try:
-        return args.func(args)
-    except (ConfigError, ExportError, KeyError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"speech-pir-export: error: {msg}", file=sys.stderr)
-        return 2
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from ._paddle import require_paddle
+
+    require_paddle()
+    return args.func(args)
+
+
+def main(argv=None) -> int:
+    """Entry point: exit 0 ok, 2 bad input (``error: <file>: <problem>``), 3 verification
+    failed, 130 interrupted."""
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

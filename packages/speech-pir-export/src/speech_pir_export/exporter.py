@@ -26,14 +26,13 @@ import numpy as np
 import yaml
 
 from . import registry
-from .registry import ConfigError, Context
+from ._atomic import atomic_dir, prepare_output, write_text
+from ._errors import UserError, read_json_object, read_text
+from .errors import ConfigError, ExportError
+from .registry import Context
 
 TOLERANCE = 1e-4
 MANIFEST = "export.json"
-
-
-class ExportError(RuntimeError):
-    pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,41 +59,69 @@ def yaml_load(text: str):
     return yaml.load(text, Loader=_TolerantLoader)  # noqa: S506 - safe loader subclass
 
 
-def load_config(path) -> dict:
+def _read_text(path, what) -> str:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    if not path.exists():
+        raise ConfigError(f"{what} not found", path)
     try:
-        cfg = yaml_load(path.read_text(encoding="utf-8"))
+        return read_text(path, what)
+    except UserError as exc:
+        raise ConfigError(exc.problem, path) from exc
+
+
+def load_config(path) -> dict:
+    text = _read_text(path, "config file")
+    try:
+        cfg = yaml_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1} column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"not valid YAML: {problem}{at}", path) from exc
     if not isinstance(cfg, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+        raise ConfigError("expected a mapping at the top level", path)
     return cfg
 
 
 def load_stats(path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: statistics file not found")
+        raise ConfigError("statistics file not found", path)
     try:
-        arr = np.load(path)
+        arr = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise ConfigError(f"{path}: not a .npy file: {exc}") from exc
-    if arr.ndim != 2 or arr.shape[0] != 2:
-        raise ConfigError(f"{path}: statistics must have shape (2, dim) (mean, std), "
-                          f"got {arr.shape}")
+        raise ConfigError(f"not a .npy file: {exc}", path) from exc
+    if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.shape[0] != 2:
+        raise ConfigError("statistics must have shape (2, dim) (mean, std), got "
+                          f"{getattr(arr, 'shape', type(arr).__name__)}", path)
+    if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
+        raise ConfigError("statistics must be finite floating-point numbers", path)
+    if np.any(arr[1] <= 0):
+        raise ConfigError("statistics: every standard deviation (row 2) must be > 0", path)
     return {"mu": arr[0], "sigma": arr[1]}
 
 
-def load_list(path) -> list[str] | None:
+def load_list(path, what="vocabulary file") -> list[str] | None:
+    """First column of each non-empty line (PaddleSpeech's ``phone_id_map.txt`` /
+    ``vocab.txt`` layouts: ``symbol [id]``). When ids are given they must be 0..N-1 in
+    order, since they are the model's embedding rows."""
     if path is None:
         return None
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
-    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    text = _read_text(path, what)
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    if not rows:
+        raise ConfigError(f"{what} is empty", path)
+    for i, row in enumerate(rows):
+        if len(row) > 1 and row[1].lstrip("-").isdigit() and int(row[1]) != i:
+            raise ConfigError(f"{what}: line {i + 1} gives id {row[1]} for {row[0]!r}, "
+                              f"expected {i} (ids must count up from 0)", path)
+    symbols = [row[0] for row in rows]
+    seen = set()
+    for i, sym in enumerate(symbols):
+        if sym in seen:
+            raise ConfigError(f"{what}: {sym!r} appears twice (line {i + 1})", path)
+        seen.add(sym)
+    return symbols
 
 
 def _load_checkpoint(spec, path, model):
@@ -102,11 +129,15 @@ def _load_checkpoint(spec, path, model):
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: checkpoint not found")
+        raise ConfigError("checkpoint not found", path)
     try:
         state = paddle.load(str(path))
     except Exception as exc:
-        raise ConfigError(f"{path}: cannot be read as a Paddle checkpoint: {exc}") from exc
+        raise ConfigError(f"cannot be read as a Paddle checkpoint: {_summary(exc)}",
+                          path) from exc
+    if not isinstance(state, dict):
+        raise ConfigError(f"a checkpoint holds a dict of parameters, found "
+                          f"{type(state).__name__}", path)
     if spec.checkpoint_key and spec.checkpoint_key in state:
         state = state[spec.checkpoint_key]
     elif isinstance(state, dict) and "main_params" in state:
@@ -136,7 +167,7 @@ def _load_checkpoint(spec, path, model):
 
 
 def build(model_name, cfg, *, checkpoint=None, stats=None, vocab=None, tones=None,
-          speakers=None, seed=0):
+          speakers=None, preprocess=None, cmvn=None, seed=0):
     """Build the dygraph model of a registry entry, load weights, fold weight norm, eval()."""
     import paddle
 
@@ -146,7 +177,7 @@ def build(model_name, cfg, *, checkpoint=None, stats=None, vocab=None, tones=Non
                           "its statistics file (--stats stats.npy, shape (2, n_mels))")
     paddle.seed(seed)
     ctx = Context(random_init=checkpoint is None, stats=stats, vocab=vocab, tones=tones,
-                  speakers=speakers)
+                  speakers=speakers, preprocess=preprocess, cmvn=cmvn)
     try:
         built = spec.build(cfg, ctx)
     except (ConfigError, KeyError) as exc:
@@ -162,24 +193,68 @@ def build(model_name, cfg, *, checkpoint=None, stats=None, vocab=None, tones=Non
     return spec, built
 
 
+def recipe_file(config, value) -> Path | None:
+    """A path of a recipe config (``conf/preprocess.yaml``, ``data/mean_std.json``): relative
+    to the recipe folder, the one holding ``conf/`` (PaddleSpeech runs from there)."""
+    if value in (None, "", "None", "null"):
+        return None
+    p = Path(str(value))
+    if p.is_absolute():
+        return p if p.is_file() else None
+    here = Path(config).resolve().parent
+    for base in (here, *here.parents[:3]):
+        if (base / p).is_file():
+            return base / p
+    return None
+
+
+def _recipe_front_end(cfg, config, preprocess, cmvn):
+    """(preprocess dict, CMVN stats dict) of an ASR recipe: explicit files win, else the
+    config's own ``preprocess_config`` / ``cmvn_path`` / ``cmvn_file`` when they exist."""
+    pre_path = Path(preprocess) if preprocess else recipe_file(config,
+                                                                cfg.get("preprocess_config"))
+    pre = None
+    if pre_path is not None:
+        pre = load_config(pre_path)
+    if cmvn is None and pre is not None:
+        for step in pre.get("process") or []:
+            if isinstance(step, dict) and step.get("type") == "cmvn_json":
+                cmvn = recipe_file(config, step.get("cmvn_path"))
+    if cmvn is None:
+        cmvn = recipe_file(config, cfg.get("cmvn_file"))
+    stats = None
+    if cmvn is not None:
+        stats = read_json_object(cmvn, "CMVN statistics") if Path(cmvn).exists() else None
+        if stats is None:
+            raise ConfigError("CMVN statistics file not found", cmvn)
+    return pre, stats
+
+
 def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=None,
-           tones_dict=None, speaker_dict=None, verify_after=True, onednn_check=True,
-           overwrite=False, progress=True) -> dict:
-    """Export ``model_name`` built from ``config`` into the folder ``out`` (atomic)."""
+           tones_dict=None, speaker_dict=None, preprocess=None, cmvn=None, verify_after=True,
+           onednn_check=True, overwrite=False, progress=True) -> dict:
+    """Export ``model_name`` built from ``config`` into the folder ``out`` (atomic).
+
+    ASR / ST: the recipe's front end (``preprocess`` config, ``cmvn`` statistics; by default
+    the files the config names, relative to its recipe folder) is recorded in the export
+    and applied by ``infer``."""
     import paddle
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out}: already exists (pass overwrite=True / --overwrite)")
+    out = prepare_output(out, overwrite=overwrite)  # refuse before any work
     cfg = load_config(config)
     stats_d = load_stats(stats) if stats is not None else None
-    vocab, tones, speakers = load_list(phones_dict), load_list(tones_dict), load_list(
-        speaker_dict)
+    vocab, tones, speakers = (load_list(phones_dict), load_list(tones_dict, "tone map"),
+                              load_list(speaker_dict, "speaker map"))
+    spec = registry.get(model_name)
+    pre, cmvn_d = (None, None)
+    if spec.task in ("asr", "st"):
+        try:
+            pre, cmvn_d = _recipe_front_end(cfg, config, preprocess, cmvn)
+        except UserError as exc:
+            raise ConfigError(exc.problem, exc.path) from exc
     spec, built = build(model_name, cfg, checkpoint=checkpoint, stats=stats_d, vocab=vocab,
-                        tones=tones, speakers=speakers)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+                        tones=tones, speakers=speakers, preprocess=pre, cmvn=cmvn_d)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         timings = {}
         graphs = []
         for graph in _progress(built.graphs, progress, f"export {model_name}"):
@@ -190,6 +265,8 @@ def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=
             kwargs = {"skip_prune_program": True} if graph.skip_prune else {}
             try:
                 paddle.jit.save(static, str(tmp / graph.name), **kwargs)
+            except OSError:
+                raise  # a full or read-only disk: the command line names it
             except Exception as exc:
                 raise ExportError(f"{model_name}: exporting graph {graph.name!r} failed: "
                                   f"{type(exc).__name__}: {_summary(exc)}") from exc
@@ -218,13 +295,7 @@ def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=
         if verify_after:
             result = verify(tmp, onednn_check=onednn_check, progress=progress)
             manifest = result["manifest"]
-        if out.exists():  # only with overwrite=True
-            _rmtree(out)
-        os.replace(tmp, out)
-        return manifest
-    except BaseException:
-        _rmtree(tmp)
-        raise
+    return manifest
 
 
 def _summary(exc) -> str:
@@ -247,15 +318,34 @@ def _jsonable(obj):
 
 
 def _write_manifest(folder: Path, manifest: dict):
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+    write_text(Path(folder) / MANIFEST,
+               json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+               overwrite=True)
 
 
 def read_manifest(folder) -> dict:
-    path = Path(folder) / MANIFEST
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportError("export folder not found" if not folder.exists() else
+                          "is not a folder (an export folder was expected)", folder)
+    path = folder / MANIFEST
     if not path.is_file():
-        raise ExportError(f"{path}: not found; is {folder} an export folder?")
-    return json.loads(path.read_text(encoding="utf-8"))
+        raise ExportError(f"not found; is {folder} an export folder of speech-pir-export?",
+                          path)
+    try:
+        manifest = read_json_object(path, "export manifest")
+    except UserError as exc:
+        raise ExportError(exc.problem, path) from exc
+    for key, kind in (("model", str), ("task", str), ("graphs", list)):
+        if not isinstance(manifest.get(key), kind):
+            raise ExportError(f"export manifest has no valid {key!r} entry (damaged?)", path)
+    for graph in manifest["graphs"]:
+        name = graph.get("name") if isinstance(graph, dict) else None
+        if not isinstance(name, str) or not (folder / f"{name}.json").is_file() or not (
+                folder / f"{name}.pdiparams").is_file():
+            raise ExportError(f"graph {name!r} of the manifest is missing its .json / "
+                              ".pdiparams files", folder)
+    return manifest
 
 
 def _progress(items, enabled, desc):
@@ -338,8 +428,10 @@ def rebuild(folder):
     cfg = load_config(folder / "config.yaml")
     stats = load_stats(folder / "stats.npy") if manifest.get("stats") else None
     meta = manifest.get("meta", {})
+    front = meta.get("frontend") or {}
     spec, built = build(manifest["model"], cfg, stats=stats, vocab=meta.get("vocab"),
-                        tones=meta.get("tones"), speakers=meta.get("speakers"))
+                        tones=meta.get("tones"), speakers=meta.get("speakers"),
+                        preprocess=front.get("preprocess"), cmvn=front.get("cmvn_stats"))
     built.model.set_state_dict(paddle.load(str(folder / "dygraph.pdparams")))
     built.model.eval()
     return manifest, built

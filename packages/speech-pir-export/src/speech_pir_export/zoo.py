@@ -2,7 +2,10 @@
 forward -> export -> verify. Each config runs in its own process (crash and memory
 isolation); results go to a JSON-lines file and a table in the README.
 
-    python -m speech_pir_export.zoo --conf-dir CONF_DIR [--readme README.md] [--only PAT]
+    python -m speech_pir_export.zoo [CONF_DIR] [--readme README.md] [--only PAT]
+
+CONF_DIR is PaddleSpeech's ``examples`` folder (or a copy of its conf yaml files); without
+it, the environment variable SPEECH_PIR_EXPORT_CONF_DIR.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from .registry.build_only import BUILD_ONLY
+from .registry.build_only import REASON as BUILD_ONLY_REASON
+
+CONF_DIR_ENV = "SPEECH_PIR_EXPORT_CONF_DIR"
 NOT_MODEL = ("preprocess.yaml", "/decode/", "tuning/", "/lm/")
 
-# families with no static export path upstream (speech.md section 2): built and run forward
-# through their own builders in _build_only()
-BUILD_ONLY_REASON = "no dynamic-to-static path upstream"
 
 
 def model_configs(conf_dir: Path) -> list[Path]:
@@ -33,43 +37,10 @@ def model_configs(conf_dir: Path) -> list[Path]:
     return out
 
 
-def _classify(cfg: dict) -> tuple[str | None, str]:
-    from . import registry
+def _classify(cfg, path=None) -> tuple[str | None, str]:
+    from .registry.build_only import classify
 
-    if not isinstance(cfg, dict):
-        return None, "not a mapping"
-    name = registry.detect(cfg)
-    if name:
-        return name, "registry"
-    model = cfg.get("model") or {}
-    if isinstance(model, dict):
-        if "dprenet_layers" in model or ("elayers" in model and "postnet_layers" in model
-                                         and "adim" in model):
-            return "transformer_tts", "build-only"
-        if "embed_dim" in model and "atype" in model:
-            return "tacotron2", "build-only"
-        if model.get("generator_type") in ("vits_generator",):
-            return "vits", "registry"
-    if "generator_params" in cfg and "use_istft" in (cfg.get("generator_params") or {}):
-        return "hifigan_istft", "build-only"
-    return None, "unknown family"
-
-
-# families recognised from the recipe folder or file name (their configs share no keys a
-# detector could use); built and run forward by _build_only
-PATH_FAMILIES = [("wav2vec2", "wav2vec2_asr"), ("hubert", "hubert_asr"), ("wavlm", "wavlm_asr"),
-                 ("ernie_sat", "ernie_sat"), ("/voc6/", "wavernn"), ("/svs1/", "diffsinger"),
-                 ("/vc3/", "starganv2_vc"), ("/punc0/", "ernie_punctuation")]
-
-
-def _classify_path(path: Path, cfg) -> tuple[str | None, str]:
-    name, kind = _classify(cfg)
-    if name is not None:
-        return name, kind
-    for tag, family in PATH_FAMILIES:
-        if tag in str(path):
-            return family, "build-only"
-    return None, kind
+    return classify(cfg, path)
 
 
 def _resolve(path: Path) -> Path:
@@ -126,7 +97,7 @@ def run_one(path: Path, out_dir: Path) -> dict:
     else:
         row["reason"] = BUILD_ONLY_REASON
         try:
-            row["class"], row["forward"] = _build_only(name, cfg)
+            row["class"], row["forward"], _ = BUILD_ONLY[name].forward(cfg)
             row["builds"] = True
         except Exception as exc:
             row["reason"] = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -143,7 +114,7 @@ def run_build(path: Path) -> dict:
     t0 = time.perf_counter()
     try:
         cfg = exporter.yaml_load(_resolve(path).read_text(encoding="utf-8"))
-        name, kind = _classify_path(path, cfg)
+        name, kind = _classify(cfg, path)
         row["model"] = name
         if name is None:
             row["reason"] = _unknown_reason(cfg)
@@ -157,12 +128,10 @@ def run_build(path: Path) -> dict:
             row["forward"] = _forward_built(built)
         else:
             row["reason"] = BUILD_ONLY_REASON
-            global _LAST_FORWARD_ERROR
-            _LAST_FORWARD_ERROR = ""
-            row["class"], row["forward"] = _build_only(name, cfg)
+            row["class"], row["forward"], error = BUILD_ONLY[name].forward(cfg)
             row["builds"] = True
-            if _LAST_FORWARD_ERROR:
-                row["reason"] += "; " + _LAST_FORWARD_ERROR
+            if error:
+                row["reason"] += "; " + error
     except Exception as exc:
         row["reason"] = f"{type(exc).__name__}: {str(exc)[:200]}"
     row["seconds"] = round(time.perf_counter() - t0, 1)
@@ -208,131 +177,6 @@ def _forward_only(name, cfg) -> bool:
         return False
 
 
-def _try(fn):
-    """Run a forward; False with the error kept in _LAST_FORWARD_ERROR."""
-    import paddle
-
-    global _LAST_FORWARD_ERROR
-    try:
-        with paddle.no_grad():
-            fn()
-        return True
-    except Exception as exc:
-        _LAST_FORWARD_ERROR = f"forward: {type(exc).__name__}: {str(exc).splitlines()[0][:150]}"
-        return False
-
-
-_LAST_FORWARD_ERROR = ""
-
-
-def _numeric(obj):
-    if isinstance(obj, dict):
-        return {k: _numeric(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_numeric(v) for v in obj]
-    if isinstance(obj, str) and any(ch.isdigit() for ch in obj) and "e" in obj.lower():
-        try:
-            return float(obj)
-        except ValueError:
-            return obj
-    return obj
-
-
-def _build_only(name, cfg):
-    import numpy as np
-    import paddle
-
-    vocab = 60
-    if name == "tacotron2":
-        from paddlespeech.t2s.models.tacotron2 import Tacotron2
-
-        m = Tacotron2(idim=vocab, odim=cfg.get("n_mels", 80), **cfg["model"])
-        m.eval()
-        with paddle.no_grad():
-            m.inference(paddle.to_tensor([3, 4, 5, 6, 7], dtype="int64"), maxlenratio=2.0)
-        return "Tacotron2", True
-    if name == "transformer_tts":
-        from paddlespeech.t2s.models.transformer_tts import TransformerTTS
-
-        m = TransformerTTS(idim=vocab, odim=cfg.get("n_mels", 80), **cfg["model"])
-        m.eval()
-        with paddle.no_grad():
-            m.inference(paddle.to_tensor([3, 4, 5, 6], dtype="int64"), maxlenratio=2.0)
-        return "TransformerTTS", True
-    if name == "hifigan_istft":
-        from paddlespeech.t2s.models.hifigan import HiFiGANGenerator
-
-        m = HiFiGANGenerator(**cfg["generator_params"])
-        m.eval()
-        with paddle.no_grad():
-            m.inference(paddle.randn([10, cfg["generator_params"].get("in_channels", 80)]))
-        return "HiFiGAN (iSTFT)", True
-    if name in ("wav2vec2_asr", "hubert_asr", "wavlm_asr"):
-        import importlib
-
-        from .registry import _yacs
-
-        mod, cls = {"wav2vec2_asr": ("wav2vec2.wav2vec2_ASR", "Wav2vec2ASR"),
-                    "hubert_asr": ("hubert.hubert_ASR", "HubertASR"),
-                    "wavlm_asr": ("wavlm.wavlm_asr", "WavLMASR")}[name]
-        klass = getattr(importlib.import_module(f"paddlespeech.s2t.models.{mod}"), cls)
-        # YAML 1.1 reads `1e-5` (no dot) as a string: wav2vec2's layer_norm_eps arrives as
-        # "1e-5" and Paddle 3's layer_norm rejects it; coerce numeric strings
-        c = _numeric(dict(cfg))
-        c.setdefault("output_dim", 100)
-        m = klass.from_config(_yacs(c))
-        m.eval()
-        # the models take raw audio as (B, T, 1)
-        return cls, _try(lambda: m.ctc_greedy_search(paddle.randn([1, 16000, 1]) * 0.1))
-    if name == "ernie_sat":
-        from paddlespeech.t2s.models.ernie_sat import ErnieSAT
-
-        odim = cfg.get("n_mels", 80)
-        m = ErnieSAT(idim=vocab, odim=odim, **cfg["model"])
-        m.eval()
-        t, n = 40, 8
-
-        def run():
-            masked = np.zeros((1, t), bool)
-            masked[0, 12:24] = True  # the span to re-generate
-            m.inference(speech=paddle.randn([1, t, odim]),
-                        text=paddle.to_tensor(np.arange(1, n + 1)[None], dtype="int64"),
-                        masked_pos=paddle.to_tensor(masked),
-                        speech_mask=paddle.ones([1, 1, t], dtype="bool"),
-                        text_mask=paddle.ones([1, 1, n], dtype="bool"),
-                        speech_seg_pos=paddle.ones([1, t], dtype="int64"),
-                        text_seg_pos=paddle.ones([1, n], dtype="int64"), span_bdy=[12, 24])
-
-        return "ErnieSAT", _try(run)
-    if name == "wavernn":
-        from paddlespeech.t2s.models.wavernn import WaveRNN
-
-        m = WaveRNN(**cfg["model"])
-        m.eval()
-        return "WaveRNN", _try(lambda: m.generate(paddle.randn([4, cfg.get("n_mels", 80)]),
-                                                  batched=False))
-    if name == "diffsinger":
-        from paddlespeech.t2s.models.diffsinger import DiffSinger
-
-        odim = cfg.get("n_mels", 80)
-        m = DiffSinger(spec_min=paddle.full([odim], -6.0), spec_max=paddle.full([odim], 2.0),
-                       idim=vocab, odim=odim, **cfg["model"])
-        return "DiffSinger", False  # inference runs 100 diffusion steps: build only here
-    if name == "starganv2_vc":
-        from paddlespeech.t2s.models.starganv2_vc import Generator
-
-        gp = cfg["generator_params"]
-        m = Generator(**gp)
-        m.eval()
-        n_mels = cfg.get("n_mels", 80)
-        f0 = int(gp.get("F0_channel", 0))
-        # with F0_channel the decoder expects the JDC pitch features (B, 256, n_mels // 8, T)
-        return "StarGANv2-VC Generator", _try(lambda: m(
-            paddle.randn([1, 1, n_mels, 64]), paddle.randn([1, int(gp.get("style_dim", 48))]),
-            F0=paddle.randn([1, f0, n_mels // 8, 64]) if f0 else None))
-    raise NotImplementedError(f"{name}: needs {'paddlenlp ERNIE' if 'ernie' in name else '?'}")
-
-
 def write_table(rows: list[dict], readme: Path, conf_dir: Path):
     lines = ["| config | model | class | builds | forward | exportable | export | verify "
              "(max abs, oneDNN off) | oneDNN | reason |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -368,7 +212,9 @@ def write_table(rows: list[dict], readme: Path, conf_dir: Path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("conf_dir_pos", nargs="?", help="CONF_DIR (overrides --conf-dir)")
-    ap.add_argument("--conf-dir", default="/work/shared/data/paddlespeech-examples-conf")
+    ap.add_argument("--conf-dir", default=os.environ.get(CONF_DIR_ENV),
+                    help=f"PaddleSpeech's examples folder (the config yaml files of "
+                         f"examples/*/*/conf); default: ${CONF_DIR_ENV}")
     ap.add_argument("--results", default="benchmarks/results/zoo.jsonl")
     ap.add_argument("--readme", default=None)
     ap.add_argument("--only", default=None, help="substring filter on the config path")
@@ -387,7 +233,12 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as td:
             print("ZOO-ROW " + json.dumps(run_one(Path(args.one), Path(td))))
         return 0
+    if not (args.conf_dir_pos or args.conf_dir):
+        ap.error(f"no examples folder: give CONF_DIR (PaddleSpeech's examples/, or a copy of "
+                 f"its conf yaml files) or set {CONF_DIR_ENV}")
     conf_dir = Path(args.conf_dir_pos or args.conf_dir)
+    if not conf_dir.is_dir():
+        ap.error(f"{conf_dir}: not a folder")
     if args.phase in (None, "build"):
         _phase_build(conf_dir, Path(args.build_results), args)
         if args.phase == "build":
