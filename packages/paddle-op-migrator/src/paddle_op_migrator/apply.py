@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -543,22 +542,6 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
 
 
 def _write_all(root: Path, changes) -> None:
-    staged = []
-    try:
-        for rel, _old, new in changes:
-            if new is None:
-                continue
-            p = root / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(f".{p.name}.pom.tmp")
-            tmp.write_text(new, encoding="utf-8")
-            staged.append((tmp, p))
-    except OSError as exc:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise MigratorError(f"cannot write {exc.filename}: {exc.strerror}") from exc
-    for tmp, p in staged:
-        os.replace(tmp, p)
-    for rel, _old, new in changes:
-        if new is None and (root / rel).exists():
-            (root / rel).unlink()
+    from .transaction import write_changes
+
+    write_changes(root, changes)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from . import __version__
+from ._errors import run_cli
 from .errors import MigratorError
-from .io_utils import read_json, write_atomic, write_json
+from .io_utils import check_outputs, read_json, write_atomic, write_json
 from .lists import load_list
 
 EPILOG = """\
@@ -37,10 +37,11 @@ def cmd_lists(a) -> int:
 
 def cmd_scan(a) -> int:
     from .scanner import scan
+    check_outputs(a.out, overwrite=a.overwrite)
     inv = scan(a.paddle_src, load_list(a.list), progress=True)
     inv["list"] = a.list
     _warn(inv["warnings"])
-    write_json(a.out, inv)
+    write_json(a.out, inv, overwrite=a.overwrite)
     absent = sum(e["status"] == "absent" for e in inv["entries"])
     print(f"scanned {inv['files_scanned']} files ({inv['lines_scanned']} lines) in {inv['seconds']} s: "
           f"{len(inv['entries'])} entries -> {len(inv['ops'])} ops, {absent} entries absent; wrote {a.out}")
@@ -63,11 +64,13 @@ def _inventory(a) -> dict:
 
 def cmd_plan(a) -> int:
     from .planner import plan, to_csv, to_markdown
-    decisions = plan(_inventory(a))
     out = Path(a.out)
-    write_json(out.with_suffix(".json"), decisions)
-    write_atomic(out.with_suffix(".csv"), to_csv(decisions))
-    write_atomic(out.with_suffix(".md"), to_markdown(decisions))
+    outs = [out.with_suffix(x) for x in (".json", ".csv", ".md")]
+    check_outputs(*outs, overwrite=a.overwrite)
+    decisions = plan(_inventory(a))
+    write_json(outs[0], decisions, overwrite=a.overwrite)
+    write_atomic(outs[1], to_csv(decisions), overwrite=a.overwrite)
+    write_atomic(outs[2], to_markdown(decisions), overwrite=a.overwrite)
     counts: dict[str, int] = {}
     for d in decisions:
         counts[d["verdict"]] = counts.get(d["verdict"], 0) + 1
@@ -79,6 +82,8 @@ def cmd_plan(a) -> int:
 def cmd_apply(a) -> int:
     from .apply import apply_plan
     from .planner import plan
+    if a.out:
+        check_outputs(a.out, overwrite=a.overwrite)
     if a.plan:
         decisions = read_json(a.plan, "plan")
         if not isinstance(decisions, list):
@@ -91,7 +96,7 @@ def cmd_apply(a) -> int:
         print(f"edited {len(res.changed)} files ({len(res.deleted)} deleted, {len(res.created)} created)",
               file=sys.stderr)
     elif a.out:
-        write_atomic(a.out, res.patch)
+        write_atomic(a.out, res.patch, overwrite=a.overwrite)
         print(f"wrote {a.out} ({len(res.changed)} files)", file=sys.stderr)
     else:
         sys.stdout.write(res.patch)
@@ -102,9 +107,11 @@ def cmd_apply(a) -> int:
 
 def cmd_verify(a) -> int:
     from .verify import verify
+    if a.out:
+        check_outputs(a.out, overwrite=a.overwrite)
     rep = verify(Path(a.paddle_src), compile_check=not a.no_compile)
     if a.out:
-        write_json(a.out, rep)
+        write_json(a.out, rep, overwrite=a.overwrite)
     for p in rep["problems"]:
         print(f"problem: {p}")
     for t in rep["todos"]:
@@ -117,21 +124,24 @@ def cmd_verify(a) -> int:
 
 def cmd_audit_wheel(a) -> int:
     from .audit import audit_wheel
+    check_outputs(a.out, overwrite=a.overwrite)
     census = audit_wheel(load_list(a.list))
-    write_json(a.out, census)
+    write_json(a.out, census, overwrite=a.overwrite)
     print(f"paddle {census['paddle_version']}: {len(census['ops'])} ops audited; wrote {a.out}")
     return 0
 
 
 def cmd_audit_diff(a) -> int:
     from .audit import audit_diff, diff_markdown
+    if a.out:
+        check_outputs(a.out, Path(a.out).with_suffix(".md"), overwrite=a.overwrite)
     before = read_json(a.before, "census")
     after = read_json(a.after, "census")
     diff = audit_diff(before, after)
     md = diff_markdown(diff, before, after)
     if a.out:
-        write_json(a.out, diff)
-        write_atomic(Path(a.out).with_suffix(".md"), md)
+        write_json(a.out, diff, overwrite=a.overwrite)
+        write_atomic(Path(a.out).with_suffix(".md"), md, overwrite=a.overwrite)
     sys.stdout.write(md)
     return 0
 
@@ -142,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Census, verdicts and patches that retire Paddle's legacy fluid operator "
                     "registrations (paddle/fluid/operators) into the PHI operator library.",
         epilog=EPILOG)
-    p.add_argument("--version", action="version", version=__version__)
+    p.add_argument("--version", action="version", version=f"paddle-op-migrator {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     lst = "task1, task2, all, or a text file of names (commas/newlines, # comments)"
 
@@ -193,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("after")
     s.add_argument("--out", help="diff JSON (and a .md next to it)")
     s.set_defaults(fn=cmd_audit_diff)
+    for name in ("scan", "plan", "apply", "verify", "audit-wheel", "audit-diff"):
+        sub.choices[name].add_argument("--overwrite", action="store_true",
+                                       help="replace existing output files (default: refuse them)")
 
     from .upgrade.command import add_parser as add_upgrade_program
 
@@ -200,16 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.fn(args)
-    except MigratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except json.JSONDecodeError as exc:  # pragma: no cover
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return args.fn(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 ``verify`` found problems, 2 bad input / unwritable output (one
+    ``error: <file>: <problem>`` line), 130 interrupted."""
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

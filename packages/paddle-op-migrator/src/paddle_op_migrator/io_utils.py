@@ -1,36 +1,34 @@
-"""Atomic output: write to a temporary file next to the target, then rename."""
+"""Outputs written whole or not at all (``_atomic``), with the permissions the umask gives; inputs
+read with an error that names the file."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from . import _atomic
+from ._errors import read_text
 from .errors import MigratorError
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise MigratorError(f"{path}: cannot write output: {exc}") from exc
+def check_outputs(*paths: str | Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, outputs that exist (unless ``overwrite``) or cannot be written."""
+    for p in paths:
+        _atomic.prepare_output(p, overwrite=overwrite, kind="file")
 
 
-def write_json(path: str | Path, data) -> None:
-    write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+def write_atomic(path: str | Path, text: str, overwrite: bool = True) -> None:
+    _atomic.write_text(path, text, overwrite=overwrite)
+
+
+def write_json(path: str | Path, data, overwrite: bool = True) -> None:
+    write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n", overwrite=overwrite)
 
 
 def read_json(path: str | Path, what: str) -> dict | list:
-    path = Path(path)
+    text = read_text(path, what)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MigratorError(f"{path}: {what} not found") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MigratorError(f"{path}: not a valid {what} JSON file: {exc}") from exc
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MigratorError(f"{path}: not a valid {what} JSON file: {exc.msg} at line {exc.lineno} "
+                            f"column {exc.colno}") from exc

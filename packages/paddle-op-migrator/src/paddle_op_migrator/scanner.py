@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 import time
 from collections import defaultdict
@@ -52,6 +53,7 @@ _CMAKE_TOKEN_RE = re.compile(r"\b(\w+?)_op(?:_xpu|_npu)?(?:\.cc|\.cu|\.cu\.cc|\.
 _CMAKE_SRC_RE = re.compile(r"(?<![\w./*$}-])([\w./-]+\.(?:cc|cu|cpp|kps))\b")  # not a glob tail (*_op.cc)
 
 CPP_EXT = (".cc", ".cu", ".h", ".cuh", ".hpp", ".cpp", ".kps", ".cu.h")
+TXN_PREFIX = ".paddle-op-migrator-txn-"  # staging folder of a running 'apply --write'
 SKIP_DIRS = {".git", "build", "third_party", "node_modules", "__pycache__", ".nox", ".venv"}
 PS_MARKERS = re.compile(r"PSLIB|PSCORE|HETERPS|BOX_PS|GPUPS|pscore|pslib|/ps/|parameter_server|box_ps")
 # op names of the PS families (BoxPS *_box_sparse / *_box_extended_sparse, GPUPS *_gpups_*)
@@ -154,7 +156,7 @@ class Index:
 
 def _iter_files(root: Path):
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(TXN_PREFIX))
         for fn in sorted(filenames):
             if (fn.endswith(CPP_EXT) or fn.endswith((".py", ".yaml", ".yml", ".cmake"))
                     or fn == "CMakeLists.txt"):
@@ -169,6 +171,10 @@ def check_tree(root: Path) -> list[str]:
         raise MigratorError(f"{root}: not a Paddle source tree (expected paddle/phi or paddle/fluid "
                             "under it; pass the root of a PaddlePaddle/Paddle clone)")
     warnings = []
+    leftovers = sorted(p.name for p in root.iterdir() if p.name.startswith(TXN_PREFIX))
+    if leftovers:
+        warnings.append(f"{root}/{leftovers[0]}: an interrupted 'apply --write' left the tree half "
+                        "edited; the next 'apply' puts the files back first")
     if not (root / "paddle/fluid/operators").is_dir():
         warnings.append(f"{root}/paddle/fluid/operators is gone: every list entry will be "
                         "reported absent")
@@ -193,6 +199,10 @@ def build_index(root: Path, interest: set[str], progress: bool = False) -> Index
             bar.update(1)
         rel = full[rootlen:].replace(os.sep, "/")
         try:
+            st = os.stat(full)
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever
+                idx.warnings.append(f"{rel}: not a regular file (FIFO, device or socket), skipped")
+                continue
             with open(full, "rb") as fh:
                 raw = fh.read()
         except OSError as exc:
