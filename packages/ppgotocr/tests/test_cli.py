@@ -86,3 +86,62 @@ def test_help_mentions_modes(capsys):
     out = capsys.readouterr().out
     for word in ("--box", "--color", "--crop", "--multi-page", "--render"):
         assert word in out
+
+
+HELP_CODE = """
+import sys, time
+t = time.perf_counter()
+from ppgotocr.cli import main
+for argv in (["--help"], ["ocr", "--help"], ["train", "--help"], ["convert", "--help"]):
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert exc.code == 0, exc.code
+print(round(time.perf_counter() - t, 3), "paddle" in sys.modules)
+"""
+
+
+def test_help_is_fast_and_does_not_import_paddle():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", HELP_CODE], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    seconds, imported = out.stdout.strip().splitlines()[-1].split()
+    assert imported == "False"
+    assert float(seconds) < 1.0, seconds
+
+
+def test_version(capsys):
+    import ppgotocr
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ppgotocr {ppgotocr.__version__}"
+
+
+def test_make_tiny_and_demo_out_leave_folders_the_readme_commands_run_on(tmp_path, capsys):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        assert main(["make-tiny", str(tmp_path / "tiny")]) == 0
+        assert main(["demo", "--out", str(tmp_path / "demo"), "--max-new-tokens", "2"]) == 0
+    finally:
+        os.umask(old)
+    out = capsys.readouterr().out
+    assert "ppgotocr ocr " in out
+    for folder in (tmp_path / "tiny", tmp_path / "demo" / "tiny-got"):
+        assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o644}  # not 0600
+    assert (tmp_path / "demo").stat().st_mode & 0o777 == 0o755
+    # the printed commands run as printed
+    for line in out.splitlines():
+        if line.strip().startswith("ppgotocr ocr "):
+            import shlex
+
+            assert main(shlex.split(line.strip())[1:]) == 0, line
+    assert (tmp_path / "demo" / "hello.html").is_file()
+    assert main(["make-tiny", str(tmp_path / "tiny")]) == 2  # refused without --overwrite

@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="supervised fine-tuning (the original's data format); runs "
         "unchanged under python -m paddle.distributed.launch",
     )
-    from .training import add_train_arguments
+    from .training_args import add_train_arguments
 
     add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
