@@ -558,3 +558,38 @@ def test_bad_data(dev_pipe_dir, tmp_path):
                 ]
             )
         )
+
+
+def test_cache_latents_encodes_once_and_matches_uncached(dev_pipe_dir, tmp_path, monkeypatch):
+    """--cache_latents: each image is VAE-encoded once (not every step), and with transforms
+    that draw nothing (center crop, no flip) the losses and LoRA equal the uncached run's."""
+    from ppflux.train_dreambooth_lora import Trainer
+
+    data = _images(tmp_path / "data", n=2)
+    runs = {}
+    for cached in (False, True):
+        extra = {"cache_latents": True} if cached else {}
+        trainer = Trainer(
+            _args(
+                dev_pipe_dir,
+                data,
+                tmp_path / f"out{cached}",
+                max_train_steps=4,
+                weighting_scheme="logit_normal",
+                **extra,
+            )
+        )
+        trainer.setup()
+        calls = []
+        encode = trainer.pipe.vae.encode
+
+        def counting(x, *a, _encode=encode, _calls=calls, **k):
+            _calls.append(x.shape[0])
+            return _encode(x, *a, **k)
+
+        monkeypatch.setattr(trainer.pipe.vae, "encode", counting)
+        history = trainer.run()
+        runs[cached] = ([h["loss"] for h in history], sum(calls))
+    # 4 steps of 1 image each / the 2 images once
+    assert runs[False][1] == 4 and runs[True][1] == 2
+    np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-6)

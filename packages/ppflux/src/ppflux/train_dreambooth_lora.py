@@ -58,6 +58,12 @@ def add_arguments(p: argparse.ArgumentParser):
     a("--resolution", type=int, default=512)
     a("--center_crop", action="store_true")
     a("--random_flip", action="store_true")
+    a(
+        "--cache_latents",
+        action="store_true",
+        help="VAE-encode every training image once before training (its crop/flip drawn then) "
+        "and sample each step from the cached posterior, instead of encoding every step",
+    )
     a("--train_text_encoder", action="store_true", help="also LoRA-train CLIP (not T5)")
     a("--train_batch_size", type=int, default=4)
     a("--sample_batch_size", type=int, default=4)
@@ -334,6 +340,7 @@ class Trainer:
         # (prompt_embeds, pooled) arrays to use instead of encoding --instance_prompt
         self.instance_embeddings = instance_embeddings
         self.random = random or RandomSource(args.seed)
+        self.latent_cache = None
         self.initial_lora = initial_lora
         self._validate_args()
 
@@ -515,25 +522,44 @@ class Trainer:
 
     # -- one step
     def _batches(self, order, start=0):
+        """(pixels ``[B, 3, H, W]`` numpy, or ``("cached", mean, std)`` with --cache_latents,
+        number of instance images) per micro-batch."""
         a = self.args
         for first in range(start * a.train_batch_size, len(order), a.train_batch_size):
-            idx = order[first : first + a.train_batch_size]
-            pixels = [
-                load_image(
-                    self.instance_files[i], a.resolution, a.center_crop, a.random_flip, self.random
-                )
-                for i in idx
-            ]
-            n_inst = len(pixels)
+            idx = [int(i) for i in order[first : first + a.train_batch_size]]
+            keys = [("instance", i) for i in idx]
             if a.with_prior_preservation:
-                cls_idx = [int(i) % len(self.class_files) for i in idx]
-                pixels += [
-                    load_image(
-                        self.class_files[i], a.resolution, a.center_crop, a.random_flip, self.random
-                    )
-                    for i in cls_idx
-                ]
-            yield np.stack(pixels), n_inst
+                keys += [("class", i % len(self.class_files)) for i in idx]
+            if self.latent_cache is not None:
+                paddle = self.paddle
+                mean = paddle.concat([self.latent_cache[k][0] for k in keys])
+                std = paddle.concat([self.latent_cache[k][1] for k in keys])
+                yield ("cached", mean, std), len(idx)
+            else:
+                yield np.stack([self._load(k) for k in keys]), len(idx)
+
+    def _load(self, key):
+        a = self.args
+        files = self.instance_files if key[0] == "instance" else self.class_files
+        return load_image(files[key[1]], a.resolution, a.center_crop, a.random_flip, self.random)
+
+    def cache_latents(self):
+        """Encode every instance (and class) image once: the VAE posterior's mean and std per
+        image, in the model dtype. Transforms (crop, flip) are drawn here, once per image."""
+        from tqdm.auto import tqdm
+
+        paddle = self.paddle
+        keys = [("instance", i) for i in range(len(self.instance_files))]
+        if self.args.with_prior_preservation:
+            keys += [("class", i) for i in range(len(self.class_files))]
+        cache = {}
+        vae = self.pipe.vae
+        for key in tqdm(keys, desc="caching latents", unit="image"):
+            pixels = paddle.to_tensor(self._load(key)[None]).astype(self.dtype)
+            with paddle.no_grad():
+                dist = vae.encode(pixels).latent_dist
+            cache[key] = (dist.mean.detach(), dist.std.detach())
+        self.latent_cache = cache
 
     def _text(self, n_inst, n_total):
         paddle = self.paddle
@@ -574,9 +600,13 @@ class Trainer:
         paddle, a, dtype = self.paddle, self.args, self.dtype
         vae = self.pipe.vae
         with paddle.no_grad():
-            dist = vae.encode(paddle.to_tensor(pixels).astype(dtype)).latent_dist
-            eps = paddle.to_tensor(self.random.normal(dist.mean.shape)).astype(dtype)
-            latents = dist.mean + dist.std * eps
+            if isinstance(pixels, tuple):  # --cache_latents: (tag, mean, std)
+                mean, std = pixels[1], pixels[2]
+            else:
+                dist = vae.encode(paddle.to_tensor(pixels).astype(dtype)).latent_dist
+                mean, std = dist.mean, dist.std
+            eps = paddle.to_tensor(self.random.normal(mean.shape)).astype(dtype)
+            latents = mean + std * eps
             latents = (latents - vae.config.shift_factor) * vae.config.scaling_factor
         b, c, h, w = latents.shape
         noise = paddle.to_tensor(self.random.normal([b, c, h, w])).astype(dtype)
@@ -708,6 +738,10 @@ class Trainer:
         out = Path(a.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         resume = None
+        if a.cache_latents and self.latent_cache is None:
+            # before a checkpoint restores the random state: a resumed run caches with the
+            # same draws as the run it continues
+            self.cache_latents()
         if a.resume_from_checkpoint:
             ckpt = Path(a.resume_from_checkpoint)
             if a.resume_from_checkpoint == "latest":
