@@ -23,6 +23,7 @@ def flux_bfl_shapes(
     head_dim=128,
     mlp_ratio=4,
     guidance=True,
+    out_channels=None,
 ) -> dict:
     mlp = hidden * mlp_ratio
     s = {}
@@ -56,7 +57,7 @@ def flux_bfl_shapes(
         s[f"{b}.norm.query_norm.scale"] = [head_dim]
         s[f"{b}.norm.key_norm.scale"] = [head_dim]
     lin("final_layer.adaLN_modulation.1", hidden, 2 * hidden)
-    lin("final_layer.linear", hidden, in_channels)
+    lin("final_layer.linear", hidden, out_channels or in_channels)
     return s
 
 

@@ -3,6 +3,7 @@ pipeline the README's commands run on, output permissions from the umask."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -88,6 +89,8 @@ def test_make_tiny_kept_folder_runs_generate_with_umask_permissions(tmp_path, ca
         os.umask(old)
     assert "ppflux generate --model" in printed
     assert (folder / "model_index.json").is_file() and image.is_file()
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_ppflux_version"] == ppflux.__version__
     for path in [folder, *folder.rglob("*"), image]:
         want = 0o750 if path.is_dir() else 0o640
         assert path.stat().st_mode & 0o777 == want, path

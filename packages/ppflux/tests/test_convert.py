@@ -26,6 +26,9 @@ def _assert_same_state(a: dict, b: dict):
     [
         (True, {}),
         (False, dict(num_layers=3, num_single_layers=1, num_attention_heads=3)),
+        # FLUX.1 Fill and Canny/Depth: wider x_embedder, 64 output channels (Kontext = dev)
+        (True, dict(in_channels=384, out_channels=64)),
+        (True, dict(in_channels=128, out_channels=64)),
     ],
 )
 def test_bfl_transformer_round_trip_exact(tmp_path, guidance, overrides):
@@ -83,13 +86,16 @@ def test_xlabs_controlnet_round_trip_exact(tmp_path):
     _assert_same_state(model.state_dict(), back.state_dict())
 
 
-def test_full_size_keys_and_shapes_match_diffusers_converter(tmp_path):
-    """A FLUX.1-dev-shaped header (hidden 3072, 19+38 blocks) as a sparse file: ppflux's
-    output names/shapes equal diffusers' own converter run on meta tensors."""
+@pytest.mark.parametrize("in_channels, out_channels", [(64, None), (384, 64), (128, 64)])
+def test_full_size_keys_and_shapes_match_diffusers_converter(tmp_path, in_channels, out_channels):
+    """FLUX.1-dev / Fill / Canny-Depth-shaped headers (hidden 3072, 19+38 blocks) as sparse
+    files: ppflux's output names/shapes equal diffusers' own converter run on meta tensors."""
     from diffusers.loaders.single_file_utils import convert_flux_transformer_checkpoint_to_diffusers
     from synthetic import flux_bfl_shapes, write_sparse_safetensors
 
-    shapes = flux_bfl_shapes(hidden=3072, depth=19, single_depth=38)
+    shapes = flux_bfl_shapes(
+        hidden=3072, depth=19, single_depth=38, in_channels=in_channels, out_channels=out_channels
+    )
     path = write_sparse_safetensors(tmp_path / "flux1-dev.safetensors", shapes, "BF16")
     with SafeOpen(path) as reader:
         config, specs = transformer_specs(reader)
@@ -100,6 +106,7 @@ def test_full_size_keys_and_shapes_match_diffusers_converter(tmp_path):
     }
     assert ours == theirs
     assert config["axes_dims_rope"] == [16, 56, 56] and config["num_attention_heads"] == 24
+    assert config["in_channels"] == in_channels and config["out_channels"] == out_channels
 
 
 def test_cli_convert_and_errors(tmp_path, capsys):
