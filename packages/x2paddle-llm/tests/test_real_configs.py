@@ -1,8 +1,12 @@
-"""Real-size configs in the layouts published checkpoints use (transformers 4.x config.json).
+"""Real-size configs: tensor names and shapes against transformers' own models on ``meta``.
 
-For each, transformers 5 builds the model on the ``meta`` device (no memory); the tensor names
-and shapes it would save must be exactly what the converter expects, and our normalised
-rope/attention settings must equal what transformers derived from the same file.
+Two sources of real-size configs: five published ``config.json`` files in the transformers 4.x
+layout (below), and, for every family, the default configuration of its transformers class,
+which is its flagship checkpoint's (Llama-2-7B, Mixtral-8x7B, DeepSeek-V3, ERNIE-4.5-21B-A3B,
+Phi-3-mini, ...) with the layer count cut to keep the test fast (every layer kind kept).
+transformers builds the model on the ``meta`` device (no memory); the tensors it would save
+(its state dict turned back into the checkpoint layout by its own ``revert_weight_conversion``)
+must be exactly the ones the converter expects, by name and shape.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import pytest
 import torch
 import transformers
 from x2paddle_llm import normalize_hf_config
-from x2paddle_llm.mapping import expected_tensors
+from transformers.core_model_loading import revert_weight_conversion
+from x2paddle_llm.families import get_family, supported
+from x2paddle_llm.schema import expected_tensors
 
 REAL = {
     "Llama-2-7b": {"architectures": ["LlamaForCausalLM"], "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu",
@@ -59,15 +65,51 @@ def test_expected_tensors_match_transformers_state_dict(name):
         model = transformers.AutoModelForCausalLM.from_config(hf_cfg)
     state = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     ours = normalize_hf_config(REAL[name])
-    expected = {k: s.shape for k, s in expected_tensors(ours).items()}
+    expected = {s.hf_name: s.hf_shape for s in expected_tensors(ours).values()}
     if ours.tie_word_embeddings:
         state.pop("lm_head.weight", None)  # tied: not saved by save_pretrained
     assert expected == state
 
     params = hf_cfg.rope_parameters
-    assert ours.rope_theta == params["rope_theta"] and ours.rope_type == params["rope_type"]
+    assert ours.rope["theta"] == params["rope_theta"] and ours.rope["type"] == params["rope_type"]
     assert ours.head_dim == getattr(hf_cfg, "head_dim", hf_cfg.hidden_size // hf_cfg.num_attention_heads)
     hf_layer_types = getattr(hf_cfg, "layer_types", None)
     if hf_layer_types:
         assert ours.layer_types == list(hf_layer_types)
     assert ours.sliding_window == (getattr(hf_cfg, "sliding_window", None) if "sliding_attention" in ours.layer_types else None)
+
+
+def _layers_to_keep(raw: dict) -> int:
+    first_dense = raw.get("first_k_dense_replace") or 0
+    start = raw.get("moe_layer_start_index") or 0
+    return max(2, first_dense + 2, start + 2, len(set(raw.get("layer_types") or [])) + 1)
+
+
+@pytest.mark.parametrize("model_type", sorted(supported()))
+def test_flagship_config_names_and_shapes(model_type):
+    hf_cfg = transformers.AutoConfig.for_model(model_type)
+    raw = hf_cfg.to_dict()
+    layers = _layers_to_keep(raw)
+    key = "n_layer" if "n_layer" in raw else "num_hidden_layers"
+    raw[key] = layers
+    if raw.get("layer_types"):
+        raw["layer_types"] = raw["layer_types"][:layers]
+    if raw.get("moe_layer_end_index") not in (None, -1):
+        raw["moe_layer_end_index"] = layers - 1
+    raw.pop("transformers_version", None)
+    if "n_routed_experts" in raw and not raw.get("n_routed_experts"):  # classes without expert defaults
+        raw.update(n_routed_experts=64, num_experts_per_tok=6, n_shared_experts=2)
+    if raw.get("n_routed_experts") and not raw.get("num_experts_per_tok"):  # DeepSeek-V2's published value
+        raw["num_experts_per_tok"] = 6
+    if model_type == "glm4_moe":  # the class default leaves head_dim to 4096 // 96; GLM-4.5 publishes 128
+        raw["head_dim"] = 128
+    hf_cfg = transformers.AutoConfig.for_model(model_type, **{k: v for k, v in raw.items() if k != "model_type"})
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(hf_cfg)
+    saved = revert_weight_conversion(model, model.state_dict())
+    ours = normalize_hf_config(raw)
+    family = get_family(model_type)
+    state = {k: tuple(v.shape) for k, v in saved.items() if not family.is_ignored(k, ours)}
+    expected = {s.hf_name: s.hf_shape for s in expected_tensors(ours).values()}
+    assert sorted(set(expected) - set(state)) == [] and sorted(set(state) - set(expected)) == []
+    assert expected == state

@@ -120,10 +120,8 @@ def base_config(hf: HFConfig, **fields: Any) -> dict[str, Any]:
     kv_heads = hf.int("num_key_value_heads", default=heads)
     if kv_heads > heads:
         raise ConfigError(f"{hf.source}: num_key_value_heads {kv_heads} > num_attention_heads {heads}")
-    if "head_dim" not in fields:
-        if hidden % heads and not hf.has("head_dim"):
-            raise ConfigError(f"{hf.source}: hidden_size {hidden} is not divisible by num_attention_heads {heads}")
-        fields["head_dim"] = hf.int("head_dim", default=hidden // heads)
+    if "head_dim" not in fields:  # transformers: config.head_dim, else hidden_size // heads (floor)
+        fields["head_dim"] = hf.int("head_dim", default=max(1, hidden // heads))
     if "rope" not in fields:
         fields["rope"], fields["rope_per_layer_type"] = normalize_rope(hf.raw, hf.source)
     out = dict(

@@ -14,7 +14,7 @@ def normalize(hf: HFConfig) -> DecoderConfig:
     moe = dict(num_experts=hf.int("num_experts", "num_local_experts"), top_k=hf.int("num_experts_per_tok"),
                moe_intermediate_size=hf.int("moe_intermediate_size"), scoring="softmax",
                norm_topk_prob=hf.bool("norm_topk_prob"))
-    return DecoderConfig(**base_config(hf, head_dim=hf.int("head_dim", default=128), qk_norm="head", qkv_bias=bias,
+    return DecoderConfig(**base_config(hf, qk_norm="head", qkv_bias=bias,
                                        o_bias=bias, moe=moe, moe_layers=moe_layers(hf), sliding_window=w,
                                        layer_types=types))
 
