@@ -1,0 +1,218 @@
+"""The front end travels with the model: ``infer --wav`` on an export gives the same token ids
+as PaddleSpeech's own inference path, on real recorded speech.
+
+Material: a sentence spoken by espeak-ng, resampled to 16 kHz 16-bit with sox (the test makes
+it; it skips when the tools are missing). Models: random weights with non-trivial global CMVN
+statistics, laid out as a PaddleSpeech recipe folder (``conf/<model>.yaml``,
+``conf/preprocess.yaml`` with ``fbank_kaldi`` + ``cmvn_json`` + SpecAugment,
+``data/mean_std.json``, ``data/lang_char/vocab.txt``, a ``.pdparams`` checkpoint). The export
+reads the recipe's front end from there; the comparison runs the recipe's own pipeline:
+
+* U2: the example's test script class ``paddlespeech.s2t.exps.u2.bin.test_wav.U2Infer``
+  (Transformation of conf/preprocess.yaml, U2Model.decode with attention rescoring,
+  simulated streaming in chunks of 16) -> transcript, which must equal ours exactly.
+* DeepSpeech2: the example's ``DeepSpeech2Tester_hub`` front end (its Transformation) and
+  upstream DeepSpeech2Model's CTC probabilities; upstream's greedy decoder is the swig
+  ``paddlespeech_ctcdecoders`` (no wheel for this Python), so the greedy collapse of the
+  argmax is done here: token ids must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+from speech_pir_export import configs
+from speech_pir_export.cli import main
+
+SENTENCE = "the quick brown fox jumps over the lazy dog"
+VOCAB = ["<blank>", "<unk>", *"abcdefghijklmnopqrstuvwxyz'", "<space>", "<eos>"]
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+        pytest.skip("needs espeak-ng and sox (apt-get install espeak-ng sox)")
+    folder = tmp_path_factory.mktemp("speech")
+    raw, wav = folder / "raw.wav", folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(raw), SENTENCE], check=True)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-b", "16", "-c", "1", str(wav)], check=True)
+    return wav
+
+
+def make_recipe(root: Path, name: str, feat_dim: int, extra: dict) -> Path:
+    """A recipe folder as PaddleSpeech's examples lay it out, with random CMVN statistics
+    far from identity (mean ~ 8, std 1.5 - 4, as real log-mel fbank statistics)."""
+    (root / "conf").mkdir(parents=True)
+    (root / "data" / "lang_char").mkdir(parents=True)
+    cfg = yaml.safe_load(configs.path(name).read_text(encoding="utf-8"))
+    cfg.update(
+        feat_dim=feat_dim,
+        preprocess_config="conf/preprocess.yaml",
+        vocab_filepath="data/lang_char/vocab.txt",
+        unit_type="char",
+        spm_model_prefix="",
+        **extra,
+    )
+    (root / "conf" / f"{name}.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    process = [
+        {
+            "type": "fbank_kaldi",
+            "fs": 16000,
+            "n_mels": feat_dim,
+            "n_shift": 160,
+            "win_length": 400,
+            "dither": 0.1,
+        },
+        {"type": "cmvn_json", "cmvn_path": "data/mean_std.json"},
+        {"type": "time_warp", "max_time_warp": 5, "inplace": True, "mode": "PIL"},
+        {"type": "freq_mask", "F": 30, "n_mask": 2, "inplace": True, "replace_with_zero": False},
+        {"type": "time_mask", "T": 40, "n_mask": 2, "inplace": True, "replace_with_zero": False},
+    ]
+    (root / "conf" / "preprocess.yaml").write_text(
+        yaml.safe_dump({"process": process}), encoding="utf-8"
+    )
+    rng = np.random.default_rng(7)
+    n = 123456
+    mean = rng.uniform(4.0, 12.0, feat_dim)
+    std = rng.uniform(1.5, 4.0, feat_dim)
+    stats = {
+        "frame_num": n,
+        "mean_stat": (mean * n).tolist(),
+        "var_stat": ((std**2 + mean**2) * n).tolist(),
+    }
+    (root / "data" / "mean_std.json").write_text(json.dumps(stats), encoding="utf-8")
+    (root / "data" / "lang_char" / "vocab.txt").write_text(
+        "\n".join(VOCAB) + "\n", encoding="utf-8"
+    )
+    return root / "conf" / f"{name}.yaml"
+
+
+def export_and_infer(capsys, config, ckpt, wav, out):
+    vocab = config.parent.parent / "data" / "lang_char" / "vocab.txt"
+    assert (
+        main(
+            [
+                "export",
+                config.stem if config.stem != "u2" else "u2",
+                "--config",
+                str(config),
+                "--checkpoint",
+                str(ckpt),
+                "--phones-dict",
+                str(vocab),
+                "--out",
+                str(out),
+                "--skip-onednn",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["infer", str(out), "--wav", str(wav)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_u2_infer_equals_the_examples_test_script(speech, tmp_path, capsys, monkeypatch):
+    from paddlespeech.s2t.exps.u2.bin import test_wav
+    from paddlespeech.s2t.models.u2 import U2Model
+    from yacs.config import CfgNode
+
+    recipe = tmp_path / "recipe"
+    config = make_recipe(recipe, "u2", 80, {})
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    cfg["encoder_conf"]["use_dynamic_chunk"] = True  # a chunk (streaming) recipe
+    config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    # random weights; the CTC blank is pushed down so that the transcript is not empty
+    paddle.seed(3)
+    model = U2Model.from_config(
+        CfgNode(dict(cfg, input_dim=80, output_dim=len(VOCAB), cmvn_file=None))
+    )
+    bias = model.ctc.ctc_lo.bias
+    bias.set_value((bias.numpy() - 4.0 * (np.arange(len(VOCAB)) == 0)).astype("float32"))
+    ckpt = recipe / "exp" / "avg_1"
+    ckpt.parent.mkdir()
+    paddle.save(model.state_dict(), str(ckpt) + ".pdparams")
+
+    ours = export_and_infer(capsys, config, str(ckpt) + ".pdparams", speech, tmp_path / "exp")
+    manifest = json.loads((tmp_path / "exp" / "export.json").read_text(encoding="utf-8"))
+    front = manifest["meta"]["frontend"]
+    assert front["type"] == "fbank_kaldi" and front["cmvn"] and front["dither"] == 0.0
+
+    # upstream: the example's own test script, run from the recipe folder as its
+    # local/test_wav.sh does
+    monkeypatch.chdir(recipe)
+    up_cfg = CfgNode(cfg)
+    up_cfg.decode = CfgNode(
+        dict(
+            decoding_method="attention_rescoring",
+            beam_size=10,
+            ctc_weight=0.5,
+            decoding_chunk_size=16,
+            num_decoding_left_chunks=-1,
+            simulate_streaming=True,
+            reverse_weight=0.0,
+        )
+    )
+    args = Namespace(audio_file=str(speech), checkpoint_path=str(ckpt), ngpu=0, debug=False)
+    monkeypatch.setattr(test_wav, "args", args, raising=False)  # run() reads a global `args`
+    reference = test_wav.U2Infer(up_cfg, args).run()
+    assert len(ours["token_ids"]) >= 3  # a real hypothesis, not an empty one
+    assert ours["text"] == reference.replace(" ", "<space>")
+    assert "".join(VOCAB[i] for i in ours["token_ids"]) == ours["text"]
+
+    # control: the same export without its recorded CMVN transcribes something else, so the
+    # equality above depends on the front end travelling with the model
+    bare = tmp_path / "bare"
+    shutil.copytree(tmp_path / "exp", bare)
+    manifest["meta"]["frontend"].pop("cmvn")
+    (bare / "export.json").write_text(json.dumps(manifest), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["infer", str(bare), "--wav", str(speech)]) == 0
+    assert json.loads(capsys.readouterr().out)["token_ids"] != ours["token_ids"]
+
+
+def test_deepspeech2_infer_equals_the_examples_front_end(speech, tmp_path, capsys, monkeypatch):
+    from paddlespeech.audio.transform.transformation import Transformation
+    from paddlespeech.s2t.models.ds2 import DeepSpeech2Model
+    from yacs.config import CfgNode
+
+    recipe = tmp_path / "recipe"
+    config = make_recipe(recipe, "deepspeech2", 161, {})
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    up = dict(cfg, input_dim=161, output_dim=len(VOCAB))
+    up.setdefault("num_fc_layers", 0)
+    up["fc_layers_size_list"] = []
+    paddle.seed(5)
+    model = DeepSpeech2Model.from_config(CfgNode(up))
+    bias = model.decoder.ctc_lo.bias
+    bias.set_value((bias.numpy() - 4.0 * (np.arange(len(VOCAB)) == 0)).astype("float32"))
+    model.eval()
+    ckpt = recipe / "exp" / "avg_1.pdparams"
+    ckpt.parent.mkdir()
+    paddle.save(model.state_dict(), str(ckpt))
+
+    ours = export_and_infer(capsys, config, ckpt, speech, tmp_path / "exp")
+
+    # upstream: DeepSpeech2Tester_hub.test's front end (int16 samples, Transformation of the
+    # recipe's preprocess config with train=False), then the model's CTC probabilities
+    import soundfile
+
+    monkeypatch.chdir(recipe)
+    audio, _ = soundfile.read(str(speech), dtype="int16", always_2d=True)
+    feat = Transformation(cfg["preprocess_config"])(audio[:, 0], train=False)
+    with paddle.no_grad():
+        x = paddle.to_tensor(feat, dtype="float32").unsqueeze(0)
+        eouts, eouts_len, *_ = model.encoder(x, paddle.to_tensor([feat.shape[0]]))
+        probs = model.decoder.softmax(eouts).numpy()[0]
+    best = probs.argmax(-1)
+    ids = [int(t) for i, t in enumerate(best) if t != 0 and (i == 0 or t != best[i - 1])]
+    assert len(ids) >= 3
+    assert ours["token_ids"] == ids
