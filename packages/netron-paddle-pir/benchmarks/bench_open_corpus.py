@@ -1,0 +1,171 @@
+"""Open time of real Paddle models in headless Chromium: netron-paddle-pir vs netron's paddle.js.
+
+The models come from the corpus file (tests/models.json): every entry tagged ``bench`` plus a
+choice of the CI ones, all written by ``paddle.jit.save`` (paddle.vision and paddle.text models,
+BERT-style masked encoders, encoder stacks of 1,200 to 10,000 ops, a 250-block residual MLP).
+Each model is served twice by the launcher (our reader; netron's own paddle.js) and opened in
+one Chromium until the graph is drawn: one discarded warm-up open each, then ``--rounds``
+interleaved rounds. Writes the medians, their ratio and the machine load to ``--output``.
+
+    python benchmarks/bench_open_corpus.py [--rounds 2] [--only NAME ...] [--output FILE]
+
+Needs paddle, node, chromium and tests/browser/node_modules (tests/setup_browser.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PACKAGE = HERE.parent
+CI_CHOICE = [
+    "tagger",
+    "control_flow",
+    "bert_2_post",
+    "resnet50",
+    "mobilenet_v3",
+    "encoder12",
+    "encoder118",
+]
+
+
+def chosen_entries(only):
+    from netron_paddle_pir.corpus import load_spec
+
+    entries = load_spec(PACKAGE / "tests" / "models.json")
+    names = lambda e: e["target"].split("/")[0]  # noqa: E731
+    picked = [e for e in entries if "bench" in e.get("tags", []) or names(e) in CI_CHOICE]
+    return [e for e in picked if not only or names(e) in only]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds (default: 2)")
+    parser.add_argument("--only", nargs="*", help="model names (default: all bench models)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=HERE / "results" / "open_corpus.json",
+        help="result file (default: benchmarks/results/open_corpus.json)",
+    )
+    args = parser.parse_args(argv)
+    import netron_paddle_pir
+    from netron_paddle_pir.corpus import build
+    from netron_paddle_pir.server import Viewer
+
+    if not (PACKAGE / "tests" / "browser" / "node_modules" / "playwright-core").is_dir():
+        subprocess.run(["bash", str(PACKAGE / "tests" / "setup_browser.sh")], check=True)
+    node = shutil.which("node")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    entries = chosen_entries(args.only)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        build(tmp, quiet=False, entries=entries)
+        with Viewer() as ours, Viewer(upstream_only=True) as upstream:
+            cases = []
+            for entry in entries:
+                name = entry["target"].split("/")[0]
+                path = tmp / entry["target"]
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                ops = sum(1 for op in _walk(doc) if op["#"] != "p")
+                params = sum(1 for op in _walk(doc) if op["#"] == "p")
+                for reader, viewer in (("ours", ours), ("upstream", upstream)):
+                    cases.append(
+                        {
+                            "name": f"{name}:{reader}",
+                            "model": name,
+                            "reader": reader,
+                            "ops": ops,
+                            "parameters": params,
+                            "url": viewer.add(path),
+                        }
+                    )
+            spec = tmp / "spec.json"
+            spec.write_text(
+                json.dumps({"chromium": chromium, "cases": cases, "rounds": args.rounds})
+            )
+            started = time.perf_counter()
+            run = subprocess.run(
+                [node, str(HERE / "open_time.mjs"), str(spec)],
+                capture_output=True,
+                text=True,
+                timeout=7200,
+            )
+            if run.returncode != 0:
+                print(run.stderr, file=sys.stderr)
+                return 1
+            results = json.loads(run.stdout)
+            seconds = time.perf_counter() - started
+    load_after = os.getloadavg()
+    rows = []
+    for entry in entries:
+        name = entry["target"].split("/")[0]
+        mine = next(r for r in results if r["name"] == f"{name}:ours")
+        theirs = next(r for r in results if r["name"] == f"{name}:upstream")
+        rows.append(
+            {
+                "model": name,
+                "source": entry.get("source", ""),
+                "ops": mine["ops"],
+                "parameters": mine["parameters"],
+                "ours_ms": mine["ms"],
+                "upstream_ms": theirs["ms"],
+                "ours_median_ms": statistics.median(mine["ms"]),
+                "upstream_median_ms": statistics.median(theirs["ms"]),
+                "ratio_upstream_over_ours": round(
+                    statistics.median(theirs["ms"]) / statistics.median(mine["ms"]), 2
+                ),
+                "ours_nodes": mine.get("nodes"),
+                "upstream_nodes": theirs.get("nodes"),
+                "ours_message": mine.get("message", ""),
+                "upstream_message": theirs.get("message", ""),
+            }
+        )
+    report = {
+        "benchmark": "open real jit.save models in headless Chromium until the graph is drawn",
+        "netron_paddle_pir": netron_paddle_pir.__version__,
+        "netron": importlib.metadata.version("netron"),
+        "paddle": importlib.metadata.version("paddlepaddle"),
+        "rounds": args.rounds,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in load_after],
+        "seconds": round(seconds, 1),
+        "models": rows,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    for row in rows:
+        print(
+            f"{row['model']:>14} {row['ops']:>6} ops  ours {row['ours_median_ms']:>7.0f} ms  "
+            f"upstream {row['upstream_median_ms']:>7.0f} ms  ratio {row['ratio_upstream_over_ours']}"
+        )
+    print(f"load before {report['load_before']}, after {report['load_after']} -> {args.output}")
+    return 0
+
+
+def _walk(doc):
+    def blocks(block):
+        for op in block["ops"]:
+            yield op
+            for region in op.get("regions", []):
+                for inner in region["blocks"]:
+                    yield from blocks(inner)
+
+    yield from blocks(doc["program"]["regions"][0]["blocks"][0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
