@@ -24,9 +24,9 @@ def test_transformers4_and_5_layouts_normalise_identically():
     v5 = transformers.LlamaConfig(**{k: v for k, v in V4_LLAMA31.items() if k not in ("model_type",)}).to_dict()
     assert "rope_parameters" in v5 and "rope_theta" not in v5  # transformers 5 moved it
     a, b = normalize_hf_config(V4_LLAMA31), normalize_hf_config(v5)
-    assert a.rope_theta == b.rope_theta == 500000.0
-    assert a.rope_type == b.rope_type == "llama3"
-    assert a.rope_scaling == b.rope_scaling
+    assert a.rope["theta"] == b.rope["theta"] == 500000.0
+    assert a.rope["type"] == b.rope["type"] == "llama3"
+    assert a.rope["params"] == b.rope["params"]
     assert a.source_dtype == b.source_dtype == "bfloat16"
     assert a.eos_token_id == [128001, 128008, 128009]
     assert a.head_dim == 16 and a.num_key_value_groups == 2
@@ -34,7 +34,7 @@ def test_transformers4_and_5_layouts_normalise_identically():
 
 def test_legacy_type_key_and_family_fields():
     c = normalize_hf_config({**V4_LLAMA31, "rope_scaling": {"type": "linear", "factor": 2.0}})
-    assert c.rope_type == "linear" and c.rope_scaling == {"factor": 2.0}
+    assert c.rope["type"] == "linear" and c.rope["params"] == {"factor": 2.0}
     q2 = normalize_hf_config({**V4_LLAMA31, "model_type": "qwen2", "rope_scaling": None})
     assert q2.qkv_bias and not q2.o_bias and not q2.qk_norm
     q3 = normalize_hf_config({**V4_LLAMA31, "model_type": "qwen3", "rope_scaling": None})
@@ -48,7 +48,7 @@ def test_legacy_type_key_and_family_fields():
 
 def test_bad_configs():
     with pytest.raises(UnsupportedArchitectureError, match="Supported"):
-        normalize_hf_config({**V4_LLAMA31, "model_type": "phi3"})
+        normalize_hf_config({**V4_LLAMA31, "model_type": "bert"})
     with pytest.raises(ConfigError, match="needs"):
         normalize_hf_config({**V4_LLAMA31, "rope_scaling": {"rope_type": "llama3", "factor": 8.0}})
     with pytest.raises(ConfigError, match="hidden_size"):
@@ -70,6 +70,18 @@ def test_rope_frequencies_match_transformers(variant):
         ref_inv, ref_scale = LlamaRotaryEmbedding.compute_default_rope_parameters(config=hf_cfg, device=torch.device("cpu"))
     else:
         ref_inv, ref_scale = fn(hf_cfg, torch.device("cpu"))
+    inv, scale = ours.rope_inv_freq()
+    np.testing.assert_allclose(inv, ref_inv.numpy(), rtol=1e-6, atol=0)
+    assert scale == pytest.approx(ref_scale, rel=1e-7)
+
+
+def test_top_level_original_max_position_embeddings_takes_priority():
+    """As in transformers: a YaRN Qwen2 whose config.json carries it at the top level."""
+    _, extra = VARIANTS["qwen2-yarn-orig"]
+    hf_cfg = transformers.Qwen2Config(**{**BASE, **extra})
+    ours = normalize_hf_config(hf_cfg.to_dict())
+    assert ours.rope["params"]["original_max_position_embeddings"] == 32
+    ref_inv, ref_scale = ROPE_INIT_FUNCTIONS["yarn"](hf_cfg, torch.device("cpu"))
     inv, scale = ours.rope_inv_freq()
     np.testing.assert_allclose(inv, ref_inv.numpy(), rtol=1e-6, atol=0)
     assert scale == pytest.approx(ref_scale, rel=1e-7)

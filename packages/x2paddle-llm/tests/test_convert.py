@@ -11,7 +11,9 @@ import pytest
 import torch
 from conftest import build_hf_model, random_prompts
 from safetensors.numpy import load_file
-from x2paddle_llm import CheckpointError, UnsupportedArchitectureError
+from x2paddle_llm import CheckpointError, ConfigError, UnsupportedArchitectureError
+from x2paddle_llm._atomic import OutputExistsError
+from x2paddle_llm._errors import UserError
 from x2paddle_llm.convert import convert
 from x2paddle_llm.modeling_decoder import DecoderForCausalLM
 
@@ -99,8 +101,8 @@ def test_dtype_conversion_matches_torch_casts(tmp_path, tiny_llama, dtype):
     ours = load_torch(str(tmp_path / "pd" / "model.safetensors"))
     name = "model.layers.0.mlp.up_proj.weight"
     expected = ref.state_dict()[name].to(getattr(torch, dtype)).T.contiguous()
-    assert ours[name].dtype == getattr(torch, dtype)
-    assert torch.equal(ours[name], expected)  # bit-exact rounding (round to nearest even)
+    assert ours["layers.0.mlp.up.weight"].dtype == getattr(torch, dtype)
+    assert torch.equal(ours["layers.0.mlp.up.weight"], expected)  # bit-exact rounding (round to nearest even)
 
 
 def test_bf16_source_checkpoint(tmp_path):
@@ -135,7 +137,7 @@ def test_transformers4_config_layout_is_normalised(tmp_path, tiny_llama):
     convert(old, tmp_path / "pd4", progress=False)
     new = json.loads((pd_dir / "config.json").read_text())
     assert json.loads((tmp_path / "pd4" / "config.json").read_text()) == new
-    assert new["rope_theta"] == 500000.0
+    assert new["rope"]["theta"] == 500000.0
 
 
 # ------------------------------------------------------------------ bad input
@@ -160,7 +162,7 @@ def test_truncated_safetensors(tmp_path, tiny_llama):
     path = hf / "model.safetensors"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 1000])
-    with pytest.raises(CheckpointError, match="model.safetensors"):
+    with pytest.raises(UserError, match="model.safetensors.*truncated"):
         convert(hf, tmp_path / "out", progress=False)
     _assert_nothing_written(tmp_path, tmp_path / "out")
 
@@ -205,9 +207,9 @@ def test_unsupported_architecture(tmp_path, tiny_llama):
     hf = tmp_path / "hf"
     shutil.copytree(tiny_llama[0], hf)
     cfg = json.loads((hf / "config.json").read_text())
-    cfg["model_type"], cfg["architectures"] = "gpt_neox", ["GPTNeoXForCausalLM"]
+    cfg["model_type"], cfg["architectures"] = "bert", ["BertForMaskedLM"]
     (hf / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(UnsupportedArchitectureError, match="gpt_neox.*Supported: llama.*mistral.*qwen2.*qwen3"):
+    with pytest.raises(UnsupportedArchitectureError, match="bert.*Supported: .*llama.*mistral.*qwen2.*qwen3"):
         convert(hf, tmp_path / "out", progress=False)
     _assert_nothing_written(tmp_path, tmp_path / "out")
 
@@ -216,9 +218,9 @@ def test_unsupported_rope_type(tmp_path, tiny_llama):
     hf = tmp_path / "hf"
     shutil.copytree(tiny_llama[0], hf)
     cfg = json.loads((hf / "config.json").read_text())
-    cfg["rope_parameters"] = {"rope_type": "longrope", "rope_theta": 1e4}
+    cfg["rope_parameters"] = {"rope_type": "proportional", "rope_theta": 1e4}
     (hf / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(Exception, match="rope type 'longrope' is not supported"):
+    with pytest.raises(ConfigError, match="rope type 'proportional' is not supported"):
         convert(hf, tmp_path / "out", progress=False)
 
 
@@ -226,7 +228,7 @@ def test_existing_output_needs_overwrite(tmp_path, tiny_llama):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OutputExistsError, match="--overwrite"):
         convert(tiny_llama[0], out, progress=False)
     assert (out / "keep.txt").is_file()
     convert(tiny_llama[0], out, overwrite=True, progress=False)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import build_hf_model, random_prompts
+from x2paddle_llm._atomic import OutputExistsError
 from x2paddle_llm.convert import convert
 from x2paddle_llm.export import PROBE_NAME, InferenceRunner, export_inference
 from x2paddle_llm.generation import generate, left_pad
@@ -79,7 +80,7 @@ def test_wrong_probe_is_never_silently_accepted(exported, tmp_path):
 
 def test_export_refuses_existing_folder(exported):
     root, _, _ = exported
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OutputExistsError, match="--overwrite"):
         export_inference(root / "pd", root / "inf")
 
 
