@@ -228,8 +228,9 @@ def successor(op: str, compat: dict, yaml_args: dict, reduce_types: list[str]):
             if phi.replace("_", "") == norm and any(a[1] == "ring_id" for a in args):
                 extra = {}
                 if suffix and any(a[1] == "reduce_type" for a in args):
-                    key = {"sum": "kRedSum", "max": "kRedMax", "min": "kRedMin", "prod": "kRedProd",
-                           "avg": "kRedAvg"}[suffix]  # fmt: skip
+                    key = "kRed" + suffix.capitalize()
+                    if key not in reduce_types:
+                        return None
                     extra["reduce_type"] = reduce_types.index(key)
                 return "new-comm", compat.get(phi, {}).get("fluid", phi), phi, extra
     return None
@@ -245,7 +246,10 @@ def build(tree: Tree, label: str) -> dict:
                 yaml_args.setdefault(k, v)
         except (OSError, subprocess.CalledProcessError):
             pass
-    rt = tree.read("paddle/phi/common/reduce_type.h")
+    try:
+        rt = tree.read("paddle/phi/common/reduce_type.h")
+    except (OSError, subprocess.CalledProcessError):
+        rt = ""  # no enum: reducing collectives get no rule (their reduce_type would be a guess)
     reduce_types = re.findall(r"\b(kRed\w+)", rt[rt.find("enum class ReduceType") :].split("}")[0])
     ops = sorted({e.name for e in load_list("all") if not e.name.endswith("_grad")})
     rules, skipped = {}, {}
@@ -296,7 +300,9 @@ def build(tree: Tree, label: str) -> dict:
                 target = _pair(a.name, new_attr, c["attrs"])
                 if target:
                     attrs[a.name] = target
-                elif a.name in extra or a.name in c["extra"]:
+                elif a.name in extra or a.name in c["extra"] or kind == "new-comm":
+                    # new-comm ops keep only what they declare (stream and calc-stream choices
+                    # belong to the new communication library), as the planner's replacement does
                     dropped.append(a.name)
                 else:
                     defaults[a.name] = old_attrs[a.name]

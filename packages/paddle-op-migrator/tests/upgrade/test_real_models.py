@@ -139,3 +139,25 @@ def test_onednn_failures_are_paddles_own(upgraded):
     upgraded_only = {n: r["onednn_class"] for n, r in seen.items()
                      if by_name[n]["listed_ops"] and r["onednn_class"] not in control | {"ok"}}  # fmt: skip
     assert not upgraded_only, f"oneDNN fails only on upgraded models: {upgraded_only}"
+
+
+@pytest.mark.parametrize(
+    "name", [c["name"] for c in CASES if c["name"].startswith("collective_c_")]
+)
+def test_collectives_to_new_communication_ops(name, tmp_path):
+    """--collectives new-comm: the program keeps its collectives, as new-communication ops that
+    Paddle 3 translates (running them needs a distributed launch, not available here)."""
+    from paddle_op_migrator.upgrade import upgrade_program
+
+    res = upgrade_program(
+        Path(ROOT) / name / "model", tmp_path / "m", collectives="new-comm", log=lambda m: None
+    )
+    ops = [
+        op["#"]
+        for op in json.loads(res.model.read_text())["program"]["regions"][0]["blocks"][0]["ops"]
+    ]
+    rule = RULES[name.removeprefix("collective_")]
+    if rule["kind"] == "new-comm":
+        assert f"1.{rule['phi']}" in ops, ops
+    else:  # no new-comm successor: Paddle 3 still registers the op, which is kept as it is
+        assert res.rewritten == {}
