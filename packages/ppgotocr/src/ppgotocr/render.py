@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import html
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -58,7 +59,17 @@ def library_js() -> str:
 
 
 def _script_safe(text: str) -> str:
+    """JSON text that cannot end the ``<script>`` element it sits in (``<\\/`` is the same
+    string to JavaScript)."""
     return text.replace("</", "<\\/")
+
+
+def _library_safe(code: str) -> str:
+    """The library's code, checked not to close its ``<script>`` element early. (Replacing
+    every ``</`` would break its regular expressions; ``</script`` never occurs in it.)"""
+    if re.search(r"</script", code, re.IGNORECASE):
+        raise RuntimeError("the vendored library contains '</script' and cannot be inlined")
+    return code
 
 
 def html_page(pages: list[tuple[str, str]], title: str = "GOT-OCR2.0 output") -> str:
@@ -71,7 +82,7 @@ def html_page(pages: list[tuple[str, str]], title: str = "GOT-OCR2.0 output") ->
     )
     return _TEMPLATE.format(
         title=html.escape(title),
-        library=_script_safe(library_js()),
+        library=_library_safe(library_js()),
         fallback=fallback,
         payload=payload,
     )
