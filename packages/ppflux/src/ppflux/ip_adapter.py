@@ -214,6 +214,42 @@ class FluxIPAdapterMixin:
         self._modules["image_encoder"] = None
         self._modules["feature_extractor"] = None
 
+    def _ip_adapter_kwargs(
+        self,
+        joint_attention_kwargs,
+        width,
+        height,
+        num_images_per_prompt,
+        image,
+        embeds,
+        negative_image,
+        negative_embeds,
+    ):
+        """joint_attention_kwargs of the conditional and the unconditional (true CFG) calls,
+        with the IP-Adapter image embeddings when an image prompt is given."""
+        if image is None and embeds is None and negative_image is None and negative_embeds is None:
+            return joint_attention_kwargs, joint_attention_kwargs
+        n = len(self._component("transformer").__dict__.get("_ip_projections") or ())
+        black = [np.zeros((width, height, 3), dtype=np.uint8)] * max(n, 1)
+        if image is None and embeds is None:
+            image = black
+        if negative_image is None and negative_embeds is None:
+            negative_image = black
+        base = dict(joint_attention_kwargs or {})
+        cond = dict(
+            base,
+            ip_adapter_image_embeds=self.prepare_ip_adapter_image_embeds(
+                image, embeds, num_images_per_prompt
+            ),
+        )
+        uncond = dict(
+            base,
+            ip_adapter_image_embeds=self.prepare_ip_adapter_image_embeds(
+                negative_image, negative_embeds, num_images_per_prompt
+            ),
+        )
+        return cond, uncond
+
     def encode_image(self, image, num_images_per_prompt: int = 1):
         """CLIP ``image_embeds`` of an image (or a preprocessed tensor)."""
         if not isinstance(image, paddle.Tensor):

@@ -197,3 +197,40 @@ def read_model_index(root: Path) -> dict:
         return read_json_object(path, "model_index.json")
     except UserError as exc:
         raise LayoutError(exc.problem, exc.path) from None
+
+
+def diffusers_class_name(name, module):
+    return {
+        "text_encoder": "CLIPTextModel",
+        "text_encoder_2": "T5EncoderModel",
+        "tokenizer": "CLIPTokenizer",
+        "tokenizer_2": "T5TokenizerFast",
+        "image_encoder": "SiglipVisionModel",
+        "feature_extractor": "SiglipImageProcessor",
+    }.get(name, type(module).__name__)
+
+
+def save_text_encoder(module, folder: Path):
+    """Config (transformers keys) + Paddle-layout weights in ``paddle_model.safetensors``."""
+    from ..safetensors_io import save_numpy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    module.config.save_pretrained(str(folder))
+    save_numpy(
+        folder / "paddle_model.safetensors",
+        {k: v.astype("float32").numpy() for k, v in module.state_dict().items()},
+        {"format": "paddle"},
+    )
+
+
+def save_vae(module, folder: Path):
+    from ..models.loading import PADDLE_WEIGHTS
+    from ..safetensors_io import save_numpy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    module.save_config(str(folder))
+    save_numpy(
+        folder / PADDLE_WEIGHTS,
+        {k: v.astype("float32").numpy() for k, v in module.state_dict().items()},
+        {"format": "paddle"},
+    )
