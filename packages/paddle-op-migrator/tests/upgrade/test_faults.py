@@ -178,3 +178,22 @@ def test_help_explains(capsys):
         main(["upgrade-program", "--help"])
     out = capsys.readouterr().out
     assert "NEW_PREFIX.json" in out and "--overwrite" in out and "--collectives" in out
+
+
+def test_folder_layout_with_one_file_per_parameter(tmp_path, capsys):
+    """The oldest layout: a folder with __model__ and one file per parameter."""
+    import paddle
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "__model__").write_bytes(program().SerializeToString())
+    w = np.arange(12, dtype="float32").reshape(4, 3)
+    (folder / "w").write_bytes(tensor_bytes(w))
+    code, err = run(capsys, folder, tmp_path / "new" / "m")
+    assert code == 0, err
+    layer = paddle.jit.load(str(tmp_path / "new" / "m"))
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(layer(paddle.to_tensor(x)).numpy(), 0.5 * x @ w, atol=1e-6)
+    (folder / "w").unlink()
+    code, err = run(capsys, folder, tmp_path / "new2" / "m")
+    assert code == 2 and "no parameter file for 1 persistable tensors of the program (w)" in err

@@ -50,7 +50,16 @@ def _save(paddle, core, program_bytes, created, params_path, out_dir, name, sour
             prog._sync_with_cpp()
             skip = (core.VarDesc.VarType.FEED_MINIBATCH, core.VarDesc.VarType.FETCH_LIST)
             params = [v for v in prog.list_vars() if v.persistable and v.type not in skip]
-            if params:
+            if params and params_path.is_dir():  # old layout: one file per parameter
+                missing = [v.name for v in params if not (params_path / v.name).is_file()]
+                if missing:
+                    more = " ..." if len(missing) > 5 else ""
+                    raise UserError(f"no parameter file for {len(missing)} persistable tensors of "
+                                    f"the program ({', '.join(missing[:5])}{more})", params_path)  # fmt: skip
+                paddle.static.load_vars(
+                    exe, dirname=str(params_path), main_program=prog, vars=params
+                )
+            elif params:
                 paddle.static.load_vars(exe, dirname=str(params_path.parent), main_program=prog,
                                         vars=params, filename=params_path.name)  # fmt: skip
         with paddle.pir_utils.IrGuard():
