@@ -144,7 +144,9 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
     ]
     with atomic_dir(infer_dir, overwrite=overwrite) as tmp:
         static = paddle.jit.to_static(wrapper, input_spec=spec, full_graph=True)
-        with native_stdout_to_stderr():
+        with native_stdout_to_stderr(), warnings.catch_warnings():
+            # Paddle's own tracing notice, not about the user's model; `--verbose` keeps warnings on.
+            warnings.filterwarnings("ignore", message="Tensor do not have 'place'")
             paddle.jit.save(static, str(tmp / MODEL_PREFIX))
         arrays = {}
         for i, step in enumerate(probe):

@@ -3,7 +3,7 @@
 PaddleNLP 3.0.0b4 cannot share an environment with transformers 5 (tokenizers / hub pins), so
 the reference is exchanged through files.  Run in an environment with the ``test`` extra:
 
-    python tests_paddlenlp/make_fixtures.py
+    python tests/paddlenlp/make_fixtures.py
 
 Each fixture: ``<name>/`` (config.json in the transformers 5 layout, model.safetensors) and
 ``<name>/reference.npz`` (input_ids, attention_mask, transformers fp32 logits, 16 greedy tokens).
