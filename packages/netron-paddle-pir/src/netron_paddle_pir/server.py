@@ -55,6 +55,7 @@ OVERLAY = {
     "paddle-pir-ops.js",
     "paddle-pir-weights.js",
     "pir-signatures.json",
+    "pir-metadata.json",
 }
 
 

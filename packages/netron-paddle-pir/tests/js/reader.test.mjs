@@ -457,3 +457,21 @@ test('every folded constant of the corpus shows the value its op holds, in its o
     assert.ok(checked > 50, `${checked} constants checked`);
     assert.ok(uint8 > 0, 'the corpus has a uint8 constant (threshold)');
 });
+
+test('op types carry the documentation generated from Paddle docstrings', { skip: expectations['cnn_bn/model.json'] ? false : 'corpus missing' }, async () => {
+    const metadata = JSON.parse(fs.readFileSync(path.join(here, '..', '..', 'src', 'netron_paddle_pir', 'web', 'pir-metadata.json'), 'utf-8'));
+    const docs = new Map(metadata.ops.map((entry) => [entry.name, entry]));
+    const { model } = await open(path.join(corpus, 'cnn_bn', 'model.json'));
+    let documented = 0;
+    for (const node of model.modules[0].nodes) {
+        const name = node.type.name;
+        const doc = docs.get(name) || docs.get(name.replace(/_$/, ''));
+        if (doc) {
+            assert.ok(node.type.description.startsWith(doc.description), name);
+            assert.match(node.type.description, new RegExp(`From the docstring of \`${doc.source.replace(/\./g, '\\.')}\` \\(Paddle \\d`));
+            assert.deepEqual(node.type.inputs.map((i) => i.name), doc.inputs.map((i) => i.name));
+            documented++;
+        }
+    }
+    assert.ok(documented >= 4, `${documented} documented nodes`);
+});

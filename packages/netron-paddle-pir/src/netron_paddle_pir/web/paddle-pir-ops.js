@@ -1,5 +1,6 @@
 // Op catalog for the Paddle PIR reader: operand/result names (from the generated signature
-// table), categories and short descriptions for common ops, region labels of control flow.
+// table), documentation (generated from Paddle's docstrings, pir-metadata.json), categories,
+// and region labels of control flow.
 
 const BUILTIN = {
     'builtin.combine': { inputs: [], outputs: ['out'] },
@@ -31,6 +32,7 @@ const CATEGORIES = [
     ['Quantization', ['quantize_linear', 'dequantize_linear', 'fake_quantize_abs_max', 'fake_dequantize_max_abs', 'weight_quantize', 'weight_only_linear', 'llm_int8_linear']]
 ];
 
+// For ops without a documented Python API function (builtin, control flow, a few pd_op ops).
 const DESCRIPTIONS = {
     conv2d: '2-D convolution of `input` (NCHW or NHWC) with `filter` [out_channels, in_channels/groups, kh, kw].',
     depthwise_conv2d: 'Depthwise 2-D convolution: one filter per input channel (groups = channels).',
@@ -86,8 +88,17 @@ const DESCRIPTIONS = {
 
 export class Catalog {
 
-    constructor(table) {
+    constructor(table, metadata) {
         this._ops = table && table.ops && typeof table.ops === 'object' ? table.ops : {};
+        this._docs = new Map();
+        this._version = metadata && metadata.paddle_version ? metadata.paddle_version : '?';
+        if (metadata && Array.isArray(metadata.ops)) {
+            for (const entry of metadata.ops) {
+                if (entry && typeof entry.name === 'string') {
+                    this._docs.set(entry.name, entry);
+                }
+            }
+        }
         this._categories = new Map();
         for (const [category, names] of CATEGORIES) {
             for (const name of names) {
@@ -120,9 +131,16 @@ export class Catalog {
             if (category) {
                 type.category = category;
             }
-            const description = DESCRIPTIONS[base];
-            if (description) {
-                type.description = base === short ? description : `${description} In place.`;
+            const doc = identifier.startsWith('pd_op.') ? this._docs.get(short) || this._docs.get(base) : null;
+            if (doc) {
+                type.description = `${doc.description}${base === short ? '' : ' (In place.)'}\n\nFrom the docstring of \`${doc.source}\` (Paddle ${this._version}).`;
+                for (const key of ['inputs', 'outputs', 'attributes']) {
+                    if (Array.isArray(doc[key])) {
+                        type[key] = doc[key];
+                    }
+                }
+            } else if (DESCRIPTIONS[base]) {
+                type.description = base === short ? DESCRIPTIONS[base] : `${DESCRIPTIONS[base]} In place.`;
             }
             this._types.set(identifier, type);
         }

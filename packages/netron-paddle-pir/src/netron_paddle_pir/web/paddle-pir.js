@@ -49,7 +49,13 @@ pir.ModelFactory = class {
             } catch {
                 signatures = null; // operand and result names fall back to positions
             }
-            const program = new pir.Program(doc.program, new ops.Catalog(signatures));
+            let metadata = null;
+            try {
+                metadata = JSON.parse(await context.asset('pir-metadata.json'));
+            } catch {
+                metadata = null; // op documentation is optional
+            }
+            const program = new pir.Program(doc.program, new ops.Catalog(signatures, metadata));
             const store = await weights.load(context, identifier, program.parameters);
             return new pir.Model(header, program, store, signatures);
         } catch (error) {
