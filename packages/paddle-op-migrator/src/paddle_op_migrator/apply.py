@@ -123,6 +123,12 @@ def _remove_yaml_entries(text: str, names: set[str], fluid_side: bool) -> str:
     return "".join(keep)
 
 
+def _backward_yaml(ops_yaml: str) -> str:
+    """``ops.yaml`` -> ``backward.yaml``, ``static_ops.yaml`` -> ``static_backward.yaml``, ..."""
+    head, name = ops_yaml.rsplit("/", 1)
+    return f"{head}/{name.replace('ops.yaml', 'backward.yaml')}"
+
+
 def _append_yaml(tree: Tree, rel: str, entry: str, name: str) -> None:
     text = tree.read(rel) or ""
     if re.search(r"(?m)^-[ \t]*op[ \t]*:[ \t]*" + re.escape(name) + r"\b", text):
@@ -190,9 +196,17 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
             continue
         out = []
         for line in text.splitlines(keepends=True):
-            if any(re.search(r"\b" + re.escape(st) + r"\.(cc|cu|cu\.cc|kps)\b", line) for st in stems):
+            src_re = [re.compile(r"(?<![\w./-])" + re.escape(st) + r"\.(?:cc|cu|cu\.cc|kps)\b") for st in stems]
+            if any(rx.search(line) for rx in src_re):
                 if line.count("(") == line.count(")"):
                     continue
+                rest = line
+                for rx in src_re:
+                    rest = rx.sub("", rest)
+                if rest.strip() == ")" and out:  # the list's last source: its ")" goes up a line
+                    out[-1] = out[-1].rstrip("\n") + ")\n"
+                    continue
+                line = rest
             stripped = line.strip()
             if stripped in stems:
                 continue
@@ -200,10 +214,21 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
                 line = re.sub(r"(?<![\w.])" + re.escape(st) + r"(?![\w.])\s?", "", line)
             out.append(line)
         tree.write(cm, "".join(out))
-    # yaml of the fluid op (op_compat, op_version, legacy/static yaml)
+    # yaml of the fluid op (op_compat, op_version, legacy/static yaml), and the PIR definitions
+    # of the same name (ops/static_ops/fused yaml and their backward entries): their kernel is gone
     for s in _sites(idx, names):
         if s.kind in ("op_compat", "op_version", "yaml_legacy"):
             tree.write(s.path, _remove_yaml_entries(tree.read(s.path) or "", names, fluid_side=True))
+        elif s.kind in ("yaml_ops", "yaml_static", "yaml_fused") and s.name in names:
+            text = tree.read(s.path) or ""
+            bwd = set(re.findall(r"(?m)^-[ \t]*op[ \t]*:[ \t]*" + re.escape(s.name)
+                                 + r"\b[^\n]*\n(?:[ \t]+[^\n]*\n)*?[ \t]+backward[ \t]*:[ \t]*(\w+)", text))
+            tree.write(s.path, _remove_yaml_entries(text, {s.name}, fluid_side=False))
+            if bwd:
+                btext_path = _backward_yaml(s.path)
+                btext = tree.read(btext_path)
+                if btext is not None:
+                    tree.write(btext_path, _remove_yaml_entries(btext, bwd, fluid_side=False))
     # PIR LegacyOpList, USE_OP*/PD_DECLARE_KERNEL in tests
     phi_kernels = {n for n in names if any(x.area == "phi_kernel" and x.kind in FUNCTION_KERNEL_MACROS
                                            for x in idx.sites.get(n, []))}

@@ -109,7 +109,8 @@ def cmd_verify(a) -> int:
     from .verify import verify
     if a.out:
         check_outputs(a.out, overwrite=a.overwrite)
-    rep = verify(Path(a.paddle_src), compile_check=not a.no_compile)
+    rep = verify(Path(a.paddle_src), compile_check=not a.no_compile,
+                 baseline=Path(a.baseline) if a.baseline else None, include=a.include, progress=True)
     if a.out:
         write_json(a.out, rep, overwrite=a.overwrite)
     for p in rep["problems"]:
@@ -118,6 +119,11 @@ def cmd_verify(a) -> int:
         print(f"todo: {t}")
     print(f"compile check: {rep['compile']['status']}" + (f" ({rep['compile']['reason']})"
                                                           if rep['compile'].get('reason') else ""))
+    ce = rep["compile_edited"]
+    print(f"edited files compile check: {ce['status']}" + (f" ({ce['reason']})" if ce.get("reason") else
+          f" ({len(ce.get('passed', []))} passed, {len(ce.get('failures', []))} failed, "
+          f"{len(ce.get('not_checkable', []))} not checkable here)"))
+    print(f"baseline: {rep['baseline']} ({rep['baseline_problems']} problems there, not reported)")
     print("verify: OK" if rep["ok"] else f"verify: {len(rep['problems'])} problem(s)")
     return 0 if rep["ok"] else 1
 
@@ -190,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("verify", help="dangling references, CMake sources, yaml, g++ syntax check")
     s.add_argument("--paddle-src", required=True)
     s.add_argument("--no-compile", action="store_true", help="skip the g++ -fsyntax-only check")
+    s.add_argument("--baseline", help="the untouched tree to compare with (default: the checkout's git HEAD); "
+                                      "only problems the edits introduced are reported")
+    s.add_argument("--include", action="append", default=[],
+                   help="extra include folder for compiling edited files, e.g. a build folder (repeatable)")
     s.add_argument("--out", help="report JSON")
     s.set_defaults(fn=cmd_verify)
 
