@@ -1,41 +1,41 @@
 // Parsing of Paddle PIR JSON programs (the schema Paddle 3.0-3.3 writes, versions 1-4) into
 // plain objects: ops, values, uses, captured values, types and attributes. Every access that can
-// fail names the JSON path. Used by paddle-pir.js, which turns the result into Netron's objects.
+// fail names the JSON path. Used by paddle-paddle.js, which turns the result into Netron's objects.
 
-export const pir = {};
+export const paddle = {};
 
 // A checked view of the JSON: every access names the path it failed at.
-pir.expect = {
+paddle.expect = {
     array(value, path) {
         if (!Array.isArray(value)) {
-            throw new pir.Error(`Expected a list at '${path}'`);
+            throw new paddle.Error(`Expected a list at '${path}'`);
         }
         return value;
     },
     object(value, path) {
         if (!value || typeof value !== 'object' || Array.isArray(value)) {
-            throw new pir.Error(`Expected an object at '${path}'`);
+            throw new paddle.Error(`Expected an object at '${path}'`);
         }
         return value;
     },
     id(value, path) {
         if (!Number.isInteger(value)) {
-            throw new pir.Error(`Expected an integer value id at '${path}'`);
+            throw new paddle.Error(`Expected an integer value id at '${path}'`);
         }
         return value;
     },
     string(value, path) {
         if (typeof value !== 'string') {
-            throw new pir.Error(`Expected a string at '${path}'`);
+            throw new paddle.Error(`Expected a string at '${path}'`);
         }
         return value;
     }
 };
 
-pir.DIALECTS = new Map([['0', 'builtin'], ['1', 'pd_op'], ['2', 'cf'], ['3', 'custom_op'], ['4', 'pd_dist']]);
+paddle.DIALECTS = new Map([['0', 'builtin'], ['1', 'pd_op'], ['2', 'cf'], ['3', 'custom_op'], ['4', 'pd_dist']]);
 
-pir.opName = (raw, path) => {
-    pir.expect.string(raw, path);
+paddle.opName = (raw, path) => {
+    paddle.expect.string(raw, path);
     if (raw === 'p') {
         return 'builtin.parameter';
     }
@@ -44,30 +44,30 @@ pir.opName = (raw, path) => {
         return raw;
     }
     const dialect = raw.substring(0, dot);
-    return `${pir.DIALECTS.get(dialect) || dialect}.${raw.substring(dot + 1)}`;
+    return `${paddle.DIALECTS.get(dialect) || dialect}.${raw.substring(dot + 1)}`;
 };
 
-pir.DTYPES = new Map([
+paddle.DTYPES = new Map([
     ['t_f32', 'float32'], ['t_f16', 'float16'], ['t_bf16', 'bfloat16'], ['t_f64', 'float64'],
     ['t_i8', 'int8'], ['t_ui8', 'uint8'], ['t_i16', 'int16'], ['t_i32', 'int32'], ['t_i64', 'int64'],
     ['t_index', 'int64'], ['t_bool', 'boolean'], ['t_c64', 'complex64'], ['t_c128', 'complex128'],
     ['t_f8e4m3fn', 'float8e4m3fn'], ['t_f8e5m2', 'float8e5m2'], ['t_undefined', '?']
 ]);
 
-pir.typeName = (raw) => {
+paddle.typeName = (raw) => {
     const text = typeof raw === 'string' ? raw : '';
     const dot = text.indexOf('.');
     return dot === -1 ? text : text.substring(dot + 1);
 };
 
-pir.parseType = (tt, path) => {
+paddle.parseType = (tt, path) => {
     if (tt === undefined || tt === null) {
         return null;
     }
-    pir.expect.object(tt, path);
-    const kind = pir.typeName(tt['#']);
-    if (pir.DTYPES.has(kind)) {
-        return new pir.TensorType(pir.DTYPES.get(kind), new pir.TensorShape([]));
+    paddle.expect.object(tt, path);
+    const kind = paddle.typeName(tt['#']);
+    if (paddle.DTYPES.has(kind)) {
+        return new paddle.TensorType(paddle.DTYPES.get(kind), new paddle.TensorShape([]));
     }
     const data = tt.D;
     switch (kind) {
@@ -77,23 +77,23 @@ pir.parseType = (tt, path) => {
         case 't_sparse_coo_tensor':
         case 't_sparse_csr_tensor':
         case 't_dist_dense_tensor': {
-            pir.expect.array(data, `${path}.D`);
-            const dtype = data[0] && typeof data[0] === 'object' ? pir.DTYPES.get(pir.typeName(data[0]['#'])) || pir.typeName(data[0]['#']) : '?';
+            paddle.expect.array(data, `${path}.D`);
+            const dtype = data[0] && typeof data[0] === 'object' ? paddle.DTYPES.get(paddle.typeName(data[0]['#'])) || paddle.typeName(data[0]['#']) : '?';
             const dims = Array.isArray(data[1]) ? data[1] : [];
             const denotation = kind === 't_dtensor' ? '' : kind.substring(2).replace(/_/g, ' ');
-            return new pir.TensorType(dtype || '?', new pir.TensorShape(dims), denotation);
+            return new paddle.TensorType(dtype || '?', new paddle.TensorShape(dims), denotation);
         }
         case 't_vec': {
-            pir.expect.array(data, `${path}.D`);
-            return new pir.VectorType(data.map((item, index) => pir.parseType(item, `${path}.D[${index}]`)));
+            paddle.expect.array(data, `${path}.D`);
+            return new paddle.VectorType(data.map((item, index) => paddle.parseType(item, `${path}.D[${index}]`)));
         }
         default:
-            return new pir.OpaqueType(kind || '?');
+            return new paddle.OpaqueType(kind || '?');
     }
 };
 
 // Parsed program: ops, values, uses and captured values, independent of Netron's objects.
-pir.Program = class {
+paddle.Program = class {
 
     constructor(json, catalog) {
         this.catalog = catalog;
@@ -101,10 +101,10 @@ pir.Program = class {
         this.uses = new Map(); // id -> [op]
         this.parameters = [];
         this.operatorCount = 0;
-        const regions = pir.expect.array(json.regions, 'program.regions');
+        const regions = paddle.expect.array(json.regions, 'program.regions');
         const region = this.region(regions[0], 'program.regions[0]', null);
         if (region.blocks.length === 0) {
-            throw new pir.Error("Empty 'program.regions[0].blocks'");
+            throw new paddle.Error("Empty 'program.regions[0].blocks'");
         }
         this.body = region.blocks[0];
         for (const op of this.allOps()) {
@@ -113,29 +113,29 @@ pir.Program = class {
     }
 
     region(json, path, parent) {
-        pir.expect.object(json, path);
-        const blocks = pir.expect.array(json.blocks, `${path}.blocks`);
+        paddle.expect.object(json, path);
+        const blocks = paddle.expect.array(json.blocks, `${path}.blocks`);
         return { name: typeof json['#'] === 'string' ? json['#'] : '', blocks: blocks.map((block, index) => this.block(block, `${path}.blocks[${index}]`, parent)) };
     }
 
     block(json, path, parent) {
-        pir.expect.object(json, path);
+        paddle.expect.object(json, path);
         const block = { name: typeof json['#'] === 'string' ? json['#'] : '', args: [], ops: [], parent };
         const args = Array.isArray(json.args) ? json.args : [];
         if (json.args !== undefined && !Array.isArray(json.args)) {
-            throw new pir.Error(`Expected a list at '${path}.args'`);
+            throw new paddle.Error(`Expected a list at '${path}.args'`);
         }
         const kwargs = Array.isArray(json.kwargs) ? json.kwargs : [];
         for (const [index, arg] of args.concat(kwargs).entries()) {
             const where = `${path}.args[${index}]`;
-            pir.expect.object(arg, where);
+            paddle.expect.object(arg, where);
             // Paddle 3.3 writes block arguments as {"#": -1, "TT": ...}; results use "%".
-            const id = pir.expect.id(arg['%'] === undefined ? arg['#'] : arg['%'], where);
-            const value = { id, type: pir.parseType(arg.TT, `${where}.TT`), producer: null, index, arg: block, key: typeof arg.key === 'string' ? arg.key : null };
+            const id = paddle.expect.id(arg['%'] === undefined ? arg['#'] : arg['%'], where);
+            const value = { id, type: paddle.parseType(arg.TT, `${where}.TT`), producer: null, index, arg: block, key: typeof arg.key === 'string' ? arg.key : null };
             this.define(value, where);
             block.args.push(value);
         }
-        const list = pir.expect.array(json.ops, `${path}.ops`);
+        const list = paddle.expect.array(json.ops, `${path}.ops`);
         for (const [index, op] of list.entries()) {
             block.ops.push(this.op(op, `${path}.ops[${index}]`, block));
         }
@@ -144,26 +144,26 @@ pir.Program = class {
 
     define(value, path) {
         if (value.id === 0) {
-            throw new pir.Error(`Value id 0 is reserved for absent operands at '${path}'`);
+            throw new paddle.Error(`Value id 0 is reserved for absent operands at '${path}'`);
         }
         if (this.values.has(value.id)) {
-            throw new pir.Error(`Value id ${value.id} is defined twice at '${path}'`);
+            throw new paddle.Error(`Value id ${value.id} is defined twice at '${path}'`);
         }
         this.values.set(value.id, value);
     }
 
     op(json, path, block) {
-        pir.expect.object(json, path);
-        const type = pir.opName(json['#'], `${path}.#`);
+        paddle.expect.object(json, path);
+        const type = paddle.opName(json['#'], `${path}.#`);
         const op = { type, path, block, operands: [], results: [], attributes: [], regions: [], parameter: null };
         if (type === 'builtin.parameter') {
-            const attrs = pir.expect.array(json.A, `${path}.A`);
-            const name = pir.expect.string(attrs[3], `${path}.A[3]`);
+            const attrs = paddle.expect.array(json.A, `${path}.A`);
+            const name = paddle.expect.string(attrs[3], `${path}.A[3]`);
             const flags = Array.isArray(json.OA) ? json.OA : null; // absent when saved with trainable=False
             const output = Array.isArray(json.O) ? json.O[0] : json.O;
-            pir.expect.object(output, `${path}.O`);
-            const id = pir.expect.id(output['%'], `${path}.O.%`);
-            const value = { id, type: pir.parseType(output.TT, `${path}.O.TT`), producer: op, index: 0 };
+            paddle.expect.object(output, `${path}.O`);
+            const id = paddle.expect.id(output['%'], `${path}.O.%`);
+            const value = { id, type: paddle.parseType(output.TT, `${path}.O.TT`), producer: op, index: 0 };
             this.define(value, `${path}.O`);
             op.results.push(value);
             op.parameter = {
@@ -180,10 +180,10 @@ pir.Program = class {
             return op;
         }
         this.operatorCount++;
-        const inputs = json.I === undefined ? [] : pir.expect.array(json.I, `${path}.I`);
+        const inputs = json.I === undefined ? [] : paddle.expect.array(json.I, `${path}.I`);
         for (const [index, operand] of inputs.entries()) {
-            pir.expect.object(operand, `${path}.I[${index}]`);
-            const id = pir.expect.id(operand['%'], `${path}.I[${index}].%`);
+            paddle.expect.object(operand, `${path}.I[${index}]`);
+            const id = paddle.expect.id(operand['%'], `${path}.I[${index}].%`);
             op.operands.push(id);
             if (id !== 0) {
                 if (!this.uses.has(id)) {
@@ -192,21 +192,21 @@ pir.Program = class {
                 this.uses.get(id).push(op);
             }
         }
-        const outputs = json.O === undefined ? [] : pir.expect.array(json.O, `${path}.O`);
+        const outputs = json.O === undefined ? [] : paddle.expect.array(json.O, `${path}.O`);
         for (const [index, result] of outputs.entries()) {
-            pir.expect.object(result, `${path}.O[${index}]`);
-            const id = pir.expect.id(result['%'], `${path}.O[${index}].%`);
-            const value = { id, type: pir.parseType(result.TT, `${path}.O[${index}].TT`), producer: op, index };
+            paddle.expect.object(result, `${path}.O[${index}]`);
+            const id = paddle.expect.id(result['%'], `${path}.O[${index}].%`);
+            const value = { id, type: paddle.parseType(result.TT, `${path}.O[${index}].TT`), producer: op, index };
             this.define(value, `${path}.O[${index}]`);
             op.results.push(value);
         }
-        const attrs = json.A === undefined ? [] : pir.expect.array(json.A, `${path}.A`);
+        const attrs = json.A === undefined ? [] : paddle.expect.array(json.A, `${path}.A`);
         for (const [index, attr] of attrs.entries()) {
-            pir.expect.object(attr, `${path}.A[${index}]`);
-            const name = pir.expect.string(attr.N, `${path}.A[${index}].N`);
-            op.attributes.push({ name, ...pir.parseAttribute(attr.AT, `${path}.A[${index}].AT`) });
+            paddle.expect.object(attr, `${path}.A[${index}]`);
+            const name = paddle.expect.string(attr.N, `${path}.A[${index}].N`);
+            op.attributes.push({ name, ...paddle.parseAttribute(attr.AT, `${path}.A[${index}].AT`) });
         }
-        const regions = json.regions === undefined ? [] : pir.expect.array(json.regions, `${path}.regions`);
+        const regions = json.regions === undefined ? [] : paddle.expect.array(json.regions, `${path}.regions`);
         for (const [index, region] of regions.entries()) {
             op.regions.push(this.region(region, `${path}.regions[${index}]`, op));
         }
@@ -283,7 +283,7 @@ pir.Program = class {
             const found = op.attributes.find((item) => item.name === name);
             return found ? found.value : undefined;
         };
-        const dataType = pir.CONSTANT_TYPES.get(attr('dtype'));
+        const dataType = paddle.CONSTANT_TYPES.get(attr('dtype'));
         if (!dataType) {
             return null;
         }
@@ -307,14 +307,14 @@ pir.Program = class {
     }
 };
 
-pir.CONSTANT_TYPES = new Map([
+paddle.CONSTANT_TYPES = new Map([
     ['float32', 'float32'], ['float64', 'float64'], ['float16', 'float16'], ['bfloat16', 'bfloat16'],
     ['int32', 'int32'], ['int64', 'int64'], ['bool', 'boolean'], ['int8', 'int8'], ['uint8', 'uint8'], ['int16', 'int16']
 ]);
 
-pir.parseAttribute = (at, path) => {
-    pir.expect.object(at, path);
-    const kind = pir.typeName(at['#']);
+paddle.parseAttribute = (at, path) => {
+    paddle.expect.object(at, path);
+    const kind = paddle.typeName(at['#']);
     const data = at.D;
     switch (kind) {
         case 'a_bool': return { type: 'boolean', value: data };
@@ -335,11 +335,11 @@ pir.parseAttribute = (at, path) => {
             return { type: 'Place', value: JSON.stringify(data) };
         }
         case 'a_type': {
-            const type = pir.parseType(data, `${path}.D`);
+            const type = paddle.parseType(data, `${path}.D`);
             return { type: 'type', value: type ? type.toString() : '' };
         }
         case 'a_array': {
-            const items = pir.expect.array(data, `${path}.D`).map((item, index) => pir.parseAttribute(item, `${path}.D[${index}]`));
+            const items = paddle.expect.array(data, `${path}.D`).map((item, index) => paddle.parseAttribute(item, `${path}.D[${index}]`));
             const types = new Set(items.map((item) => item.type));
             const type = types.size === 1 ? `${items[0].type}[]` : 'attribute[]';
             return { type, value: items.map((item) => item.value) };
@@ -350,7 +350,7 @@ pir.parseAttribute = (at, path) => {
 };
 
 // Netron's type objects for values: tensors, vectors (t_vec) and types the reader only names.
-pir.TensorType = class {
+paddle.TensorType = class {
 
     constructor(dataType, shape, denotation) {
         this.dataType = dataType;
@@ -365,7 +365,7 @@ pir.TensorType = class {
     }
 };
 
-pir.TensorShape = class {
+paddle.TensorShape = class {
 
     constructor(dimensions) {
         this.dimensions = dimensions.map((dim) => Number.isInteger(dim) && dim < 0 ? '?' : dim);
@@ -376,12 +376,12 @@ pir.TensorShape = class {
     }
 };
 
-pir.VectorType = class {
+paddle.VectorType = class {
 
     constructor(types) {
         this.types = types;
         this.dataType = 'vector';
-        this.shape = new pir.TensorShape([types.length]);
+        this.shape = new paddle.TensorShape([types.length]);
         this.denotation = `vector of ${types.length}`;
     }
 
@@ -390,7 +390,7 @@ pir.VectorType = class {
     }
 };
 
-pir.OpaqueType = class {
+paddle.OpaqueType = class {
 
     constructor(name) {
         this.name = name;
@@ -401,7 +401,7 @@ pir.OpaqueType = class {
     }
 };
 
-pir.Error = class extends Error {
+paddle.Error = class extends Error {
 
     constructor(message) {
         super(message);

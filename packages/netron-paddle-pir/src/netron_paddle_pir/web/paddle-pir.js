@@ -3,11 +3,11 @@
 
 import * as weights from './paddle-pir-weights.js';
 import * as ops from './paddle-pir-ops.js';
-import { pir } from './paddle-pir-program.js';
+import { paddle } from './paddle-pir-program.js';
 
-pir.MAX_KNOWN_VERSION = 4; // Paddle 3.3 writes base_code.version 4
+paddle.MAX_KNOWN_VERSION = 4; // Paddle 3.3 writes base_code.version 4
 
-pir.ModelFactory = class {
+paddle.ModelFactory = class {
 
     async match(context) {
         const identifier = (context.identifier || '').toLowerCase();
@@ -41,7 +41,7 @@ pir.ModelFactory = class {
         const identifier = context.value && context.value.identifier ? context.value.identifier : context.identifier || 'model.json';
         try {
             const doc = context.value.doc;
-            const header = pir.header(doc);
+            const header = paddle.header(doc);
             let signatures = null;
             try {
                 const text = await context.asset('pir-signatures.json');
@@ -55,54 +55,54 @@ pir.ModelFactory = class {
             } catch {
                 metadata = null; // op documentation is optional
             }
-            const program = new pir.Program(doc.program, new ops.Catalog(signatures, metadata));
+            const program = new paddle.Program(doc.program, new ops.Catalog(signatures, metadata));
             const store = await weights.load(context, identifier, program.parameters);
-            return new pir.Model(header, program, store, signatures);
+            return new paddle.Model(header, program, store, signatures);
         } catch (error) {
-            if (error instanceof pir.Error || error instanceof weights.Error) {
-                throw new pir.Error(`${error.message.replace(/\.$/, '')} in '${identifier}'.`);
+            if (error instanceof paddle.Error || error instanceof weights.Error) {
+                throw new paddle.Error(`${error.message.replace(/\.$/, '')} in '${identifier}'.`);
             }
             // Anything else is a structure the checks above did not anticipate: still say so plainly.
-            throw new pir.Error(`Invalid PIR JSON structure in '${identifier}' (${error && error.message ? error.message : error}).`);
+            throw new paddle.Error(`Invalid PIR JSON structure in '${identifier}' (${error && error.message ? error.message : error}).`);
         }
     }
 };
 
-pir.header = (doc) => {
+paddle.header = (doc) => {
     const base = doc.base_code;
     if (!base || typeof base !== 'object' || Array.isArray(base)) {
-        throw new pir.Error("Missing 'base_code' object");
+        throw new paddle.Error("Missing 'base_code' object");
     }
     if (base.magic !== 'pir') {
-        throw new pir.Error(`Invalid PIR magic '${JSON.stringify(base.magic)}' (expected "pir")`);
+        throw new paddle.Error(`Invalid PIR magic '${JSON.stringify(base.magic)}' (expected "pir")`);
     }
     if (!Number.isInteger(base.version) || base.version < 1) {
-        throw new pir.Error(`Invalid PIR version '${JSON.stringify(base.version)}'`);
+        throw new paddle.Error(`Invalid PIR version '${JSON.stringify(base.version)}'`);
     }
     if (!doc.program || typeof doc.program !== 'object' || !Array.isArray(doc.program.regions) || doc.program.regions.length === 0) {
-        throw new pir.Error("Missing 'program.regions'");
+        throw new paddle.Error("Missing 'program.regions'");
     }
     return { version: base.version, trainable: base.trainable !== false };
 };
 
-pir.Model = class {
+paddle.Model = class {
 
     constructor(header, program, store, signatures) {
         this.format = `PaddlePaddle PIR v${header.version}`;
         this.producer = 'PaddlePaddle';
-        const builder = new pir.GraphBuilder(program, store);
+        const builder = new paddle.GraphBuilder(program, store);
         const graph = builder.graph(program.body, null, 'main');
         this.modules = [graph];
         const metadata = [];
-        metadata.push(new pir.Argument('trainable', header.trainable, 'boolean'));
-        if (header.version > pir.MAX_KNOWN_VERSION) {
-            metadata.push(new pir.Argument('warning', `PIR version ${header.version} is newer than the versions this reader was tested on (1-${pir.MAX_KNOWN_VERSION})`, 'string'));
+        metadata.push(new paddle.Argument('trainable', header.trainable, 'boolean'));
+        if (header.version > paddle.MAX_KNOWN_VERSION) {
+            metadata.push(new paddle.Argument('warning', `PIR version ${header.version} is newer than the versions this reader was tested on (1-${paddle.MAX_KNOWN_VERSION})`, 'string'));
         }
-        metadata.push(new pir.Argument('operators', program.operatorCount, 'int64'));
-        metadata.push(new pir.Argument('parameters', program.parameters.length, 'int64'));
-        metadata.push(new pir.Argument('weights', store.description, 'string'));
+        metadata.push(new paddle.Argument('operators', program.operatorCount, 'int64'));
+        metadata.push(new paddle.Argument('parameters', program.parameters.length, 'int64'));
+        metadata.push(new paddle.Argument('weights', store.description, 'string'));
         if (signatures && signatures.paddle_version) {
-            metadata.push(new pir.Argument('signatures', `from Paddle ${signatures.paddle_version}`, 'string'));
+            metadata.push(new paddle.Argument('signatures', `from Paddle ${signatures.paddle_version}`, 'string'));
         }
         this.metadata = metadata;
     }
@@ -110,28 +110,28 @@ pir.Model = class {
 
 // The values of a folded constant (pd_op.full, pd_op.full_int_array), stored the way Netron
 // decodes them: little-endian, in the constant's own data type.
-pir.constantTensor = (constant) => {
+paddle.constantTensor = (constant) => {
     const { dataType, dims, values } = constant;
     let array = null;
     switch (dataType) {
         case 'float32': array = new Float32Array(values); break;
         case 'float64': array = new Float64Array(values); break;
-        case 'float16': array = new Uint16Array(values.map((value) => pir.float16(value))); break;
-        case 'bfloat16': array = new Uint16Array(values.map((value) => pir.bfloat16(value))); break;
+        case 'float16': array = new Uint16Array(values.map((value) => paddle.float16(value))); break;
+        case 'bfloat16': array = new Uint16Array(values.map((value) => paddle.bfloat16(value))); break;
         case 'int8': array = new Int8Array(values); break;
         case 'int16': array = new Int16Array(values); break;
         case 'int32': array = new Int32Array(values); break;
         case 'int64': array = new BigInt64Array(values.map((value) => BigInt(Math.trunc(value)))); break;
         case 'uint8': array = new Uint8Array(values); break;
         case 'boolean': array = new Uint8Array(values.map((value) => value ? 1 : 0)); break;
-        default: throw new pir.Error(`Unsupported constant data type '${dataType}'`);
+        default: throw new paddle.Error(`Unsupported constant data type '${dataType}'`);
     }
-    const type = new pir.TensorType(dataType, new pir.TensorShape(dims));
+    const type = new paddle.TensorType(dataType, new paddle.TensorShape(dims));
     return { type, values: new Uint8Array(array.buffer), encoding: '<', category: 'Constant' };
 };
 
 // IEEE half precision bits of a number, rounded to nearest even (as numpy's astype does).
-pir.float16 = (value) => {
+paddle.float16 = (value) => {
     const f32 = new Float32Array([value]);
     const bits = new Uint32Array(f32.buffer)[0];
     const sign = (bits >>> 16) & 0x8000;
@@ -167,7 +167,7 @@ pir.float16 = (value) => {
 };
 
 // bfloat16 bits: the upper half of the float32, rounded to nearest even.
-pir.bfloat16 = (value) => {
+paddle.bfloat16 = (value) => {
     const bits = new Uint32Array(new Float32Array([value]).buffer)[0];
     if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff)) {
         return (bits >>> 16) | 0x40;
@@ -176,12 +176,12 @@ pir.bfloat16 = (value) => {
 };
 
 // Turns the parsed program into Netron graph objects.
-pir.GraphBuilder = class {
+paddle.GraphBuilder = class {
 
     constructor(program, store) {
         this.program = program;
         this.store = store;
-        this.values = new Map(); // id -> pir.Value
+        this.values = new Map(); // id -> paddle.Value
         this.names = new Set();
         this.counters = new Map();
         this.folded = new Map(); // combine result id -> [operand ids]
@@ -218,7 +218,7 @@ pir.GraphBuilder = class {
         if (!this.values.has(id)) {
             const info = this.program.values.get(id);
             if (!info) {
-                throw new pir.Error(`Operand refers to undefined value %${id}`);
+                throw new paddle.Error(`Operand refers to undefined value %${id}`);
             }
             const parameter = this.parameters.get(id);
             let name = '';
@@ -232,7 +232,7 @@ pir.GraphBuilder = class {
                 description = reason ? `values unavailable: ${reason}` : null;
             } else if (producer && producer.type !== 'builtin.combine' && this.program.foldable(producer)) {
                 name = this.unique(`%${id}`);
-                initializer = pir.constantTensor(this.program.constant(producer));
+                initializer = paddle.constantTensor(this.program.constant(producer));
             } else if (this.label.has(id)) {
                 name = this.unique(this.label.get(id));
             } else if (info.name) {
@@ -240,7 +240,7 @@ pir.GraphBuilder = class {
             } else {
                 name = this.unique(`%${id}`);
             }
-            this.values.set(id, new pir.Value(name, info.type, initializer, description));
+            this.values.set(id, new paddle.Value(name, info.type, initializer, description));
         }
         return this.values.get(id);
     }
@@ -260,7 +260,7 @@ pir.GraphBuilder = class {
     }
 
     graph(block, parent, label) {
-        const graph = new pir.Graph(label);
+        const graph = new paddle.Graph(label);
         if (Array.isArray(block.inputs)) {
             graph.inputs.push(...block.inputs);
         }
@@ -270,7 +270,7 @@ pir.GraphBuilder = class {
             for (const id of this.program.capturesOf([block])) {
                 for (const value of this.operandValues(id)) {
                     if (!value.initializer) {
-                        graph.inputs.push(new pir.Argument(value.name, [value]));
+                        graph.inputs.push(new paddle.Argument(value.name, [value]));
                     }
                 }
             }
@@ -283,7 +283,7 @@ pir.GraphBuilder = class {
                     if (parent === null) {
                         const name = op.attributes.find((attr) => attr.name === 'name');
                         const value = this.value(op.results[0].id);
-                        graph.inputs.push(new pir.Argument(name && typeof name.value === 'string' ? name.value : value.name, [value]));
+                        graph.inputs.push(new paddle.Argument(name && typeof name.value === 'string' ? name.value : value.name, [value]));
                     } else {
                         graph.nodes.push(this.node(op));
                     }
@@ -294,14 +294,14 @@ pir.GraphBuilder = class {
                     const key = op.type === 'pd_op.fetch' ? 'name' : 'output_name';
                     const name = op.attributes.find((attr) => attr.name === key);
                     const values = op.operands.filter((id) => id !== 0).flatMap((id) => this.operandValues(id));
-                    graph.outputs.push(new pir.Argument(name && typeof name.value === 'string' ? name.value : `output_${graph.outputs.length}`, values));
+                    graph.outputs.push(new paddle.Argument(name && typeof name.value === 'string' ? name.value : `output_${graph.outputs.length}`, values));
                     break;
                 }
                 case 'cf.yield': {
                     const names = this.yieldNames(parent, op.operands.length);
                     for (const [index, id] of op.operands.entries()) {
                         if (id !== 0) {
-                            graph.outputs.push(new pir.Argument(names[index], this.operandValues(id)));
+                            graph.outputs.push(new paddle.Argument(names[index], this.operandValues(id)));
                         }
                     }
                     break;
@@ -329,7 +329,7 @@ pir.GraphBuilder = class {
                 for (const result of op.results) {
                     if (!this.program.uses.has(result.id)) {
                         const value = this.value(result.id);
-                        graph.outputs.push(new pir.Argument(value.name, [value]));
+                        graph.outputs.push(new paddle.Argument(value.name, [value]));
                     }
                 }
             }
@@ -354,16 +354,16 @@ pir.GraphBuilder = class {
     node(op) {
         const program = this.program;
         const signature = program.catalog.signature(op.type);
-        const node = new pir.Node(program.catalog.type(op.type), this.nodeName(op.type));
+        const node = new paddle.Node(program.catalog.type(op.type), this.nodeName(op.type));
         const operandNames = this.operandNames(op, signature);
         for (const [index, id] of op.operands.entries()) {
             if (id === 0) {
                 continue; // absent optional operand
             }
-            node.inputs.push(new pir.Argument(operandNames[index], this.operandValues(id)));
+            node.inputs.push(new paddle.Argument(operandNames[index], this.operandValues(id)));
         }
         if (op.captures.length > 0) {
-            node.inputs.push(new pir.Argument('captured', op.captures.flatMap((id) => this.operandValues(id))));
+            node.inputs.push(new paddle.Argument('captured', op.captures.flatMap((id) => this.operandValues(id))));
         }
         const resultNames = signature && signature.outputs ? signature.outputs : [];
         for (const [index, result] of op.results.entries()) {
@@ -371,19 +371,19 @@ pir.GraphBuilder = class {
             if (op.type === 'pd_op.while') {
                 name = `loop_var_${index}`; // the final values of the loop variables
             }
-            node.outputs.push(new pir.Argument(name, [this.value(result.id)]));
+            node.outputs.push(new paddle.Argument(name, [this.value(result.id)]));
         }
         for (const attr of op.attributes) {
             if (attr.name === 'struct_name') {
                 // The module path names the node (Netron shows it in the sidebar and search finds
-                // it). It is not handed to Netron as a layout group: see pir.Graph.
+                // it). It is not handed to Netron as a layout group: see paddle.Graph.
                 const module = typeof attr.value === 'string' ? attr.value.replace(/^\/+|\/+$/g, '') : '';
                 if (module) {
                     node.name = `${module}/${node.name}`;
                 }
             }
             const hidden = attr.name === 'op_role' || attr.name === 'op_dist_attr' || attr.name === 'chunk_id';
-            node.attributes.push(new pir.Argument(attr.name, attr.value, attr.type, hidden ? false : undefined));
+            node.attributes.push(new paddle.Argument(attr.name, attr.value, attr.type, hidden ? false : undefined));
         }
         if (op.regions.length > 0) {
             const labels = program.catalog.regionLabels(op.type, op.regions.length);
@@ -392,7 +392,7 @@ pir.GraphBuilder = class {
                     const label = region.blocks.length > 1 ? `${labels[index]}.${blockIndex}` : labels[index];
                     this.blockArgs(op, block, node);
                     const graph = this.graph(block, op, label);
-                    node.blocks.push(new pir.Argument(label, graph, 'graph'));
+                    node.blocks.push(new paddle.Argument(label, graph, 'graph'));
                 }
             }
         }
@@ -407,9 +407,9 @@ pir.GraphBuilder = class {
                 label = `loop_var_${index}`;
             }
             if (!this.values.has(arg.id)) {
-                this.values.set(arg.id, new pir.Value(this.unique(`${node.name}.${label}`), arg.type, null));
+                this.values.set(arg.id, new paddle.Value(this.unique(`${node.name}.${label}`), arg.type, null));
             }
-            inputs.push(new pir.Argument(label, [this.values.get(arg.id)]));
+            inputs.push(new paddle.Argument(label, [this.values.get(arg.id)]));
         }
         block.inputs = inputs;
     }
@@ -437,7 +437,7 @@ pir.GraphBuilder = class {
 // a source (a graph input) or a sink with no edge there: "Cannot read properties of undefined
 // (reading 'vNode')". No choice of groups avoids it (tests/js/layout.test.mjs), so the module
 // path goes into node names and the 'struct_name' attribute instead.
-pir.Graph = class {
+paddle.Graph = class {
 
     constructor(name) {
         this.name = name;
@@ -447,7 +447,7 @@ pir.Graph = class {
     }
 };
 
-pir.Argument = class {
+paddle.Argument = class {
 
     constructor(name, value, type, visible) {
         this.name = name;
@@ -461,7 +461,7 @@ pir.Argument = class {
     }
 };
 
-pir.Value = class {
+paddle.Value = class {
 
     constructor(name, type, initializer, description) {
         this.name = name;
@@ -473,7 +473,7 @@ pir.Value = class {
     }
 };
 
-pir.Node = class {
+paddle.Node = class {
 
     constructor(type, name) {
         this.type = type; // {name, identifier: 'pd_op.conv2d', category?, description?}
@@ -485,6 +485,6 @@ pir.Node = class {
     }
 };
 
-export const ModelFactory = pir.ModelFactory;
-export const ReaderError = pir.Error;
-export const Program = pir.Program;
+export const ModelFactory = paddle.ModelFactory;
+export const ReaderError = paddle.Error;
+export const Program = paddle.Program;
