@@ -124,7 +124,9 @@ def test_existing_output_not_overwritten(upsample_onnx, tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    with pytest.raises(FileExistsError):
+    from x2paddle_compat._atomic import OutputExistsError
+
+    with pytest.raises(OutputExistsError, match="--overwrite"):
         xc.convert_onnx(upsample_onnx, out)
     assert (out / "keep.txt").exists()
 

@@ -158,17 +158,27 @@ def _convert_and_verify(args) -> int:
     if args.framework == "onnx":
         from .convert import check_shape_dict
 
+        from ._atomic import prepare_output
+        from .convert import _check_file, _validate_onnx
+
         shapes = check_shape_dict(args.input_shape_dict)
-        xc.convert_onnx(args.model, args.save_dir, input_shape_dict=shapes,
-                        enable_onnx_checker=_bool(args.enable_onnx_checker),
-                        overwrite=args.overwrite)
+        prepare_output(args.save_dir, overwrite=args.overwrite)
+        model = _check_file(args.model, "ONNX model")
+        _validate_onnx(model)
+        check_shape_dict(shapes, model)
         if args.verify:
-            inputs = sources.onnx_inputs(args.model, shapes, args.seed)
+            # the source model's answer first: a bad input shape or a crash of the source
+            # runtime is reported before anything is written
+            inputs = sources.onnx_inputs(model, shapes, args.seed)
             print("running onnxruntime on inputs "
                   + ", ".join(f"{k} {list(v.shape)}" for k, v in inputs.items()),
                   file=sys.stderr)
-            refs = sources.run_onnx_isolated(args.model, inputs)
-            plain = sources.run_onnx_isolated(args.model, inputs, optimize=False)
+            refs = sources.run_onnx_isolated(model, inputs)
+            plain = sources.run_onnx_isolated(model, inputs, optimize=False)
+        xc.convert_onnx(model, args.save_dir, input_shape_dict=shapes,
+                        enable_onnx_checker=_bool(args.enable_onnx_checker),
+                        overwrite=args.overwrite)
+        if args.verify:
             return check(inputs, refs, "onnxruntime", spread(refs, plain))
     elif args.framework == "tensorflow":
         xc.convert_tensorflow(args.model, args.save_dir,

@@ -229,8 +229,9 @@ def convert_tensorflow(model_path, save_dir, *, define_input_shape: bool = False
     try:
         import tensorflow as tf
     except ImportError as exc:
-        raise ImportError("TensorFlow conversion needs `pip install x2paddle-compat[tensorflow]` "
-                          "(tensorflow-cpu<2.17, numpy<2, protobuf<5)") from exc
+        raise InvalidModelError("TensorFlow conversion needs `pip install "
+                                "x2paddle-compat[tensorflow]` (tensorflow-cpu<2.17, numpy<2, "
+                                "protobuf<5) in its own environment") from exc
     graph_def = tf.compat.v1.GraphDef()
     try:
         graph_def.ParseFromString(path.read_bytes())

@@ -329,6 +329,9 @@ def _apply_user_shapes(model) -> None:
 
 
 FOLD_WARNINGS: list[str] = []
+# the child process that runs onnxruntime's optimizer (a module attribute so a test can
+# replace it by one that crashes)
+FOLD_WORKER = {"path": None}
 
 
 def _fold_static_shapes(model) -> None:
@@ -365,7 +368,8 @@ def _fold_static_shapes(model) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
         onnx.save(model, src)
-        worker = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_fold_worker.py")
+        worker = FOLD_WORKER["path"] or os.path.join(
+            os.path.dirname(os.path.dirname(__file__)), "_fold_worker.py")
         try:
             proc = subprocess.run([sys.executable, worker, src, dst], capture_output=True,
                                   text=True, timeout=600)

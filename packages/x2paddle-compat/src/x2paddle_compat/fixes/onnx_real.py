@@ -1,4 +1,4 @@
-"""Fixes found on trained models shipped in PyPI wheels (N9-N15).
+"""Fixes found on trained models shipped in PyPI wheels (N9-N13, N16-N18).
 
 Random-weight rebuilds never showed these: they need Paddle2ONNX's value names, LSTM states
 that other nodes consume, opset-18 encodings, or a Flatten over two unknown dimensions.
@@ -198,55 +198,6 @@ def _lstm(fix) -> None:
         return result
 
     fix.patch(legacy.OpSet, "LSTM", LSTM)
-
-
-# --------------------------------------------------------------------------- If
-
-
-def inline_constant_ifs(model) -> None:
-    """Replace every ``If`` whose condition is a constant by the nodes of the taken branch.
-
-    Conditions become constants when the shapes they test are known (static inputs, or
-    ``input_shape_dict``) and the shape folding ran; branches on run-time values stay
-    ``If`` (reported as unsupported by X2Paddle).
-    """
-    from onnx import helper, numpy_helper
-
-    graph = model.graph
-    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value":
-                    consts[node.output[0]] = numpy_helper.to_array(a.t)
-    changed = True
-    while changed:
-        changed = False
-        nodes = list(graph.node)
-        for k, node in enumerate(nodes):
-            if node.op_type != "If" or node.input[0] not in consts:
-                continue
-            taken = "then_branch" if bool(np.asarray(consts[node.input[0]]).reshape(-1)[0]) \
-                else "else_branch"
-            branch = next(a.g for a in node.attribute if a.name == taken)
-            new = list(branch.node)
-            for init in branch.initializer:
-                graph.initializer.append(init)
-                consts[init.name] = numpy_helper.to_array(init)
-            for out, result in zip(node.output, branch.output):
-                new.append(helper.make_node("Identity", [result.name], [out]))
-            del graph.node[:]
-            graph.node.extend(nodes[:k] + new + nodes[k + 1:])
-            changed = True
-            break
-
-
-@register("onnx-if-constant", "N14",
-          "ONNX If whose condition is known when converting (shape tests on static or "
-          "-isd-given inputs, after shape folding) is replaced by its taken branch; X2Paddle "
-          "had no If")
-def _if_constant(fix) -> None:
-    _add_pass(fix, inline_constant_ifs)
 
 
 # --------------------------------------------------------------------------- ConstantOfShape, Pad
