@@ -44,7 +44,16 @@ def _cmd_ocr(args) -> int:
     from .documents import load_pages
     from .pipeline import GotOcrPipeline
 
-    pipe = GotOcrPipeline.from_pretrained(args.model)
+    if args.inference:
+        pipe = GotOcrPipeline.from_inference(args.model, mode=args.onednn, verbose=args.verbose)
+        print(
+            f"Paddle Inference predictor ({'oneDNN' if pipe.model.onednn else 'plain CPU'}"
+            f" kernels), start-up check against the exported model: max relative "
+            f"difference {pipe.model.probe_diff:.1e}",
+            file=sys.stderr,
+        )
+    else:
+        pipe = GotOcrPipeline.from_pretrained(args.model)
     pages = load_pages(args.inputs, pipe.config.vision.image_size, crop=args.crop, pages=args.pages)
     system = SYSTEM_TRAIN if args.system_line == "train" else SYSTEM_CHAT
     kw = dict(
@@ -101,6 +110,14 @@ def _cmd_convert(args) -> int:
 
     out = convert(args.src, args.out, to=args.to, overwrite=args.overwrite)
     print(f"wrote {out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_inference
+
+    out = export_inference(args.model, args.out, overwrite=args.overwrite)
+    print(f"wrote {out}; run it with: ppgotocr ocr PAGE --model {out} --inference")
     return 0
 
 
@@ -206,7 +223,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="image files (PNG, JPEG, ...) or PDFs (every page, or --pages)",
     )
-    p.add_argument("--model", required=True, help="model folder (any supported layout)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model folder (any supported layout), or with --inference an export",
+    )
+    p.add_argument(
+        "--inference",
+        action="store_true",
+        help="run a `ppgotocr export` folder through Paddle Inference",
+    )
+    p.add_argument(
+        "--onednn",
+        choices=["auto", "onednn", "plain"],
+        default="auto",
+        help="with --inference: oneDNN kernels, falling back to the plain CPU ones when the "
+        "start-up check disagrees (auto, default), or force one",
+    )
     p.add_argument(
         "--type",
         choices=["ocr", "format"],
@@ -282,6 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an existing, non-empty OUT once the new one is complete",
     )
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser(
+        "export",
+        help="export to Paddle Inference (vision + projector, and a KV-cache decoder step)",
+        description="Writes PIR programs and weights for the vision tower with "
+        "the projector and for one decoder step with a KV cache (dynamic batch "
+        "and length), plus a probe that `ocr --inference` checks at start-up.",
+    )
+    p.add_argument("model", help="model folder (any supported layout)")
+    p.add_argument("out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("demo", help="run every mode on a tiny random model built on the spot")
     p.add_argument("--max-new-tokens", type=int, default=16, help="default %(default)s")

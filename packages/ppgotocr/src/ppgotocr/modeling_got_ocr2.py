@@ -82,6 +82,8 @@ class VisionAttention(nn.Layer):
     add alone cost Paddle 5x the matmul on the 4096-token global layers).
     """
 
+    chunk_queries = True  # process big score maps in query chunks (off while exporting)
+
     def __init__(self, cfg: GotOcr2VisionConfig, window_size: int):
         super().__init__()
         self.num_heads = cfg.num_attention_heads
@@ -115,6 +117,8 @@ class VisionAttention(nn.Layer):
         return paddle.index_select(table, idx, axis=0).reshape([size, size, -1])
 
     def key_onehot(self, h: int, w: int):
+        if not paddle.in_dynamic_mode():  # tracing for export: a constant of the program
+            return paddle.to_tensor(_key_position_onehot(h, w))
         if (h, w) not in self._onehot:
             self._onehot[(h, w)] = paddle.to_tensor(_key_position_onehot(h, w))
         return self._onehot[(h, w)]
@@ -140,7 +144,7 @@ class VisionAttention(nn.Layer):
             k = paddle.concat([k, onehot], axis=-1)
         else:
             q = q * self.scale
-        rows = max(1, ATTENTION_CHUNK_BYTES // (4 * n * tokens))
+        rows = max(1, ATTENTION_CHUNK_BYTES // (4 * n * tokens)) if self.chunk_queries else tokens
         outs = []
         for start in range(0, tokens, rows):
             qc = q if rows >= tokens else q[:, start : start + rows]
@@ -344,10 +348,10 @@ class Qwen2Attention(nn.Layer):
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, cfg.hidden_size, bias_attr=False)
 
     def forward(self, x, cos, sin, mask, past):
-        b, s, _ = x.shape
-        q = self.q_proj(x).reshape([b, s, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3])
-        k = self.k_proj(x).reshape([b, s, self.num_kv, self.head_dim]).transpose([0, 2, 1, 3])
-        v = self.v_proj(x).reshape([b, s, self.num_kv, self.head_dim]).transpose([0, 2, 1, 3])
+        # reshape with 0 = "keep this dimension": batch and length may be dynamic (export)
+        q = self.q_proj(x).reshape([0, 0, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3])
+        k = self.k_proj(x).reshape([0, 0, self.num_kv, self.head_dim]).transpose([0, 2, 1, 3])
+        v = self.v_proj(x).reshape([0, 0, self.num_kv, self.head_dim]).transpose([0, 2, 1, 3])
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
         if past is not None:
@@ -361,7 +365,7 @@ class Qwen2Attention(nn.Layer):
         attn = paddle.matmul(q, k, transpose_y=True) * (self.head_dim**-0.5)
         attn = attn + mask
         attn = _softmax_fp32(attn)
-        out = paddle.matmul(attn, v).transpose([0, 2, 1, 3]).reshape([b, s, -1])
+        out = paddle.matmul(attn, v).transpose([0, 2, 1, 3]).reshape([0, 0, -1])
         return self.o_proj(out), present
 
 

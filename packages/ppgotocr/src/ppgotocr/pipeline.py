@@ -43,6 +43,15 @@ class GotOcrPipeline:
         model = GotOcr2ForConditionalGeneration.from_pretrained(folder)
         return cls(model, GotOcrTokenizer.from_pretrained(folder, model.config))
 
+    @classmethod
+    def from_inference(cls, folder, mode: str = "auto", threads: int = 1, verbose: bool = False):
+        """Run a ``ppgotocr export`` folder through Paddle Inference (checked at start-up)."""
+        from .export import InferenceModel
+        from .tokenizer import GotOcrTokenizer
+
+        model = InferenceModel(folder, mode=mode, threads=threads, verbose=verbose)
+        return cls(model, GotOcrTokenizer.from_pretrained(folder, model.config))
+
     # ------------------------------------------------------------------ inputs
     def prepare(
         self,
