@@ -284,6 +284,73 @@ def _(x):
     return [paddle.scale(out[0], 3.0)]
 
 
+@case("anchor_generator", [("feat", [1, 8, 4, 5], "float32", f32(1, 8, 4, 5))])
+def _(feat):
+    attrs = {"anchor_sizes": [32.0, 64.0], "aspect_ratios": [0.5, 1.0, 2.0], "variances": [0.1, 0.1, 0.2, 0.2],
+             "stride": [16.0, 16.0], "offset": 0.5}  # fmt: skip
+    return legacy("anchor_generator", {"Input": feat}, attrs, outs=("Anchors", "Variances"))
+
+
+@case("generate_proposals_v1", [
+    ("scores", [1, 3, 4, 5], "float32", RNG.uniform(0, 1, (1, 3, 4, 5)).astype("float32")),
+    ("deltas", [1, 12, 4, 5], "float32", f32(1, 12, 4, 5, lo=-0.2, hi=0.2)),
+    ("im_info", [1, 3], "float32", np.array([[64, 80, 1.0]], "float32")),
+])  # fmt: skip
+def _(scores, deltas, im_info):
+    anchors, var = legacy("anchor_generator", {"Input": scores}, {
+        "anchor_sizes": [16.0], "aspect_ratios": [0.5, 1.0, 2.0], "variances": [1.0, 1.0, 1.0, 1.0],
+        "stride": [16.0, 16.0], "offset": 0.5}, outs=("Anchors", "Variances"))  # fmt: skip
+    rois, probs = legacy("generate_proposals", {"Scores": scores, "BboxDeltas": deltas, "ImInfo": im_info,
+                                                "Anchors": anchors, "Variances": var},
+                         {"pre_nms_topN": 50, "post_nms_topN": 10, "nms_thresh": 0.7, "min_size": 0.0, "eta": 1.0},
+                         outs=("RpnRois", "RpnRoiProbs"))  # fmt: skip
+    return [rois, probs]
+
+
+@case("seed", [("x", [3], "float32", f32(3))])
+def _(x):
+    s = legacy("seed", {}, {"seed": 1234, "force_cpu": True}, dtype="int32")
+    return [x + paddle.cast(s, "float32")]
+
+
+for _op, _attrs in (("memcpy_d2h", {"dst_place_type": 0}), ("memcpy_h2d", {"dst_place_type": 0})):
+
+    def _memcpy(x, op=_op, attrs=_attrs):
+        return [paddle.scale(legacy(op, {"X": paddle.nn.functional.relu(x)}, attrs), 2.0)]
+
+    case(_op, [("x", [2, 3], "float32", f32(2, 3))])(_memcpy)
+
+
+@case("margin_cross_entropy", [("logits", [4, 6], "float32", f32(4, 6, lo=-0.9, hi=0.9)),
+                               ("label", [4], "int64", np.array([1, 0, 5, 2], "int64"))])  # fmt: skip
+def _(logits, label):
+    attrs = {"margin1": 1.0, "margin2": 0.5, "margin3": 0.0, "scale": 64.0, "return_softmax": True,
+             "ring_id": 0, "rank": 0, "nranks": 1}  # fmt: skip
+    return legacy(
+        "margin_cross_entropy", {"Logits": logits, "Label": label}, attrs, outs=("Softmax", "Loss")
+    )
+
+
+@case("class_center_sample", [("label", [6], "int64", np.array([3, 1, 3, 7, 0, 9], "int64"))])
+def _(label):
+    attrs = {
+        "num_classes": 12,
+        "num_samples": 8,
+        "ring_id": 0,
+        "rank": 0,
+        "nranks": 1,
+        "fix_seed": True,
+        "seed": 5,
+    }
+    return legacy(
+        "class_center_sample",
+        {"Label": label},
+        attrs,
+        outs=("RemappedLabel", "SampledLocalClassCenter"),
+        dtype="int64",
+    )
+
+
 # ---- realistic static models -------------------------------------------------------------------
 def _text_classifier(ids, old_ops):
     """Embedding, one attention layer, pooling, two fc: written with the retired operators

@@ -100,24 +100,32 @@ def upgraded(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_upgraded_model_matches_paddle_262(case, upgraded):
     r = upgraded[case["name"]]
-    assert "error" not in r, r.get("error")
+    if "error" in r:
+        # a clear refusal is the right outcome only for an operator the rules cannot carry over
+        # exactly (no rule, or an input without a counterpart), named in the message
+        named = [op for op in case["listed_ops"] if re.search(rf"\b{op}\b", r["error"])]
+        unsure = [op for op in named if op not in RULES or None in RULES[op]["inputs"].values()]
+        assert unsure and "cannot" in r["error"], r["error"]
+        r["result"] = "refused: " + r["error"].split(": ", 2)[-1].splitlines()[0][:120]
+        return
     prefix = r["prefix"]
     assert Path(prefix + ".json").is_file()
     # every retired operator of the program that has a rule was rewritten, no other
     assert set(r["rewritten"]) == set(case["listed_ops"]) & set(RULES), r["rewritten"]
     inputs, want = load_io(Path(ROOT) / case["name"] / "io.npz")
+    if want is None:
+        # 2.6.2 cannot run this program on CPU (the manifest says why): no parity. The upgraded
+        # model was written; a collective of a single-card program is checked for its meaning.
+        r["result"] = f"no 2.6.2 reference ({case['no_reference'][:80]})"
+        if case["name"].startswith("collective_"):
+            x = inputs["x"]
+            expected = [np.maximum(x, 0) * 2.0]
+            assert max_diff(run_jit(prefix, inputs), expected) <= ATOL
+            assert max_diff(run_predictor(prefix, inputs, use_onednn=False), expected) <= ATOL
+            r["result"] += "; single-card identity checked"
+        return
     got_jit = run_jit(prefix, inputs)
     got_pred = run_predictor(prefix, inputs, use_onednn=False)
-    if want is None:
-        # 2.6.2 cannot run this program on CPU (see the manifest): no parity, only the
-        # single-card meaning of the upgraded program, stated in the README as such
-        assert case["name"].startswith("collective_"), case["no_reference"]
-        x = inputs["x"]
-        expected = [np.maximum(x, 0) * 2.0]
-        assert max_diff(got_jit, expected) <= ATOL
-        assert max_diff(got_pred, expected) <= ATOL
-        r["result"] = "single-card identity checked (no 2.6.2 reference)"
-        return
     d_jit, d_pred = max_diff(got_jit, want), max_diff(got_pred, want)
     r.update(jit=d_jit, predictor=d_pred)
     assert d_jit <= ATOL, f"jit.load differs from Paddle 2.6.2 by {d_jit}"
@@ -132,7 +140,8 @@ def test_onednn_failures_are_paddles_own(upgraded):
     """Every way the oneDNN predictor fails on an upgraded model also shows, in the same run, on
     a control model that has no retired operator (Paddle 3's own defects, not the upgrade's)."""
     seen = {n: r for n, r in upgraded.items() if "onednn_class" in r}
-    if len(seen) < len(CASES) - sum(c["no_reference"] is not None for c in CASES):
+    runnable = [c for c in CASES if c["no_reference"] is None and "error" not in upgraded[c["name"]]]
+    if len(seen) < len(runnable):
         pytest.skip("run together with the per-model tests")
     by_name = {c["name"]: c for c in CASES}
     control = {r["onednn_class"] for n, r in seen.items() if not by_name[n]["listed_ops"]}

@@ -138,7 +138,7 @@ def upgrade_program(old: str | Path, new_prefix: str | Path, *, overwrite: bool 
     say("translating to PIR with Paddle and saving")
     with tempfile.TemporaryDirectory(prefix="paddle-op-migrator-upgrade-") as work:
         made_json, made_params = save_pir(prog.SerializeToString(), rep.created, params,
-                                          Path(work), "model", model)  # fmt: skip
+                                          Path(work), "model", model, rep.notes)  # fmt: skip
         if made_params is not None:
             with atomic_file(params_out, overwrite=overwrite) as fh, open(made_params, "rb") as src:
                 shutil.copyfileobj(src, fh)

@@ -21,7 +21,7 @@ def registered_ops() -> set[str]:
 
 
 def save_pir(program_bytes: bytes, created: list[tuple[int, int]], params_path: Path | None,
-             out_dir: Path, name: str, source: Path) -> tuple[Path, Path | None]:  # fmt: skip
+             out_dir: Path, name: str, source: Path, notes: list[str] = ()) -> tuple[Path, Path | None]:  # fmt: skip
     """Translate the rewritten program and save ``out_dir/name.json`` (+ ``.pdiparams``)."""
     paddle = require_paddle()
     from paddle.base import core
@@ -29,13 +29,15 @@ def save_pir(program_bytes: bytes, created: list[tuple[int, int]], params_path: 
     was_dynamic = paddle.in_dynamic_mode()
     paddle.enable_static()
     try:
-        return _save(paddle, core, program_bytes, created, params_path, out_dir, name, source)
+        return _save(
+            paddle, core, program_bytes, created, params_path, out_dir, name, source, notes
+        )
     finally:
         if was_dynamic:
             paddle.disable_static()
 
 
-def _save(paddle, core, program_bytes, created, params_path, out_dir, name, source):
+def _save(paddle, core, program_bytes, created, params_path, out_dir, name, source, notes):
     exe = paddle.static.Executor(paddle.CPUPlace())
     scope = paddle.static.Scope()
     with paddle.static.scope_guard(scope):
@@ -66,12 +68,11 @@ def _save(paddle, core, program_bytes, created, params_path, out_dir, name, sour
             try:
                 pir_prog = paddle.pir.translate_to_pir(prog.desc)
             except Exception as exc:  # Paddle raises several types; all mean "cannot translate"
-                last = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-                raise UserError(
-                    "Paddle 3 cannot translate the upgraded program: "
-                    + (last[-1] if last else repr(exc)),
-                    source,
-                ) from None
+                lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+                named = [ln for ln in lines if ln.startswith("(")]  # "(Fatal) Op crop should ..."
+                why = (named or lines or [repr(exc)])[0]
+                raise UserError(f"Paddle 3 cannot translate the upgraded program: {why}"
+                                + "".join(f"\n  {n}" for n in notes), source) from None  # fmt: skip
             block = pir_prog.global_block()
             feeds, fetches, drop = [], [], []
             for op in block.ops:
