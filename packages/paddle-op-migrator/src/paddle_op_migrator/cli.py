@@ -50,10 +50,9 @@ def cmd_scan(a) -> int:
 
 def _inventory(a) -> dict:
     if a.inventory:
-        inv = read_json(a.inventory, "inventory")
-        if not isinstance(inv, dict) or "ops" not in inv:
-            raise MigratorError(f"{a.inventory}: not an inventory written by 'scan'")
-        return inv
+        from .records import load_inventory
+
+        return load_inventory(a.inventory)
     if not a.paddle_src:
         raise MigratorError("give --inventory FILE or --paddle-src DIR")
     from .scanner import scan
@@ -85,9 +84,9 @@ def cmd_apply(a) -> int:
     if a.out:
         check_outputs(a.out, overwrite=a.overwrite)
     if a.plan:
-        decisions = read_json(a.plan, "plan")
-        if not isinstance(decisions, list):
-            raise MigratorError(f"{a.plan}: not a plan written by 'plan'")
+        from .records import load_plan
+
+        decisions = load_plan(a.plan)
     else:
         decisions = plan(_inventory(a))
     res = apply_plan(Path(a.paddle_src), decisions, ops=a.op or None, verdicts=a.verdict or None,
