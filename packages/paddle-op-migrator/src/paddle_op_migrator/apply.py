@@ -51,6 +51,9 @@ class Tree:
             return self.new[rel]
         if rel not in self.orig:
             p = self.root / rel
+            if p.exists() and not p.is_file():  # a FIFO would block the read forever
+                raise MigratorError(f"{p}: is not a regular file (FIFO, device, socket or folder); "
+                                    "apply edits regular files only")
             try:
                 self.orig[rel] = p.read_text(encoding="utf-8") if p.exists() else None
             except (OSError, UnicodeDecodeError) as exc:

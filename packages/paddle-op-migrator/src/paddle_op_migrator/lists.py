@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ._errors import read_text
 from .errors import MigratorError
 
 BUILTIN = ("task1", "task2")
@@ -63,10 +64,7 @@ def load_list(spec: str) -> list[ListEntry]:
     path = Path(spec)
     if not path.exists():
         raise MigratorError(f"--list {spec!r}: neither task1/task2/all nor an existing file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MigratorError(f"{path}: cannot read list: {exc}") from exc
+    text = read_text(path, "list")
     entries = [ListEntry(path.name, i, n) for i, n in enumerate(_parse_lines(text, str(path)), 1)]
     if not entries:
         raise MigratorError(f"{path}: the list is empty")
