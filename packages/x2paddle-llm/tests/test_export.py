@@ -92,3 +92,26 @@ def test_export_qwen3_tied(tmp_path):
     prompts = random_prompts(seed=11, lengths=(6, 2))
     kw = dict(max_new_tokens=12, eos_token_id=[], pad_token_id=0)
     assert runner.generate(prompts, **kw) == generate(DecoderForCausalLM.from_pretrained(tmp_path / "pd"), prompts, **kw)
+
+
+def _one_variant_per_family():
+    from conftest import VARIANTS
+
+    seen = {}
+    for name, (model_type, _) in VARIANTS.items():
+        seen.setdefault(model_type, name)
+    return sorted(seen.values())
+
+
+@pytest.mark.parametrize("variant", _one_variant_per_family())
+def test_every_family_exports_and_the_predictor_agrees(tmp_path, variant):
+    """PIR export with the KV-cache step, probed at start-up, then the same greedy tokens as dygraph
+    for a left-padded batch (plain CPU kernels: the probe alone covers oneDNN, tested above)."""
+    build_hf_model(tmp_path / "hf", variant)
+    convert(tmp_path / "hf", tmp_path / "pd", progress=False)
+    export_inference(tmp_path / "pd", tmp_path / "inf")
+    runner = InferenceRunner(tmp_path / "inf", mode="plain")
+    assert runner.probe_diff <= 1e-4
+    prompts = random_prompts(seed=12, lengths=(3, 7))
+    kw = dict(max_new_tokens=6, eos_token_id=[], pad_token_id=0)
+    assert runner.generate(prompts, **kw) == generate(DecoderForCausalLM.from_pretrained(tmp_path / "pd"), prompts, **kw)
