@@ -44,10 +44,20 @@ def synthetic_config(gb: float) -> dict:
     per_layer = 2 * (hidden * hidden * 2 + hidden * 256 * 2 + 3 * hidden * inter)  # fp16 bytes
     fixed = 2 * 2 * vocab * hidden
     layers = max(1, round((gb * 1e9 - fixed) / per_layer))
-    return {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": hidden,
-            "intermediate_size": inter, "num_hidden_layers": layers, "num_attention_heads": 16,
-            "num_key_value_heads": 2, "head_dim": 128, "vocab_size": vocab, "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}, "dtype": "float16"}
+    return {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 2,
+        "head_dim": 128,
+        "vocab_size": vocab,
+        "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+        "dtype": "float16",
+    }
 
 
 def write_checkpoint(folder: Path, raw: dict, shards: int) -> int:
@@ -69,54 +79,88 @@ def write_checkpoint(folder: Path, raw: dict, shards: int) -> int:
         plan = [PlannedTensor(s.hf_name, "F16", s.shape) for s in group]
         with StreamingWriter(folder / name, plan) as w:
             for s in group:
-                w.write(s.hf_name, rng.standard_normal(s.shape, dtype=np.float32).astype(np.float16))
+                w.write(
+                    s.hf_name, rng.standard_normal(s.shape, dtype=np.float32).astype(np.float16)
+                )
                 weight_map[s.hf_name] = name
     (folder / "model.safetensors.index.json").write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map})
+    )
     return total
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gb", type=float, default=1.0, help="checkpoint size in GB (default 1; the issue's figure is 4)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--gb",
+        type=float,
+        default=1.0,
+        help="checkpoint size in GB (default 1; the issue's figure is 4)",
+    )
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--dtype", default="keep", help="--dtype passed to convert")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--write-only", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.write_only:  # child process: keeps the parent small, so ru_maxrss of children is the converter's
+    if (
+        args.write_only
+    ):  # child process: keeps the parent small, so ru_maxrss of children is the converter's
         write_checkpoint(args.write_only, synthetic_config(args.gb), args.shards)
         return
     work = Path(tempfile.mkdtemp(prefix="x2pllm_bench_", dir=args.workdir))
     try:
         raw = synthetic_config(args.gb)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--gb", str(args.gb), "--shards", str(args.shards),
-                        "--write-only", str(work / "hf")], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--gb",
+                str(args.gb),
+                "--shards",
+                str(args.shards),
+                "--write-only",
+                str(work / "hf"),
+            ],
+            check=True,
+        )
         total = sum(p.stat().st_size for p in (work / "hf").glob("*.safetensors"))
-        print(f"synthetic checkpoint: {total / 1e9:.2f} GB, {raw['num_hidden_layers']} layers, "
-              f"{time.perf_counter() - t0:.1f} s to write")
-        largest = max(int(np.prod(s.shape)) * 2 for s in expected_tensors(normalize_hf_config(raw)).values())
+        print(
+            f"synthetic checkpoint: {total / 1e9:.2f} GB, {raw['num_hidden_layers']} layers, "
+            f"{time.perf_counter() - t0:.1f} s to write"
+        )
+        largest = max(
+            int(np.prod(s.shape)) * 2 for s in expected_tensors(normalize_hf_config(raw)).values()
+        )
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", CHILD, str(work / "hf"), str(work / "out"), args.dtype],
-                              check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(work / "hf"), str(work / "out"), args.dtype],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - t0
         print(done.stdout.strip().splitlines()[0])
         peak_kb = int(done.stdout.strip().splitlines()[-1])
         report = json.loads((work / "out" / "conversion_report.json").read_text())
-        write_result(f"convert_{args.gb:g}gb", {
-            "command": f"python benchmarks/bench_convert.py --gb {args.gb:g} --shards {args.shards}",
-            "checkpoint_gb": round(total / 1e9, 3),
-            "shards": args.shards,
-            "tensors": report["tensors_mapped"],
-            "largest_tensor_mb": round(largest / 1e6, 1),
-            "wall_seconds_including_interpreter": round(seconds, 2),
-            "convert_seconds": report["seconds"],
-            "mb_per_s": report["mb_per_s"],
-            "peak_rss_mb": round(peak_kb / 1024, 1),
-            "peak_rss_limit_mb": 1536,
-            "peak_rss_ok": peak_kb / 1024 < 1536,
-        })
+        write_result(
+            f"convert_{args.gb:g}gb",
+            {
+                "command": f"python benchmarks/bench_convert.py --gb {args.gb:g} --shards {args.shards}",
+                "checkpoint_gb": round(total / 1e9, 3),
+                "shards": args.shards,
+                "tensors": report["tensors_mapped"],
+                "largest_tensor_mb": round(largest / 1e6, 1),
+                "wall_seconds_including_interpreter": round(seconds, 2),
+                "convert_seconds": report["seconds"],
+                "mb_per_s": report["mb_per_s"],
+                "peak_rss_mb": round(peak_kb / 1024, 1),
+                "peak_rss_limit_mb": 1536,
+                "peak_rss_ok": peak_kb / 1024 < 1536,
+            },
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -22,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--prompt-len", type=int, default=32)
@@ -42,9 +44,18 @@ def main() -> None:
     from x2paddle_llm.modeling_decoder import DecoderForCausalLM
 
     torch.set_num_threads(args.threads)
-    cfg = transformers.LlamaConfig(vocab_size=32000, hidden_size=768, intermediate_size=2048,
-                                   num_hidden_layers=args.layers, num_attention_heads=12, num_key_value_heads=4,
-                                   max_position_embeddings=2048, eos_token_id=2, bos_token_id=1, pad_token_id=0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=32000,
+        hidden_size=768,
+        intermediate_size=2048,
+        num_hidden_layers=args.layers,
+        num_attention_heads=12,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        eos_token_id=2,
+        bos_token_id=1,
+        pad_token_id=0,
+    )
     torch.manual_seed(0)
     ref = transformers.LlamaForCausalLM(cfg).eval()
     params = sum(p.numel() for p in ref.parameters())
@@ -69,38 +80,49 @@ def main() -> None:
 
         def run_hf():
             with torch.no_grad():
-                out = ref.generate(torch.tensor(ids), attention_mask=torch.tensor(mask), do_sample=False,
-                                   max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, pad_token_id=0)
-            return out[:, ids.shape[1]:].tolist()
+                out = ref.generate(
+                    torch.tensor(ids),
+                    attention_mask=torch.tensor(mask),
+                    do_sample=False,
+                    max_new_tokens=args.new_tokens,
+                    min_new_tokens=args.new_tokens,
+                    pad_token_id=0,
+                )
+            return out[:, ids.shape[1] :].tolist()
 
         t_hf, tok_hf = best(run_hf)
         ours = DecoderForCausalLM.from_pretrained(tmp / "pd")
         t_pd, tok_pd = best(lambda: generate(ours, prompts, **kw))
         export_inference(tmp / "pd", tmp / "inf")
-        runner = InferenceRunner(tmp / "inf", threads=args.threads)  # auto: oneDNN if its probe agrees
+        runner = InferenceRunner(
+            tmp / "inf", threads=args.threads
+        )  # auto: oneDNN if its probe agrees
         t_inf, tok_inf = best(lambda: runner.generate(prompts, **kw))
         plain = InferenceRunner(tmp / "inf", mode="plain", threads=args.threads)
         t_plain, tok_plain = best(lambda: plain.generate(prompts, **kw))
 
     n = args.new_tokens * args.batch
-    write_result(f"generate_{params // 1_000_000}m_t{args.threads}_b{args.batch}", {
-        "command": f"python benchmarks/bench_generate.py --threads {args.threads} --new-tokens {args.new_tokens} "
-                   f"--prompt-len {args.prompt_len} --batch {args.batch}",
-        "parameters": params,
-        "threads": args.threads,
-        "new_tokens": args.new_tokens,
-        "batch": args.batch,
-        "transformers_tokens_per_s": round(n / t_hf, 2),
-        "paddle_dygraph_tokens_per_s": round(n / t_pd, 2),
-        "paddle_inference_tokens_per_s": round(n / t_inf, 2),
-        "paddle_inference_plain_tokens_per_s": round(n / t_plain, 2),
-        "dygraph_vs_transformers": round(t_hf / t_pd, 3),
-        "inference_vs_transformers": round(t_hf / t_inf, 3),
-        "inference_plain_vs_transformers": round(t_hf / t_plain, 3),
-        "predictor_onednn": runner.onednn,
-        "predictor_attempts": runner.attempts,
-        "tokens_identical": tok_hf == tok_pd == tok_inf == tok_plain,
-    })
+    write_result(
+        f"generate_{params // 1_000_000}m_t{args.threads}_b{args.batch}",
+        {
+            "command": f"python benchmarks/bench_generate.py --threads {args.threads} --new-tokens {args.new_tokens} "
+            f"--prompt-len {args.prompt_len} --batch {args.batch}",
+            "parameters": params,
+            "threads": args.threads,
+            "new_tokens": args.new_tokens,
+            "batch": args.batch,
+            "transformers_tokens_per_s": round(n / t_hf, 2),
+            "paddle_dygraph_tokens_per_s": round(n / t_pd, 2),
+            "paddle_inference_tokens_per_s": round(n / t_inf, 2),
+            "paddle_inference_plain_tokens_per_s": round(n / t_plain, 2),
+            "dygraph_vs_transformers": round(t_hf / t_pd, 3),
+            "inference_vs_transformers": round(t_hf / t_inf, 3),
+            "inference_plain_vs_transformers": round(t_hf / t_plain, 3),
+            "predictor_onednn": runner.onednn,
+            "predictor_attempts": runner.attempts,
+            "tokens_identical": tok_hf == tok_pd == tok_inf == tok_plain,
+        },
+    )
 
 
 if __name__ == "__main__":

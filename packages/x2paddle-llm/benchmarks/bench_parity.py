@@ -38,20 +38,26 @@ def main() -> None:
             export_inference(tmp / "pd", tmp / "inf")
             runner = InferenceRunner(tmp / "inf")
             pred = runner.generate(prompts, max_new_tokens=32, eos_token_id=[2], pad_token_id=0)
-            rows.append({
-                "variant": name,
-                "max_abs_logits_diff": res["max_abs_logits_diff"],
-                "greedy_tokens_agree": f"{res['greedy_tokens_agree']}/{res['greedy_tokens_total']}",
-                "batch_rows_identical": all(res["greedy_rows_identical"]),
-                "predictor_tokens_identical": pred == res["transformers"],
-                "predictor_onednn": runner.onednn,
-            })
-    print("| variant | max abs logits diff | greedy tokens (2 rows, left-padded) | predictor tokens | predictor oneDNN |")
+            rows.append(
+                {
+                    "variant": name,
+                    "max_abs_logits_diff": res["max_abs_logits_diff"],
+                    "greedy_tokens_agree": f"{res['greedy_tokens_agree']}/{res['greedy_tokens_total']}",
+                    "batch_rows_identical": all(res["greedy_rows_identical"]),
+                    "predictor_tokens_identical": pred == res["transformers"],
+                    "predictor_onednn": runner.onednn,
+                }
+            )
+    print(
+        "| variant | max abs logits diff | greedy tokens (2 rows, left-padded) | predictor tokens | predictor oneDNN |"
+    )
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['variant']} | {r['max_abs_logits_diff']:.1e} | {r['greedy_tokens_agree']} "
-              f"{'identical' if r['batch_rows_identical'] else 'DIFFER'} | "
-              f"{'identical' if r['predictor_tokens_identical'] else 'DIFFER'} | {r['predictor_onednn']} |")
+        print(
+            f"| {r['variant']} | {r['max_abs_logits_diff']:.1e} | {r['greedy_tokens_agree']} "
+            f"{'identical' if r['batch_rows_identical'] else 'DIFFER'} | "
+            f"{'identical' if r['predictor_tokens_identical'] else 'DIFFER'} | {r['predictor_onednn']} |"
+        )
     write_result("parity", {"command": "python benchmarks/bench_parity.py", "rows": rows})
 
 

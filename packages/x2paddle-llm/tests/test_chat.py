@@ -13,8 +13,11 @@ from x2paddle_llm.chat import ChatTemplate
 TEMPLATES = json.loads((Path(__file__).parent / "fixtures" / "chat_templates.json").read_text())
 CONVERSATIONS = [
     [{"role": "user", "content": "w5 w6 w7"}],
-    [{"role": "user", "content": "  w9 w10 \n"}, {"role": "assistant", "content": "w11"},
-     {"role": "user", "content": "w12 w13"}],
+    [
+        {"role": "user", "content": "  w9 w10 \n"},
+        {"role": "assistant", "content": "w11"},
+        {"role": "user", "content": "w12 w13"},
+    ],
 ]
 
 
@@ -33,9 +36,13 @@ def _tokenizer(folder: Path, spec: dict):
     folder.mkdir()
     tok.save(str(folder / "tokenizer.json"))
     cfg = {k: v for k, v in spec["tokenizer_config"].items() if v is not None}
-    (folder / "tokenizer_config.json").write_text(json.dumps({**cfg, "chat_template": spec["template"]}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({**cfg, "chat_template": spec["template"]})
+    )
     if spec["generation_eos"]:
-        (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": spec["generation_eos"]}))
+        (folder / "generation_config.json").write_text(
+            json.dumps({"eos_token_id": spec["generation_eos"]})
+        )
     return tok
 
 
@@ -47,15 +54,18 @@ def test_ids_equal_transformers_apply_chat_template(tmp_path, family, conversati
     spec = TEMPLATES[family]
     tok = _tokenizer(tmp_path / "tok", spec)
     messages = CONVERSATIONS[conversation]
-    reference = PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tok" / "tokenizer.json"),
-                                        **{k: v for k, v in spec["tokenizer_config"].items() if v is not None})
+    reference = PreTrainedTokenizerFast(
+        tokenizer_file=str(tmp_path / "tok" / "tokenizer.json"),
+        **{k: v for k, v in spec["tokenizer_config"].items() if v is not None},
+    )
     reference.chat_template = spec["template"]
     expected = reference.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     if not isinstance(expected, list):  # transformers 5 may return a BatchEncoding
         expected = expected["input_ids"]
     template = ChatTemplate.from_folder(tmp_path / "tok")
-    assert template.render(messages) == reference.apply_chat_template(messages, add_generation_prompt=True,
-                                                                      tokenize=False)
+    assert template.render(messages) == reference.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False
+    )
     assert template.encode(tok, messages) == list(expected)
     assert tok.token_to_id(spec["stop_token"]) in template.stop_ids(tok)
 

@@ -14,24 +14,74 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "hf"), str(tmp_path / "pd"), "--quiet"]) == 0
     assert "converted qwen2" in capsys.readouterr().out
 
-    assert main(["verify", str(tmp_path / "hf"), str(tmp_path / "pd"), "--max-new-tokens", "8"]) == 0
+    assert (
+        main(["verify", str(tmp_path / "hf"), str(tmp_path / "pd"), "--max-new-tokens", "8"]) == 0
+    )
     out = capsys.readouterr().out
     assert "OK" in out and "max |logits diff|" in out
 
-    assert main(["generate", str(tmp_path / "pd"), "--prompt", "w5 w6 w7", "--max-new-tokens", "6", "--no-eos"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(tmp_path / "pd"),
+                "--prompt",
+                "w5 w6 w7",
+                "--max-new-tokens",
+                "6",
+                "--no-eos",
+            ]
+        )
+        == 0
+    )
     streamed = capsys.readouterr().out.strip()
-    assert len(streamed.split()) == 6 and all(w.startswith("w") or w in ("<s>", "</s>", "<pad>") for w in streamed.split())
+    assert len(streamed.split()) == 6 and all(
+        w.startswith("w") or w in ("<s>", "</s>", "<pad>") for w in streamed.split()
+    )
 
-    assert main(["generate", str(tmp_path / "pd"), "--ids", "5,6,7", "--ids", "8,9", "--max-new-tokens", "5",
-                 "--no-eos", "--json"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(tmp_path / "pd"),
+                "--ids",
+                "5,6,7",
+                "--ids",
+                "8,9",
+                "--max-new-tokens",
+                "5",
+                "--no-eos",
+                "--json",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)["tokens"]
     assert len(rows) == 2 and all(len(r) == 5 for r in rows)
 
     assert main(["export", str(tmp_path / "pd"), str(tmp_path / "inf")]) == 0
     assert "probe max|diff|" in capsys.readouterr().out
     for mode in ("auto", "plain"):
-        assert main(["generate", str(tmp_path / "inf"), "--inference", "--predictor-mode", mode, "--ids", "5,6,7",
-                     "--ids", "8,9", "--max-new-tokens", "5", "--no-eos", "--json"]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    str(tmp_path / "inf"),
+                    "--inference",
+                    "--predictor-mode",
+                    mode,
+                    "--ids",
+                    "5,6,7",
+                    "--ids",
+                    "8,9",
+                    "--max-new-tokens",
+                    "5",
+                    "--no-eos",
+                    "--json",
+                ]
+            )
+            == 0
+        )
         assert json.loads(capsys.readouterr().out)["tokens"] == rows
 
 
@@ -39,7 +89,9 @@ def test_cli_verify_detects_mismatch(tmp_path, capsys):
     build_hf_model(tmp_path / "hf", "llama")
     assert main(["convert", str(tmp_path / "hf"), str(tmp_path / "pd"), "--quiet"]) == 0
     build_hf_model(tmp_path / "hf", "llama", seed=1)  # different weights under the same folder
-    assert main(["verify", str(tmp_path / "hf"), str(tmp_path / "pd"), "--max-new-tokens", "4"]) == 1
+    assert (
+        main(["verify", str(tmp_path / "hf"), str(tmp_path / "pd"), "--max-new-tokens", "4"]) == 1
+    )
     assert "MISMATCH" in capsys.readouterr().out
 
 
@@ -56,18 +108,25 @@ def _run_cli(*args, env=None):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "x2paddle_llm.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "x2paddle_llm.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 def test_help_does_not_import_paddle_and_is_fast():
     import subprocess
     import sys
 
-    code = ("import sys, time; t = time.perf_counter()\n"
-            "from x2paddle_llm.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(repr(time.perf_counter() - t), 'paddle' in sys.modules, 'torch' in sys.modules, file=sys.stderr)")
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from x2paddle_llm.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(repr(time.perf_counter() - t), 'paddle' in sys.modules, 'torch' in sys.modules, file=sys.stderr)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     seconds, paddle_loaded, torch_loaded = done.stderr.split()[-3:]
     assert "usage: x2paddle-llm" in done.stdout
@@ -100,8 +159,20 @@ def test_inference_json_is_exactly_json_and_outputs_follow_umask(tmp_path):
         for path in [root, *root.rglob("*")]:
             mode = stat.S_IMODE(path.stat().st_mode)
             assert mode == (0o750 if path.is_dir() else 0o640), f"{path}: {oct(mode)}"
-    done = _run_cli("generate", tmp_path / "inf", "--inference", "--ids", "5,6,7", "--ids", "8,9",
-                    "--max-new-tokens", "4", "--no-eos", "--json", env={"OMP_NUM_THREADS": "1"})
+    done = _run_cli(
+        "generate",
+        tmp_path / "inf",
+        "--inference",
+        "--ids",
+        "5,6,7",
+        "--ids",
+        "8,9",
+        "--max-new-tokens",
+        "4",
+        "--no-eos",
+        "--json",
+        env={"OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr
     parsed = json.loads(done.stdout)
     assert [len(r) for r in parsed["tokens"]] == [4, 4] and len(parsed["text"]) == 2

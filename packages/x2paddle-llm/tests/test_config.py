@@ -11,17 +11,33 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from x2paddle_llm import ConfigError, UnsupportedArchitectureError, normalize_hf_config
 
 V4_LLAMA31 = {  # the transformers 4.x layout of a Llama 3.1 config
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
-    "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "vocab_size": 96, "max_position_embeddings": 131072, "rope_theta": 500000.0, "torch_dtype": "bfloat16",
-    "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
-    "eos_token_id": [128001, 128008, 128009], "tie_word_embeddings": False,
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 96,
+    "max_position_embeddings": 131072,
+    "rope_theta": 500000.0,
+    "torch_dtype": "bfloat16",
+    "rope_scaling": {
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+        "rope_type": "llama3",
+    },
+    "eos_token_id": [128001, 128008, 128009],
+    "tie_word_embeddings": False,
 }
 
 
 def test_transformers4_and_5_layouts_normalise_identically():
-    v5 = transformers.LlamaConfig(**{k: v for k, v in V4_LLAMA31.items() if k not in ("model_type",)}).to_dict()
+    v5 = transformers.LlamaConfig(
+        **{k: v for k, v in V4_LLAMA31.items() if k not in ("model_type",)}
+    ).to_dict()
     assert "rope_parameters" in v5 and "rope_theta" not in v5  # transformers 5 moved it
     a, b = normalize_hf_config(V4_LLAMA31), normalize_hf_config(v5)
     assert a.rope["theta"] == b.rope["theta"] == 500000.0
@@ -39,10 +55,20 @@ def test_legacy_type_key_and_family_fields():
     assert q2.qkv_bias and not q2.o_bias and not q2.qk_norm
     q3 = normalize_hf_config({**V4_LLAMA31, "model_type": "qwen3", "rope_scaling": None})
     assert q3.qk_norm and q3.head_dim == 128  # Qwen3Config default head_dim
-    m = normalize_hf_config({**V4_LLAMA31, "model_type": "mistral", "rope_scaling": None, "sliding_window": 4096})
+    m = normalize_hf_config(
+        {**V4_LLAMA31, "model_type": "mistral", "rope_scaling": None, "sliding_window": 4096}
+    )
     assert m.layer_types == ["sliding_attention"] * 2 and m.sliding_window == 4096
-    q2sw = normalize_hf_config({**V4_LLAMA31, "model_type": "qwen2", "rope_scaling": None, "use_sliding_window": True,
-                                "sliding_window": 8, "max_window_layers": 1})
+    q2sw = normalize_hf_config(
+        {
+            **V4_LLAMA31,
+            "model_type": "qwen2",
+            "rope_scaling": None,
+            "use_sliding_window": True,
+            "sliding_window": 8,
+            "max_window_layers": 1,
+        }
+    )
     assert q2sw.layer_types == ["full_attention", "sliding_attention"]
 
 
@@ -57,7 +83,9 @@ def test_bad_configs():
         normalize_hf_config({**V4_LLAMA31, "num_key_value_heads": 3})
 
 
-@pytest.mark.parametrize("variant", ["llama", "llama3-rope", "llama-linear", "llama-dynamic", "llama-yarn"])
+@pytest.mark.parametrize(
+    "variant", ["llama", "llama3-rope", "llama-linear", "llama-dynamic", "llama-yarn"]
+)
 def test_rope_frequencies_match_transformers(variant):
     _, extra = VARIANTS[variant]
     hf_cfg = transformers.LlamaConfig(**{**BASE, **extra})
@@ -67,7 +95,9 @@ def test_rope_frequencies_match_transformers(variant):
     if fn is None:
         from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-        ref_inv, ref_scale = LlamaRotaryEmbedding.compute_default_rope_parameters(config=hf_cfg, device=torch.device("cpu"))
+        ref_inv, ref_scale = LlamaRotaryEmbedding.compute_default_rope_parameters(
+            config=hf_cfg, device=torch.device("cpu")
+        )
     else:
         ref_inv, ref_scale = fn(hf_cfg, torch.device("cpu"))
     inv, scale = ours.rope_inv_freq()

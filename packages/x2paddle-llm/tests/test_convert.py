@@ -57,7 +57,10 @@ def test_report_checksums_and_transposes(tiny_llama):
         assert hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest() == entry["sha256"]
         source = hf[entry["source"]]
         expected = source.T if entry["transposed"] else source
-        assert entry["transposed"] == entry["source"].endswith("proj.weight") or entry["source"] == "lm_head.weight"
+        assert (
+            entry["transposed"] == entry["source"].endswith("proj.weight")
+            or entry["source"] == "lm_head.weight"
+        )
         np.testing.assert_array_equal(data, expected)
 
 
@@ -65,7 +68,9 @@ def test_pytorch_bin_checkpoint(tmp_path):
     ref = build_hf_model(tmp_path / "st", "llama-tied")
     (tmp_path / "hf").mkdir()
     shutil.copy(tmp_path / "st" / "config.json", tmp_path / "hf")
-    torch.save(ref.state_dict(), tmp_path / "hf" / "pytorch_model.bin")  # includes tied lm_head copy
+    torch.save(
+        ref.state_dict(), tmp_path / "hf" / "pytorch_model.bin"
+    )  # includes tied lm_head copy
     report = convert(tmp_path / "hf", tmp_path / "pd", progress=False)
     assert report["tensors_ignored"] == ["lm_head.weight"]
     ids = np.array([random_prompts(4, (8,))[0]])
@@ -78,13 +83,17 @@ def test_sharded_pytorch_bin_with_index(tmp_path):
     shutil.copy(tmp_path / "st" / "config.json", tmp_path / "hf")
     state = ref.state_dict()
     names = sorted(state)
-    halves = {"pytorch_model-00001-of-00002.bin": names[: len(names) // 2],
-              "pytorch_model-00002-of-00002.bin": names[len(names) // 2:]}
+    halves = {
+        "pytorch_model-00001-of-00002.bin": names[: len(names) // 2],
+        "pytorch_model-00002-of-00002.bin": names[len(names) // 2 :],
+    }
     weight_map = {}
     for fname, keys in halves.items():
         torch.save({k: state[k] for k in keys}, tmp_path / "hf" / fname)
         weight_map.update({k: fname for k in keys})
-    (tmp_path / "hf" / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    (tmp_path / "hf" / "pytorch_model.bin.index.json").write_text(
+        json.dumps({"weight_map": weight_map})
+    )
     report = convert(tmp_path / "hf", tmp_path / "pd", progress=False)
     assert report["source_files"] == sorted(halves) and len(report["output_files"]) == 2
     ids = np.array([random_prompts(7, (10,))[0]])
@@ -102,14 +111,18 @@ def test_dtype_conversion_matches_torch_casts(tmp_path, tiny_llama, dtype):
     name = "model.layers.0.mlp.up_proj.weight"
     expected = ref.state_dict()[name].to(getattr(torch, dtype)).T.contiguous()
     assert ours["layers.0.mlp.up.weight"].dtype == getattr(torch, dtype)
-    assert torch.equal(ours["layers.0.mlp.up.weight"], expected)  # bit-exact rounding (round to nearest even)
+    assert torch.equal(
+        ours["layers.0.mlp.up.weight"], expected
+    )  # bit-exact rounding (round to nearest even)
 
 
 def test_bf16_source_checkpoint(tmp_path):
     ref = build_hf_model(tmp_path / "f32", "qwen3")
     ref.to(torch.bfloat16).save_pretrained(str(tmp_path / "hf"))
     report = convert(tmp_path / "hf", tmp_path / "pd", dtype="float32", progress=False)
-    assert report["dtype"] == "float32" and all(t["source_dtype"] == "bfloat16" for t in report["tensors"])
+    assert report["dtype"] == "float32" and all(
+        t["source_dtype"] == "bfloat16" for t in report["tensors"]
+    )
     ids = np.array([random_prompts(6, (7,))[0]])
     from transformers import AutoModelForCausalLM
 
@@ -173,7 +186,9 @@ def test_shape_mismatch(tmp_path, tiny_llama):
     cfg = json.loads((hf / "config.json").read_text())
     cfg["intermediate_size"] = 96
     (hf / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(CheckpointError, match=r"mlp.gate_proj.weight.*shape \[128, 64\].*\[96, 64\]"):
+    with pytest.raises(
+        CheckpointError, match=r"mlp.gate_proj.weight.*shape \[128, 64\].*\[96, 64\]"
+    ):
         convert(hf, tmp_path / "out", progress=False)
     _assert_nothing_written(tmp_path, tmp_path / "out")
 
@@ -199,7 +214,9 @@ def test_missing_tensor(tmp_path, tiny_llama):
     state = load_file(str(hf / "model.safetensors"))
     del state["model.layers.1.self_attn.k_proj.weight"]
     save_file(state, str(hf / "model.safetensors"))
-    with pytest.raises(CheckpointError, match="missing from the checkpoint.*layers.1.self_attn.k_proj"):
+    with pytest.raises(
+        CheckpointError, match="missing from the checkpoint.*layers.1.self_attn.k_proj"
+    ):
         convert(hf, tmp_path / "out", progress=False)
 
 
@@ -209,7 +226,9 @@ def test_unsupported_architecture(tmp_path, tiny_llama):
     cfg = json.loads((hf / "config.json").read_text())
     cfg["model_type"], cfg["architectures"] = "bert", ["BertForMaskedLM"]
     (hf / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(UnsupportedArchitectureError, match="bert.*Supported: .*llama.*mistral.*qwen2.*qwen3"):
+    with pytest.raises(
+        UnsupportedArchitectureError, match="bert.*Supported: .*llama.*mistral.*qwen2.*qwen3"
+    ):
         convert(hf, tmp_path / "out", progress=False)
     _assert_nothing_written(tmp_path, tmp_path / "out")
 

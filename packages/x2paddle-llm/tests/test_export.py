@@ -41,12 +41,19 @@ def test_predictor_generates_same_tokens_as_dygraph_and_transformers(exported, m
     ids, mask = left_pad(prompts, 0)
     ref.generation_config.eos_token_id = None
     with torch.no_grad():
-        hf = ref.generate(torch.tensor(ids), attention_mask=torch.tensor(mask), do_sample=False,
-                          max_new_tokens=16, pad_token_id=0)[:, ids.shape[1]:].tolist()
+        hf = ref.generate(
+            torch.tensor(ids),
+            attention_mask=torch.tensor(mask),
+            do_sample=False,
+            max_new_tokens=16,
+            pad_token_id=0,
+        )[:, ids.shape[1] :].tolist()
     assert via_predictor == hf
     # dynamic batch: a batch of three and a batch of one through the same predictor
     three = random_prompts(seed=10, lengths=(3, 8, 5))
-    assert runner.generate(three, **kw) == generate(DecoderForCausalLM.from_pretrained(root / "pd"), three, **kw)
+    assert runner.generate(three, **kw) == generate(
+        DecoderForCausalLM.from_pretrained(root / "pd"), three, **kw
+    )
 
 
 def test_onednn_disagreement_falls_back(exported, monkeypatch):
@@ -91,7 +98,9 @@ def test_export_qwen3_tied(tmp_path):
     runner = InferenceRunner(tmp_path / "inf")
     prompts = random_prompts(seed=11, lengths=(6, 2))
     kw = dict(max_new_tokens=12, eos_token_id=[], pad_token_id=0)
-    assert runner.generate(prompts, **kw) == generate(DecoderForCausalLM.from_pretrained(tmp_path / "pd"), prompts, **kw)
+    assert runner.generate(prompts, **kw) == generate(
+        DecoderForCausalLM.from_pretrained(tmp_path / "pd"), prompts, **kw
+    )
 
 
 def _one_variant_per_family():
@@ -114,4 +123,6 @@ def test_every_family_exports_and_the_predictor_agrees(tmp_path, variant):
     assert runner.probe_diff <= 1e-4
     prompts = random_prompts(seed=12, lengths=(3, 7))
     kw = dict(max_new_tokens=6, eos_token_id=[], pad_token_id=0)
-    assert runner.generate(prompts, **kw) == generate(DecoderForCausalLM.from_pretrained(tmp_path / "pd"), prompts, **kw)
+    assert runner.generate(prompts, **kw) == generate(
+        DecoderForCausalLM.from_pretrained(tmp_path / "pd"), prompts, **kw
+    )

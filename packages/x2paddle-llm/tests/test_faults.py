@@ -63,19 +63,29 @@ def _convert_fails(capsys, hf, out, *patterns):
 
 # ------------------------------------------------------------------ config.json
 CONFIG_CASES = {
-    "zero heads": (dict(num_attention_heads=0), ["config.json", "num_attention_heads must be >= 1"]),
+    "zero heads": (
+        dict(num_attention_heads=0),
+        ["config.json", "num_attention_heads must be >= 1"],
+    ),
     "string layers": (dict(num_hidden_layers="two"), ["num_hidden_layers must be an integer"]),
     "negative vocab": (dict(vocab_size=-5), ["vocab_size must be >= 1"]),
     "float hidden": (dict(hidden_size=64.5), ["hidden_size must be an integer"]),
     "bool tie": (dict(tie_word_embeddings="yes"), ["tie_word_embeddings must be true or false"]),
-    "text rope theta": (dict(rope_parameters={"rope_type": "default", "rope_theta": "big"}),
-                        ["rope_theta must be a number"]),
+    "text rope theta": (
+        dict(rope_parameters={"rope_type": "default", "rope_theta": "big"}),
+        ["rope_theta must be a number"],
+    ),
     "rope params list": (dict(rope_parameters=[1, 2]), ["rope_parameters must be an object"]),
-    "unknown rope": (dict(rope_parameters={"rope_type": "proportional", "rope_theta": 1e4}),
-                     ["rope type 'proportional' is not supported"]),
+    "unknown rope": (
+        dict(rope_parameters={"rope_type": "proportional", "rope_theta": 1e4}),
+        ["rope type 'proportional' is not supported"],
+    ),
     "bad eps": (dict(rms_norm_eps=0), ["rms_norm_eps must be > 0"]),
     "kv heads not dividing": (dict(num_key_value_heads=3), ["not divisible"]),
-    "more kv than q heads": (dict(num_key_value_heads=8), ["num_key_value_heads 8 > num_attention_heads 4"]),
+    "more kv than q heads": (
+        dict(num_key_value_heads=8),
+        ["num_key_value_heads 8 > num_attention_heads 4"],
+    ),
     "bad eos": (dict(eos_token_id="end"), ["eos_token_id must be a token id"]),
     "unknown family": (dict(model_type="bert"), ["model_type 'bert'", "Supported:"]),
     "bad activation": (dict(hidden_act="swiglu9"), ["activation 'swiglu9' not supported"]),
@@ -129,8 +139,15 @@ def test_truncated_weights(good, tmp_path, capsys):
 def test_huge_claimed_tensor_is_not_allocated(good, tmp_path, capsys):
     """A header claiming 1e12 float32 elements must be refused from the file size, not allocated."""
     hf = _copy_hf(good, tmp_path)
-    header = json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [1000000, 1000000],
-                                                       "data_offsets": [0, 4 * 10**12]}}).encode()
+    header = json.dumps(
+        {
+            "model.embed_tokens.weight": {
+                "dtype": "F32",
+                "shape": [1000000, 1000000],
+                "data_offsets": [0, 4 * 10**12],
+            }
+        }
+    ).encode()
     (hf / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 64)
     _convert_fails(capsys, hf, tmp_path / "out", "model.safetensors", "model.embed_tokens.weight")
 
@@ -143,13 +160,19 @@ def test_tensor_shape_disagrees_with_config(good, tmp_path, capsys):
 
 def test_index_names_a_file_outside_the_folder(good, tmp_path, capsys):
     hf = _copy_hf(good, tmp_path)
-    (hf / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "../model.safetensors"}}))
-    _convert_fails(capsys, hf, tmp_path / "out", "model.safetensors.index.json", "outside the folder")
+    (hf / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "../model.safetensors"}})
+    )
+    _convert_fails(
+        capsys, hf, tmp_path / "out", "model.safetensors.index.json", "outside the folder"
+    )
 
 
 def test_index_of_wrong_type(good, tmp_path, capsys):
     hf = _copy_hf(good, tmp_path)
-    (hf / "model.safetensors.index.json").write_text(json.dumps({"weight_map": ["model.safetensors"]}))
+    (hf / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": ["model.safetensors"]})
+    )
     _convert_fails(capsys, hf, tmp_path / "out", "model.safetensors.index.json", "weight_map")
 
 
@@ -230,10 +253,19 @@ def test_generate_with_garbage_tokenizer(good, tmp_path, capsys):
     assert rc == 2 and "tokenizer.json" in err and "Traceback" not in err and out == ""
 
 
-@pytest.mark.parametrize("ids, message", [("a,b", "'a' is not a token id"), ("5,,", None), ("999", "outside the vocabulary"),
-                                          ("-3", "'-3' is not a token id")])
+@pytest.mark.parametrize(
+    "ids, message",
+    [
+        ("a,b", "'a' is not a token id"),
+        ("5,,", None),
+        ("999", "outside the vocabulary"),
+        ("-3", "'-3' is not a token id"),
+    ],
+)
 def test_generate_bad_ids(good, capsys, ids, message):
-    rc, out, err = _run(capsys, "generate", good / "pd", "--ids", ids, "--max-new-tokens", "2", "--json")
+    rc, out, err = _run(
+        capsys, "generate", good / "pd", "--ids", ids, "--max-new-tokens", "2", "--json"
+    )
     if message is None:  # trailing commas are tolerated
         assert rc == 0 and json.loads(out)["tokens"]
     else:

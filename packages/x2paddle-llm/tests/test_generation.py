@@ -47,7 +47,10 @@ def test_repetition_penalty_matches(logits_and_ids, penalty):
 
 def test_temperature_top_k_top_p_match(logits_and_ids):
     logits, ids = logits_and_ids
-    _same(apply_temperature(logits, 0.7), TemperatureLogitsWarper(0.7)(torch.tensor(ids), torch.tensor(logits)))
+    _same(
+        apply_temperature(logits, 0.7),
+        TemperatureLogitsWarper(0.7)(torch.tensor(ids), torch.tensor(logits)),
+    )
     for k in (1, 5, 20):
         _same(apply_top_k(logits, k), TopKLogitsWarper(k)(torch.tensor(ids), torch.tensor(logits)))
     for p in (0.1, 0.5, 0.9):
@@ -79,8 +82,17 @@ def test_sampled_tokens_respect_top_k(tiny_llama):
 
     model = DecoderForCausalLM.from_pretrained(tiny_llama[1])
     prompt = [5, 6, 7, 8]
-    out = generate(model, [prompt], do_sample=True, top_k=3, temperature=2.0, seed=1,
-                   max_new_tokens=8, eos_token_id=[], pad_token_id=0)[0]
+    out = generate(
+        model,
+        [prompt],
+        do_sample=True,
+        top_k=3,
+        temperature=2.0,
+        seed=1,
+        max_new_tokens=8,
+        eos_token_id=[],
+        pad_token_id=0,
+    )[0]
     seq = list(prompt)
     for tok in out:
         with paddle.no_grad():

@@ -20,9 +20,14 @@ NEW_TOKENS = 32
 def _hf_generate(model, ids, mask):
     model.generation_config.eos_token_id = None  # run all 32 steps
     with torch.no_grad():
-        out = model.generate(torch.tensor(ids), attention_mask=torch.tensor(mask), do_sample=False,
-                             max_new_tokens=NEW_TOKENS, pad_token_id=0)
-    return out[:, ids.shape[1]:].tolist()
+        out = model.generate(
+            torch.tensor(ids),
+            attention_mask=torch.tensor(mask),
+            do_sample=False,
+            max_new_tokens=NEW_TOKENS,
+            pad_token_id=0,
+        )
+    return out[:, ids.shape[1] :].tolist()
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -36,10 +41,15 @@ def test_logits_and_greedy_match_transformers(tmp_path, variant):
     prompts = random_prompts(seed=1, lengths=(6, 13))
     ids, mask = left_pad(prompts, 0)
     # 1) logits of a left-padded batch, real positions only
-    positions = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)  # what generation uses with left padding
+    positions = np.clip(
+        np.cumsum(mask, axis=1) - 1, 0, None
+    )  # what generation uses with left padding
     with torch.no_grad():
-        ref_logits = ref(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
-                         position_ids=torch.tensor(positions)).logits.numpy()
+        ref_logits = ref(
+            input_ids=torch.tensor(ids),
+            attention_mask=torch.tensor(mask),
+            position_ids=torch.tensor(positions),
+        ).logits.numpy()
     with paddle.no_grad():
         our_logits = ours(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask))[0].numpy()
     diff = np.abs(our_logits - ref_logits)[mask.astype(bool)].max()
@@ -81,10 +91,16 @@ def test_stop_token_matches_transformers(tiny_llama):
     stop = free[0][4]  # a token row 0 emits at step 5
     ids, mask = left_pad(prompts, 0)
     with torch.no_grad():
-        out = ref.generate(torch.tensor(ids), attention_mask=torch.tensor(mask), do_sample=False,
-                           max_new_tokens=12, eos_token_id=stop, pad_token_id=0)[:, ids.shape[1]:].tolist()
+        out = ref.generate(
+            torch.tensor(ids),
+            attention_mask=torch.tensor(mask),
+            do_sample=False,
+            max_new_tokens=12,
+            eos_token_id=stop,
+            pad_token_id=0,
+        )[:, ids.shape[1] :].tolist()
     got = generate(ours, prompts, max_new_tokens=12, eos_token_id=[stop], pad_token_id=0)
     assert got[0][-1] == stop and len(got[0]) <= 5
     for a, b in zip(got, out):
         # transformers pads finished rows; ours stops the row at its stop token
-        assert a == b[: len(a)] and all(t == 0 for t in b[len(a):])
+        assert a == b[: len(a)] and all(t == 0 for t in b[len(a) :])

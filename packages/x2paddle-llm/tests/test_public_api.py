@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 import x2paddle_llm
 
 PUBLIC = [
@@ -29,11 +29,20 @@ def test_all_is_pinned():
 
 
 def test_public_names_resolve():
-    from x2paddle_llm import DecoderForCausalLM, InferenceRunner, convert, export_inference, generate
+    from x2paddle_llm import (
+        DecoderForCausalLM,
+        InferenceRunner,
+        convert,
+        export_inference,
+        generate,
+    )
 
     assert callable(convert) and convert.__module__ == "x2paddle_llm.convert"
     assert callable(generate) and callable(export_inference)
-    assert DecoderForCausalLM.__name__ == "DecoderForCausalLM" and InferenceRunner.__name__ == "InferenceRunner"
+    assert (
+        DecoderForCausalLM.__name__ == "DecoderForCausalLM"
+        and InferenceRunner.__name__ == "InferenceRunner"
+    )
     for name in x2paddle_llm.__all__:
         assert getattr(x2paddle_llm, name) is not None
     assert len(x2paddle_llm.supported_families()) >= 30

@@ -19,7 +19,6 @@ from .errors import (  # noqa: E402
     UnsupportedArchitectureError,
     X2PaddleLLMError,
 )
-
 from .families import supported as supported_families  # noqa: E402
 
 __all__ = [

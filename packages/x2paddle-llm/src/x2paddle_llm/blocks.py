@@ -42,7 +42,9 @@ class Norm(nn.Layer):
         self.weight = self.bias = None
         if self.kind != "layer_noparam":
             init = 0.0 if self.unit_offset else 1.0
-            self.weight = self.create_parameter([size], default_initializer=nn.initializer.Constant(init))
+            self.weight = self.create_parameter(
+                [size], default_initializer=nn.initializer.Constant(init)
+            )
         if self.kind == "layer" and cfg.norm_bias:
             self.bias = self.create_parameter([size], is_bias=True)
 
@@ -93,7 +95,10 @@ class Rotary(nn.Layer):
         inv_freq = self.inv_freq
         if self.kind == "dynamic":
             seq_len = paddle.maximum(pos.max() + 1.0, paddle.full([], self.max_pos, "float32"))
-            base = self.base * ((self.factor * seq_len / self.max_pos) - (self.factor - 1.0)) ** self.exponent
+            base = (
+                self.base
+                * ((self.factor * seq_len / self.max_pos) - (self.factor - 1.0)) ** self.exponent
+            )
             inv_freq = 1.0 / (base**self.freq_exponents)
         elif self.kind == "longrope":
             use_long = (pos.max() + 1.0 > self.original).astype("float32")
@@ -139,7 +144,9 @@ def attention_bias(mask2d, query_len, sliding_window: int | None):
     """
     total = paddle.shape(mask2d)[1]
     k_pos = paddle.arange(0, total, dtype="int64").unsqueeze(0)  # [1, T]
-    q_pos = (paddle.arange(0, query_len, dtype="int64") + (total - query_len)).unsqueeze(1)  # [S, 1]
+    q_pos = (paddle.arange(0, query_len, dtype="int64") + (total - query_len)).unsqueeze(
+        1
+    )  # [S, 1]
     allowed = k_pos <= q_pos
     if sliding_window:
         allowed = paddle.logical_and(allowed, (q_pos - k_pos) < sliding_window)
@@ -159,8 +166,11 @@ def scaled_attention(module, q, k, v, bias):
         scores = paddle.tanh(scores / module.softcap) * module.softcap
     scores = scores + bias
     if module.sinks is not None:  # GPT-OSS: one learned logit per head that takes probability mass
-        sink = module.sinks.astype("float32").reshape([1, -1, 1, 1]).expand(
-            [paddle.shape(scores)[0], -1, paddle.shape(scores)[2], 1])
+        sink = (
+            module.sinks.astype("float32")
+            .reshape([1, -1, 1, 1])
+            .expand([paddle.shape(scores)[0], -1, paddle.shape(scores)[2], 1])
+        )
         scores = paddle.concat([scores, sink], axis=-1)
         probs = F.softmax(scores - scores.max(axis=-1, keepdim=True), axis=-1)[..., :-1]
     else:
@@ -187,7 +197,9 @@ class Attention(nn.Layer):
         self.o = _linear(self.num_heads * hd, h, cfg.o_bias)
         self.qk_norm = cfg.qk_norm
         if cfg.qk_norm:
-            q_size, k_size = (hd, hd) if cfg.qk_norm == "head" else (self.num_heads * hd, self.num_kv_heads * hd)
+            q_size, k_size = (
+                (hd, hd) if cfg.qk_norm == "head" else (self.num_heads * hd, self.num_kv_heads * hd)
+            )
             self.q_norm, self.k_norm = Norm(q_size, cfg), Norm(k_size, cfg)
         self.sinks = self.create_parameter([self.num_heads]) if cfg.attn_sinks else None
 
@@ -223,7 +235,11 @@ class LatentAttention(nn.Layer):
         super().__init__()
         m, h = cfg.mla, cfg.hidden_size
         self.num_heads = cfg.num_attention_heads
-        self.nope, self.rope, self.v_dim = m["qk_nope_head_dim"], m["qk_rope_head_dim"], m["v_head_dim"]
+        self.nope, self.rope, self.v_dim = (
+            m["qk_nope_head_dim"],
+            m["qk_rope_head_dim"],
+            m["v_head_dim"],
+        )
         self.kv_rank = m["kv_lora_rank"]
         qk_dim = self.nope + self.rope
         self.scaling = cfg.attn_scale or qk_dim**-0.5
@@ -246,9 +262,9 @@ class LatentAttention(nn.Layer):
         compressed = self.kv_a(x)
         kv = self.kv_b(self.kv_a_norm(compressed[..., : self.kv_rank]))
         kv = kv.reshape([0, 0, self.num_heads, self.nope + self.v_dim]).transpose([0, 2, 1, 3])
-        k_nope, v = kv[..., : self.nope], kv[..., self.nope:]
-        k_rot = compressed[..., self.kv_rank:].unsqueeze(1)  # [B, 1, S, R]
-        q_rot = apply_rotary(q[..., self.nope:], cos, sin, self.rope, self.interleave)
+        k_nope, v = kv[..., : self.nope], kv[..., self.nope :]
+        k_rot = compressed[..., self.kv_rank :].unsqueeze(1)  # [B, 1, S, R]
+        q_rot = apply_rotary(q[..., self.nope :], cos, sin, self.rope, self.interleave)
         k_rot = apply_rotary(k_rot, cos, sin, self.rope, self.interleave)
         q = paddle.concat([q[..., : self.nope], q_rot], axis=-1)
         k = paddle.concat([k_nope, k_rot.expand([-1, self.num_heads, -1, -1])], axis=-1)
@@ -299,12 +315,23 @@ class MoE(nn.Layer):
         self.router = _linear(cfg.hidden_size, self.num_experts, m.get("router_bias", False))
         if m.get("score_bias"):
             self.router.score_bias = self.router.create_parameter(
-                [self.num_experts], default_initializer=nn.initializer.Constant(0.0))
+                [self.num_experts], default_initializer=nn.initializer.Constant(0.0)
+            )
         self.has_score_bias = bool(m.get("score_bias"))
         self.experts = nn.LayerList(
-            [MLP(cfg, m["moe_intermediate_size"], m.get("expert_bias", False)) for _ in range(self.num_experts)])
-        self.shared = MLP(cfg, m["shared_intermediate_size"], False) if m.get("shared_intermediate_size") else None
-        self.shared_gate = _linear(cfg.hidden_size, 1, False) if m.get("shared_gate") and self.shared else None
+            [
+                MLP(cfg, m["moe_intermediate_size"], m.get("expert_bias", False))
+                for _ in range(self.num_experts)
+            ]
+        )
+        self.shared = (
+            MLP(cfg, m["shared_intermediate_size"], False)
+            if m.get("shared_intermediate_size")
+            else None
+        )
+        self.shared_gate = (
+            _linear(cfg.hidden_size, 1, False) if m.get("shared_gate") and self.shared else None
+        )
 
     def routing(self, x2d):
         """Dense ``[T, E]`` routing weights (zero for experts not chosen)."""
@@ -313,7 +340,9 @@ class MoE(nn.Layer):
         if self.router.bias is not None:
             logits = logits + self.router.bias.astype("float32")
         scores = F.sigmoid(logits) if self.scoring == "sigmoid" else F.softmax(logits, axis=-1)
-        choice = scores + self.router.score_bias.astype("float32") if self.has_score_bias else scores
+        choice = (
+            scores + self.router.score_bias.astype("float32") if self.has_score_bias else scores
+        )
         if self.n_group > 1:
             grouped = choice.reshape([-1, self.n_group, self.num_experts // self.n_group])
             if self.group_score == "max":
@@ -322,8 +351,12 @@ class MoE(nn.Layer):
                 group_scores = paddle.topk(grouped, 2, axis=-1)[0].sum(axis=-1)
             group_idx = paddle.topk(group_scores, self.topk_group, axis=-1)[1]
             group_mask = F.one_hot(group_idx, self.n_group).sum(axis=1)  # [T, G]
-            expert_mask = group_mask.unsqueeze(-1).expand_as(grouped).reshape([-1, self.num_experts])
-            choice = paddle.where(expert_mask > 0, choice, paddle.full([], float("-inf"), "float32"))
+            expert_mask = (
+                group_mask.unsqueeze(-1).expand_as(grouped).reshape([-1, self.num_experts])
+            )
+            choice = paddle.where(
+                expert_mask > 0, choice, paddle.full([], float("-inf"), "float32")
+            )
         top_idx = paddle.topk(choice, self.top_k, axis=-1)[1]
         top_w = paddle.take_along_axis(scores, top_idx, axis=-1)
         if self.norm_topk:

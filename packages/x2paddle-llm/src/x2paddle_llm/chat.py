@@ -17,7 +17,15 @@ from typing import Any
 
 from ._errors import UserError, read_json_object, read_text
 
-SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")
+SPECIAL_KEYS = (
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "pad_token",
+    "sep_token",
+    "cls_token",
+    "mask_token",
+)
 
 
 def _token_text(value: Any) -> str | None:
@@ -47,14 +55,19 @@ class ChatTemplate:
             if isinstance(value, str):
                 template = value
         if not template:
-            raise UserError("no chat template (chat_template.jinja or tokenizer_config.json chat_template); "
-                            "drop --chat to encode the prompt as plain text", folder)
+            raise UserError(
+                "no chat template (chat_template.jinja or tokenizer_config.json chat_template); "
+                "drop --chat to encode the prompt as plain text",
+                folder,
+            )
         special = {k: t for k in SPECIAL_KEYS if (t := _token_text(cfg.get(k))) is not None}
         eos_ids: list[int] = []
         gen = folder / "generation_config.json"
         if gen.is_file():
             value = read_json_object(gen, what="generation_config.json").get("eos_token_id")
-            eos_ids = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int)]
+            eos_ids = [
+                v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int)
+            ]
         return cls(template, special, source, eos_ids)
 
     def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
@@ -65,14 +78,24 @@ class ChatTemplate:
         def raise_exception(message):
             raise TemplateError(message)
 
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-        env.filters["tojson"] = lambda x, indent=None, separators=None, sort_keys=False, ensure_ascii=False: json.dumps(
-            x, indent=indent, separators=separators, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
+        )
+        env.filters["tojson"] = (
+            lambda x, indent=None, separators=None, sort_keys=False, ensure_ascii=False: json.dumps(
+                x,
+                indent=indent,
+                separators=separators,
+                sort_keys=sort_keys,
+                ensure_ascii=ensure_ascii,
+            )
+        )
         env.globals["raise_exception"] = raise_exception
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
         try:
-            return env.from_string(self.template).render(messages=messages, add_generation_prompt=add_generation_prompt,
-                                                         **self.special)
+            return env.from_string(self.template).render(
+                messages=messages, add_generation_prompt=add_generation_prompt, **self.special
+            )
         except TemplateError as exc:
             raise UserError(f"chat template failed: {exc}", self.source) from None
 

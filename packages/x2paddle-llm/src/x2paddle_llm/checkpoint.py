@@ -9,17 +9,33 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import read_json_object
-from .errors import CheckpointError
 from ._safetensors import SafetensorsReader
+from .errors import CheckpointError
 
 TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-    "vocab.json", "merges.txt", "added_tokens.json", "generation_config.json", "chat_template.jinja",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "generation_config.json",
+    "chat_template.jinja",
     "chat_template.json",
 )
 
-TORCH_TO_ST = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64",
-               "int64": "I64", "int32": "I32", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+TORCH_TO_ST = {
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+    "float64": "F64",
+    "int64": "I64",
+    "int32": "I32",
+    "int8": "I8",
+    "uint8": "U8",
+    "bool": "BOOL",
+}
 
 
 @dataclass
@@ -46,7 +62,9 @@ def _index_shards(index_path: Path) -> tuple[list[Path], dict[str, str]]:
     index = read_json_object(index_path, what="weight index")
     weight_map = index.get("weight_map")
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-        raise CheckpointError(f"{index_path}: not a valid weight index (no weight_map object of file names)")
+        raise CheckpointError(
+            f"{index_path}: not a valid weight index (no weight_map object of file names)"
+        )
     if any("/" in v or "\\" in v or v.startswith(".") for v in weight_map.values()):
         raise CheckpointError(f"{index_path}: weight_map names a file outside the folder")
     files = sorted(set(weight_map.values()))
@@ -83,7 +101,9 @@ def _open_torch_bin(path: Path) -> SourceShard:
         code = TORCH_TO_ST.get(str(t.dtype).replace("torch.", ""))
         if code is None:
             raise CheckpointError(f"{path}: tensor {name!r} has unsupported dtype {t.dtype}")
-        shard.tensors.append(SourceTensor(name, code, tuple(t.shape), path, t.numel() * t.element_size()))
+        shard.tensors.append(
+            SourceTensor(name, code, tuple(t.shape), path, t.numel() * t.element_size())
+        )
 
     def load(name: str) -> np.ndarray:
         t = state[name].contiguous()
@@ -100,8 +120,10 @@ def open_checkpoint(folder: str | Path) -> list[SourceShard]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: not a folder")
-    for index_name, opener in (("model.safetensors.index.json", _open_safetensors),
-                               ("pytorch_model.bin.index.json", _open_torch_bin)):
+    for index_name, opener in (
+        ("model.safetensors.index.json", _open_safetensors),
+        ("pytorch_model.bin.index.json", _open_torch_bin),
+    ):
         index_path = folder / index_name
         if index_path.is_file():
             files, weight_map = _index_shards(index_path)
@@ -109,7 +131,9 @@ def open_checkpoint(folder: str | Path) -> list[SourceShard]:
             found = {t.name: s.path.name for s in shards for t in s.tensors}
             for key, fname in weight_map.items():
                 if found.get(key) != fname:
-                    raise CheckpointError(f"{index_path}: tensor {key!r} is listed in {fname} but not found there")
+                    raise CheckpointError(
+                        f"{index_path}: tensor {key!r} is listed in {fname} but not found there"
+                    )
             return shards
     single = folder / "model.safetensors"
     if single.is_file():

@@ -26,7 +26,16 @@ CONFIG_NAME = "config.json"
 SIDE_CONFIG_NAME = "x2paddle_llm_config.json"  # next to a PaddleNLP config.json
 FORMAT = "x2paddle_llm/2"
 READABLE_FORMATS = ("x2paddle_llm/2",)
-SUPPORTED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_pytorch_tanh", "gelu_new", "gelu_fast", "relu", "relu2")
+SUPPORTED_ACTIVATIONS = (
+    "silu",
+    "swish",
+    "gelu",
+    "gelu_pytorch_tanh",
+    "gelu_new",
+    "gelu_fast",
+    "relu",
+    "relu2",
+)
 
 
 @dataclass
@@ -52,7 +61,9 @@ class DecoderConfig:
     layer_norms: list[str] = field(default_factory=lambda: ["attn_norm", "mlp_norm"])
     parallel_block: bool = False  # x + attn(n(x)) + mlp(n'(x)) (Phi, GPT-NeoX, Cohere, Falcon)
     # -- positions
-    rope: dict[str, Any] = field(default_factory=lambda: {"theta": 10000.0, "type": "default", "params": {}})
+    rope: dict[str, Any] = field(
+        default_factory=lambda: {"theta": 10000.0, "type": "default", "params": {}}
+    )
     rope_per_layer_type: dict[str, dict[str, Any]] = field(default_factory=dict)
     rotary_dim: int = 0  # 0 = head_dim; Phi / GPT-NeoX / StableLM / GLM rotate a part only
     rope_interleave: bool = False  # GLM / ERNIE / Cohere: rotate (even, odd) pairs
@@ -113,14 +124,20 @@ class DecoderConfig:
     def cache_head_dims(self) -> tuple[int, int]:
         """(key, value) head dims of the KV cache."""
         if self.mla:
-            return self.mla["qk_nope_head_dim"] + self.mla["qk_rope_head_dim"], self.mla["v_head_dim"]
+            return self.mla["qk_nope_head_dim"] + self.mla["qk_rope_head_dim"], self.mla[
+                "v_head_dim"
+            ]
         return self.head_dim, self.head_dim
 
     def layer_rope(self, layer_type: str) -> dict[str, Any]:
         return self.rope_per_layer_type.get(layer_type, self.rope)
 
-    def rope_inv_freq(self, layer_type: str = "full_attention", long: bool = False) -> tuple[np.ndarray, float]:
-        return rope_inv_freq(self.layer_rope(layer_type), self.rope_dim, self.max_position_embeddings, long)
+    def rope_inv_freq(
+        self, layer_type: str = "full_attention", long: bool = False
+    ) -> tuple[np.ndarray, float]:
+        return rope_inv_freq(
+            self.layer_rope(layer_type), self.rope_dim, self.max_position_embeddings, long
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -156,7 +173,9 @@ class DecoderConfig:
                         f"{data.get('format')!r}, expected {FORMAT!r}); convert the Hugging Face folder (again)"
                     )
                 return cls.from_dict(data, str(path))
-        raise ConfigError(f"{folder}: no {CONFIG_NAME}; is this a folder written by `x2paddle-llm convert`?")
+        raise ConfigError(
+            f"{folder}: no {CONFIG_NAME}; is this a folder written by `x2paddle-llm convert`?"
+        )
 
 
 # ------------------------------------------------------------ reading raw values
@@ -178,7 +197,11 @@ class HFConfig:
             value = self.raw.get(key)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or int(value) != value
+            ):
                 raise ConfigError(f"{self.source}: {key} must be an integer, got {value!r}")
             if value < minimum:
                 raise ConfigError(f"{self.source}: {key} must be >= {minimum}, got {value}")
@@ -216,7 +239,9 @@ class HFConfig:
                 value = self.raw[key]
                 break
         if value not in SUPPORTED_ACTIVATIONS:
-            raise ConfigError(f"{self.source}: activation {value!r} not supported ({', '.join(SUPPORTED_ACTIVATIONS)})")
+            raise ConfigError(
+                f"{self.source}: activation {value!r} not supported ({', '.join(SUPPORTED_ACTIVATIONS)})"
+            )
         return value
 
     def token_ids(self, key: str) -> list[int]:
@@ -225,7 +250,9 @@ class HFConfig:
             return []
         values = value if isinstance(value, (list, tuple)) else [value]
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
-            raise ConfigError(f"{self.source}: {key} must be a token id or a list of them, got {value!r}")
+            raise ConfigError(
+                f"{self.source}: {key} must be a token id or a list of them, got {value!r}"
+            )
         return [int(v) for v in values]
 
     def token_id(self, key: str) -> int | None:
@@ -257,18 +284,28 @@ def check_config(cfg: DecoderConfig, source: str) -> None:
             f"num_key_value_heads {cfg.num_key_value_heads}"
         )
     if len(cfg.layer_types) != cfg.num_hidden_layers:
-        raise ConfigError(f"{source}: layer_types has {len(cfg.layer_types)} entries for {cfg.num_hidden_layers} layers")
+        raise ConfigError(
+            f"{source}: layer_types has {len(cfg.layer_types)} entries for {cfg.num_hidden_layers} layers"
+        )
     bad = sorted(set(cfg.layer_types) - {"full_attention", "sliding_attention"})
     if bad:
-        raise ConfigError(f"{source}: layer types {bad} are not supported (full_attention, sliding_attention)")
+        raise ConfigError(
+            f"{source}: layer types {bad} are not supported (full_attention, sliding_attention)"
+        )
     if "sliding_attention" in cfg.layer_types and not cfg.sliding_window:
-        raise ConfigError(f"{source}: layer_types asks for sliding attention but sliding_window is not set")
+        raise ConfigError(
+            f"{source}: layer_types asks for sliding attention but sliding_window is not set"
+        )
     if cfg.rope_dim % 2 or cfg.rope_dim > max(cfg.cache_head_dims):
         raise ConfigError(f"{source}: rotary dimension {cfg.rope_dim} must be even and <= head_dim")
     if cfg.moe and len(cfg.moe_layers) != cfg.num_hidden_layers:
-        raise ConfigError(f"{source}: MoE layer list has {len(cfg.moe_layers)} entries for {cfg.num_hidden_layers}")
+        raise ConfigError(
+            f"{source}: MoE layer list has {len(cfg.moe_layers)} entries for {cfg.num_hidden_layers}"
+        )
     if cfg.moe and not 0 < cfg.moe["top_k"] <= cfg.moe["num_experts"]:
-        raise ConfigError(f"{source}: top-k {cfg.moe['top_k']} must be in 1..num_experts ({cfg.moe['num_experts']})")
+        raise ConfigError(
+            f"{source}: top-k {cfg.moe['top_k']} must be in 1..num_experts ({cfg.moe['num_experts']})"
+        )
 
 
 def load_hf_config(folder: str | Path) -> tuple[dict[str, Any], DecoderConfig]:

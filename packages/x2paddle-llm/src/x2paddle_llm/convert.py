@@ -66,7 +66,9 @@ def _target_name(spec: TensorSpec, cfg: DecoderConfig, target: str) -> str:
     if target == "paddle":
         return spec.name
     prefix = get_family(cfg.model_type).paddlenlp_prefix
-    return prefix + spec.hf_name[len("model"):] if spec.hf_name.startswith("model.") else spec.hf_name
+    return (
+        prefix + spec.hf_name[len("model") :] if spec.hf_name.startswith("model.") else spec.hf_name
+    )
 
 
 def plan_conversion(hf_dir: str | Path, target: str = "paddle", dtype: str = "keep"):
@@ -95,7 +97,9 @@ def plan_conversion(hf_dir: str | Path, target: str = "paddle", dtype: str = "ke
     for shard in shards:
         for t in shard.tensors:
             if t.name in seen:
-                problems.append(f"{t.name!r} appears in both {seen[t.name].file.name} and {t.file.name}")
+                problems.append(
+                    f"{t.name!r} appears in both {seen[t.name].file.name} and {t.file.name}"
+                )
                 continue
             seen[t.name] = t
             specs = expected.get(t.name)
@@ -119,7 +123,9 @@ def plan_conversion(hf_dir: str | Path, target: str = "paddle", dtype: str = "ke
         )
     missing = [name for name in expected if name not in seen]
     if missing:
-        problems.append(f"{len(missing)} tensor(s) missing from the checkpoint: {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+        problems.append(
+            f"{len(missing)} tensor(s) missing from the checkpoint: {missing[:8]}{' ...' if len(missing) > 8 else ''}"
+        )
     if problems:
         raise CheckpointError(f"{hf_dir}: cannot convert:\n  - " + "\n  - ".join(problems))
     return raw, cfg, shards, jobs, ignored
@@ -143,9 +149,9 @@ def _blocks(source: np.ndarray, job: _Job, digest):
         if source.ndim == 0:
             block = source
         elif job.transpose:
-            block = np.ascontiguousarray(source[:, r0:r0 + step].T)
+            block = np.ascontiguousarray(source[:, r0 : r0 + step].T)
         else:
-            block = source[r0:r0 + step]
+            block = source[r0 : r0 + step]
         block = np.ascontiguousarray(cast(block, job.source.dtype, job.out_dtype))
         digest.update(memoryview(block).cast("B"))
         yield block
@@ -178,8 +184,10 @@ def check_side_files(hf_dir: Path) -> list[str]:
         try:
             Tokenizer.from_file(str(hf_dir / "tokenizer.json"))
         except Exception as exc:  # the Rust library raises plain Exceptions
-            raise CheckpointError(f"{hf_dir / 'tokenizer.json'}: not a tokenizer the tokenizers library reads "
-                                  f"({str(exc).splitlines()[0][:200]})") from None
+            raise CheckpointError(
+                f"{hf_dir / 'tokenizer.json'}: not a tokenizer the tokenizers library reads "
+                f"({str(exc).splitlines()[0][:200]})"
+            ) from None
     return present
 
 
@@ -221,31 +229,41 @@ def convert(
                 for job in group:
                     if job.source.name != cached_name:  # a fused source feeds several jobs in a row
                         cached_name, cached = job.source.name, job.shard.read(job.source.name)
-                    source = cached if job.spec.index is None else np.ascontiguousarray(cached[job.spec.index])
+                    source = (
+                        cached
+                        if job.spec.index is None
+                        else np.ascontiguousarray(cached[job.spec.index])
+                    )
                     digest = hashlib.sha256()
                     writer.write_chunks(job.target, _blocks(source, job, digest))
                     total_out += writer.plan[job.target].nbytes
                     weight_map[job.target] = fname
-                    report_tensors.append({
-                        "source": job.source.name,
-                        "source_file": job.source.file.name,
-                        "source_shape": list(job.source.shape),
-                        "source_dtype": ST_TO_NAME.get(job.source.dtype, job.source.dtype),
-                        "source_slice": job.spec.describe_index(),
-                        "target": job.target,
-                        "target_file": fname,
-                        "target_shape": list(job.out_shape),
-                        "target_dtype": ST_TO_NAME.get(job.out_dtype, job.out_dtype),
-                        "transposed": job.transpose,
-                        "sha256": digest.hexdigest(),
-                    })
+                    report_tensors.append(
+                        {
+                            "source": job.source.name,
+                            "source_file": job.source.file.name,
+                            "source_shape": list(job.source.shape),
+                            "source_dtype": ST_TO_NAME.get(job.source.dtype, job.source.dtype),
+                            "source_slice": job.spec.describe_index(),
+                            "target": job.target,
+                            "target_file": fname,
+                            "target_shape": list(job.out_shape),
+                            "target_dtype": ST_TO_NAME.get(job.out_dtype, job.out_dtype),
+                            "transposed": job.transpose,
+                            "sha256": digest.hexdigest(),
+                        }
+                    )
                     del source
                     bar.update(job.nbytes)
                 del cached
         bar.close()
         if len(names) > 1:
-            (tmp / WEIGHTS_INDEX).write_text(json.dumps(
-                {"metadata": {"total_size": total_out}, "weight_map": weight_map}, indent=2) + "\n")
+            (tmp / WEIGHTS_INDEX).write_text(
+                json.dumps(
+                    {"metadata": {"total_size": total_out}, "weight_map": weight_map}, indent=2
+                )
+                + "\n"
+            )
         out_dtype = _dominant_dtype(jobs)
         _write_configs(tmp, raw, cfg, target, out_dtype)
         for name in side_files:
@@ -278,7 +296,9 @@ def _dominant_dtype(jobs: list[_Job]) -> str:
     return ST_TO_NAME[code]
 
 
-def _write_configs(folder: Path, raw: dict, cfg: DecoderConfig, target: str, out_dtype: str) -> None:
+def _write_configs(
+    folder: Path, raw: dict, cfg: DecoderConfig, target: str, out_dtype: str
+) -> None:
     cfg = DecoderConfig.from_dict({**cfg.to_dict(), "dtype": out_dtype})
     (folder / "source_config.json").write_text(json.dumps(raw, indent=2) + "\n")
     if target == "paddle":

@@ -17,7 +17,9 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m x2paddle_llm.demo")
-    parser.add_argument("--out", type=Path, default=Path("x2paddle-llm-demo"), help="folder the demo leaves behind")
+    parser.add_argument(
+        "--out", type=Path, default=Path("x2paddle-llm-demo"), help="folder the demo leaves behind"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     args = parser.parse_args(argv)
     from ._errors import run_cli
@@ -25,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     from .tiny import make_tiny
 
     root = args.out
-    print(f"== building a tiny random Qwen2 checkpoint with transformers in {root}/hf (no hub access here)")
+    print(
+        f"== building a tiny random Qwen2 checkpoint with transformers in {root}/hf (no hub access here)"
+    )
     rc = run_cli(lambda _: make_tiny(root / "hf", "qwen2", overwrite=args.overwrite) and 0, [])
     if rc:
         return rc
@@ -33,13 +37,53 @@ def main(argv: list[str] | None = None) -> int:
     steps = [
         ["convert", str(root / "hf"), str(root / "paddle"), "--quiet", *over],
         ["verify", str(root / "hf"), str(root / "paddle"), "--max-new-tokens", "16"],
-        ["generate", str(root / "paddle"), "--prompt", "w5 w6 w7 w8", "--max-new-tokens", "12", "--no-eos"],
-        ["generate", str(root / "paddle"), "--prompt", "w5 w6", "--prompt", "w9 w10 w11 w12 w13",
-         "--max-new-tokens", "8", "--do-sample", "--top-p", "0.9", "--temperature", "0.8", "--seed", "0"],
-        ["generate", str(root / "paddle"), "--chat", "--prompt", "w7 w8 w9", "--max-new-tokens", "8"],
+        [
+            "generate",
+            str(root / "paddle"),
+            "--prompt",
+            "w5 w6 w7 w8",
+            "--max-new-tokens",
+            "12",
+            "--no-eos",
+        ],
+        [
+            "generate",
+            str(root / "paddle"),
+            "--prompt",
+            "w5 w6",
+            "--prompt",
+            "w9 w10 w11 w12 w13",
+            "--max-new-tokens",
+            "8",
+            "--do-sample",
+            "--top-p",
+            "0.9",
+            "--temperature",
+            "0.8",
+            "--seed",
+            "0",
+        ],
+        [
+            "generate",
+            str(root / "paddle"),
+            "--chat",
+            "--prompt",
+            "w7 w8 w9",
+            "--max-new-tokens",
+            "8",
+        ],
         ["export", str(root / "paddle"), str(root / "inference"), *over],
-        ["generate", str(root / "inference"), "--inference", "--prompt", "w5 w6 w7 w8", "--max-new-tokens", "12",
-         "--no-eos", "--json"],
+        [
+            "generate",
+            str(root / "inference"),
+            "--inference",
+            "--prompt",
+            "w5 w6 w7 w8",
+            "--max-new-tokens",
+            "12",
+            "--no-eos",
+            "--json",
+        ],
     ]
     for step in steps:
         print(f"\n$ x2paddle-llm {shlex.join(step)}", flush=True)

@@ -29,8 +29,12 @@ MODEL_PREFIX = "model"
 PROBE_NAME = "probe.npz"
 META_NAME = "x2paddle_llm_inference.json"
 COPIED_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json",
-    "chat_template.jinja", "chat_template.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
 )
 PROBE_ATOL = 1e-3  # fp32; the exact path agrees to ~1e-6, the oneDNN defect is off by ~1
 
@@ -49,7 +53,9 @@ def _wrapper_class():
             query_len = paddle.shape(input_ids)[1]
             position_ids = default_position_ids(attention_mask, query_len)
             past = [(past_key[i], past_value[i]) for i in range(self.num_layers)]
-            hidden, presents = self.model.decode_layers(input_ids, attention_mask, position_ids, past)
+            hidden, presents = self.model.decode_layers(
+                input_ids, attention_mask, position_ids, past
+            )
             logits = self.model.logits(hidden[:, -1, :]).astype("float32")
             keys = paddle.stack([k for k, _ in presents], axis=0)
             values = paddle.stack([v for _, v in presents], axis=0)
@@ -62,19 +68,33 @@ def cache_shapes(cfg) -> tuple[list, list]:
     """``[L, B, heads, T, D]`` of the stacked key and value caches (``None`` = dynamic)."""
     heads = cfg.num_attention_heads if cfg.mla else cfg.num_key_value_heads
     k_dim, v_dim = cfg.cache_head_dims
-    return ([cfg.num_hidden_layers, None, heads, None, k_dim], [cfg.num_hidden_layers, None, heads, None, v_dim])
+    return (
+        [cfg.num_hidden_layers, None, heads, None, k_dim],
+        [cfg.num_hidden_layers, None, heads, None, v_dim],
+    )
 
 
 def _dummy_cache(cfg, batch: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     k, v = cache_shapes(cfg)
-    return (np.zeros([batch if d is None and i == 1 else (1 if d is None else d) for i, d in enumerate(k)], dtype),
-            np.zeros([batch if d is None and i == 1 else (1 if d is None else d) for i, d in enumerate(v)], dtype))
+    return (
+        np.zeros(
+            [batch if d is None and i == 1 else (1 if d is None else d) for i, d in enumerate(k)],
+            dtype,
+        ),
+        np.zeros(
+            [batch if d is None and i == 1 else (1 if d is None else d) for i, d in enumerate(v)],
+            dtype,
+        ),
+    )
 
 
 def _probe_inputs(cfg, seed: int = 0) -> list[dict[str, np.ndarray]]:
     """A left-padded batch of two prompts, then two decode steps."""
     rng = np.random.default_rng(seed)
-    prompts = [rng.integers(0, cfg.vocab_size, 5).tolist(), rng.integers(0, cfg.vocab_size, 9).tolist()]
+    prompts = [
+        rng.integers(0, cfg.vocab_size, 5).tolist(),
+        rng.integers(0, cfg.vocab_size, 9).tolist(),
+    ]
     ids, mask = left_pad(prompts, 0)
     return [{"input_ids": ids, "attention_mask": mask}] + [
         {"input_ids": rng.integers(0, cfg.vocab_size, (2, 1)).astype(np.int64)} for _ in range(2)
@@ -103,7 +123,9 @@ class _StepRunner:
             return self.prefill(np.concatenate([self.ids, tokens], axis=1), attention_mask)
         self.ids = np.concatenate([self.ids, tokens], axis=1)
         mask = np.concatenate([np.zeros((tokens.shape[0], 1), np.int64), attention_mask], axis=1)
-        logits, self.keys, self.values = self.step(tokens.astype(np.int64), mask, self.keys, self.values)
+        logits, self.keys, self.values = self.step(
+            tokens.astype(np.int64), mask, self.keys, self.values
+        )
         return logits
 
     def run_probe(self, steps: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
@@ -158,11 +180,23 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
         for name in COPIED_FILES:
             if (model_dir / name).is_file():
                 shutil.copyfile(model_dir / name, tmp / name)
-        model_file = next((p.name for p in tmp.iterdir() if p.name.startswith(MODEL_PREFIX + ".")
-                           and p.suffix in (".json", ".pdmodel")), None)
-        meta = {"model_file": model_file, "params_file": MODEL_PREFIX + ".pdiparams",
-                "inputs": [s.name for s in spec], "outputs": ["logits", "present_key", "present_value"],
-                "probe_steps": len(probe), "probe_atol": PROBE_ATOL, "paddle_version": paddle.__version__}
+        model_file = next(
+            (
+                p.name
+                for p in tmp.iterdir()
+                if p.name.startswith(MODEL_PREFIX + ".") and p.suffix in (".json", ".pdmodel")
+            ),
+            None,
+        )
+        meta = {
+            "model_file": model_file,
+            "params_file": MODEL_PREFIX + ".pdiparams",
+            "inputs": [s.name for s in spec],
+            "outputs": ["logits", "present_key", "present_value"],
+            "probe_steps": len(probe),
+            "probe_atol": PROBE_ATOL,
+            "paddle_version": paddle.__version__,
+        }
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
@@ -183,7 +217,9 @@ class InferenceRunner:
         self.dir = Path(infer_dir)
         meta_path = self.dir / META_NAME
         if not meta_path.is_file():
-            raise FileNotFoundError(f"{meta_path}: missing; export with `x2paddle-llm export` first")
+            raise FileNotFoundError(
+                f"{meta_path}: missing; export with `x2paddle-llm export` first"
+            )
         self.meta = json.loads(meta_path.read_text())
         self.config = DecoderConfig.load(self.dir)
         self.threads = threads
@@ -194,20 +230,30 @@ class InferenceRunner:
                 predictor = self._create(onednn)
                 diff = self._check(predictor)
             except Exception as exc:  # a oneDNN pass may also crash outright (R12-R14)
-                self.attempts.append({"onednn": onednn, "error": f"{type(exc).__name__}: {exc}"[:500]})
+                self.attempts.append(
+                    {"onednn": onednn, "error": f"{type(exc).__name__}: {exc}"[:500]}
+                )
                 continue
             self.attempts.append({"onednn": onednn, "max_abs_diff": diff})
             if diff <= self.meta["probe_atol"]:
                 self.predictor, self.onednn, self.probe_diff = predictor, onednn, diff
                 if len(self.attempts) > 1:
-                    warnings.warn(f"{self.dir}: oneDNN predictor disagreed with the dygraph model "
-                                  f"({self.attempts[0]}); using the plain CPU kernels", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        f"{self.dir}: oneDNN predictor disagreed with the dygraph model "
+                        f"({self.attempts[0]}); using the plain CPU kernels",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                 return
-        raise RuntimeError(f"{self.dir}: no predictor configuration reproduces the exported probe: {self.attempts}")
+        raise RuntimeError(
+            f"{self.dir}: no predictor configuration reproduces the exported probe: {self.attempts}"
+        )
 
     def _create(self, onednn: bool):
         inference = self.paddle.inference
-        config = inference.Config(str(self.dir / self.meta["model_file"]), str(self.dir / self.meta["params_file"]))
+        config = inference.Config(
+            str(self.dir / self.meta["model_file"]), str(self.dir / self.meta["params_file"])
+        )
         config.disable_gpu()
         config.set_cpu_math_library_num_threads(self.threads)
         if onednn:
@@ -240,11 +286,17 @@ class InferenceRunner:
     def backend(self) -> _StepRunner:
         return _StepRunner(lambda *a: self._run(self.predictor, *a), self.config)
 
-    def generate(self, prompts, cfg: GenerationConfig | None = None, on_step=None, **kwargs) -> list[list[int]]:
+    def generate(
+        self, prompts, cfg: GenerationConfig | None = None, on_step=None, **kwargs
+    ) -> list[list[int]]:
         if cfg is None:
             mc = self.config
             kwargs.setdefault("eos_token_id", list(mc.eos_token_id))
-            kwargs.setdefault("pad_token_id", mc.pad_token_id if mc.pad_token_id is not None else
-                              (mc.eos_token_id[0] if mc.eos_token_id else 0))
+            kwargs.setdefault(
+                "pad_token_id",
+                mc.pad_token_id
+                if mc.pad_token_id is not None
+                else (mc.eos_token_id[0] if mc.eos_token_id else 0),
+            )
             cfg = GenerationConfig(**kwargs)
         return generate_with_backend(self.backend(), prompts, cfg, on_step)

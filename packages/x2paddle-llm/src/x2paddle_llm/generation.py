@@ -39,7 +39,9 @@ class GenerationConfig:
 
 
 # ------------------------------------------------------------------ processors
-def apply_repetition_penalty(logits: np.ndarray, sequences: np.ndarray, penalty: float) -> np.ndarray:
+def apply_repetition_penalty(
+    logits: np.ndarray, sequences: np.ndarray, penalty: float
+) -> np.ndarray:
     """Every token already in the row (prompt included, like transformers) is penalised once."""
     if penalty == 1.0:
         return logits
@@ -85,11 +87,15 @@ def apply_top_p(logits: np.ndarray, top_p: float) -> np.ndarray:
 def process_logits(logits: np.ndarray, sequences: np.ndarray, cfg: GenerationConfig) -> np.ndarray:
     logits = apply_repetition_penalty(logits.astype(np.float32), sequences, cfg.repetition_penalty)
     if cfg.do_sample:
-        logits = apply_top_p(apply_top_k(apply_temperature(logits, cfg.temperature), cfg.top_k), cfg.top_p)
+        logits = apply_top_p(
+            apply_top_k(apply_temperature(logits, cfg.temperature), cfg.top_k), cfg.top_p
+        )
     return logits
 
 
-def select_tokens(logits: np.ndarray, cfg: GenerationConfig, rng: np.random.Generator) -> np.ndarray:
+def select_tokens(
+    logits: np.ndarray, cfg: GenerationConfig, rng: np.random.Generator
+) -> np.ndarray:
     if not cfg.do_sample:
         return np.argmax(logits, axis=-1)
     probs = _softmax(logits.astype(np.float64))
@@ -133,9 +139,12 @@ class DygraphBackend:
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         paddle = self.paddle
         with paddle.no_grad():
-            logits, self.cache = self.model(paddle.to_tensor(ids, dtype="int64"),
-                                            attention_mask=paddle.to_tensor(mask, dtype="int64"),
-                                            past_key_values=self.cache, last_only=True)
+            logits, self.cache = self.model(
+                paddle.to_tensor(ids, dtype="int64"),
+                attention_mask=paddle.to_tensor(mask, dtype="int64"),
+                past_key_values=self.cache,
+                last_only=True,
+            )
         return logits[:, -1, :].astype("float32").numpy()
 
     def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -159,8 +168,8 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_token_id: int) -> tuple[np.nd
     ids = np.full((len(prompts), width), pad_token_id, dtype=np.int64)
     mask = np.zeros((len(prompts), width), dtype=np.int64)
     for i, p in enumerate(prompts):
-        ids[i, width - len(p):] = p
-        mask[i, width - len(p):] = 1
+        ids[i, width - len(p) :] = p
+        mask[i, width - len(p) :] = 1
     return ids, mask
 
 
@@ -198,13 +207,22 @@ def generate_with_backend(
     return new_tokens
 
 
-def generate(model, prompts: Sequence[Sequence[int]], cfg: GenerationConfig | None = None,
-             on_step: Callable[[np.ndarray, np.ndarray], None] | None = None, **kwargs) -> list[list[int]]:
+def generate(
+    model,
+    prompts: Sequence[Sequence[int]],
+    cfg: GenerationConfig | None = None,
+    on_step: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    **kwargs,
+) -> list[list[int]]:
     """Generate with the dygraph model; ``kwargs`` are :class:`GenerationConfig` fields."""
     if cfg is None:
         mc = model.config
         kwargs.setdefault("eos_token_id", list(mc.eos_token_id))
-        kwargs.setdefault("pad_token_id", mc.pad_token_id if mc.pad_token_id is not None else
-                          (mc.eos_token_id[0] if mc.eos_token_id else 0))
+        kwargs.setdefault(
+            "pad_token_id",
+            mc.pad_token_id
+            if mc.pad_token_id is not None
+            else (mc.eos_token_id[0] if mc.eos_token_id else 0),
+        )
         cfg = GenerationConfig(**kwargs)
     return generate_with_backend(DygraphBackend(model), prompts, cfg, on_step)

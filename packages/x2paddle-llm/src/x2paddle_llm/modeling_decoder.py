@@ -25,18 +25,31 @@ class DecoderForCausalLM(nn.Layer):
         self.config = cfg
         h = cfg.hidden_size
         self.embed = nn.Embedding(cfg.vocab_size, h)
-        self.pos_embed = nn.Embedding(cfg.max_position_embeddings, h) if cfg.learned_positions else None
+        self.pos_embed = (
+            nn.Embedding(cfg.max_position_embeddings, h) if cfg.learned_positions else None
+        )
         self.layers = nn.LayerList([Block(cfg, i) for i in range(cfg.num_hidden_layers)])
         self.norm = Norm(h, cfg)
         if cfg.tie_word_embeddings:
             self.lm_head = None
-            self.lm_head_bias = self.create_parameter([cfg.vocab_size], is_bias=True) if cfg.lm_head_bias else None
+            self.lm_head_bias = (
+                self.create_parameter([cfg.vocab_size], is_bias=True) if cfg.lm_head_bias else None
+            )
         else:
-            self.lm_head = nn.Linear(h, cfg.vocab_size, bias_attr=None if cfg.lm_head_bias else False)
+            self.lm_head = nn.Linear(
+                h, cfg.vocab_size, bias_attr=None if cfg.lm_head_bias else False
+            )
         self.layer_types = sorted(set(cfg.layer_types))
-        self.rotary = None if cfg.learned_positions else nn.LayerDict(
-            {t: Rotary(cfg, t) for t in sorted({self._rope_key(t) for t in cfg.layer_types})})
-        self.windows = {t: cfg.sliding_window if t == "sliding_attention" else None for t in self.layer_types}
+        self.rotary = (
+            None
+            if cfg.learned_positions
+            else nn.LayerDict(
+                {t: Rotary(cfg, t) for t in sorted({self._rope_key(t) for t in cfg.layer_types})}
+            )
+        )
+        self.windows = {
+            t: cfg.sliding_window if t == "sliding_attention" else None for t in self.layer_types
+        }
 
     def _rope_key(self, layer_type: str) -> str:
         return layer_type if layer_type in self.config.rope_per_layer_type else "full_attention"
@@ -76,8 +89,14 @@ class DecoderForCausalLM(nn.Layer):
             presents.append(present)
         return self.norm(x), presents
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None,
-                last_only: bool = False):
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        position_ids=None,
+        past_key_values=None,
+        last_only: bool = False,
+    ):
         """Return ``(logits, presents)``.
 
         Args:
@@ -90,17 +109,23 @@ class DecoderForCausalLM(nn.Layer):
         """
         if attention_mask is None:
             past_len = 0 if past_key_values is None else past_key_values[0][0].shape[2]
-            attention_mask = paddle.ones([input_ids.shape[0], past_len + input_ids.shape[1]], dtype="int64")
+            attention_mask = paddle.ones(
+                [input_ids.shape[0], past_len + input_ids.shape[1]], dtype="int64"
+            )
         if position_ids is None:
             position_ids = default_position_ids(attention_mask, input_ids.shape[1])
-        hidden, presents = self.decode_layers(input_ids, attention_mask, position_ids, past_key_values)
+        hidden, presents = self.decode_layers(
+            input_ids, attention_mask, position_ids, past_key_values
+        )
         if last_only:
             hidden = hidden[:, -1:, :]
         return self.logits(hidden), presents
 
     # ----------------------------------------------------------------- folders
     @classmethod
-    def from_pretrained(cls, folder: str | Path, dtype: str | None = "float32") -> DecoderForCausalLM:
+    def from_pretrained(
+        cls, folder: str | Path, dtype: str | None = "float32"
+    ) -> DecoderForCausalLM:
         """Load a folder written by ``x2paddle-llm convert`` (either target)."""
         from .weights import load_state_into
 
@@ -142,14 +167,23 @@ class DecoderForCausalLM(nn.Layer):
         with atomic_dir(folder, overwrite=overwrite) as tmp:
             tmp = Path(tmp)
             self.config.save(tmp)
-            state = {k: v.astype("float32").numpy() for k, v in self.state_dict().items()
-                     if not k.endswith(("inv_freq", "freq_exponents"))}
+            state = {
+                k: v.astype("float32").numpy()
+                for k, v in self.state_dict().items()
+                if not k.endswith(("inv_freq", "freq_exponents"))
+            }
             save_file(state, str(tmp / "model.safetensors"), metadata={"format": "np"})
-            (tmp / "generation_config.json").write_text(json.dumps({"eos_token_id": self.config.eos_token_id}))
+            (tmp / "generation_config.json").write_text(
+                json.dumps({"eos_token_id": self.config.eos_token_id})
+            )
 
 
 def default_position_ids(mask2d, query_len):
     """Positions of the last ``query_len`` tokens: ``cumsum(mask) - 1`` (padding clipped to 0)."""
     pos = paddle.cumsum(mask2d.astype("int64"), axis=-1) - 1
     pos = paddle.clip(pos, min=0)
-    return pos[:, -query_len:] if isinstance(query_len, int) else pos[:, paddle.shape(mask2d)[1] - query_len:]
+    return (
+        pos[:, -query_len:]
+        if isinstance(query_len, int)
+        else pos[:, paddle.shape(mask2d)[1] - query_len :]
+    )

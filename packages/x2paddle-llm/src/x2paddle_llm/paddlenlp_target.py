@@ -13,7 +13,11 @@ from typing import Any
 from .config import DecoderConfig
 from .errors import UnsupportedArchitectureError
 
-ARCHITECTURE_CLASS = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
+ARCHITECTURE_CLASS = {
+    "llama": "LlamaForCausalLM",
+    "qwen2": "Qwen2ForCausalLM",
+    "mistral": "MistralForCausalLM",
+}
 
 
 def check_supported(cfg: DecoderConfig) -> None:
@@ -29,7 +33,9 @@ def check_supported(cfg: DecoderConfig) -> None:
             f"the way transformers does (supported: {allowed}); use --target paddle"
         )
     if cfg.mlp_bias or cfg.o_bias or (cfg.qkv_bias and cfg.model_type != "qwen2"):
-        raise UnsupportedArchitectureError("--target paddlenlp: attention_bias / mlp_bias are not supported there")
+        raise UnsupportedArchitectureError(
+            "--target paddlenlp: attention_bias / mlp_bias are not supported there"
+        )
     if any(t == "sliding_attention" for t in cfg.layer_types):
         # Measured: PaddleNLP 3.0.0b4's Mistral ignores sliding_window (logits off by 0.72 with a
         # 4-token window on 10 tokens), so such a folder would be silently wrong past the window.
@@ -55,7 +61,9 @@ def paddlenlp_config(cfg: DecoderConfig) -> dict[str, Any]:
         "rope_theta": cfg.rope["theta"],
         "tie_word_embeddings": cfg.tie_word_embeddings,
         "bos_token_id": cfg.bos_token_id,
-        "eos_token_id": cfg.eos_token_id[0] if len(cfg.eos_token_id) == 1 else (cfg.eos_token_id or None),
+        "eos_token_id": cfg.eos_token_id[0]
+        if len(cfg.eos_token_id) == 1
+        else (cfg.eos_token_id or None),
         "pad_token_id": cfg.pad_token_id,
         "dtype": cfg.dtype,
         "use_cache": True,

@@ -26,7 +26,9 @@ _REQUIRED = {
 }
 
 
-def _one_rope(params: dict[str, Any], hf: dict[str, Any], source: str, default_theta: float) -> dict[str, Any]:
+def _one_rope(
+    params: dict[str, Any], hf: dict[str, Any], source: str, default_theta: float
+) -> dict[str, Any]:
     params = dict(params)
     theta = params.pop("rope_theta", None)
     if theta is None:
@@ -54,23 +56,40 @@ def _one_rope(params: dict[str, Any], hf: dict[str, Any], source: str, default_t
         raise ConfigError(f"{source}: rope_theta must be a number, got {theta!r}") from None
     if not theta > 0:
         raise ConfigError(f"{source}: rope_theta must be > 0, got {theta}")
-    for key in ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"):
+    for key in (
+        "factor",
+        "low_freq_factor",
+        "high_freq_factor",
+        "original_max_position_embeddings",
+    ):
         value = params.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise ConfigError(f"{source}: rope parameter {key} must be a positive number, got {value!r}")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+        ):
+            raise ConfigError(
+                f"{source}: rope parameter {key} must be a positive number, got {value!r}"
+            )
     return {"theta": theta, "type": rope_type, "params": {} if rope_type == "default" else params}
 
 
-def normalize_rope(hf: dict[str, Any], source: str, default_theta: float = 10000.0) -> tuple[dict, dict]:
+def normalize_rope(
+    hf: dict[str, Any], source: str, default_theta: float = 10000.0
+) -> tuple[dict, dict]:
     """``(rope, per_layer_type)``: the main rope and the ones that differ per layer type."""
     params = hf.get("rope_parameters")
     if params is not None and not isinstance(params, dict):
-        raise ConfigError(f"{source}: rope_parameters must be an object, got {type(params).__name__}")
+        raise ConfigError(
+            f"{source}: rope_parameters must be an object, got {type(params).__name__}"
+        )
     scaling = hf.get("rope_scaling")
     if scaling is not None and not isinstance(scaling, dict):
         raise ConfigError(f"{source}: rope_scaling must be an object, got {type(scaling).__name__}")
     if params and any(isinstance(v, dict) for v in params.values()):
-        per_type = {k: _one_rope(v, hf, source, default_theta) for k, v in params.items() if isinstance(v, dict)}
+        per_type = {
+            k: _one_rope(v, hf, source, default_theta)
+            for k, v in params.items()
+            if isinstance(v, dict)
+        }
         main = per_type.get("full_attention") or next(iter(per_type.values()))
         return main, per_type
     return _one_rope(params or scaling or {}, hf, source, default_theta), {}
@@ -81,7 +100,9 @@ def _default_inv_freq(base: float, dim: int) -> np.ndarray:
     return (1.0 / (np.float32(base) ** exponents)).astype(np.float32)
 
 
-def rope_inv_freq(rope: dict[str, Any], dim: int, max_positions: int, long: bool = False) -> tuple[np.ndarray, float]:
+def rope_inv_freq(
+    rope: dict[str, Any], dim: int, max_positions: int, long: bool = False
+) -> tuple[np.ndarray, float]:
     """Inverse frequencies (float32, ``dim // 2``) and the cos/sin scale.
 
     ``dynamic`` (NTK) grows its base past ``max_positions`` at run time and ``longrope``
@@ -141,10 +162,14 @@ def rope_inv_freq(rope: dict[str, Any], dim: int, max_positions: int, long: bool
         lo, hi = max(lo, 0), min(hi, dim - 1)
         if lo == hi:
             hi += 0.001
-        pos_freqs = (np.float32(base) ** (np.arange(0, dim, 2).astype(np.float32) / np.float32(dim))).astype(np.float32)
+        pos_freqs = (
+            np.float32(base) ** (np.arange(0, dim, 2).astype(np.float32) / np.float32(dim))
+        ).astype(np.float32)
         extra = (1.0 / pos_freqs).astype(np.float32)
         inter = (1.0 / (np.float32(factor) * pos_freqs)).astype(np.float32)
-        ramp = np.clip((np.arange(dim // 2, dtype=np.float32) - lo) / (hi - lo), 0, 1).astype(np.float32)
+        ramp = np.clip((np.arange(dim // 2, dtype=np.float32) - lo) / (hi - lo), 0, 1).astype(
+            np.float32
+        )
         extra_factor = (1 - ramp).astype(np.float32)
         inv = (inter * (1 - extra_factor) + extra * extra_factor).astype(np.float32)
         return inv, float(attn)

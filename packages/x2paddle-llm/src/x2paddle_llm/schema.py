@@ -35,8 +35,10 @@ class TensorSpec:
         parts = []
         for item in self.index:
             if isinstance(item, slice):
-                parts.append(f"{'' if item.start is None else item.start}:{'' if item.stop is None else item.stop}"
-                             + ("" if item.step in (None, 1) else f":{item.step}"))
+                parts.append(
+                    f"{'' if item.start is None else item.start}:{'' if item.stop is None else item.stop}"
+                    + ("" if item.step in (None, 1) else f":{item.step}")
+                )
             elif isinstance(item, (list, tuple)):
                 parts.append(f"[{len(item)} rows]")
             else:
@@ -53,7 +55,9 @@ def _norm(prefix: str, size: int, cfg: DecoderConfig) -> list[tuple[str, tuple[i
     return out
 
 
-def _linear(prefix: str, n_in: int, n_out: int, bias: bool) -> list[tuple[str, tuple[int, ...], bool]]:
+def _linear(
+    prefix: str, n_in: int, n_out: int, bias: bool
+) -> list[tuple[str, tuple[int, ...], bool]]:
     out = [(prefix + ".weight", (n_in, n_out), True)]
     if bias:
         out.append((prefix + ".bias", (n_out,), False))
@@ -81,14 +85,23 @@ def _attention(p: str, cfg: DecoderConfig) -> list:
             out += _linear(p + "q", h, heads * qk_dim, False)
         out += _linear(p + "kv_a", h, m["kv_lora_rank"] + m["qk_rope_head_dim"], cfg.qkv_bias)
         out += _norm(p + "kv_a_norm", m["kv_lora_rank"], cfg)
-        out += _linear(p + "kv_b", m["kv_lora_rank"], heads * (m["qk_nope_head_dim"] + m["v_head_dim"]), False)
+        out += _linear(
+            p + "kv_b", m["kv_lora_rank"], heads * (m["qk_nope_head_dim"] + m["v_head_dim"]), False
+        )
         return out + _linear(p + "o", heads * m["v_head_dim"], h, cfg.o_bias)
-    out = (_linear(p + "q", h, heads * hd, cfg.qkv_bias) + _linear(p + "k", h, kv * hd, cfg.qkv_bias)
-           + _linear(p + "v", h, kv * hd, cfg.qkv_bias) + _linear(p + "o", heads * hd, h, cfg.o_bias))
+    out = (
+        _linear(p + "q", h, heads * hd, cfg.qkv_bias)
+        + _linear(p + "k", h, kv * hd, cfg.qkv_bias)
+        + _linear(p + "v", h, kv * hd, cfg.qkv_bias)
+        + _linear(p + "o", heads * hd, h, cfg.o_bias)
+    )
     if cfg.qk_norm == "head":
         out += [(p + "q_norm.weight", (hd,), False), (p + "k_norm.weight", (hd,), False)]
     elif cfg.qk_norm == "full":
-        out += [(p + "q_norm.weight", (heads * hd,), False), (p + "k_norm.weight", (kv * hd,), False)]
+        out += [
+            (p + "q_norm.weight", (heads * hd,), False),
+            (p + "k_norm.weight", (kv * hd,), False),
+        ]
     if cfg.attn_sinks:
         out.append((p + "sinks", (heads,), False))
     return out

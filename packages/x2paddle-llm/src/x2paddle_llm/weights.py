@@ -38,7 +38,7 @@ def _name_map(cfg: DecoderConfig) -> dict[str, str]:
     if prefix:
         for spec in specs.values():
             if spec.index is None and spec.hf_name.startswith("model."):
-                out.setdefault(prefix + spec.hf_name[len("model"):], spec.name)
+                out.setdefault(prefix + spec.hf_name[len("model") :], spec.name)
             elif spec.index is None:
                 out.setdefault(spec.hf_name, spec.name)
     return out
@@ -58,7 +58,9 @@ def load_state_into(model, folder: Path, cfg: DecoderConfig) -> None:
             param = params[own]
             info = reader.tensors[name]
             if tuple(info.shape) != tuple(param.shape):
-                raise CheckpointError(f"{path}: {name!r} has shape {list(info.shape)}, model expects {list(param.shape)}")
+                raise CheckpointError(
+                    f"{path}: {name!r} has shape {list(info.shape)}, model expects {list(param.shape)}"
+                )
             param.set_value(paddle.to_tensor(reader.read_float32(name), dtype=param.dtype))
             loaded.add(own)
     missing = sorted(set(params) - loaded)

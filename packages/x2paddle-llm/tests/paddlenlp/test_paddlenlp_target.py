@@ -38,7 +38,8 @@ def test_paddlenlp_loads_converted_folder_with_same_logits(tmp_path, name):
         out = model(input_ids=paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask))
         nlp_logits = (out[0] if isinstance(out, tuple) else out.logits).numpy()
         own_logits = DecoderForCausalLM.from_pretrained(tmp_path / "own")(
-            paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask))[0].numpy()
+            paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask)
+        )[0].numpy()
     real = mask.astype(bool)
     vs_transformers = np.abs(nlp_logits - ref["logits"])[real].max()
     vs_own = np.abs(nlp_logits - own_logits)[real].max()
@@ -46,11 +47,18 @@ def test_paddlenlp_loads_converted_folder_with_same_logits(tmp_path, name):
     assert vs_own <= ATOL, f"{name}: PaddleNLP vs x2paddle_llm {vs_own:.3e}"
 
     with paddle.no_grad():
-        gen = model.generate(input_ids=paddle.to_tensor(ids[:1]), attention_mask=paddle.ones_like(paddle.to_tensor(ids[:1])),
-                             decode_strategy="greedy_search", max_new_tokens=16, eos_token_id=-1,
-                             pad_token_id=0)
+        gen = model.generate(
+            input_ids=paddle.to_tensor(ids[:1]),
+            attention_mask=paddle.ones_like(paddle.to_tensor(ids[:1])),
+            decode_strategy="greedy_search",
+            max_new_tokens=16,
+            eos_token_id=-1,
+            pad_token_id=0,
+        )
     tokens = gen[0].numpy()[0].tolist()
-    assert tokens == ref["greedy"].tolist(), f"{name}: PaddleNLP greedy tokens differ from transformers"
+    assert tokens == ref["greedy"].tolist(), (
+        f"{name}: PaddleNLP greedy tokens differ from transformers"
+    )
 
 
 def test_config_is_normalised_for_paddlenlp(tmp_path):

@@ -64,7 +64,9 @@ class Family:
     def hf_name(self, name: str) -> str:
         return ".".join(self.renames.get(part, part) for part in name.split("."))
 
-    def source(self, cfg: DecoderConfig, name: str, shape: tuple[int, ...], linear: bool) -> TensorSpec:
+    def source(
+        self, cfg: DecoderConfig, name: str, shape: tuple[int, ...], linear: bool
+    ) -> TensorSpec:
         if self.fused is not None:
             hit = self.fused(cfg, name, shape)
             if hit is not None:
@@ -74,7 +76,10 @@ class Family:
         return TensorSpec(name, tuple(shape), self.hf_name(name), hf_shape, linear)
 
     def is_ignored(self, hf_name: str, cfg: DecoderConfig) -> bool:
-        if hf_name.endswith(("rotary_emb.inv_freq", ".masked_bias", ".attn.bias")) or hf_name in self.ignored:
+        if (
+            hf_name.endswith(("rotary_emb.inv_freq", ".masked_bias", ".attn.bias"))
+            or hf_name in self.ignored
+        ):
             return True
         # Tied checkpoints sometimes still store lm_head.weight (a copy of the embedding).
         return cfg.tie_word_embeddings and hf_name == self.hf_name("lm_head.weight")
@@ -119,7 +124,9 @@ def base_config(hf: HFConfig, **fields: Any) -> dict[str, Any]:
     layers = hf.int("num_hidden_layers", "n_layer")
     kv_heads = hf.int("num_key_value_heads", default=heads)
     if kv_heads > heads:
-        raise ConfigError(f"{hf.source}: num_key_value_heads {kv_heads} > num_attention_heads {heads}")
+        raise ConfigError(
+            f"{hf.source}: num_key_value_heads {kv_heads} > num_attention_heads {heads}"
+        )
     if "head_dim" not in fields:  # transformers: config.head_dim, else hidden_size // heads (floor)
         fields["head_dim"] = hf.int("head_dim", default=max(1, hidden // heads))
     if "rope" not in fields:
@@ -128,13 +135,19 @@ def base_config(hf: HFConfig, **fields: Any) -> dict[str, Any]:
         model_type=hf.raw["model_type"],
         vocab_size=hf.int("vocab_size"),
         hidden_size=hidden,
-        intermediate_size=hf.int("intermediate_size", "n_inner", "ffn_hidden_size", default=4 * hidden),
+        intermediate_size=hf.int(
+            "intermediate_size", "n_inner", "ffn_hidden_size", default=4 * hidden
+        ),
         num_hidden_layers=layers,
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
-        max_position_embeddings=hf.int("max_position_embeddings", "n_positions", "seq_length", default=2048),
+        max_position_embeddings=hf.int(
+            "max_position_embeddings", "n_positions", "seq_length", default=2048
+        ),
         hidden_act=hf.act("hidden_act"),
-        norm_eps=hf.float("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", default=1e-6, positive=True),
+        norm_eps=hf.float(
+            "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", default=1e-6, positive=True
+        ),
         tie_word_embeddings=hf.bool("tie_word_embeddings", False),
         bos_token_id=hf.token_id("bos_token_id"),
         eos_token_id=hf.token_ids("eos_token_id"),
@@ -146,7 +159,9 @@ def base_config(hf: HFConfig, **fields: Any) -> dict[str, Any]:
     return out
 
 
-def partial_rotary(hf: HFConfig, head_dim: int, key: str = "partial_rotary_factor", default: float = 1.0) -> int:
+def partial_rotary(
+    hf: HFConfig, head_dim: int, key: str = "partial_rotary_factor", default: float = 1.0
+) -> int:
     factor = hf.get(key)
     params = hf.get("rope_parameters") or {}
     if factor is None and isinstance(params, dict):
@@ -187,7 +202,11 @@ def qkv_rows(cfg: DecoderConfig, name: str, hf_name: str, layout: str = "concat"
     part = name.split(".")[-2]
     if layout == "concat":
         q, k = heads * hd, kv * hd
-        return {"q": list(range(0, q)), "k": list(range(q, q + k)), "v": list(range(q + k, q + 2 * k))}[part]
+        return {
+            "q": list(range(0, q)),
+            "k": list(range(q, q + k)),
+            "v": list(range(q + k, q + 2 * k)),
+        }[part]
     if layout == "per_head":
         slot = "qkv".index(part)
         return [n * 3 * hd + slot * hd + d for n in range(heads) for d in range(hd)]
@@ -205,7 +224,9 @@ def qkv_rows(cfg: DecoderConfig, name: str, hf_name: str, layout: str = "concat"
 
 def fused_rows(hf_name: str, hf_shape: tuple[int, ...], rows: list[int], linear: bool):
     """A ``fused`` answer: ``rows`` of the Hugging Face tensor (then transposed if a weight)."""
-    index = (slice(rows[0], rows[-1] + 1),) if rows == list(range(rows[0], rows[-1] + 1)) else (rows,)
+    index = (
+        (slice(rows[0], rows[-1] + 1),) if rows == list(range(rows[0], rows[-1] + 1)) else (rows,)
+    )
     return hf_name, hf_shape, index, linear
 
 
@@ -231,4 +252,9 @@ def split_gate_up(cfg: DecoderConfig, name: str, shape, hf_mlp: str):
     linear = parts[4] == "weight"
     hf_shape = (2 * inter, cfg.hidden_size) if linear else (2 * inter,)
     start = 0 if parts[3] == "gate" else inter
-    return fused_rows(hf_mlp.format(i=parts[1]) + "." + parts[4], hf_shape, list(range(start, start + inter)), linear)
+    return fused_rows(
+        hf_mlp.format(i=parts[1]) + "." + parts[4],
+        hf_shape,
+        list(range(start, start + inter)),
+        linear,
+    )

@@ -14,11 +14,22 @@ def normalize(hf: HFConfig) -> DecoderConfig:
     experts = hf.int("n_routed_experts", "num_experts", default=0, minimum=0)
     if experts:
         moe = moe_fields(hf, experts)
-        moe.update(scoring="sigmoid", score_bias=True, norm_topk_prob=hf.bool("norm_topk_prob", True),
-                   norm_eps=1e-20, group_score="top2_sum")
+        moe.update(
+            scoring="sigmoid",
+            score_bias=True,
+            norm_topk_prob=hf.bool("norm_topk_prob", True),
+            norm_eps=1e-20,
+            group_score="top2_sum",
+        )
         fields["moe"] = moe
     return DecoderConfig(**fields, rope_interleave=hf.bool("rope_interleave", True))
 
 
-register(Family("deepseek_v3", "DeepSeek-V3 / R1 (MLA, sigmoid routing with score bias, groups)", normalize,
-                renames=MLA_RENAMES))
+register(
+    Family(
+        "deepseek_v3",
+        "DeepSeek-V3 / R1 (MLA, sigmoid routing with score bias, groups)",
+        normalize,
+        renames=MLA_RENAMES,
+    )
+)

@@ -14,11 +14,28 @@ def normalize(hf: HFConfig) -> DecoderConfig:
     moe, moe_layers = v3_moe(hf, layers)
     w = window(hf)
     types = hf.get("layer_types") or [
-        "sliding_attention" if w and i >= hf.int("max_window_layers", default=layers, minimum=0) else "full_attention"
-        for i in range(layers)]
+        "sliding_attention"
+        if w and i >= hf.int("max_window_layers", default=layers, minimum=0)
+        else "full_attention"
+        for i in range(layers)
+    ]
     bias = hf.bool("attention_bias")
-    return DecoderConfig(**{**fields, "qk_norm": "head", "qkv_bias": bias, "o_bias": bias, "moe": moe,
-                            "moe_layers": moe_layers, "sliding_window": w, "layer_types": list(types)})
+    return DecoderConfig(
+        **{
+            **fields,
+            "qk_norm": "head",
+            "qkv_bias": bias,
+            "o_bias": bias,
+            "moe": moe,
+            "moe_layers": moe_layers,
+            "sliding_window": w,
+            "layer_types": list(types),
+        }
+    )
 
 
-register(Family("dots1", "dots.llm1 (q/k norm, DeepSeek-V3-style routing)", normalize, renames=MLA_RENAMES))
+register(
+    Family(
+        "dots1", "dots.llm1 (q/k norm, DeepSeek-V3-style routing)", normalize, renames=MLA_RENAMES
+    )
+)

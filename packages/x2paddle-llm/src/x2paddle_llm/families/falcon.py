@@ -40,23 +40,47 @@ def normalize(hf: HFConfig) -> DecoderConfig:
     norms = ["attn_norm", "mlp_norm"] if (two_norms or not parallel) else ["attn_norm"]
     hidden = hf.int("hidden_size")
     fields = base_config(hf, hidden_act=hf.act("activation", default="gelu"))
-    return DecoderConfig(**{**fields, "num_key_value_heads": kv,
-                            "intermediate_size": hf.int("ffn_hidden_size", default=4 * hidden),
-                            "norm_type": "layer", "norm_bias": True,
-                            "norm_eps": hf.float("layer_norm_epsilon", default=1e-5), "layer_norms": norms,
-                            "parallel_block": parallel or layout == "grouped", "qkv_bias": bias, "o_bias": bias,
-                            "mlp_gated": False, "mlp_bias": bias, "source_layout": {"qkv": layout, "split_norms": two_norms},
-                            "tie_word_embeddings": hf.bool("tie_word_embeddings", True)})
+    return DecoderConfig(
+        **{
+            **fields,
+            "num_key_value_heads": kv,
+            "intermediate_size": hf.int("ffn_hidden_size", default=4 * hidden),
+            "norm_type": "layer",
+            "norm_bias": True,
+            "norm_eps": hf.float("layer_norm_epsilon", default=1e-5),
+            "layer_norms": norms,
+            "parallel_block": parallel or layout == "grouped",
+            "qkv_bias": bias,
+            "o_bias": bias,
+            "mlp_gated": False,
+            "mlp_bias": bias,
+            "source_layout": {"qkv": layout, "split_norms": two_norms},
+            "tie_word_embeddings": hf.bool("tie_word_embeddings", True),
+        }
+    )
 
 
 def fused(cfg: DecoderConfig, name: str, shape):
     layout = cfg.source_layout.get("qkv", "concat")
     parts = name.split(".")
-    if cfg.source_layout.get("split_norms") and len(parts) == 4 and parts[2] in ("attn_norm", "mlp_norm"):
+    if (
+        cfg.source_layout.get("split_norms")
+        and len(parts) == 4
+        and parts[2] in ("attn_norm", "mlp_norm")
+    ):
         hf = {"attn_norm": "ln_attn", "mlp_norm": "ln_mlp"}[parts[2]]
         return f"transformer.h.{parts[1]}.{hf}.{parts[3]}", tuple(shape), None, False
-    return split_qkv(cfg, name, shape, "transformer.h.{i}.self_attention.query_key_value", layout=layout)
+    return split_qkv(
+        cfg, name, shape, "transformer.h.{i}.self_attention.query_key_value", layout=layout
+    )
 
 
-register(Family("falcon", "Falcon (multi-query or grouped fused qkv, parallel attention)", normalize,
-                renames=RENAMES, fused=fused))
+register(
+    Family(
+        "falcon",
+        "Falcon (multi-query or grouped fused qkv, parallel attention)",
+        normalize,
+        renames=RENAMES,
+        fused=fused,
+    )
+)

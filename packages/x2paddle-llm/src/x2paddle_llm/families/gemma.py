@@ -9,9 +9,12 @@ from . import Family, base_config, register
 
 def gemma_fields(hf: HFConfig) -> dict:
     hidden = hf.int("hidden_size")
-    return dict(norm_unit_offset=True, embed_scale=float(hidden) ** 0.5,
-                hidden_act=hf.act("hidden_activation", "hidden_act", default="gelu_pytorch_tanh"),
-                tie_word_embeddings=hf.bool("tie_word_embeddings", True))
+    return dict(
+        norm_unit_offset=True,
+        embed_scale=float(hidden) ** 0.5,
+        hidden_act=hf.act("hidden_activation", "hidden_act", default="gelu_pytorch_tanh"),
+        tie_word_embeddings=hf.bool("tie_word_embeddings", True),
+    )
 
 
 def normalize(hf: HFConfig) -> DecoderConfig:

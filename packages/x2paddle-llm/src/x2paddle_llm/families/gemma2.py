@@ -20,16 +20,28 @@ def sandwich_fields(hf: HFConfig) -> dict:
     w = window(hf)
     layers = hf.int("num_hidden_layers")
     bias = hf.bool("attention_bias")
-    return dict(layer_norms=SANDWICH, sliding_window=w, layer_types=sliding_layers(hf, layers, w),
-                attn_scale=hf.float("query_pre_attn_scalar", positive=True) ** -0.5,
-                attn_softcap=hf.float("attn_logit_softcapping", default=0.0),
-                final_softcap=hf.float("final_logit_softcapping", default=0.0), qkv_bias=bias, o_bias=bias,
-                **gemma_fields(hf))
+    return dict(
+        layer_norms=SANDWICH,
+        sliding_window=w,
+        layer_types=sliding_layers(hf, layers, w),
+        attn_scale=hf.float("query_pre_attn_scalar", positive=True) ** -0.5,
+        attn_softcap=hf.float("attn_logit_softcapping", default=0.0),
+        final_softcap=hf.float("final_logit_softcapping", default=0.0),
+        qkv_bias=bias,
+        o_bias=bias,
+        **gemma_fields(hf),
+    )
 
 
 def normalize(hf: HFConfig) -> DecoderConfig:
     return DecoderConfig(**base_config(hf, **sandwich_fields(hf)))
 
 
-register(Family("gemma2", "Gemma 2 (sandwich norms, soft-capping, alternating sliding window)", normalize,
-                renames=GEMMA2_RENAMES))
+register(
+    Family(
+        "gemma2",
+        "Gemma 2 (sandwich norms, soft-capping, alternating sliding window)",
+        normalize,
+        renames=GEMMA2_RENAMES,
+    )
+)

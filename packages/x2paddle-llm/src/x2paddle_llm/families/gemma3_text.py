@@ -15,10 +15,20 @@ def normalize(hf: HFConfig) -> DecoderConfig:
     if not cfg["rope_per_layer_type"] and hf.has("rope_local_base_freq"):  # transformers 4.x layout
         cfg["rope_per_layer_type"] = {
             "full_attention": cfg["rope"],
-            "sliding_attention": {"theta": hf.float("rope_local_base_freq", positive=True), "type": "default",
-                                  "params": {}},
+            "sliding_attention": {
+                "theta": hf.float("rope_local_base_freq", positive=True),
+                "type": "default",
+                "params": {},
+            },
         }
     return DecoderConfig(**cfg)
 
 
-register(Family("gemma3_text", "Gemma 3 text (q/k norm, per-layer-type rope)", normalize, renames=GEMMA2_RENAMES))
+register(
+    Family(
+        "gemma3_text",
+        "Gemma 3 text (q/k norm, per-layer-type rope)",
+        normalize,
+        renames=GEMMA2_RENAMES,
+    )
+)

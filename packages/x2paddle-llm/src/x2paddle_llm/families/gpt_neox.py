@@ -25,15 +25,34 @@ def normalize(hf: HFConfig) -> DecoderConfig:
     fields = base_config(hf, hidden_act=hf.act("hidden_act", default="gelu"))
     factor_key = "rotary_pct" if hf.has("rotary_pct") else "partial_rotary_factor"
     bias = hf.bool("attention_bias", True)
-    return DecoderConfig(**{**fields, "rotary_dim": partial_rotary(hf, fields["head_dim"], factor_key, 0.25),
-                            "norm_type": "layer", "norm_bias": True, "norm_eps": hf.float("layer_norm_eps", default=1e-5),
-                            "parallel_block": hf.bool("use_parallel_residual", True), "qkv_bias": bias,
-                            "o_bias": bias, "mlp_gated": False, "mlp_bias": True})
+    return DecoderConfig(
+        **{
+            **fields,
+            "rotary_dim": partial_rotary(hf, fields["head_dim"], factor_key, 0.25),
+            "norm_type": "layer",
+            "norm_bias": True,
+            "norm_eps": hf.float("layer_norm_eps", default=1e-5),
+            "parallel_block": hf.bool("use_parallel_residual", True),
+            "qkv_bias": bias,
+            "o_bias": bias,
+            "mlp_gated": False,
+            "mlp_bias": True,
+        }
+    )
 
 
 def fused(cfg: DecoderConfig, name: str, shape):
-    return split_qkv(cfg, name, shape, "gpt_neox.layers.{i}.attention.query_key_value", layout="per_head")
+    return split_qkv(
+        cfg, name, shape, "gpt_neox.layers.{i}.attention.query_key_value", layout="per_head"
+    )
 
 
-register(Family("gpt_neox", "GPT-NeoX / Pythia (fused per-head qkv, parallel residual, partial rotary)",
-                normalize, renames=RENAMES, fused=fused))
+register(
+    Family(
+        "gpt_neox",
+        "GPT-NeoX / Pythia (fused per-head qkv, parallel residual, partial rotary)",
+        normalize,
+        renames=RENAMES,
+        fused=fused,
+    )
+)

@@ -11,7 +11,9 @@ def normalize(hf: HFConfig) -> DecoderConfig:
     if hf.get("clip_qkv") is not None:
         raise ConfigError(f"{hf.source}: clip_qkv is not supported")
     bias = hf.bool("attention_bias")
-    return DecoderConfig(**base_config(hf, norm_type="layer_noparam", norm_eps=1e-5, qkv_bias=bias, o_bias=bias))
+    return DecoderConfig(
+        **base_config(hf, norm_type="layer_noparam", norm_eps=1e-5, qkv_bias=bias, o_bias=bias)
+    )
 
 
 register(Family("olmo", "OLMo (non-parametric LayerNorm)", normalize))

@@ -8,10 +8,26 @@ from . import LLAMA_RENAMES, Family, base_config, register
 
 def normalize(hf: HFConfig) -> DecoderConfig:
     bias = hf.bool("attention_bias")
-    return DecoderConfig(**base_config(hf, layer_norms=["post_attn_norm", "post_mlp_norm"], qk_norm="full",
-                                       qkv_bias=bias, o_bias=bias))
+    return DecoderConfig(
+        **base_config(
+            hf,
+            layer_norms=["post_attn_norm", "post_mlp_norm"],
+            qk_norm="full",
+            qkv_bias=bias,
+            o_bias=bias,
+        )
+    )
 
 
-register(Family("olmo2", "OLMo 2 (post-norm, q/k norm over all heads)", normalize,
-                renames={**LLAMA_RENAMES, "post_attn_norm": "post_attention_layernorm",
-                         "post_mlp_norm": "post_feedforward_layernorm"}))
+register(
+    Family(
+        "olmo2",
+        "OLMo 2 (post-norm, q/k norm over all heads)",
+        normalize,
+        renames={
+            **LLAMA_RENAMES,
+            "post_attn_norm": "post_attention_layernorm",
+            "post_mlp_norm": "post_feedforward_layernorm",
+        },
+    )
+)

@@ -12,7 +12,9 @@ def qwen_layer_types(hf: HFConfig) -> tuple[int | None, list[str]]:
     types = hf.get("layer_types")
     if types is None:
         start = hf.int("max_window_layers", default=layers, minimum=0)
-        types = ["sliding_attention" if w and i >= start else "full_attention" for i in range(layers)]
+        types = [
+            "sliding_attention" if w and i >= start else "full_attention" for i in range(layers)
+        ]
     elif not w:
         types = ["full_attention"] * len(types) if isinstance(types, list) else types
     return w, list(types)
@@ -23,4 +25,8 @@ def normalize(hf: HFConfig) -> DecoderConfig:
     return DecoderConfig(**base_config(hf, qkv_bias=True, sliding_window=w, layer_types=types))
 
 
-register(Family("qwen2", "Qwen2 / Qwen2.5 (bias on q/k/v projections)", normalize, paddlenlp_prefix="qwen2"))
+register(
+    Family(
+        "qwen2", "Qwen2 / Qwen2.5 (bias on q/k/v projections)", normalize, paddlenlp_prefix="qwen2"
+    )
+)

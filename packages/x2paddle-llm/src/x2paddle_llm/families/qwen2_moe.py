@@ -20,13 +20,25 @@ def moe_layers(hf: HFConfig) -> list[bool]:
 
 def normalize(hf: HFConfig) -> DecoderConfig:
     w, types = qwen_layer_types(hf)
-    moe = dict(num_experts=hf.int("num_experts", "num_local_experts"), top_k=hf.int("num_experts_per_tok"),
-               moe_intermediate_size=hf.int("moe_intermediate_size"), scoring="softmax",
-               norm_topk_prob=hf.bool("norm_topk_prob"),
-               shared_intermediate_size=hf.int("shared_expert_intermediate_size", default=0, minimum=0),
-               shared_gate=True)
-    return DecoderConfig(**base_config(hf, qkv_bias=hf.bool("qkv_bias", True), moe=moe, moe_layers=moe_layers(hf),
-                                       sliding_window=w, layer_types=types))
+    moe = dict(
+        num_experts=hf.int("num_experts", "num_local_experts"),
+        top_k=hf.int("num_experts_per_tok"),
+        moe_intermediate_size=hf.int("moe_intermediate_size"),
+        scoring="softmax",
+        norm_topk_prob=hf.bool("norm_topk_prob"),
+        shared_intermediate_size=hf.int("shared_expert_intermediate_size", default=0, minimum=0),
+        shared_gate=True,
+    )
+    return DecoderConfig(
+        **base_config(
+            hf,
+            qkv_bias=hf.bool("qkv_bias", True),
+            moe=moe,
+            moe_layers=moe_layers(hf),
+            sliding_window=w,
+            layer_types=types,
+        )
+    )
 
 
 register(Family("qwen2_moe", "Qwen2-MoE / Qwen1.5-MoE (shared expert with gate)", normalize))
