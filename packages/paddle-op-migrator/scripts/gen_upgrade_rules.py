@@ -196,6 +196,16 @@ def find_maker(tree: Tree, op: str):
             spec = parse_op(
                 text + f"\nREGISTER_OPERATOR({op}, {camel}Op, {camel}OpMaker);\n", op, headers
             )
+        if spec is None:  # a maker that only names itself (GetName) over a base maker
+            reg = re.search(r"REGISTER_OP\w*\(\s*" + op + r"\s*,([^;]*?)\)", text, re.S)
+            for maker in re.findall(r"(\w+OpMaker)\b", reg.group(1) if reg else ""):
+                base = re.search(
+                    r"class\s+" + maker + r"\s*:\s*public\s+(?:\w+::)*(\w+OpMaker)\b", text
+                )
+                if base:
+                    fake = f"\nREGISTER_OPERATOR({op}, {camel}Op, {base.group(1)});\n"
+                    spec = parse_op(fake + text.replace(f"({op},", "(_,"), op, headers)
+                    break
         if spec is not None and (spec.inputs or spec.attrs):
             return path, spec, text + "\n" + headers
     return None

@@ -140,7 +140,9 @@ def test_onednn_failures_are_paddles_own(upgraded):
     """Every way the oneDNN predictor fails on an upgraded model also shows, in the same run, on
     a control model that has no retired operator (Paddle 3's own defects, not the upgrade's)."""
     seen = {n: r for n, r in upgraded.items() if "onednn_class" in r}
-    runnable = [c for c in CASES if c["no_reference"] is None and "error" not in upgraded[c["name"]]]
+    runnable = [
+        c for c in CASES if c["no_reference"] is None and "error" not in upgraded[c["name"]]
+    ]
     if len(seen) < len(runnable):
         pytest.skip("run together with the per-model tests")
     by_name = {c["name"]: c for c in CASES}
