@@ -36,6 +36,7 @@ class Result:
     deleted: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     human: list[str] = field(default_factory=list)
+    files_by_op: dict[str, list[str]] = field(default_factory=dict)  # the files each op's edits touch
 
 
 class Tree:
@@ -45,6 +46,8 @@ class Tree:
         self.root = root
         self.orig: dict[str, str | None] = {}
         self.new: dict[str, str | None] = {}
+        self.op = ""  # the op whose edits are being made
+        self.touched: dict[str, set[str]] = {}
 
     def read(self, rel: str) -> str | None:
         if rel in self.new:
@@ -61,7 +64,8 @@ class Tree:
         return self.orig[rel]
 
     def write(self, rel: str, text: str | None) -> None:
-        self.read(rel)
+        if self.read(rel) != text:
+            self.touched.setdefault(self.op, set()).add(rel)
         self.new[rel] = text
 
     def changes(self) -> list[tuple[str, str | None, str | None]]:
@@ -545,6 +549,7 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
     res = Result()
     deleting = frozenset().union(*(names_of[d["op"]] for d in chosen if d["verdict"] == "DELETE"))
     for d in chosen:
+        tree.op = d["op"]
         names = names_of[d["op"]]
         if d["verdict"] == "DELETE":
             _delete(tree, idx, d["op"], names, res, deleting)
@@ -560,6 +565,8 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
         elif d["verdict"] == "REPLACE_THEN_DELETE":
             _replace_callers(tree, idx, d, names, res)
     changes = tree.changes()
+    changed = {r for r, _, _ in changes}
+    res.files_by_op = {op: sorted(files & changed) for op, files in tree.touched.items() if files & changed}
     res.patch = git_diff(changes)
     res.changed = [r for r, _, _ in changes]
     res.deleted = [r for r, _, n in changes if n is None]
