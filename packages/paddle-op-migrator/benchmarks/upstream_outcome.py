@@ -42,10 +42,10 @@ from paddle_op_migrator.scanner import (  # noqa: E402
     FLUID_KERNEL_MACROS,
     FUNCTION_KERNEL_MACROS,
     OP_MACROS,
+    _fluid_op_names,
     build_index,
     interest_names,
     resolve_entry,
-    _fluid_op_names,
 )
 
 FLUID_REG = FLUID_KERNEL_MACROS | FUNCTION_KERNEL_MACROS | OP_MACROS
