@@ -8,6 +8,7 @@ when X2Paddle produced the whole model (``x2paddle_code.py``, ``model.pdparams``
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -52,11 +53,11 @@ def _quiet_native() -> Iterator[list[str]]:
     if VERBOSE["on"]:
         yield tail
         return
+    python_log = io.StringIO()
     try:
         fds = [sys.stdout.fileno(), sys.stderr.fileno()]
-    except (AttributeError, OSError, ValueError):  # captured streams: nothing to redirect
-        yield tail
-        return
+    except (AttributeError, OSError, ValueError):  # captured streams: Python level only
+        fds = []
     sys.stdout.flush()
     sys.stderr.flush()
     with tempfile.TemporaryFile() as log:
@@ -64,15 +65,15 @@ def _quiet_native() -> Iterator[list[str]]:
         try:
             for fd in fds:
                 os.dup2(log.fileno(), fd)
-            yield tail
+            with contextlib.redirect_stdout(python_log), contextlib.redirect_stderr(python_log):
+                yield tail
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
             for fd, old in zip(fds, saved):
                 os.dup2(old, fd)
                 os.close(old)
             log.seek(0)
-            tail.extend(log.read().decode("utf-8", "replace").splitlines()[-20:])
+            text = log.read().decode("utf-8", "replace") + python_log.getvalue()
+            tail.extend(text.splitlines()[-20:])
 
 
 def _loaded() -> None:

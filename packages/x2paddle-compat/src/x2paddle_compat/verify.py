@@ -354,7 +354,13 @@ def create_predictor(folder, *, threads: int = 1):
     if not path.exists():
         raise VerificationError(f"{path} is missing: run `x2paddle3 ... --verify` first, "
                                 "the oneDNN predictor of Paddle 3.3.1 can be silently wrong")
-    deploy = json.loads(path.read_text(encoding="utf-8"))
+    from ._errors import UserError, read_json_object
+
+    try:
+        deploy = read_json_object(path, what="deploy.json")
+    except UserError as exc:
+        raise VerificationError(f"{exc.problem}; verify again (`x2paddle3 ... --verify`)",
+                                path) from exc
     if "use_onednn" not in deploy:
         raise VerificationError(f"{path}: no predictor configuration matched the source model")
     config = make_config(folder, use_onednn=bool(deploy["use_onednn"]), threads=threads)
