@@ -20,9 +20,12 @@ from pathlib import Path
 
 N_NEW = int(os.environ.get("PPGOTOCR_BENCH_TOKENS", "64"))
 REPEATS = int(os.environ.get("PPGOTOCR_BENCH_REPEATS", "2"))
+# "mid": a mid-size vision tower; "sam-b": the real GOT vision tower's shape (SAM ViT-B:
+# 768 x 12 layers, 12 heads, global attention at 2/5/8/11, neck 256), random weights
+VISION = os.environ.get("PPGOTOCR_BENCH_VISION", "mid")
 VOCAB, IMGPAD, EOS = 16000, 15999, 15000
-CONFIG = dict(
-    vision=dict(
+VISION_CONFIGS = {
+    "mid": dict(
         hidden_size=192,
         output_channels=64,
         num_hidden_layers=6,
@@ -33,6 +36,20 @@ CONFIG = dict(
         global_attn_indexes=[2, 5],
         mlp_dim=768,
     ),
+    "sam-b": dict(
+        hidden_size=768,
+        output_channels=256,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        image_size=1024,
+        patch_size=16,
+        window_size=14,
+        global_attn_indexes=[2, 5, 8, 11],
+        mlp_dim=3072,
+    ),
+}
+CONFIG = dict(
+    vision=VISION_CONFIGS[VISION],
     text=dict(
         vocab_size=VOCAB,
         hidden_size=512,
@@ -148,6 +165,38 @@ def worker_paddle(folder: str) -> dict:
     return _measure(run, vision)
 
 
+def worker_inference(folder: str) -> dict:
+    """The same runs through the Paddle Inference export (``ppgotocr ocr --inference``)."""
+    import paddle
+    from ppgotocr.export import InferenceModel
+    from ppgotocr.generation import GenerationConfig, greedy_generate
+
+    model = InferenceModel(
+        Path(folder) / "infer", threads=int(os.environ.get("OMP_NUM_THREADS", "1"))
+    )
+    ids, pixels = inputs()
+    text_ids = [i for i in ids if i != IMGPAD]
+
+    def run(n, with_image=True):
+        t = time.perf_counter()
+        if with_image:
+            feats = model.get_image_features(pixels)
+            out = greedy_generate(model, [ids], feats, GenerationConfig(max_new_tokens=n))[0]
+        else:
+            out = greedy_generate(model, [text_ids], None, GenerationConfig(max_new_tokens=n))[0]
+        return time.perf_counter() - t, out
+
+    def vision():
+        t = time.perf_counter()
+        model.get_image_features(pixels).numpy()
+        return time.perf_counter() - t
+
+    result = _measure(run, vision)
+    result["onednn"] = bool(model.onednn)
+    del paddle
+    return result
+
+
 def _measure(run, vision) -> dict:
     """min over repeats: per image (vision + 316-token prefill + N tokens), vision alone,
     and decoder-only decode speed from a text-only prompt ((N-1) / (t_N - t_1))."""
@@ -171,15 +220,28 @@ def _measure(run, vision) -> dict:
     }
 
 
+def _ratio(a: dict, b: dict, key: str) -> float:
+    return round(a[key] / b[key], 3)
+
+
 def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] in ("--torch", "--paddle"):
-        fn = worker_torch if sys.argv[1] == "--torch" else worker_paddle
-        print(json.dumps(fn(sys.argv[2])))
+    workers = {"--torch": worker_torch, "--paddle": worker_paddle, "--inference": worker_inference}
+    if len(sys.argv) == 3 and sys.argv[1] in workers:
+        print(json.dumps(workers[sys.argv[1]](sys.argv[2])))
         return 0
+    if len(sys.argv) == 3 and sys.argv[1] == "--build":
+        from ppgotocr.export import export_inference
+
+        build(Path(sys.argv[2]))
+        export_inference(sys.argv[2], Path(sys.argv[2]) / "infer")
+        return 0
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        build(Path(tmp))
+        # built in a child: Linux keeps a process's peak RSS across fork + exec, so a large
+        # parent would inflate every worker's figure
+        subprocess.run([sys.executable, __file__, "--build", tmp], check=True)
         res = {}
-        for name in ("torch", "paddle"):
+        for name in ("torch", "paddle", "inference"):
             out = subprocess.run(
                 [sys.executable, __file__, f"--{name}", tmp],
                 check=True,
@@ -187,30 +249,38 @@ def main() -> int:
                 text=True,
             ).stdout
             res[name] = json.loads(out.strip().splitlines()[-1])
-    same = res["torch"].pop("tokens") == res["paddle"].pop("tokens")
+    tokens = [res[n].pop("tokens") for n in ("torch", "paddle", "inference")]
+    t, p, i = res["torch"], res["paddle"], res["inference"]
     result = {
         "config": CONFIG,
+        "vision_config_name": VISION,
         "new_tokens": N_NEW,
         "prompt_tokens": 316,
-        "greedy_tokens_identical": same,
-        "transformers": res["torch"],
-        "ppgotocr": res["paddle"],
+        "greedy_tokens_identical": tokens[0] == tokens[1] == tokens[2],
+        "transformers": t,
+        "ppgotocr": p,
+        "ppgotocr_inference": i,
         "ratio_paddle_over_torch": {
-            "per_image_latency": round(
-                res["paddle"]["per_image_s"] / res["torch"]["per_image_s"], 3
-            ),
-            "vision_latency": round(res["paddle"]["vision_s"] / res["torch"]["vision_s"], 3),
-            "decode_tokens_per_s": round(
-                res["paddle"]["decode_tokens_per_s"] / res["torch"]["decode_tokens_per_s"], 3
-            ),
-            "peak_rss": round(res["paddle"]["peak_rss_mb"] / res["torch"]["peak_rss_mb"], 3),
+            "per_image_latency": _ratio(p, t, "per_image_s"),
+            "vision_latency": _ratio(p, t, "vision_s"),
+            "decode_tokens_per_s": _ratio(p, t, "decode_tokens_per_s"),
+            "peak_rss": _ratio(p, t, "peak_rss_mb"),
         },
+        "ratio_inference_over_dygraph": {
+            "per_image_latency": _ratio(i, p, "per_image_s"),
+            "vision_latency": _ratio(i, p, "vision_s"),
+            "decode_tokens_per_s": _ratio(i, p, "decode_tokens_per_s"),
+        },
+        "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, shared with other jobs",
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
-        f"PPGOTOCR_BENCH_TOKENS={N_NEW} python benchmarks/bench_inference.py",
+        f"PPGOTOCR_BENCH_TOKENS={N_NEW} PPGOTOCR_BENCH_VISION={VISION} "
+        f"PPGOTOCR_BENCH_REPEATS={REPEATS} python benchmarks/bench_inference.py",
+        "ppgotocr_version": __import__("ppgotocr").__version__,
     }
-    path = Path(__file__).parent / "results" / "inference.json"
+    name = "inference.json" if VISION == "mid" else f"inference_{VISION}.json"
+    path = Path(__file__).parent / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -383,6 +383,7 @@ class Trainer:
         self.warmup = args.warmup_steps or math.ceil(self.total_steps * args.warmup_ratio)
         self.step = 0
         self.losses = []
+        self.step_seconds: list[float] = []  # wall time of each update in this run
 
     @property
     def is_main(self) -> bool:
@@ -448,8 +449,12 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step")
+        import time
+
         while self.step < self.total_steps:
+            started = time.perf_counter()
             loss = self.train_step([next(it) for _ in range(self.args.grad_accum)])
+            self.step_seconds.append(time.perf_counter() - started)
             self.losses.append(loss)
             if bar is not None:
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.lr_at(self.step - 1):.2e}")
@@ -506,6 +511,7 @@ class Trainer:
             "losses": self.losses,
             "global_batch": self.sampler.global_batch,
             "world_size": self.world,
+            "step_seconds": self.step_seconds,
         }
         with atomic_dir(folder, overwrite=True) as tmp:
             self._write_model(tmp)
