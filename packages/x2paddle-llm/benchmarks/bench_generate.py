@@ -1,9 +1,10 @@
 """Generation speed: Paddle dygraph and Paddle Inference vs transformers (torch), same config.
 
-    python benchmarks/bench_generate.py --threads 1 --new-tokens 32
+    python benchmarks/bench_generate.py --family dense --threads 1 --new-tokens 32   # also moe, mla
 
-A random Llama-style model of about 100M parameters (hidden 768, 8 layers, GQA 12/4 heads,
-vocab 32000) is built with transformers, converted, exported; each runs greedy decoding of
+A random model of about 100M parameters is built with transformers (``dense``: Llama, hidden
+768, 8 layers, GQA 12/4; ``moe``: Qwen3-MoE, 8 experts top-2; ``mla``: DeepSeek-V3 with latent
+attention and a routed + shared MoE), converted, exported; each runs greedy decoding of
 ``--new-tokens`` tokens after a ``--prompt-len`` prompt (batch ``--batch``), best of
 ``--repeats``.  Results are tokens/s and the ratios to transformers measured in the same run;
 the token sequences of all three are checked to be identical.
@@ -21,6 +22,50 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+FAMILIES = {
+    "dense": (
+        "llama",
+        dict(
+            hidden_size=768, intermediate_size=2048, num_attention_heads=12, num_key_value_heads=4
+        ),
+    ),
+    "moe": (
+        "qwen3_moe",
+        dict(
+            hidden_size=512,
+            num_attention_heads=8,
+            num_key_value_heads=4,
+            head_dim=64,
+            num_experts=8,
+            num_experts_per_tok=2,
+            moe_intermediate_size=768,
+            norm_topk_prob=True,
+        ),
+    ),
+    "mla": (
+        "deepseek_v3",
+        dict(
+            hidden_size=768,
+            intermediate_size=2048,
+            num_attention_heads=12,
+            num_key_value_heads=12,
+            q_lora_rank=384,
+            kv_lora_rank=256,
+            qk_nope_head_dim=64,
+            qk_rope_head_dim=32,
+            v_head_dim=64,
+            n_routed_experts=8,
+            num_experts_per_tok=2,
+            moe_intermediate_size=512,
+            n_shared_experts=1,
+            first_k_dense_replace=1,
+            n_group=1,
+            topk_group=1,
+        ),
+    ),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -30,7 +75,8 @@ def main() -> None:
     ap.add_argument("--prompt-len", type=int, default=32)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--layers", type=int, default=8, help="8 layers = 99.6M parameters")
+    ap.add_argument("--layers", type=int, default=8, help="8 layers = about 100M parameters")
+    ap.add_argument("--family", choices=sorted(FAMILIES), default="dense")
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
@@ -44,20 +90,19 @@ def main() -> None:
     from x2paddle_llm.modeling_decoder import DecoderForCausalLM
 
     torch.set_num_threads(args.threads)
-    cfg = transformers.LlamaConfig(
+    model_type, extra = FAMILIES[args.family]
+    cfg = transformers.AutoConfig.for_model(
+        model_type,
         vocab_size=32000,
-        hidden_size=768,
-        intermediate_size=2048,
         num_hidden_layers=args.layers,
-        num_attention_heads=12,
-        num_key_value_heads=4,
         max_position_embeddings=2048,
         eos_token_id=2,
         bos_token_id=1,
         pad_token_id=0,
+        **extra,
     )
     torch.manual_seed(0)
-    ref = transformers.LlamaForCausalLM(cfg).eval()
+    ref = transformers.AutoModelForCausalLM.from_config(cfg).eval()
     params = sum(p.numel() for p in ref.parameters())
     rng = np.random.default_rng(0)
     prompts = [rng.integers(3, 32000, args.prompt_len).tolist() for _ in range(args.batch)]
@@ -103,10 +148,14 @@ def main() -> None:
 
     n = args.new_tokens * args.batch
     write_result(
-        f"generate_{params // 1_000_000}m_t{args.threads}_b{args.batch}",
+        f"generate_{args.family}_{params // 1_000_000}m_t{args.threads}_b{args.batch}",
         {
-            "command": f"python benchmarks/bench_generate.py --threads {args.threads} --new-tokens {args.new_tokens} "
-            f"--prompt-len {args.prompt_len} --batch {args.batch}",
+            "command": f"python benchmarks/bench_generate.py --family {args.family} --threads {args.threads} "
+            f"--new-tokens {args.new_tokens} --prompt-len {args.prompt_len} --batch {args.batch} "
+            f"--repeats {args.repeats}",
+            "family": f"{args.family} ({model_type})",
+            "x2paddle_llm_version": __import__("x2paddle_llm").__version__,
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
             "parameters": params,
             "threads": args.threads,
             "new_tokens": args.new_tokens,

@@ -159,9 +159,19 @@ def _linear(n_in: int, n_out: int, bias: bool):
     return nn.Linear(n_in, n_out, bias_attr=None if bias else False)
 
 
-def scaled_attention(module, q, k, v, bias):
-    """softmax(q k^T * scale [soft-capped] + bias [+ sink]) v, in float32; ``[B, H, S, Dv]``."""
+def scaled_attention(module, q, k, v, bias, groups: int = 1):
+    """softmax(q k^T * scale [soft-capped] + bias [+ sink]) v, in float32; ``[B, H, S, Dv]``.
+
+    With grouped-query attention (``groups`` query heads per key/value head) the queries of a
+    group are stacked along the sequence axis instead of repeating the cache ``groups`` times:
+    the cache is never copied, which is what dominates decoding time on long caches.
+    """
+    query_len = q.shape[2] if paddle.in_dynamic_mode() else paddle.shape(q)[2]
+    if groups > 1:
+        q = q.reshape([0, k.shape[1], -1, q.shape[-1]])  # [B, kv, groups * S, D]
     scores = paddle.matmul(q, k, transpose_y=True).astype("float32") * module.scaling
+    if groups > 1:
+        scores = scores.reshape([0, module.num_heads, query_len, -1])  # [B, H, S, T]
     if module.softcap:
         scores = paddle.tanh(scores / module.softcap) * module.softcap
     scores = scores + bias
@@ -175,7 +185,11 @@ def scaled_attention(module, q, k, v, bias):
         probs = F.softmax(scores - scores.max(axis=-1, keepdim=True), axis=-1)[..., :-1]
     else:
         probs = F.softmax(scores, axis=-1)
-    return paddle.matmul(probs.astype(q.dtype), v)
+    probs = probs.astype(q.dtype)
+    if groups > 1:
+        out = paddle.matmul(probs.reshape([0, k.shape[1], -1, paddle.shape(probs)[3]]), v)
+        return out.reshape([0, module.num_heads, query_len, v.shape[-1]])
+    return paddle.matmul(probs, v)
 
 
 class Attention(nn.Layer):
@@ -220,10 +234,7 @@ class Attention(nn.Layer):
             k = paddle.concat([past[0], k], axis=2)
             v = paddle.concat([past[1], v], axis=2)
         present = (k, v)
-        if self.groups > 1:
-            k = paddle.repeat_interleave(k, self.groups, axis=1)
-            v = paddle.repeat_interleave(v, self.groups, axis=1)
-        out = scaled_attention(self, q, k, v, bias).transpose([0, 2, 1, 3])
+        out = scaled_attention(self, q, k, v, bias, self.groups).transpose([0, 2, 1, 3])
         return self.o(out.reshape([0, 0, self.num_heads * self.head_dim])), present
 
 
