@@ -53,6 +53,7 @@ TRANSFORMS = {
     "lookup_table": "squeeze_ids",
     "crop": "crop_reference",
     "reshape": "add_xshape",
+    "generate_proposals": "im_info_to_im_shape",
     **{
         f"{m}_interp": "interp_v1"
         for m in ("bilinear", "nearest", "linear", "bicubic", "trilinear")

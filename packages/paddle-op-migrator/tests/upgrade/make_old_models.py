@@ -299,12 +299,7 @@ def _(feat):
     return legacy("anchor_generator", {"Input": feat}, attrs, outs=("Anchors", "Variances"))
 
 
-@case("generate_proposals_v1", [
-    ("scores", [1, 3, 4, 5], "float32", RNG.uniform(0, 1, (1, 3, 4, 5)).astype("float32")),
-    ("deltas", [1, 12, 4, 5], "float32", f32(1, 12, 4, 5, lo=-0.2, hi=0.2)),
-    ("im_info", [1, 3], "float32", np.array([[64, 80, 1.0]], "float32")),
-])  # fmt: skip
-def _(scores, deltas, im_info):
+def _proposals(scores, deltas, im_info):
     anchors, var = legacy("anchor_generator", {"Input": scores}, {
         "anchor_sizes": [16.0], "aspect_ratios": [0.5, 1.0, 2.0], "variances": [1.0, 1.0, 1.0, 1.0],
         "stride": [16.0, 16.0], "offset": 0.5}, outs=("Anchors", "Variances"))  # fmt: skip
@@ -313,6 +308,17 @@ def _(scores, deltas, im_info):
                          {"pre_nms_topN": 50, "post_nms_topN": 10, "nms_thresh": 0.7, "min_size": 0.0, "eta": 1.0},
                          outs=("RpnRois", "RpnRoiProbs"))  # fmt: skip
     return [rois, probs]
+
+
+for _name, _info in (
+    ("generate_proposals_v1", [[64, 80, 1.0]]),
+    ("generate_proposals_v1_im_scale", [[64, 80, 2.5]]),
+):
+    case(_name, [
+        ("scores", [1, 3, 4, 5], "float32", RNG.uniform(0, 1, (1, 3, 4, 5)).astype("float32")),
+        ("deltas", [1, 12, 4, 5], "float32", f32(1, 12, 4, 5, lo=-0.2, hi=0.2)),
+        ("im_info", [1, 3], "float32", np.array(_info, "float32")),
+    ])(_proposals)  # fmt: skip
 
 
 @case("seed", [("x", [3], "float32", f32(3))])

@@ -103,3 +103,24 @@ def test_collective_on_several_cards_is_refused_and_single_card_becomes_assign()
     op = prog.blocks[0].ops[3]
     assert op.type == "all_reduce" and attrs_of(op) == {"ring_id": 3, "reduce_type": 0}
     assert [(s.parameter, list(s.arguments)) for s in op.inputs] == [("x", ["y"])]
+
+
+def test_generate_proposals_v1_only_where_the_image_scale_drops_out():
+    def prog_with(min_size):
+        prog = program()
+        block = prog.blocks[0]
+        for n in ("scores", "deltas", "anchors", "var", "rois", "probs"):
+            add_var(block, n, dims=[-1, 4])
+        add_var(block, "im_info", dims=[1, 3])
+        ins = {"Scores": ["scores"], "BboxDeltas": ["deltas"], "ImInfo": ["im_info"], "Anchors": ["anchors"],
+               "Variances": ["var"]}  # fmt: skip
+        block.ops.insert(2, make_op("generate_proposals", ins, {"RpnRois": ["rois"], "RpnRoiProbs": ["probs"]},
+                                    [("min_size", "FLOAT", min_size)]))  # fmt: skip
+        return prog
+
+    prog = prog_with(0.5)
+    assert not Rewriter().rewrite(prog).problems
+    op = next(o for o in prog.blocks[0].ops if o.type == "generate_proposals_v2")
+    assert [s.parameter for s in op.inputs if s.arguments][-1] == "ImShape"
+    rep = Rewriter().rewrite(prog_with(16.0))
+    assert "min_size=16 > 1 is divided by ImInfo's run-time image scale" in rep.problems[0]

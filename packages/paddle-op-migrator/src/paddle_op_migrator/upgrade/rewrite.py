@@ -258,6 +258,32 @@ class Rewriter:
         s.arguments.append(shape)
         return [*made, new]
 
+    def _t_im_info_to_im_shape(self, op, rule, ed) -> list:
+        """generate_proposals v1 -> v2. v1 clips to ImInfo's (h, w) as v2 clips to ImShape, but
+        filters box sizes after dividing by ImInfo's image scale (a run-time value); both clamp
+        ``min_size`` to at least 1, and with ``min_size <= 1`` the scale drops out of the test
+        (w / scale + 1 >= 1 iff w + 1 >= 1), so only then are the two the same."""
+        min_size = float(attrs_of(op).get("min_size", 0.1))
+        if min_size > 1.0:
+            raise Unmappable(
+                f"min_size={min_size:g} > 1 is divided by ImInfo's run-time image scale in v1, "
+                "which generate_proposals_v2 cannot express"
+            )
+        im_info = slot_args(op.inputs, "ImInfo")
+        new = self._renamed(op, rule, {"ImInfo"})
+        made = []
+        if im_info:
+            dims = ed.dims(im_info[0]) or [-1, 3]
+            shape = ed.new_var(im_info[0] + ".hw", ed.dtype(im_info[0]), [dims[0], 2])
+            made.append(make_op("slice", {"Input": [im_info[0]]}, {"Out": [shape]},
+                                [("axes", "INTS", [1]), ("starts", "INTS", [0]), ("ends", "INTS", [2]),
+                                 ("decrease_axis", "INTS", []), ("infer_flags", "INTS", [1])], like=op))  # fmt: skip
+            s = new.inputs.add()
+            s.parameter = "ImShape"
+            s.arguments.append(shape)
+        set_attr(new, "pixel_offset", "BOOLEAN", True)
+        return [*made, new]
+
     def _t_interp_v1(self, op, rule, ed) -> list:
         """v1 interp -> *_interp_v2 with the v1 kernel's own size and ratio rules.
 
