@@ -41,6 +41,7 @@ def main() -> None:
             rows.append(
                 {
                     "variant": name,
+                    "model_type": VARIANTS[name][0],
                     "max_abs_logits_diff": res["max_abs_logits_diff"],
                     "greedy_tokens_agree": f"{res['greedy_tokens_agree']}/{res['greedy_tokens_total']}",
                     "batch_rows_identical": all(res["greedy_rows_identical"]),
@@ -49,12 +50,13 @@ def main() -> None:
                 }
             )
     print(
-        "| variant | max abs logits diff | greedy tokens (2 rows, left-padded) | predictor tokens | predictor oneDNN |"
+        "| family | variant | max abs logits diff | greedy tokens (2 rows, left-padded) "
+        "| predictor tokens | predictor oneDNN |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['variant']} | {r['max_abs_logits_diff']:.1e} | {r['greedy_tokens_agree']} "
+            f"| {r['model_type']} | {r['variant']} | {r['max_abs_logits_diff']:.1e} | {r['greedy_tokens_agree']} "
             f"{'identical' if r['batch_rows_identical'] else 'DIFFER'} | "
             f"{'identical' if r['predictor_tokens_identical'] else 'DIFFER'} | {r['predictor_onednn']} |"
         )

@@ -1,6 +1,6 @@
 """Parity with transformers (torch, fp32 CPU) on tiny random models of every architecture.
 
-Tolerance: max |logits diff| <= 1e-4 (observed ~1e-6); greedy tokens must be identical.
+Tolerance: max |logits diff| <= 1e-5 fp32 (observed ~1e-6); greedy tokens must be identical.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from x2paddle_llm.convert import convert
 from x2paddle_llm.generation import generate, left_pad
 from x2paddle_llm.modeling_decoder import DecoderForCausalLM
 
-ATOL = 1e-4
+ATOL = 1e-5
 NEW_TOKENS = 32
 
 

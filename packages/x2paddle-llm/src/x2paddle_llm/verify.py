@@ -45,8 +45,13 @@ def verify(
     pad = cfg.pad_token_id if cfg.pad_token_id is not None else 0
     ids, mask = left_pad(prompts, pad)
     with torch.no_grad():
+        positions = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)  # generation's, with left padding
         ref_logits = (
-            ref(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
+            ref(
+                input_ids=torch.tensor(ids),
+                attention_mask=torch.tensor(mask),
+                position_ids=torch.tensor(positions),
+            )
             .logits.float()
             .numpy()
         )
