@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 from x2paddle_llm.config import normalize_hf_config  # noqa: E402
-from x2paddle_llm.mapping import expected_tensors  # noqa: E402
-from x2paddle_llm.safetensors_io import PlannedTensor, StreamingWriter  # noqa: E402
+from x2paddle_llm.schema import expected_tensors  # noqa: E402
+from x2paddle_llm._safetensors import PlannedTensor, StreamingWriter  # noqa: E402
 
 # The converter runs in a fresh process that reports its own high-water mark (VmHWM belongs
 # to the process's address space, which exec resets; ru_maxrss of children does not).
@@ -64,7 +64,7 @@ def write_checkpoint(folder: Path, raw: dict, shards: int) -> int:
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(raw))
     specs = list(expected_tensors(normalize_hf_config(raw)).values())
-    total = sum(int(np.prod(s.shape)) * 2 for s in specs)
+    total = sum(int(np.prod(s.hf_shape)) * 2 for s in specs)
     groups: list[list] = [[] for _ in range(shards)]
     budget, acc, g = total / shards, 0, 0
     for s in specs:
@@ -76,11 +76,11 @@ def write_checkpoint(folder: Path, raw: dict, shards: int) -> int:
     weight_map = {}
     for i, group in enumerate(groups):
         name = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
-        plan = [PlannedTensor(s.hf_name, "F16", s.shape) for s in group]
+        plan = [PlannedTensor(s.hf_name, "F16", s.hf_shape) for s in group]
         with StreamingWriter(folder / name, plan) as w:
             for s in group:
                 w.write(
-                    s.hf_name, rng.standard_normal(s.shape, dtype=np.float32).astype(np.float16)
+                    s.hf_name, rng.standard_normal(s.hf_shape, dtype=np.float32).astype(np.float16)
                 )
                 weight_map[s.hf_name] = name
     (folder / "model.safetensors.index.json").write_text(
@@ -132,7 +132,7 @@ def main() -> None:
             f"{time.perf_counter() - t0:.1f} s to write"
         )
         largest = max(
-            int(np.prod(s.shape)) * 2 for s in expected_tensors(normalize_hf_config(raw)).values()
+            int(np.prod(s.hf_shape)) * 2 for s in expected_tensors(normalize_hf_config(raw)).values()
         )
         t0 = time.perf_counter()
         done = subprocess.run(
