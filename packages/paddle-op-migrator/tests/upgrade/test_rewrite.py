@@ -124,3 +124,13 @@ def test_generate_proposals_v1_only_where_the_image_scale_drops_out():
     assert [s.parameter for s in op.inputs if s.arguments][-1] == "ImShape"
     rep = Rewriter().rewrite(prog_with(16.0))
     assert "min_size=16 > 1 is divided by ImInfo's run-time image scale" in rep.problems[0]
+
+
+def test_attribute_unknown_to_the_rule_is_refused_unless_empty():
+    prog = program()
+    prog.blocks[0].ops[1].attrs.add(name="fused_transpose_Out", type=3, ints=[0, 2, 1, 3])
+    prog.blocks[0].ops[1].attrs.add(name="fused_reshape_Out", type=3)
+    rep = Rewriter().rewrite(prog)
+    assert rep.problems == [
+        "block 0 op 1 (matmul): attribute fused_transpose_Out=[0, 2, 1, 3] is not known to the rule"
+    ]

@@ -95,6 +95,10 @@ class Rewriter:
                         f"attribute {name}={value!r} has no counterpart in {rule['new_type']} "
                         f"(only the default {rule['defaults'][name]!r} can be carried over)"
                     )
+            elif value not in (None, False, 0, 0.0, "", []):
+                # not in the OpMaker the rule was made from (an older or newer op version):
+                # an empty value is harmless, anything else could change the result
+                raise Unmappable(f"attribute {name}={value!r} is not known to the rule")
         for name, value in rule.get("fixed_attrs", {}).items():
             new_attrs.append((name, "INT", value))
         return make_op(new_type or rule["new_type"], inputs, outputs, new_attrs, like=op)
