@@ -25,31 +25,45 @@ def _w(name, shape):
 
 def paddle2onnx_names():
     """Value names as Paddle2ONNX writes them: '@', '+', '[' ... (N9)."""
-    nodes = [helper.make_node("Add", ["x", "Constant@0"], ["tmp@1+a"]),
-             helper.make_node("Relu", ["tmp@1+a"], ["relu[0]"]),
-             helper.make_node("Mul", ["relu[0]", "Constant@0"], ["y"])]
-    return _model(nodes, [_vi("x", [1, 3, 4, 4])], [_vi("y", [1, 3, 4, 4])],
-                  [_w("Constant@0", [1, 3, 1, 1])])
+    nodes = [
+        helper.make_node("Add", ["x", "Constant@0"], ["tmp@1+a"]),
+        helper.make_node("Relu", ["tmp@1+a"], ["relu[0]"]),
+        helper.make_node("Mul", ["relu[0]", "Constant@0"], ["y"]),
+    ]
+    return _model(
+        nodes, [_vi("x", [1, 3, 4, 4])], [_vi("y", [1, 3, 4, 4])], [_w("Constant@0", [1, 3, 1, 1])]
+    )
 
 
 def dynamic_image():
     """A graph with unknown image dims, for input_shape_dict (N10)."""
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1] * 4)]
-    return _model(nodes, [_vi("x", ["n", 3, "h", "w"])], [_vi("y", ["n", 2, "h", "w"])],
-                  [_w("w", [2, 3, 3, 3])])
+    return _model(
+        nodes,
+        [_vi("x", ["n", 3, "h", "w"])],
+        [_vi("y", ["n", 2, "h", "w"])],
+        [_w("w", [2, 3, 3, 3])],
+    )
 
 
 def conv_no_kernel_shape():
     """Opset 18 exporters omit the optional kernel_shape (N11)."""
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])]
-    return _model(nodes, [_vi("x", [1, 3, 8, 8])], [_vi("y", [1, 4, 8, 8])],
-                  [_w("w", [4, 3, 3, 3]), _w("b", [4])], opset=18)
+    return _model(
+        nodes,
+        [_vi("x", [1, 3, 8, 8])],
+        [_vi("y", [1, 4, 8, 8])],
+        [_w("w", [4, 3, 3, 3]), _w("b", [4])],
+        opset=18,
+    )
 
 
 def flatten_two_unknown():
     """Flatten(axis=2) of [n, m, 3] with n and m unknown (N12)."""
-    nodes = [helper.make_node("Flatten", ["x"], ["f"], axis=2),
-             helper.make_node("Relu", ["f"], ["y"])]
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["f"], axis=2),
+        helper.make_node("Relu", ["f"], ["y"]),
+    ]
     return _model(nodes, [_vi("x", ["n", "m", 3])], [_vi("y", ["nm", 3])])
 
 
@@ -59,57 +73,90 @@ def lstm_streaming(hidden=4, features=3):
     g = 4 * hidden
     nodes = [
         helper.make_node("Unsqueeze", ["x", "axes1"], ["x3"]),
-        helper.make_node("LSTM", ["x3", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"],
-                         hidden_size=hidden),
+        helper.make_node(
+            "LSTM", ["x3", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"], hidden_size=hidden
+        ),
         helper.make_node("Reshape", ["Y", "flat"], ["y"]),
         helper.make_node("Tanh", ["Y_h"], ["h"]),
         helper.make_node("Add", ["Y_c", "Y_h"], ["c"]),
     ]
-    inits = [_init("axes1", np.array([1], np.int64)), _init("flat", np.array([-1, hidden], np.int64)),
-             _w("W", [1, g, features]), _w("R", [1, g, hidden]), _w("B", [1, 2 * g]),
-             _w("h0", [1, 1, hidden]), _w("c0", [1, 1, hidden])]
-    return _model(nodes, [_vi("x", ["seq", features])],
-                  [_vi("y", ["seq", hidden]), _vi("h", [1, 1, hidden]),
-                   _vi("c", [1, 1, hidden])], inits)
+    inits = [
+        _init("axes1", np.array([1], np.int64)),
+        _init("flat", np.array([-1, hidden], np.int64)),
+        _w("W", [1, g, features]),
+        _w("R", [1, g, hidden]),
+        _w("B", [1, 2 * g]),
+        _w("h0", [1, 1, hidden]),
+        _w("c0", [1, 1, hidden]),
+    ]
+    return _model(
+        nodes,
+        [_vi("x", ["seq", features])],
+        [_vi("y", ["seq", hidden]), _vi("h", [1, 1, hidden]), _vi("c", [1, 1, hidden])],
+        inits,
+    )
 
 
 def if_on_shape(dims=(1, 3, 4)):
     """If(channels == 3): Relu else Neg; constant once the input's shape is known."""
-    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
-                               [_vi("t", None)])
-    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
-                               [_vi("e", None)])
-    nodes = [helper.make_node("Shape", ["x"], ["s"]),
-             helper.make_node("Gather", ["s", "one"], ["c"], axis=0),
-             helper.make_node("Equal", ["c", "three"], ["cond"]),
-             helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g)]
+    then_g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["t"])], "then", [], [_vi("t", None)]
+    )
+    else_g = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"])], "else", [], [_vi("e", None)]
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["c"], axis=0),
+        helper.make_node("Equal", ["c", "three"], ["cond"]),
+        helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g),
+    ]
     inits = [_init("one", np.array(1, np.int64)), _init("three", np.array(3, np.int64))]
     return _model(nodes, [_vi("x", list(dims))], [_vi("y", list(dims))], inits)
 
 
 def constant_of_shape():
     """ConstantOfShape of a constant shape, added to a dynamic input (N16)."""
-    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["k"],
-                              value=numpy_helper.from_array(np.array([0.5], np.float32))),
-             helper.make_node("Add", ["x", "k"], ["y"])]
-    return _model(nodes, [_vi("x", ["n", 3])], [_vi("y", [2, 3])],
-                  [_init("shape", np.array([2, 3], np.int64))])
+    nodes = [
+        helper.make_node(
+            "ConstantOfShape",
+            ["shape"],
+            ["k"],
+            value=numpy_helper.from_array(np.array([0.5], np.float32)),
+        ),
+        helper.make_node("Add", ["x", "k"], ["y"]),
+    ]
+    return _model(
+        nodes,
+        [_vi("x", ["n", 3])],
+        [_vi("y", [2, 3])],
+        [_init("shape", np.array([2, 3], np.int64))],
+    )
 
 
 def reflect_pad_2d():
     """Reflect Pad of [batch, samples] audio on the last axis (STFT framing, N17)."""
     nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")]
-    return _model(nodes, [_vi("x", ["n", 64])], [_vi("y", ["n", 72])],
-                  [_init("pads", np.array([0, 4, 0, 4], np.int64))])
+    return _model(
+        nodes,
+        [_vi("x", ["n", 64])],
+        [_vi("y", ["n", 72])],
+        [_init("pads", np.array([0, 4, 0, 4], np.int64))],
+    )
 
 
 def slice_to_runtime_length():
     """x[:, :L-1] with L read from the input's shape (position ids of BERT, N18)."""
-    nodes = [helper.make_node("Shape", ["x"], ["s"]),
-             helper.make_node("Gather", ["s", "one"], ["L"], axis=0),
-             helper.make_node("Sub", ["L", "one"], ["L1"]),
-             helper.make_node("Unsqueeze", ["L1", "zero1"], ["end"]),
-             helper.make_node("Slice", ["x", "zero1", "end", "one1", "one1"], ["y"])]
-    inits = [_init("one", np.array(1, np.int64)), _init("zero1", np.array([0], np.int64)),
-             _init("one1", np.array([1], np.int64))]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["L"], axis=0),
+        helper.make_node("Sub", ["L", "one"], ["L1"]),
+        helper.make_node("Unsqueeze", ["L1", "zero1"], ["end"]),
+        helper.make_node("Slice", ["x", "zero1", "end", "one1", "one1"], ["y"]),
+    ]
+    inits = [
+        _init("one", np.array(1, np.int64)),
+        _init("zero1", np.array([0], np.int64)),
+        _init("one1", np.array([1], np.int64)),
+    ]
     return _model(nodes, [_vi("x", ["n", "L", 2])], [_vi("y", ["n", "L1", 2])], inits)

@@ -96,8 +96,11 @@ def test_huge_declared_input_not_allocated(tmp_path, capsys):
     from onnx import helper
 
     big = [100000, 100000, 100]
-    model = real_graphs._model([helper.make_node("Relu", ["x"], ["y"])],
-                               [real_graphs._vi("x", big)], [real_graphs._vi("y", big)])
+    model = real_graphs._model(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        [real_graphs._vi("x", big)],
+        [real_graphs._vi("y", big)],
+    )
     path = tmp_path / "huge.onnx"
     onnx.save(model, path)
     code, _, err = run(capsys, *convert_args(path, tmp_path / "out", "--verify"))
@@ -124,11 +127,14 @@ def test_bad_input_shape_dict(case, good, tmp_path, capsys):
     assert listing(tmp_path) == []
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["-f", "onnx", "-m", "x.onnx"], "--framework and --save_dir are required"),
-    (["-f", "keras", "-m", "x", "-s", "o"], "invalid choice"),
-    (["-f", "onnx", "-m", "x", "-s", "o", "--atol", "tight"], "invalid float value"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["-f", "onnx", "-m", "x.onnx"], "--framework and --save_dir are required"),
+        (["-f", "keras", "-m", "x", "-s", "o"], "invalid choice"),
+        (["-f", "onnx", "-m", "x", "-s", "o", "--atol", "tight"], "invalid float value"),
+    ],
+)
 def test_bad_arguments(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as info:
@@ -141,8 +147,9 @@ def test_bad_arguments(argv, message, tmp_path, capsys, monkeypatch):
 def test_verification_shape_the_model_rejects_is_exit_3(good, tmp_path, capsys):
     """-isd a shape onnxruntime cannot run: the source runtime's failure is exit 3, named as
     such, before anything is written."""
-    code, _, err = run(capsys, *convert_args(good, tmp_path / "out", "--verify", "-isd",
-                                             "{'x': [1, 5, 8, 8]}"))
+    code, _, err = run(
+        capsys, *convert_args(good, tmp_path / "out", "--verify", "-isd", "{'x': [1, 5, 8, 8]}")
+    )
     assert code == 3 and "onnxruntime failed on the verification inputs" in err
     assert listing(tmp_path) == []
 

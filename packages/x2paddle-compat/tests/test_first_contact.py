@@ -15,13 +15,20 @@ import real_graphs
 
 
 def _run(*argv, env=None):
-    code = ("import sys, time; t = time.perf_counter()\n"
-            "from x2paddle_compat.cli import main\n"
-            "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
-            "print('PADDLE_IMPORTED' if 'paddle' in sys.modules else 'NO_PADDLE', "
-            "time.perf_counter() - t, file=sys.stderr)\nsys.exit(code)\n")
-    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from x2paddle_compat.cli import main\n"
+        "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+        "print('PADDLE_IMPORTED' if 'paddle' in sys.modules else 'NO_PADDLE', "
+        "time.perf_counter() - t, file=sys.stderr)\nsys.exit(code)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["-f", "onnx"]])
@@ -52,8 +59,9 @@ def test_stdout_is_only_the_tools_output(model, tmp_path):
     """No Paddle / X2Paddle lines on stdout (or stderr) by default; --verbose shows them."""
     proc = _run("-f", "onnx", "-m", str(model), "-s", str(tmp_path / "a"))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == [f"converted into {tmp_path / 'a'} (not verified: add "
-                                        "--verify)"]
+    assert proc.stdout.splitlines() == [
+        f"converted into {tmp_path / 'a'} (not verified: add --verify)"
+    ]
     assert "Converting node" not in proc.stderr and "ccache" not in proc.stderr
     loud = _run("-f", "onnx", "-m", str(model), "-s", str(tmp_path / "b"), "--verbose")
     assert loud.returncode == 0 and "Converting node" in loud.stdout + loud.stderr

@@ -104,7 +104,9 @@ def test_embedding_padding_idx_keeps_trained_row(tmp_path):
             super().__init__()
             self.emb = torch.nn.Embedding(10, 4, padding_idx=0)
             with torch.no_grad():  # a trained model: the padding row is not zero
-                self.emb.weight.copy_(torch.randn(10, 4, generator=torch.Generator().manual_seed(0)))
+                self.emb.weight.copy_(
+                    torch.randn(10, 4, generator=torch.Generator().manual_seed(0))
+                )
 
         def forward(self, ids):
             return self.emb(ids) * 2.0
@@ -124,8 +126,12 @@ def test_default_shapes_and_shared_dim_names():
     from x2paddle_compat.sources import DEFAULT_IMAGE_SIDE, DEFAULT_TOKENS, default_shape
 
     named: dict = {}
-    assert default_shape(["n", 3, "h", "w"], np.float32, named) == [1, 3, DEFAULT_IMAGE_SIDE,
-                                                                   DEFAULT_IMAGE_SIDE]
+    assert default_shape(["n", 3, "h", "w"], np.float32, named) == [
+        1,
+        3,
+        DEFAULT_IMAGE_SIDE,
+        DEFAULT_IMAGE_SIDE,
+    ]
     assert default_shape(["batch", "seq"], np.int64, named) == [1, DEFAULT_TOKENS]
     # a name seen before keeps its size in every input (BERT's ids and mask)
     named["seq"] = 7
@@ -142,18 +148,33 @@ def test_integer_inputs_drawn_from_their_valid_range(tmp_path):
     def vi(name, shape, t=TensorProto.INT64):
         return helper.make_tensor_value_info(name, t, shape)
 
-    nodes = [helper.make_node("Gather", ["words", "ids"], ["e"]),
-             helper.make_node("Cast", ["types"], ["t64"], to=TensorProto.INT64),
-             helper.make_node("Gather", ["kinds", "t64"], ["k"]),
-             helper.make_node("Add", ["e", "k"], ["y"]),
-             helper.make_node("Equal", ["sr", "rate"], ["is16k"])]
-    inits = [real_graphs._w("words", [30, 4]), real_graphs._w("kinds", [2, 4]),
-             real_graphs._init("rate", np.array(16000, np.int64))]
+    nodes = [
+        helper.make_node("Gather", ["words", "ids"], ["e"]),
+        helper.make_node("Cast", ["types"], ["t64"], to=TensorProto.INT64),
+        helper.make_node("Gather", ["kinds", "t64"], ["k"]),
+        helper.make_node("Add", ["e", "k"], ["y"]),
+        helper.make_node("Equal", ["sr", "rate"], ["is16k"]),
+    ]
+    inits = [
+        real_graphs._w("words", [30, 4]),
+        real_graphs._w("kinds", [2, 4]),
+        real_graphs._init("rate", np.array(16000, np.int64)),
+    ]
     graph = helper.make_graph(
-        nodes, "g", [vi("ids", ["b", "s"]), vi("types", ["b", "s"], TensorProto.INT32),
-                     vi("sr", []), vi("attention_mask", ["b", "s"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("is16k", TensorProto.BOOL, [])], inits)
+        nodes,
+        "g",
+        [
+            vi("ids", ["b", "s"]),
+            vi("types", ["b", "s"], TensorProto.INT32),
+            vi("sr", []),
+            vi("attention_mask", ["b", "s"]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("is16k", TensorProto.BOOL, []),
+        ],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     path = tmp_path / "ints.onnx"
     onnx.save(model, path)
@@ -228,9 +249,15 @@ def test_torch_dynamic_axes_two_sequence_lengths(tmp_path):
     from x2paddle_compat.verify import compare, run_predictor
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=32,
-                        max_position_embeddings=64, attn_implementation="eager")
+    config = BertConfig(
+        vocab_size=60,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        attn_implementation="eager",
+    )
     bert = BertModel(config).eval()
 
     class Wrap(torch.nn.Module):
@@ -239,27 +266,31 @@ def test_torch_dynamic_axes_two_sequence_lengths(tmp_path):
             self.bert = bert
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids)[0]
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )[0]
 
     module = Wrap().eval()
 
     def batch(length):
         ids = torch.randint(1, 60, (2, length))
         mask = torch.ones(2, length, dtype=torch.int64)
-        ids[1, length // 2:] = 0
-        mask[1, length // 2:] = 0
+        ids[1, length // 2 :] = 0
+        mask[1, length // 2 :] = 0
         return ids, mask, torch.zeros_like(ids)
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    out = convert_torch(module, list(batch(7)), tmp_path / "bert",
-                        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names},
-                        input_names=names)
+    out = convert_torch(
+        module,
+        list(batch(7)),
+        tmp_path / "bert",
+        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names},
+        input_names=names,
+    )
     for length in (7, 19):
         tensors = batch(length)
         with torch.no_grad():
             ref = module(*tensors).numpy()
-        got = run_predictor(out, {n: t.numpy() for n, t in zip(names, tensors)},
-                            use_onednn=False)
+        got = run_predictor(out, {n: t.numpy() for n, t in zip(names, tensors)}, use_onednn=False)
         diff = compare(got, [ref], ATOL, RTOL)
         assert diff.ok, (length, diff)

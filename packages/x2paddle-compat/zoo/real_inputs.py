@@ -26,15 +26,20 @@ SENTENCES = [
     "A man is eating food.",
     "The new movie is awesome and I would watch it again with my friends.",
 ]
-SPEECH = ("Voice activity detection finds the parts of a recording where somebody speaks. "
-          "Between the sentences there are pauses.")
+SPEECH = (
+    "Voice activity detection finds the parts of a recording where somebody speaks. "
+    "Between the sentences there are pauses."
+)
 
 
 def _font(size: int):
     from PIL import ImageFont
 
-    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-                 "LiberationSans-Regular.ttf"):
+    for name in (
+        "DejaVuSans.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "LiberationSans-Regular.ttf",
+    ):
         try:
             return ImageFont.truetype(name, size)
         except OSError:
@@ -76,9 +81,9 @@ def scene(width: int = 320, height: int = 320, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     y = np.linspace(0, 1, height)[:, None, None]
-    sky = (np.array([90, 150, 230]) * (1 - y) + np.array([200, 220, 250]) * y)
+    sky = np.array([90, 150, 230]) * (1 - y) + np.array([200, 220, 250]) * y
     arr = np.broadcast_to(sky, (height, width, 3)).copy()
-    arr[int(height * 0.65):] = [70, 130, 60]
+    arr[int(height * 0.65) :] = [70, 130, 60]
     arr += rng.normal(0, 6, arr.shape)
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     d = ImageDraw.Draw(img)
@@ -133,8 +138,11 @@ def speech_16k() -> np.ndarray:
         raw, out = Path(tmp) / "raw.wav", Path(tmp) / "16k.wav"
         subprocess.run(["espeak-ng", "-w", str(raw), SPEECH], check=True, capture_output=True)
         if shutil.which("sox"):
-            subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(out)], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["sox", str(raw), "-r", "16000", "-c", "1", str(out)],
+                check=True,
+                capture_output=True,
+            )
         else:
             out = raw
         with wave.open(str(out)) as w:
@@ -151,7 +159,7 @@ def speech_chunks(count: int, size: int, context: int = 0) -> np.ndarray:
     """``count`` consecutive windows of ``context + size`` samples from the speech middle."""
     audio = speech_16k()
     start = len(audio) // 3
-    rows = [audio[start + i * size - context:start + (i + 1) * size] for i in range(count)]
+    rows = [audio[start + i * size - context : start + (i + 1) * size] for i in range(count)]
     return np.stack(rows).astype(np.float32)
 
 

@@ -84,8 +84,9 @@ class SentenceEncoder(nn.Module):
         self.bert = bert
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        states = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=token_type_ids).last_hidden_state
+        states = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(states.dtype)
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return states, torch.nn.functional.normalize(pooled, dim=-1)

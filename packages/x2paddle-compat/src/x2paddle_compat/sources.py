@@ -6,8 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-_ONNX_NP = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
-            9: np.bool_, 10: np.float16, 11: np.float64}
+_ONNX_NP = {
+    1: np.float32,
+    2: np.uint8,
+    3: np.int8,
+    5: np.int16,
+    6: np.int32,
+    7: np.int64,
+    9: np.bool_,
+    10: np.float16,
+    11: np.float64,
+}
 
 
 # Verification inputs larger than this are refused before anything is allocated (a model
@@ -41,8 +50,12 @@ def default_shape(dims: list, dtype, named: dict[str, int]) -> list[int]:
     samples, anything else 16 steps.
     """
     rank = len(dims)
-    image = (rank == 4 and np.issubdtype(np.dtype(dtype), np.floating)
-             and isinstance(dims[1], int) and dims[1] in (1, 3, 4))
+    image = (
+        rank == 4
+        and np.issubdtype(np.dtype(dtype), np.floating)
+        and isinstance(dims[1], int)
+        and dims[1] in (1, 3, 4)
+    )
     out = []
     for i, d in enumerate(dims):
         if isinstance(d, int) and d > 0:
@@ -78,8 +91,13 @@ def integer_ranges(model) -> dict[str, tuple[int, int]]:
 
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    consts = {n.output[0]: numpy_helper.to_array(a.t) for n in graph.node
-              if n.op_type == "Constant" for a in n.attribute if a.name == "value"}
+    consts = {
+        n.output[0]: numpy_helper.to_array(a.t)
+        for n in graph.node
+        if n.op_type == "Constant"
+        for a in n.attribute
+        if a.name == "value"
+    }
     consumers: dict[str, list] = {}
     for node in graph.node:
         for name in node.input:
@@ -95,11 +113,21 @@ def integer_ranges(model) -> dict[str, tuple[int, int]]:
                 continue
             seen.add(name)
             for node in consumers.get(name, []):
-                if node.op_type in ("Cast", "Unsqueeze", "Reshape", "Squeeze", "Flatten",
-                                    "Identity"):
+                if node.op_type in (
+                    "Cast",
+                    "Unsqueeze",
+                    "Reshape",
+                    "Squeeze",
+                    "Flatten",
+                    "Identity",
+                ):
                     frontier.extend(node.output)
-                elif (node.op_type == "Gather" and len(node.input) > 1
-                      and node.input[1] == name and node.input[0] in inits):
+                elif (
+                    node.op_type == "Gather"
+                    and len(node.input) > 1
+                    and node.input[1] == name
+                    and node.input[0] in inits
+                ):
                     rows = int(inits[node.input[0]].dims[0])
                     low, high = ranges.get(value.name, (0, rows))
                     ranges[value.name] = (0, min(high, rows))
@@ -137,29 +165,36 @@ def onnx_inputs(model_path, input_shape_dict: dict | None = None, seed: int = 0)
         dtype = _ONNX_NP.get(tensor_type.elem_type, np.float32)
         if input_shape_dict and value.name in input_shape_dict:
             given = list(input_shape_dict[value.name])
-            dims = [d.dim_param if d.HasField("dim_param") else None
-                    for d in tensor_type.shape.dim]
+            dims = [d.dim_param if d.HasField("dim_param") else None for d in tensor_type.shape.dim]
             if len(dims) != len(given):
                 dims = [None] * len(given)
-            shape = default_shape([g if g > 0 else dims[i] for i, g in enumerate(given)],
-                                  dtype, named)
+            shape = default_shape(
+                [g if g > 0 else dims[i] for i, g in enumerate(given)], dtype, named
+            )
         else:
-            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0
-                    else (d.dim_param or None) for d in tensor_type.shape.dim]
+            dims = [
+                d.dim_value
+                if d.HasField("dim_value") and d.dim_value > 0
+                else (d.dim_param or None)
+                for d in tensor_type.shape.dim
+            ]
             shape = default_shape(dims, dtype, named)
         size = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
         if size > MAX_INPUT_BYTES:
             raise InvalidModelError(
                 f"input '{value.name}' of shape {shape} would need {size / 2**30:.1f} GiB for "
                 f"verification (limit {MAX_INPUT_BYTES / 2**30:.0f} GiB); give a smaller "
-                "shape with -isd if the model allows one", model_path)
+                "shape with -isd if the model allows one",
+                model_path,
+            )
         low, high = ranges.get(value.name, (0, 4))
         inputs[value.name] = _random(shape, dtype, rng, low, high)
     return inputs
 
 
-def run_onnx(model_path, inputs: dict[str, np.ndarray], *, optimize: bool = True
-             ) -> list[np.ndarray]:
+def run_onnx(
+    model_path, inputs: dict[str, np.ndarray], *, optimize: bool = True
+) -> list[np.ndarray]:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -171,8 +206,9 @@ def run_onnx(model_path, inputs: dict[str, np.ndarray], *, optimize: bool = True
     return session.run(None, inputs)
 
 
-def run_onnx_isolated(model_path, inputs: dict[str, np.ndarray], *, optimize: bool = True,
-                      timeout: float = 600) -> list[np.ndarray]:
+def run_onnx_isolated(
+    model_path, inputs: dict[str, np.ndarray], *, optimize: bool = True, timeout: float = 600
+) -> list[np.ndarray]:
     """:func:`run_onnx` in a child process: a failure or crash of onnxruntime becomes a
     :class:`SourceRuntimeError` naming it, not a traceback or a dead converter."""
     import os
@@ -188,21 +224,34 @@ def run_onnx_isolated(model_path, inputs: dict[str, np.ndarray], *, optimize: bo
         worker = Path(__file__).with_name("_source_worker.py")
         try:
             proc = subprocess.run(
-                [sys.executable, str(worker), str(model_path), str(src), str(dst),
-                 "1" if optimize else "0"], capture_output=True, text=True, timeout=timeout,
-                env={**os.environ, "OMP_NUM_THREADS": "1"})
+                [
+                    sys.executable,
+                    str(worker),
+                    str(model_path),
+                    str(src),
+                    str(dst),
+                    "1" if optimize else "0",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            )
         except subprocess.TimeoutExpired as exc:
-            raise SourceRuntimeError(f"onnxruntime did not finish in {timeout:g} s on the "
-                                     "verification inputs", model_path) from exc
+            raise SourceRuntimeError(
+                f"onnxruntime did not finish in {timeout:g} s on the verification inputs",
+                model_path,
+            ) from exc
         if proc.returncode != 0:
             lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
             tail = lines[-1][:300] if lines else "no message"
-            how = (f"crashed (signal {-proc.returncode})" if proc.returncode < 0
-                   else "failed")
+            how = f"crashed (signal {-proc.returncode})" if proc.returncode < 0 else "failed"
             shapes = ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in inputs.items())
             raise SourceRuntimeError(
                 f"onnxruntime {how} on the verification inputs ({shapes}): {tail}; give "
-                "shapes the model accepts with -isd", model_path)
+                "shapes the model accepts with -isd",
+                model_path,
+            )
         data = np.load(dst)
         return [data[f"out{i}"] for i in range(len(data.files))]
 
@@ -215,8 +264,11 @@ def tf_graph_io(model_path):
     graph_def.ParseFromString(Path(model_path).read_bytes())
     consumed = {i.split(":")[0].lstrip("^") for n in graph_def.node for i in n.input}
     placeholders = [n for n in graph_def.node if n.op == "Placeholder"]
-    outputs = [n.name for n in graph_def.node
-               if n.name not in consumed and n.op not in ("Placeholder", "Const", "NoOp")]
+    outputs = [
+        n.name
+        for n in graph_def.node
+        if n.name not in consumed and n.op not in ("Placeholder", "Const", "NoOp")
+    ]
     return graph_def, placeholders, outputs
 
 

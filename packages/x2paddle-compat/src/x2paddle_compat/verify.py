@@ -54,7 +54,8 @@ class VerifyReport:
     def ok(self) -> bool:
         needed = [k for k in ("dygraph", "jit") if k in self.results]
         return all(self.results[k].ok for k in needed) and (
-            bool(self.predictor_config) or not self.predictors)
+            bool(self.predictor_config) or not self.predictors
+        )
 
     def table(self) -> str:
         lines = [f"{'runtime':<22}{'max abs diff':>14}{'max rel diff':>14}  verdict"]
@@ -65,10 +66,15 @@ class VerifyReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"folder": self.folder, "atol": self.atol, "rtol": self.rtol,
-                "source_spread": self.spreads,
-                "results": {k: _json_diff(v) for k, v in self.results.items()},
-                "predictor_config": self.predictor_config, "ok": self.ok}
+        return {
+            "folder": self.folder,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "source_spread": self.spreads,
+            "results": {k: _json_diff(v) for k, v in self.results.items()},
+            "predictor_config": self.predictor_config,
+            "ok": self.ok,
+        }
 
 
 # How many times the source runtime's own run-to-run spread a conversion may differ by
@@ -86,8 +92,12 @@ def compare(outputs, references, atol: float, rtol: float, spreads=None) -> Diff
     """
     outputs, references = list(outputs), list(references)
     if len(outputs) != len(references):
-        return Diff(float("inf"), float("inf"), False,
-                    f"{len(outputs)} outputs instead of {len(references)}")
+        return Diff(
+            float("inf"),
+            float("inf"),
+            False,
+            f"{len(outputs)} outputs instead of {len(references)}",
+        )
     worst_abs, worst_rel, ok = 0.0, 0.0, True
     spreads = list(spreads) if spreads is not None else [0.0] * len(references)
     for out, ref, spread in zip(outputs, references, spreads):
@@ -97,8 +107,9 @@ def compare(outputs, references, atol: float, rtol: float, spreads=None) -> Diff
             if out.size == ref.size:
                 out = out.reshape(ref.shape)
             else:
-                return Diff(float("inf"), float("inf"), False,
-                            f"shape {out.shape} instead of {ref.shape}")
+                return Diff(
+                    float("inf"), float("inf"), False, f"shape {out.shape} instead of {ref.shape}"
+                )
         if ref.dtype == bool or out.dtype == bool:
             out, ref = out.astype(np.int64), ref.astype(np.int64)
         diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
@@ -143,9 +154,14 @@ def load_dygraph(folder):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    classes = [c for c in vars(module).values()
-               if inspect.isclass(c) and issubclass(c, paddle.nn.Layer)
-               and c.__module__ == name and "forward" in vars(c)]
+    classes = [
+        c
+        for c in vars(module).values()
+        if inspect.isclass(c)
+        and issubclass(c, paddle.nn.Layer)
+        and c.__module__ == name
+        and "forward" in vars(c)
+    ]
     # the top-level class is the one no other class uses
     source = (folder / "x2paddle_code.py").read_text(encoding="utf-8")
     top = [c for c in classes if source.count(c.__name__ + "(") <= 1] or classes
@@ -174,8 +190,10 @@ def _inference_meta(folder) -> dict:
     config.disable_mkldnn()
     config.disable_glog_info()
     predictor = paddle.inference.create_predictor(config)
-    return {"inputs": list(predictor.get_input_names()),
-            "outputs": list(predictor.get_output_names())}
+    return {
+        "inputs": list(predictor.get_input_names()),
+        "outputs": list(predictor.get_output_names()),
+    }
 
 
 def run_dygraph(folder, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -203,8 +221,7 @@ def _config(folder):
     paddle = require_paddle()
     inf = Path(folder) / "inference_model"
     params = inf / "model.pdiparams"  # absent when the model has no parameters
-    return paddle.inference.Config(str(inf / "model.json"),
-                                   str(params) if params.exists() else "")
+    return paddle.inference.Config(str(inf / "model.json"), str(params) if params.exists() else "")
 
 
 def make_config(folder, *, use_onednn: bool, threads: int = 1):
@@ -227,17 +244,20 @@ def check_input_shape(folder, name, shape, expected) -> None:
     expected = list(expected)
     if not expected or expected == [0]:  # shape not recorded in the program
         return
-    if len(shape) != len(expected) or any(
-            e > 0 and e != s for s, e in zip(shape, expected)):
-        raise ValueError(f"input '{name}' of {folder}: shape {list(shape)} does not match the "
-                         f"model's input shape {expected} (-1 = any)")
+    if len(shape) != len(expected) or any(e > 0 and e != s for s, e in zip(shape, expected)):
+        raise ValueError(
+            f"input '{name}' of {folder}: shape {list(shape)} does not match the "
+            f"model's input shape {expected} (-1 = any)"
+        )
 
 
-def run_predictor(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
-                  threads: int = 1) -> list[np.ndarray]:
+def run_predictor(
+    folder, inputs: dict[str, np.ndarray], *, use_onednn: bool, threads: int = 1
+) -> list[np.ndarray]:
     paddle = require_paddle()
     predictor = paddle.inference.create_predictor(
-        make_config(folder, use_onednn=use_onednn, threads=threads))
+        make_config(folder, use_onednn=use_onednn, threads=threads)
+    )
     names = predictor.get_input_names()
     values = list(inputs.values())
     for i, name in enumerate(names):
@@ -250,8 +270,9 @@ def run_predictor(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
     return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
 
 
-def run_predictor_isolated(folder, inputs: dict[str, np.ndarray], *, use_onednn: bool,
-                           timeout: float | None = None) -> list[np.ndarray]:
+def run_predictor_isolated(
+    folder, inputs: dict[str, np.ndarray], *, use_onednn: bool, timeout: float | None = None
+) -> list[np.ndarray]:
     """Run the predictor in a child process: a segfault becomes a RuntimeError, a hang a
     ``TimeoutExpired`` after ``timeout`` seconds (default ``$X2PADDLE_COMPAT_PREDICTOR_TIMEOUT``
     or 600)."""
@@ -261,10 +282,19 @@ def run_predictor_isolated(folder, inputs: dict[str, np.ndarray], *, use_onednn:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(src, **inputs)
         proc = subprocess.run(
-            [sys.executable, str(Path(__file__).with_name("_predict_worker.py")), str(folder), str(src),
-             str(dst), "1" if use_onednn else "0"],
-            capture_output=True, text=True, timeout=timeout,
-            env={**os.environ, "GLOG_minloglevel": "2"})
+            [
+                sys.executable,
+                str(Path(__file__).with_name("_predict_worker.py")),
+                str(folder),
+                str(src),
+                str(dst),
+                "1" if use_onednn else "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "GLOG_minloglevel": "2"},
+        )
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
@@ -273,10 +303,19 @@ def run_predictor_isolated(folder, inputs: dict[str, np.ndarray], *, use_onednn:
         return [data[f"out{i}"] for i in range(len(data.files))]
 
 
-def verify(folder, inputs: dict[str, np.ndarray], references, *, atol: float = 1e-5,
-           rtol: float = 1e-5, check_dygraph: bool = True, write_deploy: bool = True,
-           isolate_onednn: bool = True, predictors: bool = True,
-           spreads=None) -> VerifyReport:
+def verify(
+    folder,
+    inputs: dict[str, np.ndarray],
+    references,
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    check_dygraph: bool = True,
+    write_deploy: bool = True,
+    isolate_onednn: bool = True,
+    predictors: bool = True,
+    spreads=None,
+) -> VerifyReport:
     """Compare every runtime of the converted model with ``references``; write deploy.json.
 
     ``spreads``: per output, how much the source runtime differs from itself (see
@@ -292,8 +331,9 @@ def verify(folder, inputs: dict[str, np.ndarray], references, *, atol: float = 1
     if not predictors:
         pass
     elif isolate_onednn:
-        runners["predictor+onednn"] = lambda: run_predictor_isolated(folder, inputs,
-                                                                     use_onednn=True)
+        runners["predictor+onednn"] = lambda: run_predictor_isolated(
+            folder, inputs, use_onednn=True
+        )
     else:
         runners["predictor+onednn"] = lambda: run_predictor(folder, inputs, use_onednn=True)
     if predictors:
@@ -302,8 +342,9 @@ def verify(folder, inputs: dict[str, np.ndarray], references, *, atol: float = 1
         try:
             report.results[name] = compare(fn(), references, atol, rtol, spreads)
         except Exception as exc:  # a runtime failing is a verdict, not a crash of verify
-            report.results[name] = Diff(float("inf"), float("inf"), False,
-                                        f"{type(exc).__name__}: {exc}")
+            report.results[name] = Diff(
+                float("inf"), float("inf"), False, f"{type(exc).__name__}: {exc}"
+            )
     chosen = None
     for name, onednn in (("predictor+onednn", True), ("predictor", False)):
         if predictors and report.results[name].ok:
@@ -316,22 +357,32 @@ def verify(folder, inputs: dict[str, np.ndarray], references, *, atol: float = 1
             "use_onednn": chosen,
             "model": "inference_model/model.json",
             "params": "inference_model/model.pdiparams",
-            "reason": ("oneDNN predictor matches the source model" if chosen else
-                       "oneDNN predictor disabled: "
-                       + (fallback.error or f"wrong result, max abs diff {fallback.max_abs:.3e}")
-                       + " (Paddle 3.3.1 CPU oneDNN defects R11-R14)"),
-            "verified_max_abs_diff": report.results["predictor+onednn" if chosen
-                                                    else "predictor"].max_abs,
+            "reason": (
+                "oneDNN predictor matches the source model"
+                if chosen
+                else "oneDNN predictor disabled: "
+                + (fallback.error or f"wrong result, max abs diff {fallback.max_abs:.3e}")
+                + " (Paddle 3.3.1 CPU oneDNN defects R11-R14)"
+            ),
+            "verified_max_abs_diff": report.results[
+                "predictor+onednn" if chosen else "predictor"
+            ].max_abs,
             "atol": atol,
             "rtol": rtol,
             "source_spread": report.spreads,
         }
     if write_deploy and predictors:
-        deploy = {"verified": report.ok, **report.predictor_config,
-                  "results": {k: _json_diff(v) for k, v in report.results.items()}}
+        deploy = {
+            "verified": report.ok,
+            **report.predictor_config,
+            "results": {k: _json_diff(v) for k, v in report.results.items()},
+        }
         # strict JSON: a runtime that failed has no difference (null), never Infinity
-        write_text(folder / DEPLOY_FILE, json.dumps(deploy, indent=2, allow_nan=False) + "\n",
-                   overwrite=True)
+        write_text(
+            folder / DEPLOY_FILE,
+            json.dumps(deploy, indent=2, allow_nan=False) + "\n",
+            overwrite=True,
+        )
     return report
 
 
@@ -352,15 +403,18 @@ def create_predictor(folder, *, threads: int = 1):
     paddle = require_paddle()
     path = Path(folder) / DEPLOY_FILE
     if not path.exists():
-        raise VerificationError(f"{path} is missing: run `x2paddle3 ... --verify` first, "
-                                "the oneDNN predictor of Paddle 3.3.1 can be silently wrong")
+        raise VerificationError(
+            f"{path} is missing: run `x2paddle3 ... --verify` first, "
+            "the oneDNN predictor of Paddle 3.3.1 can be silently wrong"
+        )
     from ._errors import UserError, read_json_object
 
     try:
         deploy = read_json_object(path, what="deploy.json")
     except UserError as exc:
-        raise VerificationError(f"{exc.problem}; verify again (`x2paddle3 ... --verify`)",
-                                path) from exc
+        raise VerificationError(
+            f"{exc.problem}; verify again (`x2paddle3 ... --verify`)", path
+        ) from exc
     if "use_onednn" not in deploy:
         raise VerificationError(f"{path}: no predictor configuration matched the source model")
     config = make_config(folder, use_onednn=bool(deploy["use_onednn"]), threads=threads)

@@ -50,8 +50,11 @@ def _maxpool_unit_dilations(model) -> None:
                 break
 
 
-@register("maxpool-dilations", "R15",
-          "accept MaxPool dilations=[1,..] written by torch >= 2 (the default, no dilation)")
+@register(
+    "maxpool-dilations",
+    "R15",
+    "accept MaxPool dilations=[1,..] written by torch >= 2 (the default, no dilation)",
+)
 def _maxpool(fix) -> None:
     _add_pass(fix, _maxpool_unit_dilations)
 
@@ -86,14 +89,26 @@ def _unshare_initializers(model) -> None:
                 node.input[k] = copy.name
 
 
-@register("shared-initializers", "R16",
-          "give each consumer its own copy of an initializer the exporter de-duplicated")
+@register(
+    "shared-initializers",
+    "R16",
+    "give each consumer its own copy of an initializer the exporter de-duplicated",
+)
 def _shared(fix) -> None:
     _add_pass(fix, _unshare_initializers)
 
 
-_REDUCE_AXES_AS_INPUT = {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
-                         "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare", "ReduceLogSum"}
+_REDUCE_AXES_AS_INPUT = {
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSumExp",
+    "ReduceSumSquare",
+    "ReduceLogSum",
+}
 
 
 def _reduce_axes_to_attribute(model) -> None:
@@ -131,8 +146,9 @@ def _reduce_axes_to_attribute(model) -> None:
     del onnx
 
 
-@register("reduce-axes-input", "R18",
-          "opsets 18-20: Reduce* ops with axes as an input (dynamo exporter)")
+@register(
+    "reduce-axes-input", "R18", "opsets 18-20: Reduce* ops with axes as an input (dynamo exporter)"
+)
 def _reduce_axes(fix) -> None:
     _add_pass(fix, _reduce_axes_to_attribute)
 
@@ -144,8 +160,11 @@ def _is_int(dtype) -> bool:
         return False
 
 
-@register("onnx-int-div", "R7",
-          "integer ONNX Div emits a truncating integer division (paddle.divide is true div)")
+@register(
+    "onnx-int-div",
+    "R7",
+    "integer ONNX Div emits a truncating integer division (paddle.divide is true div)",
+)
 def _int_div(fix) -> None:
     legacy = _opset_legacy()
     original = legacy.OpSet.elementwise_map
@@ -158,26 +177,35 @@ def _int_div(fix) -> None:
             if _is_int(val_x.dtype) and _is_int(val_y.dtype):
                 # ONNX integer Div truncates toward zero; exact for |x| < 2**53
                 tmp = node.name + "_x2pc"
-                self.paddle_graph.add_layer("paddle.cast", inputs={"x": val_x.name},
-                                            outputs=[tmp + "_x"], dtype="'float64'")
-                self.paddle_graph.add_layer("paddle.cast", inputs={"x": val_y.name},
-                                            outputs=[tmp + "_y"], dtype="'float64'")
-                self.paddle_graph.add_layer("paddle.divide",
-                                            inputs={"x": tmp + "_x", "y": tmp + "_y"},
-                                            outputs=[tmp + "_q"])
-                self.paddle_graph.add_layer("paddle.trunc", inputs={"input": tmp + "_q"},
-                                            outputs=[tmp + "_t"])
-                self.paddle_graph.add_layer("paddle.cast", inputs={"x": tmp + "_t"},
-                                            outputs=[node.name],
-                                            dtype=repr(str(np.dtype(val_x.dtype))))
+                self.paddle_graph.add_layer(
+                    "paddle.cast", inputs={"x": val_x.name}, outputs=[tmp + "_x"], dtype="'float64'"
+                )
+                self.paddle_graph.add_layer(
+                    "paddle.cast", inputs={"x": val_y.name}, outputs=[tmp + "_y"], dtype="'float64'"
+                )
+                self.paddle_graph.add_layer(
+                    "paddle.divide", inputs={"x": tmp + "_x", "y": tmp + "_y"}, outputs=[tmp + "_q"]
+                )
+                self.paddle_graph.add_layer(
+                    "paddle.trunc", inputs={"input": tmp + "_q"}, outputs=[tmp + "_t"]
+                )
+                self.paddle_graph.add_layer(
+                    "paddle.cast",
+                    inputs={"x": tmp + "_t"},
+                    outputs=[node.name],
+                    dtype=repr(str(np.dtype(val_x.dtype))),
+                )
                 return None
         return original(self, node)
 
     fix.patch(legacy.OpSet, "elementwise_map", elementwise_map)
 
 
-@register("onnx-empty-constant", "R9",
-          "empty ONNX constants (scalar ConstantOfShape shapes) become 0-size / 0-d tensors")
+@register(
+    "onnx-empty-constant",
+    "R9",
+    "empty ONNX constants (scalar ConstantOfShape shapes) become 0-size / 0-d tensors",
+)
 def _empty_constant(fix) -> None:
     legacy = _opset_legacy()
     original_constant = legacy.OpSet.Constant
@@ -187,8 +215,13 @@ def _empty_constant(fix) -> None:
     def Constant(self, node):
         value = node.get_attr("value")
         if value is not None and np.asarray(value).size == 0:
-            self.paddle_graph.add_layer("paddle.zeros", inputs={}, outputs=[node.name],
-                                        shape=[0], dtype=repr(str(np.asarray(value).dtype)))
+            self.paddle_graph.add_layer(
+                "paddle.zeros",
+                inputs={},
+                outputs=[node.name],
+                shape=[0],
+                dtype=repr(str(np.asarray(value).dtype)),
+            )
             return None
         return original_constant(self, node)
 
@@ -199,9 +232,14 @@ def _empty_constant(fix) -> None:
         if shape is not None and np.asarray(shape).size == 0:
             value = np.asarray(node.get_attr("value", np.zeros(1, np.float32))).reshape(-1)
             fill = value[0].item() if value.size else 0.0
-            self.paddle_graph.add_layer("paddle.full", inputs={}, outputs=[node.name],
-                                        shape=[], fill_value=fill,
-                                        dtype=repr(str(value.dtype)))
+            self.paddle_graph.add_layer(
+                "paddle.full",
+                inputs={},
+                outputs=[node.name],
+                shape=[],
+                fill_value=fill,
+                dtype=repr(str(value.dtype)),
+            )
             return None
         return original_cos(self, node)
 
@@ -209,13 +247,22 @@ def _empty_constant(fix) -> None:
     fix.patch(legacy.OpSet, "ConstantOfShape", ConstantOfShape)
 
 
-_RESIZE_MODES = {("nearest", 3): "nearest", ("nearest", 4): "nearest", ("nearest", 5): "nearest",
-                 ("linear", 3): "linear", ("linear", 4): "bilinear", ("linear", 5): "trilinear",
-                 ("cubic", 4): "bicubic"}
+_RESIZE_MODES = {
+    ("nearest", 3): "nearest",
+    ("nearest", 4): "nearest",
+    ("nearest", 5): "nearest",
+    ("linear", 3): "linear",
+    ("linear", 4): "bilinear",
+    ("linear", 5): "trilinear",
+    ("cubic", 4): "bicubic",
+}
 
 
-@register("resize-scales-only", "R17",
-          "Resize with scales and no sizes input keeps its mode and coordinate transform")
+@register(
+    "resize-scales-only",
+    "R17",
+    "Resize with scales and no sizes input keeps its mode and coordinate transform",
+)
 def _resize(fix) -> None:
     legacy = _opset_legacy()
     original = legacy.OpSet.Resize
@@ -252,9 +299,13 @@ def _resize(fix) -> None:
         else:
             attrs["scale_factor"] = [float(s) for s in np.asarray(scales).reshape(-1)[2:]]
         data_format = {3: "'NCW'", 4: "'NCHW'", 5: "'NCDHW'"}[rank]
-        self.paddle_graph.add_layer("paddle.nn.functional.interpolate",
-                                    inputs={"x": val_x.name}, outputs=[node.name],
-                                    data_format=data_format, **attrs)
+        self.paddle_graph.add_layer(
+            "paddle.nn.functional.interpolate",
+            inputs={"x": val_x.name},
+            outputs=[node.name],
+            data_format=data_format,
+            **attrs,
+        )
         return None
 
     fix.patch(legacy.OpSet, "Resize", Resize)
@@ -265,8 +316,9 @@ def _new_ops(fix) -> None:
 
     def HardSwish(self, node):
         val_x = self.graph.get_input_node(node, idx=0, copy=True)
-        self.paddle_graph.add_layer("paddle.nn.functional.hardswish",
-                                    inputs={"x": val_x.name}, outputs=[node.name])
+        self.paddle_graph.add_layer(
+            "paddle.nn.functional.hardswish", inputs={"x": val_x.name}, outputs=[node.name]
+        )
 
     def LayerNormalization(self, node):
         val_x = self.graph.get_input_node(node, idx=0, copy=True)
@@ -279,31 +331,47 @@ def _new_ops(fix) -> None:
         inputs["weight"] = self.graph.get_input_node(node, idx=1, copy=True).name
         if len(names) > 2 and names[2]:
             inputs["bias"] = self.graph.get_input_node(node, idx=2, copy=True).name
-        self.paddle_graph.add_layer("paddle.nn.functional.layer_norm", inputs=inputs,
-                                    outputs=[node.name], normalized_shape=shape,
-                                    epsilon=node.get_attr("epsilon", 1e-5))
+        self.paddle_graph.add_layer(
+            "paddle.nn.functional.layer_norm",
+            inputs=inputs,
+            outputs=[node.name],
+            normalized_shape=shape,
+            epsilon=node.get_attr("epsilon", 1e-5),
+        )
 
     def Mish(self, node):
         val_x = self.graph.get_input_node(node, idx=0, copy=True)
-        self.paddle_graph.add_layer("paddle.nn.functional.mish",
-                                    inputs={"x": val_x.name}, outputs=[node.name])
+        self.paddle_graph.add_layer(
+            "paddle.nn.functional.mish", inputs={"x": val_x.name}, outputs=[node.name]
+        )
 
     def Gelu(self, node):  # opset 20
         val_x = self.graph.get_input_node(node, idx=0, copy=True)
         approximate = node.get_attr("approximate", "none")
         if isinstance(approximate, bytes):
             approximate = approximate.decode()
-        self.paddle_graph.add_layer("paddle.nn.functional.gelu", inputs={"x": val_x.name},
-                                    outputs=[node.name], approximate=approximate == "tanh")
+        self.paddle_graph.add_layer(
+            "paddle.nn.functional.gelu",
+            inputs={"x": val_x.name},
+            outputs=[node.name],
+            approximate=approximate == "tanh",
+        )
 
-    for name, fn in {"HardSwish": HardSwish, "LayerNormalization": LayerNormalization,
-                     "Mish": Mish, "Gelu": Gelu}.items():
+    for name, fn in {
+        "HardSwish": HardSwish,
+        "LayerNormalization": LayerNormalization,
+        "Mish": Mish,
+        "Gelu": Gelu,
+    }.items():
         if not hasattr(legacy.OpSet, name):
             fix.patch(legacy.OpSet, name, legacy.print_mapping_info(fn))
 
 
-register("onnx-new-ops", "R18",
-         "ONNX ops of opsets 14-20 X2Paddle lacks: HardSwish, LayerNormalization, Mish, Gelu")(_new_ops)
+register(
+    "onnx-new-ops",
+    "R18",
+    "ONNX ops of opsets 14-20 X2Paddle lacks: HardSwish, LayerNormalization, Mish, Gelu",
+)(_new_ops)
 
 
 from . import onnx_gru  # noqa: E402,F401
@@ -369,19 +437,26 @@ def _fold_static_shapes(model) -> None:
         src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
         onnx.save(model, src)
         worker = FOLD_WORKER["path"] or os.path.join(
-            os.path.dirname(os.path.dirname(__file__)), "_fold_worker.py")
+            os.path.dirname(os.path.dirname(__file__)), "_fold_worker.py"
+        )
         try:
-            proc = subprocess.run([sys.executable, worker, src, dst], capture_output=True,
-                                  text=True, timeout=600)
+            proc = subprocess.run(
+                [sys.executable, worker, src, dst], capture_output=True, text=True, timeout=600
+            )
         except subprocess.TimeoutExpired:
             FOLD_WARNINGS.append("onnxruntime's shape folding did not finish in 600 s")
             return
         if proc.returncode != 0 or not os.path.exists(dst):
-            how = (f"crashed (signal {-proc.returncode})" if proc.returncode < 0
-                   else f"failed (exit {proc.returncode})")
+            how = (
+                f"crashed (signal {-proc.returncode})"
+                if proc.returncode < 0
+                else f"failed (exit {proc.returncode})"
+            )
             tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
-            FOLD_WARNINGS.append(f"onnxruntime {how} while folding shapes; converted "
-                                 f"without folding{': ' + tail if tail else ''}")
+            FOLD_WARNINGS.append(
+                f"onnxruntime {how} while folding shapes; converted "
+                f"without folding{': ' + tail if tail else ''}"
+            )
             return
         folded = onnx.load(dst)
     opset = {o.domain: o.version for o in model.opset_import}
@@ -391,15 +466,21 @@ def _fold_static_shapes(model) -> None:
             o.version = opset[o.domain]
 
 
-@register("onnx-fold-static-shapes", "R19",
-          "fold Shape/Gather/Concat chains of static-shape models (X2Paddle loses ranks)")
+@register(
+    "onnx-fold-static-shapes",
+    "R19",
+    "fold Shape/Gather/Concat chains of static-shape models (X2Paddle loses ranks)",
+)
 def _fold(fix) -> None:
     _add_pass(fix, _fold_static_shapes)
 
 
-@register("onnx-gather-nd-indices", "R21",
-          "ONNX Gather with computed multi-dimensional indices (transformers-5 masks): "
-          "gather the flattened indices, reshape to data[:axis] + indices + data[axis+1:]")
+@register(
+    "onnx-gather-nd-indices",
+    "R21",
+    "ONNX Gather with computed multi-dimensional indices (transformers-5 masks): "
+    "gather the flattened indices, reshape to data[:axis] + indices + data[axis+1:]",
+)
 def _gather(fix) -> None:
     legacy = _opset_legacy()
     original = legacy.OpSet.Gather
@@ -418,14 +499,21 @@ def _gather(fix) -> None:
                 return original(self, node)
             axis += rank
         x, idx, out = val_x.name, indices.name, node.name
-        self.paddle_graph.add_layer("paddle.reshape", inputs={"x": idx},
-                                    outputs=[out + "_x2pc_flat"], shape=[-1])
-        self.paddle_graph.add_layer("paddle.gather",
-                                    inputs={"x": x, "index": out + "_x2pc_flat"},
-                                    outputs=[out + "_x2pc_g"], axis=axis)
         self.paddle_graph.add_layer(
-            "paddle.reshape", inputs={"x": out + "_x2pc_g"}, outputs=[out],
-            shape=f"list({x}.shape[:{axis}]) + list({idx}.shape) + list({x}.shape[{axis + 1}:])")
+            "paddle.reshape", inputs={"x": idx}, outputs=[out + "_x2pc_flat"], shape=[-1]
+        )
+        self.paddle_graph.add_layer(
+            "paddle.gather",
+            inputs={"x": x, "index": out + "_x2pc_flat"},
+            outputs=[out + "_x2pc_g"],
+            axis=axis,
+        )
+        self.paddle_graph.add_layer(
+            "paddle.reshape",
+            inputs={"x": out + "_x2pc_g"},
+            outputs=[out],
+            shape=f"list({x}.shape[:{axis}]) + list({idx}.shape) + list({x}.shape[{axis + 1}:])",
+        )
         return None
 
     fix.patch(legacy.OpSet, "Gather", Gather)

@@ -34,10 +34,13 @@ def variable_name(name: str) -> str:
     return "x2paddle_" + name
 
 
-@register("onnx-identifier-names", "N9",
-          "ONNX value names with characters that are not valid in a Python identifier "
-          "(Paddle2ONNX's 'Constant@0', '+', '[', ...) are mapped; X2Paddle only replaced "
-          "' .*?\\/-:;' and the generated code did not parse")
+@register(
+    "onnx-identifier-names",
+    "N9",
+    "ONNX value names with characters that are not valid in a Python identifier "
+    "(Paddle2ONNX's 'Constant@0', '+', '[', ...) are mapped; X2Paddle only replaced "
+    "' .*?\\/-:;' and the generated code did not parse",
+)
 def _identifier_names(fix) -> None:
     from x2paddle.decoder.onnx_decoder import ONNXDecoder
 
@@ -59,10 +62,13 @@ def parse_shape_dict(value) -> dict | None:
     return parsed
 
 
-@register("onnx-input-shape-dict", "N10",
-          "input_shape_dict (-isd) accepted as a dict, the form X2Paddle's --help shows: "
-          "X2Paddle called eval() on it and failed for every input; names are mapped like "
-          "the graph's value names, and the shapes also feed the static shape folding")
+@register(
+    "onnx-input-shape-dict",
+    "N10",
+    "input_shape_dict (-isd) accepted as a dict, the form X2Paddle's --help shows: "
+    "X2Paddle called eval() on it and failed for every input; names are mapped like "
+    "the graph's value names, and the shapes also feed the static shape folding",
+)
 def _input_shape_dict(fix) -> None:
     from x2paddle.decoder.onnx_decoder import ONNXDecoder, ONNXGraph
 
@@ -75,8 +81,12 @@ def _input_shape_dict(fix) -> None:
         text = None
         if shapes:
             # X2Paddle prefixes "x2paddle_" to each key itself
-            text = repr({variable_name(k)[len("x2paddle_"):]: [int(d) for d in v]
-                         for k, v in shapes.items()})
+            text = repr(
+                {
+                    variable_name(k)[len("x2paddle_") :]: [int(d) for d in v]
+                    for k, v in shapes.items()
+                }
+            )
         return original_graph(self, onnx_model, text)
 
     @functools.wraps(original_decoder)
@@ -113,16 +123,22 @@ def _conv_kernel_shape(model) -> None:
                 node.attribute.append(helper.make_attribute("kernel_shape", w[2:]))
 
 
-@register("onnx-conv-kernel-shape", "N11",
-          "Conv/ConvTranspose without the optional kernel_shape attribute (opset-18 exporters "
-          "omit it) get it from the weight's shape; X2Paddle indexed the missing attribute")
+@register(
+    "onnx-conv-kernel-shape",
+    "N11",
+    "Conv/ConvTranspose without the optional kernel_shape attribute (opset-18 exporters "
+    "omit it) get it from the weight's shape; X2Paddle indexed the missing attribute",
+)
 def _conv_kernel(fix) -> None:
     _add_pass(fix, _conv_kernel_shape)
 
 
-@register("onnx-flatten-dynamic", "N12",
-          "Flatten over unknown dimensions: X2Paddle multiplied the dims (-1 * -1 = 1) and "
-          "emitted reshape(x, [1, 1]); now flatten(axis..-1) then flatten(0..axis-1)")
+@register(
+    "onnx-flatten-dynamic",
+    "N12",
+    "Flatten over unknown dimensions: X2Paddle multiplied the dims (-1 * -1 = 1) and "
+    "emitted reshape(x, [1, 1]); now flatten(axis..-1) then flatten(0..axis-1)",
+)
 def _flatten(fix) -> None:
     legacy = _opset_legacy()
     original = legacy.OpSet.Flatten
@@ -140,13 +156,24 @@ def _flatten(fix) -> None:
             return original(self, node)  # reshape [1, -1] is right
         inner = node.name + "_x2pc_inner"
         if axis == rank:  # all dims go to the first output dim, the second is 1
-            self.paddle_graph.add_layer("paddle.unsqueeze", inputs={"x": val_x.name},
-                                        outputs=[inner], axis=-1)
+            self.paddle_graph.add_layer(
+                "paddle.unsqueeze", inputs={"x": val_x.name}, outputs=[inner], axis=-1
+            )
         else:
-            self.paddle_graph.add_layer("paddle.flatten", inputs={"x": val_x.name},
-                                        outputs=[inner], start_axis=axis, stop_axis=-1)
-        self.paddle_graph.add_layer("paddle.flatten", inputs={"x": inner},
-                                    outputs=[node.name], start_axis=0, stop_axis=axis - 1)
+            self.paddle_graph.add_layer(
+                "paddle.flatten",
+                inputs={"x": val_x.name},
+                outputs=[inner],
+                start_axis=axis,
+                stop_axis=-1,
+            )
+        self.paddle_graph.add_layer(
+            "paddle.flatten",
+            inputs={"x": inner},
+            outputs=[node.name],
+            start_axis=0,
+            stop_axis=axis - 1,
+        )
         return None
 
     fix.patch(legacy.OpSet, "Flatten", Flatten)
@@ -155,11 +182,14 @@ def _flatten(fix) -> None:
 # --------------------------------------------------------------------------- LSTM
 
 
-@register("onnx-lstm-states", "N13",
-          "ONNX LSTM whose final states Y_h/Y_c are consumed (streaming models): the consumers "
-          "look the states up as '<node>_p1/_p2', which X2Paddle never defined; an input with "
-          "an unknown batch dimension is pinned to the batch of a static initial state "
-          "(Paddle's rnn rejects batch -1 against 1 when exporting)")
+@register(
+    "onnx-lstm-states",
+    "N13",
+    "ONNX LSTM whose final states Y_h/Y_c are consumed (streaming models): the consumers "
+    "look the states up as '<node>_p1/_p2', which X2Paddle never defined; an input with "
+    "an unknown batch dimension is pinned to the batch of a static initial state "
+    "(Paddle's rnn rejects batch -1 against 1 when exporting)",
+)
 def _lstm(fix) -> None:
     legacy = _opset_legacy()
     original = legacy.OpSet.LSTM
@@ -178,12 +208,20 @@ def _lstm(fix) -> None:
         pinned = None
         # pinned even where X2Paddle's shape inference knows the batch: the emitted program
         # may still have lost it upstream (a reshape to a computed shape)
-        if (len(init_shape) == 3 and init_shape[1] and init_shape[1] > 0 and w is not None
-                and (len(x_shape) != 3 or x_shape[1] in (None, -1, init_shape[1]))):
+        if (
+            len(init_shape) == 3
+            and init_shape[1]
+            and init_shape[1] > 0
+            and w is not None
+            and (len(x_shape) != 3 or x_shape[1] in (None, -1, init_shape[1]))
+        ):
             pinned = node.name + "_x2pc_batch"
-            self.paddle_graph.add_layer("paddle.reshape", inputs={"x": x.name},
-                                        outputs=[pinned],
-                                        shape=[-1, int(init_shape[1]), int(w.shape[2])])
+            self.paddle_graph.add_layer(
+                "paddle.reshape",
+                inputs={"x": x.name},
+                outputs=[pinned],
+                shape=[-1, int(init_shape[1]), int(w.shape[2])],
+            )
         result = original(self, node)
         if pinned:
             for layer_id in set(self.paddle_graph.layers) - before:
@@ -193,8 +231,9 @@ def _lstm(fix) -> None:
         # consumers of output i look it up as "<layer_name>_p<i>"
         for i, out in enumerate(node.layer.output):
             if out:
-                self.paddle_graph.add_layer("prim.equal", inputs={"input": out},
-                                            outputs=[f"{node.layer_name}_p{i}"])
+                self.paddle_graph.add_layer(
+                    "prim.equal", inputs={"input": out}, outputs=[f"{node.layer_name}_p{i}"]
+                )
         return result
 
     fix.patch(legacy.OpSet, "LSTM", LSTM)
@@ -203,9 +242,12 @@ def _lstm(fix) -> None:
 # --------------------------------------------------------------------------- ConstantOfShape, Pad
 
 
-@register("onnx-constant-of-shape", "N16",
-          "ConstantOfShape whose shape is a constant is emitted with a literal shape: X2Paddle "
-          "passed the shape as a Parameter, which Paddle 3's dygraph paddle.full reads as -1")
+@register(
+    "onnx-constant-of-shape",
+    "N16",
+    "ConstantOfShape whose shape is a constant is emitted with a literal shape: X2Paddle "
+    "passed the shape as a Parameter, which Paddle 3's dygraph paddle.full reads as -1",
+)
 def _constant_of_shape(fix) -> None:
     legacy = _opset_legacy()
     original = legacy.OpSet.ConstantOfShape
@@ -217,19 +259,26 @@ def _constant_of_shape(fix) -> None:
         if shape is None or np.asarray(shape).size == 0 or value is None:
             return original(self, node)
         value = np.asarray(value).reshape(-1)
-        self.paddle_graph.add_layer("paddle.full", inputs={}, outputs=[node.name],
-                                    shape=[int(d) for d in np.asarray(shape).reshape(-1)],
-                                    fill_value=value[0].item() if value.size else 0,
-                                    dtype=repr(str(value.dtype)))
+        self.paddle_graph.add_layer(
+            "paddle.full",
+            inputs={},
+            outputs=[node.name],
+            shape=[int(d) for d in np.asarray(shape).reshape(-1)],
+            fill_value=value[0].item() if value.size else 0,
+            dtype=repr(str(value.dtype)),
+        )
         return None
 
     fix.patch(legacy.OpSet, "ConstantOfShape", ConstantOfShape)
 
 
-@register("onnx-pad-low-rank", "N17",
-          "reflect/edge Pad of a 1-D or 2-D tensor (the STFT framing of speech models): Paddle "
-          "pads only 3-D to 5-D tensors in those modes, so the tensor is lifted to 3-D, padded "
-          "on its last axis and lowered again")
+@register(
+    "onnx-pad-low-rank",
+    "N17",
+    "reflect/edge Pad of a 1-D or 2-D tensor (the STFT framing of speech models): Paddle "
+    "pads only 3-D to 5-D tensors in those modes, so the tensor is lifted to 3-D, padded "
+    "on its last axis and lowered again",
+)
 def _pad_low_rank(fix) -> None:
     legacy = _opset_legacy()
     original = legacy.OpSet.Pad
@@ -242,32 +291,51 @@ def _pad_low_rank(fix) -> None:
         rank = len(val_x.out_shapes[0]) if val_x.out_shapes and val_x.out_shapes[0] else 0
         pads = node.get_attr("pads")
         if pads is None and len(node.layer.input) > 1:
-            pads = legacy._const_weight_or_none(self.graph.get_input_node(node, idx=1,
-                                                                          copy=True))
-        if (mode == "constant" or rank not in (1, 2) or pads is None or not op_independent
-                or len(pads) != 2 * rank or any(pads[i] or pads[rank + i]
-                                                for i in range(rank - 1))):
+            pads = legacy._const_weight_or_none(self.graph.get_input_node(node, idx=1, copy=True))
+        if (
+            mode == "constant"
+            or rank not in (1, 2)
+            or pads is None
+            or not op_independent
+            or len(pads) != 2 * rank
+            or any(pads[i] or pads[rank + i] for i in range(rank - 1))
+        ):
             return original(self, node, op_independent)
         lifted = node.name + "_x2pc_3d"
-        self.paddle_graph.add_layer("paddle.unsqueeze", inputs={"x": val_x.name},
-                                    outputs=[lifted], axis=[1] if rank == 2 else [0, 1])
+        self.paddle_graph.add_layer(
+            "paddle.unsqueeze",
+            inputs={"x": val_x.name},
+            outputs=[lifted],
+            axis=[1] if rank == 2 else [0, 1],
+        )
         padded = node.name + "_x2pc_padded"
         self.paddle_graph.add_layer(
-            "paddle.nn.functional.pad", inputs={"x": lifted}, outputs=[padded],
+            "paddle.nn.functional.pad",
+            inputs={"x": lifted},
+            outputs=[padded],
             pad=[int(pads[rank - 1]), int(pads[2 * rank - 1])],
-            mode=repr("replicate" if mode == "edge" else mode), data_format="'NCL'")
-        self.paddle_graph.add_layer("paddle.squeeze", inputs={"x": padded},
-                                    outputs=[node.name], axis=[0, 1] if rank == 1 else [1])
+            mode=repr("replicate" if mode == "edge" else mode),
+            data_format="'NCL'",
+        )
+        self.paddle_graph.add_layer(
+            "paddle.squeeze",
+            inputs={"x": padded},
+            outputs=[node.name],
+            axis=[0, 1] if rank == 1 else [1],
+        )
         return None
 
     fix.patch(legacy.OpSet, "Pad", Pad)
 
 
-@register("onnx-slice-tensor-bounds", "N18",
-          "Slice with run-time starts/ends (BERT's position ids at a dynamic sequence length) "
-          "and unit steps is emitted as paddle.slice: X2Paddle's paddle.strided_slice with "
-          "tensor bounds fails in Paddle 3's dygraph ('returned a result with an exception "
-          "set'), so the generated Python model could not run")
+@register(
+    "onnx-slice-tensor-bounds",
+    "N18",
+    "Slice with run-time starts/ends (BERT's position ids at a dynamic sequence length) "
+    "and unit steps is emitted as paddle.slice: X2Paddle's paddle.strided_slice with "
+    "tensor bounds fails in Paddle 3's dygraph ('returned a result with an exception "
+    "set'), so the generated Python model could not run",
+)
 def _slice_tensor_bounds(fix) -> None:
     legacy = _opset_legacy()
     original = legacy.OpSet.Slice
@@ -279,12 +347,17 @@ def _slice_tensor_bounds(fix) -> None:
         for layer_id in set(self.paddle_graph.layers) - before:
             layer = self.paddle_graph.layers[layer_id]
             strides = layer.attrs.get("strides")
-            if (layer.kernel == "paddle.strided_slice"
-                    # tensor bounds are variable names in the attributes
-                    and (isinstance(layer.attrs.get("starts"), str)
-                         or isinstance(layer.attrs.get("ends"), str))
-                    and strides is not None and not isinstance(strides, str)
-                    and np.all(np.asarray(strides) == 1)):
+            if (
+                layer.kernel == "paddle.strided_slice"
+                # tensor bounds are variable names in the attributes
+                and (
+                    isinstance(layer.attrs.get("starts"), str)
+                    or isinstance(layer.attrs.get("ends"), str)
+                )
+                and strides is not None
+                and not isinstance(strides, str)
+                and np.all(np.asarray(strides) == 1)
+            ):
                 layer.kernel = "paddle.slice"
                 layer.inputs["input"] = layer.inputs.pop("x")
                 del layer.attrs["strides"]
