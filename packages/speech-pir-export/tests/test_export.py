@@ -48,8 +48,18 @@ def test_export_and_verify(name, exports):
         assert res["max_rel"] <= 1e-4
     if CI_MODELS[name]:
         on = on_disk["verification"]["onednn_on"]
-        # the chosen setting is on only if every graph matched with oneDNN
-        assert on_disk["predictor"]["onednn"] == all(r.get("ok") for r in on.values())
+        repair = on_disk["verification"]["onednn_repair"]
+        chosen = on_disk["predictor"]["graphs"]
+        for graph, plain in on.items():
+            if plain.get("ok"):  # oneDNN as it comes
+                assert chosen[graph]["onednn"] and chosen[graph]["deleted_passes"] == []
+            elif chosen[graph]["onednn"]:  # repaired: passes deleted, and verified so
+                assert repair[graph]["deleted_passes"] == chosen[graph]["deleted_passes"]
+                assert repair[graph]["verified"]["ok"]
+            else:  # not repairable by deleting passes: oneDNN off for this graph
+                assert repair[graph]["ok"] is False and repair[graph]["reason"]
+        # the export is "oneDNN on" only if every graph runs with (repaired) oneDNN
+        assert on_disk["predictor"]["onednn"] == all(c["onednn"] for c in chosen.values())
     assert on_disk["meta"].get("sample_rate")
 
 

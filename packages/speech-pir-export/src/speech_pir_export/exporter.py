@@ -16,18 +16,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from . import registry
+from . import _predictor, registry
 from ._atomic import atomic_dir, prepare_output, write_text
 from ._errors import UserError, read_json_object, read_text
+from ._predictor import Settings
 from .errors import ConfigError, ExportError
 from .registry import Context
 
@@ -363,32 +361,14 @@ def _progress(items, enabled, desc):
 # --------------------------------------------------------------------------------------------
 
 
-def create_predictor(folder, graph="model", *, onednn=False, threads=1):
-    from paddle import inference
-
-    folder = Path(folder)
-    model_file = folder / f"{graph}.json"
-    if not model_file.exists():
-        model_file = folder / f"{graph}.pdmodel"  # pre-PIR exports
-    cfg = inference.Config(str(model_file), str(folder / f"{graph}.pdiparams"))
-    cfg.disable_gpu()
-    cfg.set_cpu_math_library_num_threads(threads)
-    if onednn:
-        cfg.enable_mkldnn()
-    else:
-        cfg.disable_mkldnn()
-    cfg.disable_glog_info()
-    return inference.create_predictor(cfg)
+def create_predictor(folder, graph="model", *, onednn=False, threads=1, deleted_passes=()):
+    return _predictor.create_predictor(
+        Path(folder) / graph, Settings(onednn, list(deleted_passes), threads)
+    )
 
 
 def run_predictor(predictor, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    names = predictor.get_input_names()
-    for name, value in zip(names, inputs):
-        handle = predictor.get_input_handle(name)
-        handle.reshape(list(value.shape))
-        handle.copy_from_cpu(np.ascontiguousarray(value))
-    predictor.run()
-    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+    return _predictor.run_predictor(predictor, list(inputs))
 
 
 def sample_inputs(graph: dict, built_graph) -> list[np.ndarray]:
@@ -397,26 +377,7 @@ def sample_inputs(graph: dict, built_graph) -> list[np.ndarray]:
 
 
 def compare(reference: list[np.ndarray], got: list[np.ndarray]) -> dict:
-    if len(reference) != len(got):
-        return {"ok": False, "reason": f"{len(got)} outputs vs {len(reference)} in dygraph"}
-    max_abs, max_rel, ok = 0.0, 0.0, True
-    for ref, out in zip(reference, got):
-        ref = np.asarray(ref)
-        out = np.asarray(out)
-        if ref.shape != out.shape:
-            return {"ok": False, "reason": f"shape {list(out.shape)} vs dygraph "
-                                           f"{list(ref.shape)}"}
-        if ref.size == 0:
-            continue
-        diff = np.abs(ref.astype("float64") - out.astype("float64"))
-        scale = max(1.0, float(np.abs(ref).max()))
-        if not np.all(np.isfinite(out)) and np.all(np.isfinite(ref)):
-            return {"ok": False, "reason": "non-finite predictor output"}
-        d = float(np.nanmax(diff))
-        max_abs = max(max_abs, d)
-        max_rel = max(max_rel, d / scale)
-        ok = ok and d <= TOLERANCE * scale
-    return {"ok": ok, "max_abs": max_abs, "max_rel": max_rel}
+    return _predictor.compare(reference, got, TOLERANCE)
 
 
 def rebuild(folder):
@@ -448,80 +409,62 @@ def _dygraph_outputs(layer, inputs):
 
 
 def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
-    """Compare dygraph and the predictor (oneDNN off in-process; on in a subprocess, since
-    oneDNN defects of Paddle 3.3.1 can crash the process). Updates export.json."""
+    """Compare dygraph and the predictor, oneDNN off (in process) and on (in a worker
+    process, since oneDNN defects of Paddle 3.3.1 can kill or hang it). A graph that matches
+    with oneDNN off but not on gets its oneDNN configuration repaired: the passes whose
+    deletion makes it match are found by bisection and verified. Updates export.json with
+    the per-graph predictor settings to use."""
     folder = Path(folder)
     manifest, built = rebuild(folder)
     by_name = {g.name: g for g in built.graphs}
-    results = {"onednn_off": {}, "onednn_on": {}}
-    feeds = {}
-    refs = {}
-    for graph in _progress(manifest["graphs"], progress, "verify"):
-        bg = by_name[graph["name"]]
-        inputs = sample_inputs(graph, bg)
-        feeds[graph["name"]] = inputs
-        refs[graph["name"]] = _dygraph_outputs(bg.layer, inputs)
-        t0 = time.perf_counter()
-        try:
-            got = run_predictor(create_predictor(folder, graph["name"], threads=threads),
-                                inputs)
-            res = compare(refs[graph["name"]], got)
-        except Exception as exc:
-            res = {"ok": False, "reason": f"{type(exc).__name__}: "
-                                          f"{str(exc).strip().splitlines()[-1][:300]}"}
-        res["seconds"] = round(time.perf_counter() - t0, 3)
-        results["onednn_off"][graph["name"]] = res
-    if onednn_check:
-        results["onednn_on"] = _verify_onednn_subprocess(folder, feeds, refs, threads)
+    results = {"onednn_off": {}, "onednn_on": {}, "onednn_repair": {}}
+    settings = {}
+    timeout = float(os.environ.get("SPEECH_PIR_EXPORT_PREDICT_TIMEOUT", "120"))
+    worker = _predictor.Worker(timeout) if onednn_check else None
+    try:
+        for graph in _progress(manifest["graphs"], progress, "verify"):
+            name = graph["name"]
+            bg = by_name[name]
+            inputs = sample_inputs(graph, bg)
+            ref = _dygraph_outputs(bg.layer, inputs)
+            t0 = time.perf_counter()
+            try:
+                got = run_predictor(create_predictor(folder, name, threads=threads), inputs)
+                res = compare(ref, got)
+            except Exception as exc:
+                res = {"ok": False, "reason": _predictor._error_line(exc)}
+            res["seconds"] = round(time.perf_counter() - t0, 3)
+            results["onednn_off"][name] = res
+            settings[name] = Settings(False, [], threads)
+            if worker is None:
+                continue
+            repair = _predictor.repair_onednn(folder / name, inputs, ref, tolerance=TOLERANCE,
+                                              threads=threads, worker=worker)
+            results["onednn_on"][name] = repair["plain"]
+            if repair["deleted_passes"] or not repair["ok"]:
+                results["onednn_repair"][name] = {
+                    k: repair.get(k) for k in ("ok", "deleted_passes", "checks", "reason",
+                                               "verified") if repair.get(k) is not None}
+            if repair["ok"] or not res["ok"]:
+                settings[name] = Settings.from_dict(repair["settings"])
+    finally:
+        if worker is not None:
+            worker.__exit__(None, None, None)
     ok_off = all(r["ok"] for r in results["onednn_off"].values())
-    ok_on = onednn_check and all(r.get("ok") for r in results["onednn_on"].values())
+    ok_on = onednn_check and all(s.onednn for s in settings.values())
+    verified = all(results["onednn_off"][g]["ok"] or settings[g].onednn for g in settings)
     manifest["verification"] = {"tolerance": f"max|dygraph-predictor| <= {TOLERANCE} * "
                                              "max(1, max|dygraph|)", **results}
     manifest["predictor"] = {
         "onednn": bool(ok_on),
         "threads": threads,
-        "verified": bool(ok_off or ok_on),
+        "verified": bool(verified),
         "onednn_checked": onednn_check,
+        "graphs": {g: s.to_dict() for g, s in settings.items()},
     }
     _write_manifest(folder, manifest)
-    return {"ok": bool(ok_off or ok_on), "ok_onednn_off": ok_off, "ok_onednn_on": ok_on,
+    return {"ok": bool(verified), "ok_onednn_off": ok_off, "ok_onednn_on": ok_on,
             "manifest": manifest, "results": results}
-
-
-def _verify_onednn_subprocess(folder, feeds, refs, threads) -> dict:
-    with tempfile.TemporaryDirectory() as td:
-        feed_file = Path(td) / "feeds.npz"
-        out_file = Path(td) / "out.npz"
-        flat = {f"{g}::{i}": x for g, xs in feeds.items() for i, x in enumerate(xs)}
-        np.savez(feed_file, **flat)
-        cmd = [sys.executable, "-m", "speech_pir_export._predict", str(folder), str(feed_file),
-               str(out_file), "--onednn", "--threads", str(threads)]
-        env = dict(os.environ, GLOG_minloglevel="3")
-        limit = float(os.environ.get("SPEECH_PIR_EXPORT_PREDICT_TIMEOUT", "120"))
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=limit)
-        except subprocess.TimeoutExpired:
-            # seen with MDTC: heap corruption in oneDNN's PadKernel can deadlock in malloc
-            return {g: {"ok": False, "reason": f"predictor process hung (> {limit:.0f} s, "
-                                               "killed)"} for g in feeds}
-        if proc.returncode != 0 or not out_file.exists():
-            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines()
-                     if "warn" not in ln.lower()]
-            tail = lines[-3:]
-            reason = (f"predictor process died (signal {-proc.returncode})"
-                      if proc.returncode < 0 else f"exit {proc.returncode}")
-            return {g: {"ok": False, "reason": reason + ": " + " | ".join(tail)[-400:]}
-                    for g in feeds}
-        data = np.load(out_file, allow_pickle=False)
-        meta = json.loads(str(data["__meta__"]))
-        results = {}
-        for g in feeds:
-            if g in meta.get("errors", {}):
-                results[g] = {"ok": False, "reason": meta["errors"][g]}
-                continue
-            got = [data[f"{g}::{i}"] for i in range(meta["counts"][g])]
-            results[g] = compare(refs[g], got) | {"seconds": meta["seconds"][g]}
-        return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,6 +485,13 @@ class ExportedModel:
                               "verify`), or verification failed; refusing to run")
         self.onednn = bool(pred.get("onednn"))
         self.threads = threads
+        per_graph = pred.get("graphs") or {}
+        self.settings = {
+            g["name"]: Settings.from_dict(per_graph.get(g["name"]) or {"onednn": self.onednn})
+            for g in self.manifest["graphs"]
+        }
+        for s in self.settings.values():
+            s.threads = threads
         self._predictors = {}
         stats = self.folder / "stats.npy"
         self.stats = np.load(stats) if stats.exists() else None
@@ -552,8 +502,10 @@ class ExportedModel:
 
     def run(self, *inputs, graph="model") -> list[np.ndarray]:
         if graph not in self._predictors:
-            self._predictors[graph] = create_predictor(self.folder, graph, onednn=self.onednn,
-                                                       threads=self.threads)
+            if graph not in self.settings:
+                raise ExportError(f"no graph {graph!r} in this export", self.folder)
+            self._predictors[graph] = _predictor.create_predictor(self.folder / graph,
+                                                                  self.settings[graph])
         return run_predictor(self._predictors[graph], list(inputs))
 
 

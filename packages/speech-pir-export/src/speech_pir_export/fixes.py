@@ -257,7 +257,7 @@ def _softmax_w2v(mod):
 
 @fix(
     "pir-value-repeat-varargs",
-    "paddle.pir",
+    "paddle",
     "Tensor.repeat is native in Paddle 3 (so PaddleSpeech's own shim is not installed) and "
     "accepts `x.repeat(n, 1, 1)` in dygraph, but PIR's `Value.repeat` takes one list: under "
     "to_static `encoder_out.repeat(num_hyps, 1, 1)` (u2.py, u2_st, ctc_prefix_score) raises "
@@ -265,7 +265,9 @@ def _softmax_w2v(mod):
     "`Value.repeat` accepts varargs like the dygraph Tensor method and forwards a list.",
 )
 def _value_repeat(mod):
-    value_cls = getattr(mod, "Value", None)
+    # hooked on `paddle` itself: Value's tensor methods (repeat included) are patched onto it
+    # while paddle/__init__ runs, after paddle.pir has finished importing
+    value_cls = getattr(getattr(mod, "pir", None), "Value", None)
     original = getattr(value_cls, "repeat", None)
     if original is None or getattr(original, "_speech_pir_export", False):
         return
