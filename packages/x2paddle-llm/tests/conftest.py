@@ -315,6 +315,26 @@ VARIANTS = {
         "falcon",
         dict(multi_query=False, parallel_attn=False, num_key_value_heads=None, bias=True),
     ),
+    "gpt_oss": (
+        "gpt_oss",
+        dict(
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            head_dim=16,
+            sliding_window=5,
+            layer_types=["sliding_attention", "full_attention"],
+            swiglu_limit=0.3,
+            rope_parameters={
+                "rope_type": "yarn",
+                "factor": 4.0,
+                "beta_fast": 32.0,
+                "beta_slow": 1.0,
+                "truncate": False,
+                "rope_theta": 10000.0,
+                "original_max_position_embeddings": 32,
+            },
+        ),
+    ),
     "olmoe": ("olmoe", dict(num_experts=4, num_experts_per_tok=2)),
 }
 

@@ -287,19 +287,31 @@ class LatentAttention(nn.Layer):
 
 
 class MLP(nn.Layer):
-    """Gated (``down(act(gate(x)) * up(x))``) or plain (``down(act(up(x)))``) feed-forward."""
+    """Gated (``down(act(gate(x)) * up(x))``) or plain (``down(act(up(x)))``) feed-forward.
 
-    def __init__(self, cfg: DecoderConfig, intermediate: int, bias: bool):
+    ``clamp`` (GPT-OSS experts): ``down((clip(up) + 1) * g * sigmoid(alpha * g))`` with
+    ``g = min(gate, limit)``.
+    """
+
+    def __init__(
+        self, cfg: DecoderConfig, intermediate: int, bias: bool, clamp: tuple | None = None
+    ):
         super().__init__()
         h = cfg.hidden_size
         self.gate = _linear(h, intermediate, bias) if cfg.mlp_gated else None
         self.up = _linear(h, intermediate, bias)
         self.down = _linear(intermediate, h, bias)
         self.act = activation(cfg.hidden_act)
+        self.clamp = clamp
 
     def forward(self, x):
         if self.gate is None:
             return self.down(self.act(self.up(x)))
+        if self.clamp is not None:
+            alpha, limit = self.clamp
+            gate = paddle.clip(self.gate(x), max=limit)
+            up = paddle.clip(self.up(x), min=-limit, max=limit)
+            return self.down((up + 1.0) * (gate * F.sigmoid(gate * alpha)))
         return self.down(self.act(self.gate(x)) * self.up(x))
 
 
@@ -329,9 +341,10 @@ class MoE(nn.Layer):
                 [self.num_experts], default_initializer=nn.initializer.Constant(0.0)
             )
         self.has_score_bias = bool(m.get("score_bias"))
+        clamp = (m["swiglu_alpha"], m["swiglu_limit"]) if m.get("swiglu_limit") else None
         self.experts = nn.LayerList(
             [
-                MLP(cfg, m["moe_intermediate_size"], m.get("expert_bias", False))
+                MLP(cfg, m["moe_intermediate_size"], m.get("expert_bias", False), clamp)
                 for _ in range(self.num_experts)
             ]
         )
