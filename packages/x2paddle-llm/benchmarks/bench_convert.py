@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
+from x2paddle_llm._safetensors import PlannedTensor, StreamingWriter  # noqa: E402
 from x2paddle_llm.config import normalize_hf_config  # noqa: E402
 from x2paddle_llm.schema import expected_tensors  # noqa: E402
-from x2paddle_llm._safetensors import PlannedTensor, StreamingWriter  # noqa: E402
 
 # The converter runs in a fresh process that reports its own high-water mark (VmHWM belongs
 # to the process's address space, which exec resets; ru_maxrss of children does not).
@@ -132,7 +132,8 @@ def main() -> None:
             f"{time.perf_counter() - t0:.1f} s to write"
         )
         largest = max(
-            int(np.prod(s.hf_shape)) * 2 for s in expected_tensors(normalize_hf_config(raw)).values()
+            int(np.prod(s.hf_shape)) * 2
+            for s in expected_tensors(normalize_hf_config(raw)).values()
         )
         t0 = time.perf_counter()
         done = subprocess.run(
