@@ -144,6 +144,14 @@ def _(x, size):
     return [interp("bilinear", x, OutSize=size, scale=3.0, align_corners=False, align_mode=0)]
 
 
+@case(
+    "bilinear_interp_scale_tensor",
+    [("x", [2, 3, 5, 7], "float32", X4), ("s", [1], "float32", np.array([1.8], "float32"))],
+)
+def _(x, s):
+    return [interp("bilinear", x, Scale=s, scale=0.5, align_corners=False, align_mode=1)]
+
+
 @case("bilinear_interp_nhwc", [("x", [2, 5, 7, 3], "float32", f32(2, 5, 7, 3))])
 def _(x):
     return [
