@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import codegen, pyrewrite
-from .cpp import camel, expand_local_macros, statement_end
+from .cpp import expand_local_macros, statement_end
 from .errors import MigratorError
 from .scanner import (
-    FLUID_KERNEL_MACROS,
     FUNCTION_KERNEL_MACROS,
-    OP_MACROS,
     REGISTRATION_MACROS,
     Index,
     _belongs,
@@ -258,173 +256,6 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
             res.human.append(f"{s.path}:{s.line}: {s.kind} of deleted op '{s.name}'")
 
 
-def _migrate(tree: Tree, idx: Index, op: str, names: set[str], legacy: bool, static_only: bool,
-             res: Result, duplicate: bool = False, unused_kernels: frozenset = frozenset()) -> None:
-    """``duplicate``: the plan found the PHI kernel already there (every fluid kernel goes)."""
-    regs = [s for s in _sites(idx, names) if s.area == "fluid_op"]
-    fluid_kernels = [s for s in regs if s.kind in FLUID_KERNEL_MACROS]
-    # kernels the plan found unused (K2): their registrations go
-    for s in [s for s in regs if s.kind in FUNCTION_KERNEL_MACROS and s.name in unused_kernels]:
-        tree.write(s.path, _remove_spans(tree.read(s.path) or "", [(s.kind, s.name)]))
-    regs = [s for s in regs if s.name not in unused_kernels]
-    if not fluid_kernels:
-        fn_k = [s for s in regs if s.kind in FUNCTION_KERNEL_MACROS]
-        for s in fn_k:
-            res.human.append(f"{s.where}: PHI kernel '{s.name}' is registered from a fluid file; move it "
-                             "and its implementation to paddle/phi/kernels/ by hand")
-        return
-    kname = ("legacy_" + op) if legacy else op
-    ported: set[tuple[str, str]] = set()  # (fluid kernel name, backend) now served by PHI
-    for k, fluid in ((kname, op), (kname + "_grad", op + "_grad")):
-        for s in idx.sites.get(k, []):
-            if s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS and "0" not in s.conditions:
-                ported.add((fluid, s.arg2))
-    phi_exists = any(s.area == "phi_kernel" and s.kind in FUNCTION_KERNEL_MACROS
-                     for s in idx.sites.get(kname, []))
-    if not phi_exists:
-        op_site = next((s for s in regs if s.kind in OP_MACROS and s.name == op), None) or next(
-            (s for s in regs if s.kind == "LOCAL_REGISTER_MACRO" and s.name == op), None)
-        text = tree.read(op_site.path) if op_site else None
-        spec = codegen.parse_op(text, op, _local_headers(tree, text)) if text else None
-        if spec is None:
-            if op_site is not None and op_site.kind == "LOCAL_REGISTER_MACRO":
-                res.human.append(f"{op_site.where}: {op} is registered through {op_site.macro}(...), which "
-                                 "could not be expanded into a REGISTER_OPERATOR with a readable OpMaker "
-                                 "(a macro defined outside the file and the fluid headers it includes, or not "
-                                 "function-like); not generated")
-            else:
-                res.human.append(f"{op}: no REGISTER_OPERATOR found to read the OpMaker from; not generated")
-            return
-        if spec.missing_base:
-            res.human.append(f"{op_site.where}: the OpMaker of {op} extends {spec.missing_base}, which is "
-                             "neither in the file nor in the fluid headers it includes; not generated")
-            return
-        cpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
-        gpu = [s for s in fluid_kernels if s.name == op and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
-        dtypes = _dtypes(tree, cpu[0]) if cpu else ["float", "double"]
-        hdr = f"paddle/phi/kernels/{kname}_kernel.h"
-        if tree.read(hdr) is None:
-            tree.write(hdr, codegen.kernel_header(spec, kname))
-            res.created.append(hdr)
-        for backend, sites, rel in (("CPU", cpu, f"paddle/phi/kernels/cpu/{kname}_kernel.cc"),
-                                    ("GPU", gpu, f"paddle/phi/kernels/gpu/{kname}_kernel.cu")):
-            if not sites or tree.read(rel) is not None:
-                continue
-            compute, helpers = _compute_body(tree, sites[0])
-            src, complete = codegen.kernel_source(spec, kname, backend,
-                                                  _dtypes(tree, sites[0]) or dtypes,
-                                                  compute, sites[0].where, helpers)
-            tree.write(rel, src)
-            res.created.append(rel)
-            if complete:
-                ported.add((op, backend))
-            else:
-                res.human.append(f"{rel}: kernel body marked {codegen.TODO}")
-        fn = spec.infer_meta_fn or (camel(kname) + "InferMeta")
-        if not spec.infer_meta_fn:
-            n_in = len(spec.inputs)
-            which = "nullary" if n_in == 0 else "unary" if n_in == 1 else "binary" if n_in == 2 else "multiary"
-            decl, defi, complete = codegen.infer_meta(spec, fn)
-            _append_cpp(tree, f"paddle/phi/infermeta/{which}.h", decl, fn,
-                        '#pragma once\n#include "paddle/phi/core/meta_tensor.h"\n')
-            _append_cpp(tree, f"paddle/phi/infermeta/{which}.cc", defi, fn,
-                        f'#include "paddle/phi/infermeta/{which}.h"\n')
-            if not complete:
-                res.human.append(f"paddle/phi/infermeta/{which}.cc: {fn} marked {codegen.TODO}")
-        has_grad = spec.grad_registered or any(s.kind in OP_MACROS and s.name == op + "_grad" for s in regs)
-        gcpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "CPU" or s.kind == "REGISTER_OP_CPU_KERNEL")]
-        ggpu = [s for s in fluid_kernels if s.name == op + "_grad" and (s.arg2 == "GPU" or s.kind == "REGISTER_OP_CUDA_KERNEL")]
-        ydir = f"{YAML}/legacy/static_ops.yaml" if legacy else (
-            f"{YAML}/inconsistent/static_ops.yaml" if static_only else f"{YAML}/ops.yaml")
-        _append_yaml(tree, ydir, codegen.yaml_entry(spec, kname, fn, kname + "_grad" if has_grad else None), kname)
-        if has_grad:
-            gbody = _compute_body(tree, gcpu[0])[0] if gcpu else None
-            gspec = codegen.grad_spec(spec, gbody)
-            if spec.grad_maker and spec.grad is None:
-                res.human.append(f"{op}: custom grad maker {spec.grad_maker} not read (no Apply() found); "
-                                 "backward yaml guessed from the DefaultGradOpMaker convention")
-            bdir = ydir.replace("static_ops.yaml", "static_backward.yaml").replace("/ops.yaml", "/backward.yaml")
-            text = tree.read(bdir) or ""
-            if not re.search(r"(?m)^-[ \t]*backward_op[ \t]*:[ \t]*" + re.escape(kname) + r"_grad\b", text):
-                tree.write(bdir, text + ("\n" if text and not text.endswith("\n\n") else "")
-                           + codegen.backward_entry(spec, gspec, kname))
-            gk = kname + "_grad"
-            ghdr = f"paddle/phi/kernels/{gk}_kernel.h"
-            if (gcpu or ggpu) and tree.read(ghdr) is None:
-                tree.write(ghdr, codegen.kernel_header(gspec, gk))
-            for backend, sites, rel in (("CPU", gcpu, f"paddle/phi/kernels/cpu/{gk}_kernel.cc"),
-                                        ("GPU", ggpu, f"paddle/phi/kernels/gpu/{gk}_kernel.cu")):
-                if not sites or tree.read(rel) is not None:
-                    continue
-                body, helpers = _compute_body(tree, sites[0])
-                src, complete = codegen.kernel_source(gspec, gk, backend, _dtypes(tree, sites[0]),
-                                                      body, sites[0].where, helpers)
-                tree.write(rel, src)
-                if complete:
-                    ported.add((op + "_grad", backend))
-                else:
-                    res.human.append(f"{rel}: kernel body marked {codegen.TODO}")
-            if not gcpu and not ggpu:
-                res.human.append(f"{op}_grad: fluid registers no grad kernel; backward.yaml entry "
-                                 f"written, write the {gk} kernel")
-        compat = f"{YAML}/op_compat.yaml"
-        ctext = tree.read(compat) or ""
-        if not re.search(r"(?m)^-[ \t]*op[ \t]*:[ \t]*\w+(?:[ \t]*\([ \t]*)?" + re.escape(op) + r"\b", ctext):
-            _append_yaml(tree, compat, codegen.op_compat_entry(spec, kname, has_grad), kname)
-    if not legacy and not static_only:
-        if any(fluid == op for fluid, _ in ported):  # the generated _C_ops API has a live kernel
-            _rewrite_python(tree, idx, op, names, regs, res)
-        elif any(s.kind == "legacy_c_ops" and s.name == op for s in _sites(idx, names)):
-            res.human.append(f"{op}: _legacy_C_ops.{op} callers kept until a PHI kernel of {op} is live")
-    # remove the fluid kernel registrations (the PHI kernel now serves the op)
-    # Only registrations whose PHI replacement works are removed: a TODO kernel is registered
-    # under "#if 0" and the fluid kernel keeps serving that backend until it is ported.
-    by_file: dict[str, list[tuple[str, str]]] = {}
-    for s in fluid_kernels:
-        if s.kind == "LOCAL_REGISTER_MACRO":  # registers the op itself too: not a kernel-only edit
-            if duplicate:
-                res.human.append(f"{s.where}: {s.macro}({s.name}, ...) also registers a fluid kernel; "
-                                 "remove that part of the macro by hand")
-            continue
-        if duplicate or (s.name, _backend(s)) in ported:
-            by_file.setdefault(s.path, []).append((s.macro or s.kind, s.name))
-        elif s.name in (op, op + "_grad"):
-            res.human.append(f"{s.where}: fluid {_backend(s)} kernel of '{s.name}' kept until its PHI "
-                             "kernel is ported")
-    for path, lines in by_file.items():
-        tree.write(path, _remove_spans(tree.read(path) or "", lines))
-
-
-def _rewrite_python(tree: Tree, idx: Index, op: str, names: set[str], regs, res: Result) -> None:
-    """``_legacy_C_ops.<op>(ins, 'attr', v, ...)`` -> ``_C_ops.<op>(ins, attrs in yaml order)``,
-    when ``ops.yaml`` defines the op with the signature the OpMaker gives (the one ``apply``
-    generates), so the generated API takes exactly those arguments."""
-    files = sorted({s.path for s in _sites(idx, names) if s.kind == "legacy_c_ops" and s.name == op})
-    if not files:
-        return
-    op_site = next((s for s in regs if s.kind in OP_MACROS and s.name == op), None)
-    text = tree.read(op_site.path) if op_site else None
-    spec = codegen.parse_op(text, op, _local_headers(tree, text)) if text else None
-    ops_yaml = tree.read(f"{YAML}/ops.yaml") or ""
-    head = f"- op : {op}\n"
-    if spec is None or spec.missing_base or head not in ops_yaml or \
-            codegen.yaml_entry(spec, op, "").splitlines()[1] + "\n" not in ops_yaml.split(head, 1)[1][:2000]:
-        res.human.extend(f"{f}: _legacy_C_ops.{op} calls not rewritten: ops.yaml has no entry with the "
-                         "OpMaker's signature" for f in files)
-        return
-    inputs = [a.name for a in spec.inputs]
-    attrs = [(a.name, a.default) for a in spec.attrs]
-    for rel in files:
-        text = tree.read(rel)
-        if text is None:
-            continue
-        new, left = pyrewrite.rewrite_legacy_calls(text, op, inputs, attrs, inplace=bool(spec.inplace))
-        if new != text:
-            tree.write(rel, new)
-        for line, why in left:
-            res.human.append(f"{rel}:{line}: _legacy_C_ops.{op} call not rewritten to _C_ops.{op}: {why}")
-
-
 def _replace_callers(tree: Tree, idx: Index, d: dict, names: set[str], res: Result) -> None:
     """Static-graph ``append_op(type='c_X')`` callers -> the new-comm op (``pyrewrite``); every
     other caller is listed. A later scan finds no caller left and plans DELETE."""
@@ -533,6 +364,8 @@ def _dtypes(tree: Tree, site) -> list[str]:
 
 
 def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write: bool = False) -> Result:
+    from .migrate import migrate  # the MIGRATE steps build on this module's edit helpers
+
     root = Path(root)
     chosen = [d for d in decisions if d["verdict"] in (verdicts or APPLIED_VERDICTS)
               and (not ops or d["op"] in ops)]
@@ -558,10 +391,10 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
             # generates its _C_ops API; static-graph-only ops go to inconsistent/static_ops.yaml
             static_only = not any(s.kind in ("c_ops", "legacy_c_ops", "core_ops") and s.name == d["op"]
                                   for s in _sites(idx, names))
-            _migrate(tree, idx, d["op"], names, d["verdict"] == "MIGRATE_LEGACY", static_only, res,
-                     duplicate=d["rule"].endswith("phi-equivalent"),
-                     unused_kernels=frozenset(k["kernel"] for k in d.get("kernels", [])
-                                              if k["verdict"] == "DELETE"))
+            migrate(tree, idx, d["op"], names, res, legacy=d["verdict"] == "MIGRATE_LEGACY",
+                    static_only=static_only, duplicate=d["rule"].endswith("phi-equivalent"),
+                    unused_kernels=frozenset(k["kernel"] for k in d.get("kernels", [])
+                                             if k["verdict"] == "DELETE"))
         elif d["verdict"] == "REPLACE_THEN_DELETE":
             _replace_callers(tree, idx, d, names, res)
     changes = tree.changes()
