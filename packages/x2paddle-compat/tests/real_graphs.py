@@ -160,3 +160,34 @@ def slice_to_runtime_length():
         _init("one1", np.array([1], np.int64)),
     ]
     return _model(nodes, [_vi("x", ["n", "L", 2])], [_vi("y", ["n", "L1", 2])], inits)
+
+
+def gru_streaming(hidden=4, features=3):
+    """A streaming GRU step whose final state Y_h is consumed (N13)."""
+    g = 3 * hidden
+    nodes = [
+        helper.make_node("Unsqueeze", ["x", "axes1"], ["x3"]),
+        helper.make_node(
+            "GRU",
+            ["x3", "W", "R", "B", "", "h0"],
+            ["Y", "Y_h"],
+            hidden_size=hidden,
+            linear_before_reset=1,
+        ),
+        helper.make_node("Reshape", ["Y", "flat"], ["y"]),
+        helper.make_node("Tanh", ["Y_h"], ["h"]),
+    ]
+    inits = [
+        _init("axes1", np.array([1], np.int64)),
+        _init("flat", np.array([-1, hidden], np.int64)),
+        _w("W", [1, g, features]),
+        _w("R", [1, g, hidden]),
+        _w("B", [1, 2 * g]),
+        _w("h0", [1, 1, hidden]),
+    ]
+    return _model(
+        nodes,
+        [_vi("x", ["seq", features])],
+        [_vi("y", ["seq", hidden]), _vi("h", [1, 1, hidden])],
+        inits,
+    )

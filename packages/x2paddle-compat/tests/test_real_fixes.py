@@ -39,14 +39,15 @@ def test_real_model_fix(graph, fix_id, without, tmp_path):
     assert report.ok, report.table()
 
 
-def test_lstm_streaming_states(tmp_path):
+@pytest.mark.parametrize("graph", ["lstm_streaming", "gru_streaming"])
+def test_rnn_streaming_states(graph, tmp_path):
     """Consumed Y_h / Y_c and a batch-1 initial state against an input whose batch the
     emitted program cannot see (the Silero VAD sequence model); checked at 6 steps."""
     from x2paddle_compat import convert_onnx, sources
     from x2paddle_compat.verify import verify
 
-    path = tmp_path / "lstm.onnx"
-    onnx.save(real_graphs.lstm_streaming(), path)
+    path = tmp_path / "rnn.onnx"
+    onnx.save(getattr(real_graphs, graph)(), path)
     inputs = sources.onnx_inputs(path, {"x": [6, 3]})
     refs = sources.run_onnx(path, inputs)
     with without_fix("onnx-lstm-states"):

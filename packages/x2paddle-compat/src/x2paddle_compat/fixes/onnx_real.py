@@ -185,17 +185,20 @@ def _flatten(fix) -> None:
 @register(
     "onnx-lstm-states",
     "N13",
-    "ONNX LSTM whose final states Y_h/Y_c are consumed (streaming models): the consumers "
-    "look the states up as '<node>_p1/_p2', which X2Paddle never defined; an input with "
+    "ONNX LSTM/GRU whose final states Y_h/Y_c are consumed (streaming models): the consumers "
+    "look the states up as '<node>_p1/_p2', which the mappers never defined; an input with "
     "an unknown batch dimension is pinned to the batch of a static initial state "
     "(Paddle's rnn rejects batch -1 against 1 when exporting)",
 )
-def _lstm(fix) -> None:
+def _rnn_states(fix) -> None:
     legacy = _opset_legacy()
-    original = legacy.OpSet.LSTM
+    for op, kernel in (("LSTM", "paddle.nn.LSTM"), ("GRU", "paddle.nn.GRU")):
+        fix.patch(legacy.OpSet, op, _with_states(legacy, getattr(legacy.OpSet, op), kernel))
 
+
+def _with_states(legacy, original, kernel):
     @functools.wraps(original)
-    def LSTM(self, node):
+    def mapper(self, node):
         names = list(node.layer.input)
         x = self.graph.get_input_node(node, idx=0, copy=True)
         x_shape = list(x.out_shapes[0]) if x.out_shapes and x.out_shapes[0] else []
@@ -226,7 +229,7 @@ def _lstm(fix) -> None:
         if pinned:
             for layer_id in set(self.paddle_graph.layers) - before:
                 layer = self.paddle_graph.layers[layer_id]
-                if layer.kernel == "paddle.nn.LSTM" and layer.inputs.get("input") == x.name:
+                if layer.kernel == kernel and layer.inputs.get("input") == x.name:
                     layer.inputs["input"] = pinned
         # consumers of output i look it up as "<layer_name>_p<i>"
         for i, out in enumerate(node.layer.output):
@@ -236,7 +239,7 @@ def _lstm(fix) -> None:
                 )
         return result
 
-    fix.patch(legacy.OpSet, "LSTM", LSTM)
+    return mapper
 
 
 # --------------------------------------------------------------------------- ConstantOfShape, Pad
