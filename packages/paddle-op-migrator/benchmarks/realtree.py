@@ -139,12 +139,9 @@ def run(
             result["score"] = score_plan.score(
                 decisions, up, score_plan.read_truth(truth) if truth else None
             )
-            _, later_decisions, later_seconds = scan_and_plan(later)
-            present = {
-                n: o
-                for n, o in up.items()
-                if any(n in d["names"] and d["rule"] != "R0-absent" for d in later_decisions)
-            }
+            later_inv, later_decisions, later_seconds = scan_and_plan(later)
+            still = {e["name"] for e in later_inv["entries"] if e["status"] != "absent"}
+            present = {n: o for n, o in up.items() if n in still}
             result["later"] = {
                 "commit": _rev(later),
                 "scan_plan_seconds": later_seconds,
