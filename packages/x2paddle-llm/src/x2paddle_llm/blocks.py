@@ -321,8 +321,9 @@ class MoE(nn.Layer):
     group-limited selection, renormalised top-k, a routed scaling factor, shared experts with
     an optional sigmoid gate.
 
-    Every expert runs on every token and is weighted by its (mostly zero) routing weight:
-    one static graph for export, exact against transformers' sparse dispatch.
+    Eagerly each expert runs on its own tokens (sparse dispatch, as transformers does); in the
+    exported program every expert runs on every token weighted by its (mostly zero) routing
+    weight, which keeps the graph free of data-dependent shapes.
     """
 
     def __init__(self, cfg: DecoderConfig):
@@ -386,15 +387,29 @@ class MoE(nn.Layer):
         if self.norm_topk:
             top_w = top_w / (top_w.sum(axis=-1, keepdim=True) + self.norm_eps)
         top_w = top_w * self.scale
-        return (F.one_hot(top_idx, self.num_experts) * top_w.unsqueeze(-1)).sum(axis=1)
+        chosen = F.one_hot(top_idx, self.num_experts)  # [T, k, E]
+        return (chosen * top_w.unsqueeze(-1)).sum(axis=1), chosen.sum(axis=1)
 
     def forward(self, x):
         shape = paddle.shape(x)
         x2d = x.reshape([-1, x.shape[-1]])
-        weights = self.routing(x2d).astype(x.dtype)
+        weights, chosen = self.routing(x2d)
+        weights = weights.astype(x.dtype)
         out = paddle.zeros_like(x2d)
-        for e, expert in enumerate(self.experts):
-            out = out + expert(x2d) * weights[:, e : e + 1]
+        if paddle.in_dynamic_mode():
+            # Eager: each expert runs on the tokens routed to it only (sparse dispatch).
+            hit = chosen.sum(axis=0).numpy()
+            for e in np.nonzero(hit)[0].tolist():
+                rows = paddle.nonzero(chosen[:, e]).flatten()
+                y = self.experts[e](paddle.gather(x2d, rows)) * paddle.gather(
+                    weights[:, e], rows
+                ).unsqueeze(-1)
+                out = paddle.index_add(out, rows, 0, y)
+        else:
+            # Export: every expert on every token, weighted by its (mostly zero) routing weight,
+            # so the program has no data-dependent shapes.
+            for e, expert in enumerate(self.experts):
+                out = out + expert(x2d) * weights[:, e : e + 1]
         if self.shared is not None:
             shared = self.shared(x2d)
             if self.shared_gate is not None:
