@@ -151,6 +151,17 @@ def cmd_audit_diff(a) -> int:
     return 0
 
 
+class _ShowDefaults(argparse.HelpFormatter):
+    """Help lines end with the option's default when it has a real one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS) \
+                and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="paddle-op-migrator", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -212,9 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("after")
     s.add_argument("--out", help="diff JSON (and a .md next to it)")
     s.set_defaults(fn=cmd_audit_diff)
+    for name in ("lists", "scan", "plan", "apply", "verify", "audit-wheel", "audit-diff"):
+        sub.choices[name].formatter_class = _ShowDefaults
     for name in ("scan", "plan", "apply", "verify", "audit-wheel", "audit-diff"):
         sub.choices[name].add_argument("--overwrite", action="store_true",
-                                       help="replace existing output files (default: refuse them)")
+                                       help="replace existing output files (without it they are refused)")
 
     from .upgrade.command import add_parser as add_upgrade_program
 
