@@ -86,6 +86,15 @@ def _time(fn, repeat):
     return statistics.median(times)
 
 
+def _config_name(config) -> str:
+    """``embedded:<file>`` or the path below the examples folder: no path of one machine."""
+    config = Path(config)
+    if config.parent.name == "configs" and config.parent.parent.name == "speech_pir_export":
+        return f"embedded:{config.name}"
+    parts = config.parts
+    return "/".join(parts[-4:]) if "conf" in parts else config.name
+
+
 def bench(name, config, out, repeat):
     import paddle
     import speech_pir_export as spe
@@ -110,7 +119,7 @@ def bench(name, config, out, repeat):
 
     dy = _time(dygraph, repeat)
     pr = _time(predictor, repeat)
-    row = {"model": label, "config": str(config), "export_s": round(export_s, 2),
+    row = {"model": label, "config": _config_name(config), "export_s": round(export_s, 2),
            "graph_export_s": manifest["export_seconds"], "dygraph_s": round(dy, 5),
            "predictor_s": round(pr, 5), "predictor_speedup_vs_dygraph": round(dy / pr, 2),
            "verified_max_abs": max(r.get("max_abs", 0) for r in

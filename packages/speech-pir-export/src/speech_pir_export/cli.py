@@ -45,6 +45,7 @@ def _cmd_export(args):
             manifest = export(args.model, args.config, args.out, checkpoint=args.checkpoint,
                           stats=args.stats, phones_dict=args.phones_dict,
                           tones_dict=args.tones_dict, speaker_dict=args.speaker_dict,
+                          preprocess=args.preprocess, cmvn=args.cmvn,
                           verify_after=not args.no_verify,
                           onednn_check=not args.skip_onednn, overwrite=args.overwrite)
     _print_verification(manifest)
@@ -65,6 +66,12 @@ def _print_verification(manifest):
                 detail = res.get("reason") or (f"max_abs={res.get('max_abs', float('nan')):.2e}"
                                                f" max_rel={res.get('max_rel', float('nan')):.2e}")
                 print(f"  {graph:28s} {mode:10s} FAIL {detail}")
+    for graph, res in ver.get("onednn_repair", {}).items():
+        if res.get("ok"):
+            print(f"  {graph:28s} onednn     REPAIRED by deleting "
+                  f"{', '.join(res['deleted_passes'])} ({res['checks']} checks)")
+        else:
+            print(f"  {graph:28s} onednn     not repairable: {res.get('reason')}")
     pred = manifest["predictor"]
     print(f"  predictor settings: oneDNN {'on' if pred['onednn'] else 'off'} "
           f"(verified={pred['verified']})")
@@ -168,6 +175,11 @@ def build_parser():
     s.add_argument("--phones-dict", help="phone_id_map.txt (TTS) or vocab.txt (ASR)")
     s.add_argument("--tones-dict", help="tone_id_map.txt (SpeedySpeech)")
     s.add_argument("--speaker-dict", help="speaker_id_map.txt (multi-speaker)")
+    s.add_argument("--preprocess", help="ASR/ST: the recipe's feature pipeline (default: the "
+                   "config's preprocess_config, relative to its recipe folder)")
+    s.add_argument("--cmvn", help="ASR/ST: the recipe's global CMVN statistics "
+                   "(data/mean_std.json; default: the path its preprocess config or "
+                   "cmvn_file names, relative to the recipe folder)")
     s.add_argument("--out", required=True)
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--no-verify", action="store_true")

@@ -182,7 +182,7 @@ def write_table(rows: list[dict], readme: Path, conf_dir: Path):
              "(max abs, oneDNN off) | oneDNN | reason |", "|---|---|---|---|---|---|---|---|---|---|"]
     ok = lambda v: "yes" if v else ("-" if v is None else "no")  # noqa: E731
     for r in rows:
-        rel = os.path.relpath(r["config"], conf_dir)
+        rel = _rel(r["config"], conf_dir)
         ver = ("n/a" if r["verify"] is None else
                (f"pass {r['max_abs']:.1e}" if r["verify"] else "FAIL"))
         lines.append(f"| {rel} | {r['model'] or '-'} | {r['class'] or '-'} | {ok(r['builds'])} "
@@ -249,7 +249,7 @@ def main(argv=None):
     if results.exists() and not args.fresh:
         for line in results.read_text().splitlines():
             r = json.loads(line)
-            done[r["config"]] = r
+            done[_rel(r["config"], conf_dir)] = r
     configs = [p for p in model_configs(conf_dir) if not args.only or args.only in str(p)]
 
     def exportable_first(p):
@@ -269,7 +269,7 @@ def main(argv=None):
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
                GLOG_minloglevel="3")
     for path in tqdm(order, desc="zoo"):
-        if str(path) in done or exportable_first(path) != 0:
+        if _rel(path, conf_dir) in done or exportable_first(path) != 0:
             continue  # done, or a build-only family (the build phase covers it)
         try:
             proc = subprocess.run([sys.executable, "-m", "speech_pir_export.zoo", "--one",
@@ -287,11 +287,12 @@ def main(argv=None):
                    "forward": False, "exportable": False, "export": False, "verify": None,
                    "max_abs": None, "onednn": None, "seconds": args.timeout,
                    "reason": f"timeout after {args.timeout} s"}
-        done[str(path)] = row
+        row["config"] = _rel(path, conf_dir)  # results name configs relative to CONF_DIR
+        done[row["config"]] = row
         with results.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
     if args.readme:
-        print(write_table(merge(configs, Path(args.build_results), results), Path(args.readme),
+        print(write_table(merge(configs, Path(args.build_results), results, conf_dir), Path(args.readme),
                           conf_dir))
     return 0
 
@@ -303,11 +304,12 @@ def _phase_build(conf_dir, out: Path, args):
     out.parent.mkdir(parents=True, exist_ok=True)
     seen = set()
     if out.exists() and not args.fresh:
-        seen = {json.loads(ln)["config"] for ln in out.read_text().splitlines()}
+        seen = {_rel(json.loads(ln)["config"], conf_dir) for ln in out.read_text().splitlines()}
     for path in model_configs(conf_dir):
-        if args.only and args.only not in str(path) or str(path) in seen:
+        if args.only and args.only not in str(path) or _rel(path, conf_dir) in seen:
             continue
         row = run_build(path)
+        row["config"] = _rel(path, conf_dir)
         with out.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
         import gc
@@ -315,15 +317,25 @@ def _phase_build(conf_dir, out: Path, args):
         gc.collect()
 
 
-def merge(configs, build_file: Path, export_file: Path) -> list[dict]:
+def _rel(path, conf_dir) -> str:
+    """A config named relative to CONF_DIR (results carry no path of one machine; older
+    results with absolute paths are read the same way)."""
+    text = str(path)
+    marker = "paddlespeech-examples-conf/"
+    if os.path.isabs(text) and marker in text and not text.startswith(str(conf_dir)):
+        return text.split(marker, 1)[1]
+    return os.path.relpath(text, conf_dir) if os.path.isabs(text) else text
+
+
+def merge(configs, build_file: Path, export_file: Path, conf_dir=None) -> list[dict]:
     def load(p):
-        return {json.loads(ln)["config"]: json.loads(ln) for ln in p.read_text().splitlines()
-                } if p.exists() else {}
+        rows = [json.loads(ln) for ln in p.read_text().splitlines()] if p.exists() else []
+        return {_rel(r["config"], conf_dir): r for r in rows}
 
     builds, exports = load(build_file), load(export_file)
     rows = []
     for p in configs:
-        b, e = builds.get(str(p)), exports.get(str(p))
+        b, e = builds.get(_rel(p, conf_dir)), exports.get(_rel(p, conf_dir))
         if b is not None and e is not None and not e.get("model"):
             e = None  # an export-phase row of a family it does not export: keep the build row
         if b is None and e is None:

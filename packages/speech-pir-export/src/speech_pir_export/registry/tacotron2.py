@@ -90,7 +90,7 @@ def _is_taco(cfg):
         exp, acoustic_feeds(exp, **kw)[0], seed=kw.get("seed", 0), spk_emb=kw.get("spk_emb")
     ),
     notes="restructured for the predictor (Paddle 3.3.1 rejects upstream's while+if "
-    "graph, speech.md root cause 13): graphs encoder, decoder_step and postnet; "
+    "graph: `size 0 of regions must be equal to 2`): graphs encoder, decoder_step and postnet; "
     "the autoregressive loop runs in Python (infer.tacotron2_generate); the "
     "prenet's always-on dropout masks are an input of decoder_step",
 )
