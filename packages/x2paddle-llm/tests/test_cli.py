@@ -122,16 +122,17 @@ def test_help_does_not_import_paddle_and_is_fast():
     import sys
 
     code = (
-        "import sys, time; t = time.perf_counter()\n"
+        "import sys, time; t = time.process_time()\n"
         "from x2paddle_llm.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print(repr(time.perf_counter() - t), 'paddle' in sys.modules, 'torch' in sys.modules, file=sys.stderr)"
+        "print(repr(time.process_time() - t), 'paddle' in sys.modules, 'torch' in sys.modules, file=sys.stderr)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     seconds, paddle_loaded, torch_loaded = done.stderr.split()[-3:]
     assert "usage: x2paddle-llm" in done.stdout
     assert paddle_loaded == "False" and torch_loaded == "False"
-    assert float(seconds) < 1.0, f"--help took {seconds} s"
+    # CPU time of the import + parse, so that a loaded machine does not make the test flaky
+    assert float(seconds) < 1.0, f"--help took {seconds} s of CPU"
 
 
 def test_version(capsys):
