@@ -191,3 +191,24 @@ def gru_streaming(hidden=4, features=3):
         [_vi("y", ["seq", hidden]), _vi("h", [1, 1, hidden])],
         inits,
     )
+
+
+def if_on_input_value():
+    """If(mode == 1): Relu else Neg, where ``mode`` is an int64 input (a sample-rate
+    switch) and ``x`` has unknown dims, so onnxruntime's static folding cannot run (N14)."""
+    then_g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["t"])], "then", [], [_vi("t", None)]
+    )
+    else_g = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"])], "else", [], [_vi("e", None)]
+    )
+    nodes = [
+        helper.make_node("Constant", [], ["one"], value_int=1),
+        helper.make_node("Equal", ["mode", "one"], ["cond"]),
+        helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g),
+    ]
+    return _model(
+        nodes,
+        [_vi("x", ["n", 3, 4]), helper.make_tensor_value_info("mode", 7, [])],
+        [_vi("y", ["n", 3, 4])],
+    )

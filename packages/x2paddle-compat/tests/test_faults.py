@@ -128,6 +128,16 @@ def test_bad_input_shape_dict(case, good, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    "value,message",
+    [("sr", "not NAME=VALUE"), ("sr=abc", "not NAME=VALUE"), ("rate=16000", "not inputs")],
+)
+def test_bad_input_value(value, message, good, tmp_path, capsys):
+    code, _, err = run(capsys, *convert_args(good, tmp_path / "out", "--input-value", value))
+    assert code == 2 and message in err, err
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(
     "argv,message",
     [
         (["-f", "onnx", "-m", "x.onnx"], "--framework and --save_dir are required"),

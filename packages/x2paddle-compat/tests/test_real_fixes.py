@@ -78,6 +78,25 @@ def test_if_on_shape_converts_once_shapes_are_given(tmp_path):
     assert report.ok, report.table()
 
 
+def test_if_on_a_frozen_input_value(tmp_path):
+    """An If on an input's value (Silero VAD's sample rate): with the input frozen
+    (input_values) the branch is known; onnx's reference evaluator resolves it."""
+    from x2paddle_compat import convert_onnx, sources
+    from x2paddle_compat.verify import verify
+
+    path = tmp_path / "ifv.onnx"
+    onnx.save(real_graphs.if_on_input_value(), path)
+    with without_fix("onnx-if-known-condition"):
+        with pytest.raises(UnsupportedOpsError, match="If"):
+            convert_onnx(path, tmp_path / "without", input_values={"mode": 1})
+    for mode in (1, 0):
+        out = convert_onnx(path, tmp_path / f"mode{mode}", input_values={"mode": mode})
+        x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+        refs = sources.run_onnx(path, {"x": x, "mode": np.array(mode, np.int64)})
+        report = verify(out, {"x": x}, refs, predictors=False)
+        assert report.ok, report.table()
+
+
 def test_input_shape_dict_as_dict(tmp_path):
     """-isd as --help shows it: X2Paddle called eval() on the dict and failed."""
     from x2paddle_compat import convert_onnx, sources

@@ -43,6 +43,7 @@ class Entry:
     exporter: str  # what wrote the model
     task: str  # which real input (see make_inputs)
     fix_shapes: bool = False  # convert with the real input's shapes fixed (-isd)
+    values: dict | None = None  # inputs frozen to constants (--input-value)
 
 
 WHEELS = [
@@ -152,6 +153,8 @@ CORPUS = [
         "onnx",
         "spox, opset 16",
         "vad_chunk",
+        fix_shapes=True,
+        values={"sr": 16000},
     ),
     Entry(
         "Silero VAD v6 16k op15",
@@ -178,6 +181,8 @@ CORPUS = [
         "onnx",
         "torch 2.9, opset 18",
         "vad_chunk",
+        fix_shapes=True,
+        values={"sr": 16000},
     ),
     Entry(
         "Silero VAD v6 streaming LSTM (sequence)",
@@ -372,9 +377,14 @@ def run_entry(entry: Entry, workdir: Path) -> dict:
         spreads = spread(refs, plain)
         shapes = {k: list(np.shape(v)) for k, v in inputs.items()} if entry.fix_shapes else None
         t0 = time.perf_counter()
-        xc.convert_onnx(path, out, input_shape_dict=shapes, overwrite=True)
+        xc.convert_onnx(
+            path, out, input_shape_dict=shapes, input_values=entry.values, overwrite=True
+        )
         row["convert_s"] = round(time.perf_counter() - t0, 2)
-        feed = inputs
+        feed = {k: v for k, v in inputs.items() if k not in (entry.values or {})}
+        if entry.values:
+            row["frozen"] = entry.values
+        row["fixed_shapes"] = entry.fix_shapes
     elif entry.framework == "torchscript":
         import torch
 
@@ -579,6 +589,13 @@ def render(rows: list[dict]) -> str:
     ]
     for r in rows:
         note = r.get("error", "")
+        how = []
+        if r.get("fixed_shapes"):
+            how.append("-isd (real input's shapes)")
+        if r.get("frozen"):
+            how.append("--input-value " + " ".join(f"{k}={v}" for k, v in r["frozen"].items()))
+        if how:
+            note = "converted with " + ", ".join(how) + (f"; {note}" if note else "")
         if not note and not r.get("verified"):
             bad = [
                 f"{k}: {v['error'] or 'wrong'}"

@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
         "16 tokens, 16000 audio samples",
     )
     p.add_argument(
+        "--input-value",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="ONNX: freeze an input to a constant, e.g. --input-value sr=16000 (repeatable); "
+        "the converted model has no such input, and branches on it are resolved when the "
+        "other shapes are known (-isd)",
+    )
+    p.add_argument(
         "--enable_onnx_checker",
         "-oc",
         default="True",
@@ -185,6 +194,8 @@ def _main(argv) -> int:
 
 
 def _convert_and_verify(args) -> int:
+    import numpy as np
+
     import x2paddle_compat as xc
 
     from . import sources
@@ -211,6 +222,7 @@ def _convert_and_verify(args) -> int:
         from .convert import _check_file, _validate_onnx, check_shape_dict
 
         shapes = check_shape_dict(args.input_shape_dict)
+        values = _input_values(args.input_value)
         prepare_output(args.save_dir, overwrite=args.overwrite)
         model = _check_file(args.model, "ONNX model")
         _validate_onnx(model)
@@ -219,6 +231,11 @@ def _convert_and_verify(args) -> int:
             # the source model's answer first: a bad input shape or a crash of the source
             # runtime is reported before anything is written
             inputs = sources.onnx_inputs(model, shapes, args.seed)
+            for name, value in values.items():
+                if name in inputs:
+                    inputs[name] = np.asarray(value, dtype=inputs[name].dtype).reshape(
+                        inputs[name].shape
+                    )
             print(
                 "running onnxruntime on inputs "
                 + ", ".join(f"{k} {list(v.shape)}" for k, v in inputs.items()),
@@ -230,11 +247,13 @@ def _convert_and_verify(args) -> int:
             model,
             args.save_dir,
             input_shape_dict=shapes,
+            input_values=values,
             enable_onnx_checker=_bool(args.enable_onnx_checker),
             overwrite=args.overwrite,
         )
         if args.verify:
-            return check(inputs, refs, "onnxruntime", spread(refs, plain))
+            feed = {k: v for k, v in inputs.items() if k not in values}  # frozen: no input
+            return check(feed, refs, "onnxruntime", spread(refs, plain))
     elif args.framework == "tensorflow":
         xc.convert_tensorflow(
             args.model,
@@ -282,6 +301,24 @@ def _convert_and_verify(args) -> int:
             )
     print(f"converted into {args.save_dir} (not verified: add --verify)")
     return 0
+
+
+def _input_values(items: list[str]) -> dict:
+    """``["sr=16000", ...]`` -> ``{"sr": 16000}`` (values as Python literals)."""
+    from .errors import InvalidModelError
+
+    values = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError(item)
+            values[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as exc:
+            raise InvalidModelError(
+                f"--input-value {item!r} is not NAME=VALUE with a number or a list as VALUE"
+            ) from exc
+    return values
 
 
 def _caffe_input_shapes(folder) -> dict:

@@ -131,10 +131,17 @@ def convert_onnx(
     save_dir,
     *,
     input_shape_dict: dict | None = None,
+    input_values: dict | None = None,
     enable_onnx_checker: bool = True,
     overwrite: bool = False,
 ) -> Path:
-    """Convert an ONNX file; returns the output folder."""
+    """Convert an ONNX file; returns the output folder.
+
+    ``input_shape_dict`` fixes input shapes (``{name: [dims]}``, -1 = any). ``input_values``
+    freezes inputs to constants (``{"sr": 16000}``): they become weights of the converted
+    model, which then has no such input, and branches that test them (an ONNX ``If`` on a
+    sample rate) are resolved when the other input shapes are known too.
+    """
     path = _check_file(model_path, "ONNX model")
     prepare_output(save_dir, overwrite=overwrite)
     _validate_onnx(path)
@@ -142,16 +149,50 @@ def convert_onnx(
     _loaded()
     from x2paddle import convert as x2c
 
-    with atomic_output(save_dir, overwrite) as tmp:
-        _run(
-            x2c.onnx2paddle,
-            str(path),
-            str(tmp),
-            input_shape_dict=shapes,
-            enable_onnx_checker=enable_onnx_checker,
-            source=str(path),
-        )
+    with contextlib.ExitStack() as stack:
+        source = path
+        if input_values:
+            tmp_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            source = tmp_dir / path.name
+            freeze_inputs(path, input_values, source)
+        with atomic_output(save_dir, overwrite) as tmp:
+            _run(
+                x2c.onnx2paddle,
+                str(source),
+                str(tmp),
+                input_shape_dict=shapes,
+                enable_onnx_checker=enable_onnx_checker,
+                source=str(path),
+            )
     return Path(save_dir)
+
+
+def freeze_inputs(model_path, values: dict, out_path) -> None:
+    """Write ``model_path`` with the inputs named in ``values`` replaced by constants."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(model_path))
+    inputs = {i.name: i for i in model.graph.input}
+    unknown = sorted(set(values) - set(inputs))
+    if unknown:
+        raise InvalidModelError(
+            f"input values name {', '.join(unknown)}, not inputs of the model "
+            f"(its inputs: {', '.join(inputs)})",
+            model_path,
+        )
+    for name, value in values.items():
+        dtype = helper.tensor_dtype_to_np_dtype(inputs[name].type.tensor_type.elem_type)
+        try:
+            array = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise InvalidModelError(
+                f"input value {name}={value!r} is not a {dtype} value", model_path
+            ) from exc
+        model.graph.input.remove(inputs[name])
+        model.graph.initializer.append(numpy_helper.from_array(array, name))
+    onnx.save(model, str(out_path))
 
 
 def check_shape_dict(value, model_path=None) -> dict | None:

@@ -248,8 +248,9 @@ def _with_states(legacy, original, kernel):
 @register(
     "onnx-constant-of-shape",
     "N16",
-    "ConstantOfShape whose shape is a constant is emitted with a literal shape: X2Paddle "
-    "passed the shape as a Parameter, which Paddle 3's dygraph paddle.full reads as -1",
+    "ConstantOfShape whose shape is a constant is emitted with a literal shape: Paddle "
+    "3.3's dygraph paddle.full reads a 1-D shape tensor as [-1], so the generated Python "
+    "model failed",
 )
 def _constant_of_shape(fix) -> None:
     legacy = _opset_legacy()
@@ -257,10 +258,11 @@ def _constant_of_shape(fix) -> None:
 
     @functools.wraps(original)
     def ConstantOfShape(self, node):
-        shape = legacy._const_weight_or_none(self.graph.get_input_node(node, idx=0, copy=True))
+        val_shape = self.graph.get_input_node(node, idx=0, copy=True)
+        shape = legacy._const_weight_or_none(val_shape)
         value = node.get_attr("value")
-        if shape is None or np.asarray(shape).size == 0 or value is None:
-            return original(self, node)
+        if value is None or shape is None or np.asarray(shape).size == 0:
+            return original(self, node)  # run-time or empty shape (onnx-empty-constant)
         value = np.asarray(value).reshape(-1)
         self.paddle_graph.add_layer(
             "paddle.full",
@@ -367,3 +369,142 @@ def _slice_tensor_bounds(fix) -> None:
         return result
 
     fix.patch(legacy.OpSet, "Slice", Slice)
+
+
+# --------------------------------------------------------------------------- If
+
+# a node is evaluated when converting only if its constant inputs are this small (shape and
+# flag arithmetic, not weights)
+_FOLD_MAX_ELEMENTS = 1 << 16
+
+
+def fold_constant_branches(model) -> None:
+    """Evaluate small constant sub-expressions and replace each ``If`` whose condition then
+    is a constant by the nodes of its taken branch.
+
+    Conditions become constants when the values they test are known: a shape given with
+    ``-isd``, an input frozen with ``input_values`` (a sample rate). onnx's reference
+    evaluator computes them in this process (no onnxruntime, which crashed on such a graph);
+    an ``If`` on a run-time value stays (reported as unsupported).
+    """
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from .onnx_fixes import _apply_user_shapes
+
+    _apply_user_shapes(model)
+    graph = model.graph
+    opset = [o for o in model.opset_import]
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    static = {}  # graph inputs whose every dim is known
+    for value in graph.input:
+        dims = value.type.tensor_type.shape.dim
+        if value.name not in consts and all(d.HasField("dim_value") for d in dims):
+            static[value.name] = [d.dim_value for d in dims]
+    changed = True
+    while changed:
+        changed = False
+        for k, node in enumerate(list(graph.node)):
+            if node.op_type == "Constant" and node.output[0] not in consts:
+                value = _constant_value(node)
+                if value is not None:
+                    consts[node.output[0]] = value
+                    if not any(a.name == "value" for a in node.attribute):
+                        # value_int(s)/value_float(s) -> value: what the later passes read
+                        del node.attribute[:]
+                        node.attribute.append(
+                            helper.make_attribute("value", numpy_helper.from_array(value))
+                        )
+                    changed = True
+                continue
+            if (
+                node.op_type == "Shape"
+                and node.input[0] in static
+                and len(node.attribute) == 0
+                and node.output[0] not in consts
+            ):
+                consts[node.output[0]] = np.array(static[node.input[0]], np.int64)
+                changed = True
+                continue
+            if node.op_type == "If":
+                if node.input[0] not in consts:
+                    continue
+                taken = bool(np.asarray(consts[node.input[0]]).reshape(-1)[0])
+                branch = next(
+                    a.g
+                    for a in node.attribute
+                    if a.name == ("then_branch" if taken else "else_branch")
+                )
+                new = list(branch.node)
+                graph.initializer.extend(branch.initializer)
+                for out, result in zip(node.output, branch.output):
+                    new.append(helper.make_node("Identity", [result.name], [out]))
+                nodes = list(graph.node)
+                del graph.node[:]
+                graph.node.extend(nodes[:k] + new + nodes[k + 1 :])
+                changed = True
+                break
+            inputs = [i for i in node.input if i]
+            if (
+                not inputs
+                or any(a.type in (5, 10) for a in node.attribute)  # sub-graphs
+                or node.domain not in ("", "ai.onnx")
+                or any(i not in consts for i in inputs)
+                or any(np.asarray(consts[i]).size > _FOLD_MAX_ELEMENTS for i in inputs)
+                or all(o in consts for o in node.output)
+            ):
+                continue
+            try:
+                sub = helper.make_model(
+                    helper.make_graph(
+                        [node],
+                        "fold",
+                        [helper.make_empty_tensor_value_info(i) for i in inputs],
+                        [helper.make_empty_tensor_value_info(o) for o in node.output if o],
+                    ),
+                    opset_imports=opset,
+                )
+                results = ReferenceEvaluator(sub).run(None, {i: consts[i] for i in inputs})
+            except Exception:
+                continue
+            for name, value in zip([o for o in node.output if o], results):
+                consts[name] = np.asarray(value)
+            changed = True
+        if changed:
+            continue
+    # the If's inputs that folding made constant become initializers for X2Paddle
+    used = {i for n in graph.node for i in n.input}
+    have = {i.name for i in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    for name in sorted(used - have):
+        if name in consts and name not in producers:
+            graph.initializer.append(numpy_helper.from_array(np.asarray(consts[name]), name))
+
+
+def _constant_value(node):
+    from onnx import helper, numpy_helper
+
+    for attr in node.attribute:
+        if attr.name == "value":
+            return numpy_helper.to_array(attr.t)
+        if attr.name in ("value_int", "value_ints", "value_float", "value_floats"):
+            value = helper.get_attribute_value(attr)
+            dtype = np.int64 if "int" in attr.name else np.float32
+            return np.asarray(value, dtype=dtype)
+    return None
+
+
+@register(
+    "onnx-if-known-condition",
+    "N14",
+    "ONNX If whose condition is known when converting (a sample rate frozen with "
+    "input_values, a shape given with -isd) is replaced by its taken branch, evaluated with "
+    "onnx's reference evaluator; X2Paddle had no If, and onnxruntime's folding crashed "
+    "(segfault) on such a graph",
+)
+def _if_known(fix) -> None:
+    from .onnx_fixes import _ONNX_PASSES
+
+    # first: the inlined branches then go through the other passes (opset-18 Reduce axes)
+    _ONNX_PASSES.insert(0, fold_constant_branches)
+    fix.on_undo(lambda: _ONNX_PASSES.remove(fold_constant_branches))
