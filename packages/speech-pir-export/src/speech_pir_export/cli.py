@@ -210,6 +210,9 @@ def build_parser():
     s.add_argument("--output", help="output file: wav for TTS / vocoders (default out.wav), "
                                     "JSON for the others (default: stdout only)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    s.add_argument("--stream", action="store_true",
+                   help="U2: print a JSON line with the partial hypothesis after each "
+                        "encoder chunk, then the final result")
     s.set_defaults(func=_cmd_infer)
 
     s = sub.add_parser("demo", parents=[common],

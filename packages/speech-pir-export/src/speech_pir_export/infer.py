@@ -54,12 +54,20 @@ def vocode(voc: ExportedModel, mel: np.ndarray, seed=0) -> np.ndarray:
     return hook(voc, mel, seed=seed)
 
 
-def recognize(folder, wav: np.ndarray, sr: int) -> dict:
+def recognize(folder, wav: np.ndarray, sr: int, on_partial=None) -> dict:
+    """Features with the export's front end, then the family's decoder. ``on_partial(ids,
+    frames)``: streaming partial hypotheses (U2)."""
     exp = ExportedModel(folder)
     hook = _spec(exp).decode
     if hook is None:
         raise ExportError(f"`infer --wav` does not support {exp.manifest['model']} yet")
-    return hook(exp, features(exp.manifest, wav, sr))
+    feats = features(exp.manifest, wav, sr)
+    if on_partial is None:
+        return hook(exp, feats)
+    if exp.manifest["model"] != "u2":
+        raise ExportError(f"--stream: partial results are for U2 exports, not "
+                          f"{exp.manifest['model']}")
+    return hook(exp, feats, on_partial=on_partial)
 
 
 def _read_wav(path) -> tuple[np.ndarray, int]:
@@ -162,8 +170,25 @@ def main(args) -> int:
     if args.output:
         prepare_output(args.output, overwrite=overwrite, kind="file")
     wav, sr = _read_wav(args.wav)
+    on_partial = None
+    if getattr(args, "stream", False):
+        import os
+        import sys
+        import time
+
+        sys.stdout.flush()
+        stdout = os.dup(1)  # partial results go to the real stdout, also inside the redirect
+        t0 = time.perf_counter()
+        vocab = manifest["meta"].get("vocab")
+
+        def on_partial(ids, frames):
+            text = "".join(vocab[i] for i in ids) if vocab else " ".join(map(str, ids))
+            line = {"partial": text, "token_ids": ids, "audio_seconds": round(frames / 100, 2),
+                    "seconds": round(time.perf_counter() - t0, 4)}
+            os.write(stdout, (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
+
     with native_stdout_to_stderr(not verbose):
-        result = recognize(folder, wav, sr)
+        result = recognize(folder, wav, sr, on_partial=on_partial)
     if args.output:
         write_text(args.output, json.dumps(result, ensure_ascii=False) + "\n",
                    overwrite=overwrite)

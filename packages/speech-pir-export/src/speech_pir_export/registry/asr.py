@@ -282,7 +282,7 @@ def _is_u2(cfg):
     "asr",
     "U2 / Conformer / Transformer",
     detect=_is_u2,
-    decode=lambda exp, feats: _text_result(exp, u2_decode(exp, feats)),
+    decode=lambda exp, feats, **kw: _text_result(exp, u2_decode(exp, feats, **kw)),
     notes="graphs: forward_encoder_chunk (streaming encoder with caches), "
     "ctc_activation (log-softmax over the vocabulary), "
     "forward_attention_decoder (attention rescoring of CTC hypotheses)",
@@ -463,9 +463,10 @@ def _u2_st(cfg, ctx):
     return Built(model, graphs, meta)
 
 
-def u2_encode(exp, feats: np.ndarray, *, chunk_size=16) -> np.ndarray:
+def u2_encode(exp, feats: np.ndarray, *, chunk_size=16, on_chunk=None) -> np.ndarray:
     """(1, T, feat) -> encoder output (1, T', D): U2Model._forward_encoder with
-    simulate_streaming (all left chunks kept in the attention cache)."""
+    simulate_streaming (all left chunks kept in the attention cache). ``on_chunk(y, frames)``
+    gets each chunk's encoder output and the number of input frames consumed so far."""
     sub = int(exp.meta["subsampling_rate"])
     context = int(exp.meta["right_context"]) + 1
     stride = sub * chunk_size
@@ -494,6 +495,8 @@ def u2_encode(exp, feats: np.ndarray, *, chunk_size=16) -> np.ndarray:
             cnn = res[2]
         outs.append(y)
         offset += y.shape[1]
+        if on_chunk is not None:
+            on_chunk(y, min(cur + window, n))
     return np.concatenate(outs, axis=1)
 
 
@@ -532,12 +535,34 @@ def ctc_prefix_beam_search(log_probs: np.ndarray, beam: int, blank: int = 0):
 
 
 def u2_decode(
-    exp, feats: np.ndarray, *, beam=10, chunk_size=16, ctc_weight=0.5, mode="attention_rescoring"
+    exp,
+    feats: np.ndarray,
+    *,
+    beam=10,
+    chunk_size=16,
+    ctc_weight=0.5,
+    mode="attention_rescoring",
+    on_partial=None,
 ) -> list[int]:
     """Token ids of the best hypothesis: CTC prefix beam search over ``ctc_activation``,
     then (attention_rescoring) ``forward_attention_decoder`` scores + ctc_weight * CTC
-    score, as U2Model.attention_rescoring."""
-    enc = u2_encode(exp, feats, chunk_size=chunk_size)
+    score, as U2Model.attention_rescoring.
+
+    Streaming: ``on_partial(ids, frames)`` is called after each encoder chunk with the CTC
+    greedy hypothesis of the audio so far (what a streaming recogniser shows while the user
+    speaks); the final result is the same as without it."""
+    blank = int(exp.meta.get("blank_id", 0))
+    partial_lp = []
+
+    def chunk_done(y, frames):
+        partial_lp.append(exp.run(y, graph="ctc_activation")[0][0])
+        best = np.concatenate(partial_lp).argmax(-1)
+        ids = [int(t) for i, t in enumerate(best) if t != blank and (i == 0 or t != best[i - 1])]
+        on_partial(ids, frames)
+
+    enc = u2_encode(
+        exp, feats, chunk_size=chunk_size, on_chunk=chunk_done if on_partial is not None else None
+    )
     log_probs = exp.run(enc, graph="ctc_activation")[0][0]
     hyps = ctc_prefix_beam_search(log_probs, beam, int(exp.meta.get("blank_id", 0)))
     if mode == "ctc_prefix_beam_search":

@@ -104,6 +104,7 @@ def _is_fs2_stream(cfg):
     checkpoint_key="main_params",
     needs_stats=True,
     detect=_is_fs2_stream,
+    generate=lambda exp, **kw: generate_streaming(exp, **kw),
     detect_priority=1,
     notes="three graphs: encoder (text -> hidden), decoder (hidden chunk -> mel), "
     "postnet (mel -> residual), as synthesize_streaming.py",
@@ -141,7 +142,56 @@ def _fastspeech2_streaming(cfg, ctx):
             ["residual"],
         ),
     ]
-    return Built(model, graphs, _tts_meta(cfg, ctx), ("mel",))
+    meta = _tts_meta(cfg, ctx)
+    context = _conv_context(model.decoder) + _conv_context(model.postnet)
+    stats = ctx.stats or {}
+    meta["streaming"] = {
+        "context_frames": context,
+        "block_frames": 42,  # synthesize_streaming.py's default block
+        "mu": np.asarray(stats.get("mu", np.zeros(odim)), "float64").tolist(),
+        "sigma": np.asarray(stats.get("sigma", np.ones(odim)), "float64").tolist(),
+    }
+    return Built(model, graphs, meta, ("mel",))
+
+
+def _conv_context(layer) -> int:
+    """Frames each side that a stack of 1-D convolutions sees: the sum of
+    dilation * (kernel - 1) / 2 over its Conv1D layers (an upper bound for a sequential
+    stack; residual branches see no more)."""
+    total = 0
+    for sub in layer.sublayers(include_self=True):
+        if isinstance(sub, paddle.nn.Conv1D):
+            k = sub._kernel_size[0]
+            d = sub._dilation[0]
+            total += -(-d * (k - 1) // 2)  # ceil
+    return total
+
+
+def generate_streaming(exp, *, seed=0, block=None, on_chunk=None, **inputs) -> np.ndarray:
+    """FastSpeech2 (CNNDecoder) chunk by chunk, as synthesize_streaming.py: the encoder once,
+    then the decoder and postnet on blocks of ``block`` frames with the graphs' full context
+    on each side (``meta.streaming.context_frames``), so the concatenated chunks equal the
+    whole-utterance result. ``on_chunk(logmel_chunk)`` gets each chunk as it is ready."""
+    st = exp.meta["streaming"]
+    text = acoustic_feeds(exp, **inputs)[0]
+    hs = exp.run(text, graph="encoder")[0]  # (1, T, adim)
+    total = hs.shape[1]
+    block = int(block or st["block_frames"]) if total else 0
+    pad = int(st["context_frames"])
+    mu = np.asarray(st["mu"], "float32")
+    sigma = np.asarray(st["sigma"], "float32")
+    chunks = []
+    for start in range(0, total, max(block, 1)):
+        lo, hi = max(0, start - pad), min(total, start + block + pad)
+        norm = exp.run(np.ascontiguousarray(hs[:, lo:hi]), graph="decoder")[0]
+        res = exp.run(np.ascontiguousarray(norm.transpose(0, 2, 1)), graph="postnet")[0]
+        norm = norm + res.transpose(0, 2, 1)
+        keep = norm[0, start - lo : start - lo + min(block, total - start)]
+        logmel = (keep * sigma + mu).astype("float32")
+        if on_chunk is not None:
+            on_chunk(logmel)
+        chunks.append(logmel)
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(mu)), "float32")
 
 
 def _is_speedy(cfg):
