@@ -46,9 +46,24 @@ def text_to_ids(manifest: dict, text: str) -> np.ndarray:
     with tempfile.TemporaryDirectory() as td:
         vocab_file = Path(td) / "phone_id_map.txt"
         vocab_file.write_text("\n".join(f"{p} {i}" for i, p in enumerate(vocab)), encoding="utf-8")
-        frontend = Frontend(phone_vocab_path=str(vocab_file))
+        try:  # upstream's default: the g2pW polyphone model, fetched on first use
+            frontend = Frontend(g2p_model="g2pW", phone_vocab_path=str(vocab_file))
+        except Exception as exc:
+            import sys
+
+            print(
+                f"warning: PaddleSpeech's g2pW model is not available ({_first_line(exc)}); "
+                "using its pypinyin g2p instead (polyphones may differ)",
+                file=sys.stderr,
+            )
+            frontend = Frontend(g2p_model="pypinyin", phone_vocab_path=str(vocab_file))
     out = frontend.get_input_ids(text, merge_sentences=True)
     return np.asarray(out["phone_ids"][0].numpy(), dtype=np.int64)
+
+
+def _first_line(exc) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:160] if lines else type(exc).__name__
 
 
 def numbers(text, n, dtype, what):
