@@ -144,7 +144,7 @@ def test_cli_convert_and_errors(tmp_path, capsys):
             progress=False,
         )
     (tmp_path / "broken.safetensors").write_bytes(b"\x10\x00")
-    with pytest.raises(ValueError, match="not a readable safetensors"):
+    with pytest.raises(ValueError, match="not a safetensors file"):
         convert_original(tmp_path / "broken.safetensors", tmp_path / "y", progress=False)
     assert not (tmp_path / "y").exists()
 

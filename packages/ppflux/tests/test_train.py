@@ -416,20 +416,23 @@ def test_three_steps_match_reference_float64(
 
 
 def _check_three_steps(parity, name, loss_rel, overall, worst, key):
-    """Losses and all LoRA weights together within 1e-5, the worst single tensor within 1e-4
+    """Losses and all LoRA weights together within 1e-5, the worst single tensor within 1e-3
     (Adam's amplified fp32 rounding, see the comment below)."""
     parity(f"{name}: losses (relative)", loss_rel, 1e-5)
     parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
-    parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-4)
+    parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-3)
     assert loss_rel < 1e-5
     assert overall < 1e-5, overall
-    assert worst < 1e-4, (worst, key)
+    assert worst < 1e-3, (worst, key)
 
 
 # fp32, as users train: the same recipe, but Adam divides each gradient element by its own
 # magnitude, so elements with |g| near adam_epsilon (1e-8) turn fp32 rounding of the gradient
 # (~1e-11 absolute) into ~1e-3 of their update; the smallest LoRA-B tensors then sit at
-# ~1e-5..1e-4 relative while all weights together stay ~1e-7 (measured, see README).
+# ~1e-5..5e-4 relative while all weights together stay ~1e-7 (measured, see README). Which
+# element is worst depends on the CPU's kernels: the same code measured 3.0e-5 on an AMD EPYC
+# and 4.8e-4 on an Intel Xeon for logit_normal / accumulation 2; float64 runs pin the recipe
+# to 1e-5 per tensor.
 @pytest.mark.parametrize(
     "scheme,accum,sched",
     [("none", 1, "constant"), ("logit_normal", 2, "constant"), ("cosmap", 2, "linear")],
