@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from conftest import TESTS, ci_models, node_binary
@@ -61,8 +62,20 @@ def test_models_in_chromium(corpus, expected, tmp_path):
     shutil.copytree(corpus / "mlp", damaged)
     params = damaged / "model.pdiparams"
     params.write_bytes(params.read_bytes()[:100])
+    # A legacy (pre-PIR) program: the reader passes it on to Netron's own paddle.js.
+    legacy = tmp_path / "legacy"
+    code = (
+        "import paddle, sys; m = paddle.nn.Sequential(paddle.nn.Linear(4, 3), paddle.nn.ReLU());"
+        "spec = [paddle.static.InputSpec([None, 4], 'float32', 'x')];"
+        "paddle.jit.save(paddle.jit.to_static(m, input_spec=spec), sys.argv[1])"
+    )
+    env = dict(os.environ, FLAGS_enable_pir_api="0")
+    subprocess.run([sys.executable, "-c", code, str(legacy / "model")], env=env, check=True)
     with Viewer() as viewer:
-        cases = [{"name": "mlp_damaged", "url": viewer.add(damaged / "model.json")}]
+        cases = [
+            {"name": "mlp_damaged", "url": viewer.add(damaged / "model.json")},
+            {"name": "legacy", "url": viewer.add(legacy / "model.pdmodel")},
+        ]
         for name in names:
             url = viewer.add(corpus / name / "model.json")
             case = {"name": name, "url": url}
@@ -73,6 +86,8 @@ def test_models_in_chromium(corpus, expected, tmp_path):
                 case["region"] = {"node": "if", "screenshot": str(tmp_path / "then.png")}
             cases.append(case)
         results = run_cases(cases, tmp_path)
+    assert results["legacy"]["message"] == "" and results["legacy"]["errors"] == []
+    assert results["legacy"]["nodes"] >= 2, "Netron's paddle.js drew the legacy program"
     for name in ["mlp_damaged", *names]:
         result = results[name]
         want = expected[f"{name.replace('_damaged', '')}/model.json"]

@@ -7,6 +7,7 @@ launcher never imports Paddle.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import webbrowser
@@ -75,6 +76,10 @@ def serve(args: argparse.Namespace) -> int:
             f"{len(args.models)} models from port {args.port} would need ports above 65535",
             f"{args.host}:{args.port}",
         )
+    # Ctrl-C and SIGTERM stop the servers cleanly, also when the parent started this process
+    # with SIGINT ignored (a background job of a non-interactive shell).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     viewer = Viewer(host=args.host)
     stop = threading.Event()
     try:

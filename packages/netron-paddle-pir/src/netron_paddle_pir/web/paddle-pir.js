@@ -42,19 +42,15 @@ paddle.ModelFactory = class {
         try {
             const doc = context.value.doc;
             const header = paddle.header(doc);
-            let signatures = null;
-            try {
-                const text = await context.asset('pir-signatures.json');
-                signatures = JSON.parse(text);
-            } catch {
-                signatures = null; // operand and result names fall back to positions
-            }
-            let metadata = null;
-            try {
-                metadata = JSON.parse(await context.asset('pir-metadata.json'));
-            } catch {
-                metadata = null; // op documentation is optional
-            }
+            // Both tables are optional: names fall back to positions, documentation to none.
+            const table = async (name) => {
+                try {
+                    return JSON.parse(await context.asset(name));
+                } catch {
+                    return null;
+                }
+            };
+            const [signatures, metadata] = await Promise.all([table('pir-signatures.json'), table('pir-metadata.json')]);
             const program = new paddle.Program(doc.program, new ops.Catalog(signatures, metadata));
             const store = await weights.load(context, identifier, program.parameters);
             return new paddle.Model(header, program, store, signatures);

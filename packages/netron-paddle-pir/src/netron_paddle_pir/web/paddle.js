@@ -1,15 +1,22 @@
 // Served by netron-paddle-pir in place of Netron's own paddle.js. PIR JSON programs go to the
 // netron-paddle-pir reader; every other Paddle format goes to Netron's reader, which the
-// launcher serves unchanged as paddle-upstream.js.
+// launcher serves unchanged as paddle-upstream.js and which is loaded only when needed.
 
-import * as upstream from './paddle-upstream.js';
 import * as pir from './paddle-pir.js';
 
 export const ModelFactory = class {
 
     constructor() {
         this._pir = new pir.ModelFactory();
-        this._upstream = new upstream.ModelFactory();
+        this._upstream = null;
+    }
+
+    async upstream() {
+        if (!this._upstream) {
+            const upstream = await import('./paddle-upstream.js');
+            this._upstream = new upstream.ModelFactory();
+        }
+        return this._upstream;
     }
 
     async match(context) {
@@ -17,20 +24,22 @@ export const ModelFactory = class {
         if (type) {
             return type;
         }
-        return this._upstream.match(context);
+        const upstream = await this.upstream();
+        return upstream.match(context);
     }
 
     filter(context, match) {
         if (context.type === 'paddle.pir') {
             return true;
         }
-        return this._upstream.filter ? this._upstream.filter(context, match) : true;
+        return this._upstream && this._upstream.filter ? this._upstream.filter(context, match) : true;
     }
 
     async open(context) {
         if (context.type === 'paddle.pir') {
             return this._pir.open(context);
         }
-        return this._upstream.open(context);
+        const upstream = await this.upstream();
+        return upstream.open(context);
     }
 };
