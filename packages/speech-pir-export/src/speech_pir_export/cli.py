@@ -45,7 +45,7 @@ def _cmd_export(args):
             manifest = export(args.model, args.config, args.out, checkpoint=args.checkpoint,
                           stats=args.stats, phones_dict=args.phones_dict,
                           tones_dict=args.tones_dict, speaker_dict=args.speaker_dict,
-                          preprocess=args.preprocess, cmvn=args.cmvn,
+                          preprocess=args.preprocess, cmvn=args.cmvn, labels=args.labels,
                           verify_after=not args.no_verify,
                           onednn_check=not args.skip_onednn, overwrite=args.overwrite)
     _print_verification(manifest)
@@ -175,6 +175,8 @@ def build_parser():
     s.add_argument("--phones-dict", help="phone_id_map.txt (TTS) or vocab.txt (ASR)")
     s.add_argument("--tones-dict", help="tone_id_map.txt (SpeedySpeech)")
     s.add_argument("--speaker-dict", help="speaker_id_map.txt (multi-speaker)")
+    s.add_argument("--labels", help="text models: class labels, one per line (the "
+                   "punctuation recipe's punc_vocab; default: its data_params.punc_path)")
     s.add_argument("--preprocess", help="ASR/ST: the recipe's feature pipeline (default: the "
                    "config's preprocess_config, relative to its recipe folder)")
     s.add_argument("--cmvn", help="ASR/ST: the recipe's global CMVN statistics "

@@ -165,7 +165,7 @@ def _load_checkpoint(spec, path, model):
 
 
 def build(model_name, cfg, *, checkpoint=None, stats=None, vocab=None, tones=None,
-          speakers=None, preprocess=None, cmvn=None, seed=0):
+          speakers=None, preprocess=None, cmvn=None, labels=None, seed=0):
     """Build the dygraph model of a registry entry, load weights, fold weight norm, eval()."""
     import paddle
 
@@ -175,7 +175,7 @@ def build(model_name, cfg, *, checkpoint=None, stats=None, vocab=None, tones=Non
                           "its statistics file (--stats stats.npy, shape (2, n_mels))")
     paddle.seed(seed)
     ctx = Context(random_init=checkpoint is None, stats=stats, vocab=vocab, tones=tones,
-                  speakers=speakers, preprocess=preprocess, cmvn=cmvn)
+                  speakers=speakers, preprocess=preprocess, cmvn=cmvn, labels=labels)
     try:
         built = spec.build(cfg, ctx)
     except (ConfigError, KeyError) as exc:
@@ -229,7 +229,8 @@ def _recipe_front_end(cfg, config, preprocess, cmvn):
 
 
 def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=None,
-           tones_dict=None, speaker_dict=None, preprocess=None, cmvn=None, verify_after=True,
+           tones_dict=None, speaker_dict=None, preprocess=None, cmvn=None, labels=None,
+           verify_after=True,
            onednn_check=True, overwrite=False, progress=True) -> dict:
     """Export ``model_name`` built from ``config`` into the folder ``out`` (atomic).
 
@@ -250,8 +251,14 @@ def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=
             pre, cmvn_d = _recipe_front_end(cfg, config, preprocess, cmvn)
         except UserError as exc:
             raise ConfigError(exc.problem, exc.path) from exc
+    label_list = None
+    if spec.text_to_text is not None:  # a text model: its class labels (the recipe's punc_vocab)
+        label_file = labels or recipe_file(config, (cfg.get("data_params") or {}).get(
+            "punc_path"))
+        label_list = load_list(label_file, "label file") if label_file else None
     spec, built = build(model_name, cfg, checkpoint=checkpoint, stats=stats_d, vocab=vocab,
-                        tones=tones, speakers=speakers, preprocess=pre, cmvn=cmvn_d)
+                        tones=tones, speakers=speakers, preprocess=pre, cmvn=cmvn_d,
+                        labels=label_list)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         timings = {}
         graphs = []
@@ -392,7 +399,8 @@ def rebuild(folder):
     front = meta.get("frontend") or {}
     spec, built = build(manifest["model"], cfg, stats=stats, vocab=meta.get("vocab"),
                         tones=meta.get("tones"), speakers=meta.get("speakers"),
-                        preprocess=front.get("preprocess"), cmvn=front.get("cmvn_stats"))
+                        preprocess=front.get("preprocess"), cmvn=front.get("cmvn_stats"),
+                        labels=meta.get("punc_list"))
     built.model.set_state_dict(paddle.load(str(folder / "dygraph.pdparams")))
     built.model.eval()
     return manifest, built

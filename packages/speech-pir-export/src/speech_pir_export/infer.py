@@ -128,6 +128,16 @@ def main(args) -> int:
     spec = registry.get(manifest["model"])
     overwrite = bool(getattr(args, "overwrite", False))
     verbose = bool(getattr(args, "verbose", False))
+    if args.text is not None and spec.text_to_text is not None:  # text in, text out
+        if args.output:
+            prepare_output(args.output, overwrite=overwrite, kind="file")
+        with native_stdout_to_stderr(not verbose):
+            result = spec.text_to_text(ExportedModel(folder), args.text)
+        if args.output:
+            write_text(args.output, json.dumps(result, ensure_ascii=False) + "\n",
+                       overwrite=overwrite)
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
     if args.text is not None or args.phones is not None:
         if spec.generate is None or not args.vocoder:
             raise ExportError("--text/--phones need a TTS acoustic export and --vocoder DIR")

@@ -78,6 +78,7 @@ class Context:
     vocab_size: int = 120
     preprocess: dict | None = None  # the recipe's preprocess config (audio front end)
     cmvn: dict | None = None  # the recipe's global CMVN statistics (mean_std.json)
+    labels: list[str] | None = None  # class labels (a punctuation model's punc_vocab)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class ModelSpec:
     * ``vocode(exp, mel, *, seed) -> wav (N,)``: vocoders.
     * ``decode(exp, feats) -> dict``: models that take audio features (ASR, ST,
       classification, speaker vectors, keyword spotting).
+    * ``text_to_text(exp, text) -> dict``: text models (punctuation restoration).
     """
 
     name: str
@@ -103,6 +105,7 @@ class ModelSpec:
     generate: Callable | None = field(default=None, repr=False)
     vocode: Callable | None = field(default=None, repr=False)
     decode: Callable | None = field(default=None, repr=False)
+    text_to_text: Callable | None = field(default=None, repr=False)
     detect_priority: int = 0  # higher = tried first by detect() (more specific configs)
 
 
@@ -121,6 +124,7 @@ def register(
     generate=None,
     vocode=None,
     decode=None,
+    text_to_text=None,
     detect_priority=0,
 ):
     def deco(func):
@@ -136,6 +140,7 @@ def register(
             generate=generate,
             vocode=vocode,
             decode=decode,
+            text_to_text=text_to_text,
             detect_priority=detect_priority,
         )
         return func
