@@ -27,9 +27,11 @@ def punctuate(exp, text: str) -> dict:
     meta = exp.meta
     vocab, puncs = meta.get("vocab"), meta.get("punc_list")
     if not vocab or not puncs:
-        raise ExportError(f"{exp.manifest['model']}: this export has no tokenizer vocabulary "
-                          "or punctuation list (export with --phones-dict VOCAB and --labels "
-                          "PUNC_VOCAB)")
+        raise ExportError(
+            f"{exp.manifest['model']}: this export has no tokenizer vocabulary "
+            "or punctuation list (export with --phones-dict VOCAB and --labels "
+            "PUNC_VOCAB)"
+        )
     clean = re.sub("[^A-Za-z0-9\u4e00-\u9fa5]", "", text.lower())
     clean = re.sub(f"[{re.escape(''.join(puncs[1:]))}]", "", clean)
     if not clean:
@@ -91,8 +93,9 @@ def _ernie_punc(cfg, ctx):
         arch["vocab_size"] = len(ctx.vocab)
     num_classes = int(m["num_classes"])
     if ctx.labels and len(ctx.labels) != num_classes:
-        raise ConfigError(f"the punctuation list has {len(ctx.labels)} entries, the model "
-                          f"{num_classes} classes")
+        raise ConfigError(
+            f"the punctuation list has {len(ctx.labels)} entries, the model {num_classes} classes"
+        )
     model = ErnieLinear.__new__(ErnieLinear)  # upstream __init__ downloads the weights
     paddle.nn.Layer.__init__(model)
     model.ernie = ErnieForTokenClassification(ErnieConfig(**arch, num_labels=num_classes))
