@@ -212,3 +212,18 @@ def if_on_input_value():
         [_vi("x", ["n", 3, 4]), helper.make_tensor_value_info("mode", 7, [])],
         [_vi("y", ["n", 3, 4])],
     )
+
+
+def constant_of_runtime_shape():
+    """ConstantOfShape(Shape(x)) of a 1-D input of unknown length (BERT's mask, N16)."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node(
+            "ConstantOfShape",
+            ["s"],
+            ["k"],
+            value=numpy_helper.from_array(np.array([0.5], np.float32)),
+        ),
+        helper.make_node("Add", ["x", "k"], ["y"]),
+    ]
+    return _model(nodes, [_vi("x", ["n"])], [_vi("y", ["n"])])

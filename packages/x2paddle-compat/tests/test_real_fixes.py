@@ -19,6 +19,7 @@ CASES = [
     ("conv_no_kernel_shape", "onnx-conv-kernel-shape", (ConversionError, "")),
     ("flatten_two_unknown", "onnx-flatten-dynamic", "wrong"),
     ("constant_of_shape", "onnx-constant-of-shape", "wrong"),
+    ("constant_of_runtime_shape", "onnx-constant-of-shape", "wrong"),
     ("reflect_pad_2d", "onnx-pad-low-rank", (ConversionError, "dimension|3, 4, 5")),
     ("slice_to_runtime_length", "onnx-slice-tensor-bounds", "wrong"),
 ]

@@ -248,9 +248,9 @@ def _with_states(legacy, original, kernel):
 @register(
     "onnx-constant-of-shape",
     "N16",
-    "ConstantOfShape whose shape is a constant is emitted with a literal shape: Paddle "
-    "3.3's dygraph paddle.full reads a 1-D shape tensor as [-1], so the generated Python "
-    "model failed",
+    "ConstantOfShape: Paddle 3.3's dygraph paddle.full reads a one-element shape tensor "
+    "(or a Parameter) as [-1], so the generated Python model failed; a constant shape is "
+    "emitted as a literal list, a one-element run-time shape as a list of that tensor",
 )
 def _constant_of_shape(fix) -> None:
     legacy = _opset_legacy()
@@ -261,9 +261,23 @@ def _constant_of_shape(fix) -> None:
         val_shape = self.graph.get_input_node(node, idx=0, copy=True)
         shape = legacy._const_weight_or_none(val_shape)
         value = node.get_attr("value")
-        if value is None or shape is None or np.asarray(shape).size == 0:
-            return original(self, node)  # run-time or empty shape (onnx-empty-constant)
+        if value is None or (shape is not None and np.asarray(shape).size == 0):
+            return original(self, node)  # empty shape: onnx-empty-constant
         value = np.asarray(value).reshape(-1)
+        if shape is None:
+            out_shape = list(val_shape.out_shapes[0]) if val_shape.out_shapes else []
+            if out_shape != [1]:
+                return original(self, node)
+            # a one-element shape tensor: passed as a list of that tensor, which both
+            # dygraph and static Paddle read as the length
+            self.paddle_graph.add_layer(
+                "paddle.full",
+                inputs={"shape": [val_shape.name]},
+                outputs=[node.name],
+                fill_value=value[0].item() if value.size else 0,
+                dtype=repr(str(value.dtype)),
+            )
+            return None
         self.paddle_graph.add_layer(
             "paddle.full",
             inputs={},
