@@ -150,6 +150,8 @@ class Worker:
             env=env,
         )
         self.started += 1
+        # importing Paddle is not part of a check's time budget: wait for the worker's hello
+        _readline(self.proc, max(120.0, self.timeout))
 
     def check(self, prefix, settings: Settings, feeds, reference, tolerance=1e-4) -> dict:
         if self.proc is None or self.proc.poll() is not None:
@@ -224,6 +226,10 @@ def _readline(proc, timeout):
 
 
 def _worker_main():
+    from paddle import inference  # noqa: F401  (imported before saying ready)
+
+    sys.stdout.write('{"ready": true}\n')
+    sys.stdout.flush()
     for line in sys.stdin:
         req = json.loads(line)
         d = Path(req["dir"])
