@@ -315,8 +315,9 @@ def _local_headers(tree: Tree, text: str) -> str:
     return "\n".join(out)
 
 
-def _compute_body(tree: Tree, site) -> tuple[str | None, str]:
-    """(body of ``Compute`` of the kernel class a registration names, device helpers it uses).
+def _compute_body(tree: Tree, site) -> tuple[str | None, str, list[str]]:
+    """(body of ``Compute`` of the kernel class a registration names, device helpers it uses,
+    names the body uses that the fluid sources define and the generated file would not carry).
 
     The class is looked up in the registering file, then in the fluid headers it includes;
     file-local macros are expanded when that is where the class is written."""
@@ -326,7 +327,7 @@ def _compute_body(tree: Tree, site) -> tuple[str | None, str]:
     cm = re.search(r"(?:ops::)?(\w+)(?:<[^>]*>)?\s*[,)]", stmt.split(",", 3)[-1] if "STRUCT" in site.kind
                    else stmt.split(",", 1)[-1])
     if not cm:
-        return None, ""
+        return None, "", []
     cls = cm.group(1)
     pool = text + "\n" + _local_headers(tree, text)
     rx = re.compile(r"\bclass\s+" + cls + r"\b[^{;]*\{")
@@ -335,16 +336,19 @@ def _compute_body(tree: Tree, site) -> tuple[str | None, str]:
         pool = expand_local_macros(pool)[0]
         m = rx.search(pool)
     if not m:
-        return None, ""
+        return None, "", []
     body = codegen._braced(pool, m.end() - 1)
     cm2 = re.search(r"void\s+Compute\s*\(([^)]*)\)\s*const\s*(?:override)?\s*\{", body)
     if not cm2:
-        return None, ""
+        return None, "", []
     compute = codegen._braced(body, cm2.end() - 1)
     pm = re.search(r"ExecutionContext\s*&\s*(\w+)\s*$", cm2.group(1).strip())
     if pm and pm.group(1) != "ctx":  # Compute(const ExecutionContext& context): one name for the rules
         compute = re.sub(r"\b" + pm.group(1) + r"\b", "ctx", compute)
-    return compute, codegen.device_helpers(pool, compute)
+    helpers = codegen.device_helpers(pool, compute)
+    used = set(re.findall(r"\b[A-Za-z_]\w*\b", codegen.strip_comments(compute)))
+    unresolved = sorted((codegen.declared_names(pool) - codegen.declared_names(helpers) - {cls}) & used)
+    return compute, helpers, unresolved
 
 
 def _dtypes(tree: Tree, site) -> list[str]:

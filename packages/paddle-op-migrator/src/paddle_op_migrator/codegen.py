@@ -183,6 +183,7 @@ def parse_op(text: str, op: str, headers: str = "") -> OpSpec | None:
         d = st.find(".SetDefault(")
         default = st[d + 12: statement_end(st, d + 11) - 1].strip() if d >= 0 else ""
         spec.attrs.append(Arg(tm.group(2), "attr", tm.group(1), default))
+    _dedupe_names(spec)
     sm = re.search(r"DECLARE_INFER_SHAPE_FUNCTOR\s*\(\s*" + re.escape(op) + r"\s*,\s*\w+\s*,\s*PD_INFER_META\s*\(\s*(?:phi::)?(\w+)", text)
     if sm:
         spec.infer_meta_fn = sm.group(1)
@@ -193,6 +194,20 @@ def parse_op(text: str, op: str, headers: str = "") -> OpSpec | None:
     if spec.grad_maker:
         spec.grad = parse_grad_maker(text, spec.grad_maker, spec)
     return spec
+
+
+def _dedupe_names(spec: OpSpec) -> None:
+    """One C++ parameter per name: an output (``Variances``) or attribute that shares its PHI name
+    with an input or attribute (``variances``) becomes ``<name>_out`` / ``<name>_attr``."""
+    taken = {a.phi for a in spec.inputs}
+    for a in spec.attrs:
+        if a.phi in taken:
+            a.alias = a.phi + "_attr"
+        taken.add(a.phi)
+    for a in spec.outputs:
+        if a.phi in taken:
+            a.alias = a.phi + "_out"
+        taken.add(a.phi)
 
 
 def parse_grad_maker(text: str, cls: str, fwd: OpSpec) -> OpSpec | None:
@@ -374,7 +389,21 @@ _RENAMES = [(r"\bframework::(?:LoD)?Tensor\b", "phi::DenseTensor"), (r"\bframewo
             (r"\b(?:platform|phi)::errors::", "common::errors::"), (r"\bframework::make_ddim\b", "common::make_ddim"),
             (r"\bplatform::CPUPlace\b", "phi::CPUPlace"), (r"\bplatform::CUDAPlace\b", "phi::GPUPlace"),
             (r"\bplatform::float16\b", "phi::dtype::float16"), (r"\bplatform::bfloat16\b", "phi::dtype::bfloat16")]
-_NOT_MECHANICAL = re.compile(r"\bctx\.|framework::|platform::|operators::")
+_NOT_MECHANICAL = re.compile(r"\bctx\b|framework::|platform::|operators::|\bmath::")
+_KEYWORDS = {"if", "for", "while", "switch", "catch", "return", "sizeof", "decltype", "alignof",
+             "static_assert", "Compute", "defined"}
+_DECL_RES = [re.compile(r"\b(?:class|struct|union|enum)\s+(\w+)"),
+             re.compile(r"\busing\s+(\w+)\s*="),
+             re.compile(r"\btypedef\b[^;]*?\b(\w+)\s*;"),
+             re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)", re.M),
+             re.compile(r"\b(\w+)\s*\((?:[^;{}()]|\([^()]*\))*\)\s*(?:const\s*)?(?:override\s*)?"
+                        r"(?:noexcept\s*)?\{")]
+
+
+def declared_names(text: str) -> set[str]:
+    """Functions, types, aliases and macros that ``text`` defines (roughly, by their syntax)."""
+    text = strip_comments(text)
+    return {n for rx in _DECL_RES for n in rx.findall(text)} - _KEYWORDS
 
 
 def translate_compute(body: str, spec: OpSpec) -> tuple[str, bool]:
@@ -416,7 +445,7 @@ def translate_compute(body: str, spec: OpSpec) -> tuple[str, bool]:
 
 
 def kernel_source(spec: OpSpec, kname: str, backend: str, dtypes: list[str], compute: str | None,
-                  fluid_origin: str, helpers: str = "") -> tuple[str, bool]:
+                  fluid_origin: str, helpers: str = "", unresolved: list[str] | tuple = ()) -> tuple[str, bool]:
     """A PHI kernel file for ``backend`` (CPU .cc or GPU .cu). ``compute`` is the body of the
     fluid kernel class registered for that backend; ``helpers`` the ``__global__``/``__device__``
     functions of the fluid file it uses (carried over as they are)."""
@@ -425,12 +454,13 @@ def kernel_source(spec: OpSpec, kname: str, backend: str, dtypes: list[str], com
     code = ""
     if compute is not None:
         code, complete = translate_compute(compute, spec)
-        complete = complete and not _NOT_MECHANICAL.search(strip_comments(helpers))
+        complete = complete and not _NOT_MECHANICAL.search(strip_comments(helpers)) and not unresolved
     if complete:
         body = textwrap.indent(textwrap.dedent(code.strip("\n")), "  ").rstrip()
     else:
         reason = ("no kernel class was found for this backend" if compute is None else
-                  f"the fluid {'CUDA ' if backend == 'GPU' else ''}Compute() is not a mechanical translation")
+                  f"the fluid {'CUDA ' if backend == 'GPU' else ''}Compute() is not a mechanical translation"
+                  + (f"; it uses {', '.join(unresolved)} of the fluid sources" if unresolved else ""))
         carried = "\n".join(("  // " + ln).rstrip() for ln in (compute or "").strip("\n").splitlines())
         body = (f"  // {TODO}: {reason} (from {fluid_origin}).\n{carried}\n"
                 f'  PADDLE_THROW(common::errors::Unimplemented("{kname} is not ported yet"));')

@@ -175,10 +175,10 @@ def _write_kernels(
     ):
         if not sites or tree.read(rel) is not None:
             continue
-        body, helpers = _compute_body(tree, sites[0])
+        body, helpers, unresolved = _compute_body(tree, sites[0])
         dtypes = _dtypes(tree, sites[0]) or default_dtypes or []
         src, complete = codegen.kernel_source(
-            spec, kname, backend, dtypes, body, sites[0].where, helpers
+            spec, kname, backend, dtypes, body, sites[0].where, helpers, unresolved
         )
         tree.write(rel, src)
         if default_dtypes is not None:
@@ -199,7 +199,13 @@ def generate_forward_kernels(job: Job, spec) -> None:
 def generate_infer_meta(job: Job, spec) -> str:
     """The InferMeta function name: the one the op already uses, or a generated one."""
     fn = spec.infer_meta_fn or (camel(job.kname) + "InferMeta")
-    if not spec.infer_meta_fn:
+    existing = _declared_infer_meta(job.tree, fn) if not spec.infer_meta_fn else None
+    if existing:
+        job.res.human.append(
+            f"{existing}: {fn} already exists and is used as is; check that its "
+            "signature matches the yaml entry"
+        )
+    elif not spec.infer_meta_fn:
         n_in = len(spec.inputs)
         which = (
             "nullary"
@@ -228,6 +234,20 @@ def generate_infer_meta(job: Job, spec) -> str:
         if not complete:
             job.res.human.append(f"paddle/phi/infermeta/{which}.cc: {fn} marked {codegen.TODO}")
     return fn
+
+
+INFERMETA_HEADERS = ("nullary", "unary", "binary", "ternary", "multiary", "backward", "fusion")
+
+
+def _declared_infer_meta(tree: Tree, fn: str) -> str | None:
+    """The infermeta header that already declares ``fn`` (a second definition would not compile)."""
+    rx = re.compile(r"\bvoid\s+" + re.escape(fn) + r"\s*\(")
+    for name in INFERMETA_HEADERS:
+        rel = f"paddle/phi/infermeta/{name}.h"
+        text = tree.read(rel)
+        if text and rx.search(text) and f"begin {fn}\n" not in text:
+            return rel
+    return None
 
 
 def write_forward_yaml(job: Job, spec, fn: str) -> tuple[str, bool]:
