@@ -97,9 +97,12 @@ def test_verify_catches_the_breakages_of_a_careless_patch(tmp_path):
     text = save.read_text()
     # the registration head only: "PD_REGISTER_KERNEL(save_sr, ... ) " without its { ... } body
     save.write_text(re.sub(r"PD_REGISTER_KERNEL\(save_sr,[^)]*\)", "", text))
-    combine = copy / "paddle/fluid/operators/save_combine_op.cc"
-    ctext = combine.read_text()
-    combine.write_text(re.sub(r"PD_REGISTER_KERNEL\(save_combine_tensor,[^{]*\{[^}]*\}", "", ctext))
+    # every registration of save_combine_tensor (CPU and GPU files), as a K2 DELETE would
+    for combine in (copy / "paddle").rglob("save_combine_op.*"):
+        ctext = combine.read_text()
+        combine.write_text(
+            re.sub(r"PD_REGISTER_KERNEL\(save_combine_tensor,[^{]*\{[^}]*\}", "", ctext)
+        )
     include = [d for d in os.environ.get("POM_INCLUDE", "").split(":") if d]
     rep = verify(copy, baseline=Path(REF), include=include)
     text = "\n".join(rep["problems"])
