@@ -25,7 +25,11 @@ def infer_pipe(exported):
 def test_start_up_check_passes(infer_pipe):
     model = infer_pipe.model
     assert model.probe_diff <= 1e-4
-    assert model.attempts[-1].get("max_rel_diff") == model.probe_diff
+    assert set(model.predictors) == {"vision", "decoder"}
+    accepted = [
+        a for a in model.attempts if a.get("max_rel_diff") is not None and a["max_rel_diff"] <= 1e-4
+    ]
+    assert {a["program"] for a in accepted} == {"vision", "decoder"}
 
 
 @pytest.mark.parametrize(
@@ -64,21 +68,26 @@ def test_onednn_disagreement_falls_back_to_plain_kernels(exported, monkeypatch, 
     the first attempt's check reports a large difference; the runner must fall back."""
     from ppgotocr import export
 
-    real_check, real_create = export.InferenceModel._check, export.InferenceModel._create
+    real_check, real_create = export.InferenceModel._check_program, export.InferenceModel._create
 
     def create(self, name, onednn):
         self._asked_onednn = onednn
         return real_create(self, name, False)  # oneDNN itself fails on this tiny graph here
 
-    def check(self, predictors):
-        diff = real_check(self, predictors)
+    def check(self, name, predictor, probe, expected):
+        diff = real_check(self, name, predictor, probe, expected)
         return 1.0 if self._asked_onednn else diff
 
-    monkeypatch.setattr(export.InferenceModel, "_check", check)
+    monkeypatch.setattr(export.InferenceModel, "_check_program", check)
     monkeypatch.setattr(export.InferenceModel, "_create", create)
     model = export.InferenceModel(exported)
-    assert model.onednn is False and model.probe_diff <= 1e-4
-    assert [a.get("max_rel_diff") for a in model.attempts][0] == 1.0
+    assert model.onednn == {"vision": False, "decoder": False} and model.probe_diff <= 1e-4
+    assert [a.get("max_rel_diff") for a in model.attempts] == [
+        1.0,
+        model.probe_diffs["vision"],
+        1.0,
+        model.probe_diffs["decoder"],
+    ]
     assert "using the plain CPU kernels" in capsys.readouterr().err
     with pytest.raises(Exception, match="no predictor configuration reproduces"):
         export.InferenceModel(exported, mode="onednn")

@@ -47,9 +47,8 @@ def _cmd_ocr(args) -> int:
     if args.inference:
         pipe = GotOcrPipeline.from_inference(args.model, mode=args.onednn, verbose=args.verbose)
         print(
-            f"Paddle Inference predictor ({'oneDNN' if pipe.model.onednn else 'plain CPU'}"
-            f" kernels), start-up check against the exported model: max relative "
-            f"difference {pipe.model.probe_diff:.1e}",
+            f"Paddle Inference, checked against the exported model at start-up: "
+            f"{pipe.model.describe()}",
             file=sys.stderr,
         )
     else:
