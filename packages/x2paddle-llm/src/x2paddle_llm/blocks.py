@@ -19,6 +19,15 @@ F = paddle.nn.functional
 NEG_INF = float(np.finfo(np.float32).min)
 
 
+def _as(t, dtype):
+    """``t`` in ``dtype``, without a cast op when it already is (a decode step runs hundreds of ops:
+    each one saved is per-step Python and dispatch overhead)."""
+    return t if t.dtype == dtype else t.astype(dtype)
+
+
+F32 = paddle.float32
+
+
 def activation(name: str):
     if name in ("silu", "swish"):
         return F.silu
@@ -50,18 +59,18 @@ class Norm(nn.Layer):
 
     def forward(self, x):
         dtype = x.dtype
-        x32 = x.astype("float32")
+        x32 = _as(x, F32)
         if self.kind == "rms":
             x32 = x32 * paddle.rsqrt(x32.pow(2).mean(axis=-1, keepdim=True) + self.eps)
             if self.unit_offset:
-                return (x32 * (1.0 + self.weight.astype("float32"))).astype(dtype)
-            return self.weight * x32.astype(dtype)
+                return _as(x32 * (1.0 + _as(self.weight, F32)), dtype)
+            return self.weight * _as(x32, dtype)
         out = F.layer_norm(x32, [self.size], weight=None, bias=None, epsilon=self.eps)
         if self.weight is not None:
-            out = out * self.weight.astype("float32")
+            out = out * _as(self.weight, F32)
         if self.bias is not None:
-            out = out + self.bias.astype("float32")
-        return out.astype(dtype)
+            out = out + _as(self.bias, F32)
+        return _as(out, dtype)
 
 
 class Rotary(nn.Layer):
@@ -107,7 +116,7 @@ class Rotary(nn.Layer):
         emb = paddle.concat([freqs, freqs], axis=-1)
         cos = paddle.cos(emb) * self.attention_scaling
         sin = paddle.sin(emb) * self.attention_scaling
-        return cos.astype(dtype), sin.astype(dtype)
+        return _as(cos, dtype), _as(sin, dtype)
 
 
 def _rotate_half(x):
@@ -169,7 +178,7 @@ def scaled_attention(module, q, k, v, bias, groups: int = 1):
     query_len = q.shape[2] if paddle.in_dynamic_mode() else paddle.shape(q)[2]
     if groups > 1:
         q = q.reshape([0, k.shape[1], -1, q.shape[-1]])  # [B, kv, groups * S, D]
-    scores = paddle.matmul(q, k, transpose_y=True).astype("float32") * module.scaling
+    scores = _as(paddle.matmul(q, k, transpose_y=True), F32) * module.scaling
     if groups > 1:
         scores = scores.reshape([0, module.num_heads, query_len, -1])  # [B, H, S, T]
     if module.softcap:
@@ -185,7 +194,7 @@ def scaled_attention(module, q, k, v, bias, groups: int = 1):
         probs = F.softmax(scores - scores.max(axis=-1, keepdim=True), axis=-1)[..., :-1]
     else:
         probs = F.softmax(scores, axis=-1)
-    probs = probs.astype(q.dtype)
+    probs = _as(probs, q.dtype)
     if groups > 1:
         out = paddle.matmul(probs.reshape([0, k.shape[1], -1, paddle.shape(probs)[3]]), v)
         return out.reshape([0, module.num_heads, query_len, v.shape[-1]])
@@ -397,14 +406,20 @@ class MoE(nn.Layer):
         weights = weights.astype(x.dtype)
         out = paddle.zeros_like(x2d)
         if paddle.in_dynamic_mode():
-            # Eager: each expert runs on the tokens routed to it only (sparse dispatch).
-            hit = chosen.sum(axis=0).numpy()
-            for e in np.nonzero(hit)[0].tolist():
+            # Eager: only the experts some token chose run. With a few tokens (decoding) they run
+            # on all of them, weighted by the routing weight (zero where not chosen): no gathers;
+            # with many (prefill) each runs on its own tokens only (gather / index_add).
+            hit = np.nonzero(chosen.sum(axis=0).numpy())[0].tolist()
+            few = x2d.shape[0] <= 4
+            for e in hit:
+                if few:
+                    out = out + self.experts[e](x2d) * weights[:, e : e + 1]
+                    continue
                 rows = paddle.nonzero(chosen[:, e]).flatten()
-                y = self.experts[e](paddle.gather(x2d, rows)) * paddle.gather(
-                    weights[:, e], rows
-                ).unsqueeze(-1)
-                out = paddle.index_add(out, rows, 0, y)
+                y = self.experts[e](paddle.gather(x2d, rows))
+                out = paddle.index_add(
+                    out, rows, 0, y * paddle.gather(weights[:, e], rows).unsqueeze(-1)
+                )
         else:
             # Export: every expert on every token, weighted by its (mostly zero) routing weight,
             # so the program has no data-dependent shapes.

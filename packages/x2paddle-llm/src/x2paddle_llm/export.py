@@ -265,12 +265,19 @@ class InferenceRunner:
             return inference.create_predictor(config)
 
     def _run(self, predictor, ids, mask, keys, values):
+        """One step. The cache goes in and out as Paddle tensors (``predictor.run(list)``), so it
+        is never copied to numpy and back between steps; only the logits are."""
+        paddle = self.paddle
         feeds = {"input_ids": ids, "attention_mask": mask, "past_key": keys, "past_value": values}
-        for name in predictor.get_input_names():
-            predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(feeds[name]))
+        inputs = [
+            feed
+            if isinstance(feed, paddle.Tensor)
+            else paddle.to_tensor(np.ascontiguousarray(feed))
+            for feed in (feeds[name] for name in predictor.get_input_names())
+        ]
         with native_stdout_to_stderr():  # oneDNN passes print to stdout from C++
-            predictor.run()
-        return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+            logits, keys, values = predictor.run(inputs)
+        return [logits.numpy(), keys, values]
 
     def _check(self, predictor) -> float:
         probe = np.load(self.dir / PROBE_NAME)
