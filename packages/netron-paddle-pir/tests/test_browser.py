@@ -13,7 +13,6 @@ import sys
 
 import pytest
 from conftest import TESTS, ci_models, node_binary
-
 from netron_paddle_pir.server import Viewer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

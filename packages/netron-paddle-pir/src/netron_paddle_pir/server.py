@@ -70,9 +70,7 @@ def netron_dir(check_version: bool = True) -> Path:
     """Folder of the installed pip ``netron`` static app (checked against the tested range)."""
     spec = importlib.util.find_spec("netron")
     if spec is None or not spec.origin:
-        raise NetronNotFound(
-            "the 'netron' package is not installed: pip install 'netron>=9.3,<10'"
-        )
+        raise NetronNotFound("the 'netron' package is not installed: pip install 'netron>=9.3,<10'")
     folder = Path(spec.origin).parent
     if check_version:
         version = importlib.metadata.version("netron")
