@@ -69,6 +69,7 @@ SINGLE_CARD_IDENTITY = {"c_identity", "c_sync_calc_stream", "c_sync_comm_stream"
 class Tree:
     def __init__(self, root: str | None, git_dir: str | None, commit: str | None) -> None:
         self.root, self.git_dir, self.commit = root, git_dir, commit
+        self._texts: dict[str, dict[str, str]] = {}
 
     def read(self, path: str) -> str:
         if self.root:
@@ -90,8 +91,10 @@ class Tree:
     def grep(self, pattern: str, prefix: str) -> list[str]:
         if self.root:
             rx = re.compile(pattern)
-            return [f for f in self.files(prefix) if f.endswith((".cc", ".h", ".cu.cc"))
-                    and rx.search(self.read(f))]  # fmt: skip
+            if prefix not in self._texts:  # read the C++ sources once, then search in memory
+                self._texts[prefix] = {f: self.read(f) for f in self.files(prefix)
+                                       if f.endswith((".cc", ".h"))}  # fmt: skip
+            return [f for f, text in self._texts[prefix].items() if rx.search(text)]
         out = subprocess.run(["git", "--git-dir", self.git_dir, "grep", "-l", "-E", pattern,
                               self.commit, "--", prefix], capture_output=True, text=True)  # fmt: skip
         return [line.split(":", 1)[1] for line in out.stdout.split()]

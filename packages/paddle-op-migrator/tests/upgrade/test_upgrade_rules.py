@@ -59,11 +59,11 @@ def test_new_comm_successor_from_ring_id_yaml(mini):
 
 def test_shipped_rules_match_a_real_tree():
     """Regenerating from a real Paddle tree gives exactly the shipped rules.json."""
-    src = os.environ.get("PADDLE_OP_MIGRATOR_PADDLE_SRC")
+    src = os.environ.get("PADDLE_OP_MIGRATOR_PADDLE_SRC") or os.environ.get("POM_PADDLE_SRC")
     git_dir = os.environ.get("PADDLE_OP_MIGRATOR_PADDLE_GIT")
     commit = os.environ.get("PADDLE_OP_MIGRATOR_PADDLE_COMMIT")
     if not src and not (git_dir and commit):
-        pytest.skip("set PADDLE_OP_MIGRATOR_PADDLE_SRC (checkout) or PADDLE_OP_MIGRATOR_PADDLE_GIT "
+        pytest.skip("set PADDLE_OP_MIGRATOR_PADDLE_SRC or POM_PADDLE_SRC (checkout) or PADDLE_OP_MIGRATOR_PADDLE_GIT "
                     "and PADDLE_OP_MIGRATOR_PADDLE_COMMIT (git dir at the evidence commit)")  # fmt: skip
     shipped = load_rules()
     made = gen.build(gen.Tree(src, git_dir, commit), shipped["evidence_tree"])
