@@ -634,7 +634,13 @@ def render(rows: list[dict], load: list | None = None) -> str:
         )
     ok = sum(r["verified"] for r in rows)
     lines.append("")
-    if not quiet:
+    if quiet:
+        lines.append(
+            f"Latency from this one run (load average {', '.join(str(x) for x in load)} after "
+            "it): provisional until a second run below load 2 agrees."
+        )
+        lines.append("")
+    else:
         lines.append(
             "Latency not reported: the machine was shared while this ran (load average "
             f"{', '.join(str(x) for x in (load or []))} after the run); the timings are in "
