@@ -7,7 +7,7 @@ all dynamic.  Prefill passes a one-slot dummy cache whose mask entry is 0, so th
 (and one copy of the weights) handles both phases.
 
 Paddle 3.3.1's CPU predictor with oneDNN can return silently wrong numbers for exactly this
-kind of graph (research note R11).  The export therefore stores a probe (inputs + dygraph
+kind of graph (a traced Llama was measured off by 1.8).  The export therefore stores a probe (inputs + dygraph
 outputs); :class:`InferenceRunner` runs it when it starts, and in ``auto`` mode falls back
 from oneDNN to the plain CPU kernels when the probe disagrees.  If neither agrees it raises.
 """
