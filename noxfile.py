@@ -238,7 +238,7 @@ def drifted_copies() -> list[str]:
     ``# Copied from <dist>:<path>`` must equal ``packages/<dist>/<path>`` after that line."""
     problems = []
     for path in sorted(PACKAGES_DIR.glob("*/**/*.py")):
-        if ".nox" in path.parts or "node_modules" in path.parts:
+        if {".nox", "node_modules", "build"} & set(path.parts):
             continue
         with path.open(encoding="utf-8") as handle:
             first = handle.readline()
@@ -259,7 +259,7 @@ def drifted_copies() -> list[str]:
 def sync_copies(session: nox.Session) -> None:
     """Write every deliberate copy again from its original (``# Copied from`` header kept)."""
     for path in sorted(PACKAGES_DIR.glob("*/**/*.py")):
-        if ".nox" in path.parts:
+        if {".nox", "node_modules", "build"} & set(path.parts):
             continue
         with path.open(encoding="utf-8") as handle:
             first = handle.readline()

@@ -183,6 +183,10 @@ def test_native_stdout_goes_to_stderr():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "result\n"
     assert "native chatter" in proc.stderr
+    discarded = script.replace("native_stdout_to_stderr()", "native_stdout_to_stderr(discard=True)")
+    proc = subprocess.run([sys.executable, "-c", discarded], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (proc.stdout, proc.stderr) == ("result\n", "")
 
 
 # ------------------------------------------------------------------ _safetensors

@@ -72,6 +72,10 @@ def quiet_paddle(verbose: bool = False) -> None:
         return
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", message=r"No ccache found", category=UserWarning)
+    # Printed by Paddle's own to_static / jit.save code paths, not by anything a user wrote.
+    warnings.filterwarnings(
+        "ignore", message=r"(Tensor|Variable) do not have 'place' interface", category=UserWarning
+    )
 
 
 def _flush_native_stdout() -> None:
@@ -82,8 +86,9 @@ def _flush_native_stdout() -> None:
 
 
 @contextlib.contextmanager
-def native_stdout_to_stderr(enabled: bool = True) -> Iterator[None]:
-    """Send what native code writes to file descriptor 1 to stderr for the duration.
+def native_stdout_to_stderr(enabled: bool = True, *, discard: bool = False) -> Iterator[None]:
+    """Send what native code writes to file descriptor 1 to stderr for the duration
+    (``discard=True``: to the null device, for chatter that is never useful).
 
     Everything written to stdout inside the block goes to stderr, Python's ``print`` included:
     print results after it. Both streams are flushed on entry and exit.
@@ -100,10 +105,13 @@ def native_stdout_to_stderr(enabled: bool = True) -> Iterator[None]:
     sys.stdout.flush()
     _flush_native_stdout()
     saved = os.dup(stdout_fd)
+    sink = os.open(os.devnull, os.O_WRONLY) if discard else None
     try:
-        os.dup2(stderr_fd, stdout_fd)
+        os.dup2(stderr_fd if sink is None else sink, stdout_fd)
         yield
     finally:
         _flush_native_stdout()
         os.dup2(saved, stdout_fd)
         os.close(saved)
+        if sink is not None:
+            os.close(sink)
