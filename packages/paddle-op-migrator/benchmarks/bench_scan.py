@@ -27,7 +27,9 @@ from paddle_op_migrator.scanner import scan  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--files", type=int, default=15000)
     ap.add_argument("--list", default="all")
     args = ap.parse_args()
@@ -44,11 +46,21 @@ def main() -> None:
         decisions = plan(inv)
         t_plan = time.perf_counter() - t0
     total = t_scan + t_plan
-    res = {"files": inv["files_scanned"], "lines": inv["lines_scanned"], "ops": len(decisions),
-           "scan_s": round(t_scan, 2), "plan_s": round(t_plan, 3), "scan_plus_plan_s": round(total, 2),
-           "files_per_s": round(inv["files_scanned"] / t_scan), "lines_per_s": round(inv["lines_scanned"] / t_scan),
-           "target_s": 30, "generate_s": round(gen, 1), "machine": platform.platform(),
-           "cpus": os.cpu_count(), "python": platform.python_version()}
+    res = {
+        "files": inv["files_scanned"],
+        "lines": inv["lines_scanned"],
+        "ops": len(decisions),
+        "scan_s": round(t_scan, 2),
+        "plan_s": round(t_plan, 3),
+        "scan_plus_plan_s": round(total, 2),
+        "files_per_s": round(inv["files_scanned"] / t_scan),
+        "lines_per_s": round(inv["lines_scanned"] / t_scan),
+        "target_s": 30,
+        "generate_s": round(gen, 1),
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     out = HERE / "results" / "bench_scan.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")

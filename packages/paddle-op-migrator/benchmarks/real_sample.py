@@ -36,13 +36,21 @@ from paddle_op_migrator.scanner import scan
 from paddle_op_migrator.verify import verify
 
 HERE = Path(__file__).resolve().parent
-EXPECTED_OUTCOME = {"DELETE": "deleted", "REPLACE_THEN_DELETE": "deleted", "MIGRATE": "migrated",
-                    "DONE": "migrated", "MIGRATE_LEGACY": "migrated_legacy", "KEEP": "kept"}
+EXPECTED_OUTCOME = {
+    "DELETE": "deleted",
+    "REPLACE_THEN_DELETE": "deleted",
+    "MIGRATE": "migrated",
+    "DONE": "migrated",
+    "MIGRATE_LEGACY": "migrated_legacy",
+    "KEEP": "kept",
+}
 
 
 def upstream_outcome(before: dict | None, after: dict | None) -> str:
     """What upstream did to the op, read from the two censuses."""
-    if not before or not (before["op_proto"] or before["struct_kernel"] or before["function_kernel"]):
+    if not before or not (
+        before["op_proto"] or before["struct_kernel"] or before["function_kernel"]
+    ):
         return "unknown"  # not in the CPU wheel (GPU/XPU-only op) or not an op
     if before["op_proto"] and not (after and after["op_proto"]):
         return "deleted"
@@ -56,7 +64,9 @@ def upstream_outcome(before: dict | None, after: dict | None) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--paddle-src", required=True, type=Path)
     ap.add_argument("--list", default="all")
     ap.add_argument("--before", type=Path, default=HERE / "results/census_paddle_2.6.2.json")
@@ -76,8 +86,16 @@ def main() -> int:
         up = upstream_outcome(before.get(d["op"]), after.get(d["op"]))
         ok = up == EXPECTED_OUTCOME[d["verdict"]]
         agree += ok
-        rows.append({"op": d["op"], "entries": d["entries"], "verdict": d["verdict"], "rule": d["rule"],
-                     "upstream": up, "agree": ok})
+        rows.append(
+            {
+                "op": d["op"],
+                "entries": d["entries"],
+                "verdict": d["verdict"],
+                "rule": d["rule"],
+                "upstream": up,
+                "agree": ok,
+            }
+        )
     known = [r for r in rows if r["upstream"] != "unknown"]
     entries_known = sum(len(r["entries"]) for r in known)
     entries_agree = sum(len(r["entries"]) for r in known if r["agree"])
@@ -91,15 +109,29 @@ def main() -> int:
         rep = verify(work, compile_check=not a.no_compile)
         again = apply_plan(work, decisions)
     summary = {
-        "paddle_src": str(a.paddle_src), "list": a.list, "seconds": round(time.perf_counter() - t0, 2),
-        "files_scanned": inv["files_scanned"], "ops_compared": len(known), "ops_agree": agree,
-        "entries_compared": entries_known, "entries_agree": entries_agree,
+        "paddle_src": str(a.paddle_src),
+        "list": a.list,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "files_scanned": inv["files_scanned"],
+        "ops_compared": len(known),
+        "ops_agree": agree,
+        "entries_compared": entries_known,
+        "entries_agree": entries_agree,
         "ops_unknown_upstream": [r["op"] for r in rows if r["upstream"] == "unknown"],
-        "apply": {"changed": len(res.changed), "deleted": len(res.deleted), "created": len(res.created),
-                  "needs_human": len(res.human)},
-        "verify": {"ok": rep["ok"], "problems": rep["problems"], "todos": len(rep["todos"]),
-                   "compile": rep["compile"]["status"], "compiled": rep["compile"].get("files", []),
-                   "compile_reason": rep["compile"].get("reason", "")},
+        "apply": {
+            "changed": len(res.changed),
+            "deleted": len(res.deleted),
+            "created": len(res.created),
+            "needs_human": len(res.human),
+        },
+        "verify": {
+            "ok": rep["ok"],
+            "problems": rep["problems"],
+            "todos": len(rep["todos"]),
+            "compile": rep["compile"]["status"],
+            "compiled": rep["compile"].get("files", []),
+            "compile_reason": rep["compile"].get("reason", ""),
+        },
         "second_apply_empty": again.patch == "",
         "ops": rows,
     }
@@ -107,11 +139,15 @@ def main() -> int:
     a.out.write_text(json.dumps(summary, indent=2) + "\n")
     print("| op | entries | verdict | rule | upstream | agree |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| `{r['op']}` | {len(r['entries'])} | {r['verdict']} | {r['rule']} | {r['upstream']} | "
-              f"{'yes' if r['agree'] else ('-' if r['upstream'] == 'unknown' else 'NO')} |")
-    print(f"\n{agree} of {len(known)} op verdicts ({entries_agree} of {entries_known} list entries) agree with "
-          f"upstream's outcome; apply: {summary['apply']}; verify ok={rep['ok']} "
-          f"(g++: {rep['compile']['status']}); second apply empty: {summary['second_apply_empty']}")
+        print(
+            f"| `{r['op']}` | {len(r['entries'])} | {r['verdict']} | {r['rule']} | {r['upstream']} | "
+            f"{'yes' if r['agree'] else ('-' if r['upstream'] == 'unknown' else 'NO')} |"
+        )
+    print(
+        f"\n{agree} of {len(known)} op verdicts ({entries_agree} of {entries_known} list entries) agree with "
+        f"upstream's outcome; apply: {summary['apply']}; verify ok={rep['ok']} "
+        f"(g++: {rep['compile']['status']}); second apply empty: {summary['second_apply_empty']}"
+    )
     print(f"wrote {a.out}")
     return 0 if rep["ok"] and summary["second_apply_empty"] else 1
 

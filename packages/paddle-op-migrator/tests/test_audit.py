@@ -39,17 +39,32 @@ def test_audit_diff_outcomes(census, tmp_path):
     assert {d["outcome"] for d in same.values()} <= {"kept", "unchanged"}
     before = json.loads(json.dumps(census))
     after = json.loads(json.dumps(census))
-    rec = {"op_proto": True, "grad_op_proto": False, "struct_kernel": True, "function_kernel": False,
-           "fluid_kernel": False, "phi_kernel_name": None, "legacy_kernel": False, "pd_op": None,
-           "c_ops": False, "legacy_c_ops": True}
+    rec = {
+        "op_proto": True,
+        "grad_op_proto": False,
+        "struct_kernel": True,
+        "function_kernel": False,
+        "fluid_kernel": False,
+        "phi_kernel_name": None,
+        "legacy_kernel": False,
+        "pd_op": None,
+        "c_ops": False,
+        "legacy_c_ops": True,
+    }
     before["ops"] = {"a": dict(rec), "b": dict(rec), "c": dict(rec), "d": dict(rec)}
-    after["ops"] = {"a": dict(rec, struct_kernel=False, function_kernel=True),
-                    "b": dict(rec, struct_kernel=False, function_kernel=True, legacy_kernel=True),
-                    "c": dict(rec, struct_kernel=False, op_proto=False),
-                    "d": dict(rec)}
+    after["ops"] = {
+        "a": dict(rec, struct_kernel=False, function_kernel=True),
+        "b": dict(rec, struct_kernel=False, function_kernel=True, legacy_kernel=True),
+        "c": dict(rec, struct_kernel=False, op_proto=False),
+        "d": dict(rec),
+    }
     d = audit_diff(before, after)
     assert {k: v["outcome"] for k, v in d.items()} == {
-        "a": "migrated", "b": "migrated_legacy", "c": "deleted", "d": "kept"}
+        "a": "migrated",
+        "b": "migrated_legacy",
+        "c": "deleted",
+        "d": "kept",
+    }
     assert "| `b` | migrated_legacy |" in diff_markdown(d, before, after)
     b, a = tmp_path / "b.json", tmp_path / "a.json"
     b.write_text(json.dumps(before))

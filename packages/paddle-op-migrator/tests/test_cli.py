@@ -23,13 +23,28 @@ def test_unknown_names_are_absent_and_full_cli_flow(pristine_tree, tmp_path, cap
     lst = tmp_path / "l.txt"
     lst.write_text("nce\nno_such_op_anywhere\n")
     inv = tmp_path / "inv.json"
-    assert main(["scan", "--paddle-src", str(pristine_tree), "--list", str(lst), "--out", str(inv)]) == 0
+    assert (
+        main(["scan", "--paddle-src", str(pristine_tree), "--list", str(lst), "--out", str(inv)])
+        == 0
+    )
     assert main(["plan", "--inventory", str(inv), "--out", str(tmp_path / "plan")]) == 0
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert {d["op"]: d["verdict"] for d in plan} == {"nce": "DELETE", "no_such_op_anywhere": "DONE"}
     assert (tmp_path / "plan.md").exists() and (tmp_path / "plan.csv").exists()
-    assert main(["apply", "--paddle-src", str(pristine_tree), "--plan", str(tmp_path / "plan.json"),
-                 "--out", str(tmp_path / "p.diff")]) == 0
+    assert (
+        main(
+            [
+                "apply",
+                "--paddle-src",
+                str(pristine_tree),
+                "--plan",
+                str(tmp_path / "plan.json"),
+                "--out",
+                str(tmp_path / "p.diff"),
+            ]
+        )
+        == 0
+    )
     assert "deleted file mode" in (tmp_path / "p.diff").read_text()
 
 
@@ -39,8 +54,20 @@ def test_bad_inventory_and_unknown_op(pristine_tree, tmp_path, capsys):
     assert main(["plan", "--inventory", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert "bad.json" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
-    assert main(["apply", "--paddle-src", str(pristine_tree), "--list", str(pristine_tree / "oplist.txt"),
-                 "--op", "nope"]) == 2
+    assert (
+        main(
+            [
+                "apply",
+                "--paddle-src",
+                str(pristine_tree),
+                "--list",
+                str(pristine_tree / "oplist.txt"),
+                "--op",
+                "nope",
+            ]
+        )
+        == 2
+    )
     assert "not in the plan" in capsys.readouterr().err
 
 

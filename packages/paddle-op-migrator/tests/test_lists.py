@@ -12,7 +12,13 @@ def test_builtin_lists_are_verbatim_with_rows_and_duplicates():
     assert (t1[94].name, t1[95].name) == ("save", "save_sr")
     assert t2[88].name == "number_count"
     # the tail of list 2 is the custom-device registry file, in order
-    assert [e.name for e in t2[71:76]] == ["save_combine", "load_combine", "c_concat", "c_split", "c_embedding"]
+    assert [e.name for e in t2[71:76]] == [
+        "save_combine",
+        "load_combine",
+        "c_concat",
+        "c_split",
+        "c_embedding",
+    ]
     assert len(load_list("all")) == 220
 
 

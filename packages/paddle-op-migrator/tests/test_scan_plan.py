@@ -13,8 +13,11 @@ def _inv(tree):
 def test_every_fixture_op_gets_the_verdict_its_evidence_implies(pristine_tree):
     decisions = {d["op"]: d for d in plan(_inv(pristine_tree))}
     assert set(decisions) == set(EXPECTED)
-    wrong = {op: (d["verdict"], d["rule"]) for op, d in decisions.items()
-             if (d["verdict"], d["rule"].split("-")[0]) != EXPECTED[op]}
+    wrong = {
+        op: (d["verdict"], d["rule"])
+        for op, d in decisions.items()
+        if (d["verdict"], d["rule"].split("-")[0]) != EXPECTED[op]
+    }
     assert not wrong
     for d in decisions.values():  # evidence is path:line into the tree
         assert d["evidence"]
@@ -41,13 +44,18 @@ def test_sites_multiline_ifdef_registry_and_kernel_names(pristine_tree):
     cu = [s for s in sites if s["path"].endswith("c_allreduce_sum_op.cu.cc")]
     assert cu and cu[0]["conditions"] == ["NCCL_VERSION_CODE >= 21000 && CUDA_VERSION >= 11000"]
     assert cu[0]["end_line"] > cu[0]["line"]  # multi-line macro
-    assert any(s["path"].endswith("custom_device_common_op_registry.cc") and s["kind"] == "REGISTER_OP_CUSTOM_DEVICE_KERNEL"
-               for s in sites)
+    assert any(
+        s["path"].endswith("custom_device_common_op_registry.cc")
+        and s["kind"] == "REGISTER_OP_CUSTOM_DEVICE_KERNEL"
+        for s in sites
+    )
     entries = {e["name"]: e for e in inv["entries"]}
     assert entries["save_combine_tensor"]["op"] == "save_combine"
     assert entries["nce_grad"]["op"] == "nce"
     assert entries["ncclAllReduce"]["status"] == "absent"
-    assert entries["brelu_grad"]["status"] == "found_via_op"  # made by REGISTER_ACTIVATION_OP(brelu)
+    assert (
+        entries["brelu_grad"]["status"] == "found_via_op"
+    )  # made by REGISTER_ACTIVATION_OP(brelu)
     assert any("not UTF-8" in w for w in inv["warnings"])
     assert any("binary" in w for w in inv["warnings"])
 
@@ -56,8 +64,10 @@ def test_kernel_name_entries_get_kernel_verdicts(pristine_tree):
     d = {x["op"]: x for x in plan(_inv(pristine_tree))}
     ks = {k["kernel"]: (k["verdict"], k["rule"]) for k in d["save_combine"]["kernels"]}
     # save_combine_tensor is named by save_combine_sig.cc; nothing names save_combine_vocab
-    assert ks == {"save_combine_tensor": ("MOVE", "K1-kernel-referenced"),
-                  "save_combine_vocab": ("DELETE", "K2-kernel-unused")}
+    assert ks == {
+        "save_combine_tensor": ("MOVE", "K1-kernel-referenced"),
+        "save_combine_vocab": ("DELETE", "K2-kernel-unused"),
+    }
 
 
 def test_outputs(pristine_tree):
@@ -73,7 +83,8 @@ def test_rules_fire_on_a_tree_they_have_not_seen(tree):
     """Move evidence: the verdicts move with it (no per-op table)."""
     # give nce a TRT converter: it can no longer be deleted
     (tree / "paddle/fluid/inference/tensorrt/convert/nce_op.cc").write_text(
-        "REGISTER_TRT_OP_CONVERTER(nce, NceOpConverter);\n")
+        "REGISTER_TRT_OP_CONVERTER(nce, NceOpConverter);\n"
+    )
     # remove soft_relu's only Python caller: it becomes dead code
     p = tree / "python/paddle/static/nn/common.py"
     p.write_text(p.read_text().replace("soft_relu", "relu"))
@@ -86,8 +97,14 @@ def test_builtin_lists_on_fixture_report_absent_not_error(pristine_tree):
     inv = scan(pristine_tree, load_list("all"))
     assert len(inv["entries"]) == 220
     assert sum(e["status"] == "absent" for e in inv["entries"]) > 50
-    assert {d["verdict"] for d in plan(inv)} <= {"DONE", "DELETE", "MIGRATE", "MIGRATE_LEGACY",
-                                                 "REPLACE_THEN_DELETE", "KEEP"}
+    assert {d["verdict"] for d in plan(inv)} <= {
+        "DONE",
+        "DELETE",
+        "MIGRATE",
+        "MIGRATE_LEGACY",
+        "REPLACE_THEN_DELETE",
+        "KEEP",
+    }
 
 
 def test_rules_found_on_real_paddle_sources(tree):
@@ -98,21 +115,33 @@ def test_rules_found_on_real_paddle_sources(tree):
     y.write_text(y.read_text() + "\n- op : nce\n  version :\n    - checkpoint : add attr\n")
     # faster_tokenizer gets a caller through the inplace API name (_legacy_C_ops.x_ calls x)
     (tree / "python/paddle/static/nn/tok.py").write_text(
-        "from paddle import _legacy_C_ops\n\n\ndef tok(v, t):\n    return _legacy_C_ops.faster_tokenizer_(v, t)\n")
+        "from paddle import _legacy_C_ops\n\n\ndef tok(v, t):\n    return _legacy_C_ops.faster_tokenizer_(v, t)\n"
+    )
     # a BoxPS-family op registered from a plain file without #if PADDLE_WITH_BOX_PS
     (tree / "paddle/fluid/operators/push_box_extended_sparse_op.cc").write_text(
-        "REGISTER_OPERATOR(push_box_extended_sparse, ops::PushOp, ops::PushOpMaker);\n")
+        "REGISTER_OPERATOR(push_box_extended_sparse, ops::PushOp, ops::PushOpMaker);\n"
+    )
     # an op whose kernel (in its own header) is compiled only for a PSLib build
     (tree / "paddle/fluid/operators/push_dense_op.cc").write_text(
         '#include "paddle/fluid/operators/push_dense_op.h"\n'
         "REGISTER_OPERATOR(push_dense, ops::PushDenseOp, ops::PushDenseOpMaker);\n"
-        "PD_REGISTER_STRUCT_KERNEL(push_dense, CPU, ALL_LAYOUT, ops::PushDenseCPUKernel, float) {}\n")
+        "PD_REGISTER_STRUCT_KERNEL(push_dense, CPU, ALL_LAYOUT, ops::PushDenseCPUKernel, float) {}\n"
+    )
     (tree / "paddle/fluid/operators/push_dense_op.h").write_text(
-        "template <typename T>\nvoid PushDenseFunctor() {\n#ifdef PADDLE_WITH_PSLIB\n  Push();\n#endif\n}\n")
+        "template <typename T>\nvoid PushDenseFunctor() {\n#ifdef PADDLE_WITH_PSLIB\n  Push();\n#endif\n}\n"
+    )
     (tree / "extra.txt").write_text("nce\nfaster_tokenizer\npush_box_extended_sparse\npush_dense\n")
     d = {x["op"]: x for x in plan(scan(tree, load_list(str(tree / "extra.txt"))))}
     assert (d["nce"]["verdict"], d["nce"]["rule"]) == ("MIGRATE", "R8b-op-version")
-    assert (d["faster_tokenizer"]["verdict"], d["faster_tokenizer"]["rule"]) == ("MIGRATE", "R7-python-api")
+    assert (d["faster_tokenizer"]["verdict"], d["faster_tokenizer"]["rule"]) == (
+        "MIGRATE",
+        "R7-python-api",
+    )
     assert (d["push_box_extended_sparse"]["verdict"], d["push_box_extended_sparse"]["rule"]) == (
-        "DELETE", "R1-parameter-server")
-    assert (d["push_dense"]["verdict"], d["push_dense"]["rule"]) == ("DELETE", "R1-parameter-server")
+        "DELETE",
+        "R1-parameter-server",
+    )
+    assert (d["push_dense"]["verdict"], d["push_dense"]["rule"]) == (
+        "DELETE",
+        "R1-parameter-server",
+    )

@@ -56,22 +56,35 @@ def _pipeline(name, meta):
     rng = np.random.default_rng(0)
     if name == "tacotron2":
         ids = rng.integers(1, 50, 10)
-        return (lambda r: infer.tacotron2_generate(r, ids, maxlenratio=5.0),
-                lambda out: out.shape[0] * meta["hop_length"] / meta["sample_rate"])
+        return (
+            lambda r: infer.tacotron2_generate(r, ids, maxlenratio=5.0),
+            lambda out: out.shape[0] * meta["hop_length"] / meta["sample_rate"],
+        )
     if name == "wavernn":
         mel = rng.standard_normal((8, meta["n_mels"])).astype("float32")
-        return (lambda r: infer.wavernn_generate(r, mel, target=120, overlap=30),
-                lambda out: out.size / meta["sample_rate"])
+        return (
+            lambda r: infer.wavernn_generate(r, mel, target=120, overlap=30),
+            lambda out: out.size / meta["sample_rate"],
+        )
     if name == "diffsinger":
         n = 6
-        score = (rng.integers(1, 50, n), rng.integers(40, 80, n),
-                 np.full(n, 0.15, np.float32), np.zeros(n, np.int64))
-        return (lambda r: infer.diffsinger_generate(r, *score),
-                lambda out: out.shape[0] * meta["hop_length"] / meta["sample_rate"])
+        score = (
+            rng.integers(1, 50, n),
+            rng.integers(40, 80, n),
+            np.full(n, 0.15, np.float32),
+            np.zeros(n, np.int64),
+        )
+        return (
+            lambda r: infer.diffsinger_generate(r, *score),
+            lambda out: out.shape[0] * meta["hop_length"] / meta["sample_rate"],
+        )
     if name in ("u2", "u2_st"):
         feats = rng.standard_normal((1, 200, meta["feat_dim"])).astype("float32")
-        fn = ((lambda r: infer.u2_decode(r, feats, beam=4)) if name == "u2" else
-              (lambda r: infer.u2_st_translate(r, feats, beam=3, max_len=8)))
+        fn = (
+            (lambda r: infer.u2_decode(r, feats, beam=4))
+            if name == "u2"
+            else (lambda r: infer.u2_st_translate(r, feats, beam=3, max_len=8))
+        )
         return fn, lambda out: 2.0  # 200 frames of 10 ms
     return None
 
@@ -119,11 +132,18 @@ def bench(name, config, out, repeat):
 
     dy = _time(dygraph, repeat)
     pr = _time(predictor, repeat)
-    row = {"model": label, "config": _config_name(config), "export_s": round(export_s, 2),
-           "graph_export_s": manifest["export_seconds"], "dygraph_s": round(dy, 5),
-           "predictor_s": round(pr, 5), "predictor_speedup_vs_dygraph": round(dy / pr, 2),
-           "verified_max_abs": max(r.get("max_abs", 0) for r in
-                                   manifest["verification"]["onednn_off"].values())}
+    row = {
+        "model": label,
+        "config": _config_name(config),
+        "export_s": round(export_s, 2),
+        "graph_export_s": manifest["export_seconds"],
+        "dygraph_s": round(dy, 5),
+        "predictor_s": round(pr, 5),
+        "predictor_speedup_vs_dygraph": round(dy / pr, 2),
+        "verified_max_abs": max(
+            r.get("max_abs", 0) for r in manifest["verification"]["onednn_off"].values()
+        ),
+    }
     meta = manifest["meta"]
     out0 = model.run(*feeds, graph=gname)[0]
     if gname != "model":  # first of several graphs: no audio duration of its own
@@ -148,22 +168,23 @@ def bench(name, config, out, repeat):
         p_pr = _time(lambda: fn(model), 2)
         p_dy = _time(lambda: fn(dyg), 2)
         audio_s = seconds(fn(model))
-        row["pipeline"] = {"predictor_s": round(p_pr, 4), "dygraph_s": round(p_dy, 4),
-                           "predictor_speedup_vs_dygraph": round(p_dy / p_pr, 2),
-                           "audio_s": round(audio_s, 3),
-                           "rtf_predictor": round(p_pr / audio_s, 4),
-                           "rtf_dygraph": round(p_dy / audio_s, 4)}
+        row["pipeline"] = {
+            "predictor_s": round(p_pr, 4),
+            "dygraph_s": round(p_dy, 4),
+            "predictor_speedup_vs_dygraph": round(p_dy / p_pr, 2),
+            "audio_s": round(audio_s, 3),
+            "rtf_predictor": round(p_pr / audio_s, 4),
+            "rtf_dygraph": round(p_dy / audio_s, 4),
+        }
     return row
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--models", default=",".join(EXAMPLE_CONFIGS))
     ap.add_argument("--conf-dir", default=None)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" /
-                                         "bench_export.json"))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_export.json"))
     args = ap.parse_args(argv)
     from speech_pir_export import configs
 
@@ -172,8 +193,9 @@ def main(argv=None):
         for name in args.models.split(","):
             if args.conf_dir and not EXAMPLE_CONFIGS.get(name):
                 continue
-            cfg = (Path(args.conf_dir) / EXAMPLE_CONFIGS[name] if args.conf_dir
-                   else configs.path(name))
+            cfg = (
+                Path(args.conf_dir) / EXAMPLE_CONFIGS[name] if args.conf_dir else configs.path(name)
+            )
             try:
                 rows.append(bench(name, cfg, Path(td) / name, args.repeat))
             except Exception as exc:  # report and go on
@@ -184,11 +206,17 @@ def main(argv=None):
         ran = {r["model"] for r in rows}
         old_rows = json.loads(previous.read_text()).get("rows", [])
         rows = [r for r in old_rows if r.get("model") not in ran] + rows
-    result = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                          "python": sys.version.split()[0],
-                          "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
-              "configs": "example" if args.conf_dir else "embedded-small",
-              "predictor": "Paddle Inference CPU, oneDNN off, 1 thread", "rows": rows}
+    result = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        },
+        "configs": "example" if args.conf_dir else "embedded-small",
+        "predictor": "Paddle Inference CPU, oneDNN off, 1 thread",
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 

@@ -24,7 +24,6 @@ def ensure_export(root, name, config=None):
 
     out = root / (config or name)
     if not (out / "export.json").is_file():
-        m = spe.export(name, configs.path(config or name), out, onednn_check=False,
-                       progress=False)
+        m = spe.export(name, configs.path(config or name), out, onednn_check=False, progress=False)
         assert m["predictor"]["verified"], m["verification"]
     return out

@@ -12,17 +12,17 @@ from speech_pir_export import configs, exporter
 # model -> whether to also run the oneDNN check (a subprocess; done where Paddle 3.3.1's
 # oneDNN is known to misbehave, and on one model where it works)
 CI_MODELS = {
-    "fastspeech2": False,       # TTS acoustic
-    "speedyspeech": False,      # TTS acoustic
-    "hifigan": False,           # vocoder
-    "mb_melgan": False,         # vocoder
-    "pwgan": True,              # vocoder; oneDNN ArrayAttribute<Double> defect
-    "deepspeech2": False,       # ASR
+    "fastspeech2": False,  # TTS acoustic
+    "speedyspeech": False,  # TTS acoustic
+    "hifigan": False,  # vocoder
+    "mb_melgan": False,  # vocoder
+    "pwgan": True,  # vocoder; oneDNN ArrayAttribute<Double> defect
+    "deepspeech2": False,  # ASR
     "deepspeech2_online": False,  # ASR streaming (h/c states)
-    "u2": True,                 # ASR, 3 graphs; oneDNN fails on the cache graph
-    "panns_cnn6": True,         # classification; oneDNN works
-    "ecapa_tdnn": False,        # speaker embedding
-    "mdtc": True,               # keyword spotting; oneDNN crashes the process
+    "u2": True,  # ASR, 3 graphs; oneDNN fails on the cache graph
+    "panns_cnn6": True,  # classification; oneDNN works
+    "ecapa_tdnn": False,  # speaker embedding
+    "mdtc": True,  # keyword spotting; oneDNN crashes the process
 }
 
 
@@ -34,8 +34,9 @@ def exports(export_root):
 @pytest.mark.parametrize("name", list(CI_MODELS))
 def test_export_and_verify(name, exports):
     out = exports / name
-    manifest = spe.export(name, configs.path(name), out, onednn_check=CI_MODELS[name],
-                          progress=False)
+    manifest = spe.export(
+        name, configs.path(name), out, onednn_check=CI_MODELS[name], progress=False
+    )
     for graph in manifest["graphs"]:
         assert (out / f"{graph['name']}.json").is_file()
         assert (out / f"{graph['name']}.pdiparams").is_file()
@@ -118,6 +119,5 @@ def test_wav_inference(exports):
     assert 0.0 <= kws["keyword_prob_max"] <= 1.0
     emb = recognize(exports / "ecapa_tdnn", wav16, 16000)
     assert len(emb["embedding"]) == 16
-    cls = recognize(exports / "panns_cnn6", rng.standard_normal(32000).astype("float32"),
-                    32000)
+    cls = recognize(exports / "panns_cnn6", rng.standard_normal(32000).astype("float32"), 32000)
     assert 0 <= cls["label"] < 50

@@ -49,8 +49,9 @@ def test_value_repeat_varargs_under_to_static():
 
     x = paddle.randn([1, 4, 2])
     ref = Rep()(x).numpy()
-    static = paddle.jit.to_static(Rep(), input_spec=[paddle.static.InputSpec([1, -1, 2])],
-                                  full_graph=True)
+    static = paddle.jit.to_static(
+        Rep(), input_spec=[paddle.static.InputSpec([1, -1, 2])], full_graph=True
+    )
     np.testing.assert_allclose(static(x).numpy(), ref)
     assert ref.shape == (3, 4, 2)
 
@@ -97,8 +98,9 @@ def test_relpos_extend_pe_in_static_mode():
 
     enc = Enc()
     enc.eval()
-    static = paddle.jit.to_static(enc, input_spec=[paddle.static.InputSpec([1, -1, 8])],
-                                  full_graph=True)
+    static = paddle.jit.to_static(
+        enc, input_spec=[paddle.static.InputSpec([1, -1, 8])], full_graph=True
+    )
     x = paddle.randn([1, 6, 8])
     out = static(x)
     assert list(out.shape)[-1] == 8
@@ -107,9 +109,16 @@ def test_relpos_extend_pe_in_static_mode():
 def test_all_fixes_apply():
     rows = fixes.import_all_targets()
     by = {r["name"]: r for r in rows}
-    for name in ("no-runtime-pip-install", "align-keyword-only-args", "softmax-axis",
-                 "attention-equal-rank-branches", "pir-value-repeat-varargs",
-                 "ctc-softmax-no-self-state", "relpos-extend-pe-static", "kws-model-tuple"):
+    for name in (
+        "no-runtime-pip-install",
+        "align-keyword-only-args",
+        "softmax-axis",
+        "attention-equal-rank-branches",
+        "pir-value-repeat-varargs",
+        "ctc-softmax-no-self-state",
+        "relpos-extend-pe-static",
+        "kws-model-tuple",
+    ):
         assert by[name]["applied"], (name, by[name]["error"])
 
 
@@ -117,10 +126,13 @@ def test_no_log_files_in_working_directory(tmp_path):
     import subprocess
     import sys
 
-    code = ("import speech_pir_export, paddlespeech.s2t.modules.ctc; "
-            "from loguru import logger; print('ADD=' + type(logger.add).__name__)")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
+    code = (
+        "import speech_pir_export, paddlespeech.s2t.modules.ctc; "
+        "from loguru import logger; print('ADD=' + type(logger.add).__name__)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-500:]
     assert not (tmp_path / "exp").exists()  # upstream writes exp/log/*.log here
     assert "ADD=method" in proc.stdout  # loguru's own add restored (a bound method)
@@ -138,8 +150,10 @@ def test_root_cause_masked_fill_under_to_static_and_fix():
 
     x = paddle.randn([1, 4, 6])
     m = paddle.to_tensor(np.array([[[1, 1, 1, 0, 0, 1]]], "int64"))
-    spec = [paddle.static.InputSpec([1, 4, -1], "float32"),
-            paddle.static.InputSpec([1, 1, -1], "int64")]
+    spec = [
+        paddle.static.InputSpec([1, 4, -1], "float32"),
+        paddle.static.InputSpec([1, 1, -1], "int64"),
+    ]
     with pytest.raises(TypeError):  # Value.__bool__ inside max() of broadcast_shape
         paddle.jit.to_static(make(upstream), input_spec=spec, full_graph=True)(x, m)
     fixed = make(time_reduction.masked_fill)

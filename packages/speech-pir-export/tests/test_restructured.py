@@ -19,8 +19,7 @@ from speech_pir_export.infer import diffsinger_generate, wavernn_generate
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("restructured")
     for name in ("wavernn", "diffsinger"):
-        m = spe.export(name, configs.path(name), root / name, onednn_check=False,
-                       progress=False)
+        m = spe.export(name, configs.path(name), root / name, onednn_check=False, progress=False)
         assert m["predictor"]["verified"], m["verification"]
     return root
 
@@ -85,8 +84,12 @@ def test_diffsinger_loop_matches_upstream_inference(exports, monkeypatch):
     monkeypatch.setattr(pu, "randn", randn)
     dyg = spe.DygraphModel(out)
     with paddle.no_grad():
-        ref = dyg.built.model.inference(paddle.to_tensor(text), paddle.to_tensor(note),
-                                        paddle.to_tensor(dur), paddle.to_tensor(slur)).numpy()
+        ref = dyg.built.model.inference(
+            paddle.to_tensor(text),
+            paddle.to_tensor(note),
+            paddle.to_tensor(dur),
+            paddle.to_tensor(slur),
+        ).numpy()
     assert ref.shape == got.shape
     # 60 DDPM steps in float32 on both sides; tolerance 1e-4 relative to the mel range
     assert np.abs(got - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max())
@@ -97,15 +100,39 @@ def test_cli_sings_through_diffsinger_and_wavernn(exports, tmp_path, capsys):
     from speech_pir_export import cli
 
     out = tmp_path / "song.wav"
-    rc = cli.main(["infer", str(exports / "diffsinger"), "--phones", "3 8 5 12",
-                   "--notes", "60 62 64 65", "--note-durs", "0.1 0.1 0.2 0.1",
-                   "--vocoder", str(exports / "wavernn"), "--output", str(out)])
+    rc = cli.main(
+        [
+            "infer",
+            str(exports / "diffsinger"),
+            "--phones",
+            "3 8 5 12",
+            "--notes",
+            "60 62 64 65",
+            "--note-durs",
+            "0.1 0.1 0.2 0.1",
+            "--vocoder",
+            str(exports / "wavernn"),
+            "--output",
+            str(out),
+        ]
+    )
     assert rc == 0
     wav, sr = soundfile.read(out)
     assert sr == 24000 and len(wav) > 0 and len(wav) % 300 == 0 and np.isfinite(wav).all()
     capsys.readouterr()
-    rc = cli.main(["infer", str(exports / "diffsinger"), "--phones", "3 8 5 12", "--notes",
-                   "60 62 64 65", "--note-durs", "0.1 0.1", "--vocoder",
-                   str(exports / "wavernn")])
+    rc = cli.main(
+        [
+            "infer",
+            str(exports / "diffsinger"),
+            "--phones",
+            "3 8 5 12",
+            "--notes",
+            "60 62 64 65",
+            "--note-durs",
+            "0.1 0.1",
+            "--vocoder",
+            str(exports / "wavernn"),
+        ]
+    )
     assert rc != 0
     assert "--note-durs: 2 values for 4 phones" in capsys.readouterr().err

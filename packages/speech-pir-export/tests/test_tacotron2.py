@@ -25,16 +25,18 @@ class _MaskedDropout:
     def dropout(self, x, p=0.5, *args, **kwargs):
         layer = self.calls % self.layers
         if layer == 0:
-            self.masks = ((self.rng.random((self.layers, 1, self.units)) < 1 - p) / (1 - p)
-                          ).astype("float32")
+            self.masks = ((self.rng.random((self.layers, 1, self.units)) < 1 - p) / (1 - p)).astype(
+                "float32"
+            )
         self.calls += 1
         return x * paddle.to_tensor(self.masks[layer])
 
 
 def test_tacotron2_loop_matches_upstream_inference(tmp_path, monkeypatch):
     out = tmp_path / "taco"
-    manifest = spe.export("tacotron2", configs.path("tacotron2"), out, onednn_check=False,
-                          progress=False)
+    manifest = spe.export(
+        "tacotron2", configs.path("tacotron2"), out, onednn_check=False, progress=False
+    )
     assert manifest["predictor"]["verified"]
     assert {g["name"] for g in manifest["graphs"]} == {"encoder", "decoder_step", "postnet"}
     _, built = exporter.rebuild(out)
@@ -43,8 +45,9 @@ def test_tacotron2_loop_matches_upstream_inference(tmp_path, monkeypatch):
 
     import paddlespeech.t2s.modules.tacotron2.decoder as dec_mod
 
-    monkeypatch.setattr(dec_mod, "F", _MaskedDropout(dec_mod.F, d["prenet_layers"],
-                                                     d["prenet_units"], seed=5))
+    monkeypatch.setattr(
+        dec_mod, "F", _MaskedDropout(dec_mod.F, d["prenet_layers"], d["prenet_units"], seed=5)
+    )
     with paddle.no_grad():
         ref = built.model.inference(paddle.to_tensor(ids), maxlenratio=3.0)["feat_gen"].numpy()
     got = tacotron2_generate(spe.ExportedModel(out), ids, maxlenratio=3.0, seed=5)

@@ -20,8 +20,7 @@ def exports(export_root):
 
 
 def _wav(seed, seconds=1.2):
-    return np.random.default_rng(seed).standard_normal(int(16000 * seconds)).astype(
-        "float32") * 0.1
+    return np.random.default_rng(seed).standard_normal(int(16000 * seconds)).astype("float32") * 0.1
 
 
 def test_u2_wav_to_ids_predictor_equals_dygraph_and_upstream(exports):
@@ -39,9 +38,14 @@ def test_u2_wav_to_ids_predictor_equals_dygraph_and_upstream(exports):
     dyg.built.model.encoder.use_dynamic_chunk = True
     with paddle.no_grad():
         ref = dyg.built.model.attention_rescoring(
-            paddle.to_tensor(feats), paddle.to_tensor([feats.shape[1]], dtype="int64"), 4,
-            decoding_chunk_size=16, num_decoding_left_chunks=-1, ctc_weight=0.5,
-            simulate_streaming=True)
+            paddle.to_tensor(feats),
+            paddle.to_tensor([feats.shape[1]], dtype="int64"),
+            4,
+            decoding_chunk_size=16,
+            num_decoding_left_chunks=-1,
+            ctc_weight=0.5,
+            simulate_streaming=True,
+        )
     assert got == list(ref)
     ctc = u2_decode(exp, feats, beam=4, mode="ctc_prefix_beam_search")
     assert ctc == u2_decode(dyg, feats, beam=4, mode="ctc_prefix_beam_search")

@@ -12,8 +12,11 @@ from speech_pir_export.infer import features, speaker_embedding, synthesize
 
 @pytest.fixture(scope="module")
 def exports(export_root):
-    for name, cfg in (("ge2e", "ge2e"), ("fastspeech2", "fastspeech2_vc"),
-                      ("mb_melgan", "mb_melgan")):
+    for name, cfg in (
+        ("ge2e", "ge2e"),
+        ("fastspeech2", "fastspeech2_vc"),
+        ("mb_melgan", "mb_melgan"),
+    ):
         ensure_export(export_root, name, cfg)
     return export_root
 
@@ -25,8 +28,7 @@ def test_ge2e_utterance_embedding_matches_upstream(exports):
     # upstream LSTMSpeakerEncoder.embed_utterance on the same partial windows
     dyg = spe.DygraphModel(exports / "ge2e")
     feats = features(dyg.manifest, wav, 16000)
-    parts = np.concatenate([feats[:, s:s + 160] for s in range(0, feats.shape[1] - 160 + 1,
-                                                               80)])
+    parts = np.concatenate([feats[:, s : s + 160] for s in range(0, feats.shape[1] - 160 + 1, 80)])
     with paddle.no_grad():
         ref = dyg.built.model.embed_utterance(paddle.to_tensor(parts)).numpy()
     assert np.abs(got - ref).max() <= 1e-4
@@ -37,16 +39,24 @@ def test_cloned_voice_through_predictors(exports):
     m = spe.read_manifest(am)
     assert [i["name"] for i in m["graphs"][0]["inputs"]] == ["text", "spk_emb"]
     rng = np.random.default_rng(1)
-    e1, e2 = (speaker_embedding(exports / "ge2e", rng.standard_normal(24000)
-                                .astype("float32") * 0.1, 16000) for _ in range(2))
+    e1, e2 = (
+        speaker_embedding(
+            exports / "ge2e", rng.standard_normal(24000).astype("float32") * 0.1, 16000
+        )
+        for _ in range(2)
+    )
     ids = np.array([3, 5, 7, 9, 11], np.int64)
     mel1 = spe.ExportedModel(am).run(ids, e1)[0]
     mel2 = spe.ExportedModel(am).run(ids, e2)[0]
     # the speaker embedding conditions the output (durations too: lengths may differ)
     assert mel1.shape != mel2.shape or np.abs(mel1 - mel2).max() > 1e-3
     with paddle.no_grad():  # upstream FastSpeech2Inference(text, spk_emb=...)
-        ref = spe.DygraphModel(am).built.graphs[0].layer.inner(
-            paddle.to_tensor(ids), spk_emb=paddle.to_tensor(e1)).numpy()
+        ref = (
+            spe.DygraphModel(am)
+            .built.graphs[0]
+            .layer.inner(paddle.to_tensor(ids), spk_emb=paddle.to_tensor(e1))
+            .numpy()
+        )
     assert np.abs(mel1 - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max())
     wav, sr = synthesize(am, exports / "mb_melgan", phones="3 5 7 9 11", spk_emb=e1)
     assert sr == 24000 and len(wav) == mel1.shape[0] * 300

@@ -25,8 +25,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-MODELS = [("torch", "resnet"), ("torch", "mobilenet_v3"), ("torch", "vit"), ("torch", "lstm"),
-          ("onnx", "resnet"), ("onnx", "mobilenet_v2"), ("onnx", "gru"), ("onnx", "vit")]
+MODELS = [
+    ("torch", "resnet"),
+    ("torch", "mobilenet_v3"),
+    ("torch", "vit"),
+    ("torch", "lstm"),
+    ("onnx", "resnet"),
+    ("onnx", "mobilenet_v2"),
+    ("onnx", "gru"),
+    ("onnx", "vit"),
+]
 
 
 def _median_ms(fn, repeat):
@@ -80,6 +88,7 @@ def bench(kind, family, repeat, tmp):
         def source():
             with torch.no_grad():
                 module(*inputs)
+
         source_name = "torch"
     else:
         path = export_onnx(module, inputs, Path(tmp) / f"{family}.onnx", 17)
@@ -96,15 +105,22 @@ def bench(kind, family, repeat, tmp):
 
         def source():
             session.run(None, feed)
+
         source_name = "onnxruntime"
     report = verify(out, feed, refs)
     feed = {k: np.ascontiguousarray(v) for k, v in feed.items()}
     source_ms = _median_ms(source, repeat)
     paddle_ms = _median_ms(_predictor_fn(out, feed), repeat)
-    return {"model": family, "source": source_name, "convert_s": round(convert_s, 2),
-            "verified": report.ok, "use_onednn": report.predictor_config.get("use_onednn"),
-            "source_ms": round(source_ms, 3), "paddle_ms": round(paddle_ms, 3),
-            "latency_ratio_paddle_over_source": round(paddle_ms / source_ms, 2)}
+    return {
+        "model": family,
+        "source": source_name,
+        "convert_s": round(convert_s, 2),
+        "verified": report.ok,
+        "use_onednn": report.predictor_config.get("use_onednn"),
+        "source_ms": round(source_ms, 3),
+        "paddle_ms": round(paddle_ms, 3),
+        "latency_ratio_paddle_over_source": round(paddle_ms / source_ms, 2),
+    }
 
 
 def main(argv=None):
@@ -118,18 +134,29 @@ def main(argv=None):
         for kind, family in MODELS:
             rows.append(bench(kind, family, args.repeat, tmp))
             print(json.dumps(rows[-1]), flush=True)
-    result = {"machine": {"cpu": platform.processor() or platform.machine(),
-                          "cores": os.cpu_count(), "threads": 1,
-                          "python": platform.python_version(), "paddle": paddle.__version__},
-              "repeat": args.repeat, "rows": rows}
+    result = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "threads": 1,
+            "python": platform.python_version(),
+            "paddle": paddle.__version__,
+        },
+        "repeat": args.repeat,
+        "rows": rows,
+    }
     out = HERE / "results" / "bench_convert.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(f"{'model':<14}{'source':<13}{'convert s':>10}{'source ms':>11}{'paddle ms':>11}"
-          f"{'ratio':>7}")
+    print(
+        f"{'model':<14}{'source':<13}{'convert s':>10}{'source ms':>11}{'paddle ms':>11}"
+        f"{'ratio':>7}"
+    )
     for r in rows:
-        print(f"{r['model']:<14}{r['source']:<13}{r['convert_s']:>10}{r['source_ms']:>11}"
-              f"{r['paddle_ms']:>11}{r['latency_ratio_paddle_over_source']:>7}")
+        print(
+            f"{r['model']:<14}{r['source']:<13}{r['convert_s']:>10}{r['source_ms']:>11}"
+            f"{r['paddle_ms']:>11}{r['latency_ratio_paddle_over_source']:>7}"
+        )
     return 0
 
 

@@ -47,10 +47,15 @@ def timing_row(name, source_name, convert_s, report, out, feed, source_ms, repea
     import numpy as np
 
     feed = {k: np.ascontiguousarray(v) for k, v in feed.items()}
-    row = {"model": name, "source": source_name, "convert_s": round(convert_s, 1),
-           "verified": report.ok, "chosen_onednn": report.predictor_config.get("use_onednn"),
-           "max_abs_diff": {k: float(f"{v.max_abs:.2e}") for k, v in report.results.items()},
-           "source_ms": round(source_ms, 2)}
+    row = {
+        "model": name,
+        "source": source_name,
+        "convert_s": round(convert_s, 1),
+        "verified": report.ok,
+        "chosen_onednn": report.predictor_config.get("use_onednn"),
+        "max_abs_diff": {k: float(f"{v.max_abs:.2e}") for k, v in report.results.items()},
+        "source_ms": round(source_ms, 2),
+    }
     for key, onednn in (("predictor+onednn", True), ("predictor", False)):
         label = "paddle_onednn_ms" if onednn else "paddle_ms"
         if report.results[key].ok:
@@ -103,8 +108,9 @@ def _predictor_fn(folder, inputs, use_onednn):
     import paddle
     from x2paddle_compat.verify import make_config
 
-    predictor = paddle.inference.create_predictor(make_config(folder, use_onednn=use_onednn,
-                                                              threads=1))
+    predictor = paddle.inference.create_predictor(
+        make_config(folder, use_onednn=use_onednn, threads=1)
+    )
     handles = []
     for name, value in zip(predictor.get_input_names(), inputs.values()):
         h = predictor.get_input_handle(name)
@@ -142,6 +148,7 @@ def bench(name, kind, repeat, tmp):
         def source():
             with torch.no_grad():
                 module(*inputs)
+
         source_name = "torch"
     else:
         path = export_onnx(module, inputs, Path(tmp) / f"{name}.onnx", 17)
@@ -161,10 +168,13 @@ def bench(name, kind, repeat, tmp):
 
         def source():
             session.run(None, feed)
+
         source_name = "onnxruntime"
     report = verify(out, feed, refs)
     feed = {k: np.ascontiguousarray(v) for k, v in feed.items()}
-    row = timing_row(name, source_name, convert_s, report, out, feed, _median_ms(source, repeat), repeat)
+    row = timing_row(
+        name, source_name, convert_s, report, out, feed, _median_ms(source, repeat), repeat
+    )
     shutil.rmtree(out, ignore_errors=True)
     return row
 
@@ -185,12 +195,17 @@ def render() -> str:
         mark = " (chosen)" if r["chosen_onednn"] == (key == "paddle_onednn") else ""
         return f"{v} ms = {r[key + '_ratio']}x{mark}"
 
-    lines = ["| model | source runtime | convert s | verified | source ms | Paddle oneDNN on | "
-             "Paddle oneDNN off |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | source runtime | convert s | verified | source ms | Paddle oneDNN on | "
+        "Paddle oneDNN off |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['source']} | {r['convert_s']} | "
-                     f"{'yes' if r['verified'] else 'NO'} | {r['source_ms']} | "
-                     f"{cell(r, 'paddle_onednn')} | {cell(r, 'paddle')} |")
+        lines.append(
+            f"| {r['model']} | {r['source']} | {r['convert_s']} | "
+            f"{'yes' if r['verified'] else 'NO'} | {r['source_ms']} | "
+            f"{cell(r, 'paddle_onednn')} | {cell(r, 'paddle')} |"
+        )
     md = "\n".join(lines) + "\n"
     readme = HERE.parent / "README.md"
     text = readme.read_text()
@@ -206,8 +221,9 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--only", nargs="*", default=[])
     p.add_argument("--kinds", default="torch,onnx")
-    p.add_argument("--render", action="store_true",
-                   help="only rewrite the README table from the JSON results")
+    p.add_argument(
+        "--render", action="store_true", help="only rewrite the README table from the JSON results"
+    )
     args = p.parse_args(argv)
     if args.render:
         print(render())
@@ -225,10 +241,17 @@ def main(argv=None):
             print(json.dumps(rows[-1]), flush=True)
     done = {(r["model"], r["source"]) for r in rows}
     rows = [r for r in old if (r["model"], r["source"]) not in done] + rows
-    result = {"machine": {"cpu": platform.processor() or platform.machine(),
-                          "cores": os.cpu_count(), "threads": 1,
-                          "python": platform.python_version(), "paddle": paddle.__version__},
-              "repeat": args.repeat, "rows": rows}
+    result = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "threads": 1,
+            "python": platform.python_version(),
+            "paddle": paddle.__version__,
+        },
+        "repeat": args.repeat,
+        "rows": rows,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(render())

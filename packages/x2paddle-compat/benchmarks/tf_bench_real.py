@@ -59,8 +59,9 @@ def bench(name, repeat, tmp):
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
-    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1,
-                                      inter_op_parallelism_threads=1)
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
+    )
     sess = tf.compat.v1.Session(graph=graph, config=config)
     fetches = [graph.get_tensor_by_name(o + ":0") for o in outputs]
     tf_feed = {graph.get_tensor_by_name(k + ":0"): v for k, v in feed.items()}
@@ -80,11 +81,18 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             rows.append(bench(name, args.repeat, tmp))
         print(json.dumps(rows[-1]), flush=True)
-    result = {"machine": {"cpu": platform.processor() or platform.machine(),
-                          "cores": os.cpu_count(), "threads": 1,
-                          "python": platform.python_version(), "paddle": paddle.__version__,
-                          "tensorflow": tf.__version__},
-              "repeat": args.repeat, "rows": rows}
+    result = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "threads": 1,
+            "python": platform.python_version(),
+            "paddle": paddle.__version__,
+            "tensorflow": tf.__version__,
+        },
+        "repeat": args.repeat,
+        "rows": rows,
+    }
     out = HERE / "results" / "bench_real_tf.json"
     out.write_text(json.dumps(result, indent=1))
     return 0

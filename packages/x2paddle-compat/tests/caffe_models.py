@@ -56,8 +56,9 @@ class TooLarge(ValueError):
     pass
 
 
-def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1,
-                      max_params: int | None = None):
+def random_caffemodel(
+    net, path: Path, seed: int = 0, batch: int = 1, max_params: int | None = None
+):
     """Write random blobs for every parameterised layer; returns {layer: [arrays]}."""
     rng = np.random.default_rng(seed)
     pb2 = _pb2()
@@ -68,8 +69,11 @@ def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1,
     model = pb2.NetParameter(name=net.name)
     # shape propagation by running the torch reference with zero weights
     tops = {}
-    first_input = net.input[0] if net.input else [layer for layer in net.layer
-                                                  if layer.type == "Input"][0].top[0]
+    first_input = (
+        net.input[0]
+        if net.input
+        else [layer for layer in net.layer if layer.type == "Input"][0].top[0]
+    )
     tops[first_input] = torch.zeros(in_shape)
     for layer in net.layer:
         if layer.type == "Input":
@@ -98,7 +102,9 @@ def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1,
             k = _pair(p, "kernel_size", 1)
             g = p.group or 1
             cin = x.shape[1]
-            w = rng.standard_normal((p.num_output, cin // g, *k)) / math.sqrt(cin // g * k[0] * k[1])
+            w = rng.standard_normal((p.num_output, cin // g, *k)) / math.sqrt(
+                cin // g * k[0] * k[1]
+            )
             blobs = [w.astype("float32")]
             if p.bias_term:
                 blobs.append((rng.standard_normal(p.num_output) * 0.1).astype("float32"))
@@ -111,9 +117,11 @@ def random_caffemodel(net, path: Path, seed: int = 0, batch: int = 1,
         elif layer.type == "BatchNorm":
             c = x.shape[1]
             factor = 2.0
-            blobs = [(rng.standard_normal(c) * 0.1 * factor).astype("float32"),
-                     ((rng.random(c) + 0.5) * factor).astype("float32"),
-                     np.array([factor], "float32")]
+            blobs = [
+                (rng.standard_normal(c) * 0.1 * factor).astype("float32"),
+                ((rng.random(c) + 0.5) * factor).astype("float32"),
+                np.array([factor], "float32"),
+            ]
         elif layer.type == "Scale":
             c = x.shape[1]
             blobs = [(rng.random(c) + 0.5).astype("float32")]
@@ -150,8 +158,9 @@ def _pool(x, p):
         k, s, pad = tuple(x.shape[2:]), (1, 1), (0, 0)
     if p.pool == 0:  # MAX: Caffe rounds the output size up and allows pad >= kernel / 2
         h, w = x.shape[2:]
-        y = F.max_pool2d(F.pad(x, (pad[1], pad[1], pad[0], pad[0]), value=float("-inf")),
-                         k, s, 0, ceil_mode=True)
+        y = F.max_pool2d(
+            F.pad(x, (pad[1], pad[1], pad[0], pad[0]), value=float("-inf")), k, s, 0, ceil_mode=True
+        )
         oh = math.ceil((h + 2 * pad[0] - k[0]) / s[0]) + 1
         ow = math.ceil((w + 2 * pad[1] - k[1]) / s[1]) + 1
         if pad[0] and (oh - 1) * s[0] >= h + pad[0]:
@@ -168,17 +177,43 @@ def _forward_layer(layer, xs, blobs):
     kind = layer.type
     if kind == "Convolution":
         p = layer.convolution_param
-        return [F.conv2d(x, t[0], t[1] if len(t) > 1 else None, _pair(p, "stride", 1),
-                         _pair(p, "pad", 0), _pair(p, "dilation", 1), p.group or 1)]
+        return [
+            F.conv2d(
+                x,
+                t[0],
+                t[1] if len(t) > 1 else None,
+                _pair(p, "stride", 1),
+                _pair(p, "pad", 0),
+                _pair(p, "dilation", 1),
+                p.group or 1,
+            )
+        ]
     if kind in _DEPTHWISE:
         p = layer.convolution_param
-        return [F.conv2d(x, t[0], t[1] if len(t) > 1 else None, _pair(p, "stride", 1),
-                         _pair(p, "pad", 0), _pair(p, "dilation", 1), x.shape[1])]
+        return [
+            F.conv2d(
+                x,
+                t[0],
+                t[1] if len(t) > 1 else None,
+                _pair(p, "stride", 1),
+                _pair(p, "pad", 0),
+                _pair(p, "dilation", 1),
+                x.shape[1],
+            )
+        ]
     if kind == "Deconvolution":
         p = layer.convolution_param
-        return [F.conv_transpose2d(x, t[0], t[1] if len(t) > 1 else None, _pair(p, "stride", 1),
-                                   _pair(p, "pad", 0), groups=p.group or 1,
-                                   dilation=_pair(p, "dilation", 1))]
+        return [
+            F.conv_transpose2d(
+                x,
+                t[0],
+                t[1] if len(t) > 1 else None,
+                _pair(p, "stride", 1),
+                _pair(p, "pad", 0),
+                groups=p.group or 1,
+                dilation=_pair(p, "dilation", 1),
+            )
+        ]
     if kind == "Crop":
         p = layer.crop_param
         axis = p.axis if p.HasField("axis") else 2
@@ -220,8 +255,11 @@ def _forward_layer(layer, xs, blobs):
     if kind == "Pooling":
         return [_pool(x, layer.pooling_param)]
     if kind == "Softmax":
-        return [F.softmax(x, dim=layer.softmax_param.axis if layer.softmax_param.HasField(
-            "axis") else 1)]
+        return [
+            F.softmax(
+                x, dim=layer.softmax_param.axis if layer.softmax_param.HasField("axis") else 1
+            )
+        ]
     if kind == "Eltwise":
         op = layer.eltwise_param.operation
         if op == 0:
@@ -230,8 +268,9 @@ def _forward_layer(layer, xs, blobs):
             return [torch.stack(xs).max(0).values]
         return [torch.stack(xs).sum(0)]
     if kind == "Concat":
-        return [torch.cat(xs, layer.concat_param.axis if layer.concat_param.HasField("axis")
-                          else 1)]
+        return [
+            torch.cat(xs, layer.concat_param.axis if layer.concat_param.HasField("axis") else 1)
+        ]
     if kind == "Dropout":
         return [x]
     if kind == "Reduction":
@@ -239,8 +278,12 @@ def _forward_layer(layer, xs, blobs):
         axis = p.axis if p.axis >= 0 else x.dim() + p.axis
         dims = list(range(axis, x.dim()))
         op = p.operation or 1
-        y = {1: lambda: x.sum(dims), 2: lambda: x.abs().sum(dims),
-             3: lambda: (x * x).sum(dims), 4: lambda: x.mean(dims)}[op]()
+        y = {
+            1: lambda: x.sum(dims),
+            2: lambda: x.abs().sum(dims),
+            3: lambda: (x * x).sum(dims),
+            4: lambda: x.mean(dims),
+        }[op]()
         return [y * (p.coeff if p.HasField("coeff") else 1.0)]
     if kind == "LRN":
         p = layer.lrn_param
@@ -266,7 +309,11 @@ def _forward_layer(layer, xs, blobs):
 def reference(net, caffemodel_blobs, x: np.ndarray):
     """Outputs of the net's unconsumed tops, in layer order."""
     tops = {}
-    first = net.input[0] if net.input else [layer for layer in net.layer if layer.type == "Input"][0].top[0]
+    first = (
+        net.input[0]
+        if net.input
+        else [layer for layer in net.layer if layer.type == "Input"][0].top[0]
+    )
     tops[first] = torch.from_numpy(x)
     consumed = set()
     order = []
@@ -275,8 +322,9 @@ def reference(net, caffemodel_blobs, x: np.ndarray):
             if layer.type == "Input":
                 continue
             consumed.update(layer.bottom)
-            out = _forward_layer(layer, [tops[b] for b in layer.bottom],
-                                 caffemodel_blobs[layer.name])
+            out = _forward_layer(
+                layer, [tops[b] for b in layer.bottom], caffemodel_blobs[layer.name]
+            )
             for name, value in zip(layer.top, out):
                 tops[name] = value
                 if name not in order:

@@ -26,8 +26,9 @@ def test_caffe_net(net, tmp_path):
 def test_r13_caffe_batchnorm_onednn(tmp_path):
     """Caffe BatchNorm without affine: the oneDNN predictor fails unless the emitter writes
     explicit scale/shift parameters (caffe-bn-affine); either way the result is verified."""
-    proto, weights, parsed, blobs = caffe_models.write_net("conv_bn_scale_pool_fc",
-                                                           tmp_path / "src")
+    proto, weights, parsed, blobs = caffe_models.write_net(
+        "conv_bn_scale_pool_fc", tmp_path / "src"
+    )
     shape = caffe_models._input_shape(parsed)[0]
     x = np.random.default_rng(1).standard_normal(shape).astype("float32")
     refs = caffe_models.reference(parsed, blobs, x)

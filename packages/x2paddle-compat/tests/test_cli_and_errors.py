@@ -28,8 +28,13 @@ def test_cli_verify_writes_deploy_and_predictor_matches(upsample_onnx, tmp_path,
     assert main(["-f", "onnx", "-m", str(upsample_onnx), "-s", str(out), "--verify"]) == 0
     text = capsys.readouterr().out
     assert "max abs diff" in text and "verified: OK" in text
-    for f in ("x2paddle_code.py", "model.pdparams", "inference_model/model.json",
-              "inference_model/model.pdiparams", "deploy.json"):
+    for f in (
+        "x2paddle_code.py",
+        "model.pdparams",
+        "inference_model/model.json",
+        "inference_model/model.pdiparams",
+        "deploy.json",
+    ):
         assert (out / f).exists(), f
     deploy = json.loads((out / "deploy.json").read_text())
     assert deploy["verified"] is True and deploy["use_onednn"] is False  # R12
@@ -73,10 +78,13 @@ def test_cli_help_and_fix_list(capsys):
     assert "R17" in out and "resize-scales-only" in out
 
 
-@pytest.mark.parametrize("content,match", [
-    (b"", "is empty"),
-    (b"not an onnx model at all", "not a readable ONNX model|empty graph"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"", "is empty"),
+        (b"not an onnx model at all", "not a readable ONNX model|empty graph"),
+    ],
+)
 def test_corrupt_onnx(content, match, tmp_path, capsys):
     path = tmp_path / "bad.onnx"
     path.write_bytes(content)

@@ -81,7 +81,8 @@ def test_r10_export_error_is_raised_not_exit0(tmp_path):
         "import paddle\n\nclass Broken(paddle.nn.Layer):\n"
         "    def __init__(self):\n        super().__init__()\n"
         "    def forward(self, x0):\n"
-        "        raise ValueError('emitted code is broken')\n")
+        "        raise ValueError('emitted code is broken')\n"
+    )
     import paddle
 
     paddle.save({}, str(tmp_path / "model.pdparams"))
@@ -140,8 +141,7 @@ def test_onnx_fix(graph, fix_id, without, tmp_path):
     assert report.ok, report.table()
 
 
-def _torch_case(family, fix_id, tmp_path, exc_type=ConversionError, match=None,
-                onnx_opset=None):
+def _torch_case(family, fix_id, tmp_path, exc_type=ConversionError, match=None, onnx_opset=None):
     _tested(fix_id)
     module, inputs = torch_models.build(family)
 
@@ -180,8 +180,13 @@ def test_r16_shared_initializers(tmp_path):
 
 
 def test_r19_new_aten_ops(tmp_path):
-    _torch_case("vit", "aten-new-ops", tmp_path, UnsupportedOpsError,
-                "aten::fill_, aten::new_zeros, aten::unbind, aten::unflatten")
+    _torch_case(
+        "vit",
+        "aten-new-ops",
+        tmp_path,
+        UnsupportedOpsError,
+        "aten::fill_, aten::new_zeros, aten::unbind, aten::unflatten",
+    )
 
 
 def test_r21_sdpa_layout_gqa_scale(tmp_path):
@@ -189,8 +194,13 @@ def test_r21_sdpa_layout_gqa_scale(tmp_path):
 
 
 def test_r19_trace_check(tmp_path):
-    _torch_case("transformer_encoder", "trace-check", tmp_path, ConversionError,
-                "Graphs differed|TracingCheckError|trace")
+    _torch_case(
+        "transformer_encoder",
+        "trace-check",
+        tmp_path,
+        ConversionError,
+        "Graphs differed|TracingCheckError|trace",
+    )
 
 
 def test_r19_onnx_gru(tmp_path):
@@ -198,8 +208,14 @@ def test_r19_onnx_gru(tmp_path):
 
 
 def test_r19_fold_static_shapes(tmp_path):
-    _torch_case("lstm", "onnx-fold-static-shapes", tmp_path, ConversionError,
-                "batch size|PreState", onnx_opset=13)
+    _torch_case(
+        "lstm",
+        "onnx-fold-static-shapes",
+        tmp_path,
+        ConversionError,
+        "batch size|PreState",
+        onnx_opset=13,
+    )
 
 
 def test_r7_gather_int_promotion(tmp_path):
@@ -214,8 +230,11 @@ def test_r4_int_of_one_element_tensor():
 
     def emitted(fn):
         lines = []
-        fn(PaddleLayer(0, "prim.int", inputs={"input": "t"}, outputs=["n"]), indent=0,
-           forward_func=lines)
+        fn(
+            PaddleLayer(0, "prim.int", inputs={"input": "t"}, outputs=["n"]),
+            indent=0,
+            forward_func=lines,
+        )
         return "".join(lines)
 
     t = paddle.to_tensor([6])
@@ -236,9 +255,14 @@ def test_r21_transformers5_masking(tmp_path):
 
     _tested("masking-ops")
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1,
-                                     num_attention_heads=4, intermediate_size=64,
-                                     max_position_embeddings=32)
+    config = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=32,
+    )
     bert = transformers.BertModel(config).eval()
 
     class Wrapped(torch.nn.Module):
@@ -275,8 +299,11 @@ def test_r21_onnx_gather_nd_indices(tmp_path):
 def test_n2_bare_sequential(tmp_path):
     import torch
 
-    module = torch_models.randomize(torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 2)))
+    module = torch_models.randomize(
+        torch.nn.Sequential(
+            torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 2)
+        )
+    )
     inputs = [torch.randn(1, 3, 8, 8)]
     with without_fix("digit-attr-names"):
         with pytest.raises(ConversionError, match="SyntaxError"):
@@ -303,5 +330,4 @@ def test_n6_aten_pad_order(tmp_path):
 
 def test_n7_cat_legacy_empty(tmp_path):
     """torch.cat skips (0,)-shaped tensors; paddle.concat rejects them without the fix."""
-    _torch_case("legacy_empty_cat", "aten-cat-legacy-empty", tmp_path, ConversionError,
-                "axis")
+    _torch_case("legacy_empty_cat", "aten-cat-legacy-empty", tmp_path, ConversionError, "axis")

@@ -11,11 +11,27 @@ import torch
 import torch_models
 from harness import check_onnx, check_torch, export_onnx
 
-TORCH_CASES = ["resnet", "mobilenet_v3", "shufflenet", "upsample_seg", "lstm", "vit",
-               "sdpa_gqa", "transformer_encoder", "gather_index"]
+TORCH_CASES = [
+    "resnet",
+    "mobilenet_v3",
+    "shufflenet",
+    "upsample_seg",
+    "lstm",
+    "vit",
+    "sdpa_gqa",
+    "transformer_encoder",
+    "gather_index",
+]
 
-ONNX_CASES = [("resnet", 13), ("mobilenet_v2", 17), ("small_cnn", None), ("gru", 13),
-              ("upsample_seg", 17), ("vit", 18), ("lstm", None)]
+ONNX_CASES = [
+    ("resnet", 13),
+    ("mobilenet_v2", 17),
+    ("small_cnn", None),
+    ("gru", 13),
+    ("upsample_seg", 17),
+    ("vit", 18),
+    ("lstm", None),
+]
 
 
 def _assert_verified(report):
@@ -32,8 +48,9 @@ def test_torch_model(family, tmp_path):
     _assert_verified(check_torch(module, inputs, tmp_path))
 
 
-@pytest.mark.parametrize("family,opset", ONNX_CASES,
-                         ids=[f"{f}-opset{o or 'default'}" for f, o in ONNX_CASES])
+@pytest.mark.parametrize(
+    "family,opset", ONNX_CASES, ids=[f"{f}-opset{o or 'default'}" for f, o in ONNX_CASES]
+)
 def test_onnx_model(family, opset, tmp_path):
     module, inputs = torch_models.build(family)
     path = export_onnx(module, inputs, tmp_path / "m.onnx", opset)
@@ -56,10 +73,16 @@ def test_transformers5_llama_gqa_sdpa_mask(tmp_path):
     which verification must detect and avoid."""
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=1, num_attention_heads=4,
-                                      num_key_value_heads=2, max_position_embeddings=32,
-                                      use_cache=False)
+    config = transformers.LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+        use_cache=False,
+    )
     llama = transformers.LlamaForCausalLM(config).eval()
 
     class Logits(torch.nn.Module):

@@ -33,8 +33,14 @@ class SmallCNN(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
         self.fc = nn.Linear(16 * 4 * 4, 10)
 
     def forward(self, x):
@@ -50,8 +56,9 @@ class BasicBlock(nn.Module):
         self.b2 = nn.BatchNorm2d(cout)
         self.down = None
         if stride != 1 or cin != cout:
-            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                      nn.BatchNorm2d(cout))
+            self.down = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x):
         idt = x if self.down is None else self.down(x)
@@ -63,8 +70,12 @@ class TinyResNet(nn.Module):
 
     def __init__(self, num_classes=10):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3, bias=False), nn.BatchNorm2d(8),
-                                  nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+        )
         self.layers = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 16, 2), BasicBlock(16, 32, 2))
         self.fc = nn.Linear(32, num_classes)
 
@@ -77,11 +88,26 @@ class InvertedResidual(nn.Module):
     def __init__(self, c, expand=4, se=False, act=nn.ReLU6):
         super().__init__()
         h = c * expand
-        layers = [nn.Conv2d(c, h, 1, bias=False), nn.BatchNorm2d(h), act(),
-                  nn.Conv2d(h, h, 3, 1, 1, groups=h, bias=False), nn.BatchNorm2d(h), act()]
+        layers = [
+            nn.Conv2d(c, h, 1, bias=False),
+            nn.BatchNorm2d(h),
+            act(),
+            nn.Conv2d(h, h, 3, 1, 1, groups=h, bias=False),
+            nn.BatchNorm2d(h),
+            act(),
+        ]
         self.body = nn.Sequential(*layers)
-        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(h, h // 4, 1), nn.ReLU(),
-                                nn.Conv2d(h // 4, h, 1), nn.Hardsigmoid()) if se else None
+        self.se = (
+            nn.Sequential(
+                nn.AdaptiveAvgPool2d(1),
+                nn.Conv2d(h, h // 4, 1),
+                nn.ReLU(),
+                nn.Conv2d(h // 4, h, 1),
+                nn.Hardsigmoid(),
+            )
+            if se
+            else None
+        )
         self.proj = nn.Sequential(nn.Conv2d(h, c, 1, bias=False), nn.BatchNorm2d(c))
 
     def forward(self, x):
@@ -98,8 +124,9 @@ class TinyMobileNet(nn.Module):
         super().__init__()
         act = nn.Hardswish if v3 else nn.ReLU6
         self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), act())
-        self.blocks = nn.Sequential(InvertedResidual(8, se=v3, act=act),
-                                    InvertedResidual(8, se=v3, act=act))
+        self.blocks = nn.Sequential(
+            InvertedResidual(8, se=v3, act=act), InvertedResidual(8, se=v3, act=act)
+        )
         self.head = nn.Linear(8, 10)
 
     def forward(self, x):
@@ -289,6 +316,7 @@ TORCH_FAMILIES = {
 
 # ---- families of X2Paddle's test_benchmark, depth-faithful and width-reduced (zoo) ----
 
+
 class VGG(nn.Module):
     # X2Paddle emits invalid code (names starting with a digit) for a top-level nn.Sequential
     def __init__(self, cfg, bn):
@@ -312,13 +340,14 @@ def _vgg_layers(cfg, bn):
             layers += [nn.Conv2d(cin, v, 3, padding=1)] + ([nn.BatchNorm2d(v)] if bn else [])
             layers.append(nn.ReLU())
             cin = v
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin, 16), nn.ReLU(),
-                         nn.Linear(16, 10))
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin, 16), nn.ReLU(), nn.Linear(16, 10))
 
 
-_VGG = {11: [4, "M", 8, "M", 8, 8, "M", 16, 16, "M", 16, 16, "M"],
-        16: [4, 4, "M", 8, 8, "M", 8, 8, 8, "M", 16, 16, 16, "M", 16, 16, 16, "M"],
-        19: [4, 4, "M", 8, 8, "M", 8, 8, 8, 8, "M", 16, 16, 16, 16, "M", 16, 16, 16, 16, "M"]}
+_VGG = {
+    11: [4, "M", 8, "M", 8, 8, "M", 16, 16, "M", 16, 16, "M"],
+    16: [4, 4, "M", 8, 8, "M", 8, 8, 8, "M", 16, 16, 16, "M", 16, 16, 16, "M"],
+    19: [4, 4, "M", 8, 8, "M", 8, 8, 8, 8, "M", 16, 16, 16, 16, "M", 16, 16, 16, 16, "M"],
+}
 
 
 class Bottleneck(nn.Module):
@@ -326,11 +355,20 @@ class Bottleneck(nn.Module):
         super().__init__()
         cout = mid * 4
         self.body = nn.Sequential(
-            nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
-            nn.Conv2d(mid, mid, 3, stride, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
-            nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
-        self.down = None if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            nn.Conv2d(cin, mid, 1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(),
+            nn.Conv2d(mid, mid, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(),
+            nn.Conv2d(mid, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+        self.down = (
+            None
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x):
         return F.relu(self.body(x) + (x if self.down is None else self.down(x)))
@@ -341,13 +379,22 @@ class ResNetN(nn.Module):
 
     def __init__(self, depth):
         super().__init__()
-        blocks = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
-                  152: [3, 8, 36, 3]}[depth]
-        self.stem = nn.Sequential(nn.Conv2d(3, 4, 7, 2, 3, bias=False), nn.BatchNorm2d(4),
-                                  nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        blocks = {
+            18: [2, 2, 2, 2],
+            34: [3, 4, 6, 3],
+            50: [3, 4, 6, 3],
+            101: [3, 4, 23, 3],
+            152: [3, 8, 36, 3],
+        }[depth]
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 4, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+        )
         layers, cin = [], 4
         for i, n in enumerate(blocks):
-            width = 4 * 2 ** i
+            width = 4 * 2**i
             for j in range(n):
                 stride = 2 if j == 0 and i > 0 else 1
                 if depth >= 50:
@@ -378,10 +425,20 @@ class Fire(nn.Module):
 class SqueezeNet(nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, 2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
-                                 Fire(8, 4, 8), Fire(16, 4, 8), nn.MaxPool2d(3, 2, ceil_mode=True),
-                                 Fire(16, 8, 16), nn.Dropout(), nn.Conv2d(32, 10, 1), nn.ReLU(),
-                                 nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(8, 4, 8),
+            Fire(16, 4, 8),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(16, 8, 16),
+            nn.Dropout(),
+            nn.Conv2d(32, 10, 1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -391,12 +448,20 @@ class AlexNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(8, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))
+            nn.Conv2d(3, 8, 11, 4, 2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(8, 16, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(16, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+        )
         self.pool = nn.AdaptiveAvgPool2d(2)
-        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(64, 32), nn.ReLU(),
-                                        nn.Linear(32, 10))
+        self.classifier = nn.Sequential(
+            nn.Dropout(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)
+        )
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
@@ -411,12 +476,14 @@ class DenseNet(nn.Module):
         layers, c = [], 8
         for i, n in enumerate(blocks):
             for _ in range(n):
-                layers.append(nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(),
-                                            nn.Conv2d(c, growth, 3, padding=1)))
+                layers.append(
+                    nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, growth, 3, padding=1))
+                )
                 c += growth
             if i < len(blocks) - 1:
-                layers.append(nn.Sequential(nn.BatchNorm2d(c), nn.Conv2d(c, c // 2, 1),
-                                            nn.AvgPool2d(2)))
+                layers.append(
+                    nn.Sequential(nn.BatchNorm2d(c), nn.Conv2d(c, c // 2, 1), nn.AvgPool2d(2))
+                )
                 c //= 2
         self.layers = nn.ModuleList(layers)
         self.fc = nn.Linear(c, 10)
@@ -454,8 +521,9 @@ class EfficientNetLike(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8),
-                                  nn.SiLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.SiLU()
+        )
         self.block = InvertedResidual(8, se=True, act=nn.SiLU)
         self.head = nn.Linear(8, 10)
 
@@ -483,9 +551,14 @@ class CRNNLike(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d((2, 1)),
-                                 nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                                 nn.AdaptiveAvgPool2d((1, None)))
+        self.cnn = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d((2, 1)),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d((1, None)),
+        )
         self.rnn = nn.LSTM(8, 8, bidirectional=True, batch_first=True)
         self.fc = nn.Linear(16, 6)
 
@@ -499,8 +572,14 @@ class DetectionHeadNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.LeakyReLU(0.1),
-                                  nn.Conv2d(8, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.LeakyReLU(0.1))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1),
+            nn.BatchNorm2d(8),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(8, 16, 3, 2, 1),
+            nn.BatchNorm2d(16),
+            nn.LeakyReLU(0.1),
+        )
         self.box = nn.Conv2d(16, 4 * 3, 1)
         self.cls = nn.Conv2d(16, 2 * 3, 1)
 
@@ -517,12 +596,15 @@ class GeneratorNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.down = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.InstanceNorm2d(8, affine=True),
-                                  nn.ReLU())
-        self.res = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(8, 8, 3),
-                                 nn.InstanceNorm2d(8, affine=True))
-        self.up = nn.Sequential(nn.ConvTranspose2d(8, 4, 4, 2, 1), nn.ReLU(),
-                                nn.Conv2d(4, 3, 3, padding=1), nn.Tanh())
+        self.down = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1), nn.InstanceNorm2d(8, affine=True), nn.ReLU()
+        )
+        self.res = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(8, 8, 3), nn.InstanceNorm2d(8, affine=True)
+        )
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(8, 4, 4, 2, 1), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1), nn.Tanh()
+        )
 
     def forward(self, x):
         d = self.down(x)
@@ -536,18 +618,28 @@ class BertTiny(nn.Module):
         super().__init__()
         import transformers
 
-        kinds = {"bert": ("BertConfig", "BertModel"), "roberta": ("RobertaConfig", "RobertaModel"),
-                 "electra": ("ElectraConfig", "ElectraModel"),
-                 "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaModel"),
-                 "camembert": ("CamembertConfig", "CamembertModel"),
-                 "flaubert": ("FlaubertConfig", "FlaubertModel"),
-                 "dpr": ("DPRConfig", "DPRContextEncoder")}
+        kinds = {
+            "bert": ("BertConfig", "BertModel"),
+            "roberta": ("RobertaConfig", "RobertaModel"),
+            "electra": ("ElectraConfig", "ElectraModel"),
+            "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaModel"),
+            "camembert": ("CamembertConfig", "CamembertModel"),
+            "flaubert": ("FlaubertConfig", "FlaubertModel"),
+            "dpr": ("DPRConfig", "DPRContextEncoder"),
+        }
         cfg_name, model_name = kinds[arch]
-        kwargs = dict(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                      intermediate_size=64, max_position_embeddings=40)
+        kwargs = dict(
+            vocab_size=60,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            max_position_embeddings=40,
+        )
         if arch == "flaubert":
-            kwargs = dict(vocab_size=60, emb_dim=32, n_layers=2, n_heads=4,
-                          max_position_embeddings=40)
+            kwargs = dict(
+                vocab_size=60, emb_dim=32, n_layers=2, n_heads=4, max_position_embeddings=40
+            )
         config = getattr(transformers, cfg_name)(**kwargs)
         # torch's ONNX exporter needs eager attention below opset 14; Flaubert has no SDPA
         config._attn_implementation = "eager" if arch == "flaubert" else attn
@@ -568,31 +660,34 @@ def build_transformer(arch, attn="sdpa"):
     return module, [ids, mask]
 
 
-TORCH_FAMILIES.update({
-    "alexnet": (AlexNet, (1, 3, 96, 96)),
-    "vgg11": (lambda: _vgg(_VGG[11], False), (1, 3, 32, 32)),
-    "vgg11_bn": (lambda: _vgg(_VGG[11], True), (1, 3, 32, 32)),
-    "vgg16": (lambda: _vgg(_VGG[16], False), (1, 3, 32, 32)),
-    "vgg16_bn": (lambda: _vgg(_VGG[16], True), (1, 3, 32, 32)),
-    "vgg19": (lambda: _vgg(_VGG[19], False), (1, 3, 32, 32)),
-    "vgg19_bn": (lambda: _vgg(_VGG[19], True), (1, 3, 32, 32)),
-    "resnet18": (lambda: ResNetN(18), (1, 3, 32, 32)),
-    "resnet34": (lambda: ResNetN(34), (1, 3, 32, 32)),
-    "resnet50": (lambda: ResNetN(50), (1, 3, 32, 32)),
-    "resnet101": (lambda: ResNetN(101), (1, 3, 32, 32)),
-    "resnet152": (lambda: ResNetN(152), (1, 3, 32, 32)),
-    "squeezenet": (SqueezeNet, (1, 3, 32, 32)),
-    "densenet": (DenseNet, (1, 3, 16, 16)),
-    "inception": (InceptionBlockNet, (1, 3, 16, 16)),
-    "efficientnet": (EfficientNetLike, (1, 3, 16, 16)),
-    "unet": (UNetLike, (1, 3, 16, 16)),
-    "crnn": (CRNNLike, (1, 1, 16, 24)),
-    "detector": (DetectionHeadNet, (1, 3, 16, 16)),
-    "generator": (GeneratorNet, (1, 3, 16, 16)),
-})
+TORCH_FAMILIES.update(
+    {
+        "alexnet": (AlexNet, (1, 3, 96, 96)),
+        "vgg11": (lambda: _vgg(_VGG[11], False), (1, 3, 32, 32)),
+        "vgg11_bn": (lambda: _vgg(_VGG[11], True), (1, 3, 32, 32)),
+        "vgg16": (lambda: _vgg(_VGG[16], False), (1, 3, 32, 32)),
+        "vgg16_bn": (lambda: _vgg(_VGG[16], True), (1, 3, 32, 32)),
+        "vgg19": (lambda: _vgg(_VGG[19], False), (1, 3, 32, 32)),
+        "vgg19_bn": (lambda: _vgg(_VGG[19], True), (1, 3, 32, 32)),
+        "resnet18": (lambda: ResNetN(18), (1, 3, 32, 32)),
+        "resnet34": (lambda: ResNetN(34), (1, 3, 32, 32)),
+        "resnet50": (lambda: ResNetN(50), (1, 3, 32, 32)),
+        "resnet101": (lambda: ResNetN(101), (1, 3, 32, 32)),
+        "resnet152": (lambda: ResNetN(152), (1, 3, 32, 32)),
+        "squeezenet": (SqueezeNet, (1, 3, 32, 32)),
+        "densenet": (DenseNet, (1, 3, 16, 16)),
+        "inception": (InceptionBlockNet, (1, 3, 16, 16)),
+        "efficientnet": (EfficientNetLike, (1, 3, 16, 16)),
+        "unet": (UNetLike, (1, 3, 16, 16)),
+        "crnn": (CRNNLike, (1, 1, 16, 24)),
+        "detector": (DetectionHeadNet, (1, 3, 16, 16)),
+        "generator": (GeneratorNet, (1, 3, 16, 16)),
+    }
+)
 
 
 # ---- families rebuilt from their published structure (the upstream code is not here) ----
+
 
 class EDSR(nn.Module):
     """EDSR (Lim et al. 2017): mean shift, head conv, residual blocks without BN scaled by
@@ -603,11 +698,17 @@ class EDSR(nn.Module):
         self.register_buffer("mean", torch.tensor([0.4488, 0.4371, 0.4040]).view(1, 3, 1, 1))
         self.head = nn.Conv2d(3, feats, 3, padding=1)
         self.body = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(feats, feats, 3, padding=1), nn.ReLU(True),
-                          nn.Conv2d(feats, feats, 3, padding=1)) for _ in range(blocks))
+            nn.Sequential(
+                nn.Conv2d(feats, feats, 3, padding=1),
+                nn.ReLU(True),
+                nn.Conv2d(feats, feats, 3, padding=1),
+            )
+            for _ in range(blocks)
+        )
         self.body_tail = nn.Conv2d(feats, feats, 3, padding=1)
-        self.up = nn.Sequential(nn.Conv2d(feats, feats * scale * scale, 3, padding=1),
-                                nn.PixelShuffle(scale))
+        self.up = nn.Sequential(
+            nn.Conv2d(feats, feats * scale * scale, 3, padding=1), nn.PixelShuffle(scale)
+        )
         self.tail = nn.Conv2d(feats, 3, 3, padding=1)
         self.res_scale = res_scale
 
@@ -632,10 +733,16 @@ class TemporalModel(nn.Module):
         dilation = filter_widths[0]
         for w in filter_widths[1:]:
             self.pad.append((w - 1) * dilation // 2)
-            self.layers.append(nn.ModuleList([
-                nn.Conv1d(channels, channels, w, dilation=dilation, bias=False),
-                nn.BatchNorm1d(channels), nn.Conv1d(channels, channels, 1, bias=False),
-                nn.BatchNorm1d(channels)]))
+            self.layers.append(
+                nn.ModuleList(
+                    [
+                        nn.Conv1d(channels, channels, w, dilation=dilation, bias=False),
+                        nn.BatchNorm1d(channels),
+                        nn.Conv1d(channels, channels, 1, bias=False),
+                        nn.BatchNorm1d(channels),
+                    ]
+                )
+            )
             dilation *= w
         self.shrink = nn.Conv1d(channels, joints * 3, 1)
 
@@ -644,7 +751,7 @@ class TemporalModel(nn.Module):
         x = x.view(b, t, -1).permute(0, 2, 1)
         x = F.relu(self.expand_bn(self.expand(x)))
         for pad, (c1, b1, c2, b2) in zip(self.pad, self.layers):
-            res = x[:, :, pad:x.shape[2] - pad]
+            res = x[:, :, pad : x.shape[2] - pad]
             x = F.relu(b1(c1(x)))
             x = res + F.relu(b2(c2(x)))
         x = self.shrink(x).permute(0, 2, 1)
@@ -676,16 +783,24 @@ class StereoNet(nn.Module):
     def __init__(self, feats=8, groups=4, max_disp=4):
         super().__init__()
         self.feature = nn.Sequential(
-            nn.Conv2d(3, feats, 3, 2, 1, bias=False), nn.BatchNorm2d(feats), nn.ReLU(),
+            nn.Conv2d(3, feats, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(feats),
+            nn.ReLU(),
             nn.Conv2d(feats, feats, 3, 1, 1, groups=feats, bias=False),
-            nn.Conv2d(feats, feats, 1, bias=False), nn.BatchNorm2d(feats), nn.ReLU())
+            nn.Conv2d(feats, feats, 1, bias=False),
+            nn.BatchNorm2d(feats),
+            nn.ReLU(),
+        )
         self.groups, self.max_disp = groups, max_disp
-        self.agg = nn.Sequential(nn.Conv3d(groups, 8, 3, 1, 1, bias=False), nn.BatchNorm3d(8),
-                                 nn.ReLU())
-        self.down = nn.Sequential(nn.Conv3d(8, 16, 3, 2, 1, bias=False), nn.BatchNorm3d(16),
-                                  nn.ReLU())
-        self.up = nn.Sequential(nn.ConvTranspose3d(16, 8, 3, 2, 1, output_padding=1,
-                                                   bias=False), nn.BatchNorm3d(8))
+        self.agg = nn.Sequential(
+            nn.Conv3d(groups, 8, 3, 1, 1, bias=False), nn.BatchNorm3d(8), nn.ReLU()
+        )
+        self.down = nn.Sequential(
+            nn.Conv3d(8, 16, 3, 2, 1, bias=False), nn.BatchNorm3d(16), nn.ReLU()
+        )
+        self.up = nn.Sequential(
+            nn.ConvTranspose3d(16, 8, 3, 2, 1, output_padding=1, bias=False), nn.BatchNorm3d(8)
+        )
         self.classify = nn.Conv3d(8, 1, 3, 1, 1)
 
     def forward(self, left, right):
@@ -693,7 +808,7 @@ class StereoNet(nn.Module):
         b, c, h, w = fl.shape
         vols = []
         for d in range(self.max_disp):
-            shifted = F.pad(fr[:, :, :, :w - d], (d, 0, 0, 0)) if d else fr
+            shifted = F.pad(fr[:, :, :, : w - d], (d, 0, 0, 0)) if d else fr
             corr = (fl * shifted).view(b, self.groups, c // self.groups, h, w).mean(2)
             vols.append(corr)
         cost = torch.stack(vols, 2)  # [B, G, D, H, W]
@@ -734,8 +849,9 @@ class FourierUnit(nn.Module):
         f = torch.stack((f.real, f.imag), dim=-1).permute(0, 1, 4, 2, 3).reshape(b, 2 * c, h, -1)
         f = F.relu(self.bn(self.conv(f)))
         f = f.view(b, c, 2, h, -1).permute(0, 1, 3, 4, 2).contiguous()
-        return torch.fft.irfftn(torch.complex(f[..., 0], f[..., 1]), s=(h, w), dim=(-2, -1),
-                                norm="ortho")
+        return torch.fft.irfftn(
+            torch.complex(f[..., 0], f[..., 1]), s=(h, w), dim=(-2, -1), norm="ortho"
+        )
 
 
 class LaMaFFC(nn.Module):
@@ -744,16 +860,26 @@ class LaMaFFC(nn.Module):
 
     def __init__(self, c=8):
         super().__init__()
-        self.down = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(4, c, 3), nn.BatchNorm2d(c),
-                                  nn.ReLU(), nn.Conv2d(c, 2 * c, 3, 2, 1), nn.BatchNorm2d(2 * c),
-                                  nn.ReLU())
+        self.down = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(4, c, 3),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, 2, 1),
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(),
+        )
         self.local = nn.Conv2d(c, c, 3, padding=1)
         self.l2g = nn.Conv2d(c, c, 3, padding=1)
         self.g2l = nn.Conv2d(c, c, 3, padding=1)
         self.fu = FourierUnit(c)
-        self.up = nn.Sequential(nn.ConvTranspose2d(2 * c, c, 3, 2, 1, output_padding=1),
-                                nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, 3, 3, padding=1),
-                                nn.Sigmoid())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 3, 2, 1, output_padding=1),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, 3, 3, padding=1),
+            nn.Sigmoid(),
+        )
 
     def forward(self, img, mask):
         x = self.down(torch.cat([img * (1 - mask), mask], 1))
@@ -763,14 +889,16 @@ class LaMaFFC(nn.Module):
         return self.up(torch.cat([yl + xl, yg + xg], 1))
 
 
-TORCH_FAMILIES.update({
-    "edsr": (EDSR, (1, 3, 12, 12)),
-    "temporal_conv": (TemporalModel, (1, 27, 17, 2)),
-    "opadd": (OpAdd, ((1, 3, 8, 8), (1, 4, 8, 8))),
-    "stereo": (StereoNet, ((1, 3, 16, 16), (1, 3, 16, 16))),
-    "speaker_encoder": (SpeakerEncoder, (1, 10, 16)),
-    "lama_ffc": (LaMaFFC, ((1, 3, 16, 16), (1, 1, 16, 16))),
-})
+TORCH_FAMILIES.update(
+    {
+        "edsr": (EDSR, (1, 3, 12, 12)),
+        "temporal_conv": (TemporalModel, (1, 27, 17, 2)),
+        "opadd": (OpAdd, ((1, 3, 8, 8), (1, 4, 8, 8))),
+        "stereo": (StereoNet, ((1, 3, 16, 16), (1, 3, 16, 16))),
+        "speaker_encoder": (SpeakerEncoder, (1, 10, 16)),
+        "lama_ffc": (LaMaFFC, ((1, 3, 16, 16), (1, 1, 16, 16))),
+    }
+)
 
 
 class ConstantPad(nn.Module):

@@ -34,7 +34,9 @@ class Result:
     deleted: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     human: list[str] = field(default_factory=list)
-    files_by_op: dict[str, list[str]] = field(default_factory=dict)  # the files each op's edits touch
+    files_by_op: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # the files each op's edits touch
 
 
 class Tree:
@@ -53,8 +55,10 @@ class Tree:
         if rel not in self.orig:
             p = self.root / rel
             if p.exists() and not p.is_file():  # a FIFO would block the read forever
-                raise MigratorError(f"{p}: is not a regular file (FIFO, device, socket or folder); "
-                                    "apply edits regular files only")
+                raise MigratorError(
+                    f"{p}: is not a regular file (FIFO, device, socket or folder); "
+                    "apply edits regular files only"
+                )
             try:
                 self.orig[rel] = p.read_text(encoding="utf-8") if p.exists() else None
             except (OSError, UnicodeDecodeError) as exc:
@@ -67,7 +71,9 @@ class Tree:
         self.new[rel] = text
 
     def changes(self) -> list[tuple[str, str | None, str | None]]:
-        return [(r, self.orig.get(r), t) for r, t in sorted(self.new.items()) if self.orig.get(r) != t]
+        return [
+            (r, self.orig.get(r), t) for r, t in sorted(self.new.items()) if self.orig.get(r) != t
+        ]
 
 
 def _lines(text: str | None) -> list[str]:
@@ -95,6 +101,7 @@ def git_diff(changes) -> str:
 
 # --- edits ------------------------------------------------------------------------------------
 
+
 def _remove_spans(text: str, regs: list[tuple[str, str]]) -> str:
     """Remove the registration statements ``MACRO(name, ...)`` (found in the current text)."""
     spans = []
@@ -111,7 +118,9 @@ def _remove_spans(text: str, regs: list[tuple[str, str]]) -> str:
     prev = None
     while prev != text:
         prev = text
-        text = re.sub(r"^[ \t]*#[ \t]*if[^\n]*\n(?:[ \t]*\n)*[ \t]*#[ \t]*endif[^\n]*\n", "", text, flags=re.M)
+        text = re.sub(
+            r"^[ \t]*#[ \t]*if[^\n]*\n(?:[ \t]*\n)*[ \t]*#[ \t]*endif[^\n]*\n", "", text, flags=re.M
+        )
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
@@ -119,7 +128,9 @@ def _remove_yaml_entries(text: str, names: set[str], fluid_side: bool) -> str:
     blocks = re.split(r"(?m)^(?=- )", text)
     keep = []
     for b in blocks:
-        m = re.match(r"-[ \t]*(?:op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", b)
+        m = re.match(
+            r"-[ \t]*(?:op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", b
+        )
         if m:
             name = (m.group(2) or m.group(1)) if fluid_side else m.group(1)
             if name in names:
@@ -150,7 +161,11 @@ def _append_cpp(tree: Tree, rel: str, block: str, fn: str, header: str) -> None:
         return
     close = text.rfind("}  // namespace phi")
     if close < 0:
-        text = text + ("" if text.endswith("\n") else "\n") + "namespace phi {\n\n}  // namespace phi\n"
+        text = (
+            text
+            + ("" if text.endswith("\n") else "\n")
+            + "namespace phi {\n\n}  // namespace phi\n"
+        )
         close = text.rfind("}  // namespace phi")
     tree.write(rel, text[:close] + block + "\n" + text[close:])
 
@@ -163,8 +178,9 @@ def _sites(idx: Index, names: set[str]):
                 yield s
 
 
-def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
-            deleting: frozenset = frozenset()) -> None:
+def _delete(
+    tree: Tree, idx: Index, op: str, names: set[str], res: Result, deleting: frozenset = frozenset()
+) -> None:
     """``deleting``: the names of every op this apply deletes (a file whose registrations all
     go, across ops, goes as a whole)."""
     regs = [s for s in _sites(idx, names) if s.area == "fluid_op" and s.kind in REGISTRATION_MACROS]
@@ -173,13 +189,21 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
         by_file.setdefault(s.path, []).append(s)
     deleted_files = []
     for path, sites in by_file.items():
-        others = [s for n, ss in idx.sites.items() if n not in names and n not in deleting for s in ss
-                  if s.path == path and s.kind in REGISTRATION_MACROS]
+        others = [
+            s
+            for n, ss in idx.sites.items()
+            if n not in names and n not in deleting
+            for s in ss
+            if s.path == path and s.kind in REGISTRATION_MACROS
+        ]
         if not others:
             tree.write(path, None)
             deleted_files.append(path)
         else:
-            tree.write(path, _remove_spans(tree.read(path) or "", [(s.macro or s.kind, s.name) for s in sites]))
+            tree.write(
+                path,
+                _remove_spans(tree.read(path) or "", [(s.macro or s.kind, s.name) for s in sites]),
+            )
     # the op's own headers go with it when only deleted files include them
     gone = set(deleted_files)
     for path in list(deleted_files):
@@ -195,13 +219,19 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
                 deleted_files.append(hdr)
     stems = {Path(p).name.split(".")[0] for p in deleted_files}
     # CMake: lines naming a deleted source, tokens naming a deleted target
-    for cm in sorted({c for c, _, _ in idx.cmake_sources} | {s.path for s in _sites(idx, names) if s.kind == "cmake"}):
+    for cm in sorted(
+        {c for c, _, _ in idx.cmake_sources}
+        | {s.path for s in _sites(idx, names) if s.kind == "cmake"}
+    ):
         text = tree.read(cm)
         if text is None:
             continue
         out = []
         for line in text.splitlines(keepends=True):
-            src_re = [re.compile(r"(?<![\w./-])" + re.escape(st) + r"\.(?:cc|cu|cu\.cc|kps)\b") for st in stems]
+            src_re = [
+                re.compile(r"(?<![\w./-])" + re.escape(st) + r"\.(?:cc|cu|cu\.cc|kps)\b")
+                for st in stems
+            ]
             if any(rx.search(line) for rx in src_re):
                 if line.count("(") == line.count(")"):
                     continue
@@ -223,11 +253,19 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
     # of the same name (ops/static_ops/fused yaml and their backward entries): their kernel is gone
     for s in _sites(idx, names):
         if s.kind in ("op_compat", "op_version", "yaml_legacy"):
-            tree.write(s.path, _remove_yaml_entries(tree.read(s.path) or "", names, fluid_side=True))
+            tree.write(
+                s.path, _remove_yaml_entries(tree.read(s.path) or "", names, fluid_side=True)
+            )
         elif s.kind in ("yaml_ops", "yaml_static", "yaml_fused") and s.name in names:
             text = tree.read(s.path) or ""
-            bwd = set(re.findall(r"(?m)^-[ \t]*op[ \t]*:[ \t]*" + re.escape(s.name)
-                                 + r"\b[^\n]*\n(?:[ \t]+[^\n]*\n)*?[ \t]+backward[ \t]*:[ \t]*(\w+)", text))
+            bwd = set(
+                re.findall(
+                    r"(?m)^-[ \t]*op[ \t]*:[ \t]*"
+                    + re.escape(s.name)
+                    + r"\b[^\n]*\n(?:[ \t]+[^\n]*\n)*?[ \t]+backward[ \t]*:[ \t]*(\w+)",
+                    text,
+                )
+            )
             tree.write(s.path, _remove_yaml_entries(text, {s.name}, fluid_side=False))
             if bwd:
                 btext_path = _backward_yaml(s.path)
@@ -235,14 +273,21 @@ def _delete(tree: Tree, idx: Index, op: str, names: set[str], res: Result,
                 if btext is not None:
                     tree.write(btext_path, _remove_yaml_entries(btext, bwd, fluid_side=False))
     # PIR LegacyOpList, USE_OP*/PD_DECLARE_KERNEL in tests
-    phi_kernels = {n for n in names if any(x.area == "phi_kernel" and x.kind in FUNCTION_KERNEL_MACROS
-                                           for x in idx.sites.get(n, []))}
+    phi_kernels = {
+        n
+        for n in names
+        if any(
+            x.area == "phi_kernel" and x.kind in FUNCTION_KERNEL_MACROS
+            for x in idx.sites.get(n, [])
+        )
+    }
     for s in _sites(idx, names):
         drop = None
         if s.kind == "pir_op_class":
             drop = re.compile(r"^[ \t]*" + s.arg2 + r"::name\(\),?[ \t]*\n", re.M)
         elif s.kind in ("USE_OP_ITSELF", "USE_OP", "USE_OP_DEVICE_KERNEL", "USE_NO_KERNEL_OP") or (
-                s.kind == "PD_DECLARE_KERNEL" and s.name not in phi_kernels):
+            s.kind == "PD_DECLARE_KERNEL" and s.name not in phi_kernels
+        ):
             drop = re.compile(r"^[ \t]*" + s.kind + r"\(\s*" + s.name + r"\b[^\n]*\n", re.M)
         if drop is not None:
             text = tree.read(s.path)
@@ -260,19 +305,36 @@ def _replace_callers(tree: Tree, idx: Index, d: dict, names: set[str], res: Resu
     """Static-graph ``append_op(type='c_X')`` callers -> the new-comm op (``pyrewrite``); every
     other caller is listed. A later scan finds no caller left and plans DELETE."""
     op, new = d["op"], d.get("replacement")
-    y = next((y for y in idx.yaml_ops if y.name == new and not y.path.endswith(("op_compat.yaml",
-                                                                              "op_version.yaml"))), None)
+    y = next(
+        (
+            y
+            for y in idx.yaml_ops
+            if y.name == new and not y.path.endswith(("op_compat.yaml", "op_version.yaml"))
+        ),
+        None,
+    )
     sig, block = None, ""
     if y is not None:
-        lines = (tree.read(y.path) or "").splitlines()[y.line - 1:]
-        block = "\n".join([lines[0]] + list(itertools.takewhile(lambda ln: not ln.startswith("- "),
-                                                                 lines[1:]))) if lines else ""
+        lines = (tree.read(y.path) or "").splitlines()[y.line - 1 :]
+        block = (
+            "\n".join(
+                [lines[0]]
+                + list(itertools.takewhile(lambda ln: not ln.startswith("- "), lines[1:]))
+            )
+            if lines
+            else ""
+        )
         sig = pyrewrite.yaml_signature(block)
     done: set[tuple[str, str]] = set()
     for s in _sites(idx, names):
         kind = {"append_op": "static", "legacy_c_ops": "dygraph"}.get(s.kind)
-        if s.area not in ("py_api", "py_other") or kind is None or s.name != op or sig is None \
-                or (s.path, kind) in done:
+        if (
+            s.area not in ("py_api", "py_other")
+            or kind is None
+            or s.name != op
+            or sig is None
+            or (s.path, kind) in done
+        ):
             continue
         done.add((s.path, kind))
         text = tree.read(s.path) or ""
@@ -281,7 +343,8 @@ def _replace_callers(tree: Tree, idx: Index, d: dict, names: set[str], res: Resu
             what = f"append_op(type='{op}')"
         else:
             new_text, left = pyrewrite.rewrite_legacy_comm_calls(
-                text, op, new, sig, pyrewrite.yaml_defaults(block), "inplace" in block)
+                text, op, new, sig, pyrewrite.yaml_defaults(block), "inplace" in block
+            )
             what = f"_legacy_C_ops.{op}"
         if new_text != text:
             tree.write(s.path, new_text)
@@ -289,15 +352,24 @@ def _replace_callers(tree: Tree, idx: Index, d: dict, names: set[str], res: Resu
             res.human.append(f"{s.path}:{line}: {what} not switched to '{new}': {why}")
     done_paths = {p for p, _ in done}
     for s in _sites(idx, names):
-        if s.area in ("py_api", "py_other", "framework", "pir", "cpp_other", "inference", "trt") \
-                and s.path not in done_paths and s.kind not in ("py_string", "py_table", "pir_op_class"):
-            res.human.append(f"{s.where}: switch this caller of '{op}' to '{new}' by hand, then apply DELETE")
+        if (
+            s.area in ("py_api", "py_other", "framework", "pir", "cpp_other", "inference", "trt")
+            and s.path not in done_paths
+            and s.kind not in ("py_string", "py_table", "pir_op_class")
+        ):
+            res.human.append(
+                f"{s.where}: switch this caller of '{op}' to '{new}' by hand, then apply DELETE"
+            )
 
 
 def _backend(site) -> str:
-    by_macro = {"REGISTER_OP_CPU_KERNEL": "CPU", "REGISTER_OP_CUDA_KERNEL": "GPU",
-                "REGISTER_OP_XPU_KERNEL": "XPU", "REGISTER_OP_IPU_KERNEL": "IPU",
-                "REGISTER_OP_CUSTOM_DEVICE_KERNEL": "Custom"}
+    by_macro = {
+        "REGISTER_OP_CPU_KERNEL": "CPU",
+        "REGISTER_OP_CUDA_KERNEL": "GPU",
+        "REGISTER_OP_XPU_KERNEL": "XPU",
+        "REGISTER_OP_IPU_KERNEL": "IPU",
+        "REGISTER_OP_CUSTOM_DEVICE_KERNEL": "Custom",
+    }
     if site.kind in by_macro:
         return by_macro[site.kind]
     if site.kind == "PD_REGISTER_STRUCT_KERNEL":
@@ -310,7 +382,9 @@ def _backend(site) -> str:
 def _local_headers(tree: Tree, text: str) -> str:
     """Text of the fluid headers ``text`` includes (kernel classes often live in ``<op>_op.h``)."""
     out = []
-    for rel in dict.fromkeys(re.findall(r'#include\s*"(paddle/fluid/operators/[^"]+\.(?:h|cu\.h))"', text)):
+    for rel in dict.fromkeys(
+        re.findall(r'#include\s*"(paddle/fluid/operators/[^"]+\.(?:h|cu\.h))"', text)
+    ):
         out.append(tree.read(rel) or "")
     return "\n".join(out)
 
@@ -323,9 +397,11 @@ def _compute_body(tree: Tree, site) -> tuple[str | None, str, list[str]]:
     file-local macros are expanded when that is where the class is written."""
     text = tree.read(site.path) or ""
     start = sum(len(x) for x in text.splitlines(keepends=True)[: site.line - 1])
-    stmt = text[start: statement_end(text, start)]
-    cm = re.search(r"(?:ops::)?(\w+)(?:<[^>]*>)?\s*[,)]", stmt.split(",", 3)[-1] if "STRUCT" in site.kind
-                   else stmt.split(",", 1)[-1])
+    stmt = text[start : statement_end(text, start)]
+    cm = re.search(
+        r"(?:ops::)?(\w+)(?:<[^>]*>)?\s*[,)]",
+        stmt.split(",", 3)[-1] if "STRUCT" in site.kind else stmt.split(",", 1)[-1],
+    )
     if not cm:
         return None, "", []
     cls = cm.group(1)
@@ -343,45 +419,69 @@ def _compute_body(tree: Tree, site) -> tuple[str | None, str, list[str]]:
         return None, "", []
     compute = codegen._braced(body, cm2.end() - 1)
     pm = re.search(r"ExecutionContext\s*&\s*(\w+)\s*$", cm2.group(1).strip())
-    if pm and pm.group(1) != "ctx":  # Compute(const ExecutionContext& context): one name for the rules
+    if (
+        pm and pm.group(1) != "ctx"
+    ):  # Compute(const ExecutionContext& context): one name for the rules
         compute = re.sub(r"\b" + pm.group(1) + r"\b", "ctx", compute)
     helpers = codegen.device_helpers(pool, compute)
     used = set(re.findall(r"\b[A-Za-z_]\w*\b", codegen.strip_comments(compute)))
-    unresolved = sorted((codegen.declared_names(pool) - codegen.declared_names(helpers) - {cls}) & used)
+    unresolved = sorted(
+        (codegen.declared_names(pool) - codegen.declared_names(helpers) - {cls}) & used
+    )
     return compute, helpers, unresolved
 
 
 def _dtypes(tree: Tree, site) -> list[str]:
     text = tree.read(site.path) or ""
     start = sum(len(x) for x in text.splitlines(keepends=True)[: site.line - 1])
-    stmt = text[start: statement_end(text, start)]
-    args = stmt[stmt.find("(") + 1: stmt.rfind(")")]
+    stmt = text[start : statement_end(text, start)]
+    args = stmt[stmt.find("(") + 1 : stmt.rfind(")")]
     if site.kind == "PD_REGISTER_STRUCT_KERNEL":
         parts = [p.strip() for p in args.split(",")][4:]
         return [p for p in parts if p] or ["float"]
     found = []
-    for targs in re.findall(r"\w<([^<>]*(?:<[^<>]*>[^<>]*)*)>", args):  # Kernel<CPUContext, float>, Kernel<int64_t>
-        found += [t.strip() for t in targs.split(",")
-                  if t.strip() and not re.search(r"Context|Place|::k[A-Z]|\bk[A-Z]\w*$", t)]
-    found = [re.sub(r"\b(?:plat|platform|paddle::platform)::(float16|bfloat16)\b", r"phi::dtype::\1", t) for t in found]
+    for targs in re.findall(
+        r"\w<([^<>]*(?:<[^<>]*>[^<>]*)*)>", args
+    ):  # Kernel<CPUContext, float>, Kernel<int64_t>
+        found += [
+            t.strip()
+            for t in targs.split(",")
+            if t.strip() and not re.search(r"Context|Place|::k[A-Z]|\bk[A-Z]\w*$", t)
+        ]
+    found = [
+        re.sub(r"\b(?:plat|platform|paddle::platform)::(float16|bfloat16)\b", r"phi::dtype::\1", t)
+        for t in found
+    ]
     return list(dict.fromkeys(found)) or ["float"]
 
 
-def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write: bool = False) -> Result:
+def apply_plan(
+    root: Path, decisions: list[dict], ops=None, verdicts=None, write: bool = False
+) -> Result:
     from .migrate import migrate  # the MIGRATE steps build on this module's edit helpers
 
     root = Path(root)
-    chosen = [d for d in decisions if d["verdict"] in (verdicts or APPLIED_VERDICTS)
-              and (not ops or d["op"] in ops)]
+    chosen = [
+        d
+        for d in decisions
+        if d["verdict"] in (verdicts or APPLIED_VERDICTS) and (not ops or d["op"] in ops)
+    ]
     unknown = set(ops or []) - {d["op"] for d in decisions}
     if unknown:
         raise MigratorError(f"--op {', '.join(sorted(unknown))}: not in the plan")
-    names_of = {d["op"]: set(d.get("names") or [d["op"], d["op"] + "_grad", d["op"] + "_grad_grad"])
-                for d in chosen}
-    interest = set().union(*names_of.values(), *({"legacy_" + o} for o in names_of)) if names_of else set()
+    names_of = {
+        d["op"]: set(d.get("names") or [d["op"], d["op"] + "_grad", d["op"] + "_grad_grad"])
+        for d in chosen
+    }
+    interest = (
+        set().union(*names_of.values(), *({"legacy_" + o} for o in names_of)) if names_of else set()
+    )
     idx = build_index(root, interest)
-    idx.phi_alias = {y.name: y.fluid for y in idx.yaml_ops
-                     if y.path.endswith("op_compat.yaml") and y.fluid != y.name}
+    idx.phi_alias = {
+        y.name: y.fluid
+        for y in idx.yaml_ops
+        if y.path.endswith("op_compat.yaml") and y.fluid != y.name
+    }
     tree = Tree(root)
     res = Result()
     deleting = frozenset().union(*(names_of[d["op"]] for d in chosen if d["verdict"] == "DELETE"))
@@ -393,17 +493,30 @@ def apply_plan(root: Path, decisions: list[dict], ops=None, verdicts=None, write
         elif d["verdict"] in ("MIGRATE", "MIGRATE_LEGACY"):
             # dygraph callers (_C_ops / _legacy_C_ops / core.ops) need the op in ops.yaml, which
             # generates its _C_ops API; static-graph-only ops go to inconsistent/static_ops.yaml
-            static_only = not any(s.kind in ("c_ops", "legacy_c_ops", "core_ops") and s.name == d["op"]
-                                  for s in _sites(idx, names))
-            migrate(tree, idx, d["op"], names, res, legacy=d["verdict"] == "MIGRATE_LEGACY",
-                    static_only=static_only, duplicate=d["rule"].endswith("phi-equivalent"),
-                    unused_kernels=frozenset(k["kernel"] for k in d.get("kernels", [])
-                                             if k["verdict"] == "DELETE"))
+            static_only = not any(
+                s.kind in ("c_ops", "legacy_c_ops", "core_ops") and s.name == d["op"]
+                for s in _sites(idx, names)
+            )
+            migrate(
+                tree,
+                idx,
+                d["op"],
+                names,
+                res,
+                legacy=d["verdict"] == "MIGRATE_LEGACY",
+                static_only=static_only,
+                duplicate=d["rule"].endswith("phi-equivalent"),
+                unused_kernels=frozenset(
+                    k["kernel"] for k in d.get("kernels", []) if k["verdict"] == "DELETE"
+                ),
+            )
         elif d["verdict"] == "REPLACE_THEN_DELETE":
             _replace_callers(tree, idx, d, names, res)
     changes = tree.changes()
     changed = {r for r, _, _ in changes}
-    res.files_by_op = {op: sorted(files & changed) for op, files in tree.touched.items() if files & changed}
+    res.files_by_op = {
+        op: sorted(files & changed) for op, files in tree.touched.items() if files & changed
+    }
     res.patch = git_diff(changes)
     res.changed = [r for r, _, _ in changes]
     res.deleted = [r for r, _, n in changes if n is None]

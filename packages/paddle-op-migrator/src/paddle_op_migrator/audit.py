@@ -20,7 +20,8 @@ def _import_paddle():
     except ImportError as exc:
         raise MigratorError(
             "audit-wheel needs an installed Paddle: pip install paddlepaddle (CPU) or "
-            f"paddlepaddle-gpu, any version from 2.6 ({exc})") from exc
+            f"paddlepaddle-gpu, any version from 2.6 ({exc})"
+        ) from exc
     return paddle, core
 
 
@@ -32,7 +33,9 @@ def _names(obj) -> set[str]:
 
 def audit_wheel(entries: list[ListEntry]) -> dict:
     paddle, core = _import_paddle()
-    ops = sorted({candidate_ops(e.name)[1] if e.name.endswith("_grad") else e.name for e in entries})
+    ops = sorted(
+        {candidate_ops(e.name)[1] if e.name.endswith("_grad") else e.name for e in entries}
+    )
     all_ops = set(core.get_all_op_names())
     struct = _names(core._get_registered_phi_kernels("structure"))
     function = _names(core._get_registered_phi_kernels("function"))
@@ -41,7 +44,11 @@ def audit_wheel(entries: list[ListEntry]) -> dict:
     except Exception:  # noqa: BLE001 - older/newer builds
         fluid_kernels = set()
     header = Path(paddle.__file__).parent / "include/paddle/fluid/pir/dialect/operator/ir/pd_op.h"
-    pd_ops = set(re.findall(r'return "pd_op\.(\w+)"', header.read_text(encoding="utf-8"))) if header.exists() else None
+    pd_ops = (
+        set(re.findall(r'return "pd_op\.(\w+)"', header.read_text(encoding="utf-8")))
+        if header.exists()
+        else None
+    )
     c_ops = set(dir(paddle._C_ops))
     legacy_c_ops = set(dir(getattr(paddle, "_legacy_C_ops", object())))
     census = {}
@@ -62,13 +69,19 @@ def audit_wheel(entries: list[ListEntry]) -> dict:
             "c_ops": op in c_ops,
             "legacy_c_ops": op in legacy_c_ops,
         }
-    return {"schema": SCHEMA, "paddle_version": paddle.__version__,
-            "paddle_commit": getattr(paddle.version, "commit", ""),
-            "pd_op_header": pd_ops is not None, "ops": census}
+    return {
+        "schema": SCHEMA,
+        "paddle_version": paddle.__version__,
+        "paddle_commit": getattr(paddle.version, "commit", ""),
+        "pd_op_header": pd_ops is not None,
+        "ops": census,
+    }
 
 
 def _present(r: dict | None) -> bool:
-    return bool(r) and (r["op_proto"] or r["struct_kernel"] or r["function_kernel"] or r["fluid_kernel"])
+    return bool(r) and (
+        r["op_proto"] or r["struct_kernel"] or r["function_kernel"] or r["fluid_kernel"]
+    )
 
 
 def outcome(before: dict | None, after: dict | None) -> str:
@@ -79,8 +92,16 @@ def outcome(before: dict | None, after: dict | None) -> str:
     fluid_before = before["struct_kernel"] or before["fluid_kernel"]
     fluid_after = after["struct_kernel"] or after["fluid_kernel"]
     if fluid_before and not fluid_after:
-        legacy = after["legacy_kernel"] or str(after.get("phi_kernel_name") or "").startswith("legacy_")
-        return "migrated_legacy" if legacy else "migrated" if after["function_kernel"] or after["op_proto"] else "deleted"
+        legacy = after["legacy_kernel"] or str(after.get("phi_kernel_name") or "").startswith(
+            "legacy_"
+        )
+        return (
+            "migrated_legacy"
+            if legacy
+            else "migrated"
+            if after["function_kernel"] or after["op_proto"]
+            else "deleted"
+        )
     if fluid_before and fluid_after:
         return "kept"
     return "unchanged"
@@ -99,16 +120,31 @@ def audit_diff(before: dict, after: dict) -> dict:
 
 def diff_markdown(diff: dict, before: dict, after: dict) -> str:
     counts = {o: sum(d["outcome"] == o for d in diff.values()) for o in OUTCOMES}
-    lines = [f"# Paddle {before['paddle_version']} -> {after['paddle_version']}", "",
-             ", ".join(f"{k}: {v}" for k, v in counts.items()), "", "| op | outcome | before | after |",
-             "|---|---|---|---|"]
+    lines = [
+        f"# Paddle {before['paddle_version']} -> {after['paddle_version']}",
+        "",
+        ", ".join(f"{k}: {v}" for k, v in counts.items()),
+        "",
+        "| op | outcome | before | after |",
+        "|---|---|---|---|",
+    ]
 
     def short(r):
         if not r:
             return "–"
-        flags = [k for k in ("op_proto", "struct_kernel", "function_kernel", "fluid_kernel", "legacy_kernel")
-                 if r.get(k)]
+        flags = [
+            k
+            for k in (
+                "op_proto",
+                "struct_kernel",
+                "function_kernel",
+                "fluid_kernel",
+                "legacy_kernel",
+            )
+            if r.get(k)
+        ]
         return " ".join(flags) or "absent"
+
     for op, d in diff.items():
         lines.append(f"| `{op}` | {d['outcome']} | {short(d['before'])} | {short(d['after'])} |")
     return "\n".join(lines) + "\n"

@@ -37,14 +37,17 @@ def cmd_lists(a) -> int:
 
 def cmd_scan(a) -> int:
     from .scanner import scan
+
     check_outputs(a.out, overwrite=a.overwrite)
     inv = scan(a.paddle_src, load_list(a.list), progress=True)
     inv["list"] = a.list
     _warn(inv["warnings"])
     write_json(a.out, inv, overwrite=a.overwrite)
     absent = sum(e["status"] == "absent" for e in inv["entries"])
-    print(f"scanned {inv['files_scanned']} files ({inv['lines_scanned']} lines) in {inv['seconds']} s: "
-          f"{len(inv['entries'])} entries -> {len(inv['ops'])} ops, {absent} entries absent; wrote {a.out}")
+    print(
+        f"scanned {inv['files_scanned']} files ({inv['lines_scanned']} lines) in {inv['seconds']} s: "
+        f"{len(inv['entries'])} entries -> {len(inv['ops'])} ops, {absent} entries absent; wrote {a.out}"
+    )
     return 0
 
 
@@ -56,6 +59,7 @@ def _inventory(a) -> dict:
     if not a.paddle_src:
         raise MigratorError("give --inventory FILE or --paddle-src DIR")
     from .scanner import scan
+
     inv = scan(a.paddle_src, load_list(a.list), progress=True)
     _warn(inv["warnings"])
     return inv
@@ -63,6 +67,7 @@ def _inventory(a) -> dict:
 
 def cmd_plan(a) -> int:
     from .planner import plan, to_csv, to_markdown
+
     out = Path(a.out)
     outs = [out.with_suffix(x) for x in (".json", ".csv", ".md")]
     check_outputs(*outs, overwrite=a.overwrite)
@@ -81,6 +86,7 @@ def cmd_plan(a) -> int:
 def cmd_apply(a) -> int:
     from .apply import apply_plan
     from .planner import plan
+
     if a.out:
         check_outputs(a.out, overwrite=a.overwrite)
     if a.plan:
@@ -89,11 +95,14 @@ def cmd_apply(a) -> int:
         decisions = load_plan(a.plan)
     else:
         decisions = plan(_inventory(a))
-    res = apply_plan(Path(a.paddle_src), decisions, ops=a.op or None, verdicts=a.verdict or None,
-                     write=a.write)
+    res = apply_plan(
+        Path(a.paddle_src), decisions, ops=a.op or None, verdicts=a.verdict or None, write=a.write
+    )
     if a.write:
-        print(f"edited {len(res.changed)} files ({len(res.deleted)} deleted, {len(res.created)} created)",
-              file=sys.stderr)
+        print(
+            f"edited {len(res.changed)} files ({len(res.deleted)} deleted, {len(res.created)} created)",
+            file=sys.stderr,
+        )
     elif a.out:
         write_atomic(a.out, res.patch, overwrite=a.overwrite)
         print(f"wrote {a.out} ({len(res.changed)} files)", file=sys.stderr)
@@ -106,22 +115,36 @@ def cmd_apply(a) -> int:
 
 def cmd_verify(a) -> int:
     from .verify import verify
+
     if a.out:
         check_outputs(a.out, overwrite=a.overwrite)
-    rep = verify(Path(a.paddle_src), compile_check=not a.no_compile,
-                 baseline=Path(a.baseline) if a.baseline else None, include=a.include, progress=True)
+    rep = verify(
+        Path(a.paddle_src),
+        compile_check=not a.no_compile,
+        baseline=Path(a.baseline) if a.baseline else None,
+        include=a.include,
+        progress=True,
+    )
     if a.out:
         write_json(a.out, rep, overwrite=a.overwrite)
     for p in rep["problems"]:
         print(f"problem: {p}")
     for t in rep["todos"]:
         print(f"todo: {t}")
-    print(f"compile check: {rep['compile']['status']}" + (f" ({rep['compile']['reason']})"
-                                                          if rep['compile'].get('reason') else ""))
+    print(
+        f"compile check: {rep['compile']['status']}"
+        + (f" ({rep['compile']['reason']})" if rep["compile"].get("reason") else "")
+    )
     ce = rep["compile_edited"]
-    print(f"edited files compile check: {ce['status']}" + (f" ({ce['reason']})" if ce.get("reason") else
-          f" ({len(ce.get('passed', []))} passed, {len(ce.get('failures', []))} failed, "
-          f"{len(ce.get('not_checkable', []))} not checkable here)"))
+    print(
+        f"edited files compile check: {ce['status']}"
+        + (
+            f" ({ce['reason']})"
+            if ce.get("reason")
+            else f" ({len(ce.get('passed', []))} passed, {len(ce.get('failures', []))} failed, "
+            f"{len(ce.get('not_checkable', []))} not checkable here)"
+        )
+    )
     print(f"baseline: {rep['baseline']} ({rep['baseline_problems']} problems there, not reported)")
     print("verify: OK" if rep["ok"] else f"verify: {len(rep['problems'])} problem(s)")
     return 0 if rep["ok"] else 1
@@ -129,6 +152,7 @@ def cmd_verify(a) -> int:
 
 def cmd_audit_wheel(a) -> int:
     from .audit import audit_wheel
+
     check_outputs(a.out, overwrite=a.overwrite)
     census = audit_wheel(load_list(a.list))
     write_json(a.out, census, overwrite=a.overwrite)
@@ -138,6 +162,7 @@ def cmd_audit_wheel(a) -> int:
 
 def cmd_audit_diff(a) -> int:
     from .audit import audit_diff, diff_markdown
+
     if a.out:
         check_outputs(a.out, Path(a.out).with_suffix(".md"), overwrite=a.overwrite)
     before = read_json(a.before, "census")
@@ -156,18 +181,23 @@ class _ShowDefaults(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS) \
-                and "%(default)" not in text:
+        if (
+            action.option_strings
+            and action.default not in (None, False, [], argparse.SUPPRESS)
+            and "%(default)" not in text
+        ):
             text += " (default: %(default)s)"
         return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="paddle-op-migrator", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="paddle-op-migrator",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Census, verdicts and patches that retire Paddle's legacy fluid operator "
-                    "registrations (paddle/fluid/operators) into the PHI operator library.",
-        epilog=EPILOG)
+        "registrations (paddle/fluid/operators) into the PHI operator library.",
+        epilog=EPILOG,
+    )
     p.add_argument("--version", action="version", version=f"paddle-op-migrator {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     lst = "task1, task2, all, or a text file of names (commas/newlines, # comments)"
@@ -182,38 +212,53 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="inventory JSON to write")
     s.set_defaults(fn=cmd_scan)
 
-    for name, fn, hlp in (("plan", cmd_plan, "one verdict per op from ordered rules, with evidence"),
-                          ("apply", cmd_apply, "write the patch (unified diff) or edit the tree")):
+    for name, fn, hlp in (
+        ("plan", cmd_plan, "one verdict per op from ordered rules, with evidence"),
+        ("apply", cmd_apply, "write the patch (unified diff) or edit the tree"),
+    ):
         s = sub.add_parser(name, help=hlp)
         s.add_argument("--inventory", help="inventory JSON from 'scan'")
         s.add_argument("--paddle-src", required=name == "apply", help="scan this checkout")
         s.add_argument("--list", default="all", help=lst)
         s.set_defaults(fn=fn)
-    sub.choices["plan"].add_argument("--out", required=True,
-                                     help="output stem: writes STEM.md, STEM.csv, STEM.json")
+    sub.choices["plan"].add_argument(
+        "--out", required=True, help="output stem: writes STEM.md, STEM.csv, STEM.json"
+    )
     ap = sub.choices["apply"]
     ap.add_argument("--plan", help="plan JSON from 'plan' (else the plan is computed now)")
     ap.add_argument("--op", action="append", help="only this op (repeatable)")
-    ap.add_argument("--verdict", action="append",
-                    help="only ops with this verdict (repeatable; default DELETE, MIGRATE, MIGRATE_LEGACY). "
-                         "DELETE removes the op everywhere; MIGRATE* generates the PHI side (kernels with "
-                         "CPU/GPU bodies, InferMeta, yaml, backward yaml from the GradOpMaker, op_compat) "
-                         "and rewrites _legacy_C_ops callers once a PHI kernel is live; REPLACE_THEN_DELETE "
-                         "switches append_op callers to the new-comm op")
+    ap.add_argument(
+        "--verdict",
+        action="append",
+        help="only ops with this verdict (repeatable; default DELETE, MIGRATE, MIGRATE_LEGACY). "
+        "DELETE removes the op everywhere; MIGRATE* generates the PHI side (kernels with "
+        "CPU/GPU bodies, InferMeta, yaml, backward yaml from the GradOpMaker, op_compat) "
+        "and rewrites _legacy_C_ops callers once a PHI kernel is live; REPLACE_THEN_DELETE "
+        "switches append_op callers to the new-comm op",
+    )
     ap.add_argument("--write", action="store_true", help="edit the tree instead of printing a diff")
     ap.add_argument("--out", help="write the diff to this file instead of stdout")
 
     s = sub.add_parser("verify", help="dangling references, CMake sources, yaml, g++ syntax check")
     s.add_argument("--paddle-src", required=True)
     s.add_argument("--no-compile", action="store_true", help="skip the g++ -fsyntax-only check")
-    s.add_argument("--baseline", help="the untouched tree to compare with (default: the checkout's git HEAD); "
-                                      "only problems the edits introduced are reported")
-    s.add_argument("--include", action="append", default=[],
-                   help="extra include folder for compiling edited files, e.g. a build folder (repeatable)")
+    s.add_argument(
+        "--baseline",
+        help="the untouched tree to compare with (default: the checkout's git HEAD); "
+        "only problems the edits introduced are reported",
+    )
+    s.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        help="extra include folder for compiling edited files, e.g. a build folder (repeatable)",
+    )
     s.add_argument("--out", help="report JSON")
     s.set_defaults(fn=cmd_verify)
 
-    s = sub.add_parser("audit-wheel", help="census of the list's ops in the installed Paddle binary")
+    s = sub.add_parser(
+        "audit-wheel", help="census of the list's ops in the installed Paddle binary"
+    )
     s.add_argument("--list", default="all", help=lst)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_audit_wheel)
@@ -226,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("lists", "scan", "plan", "apply", "verify", "audit-wheel", "audit-diff"):
         sub.choices[name].formatter_class = _ShowDefaults
     for name in ("scan", "plan", "apply", "verify", "audit-wheel", "audit-diff"):
-        sub.choices[name].add_argument("--overwrite", action="store_true",
-                                       help="replace existing output files (without it they are refused)")
+        sub.choices[name].add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace existing output files (without it they are refused)",
+        )
 
     from .upgrade.command import add_parser as add_upgrade_program
 

@@ -168,7 +168,7 @@ def _substitute(params: list[str], body: str, args: list[str]) -> str:
     named = dict(zip(params, args))
     if params and params[-1] == "...":
         named.pop("...", None)
-        named["__VA_ARGS__"] = ", ".join(args[len(params) - 1:])
+        named["__VA_ARGS__"] = ", ".join(args[len(params) - 1 :])
 
     def one(m: re.Match) -> str:
         if m.group(1) is not None:  # a string literal of the body: left alone
@@ -209,7 +209,7 @@ def expand_local_macros(text: str, max_depth: int = 4, defs: str = "") -> tuple[
             params, body = macros[m.group(1)]
             if len(args) != len(params) and not (params and params[-1] == "..."):
                 continue
-            pieces += [text[pos:m.start()], _substitute(params, body, args)]
+            pieces += [text[pos : m.start()], _substitute(params, body, args)]
             pos, changed = end, True
             used.append(m.group(1))
         if not changed:
@@ -247,7 +247,9 @@ def strip_comments(text: str) -> str:
     return "".join(out)
 
 
-_VENDOR_MACROS = re.compile(r"PADDLE_WITH_(?:HCCL|ECCL|CNCL|BKCL|XPU\w*|ASCEND\w*|NPU|MLU|IPU|GCU|CUSTOM_DEVICE)")
+_VENDOR_MACROS = re.compile(
+    r"PADDLE_WITH_(?:HCCL|ECCL|CNCL|BKCL|XPU\w*|ASCEND\w*|NPU|MLU|IPU|GCU|CUSTOM_DEVICE)"
+)
 
 
 def drop_vendor_branches(text: str) -> str:

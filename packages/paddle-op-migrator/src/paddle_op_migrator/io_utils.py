@@ -30,5 +30,7 @@ def read_json(path: str | Path, what: str) -> dict | list:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MigratorError(f"{path}: not a valid {what} JSON file: {exc.msg} at line {exc.lineno} "
-                            f"column {exc.colno}") from exc
+        raise MigratorError(
+            f"{path}: not a valid {what} JSON file: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}"
+        ) from exc

@@ -21,8 +21,16 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Suffixes by which a kernel name differs from the op type that owns it. Generic naming
 # conventions of PHI kernels registered from fluid files, not knowledge about particular ops.
 GRAD_SUFFIXES = ("_grad_grad", "_grad")
-KERNEL_SUFFIXES = ("_sparse_coo_tensor", "_dense_tensor", "_strings", "_tensor", "_vocab",
-                   "_coo", "_sr", "_sparse")
+KERNEL_SUFFIXES = (
+    "_sparse_coo_tensor",
+    "_dense_tensor",
+    "_strings",
+    "_tensor",
+    "_vocab",
+    "_coo",
+    "_sr",
+    "_sparse",
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,9 @@ def load_list(spec: str) -> list[ListEntry]:
     A file holds names separated by newlines and/or commas; ``#`` starts a comment.
     """
     if spec in BUILTIN:
-        return [ListEntry(spec, i, n) for i, n in enumerate(_parse_lines(builtin_text(spec), spec), 1)]
+        return [
+            ListEntry(spec, i, n) for i, n in enumerate(_parse_lines(builtin_text(spec), spec), 1)
+        ]
     if spec == "all":
         return load_list("task1") + load_list("task2")
     path = Path(spec)

@@ -41,19 +41,27 @@ def py_default(cpp_default: str) -> str | None:
     return None
 
 
-def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tuple[str, str]],
-                         inplace: bool = False) -> tuple[str, list[tuple[int, str]]]:
+def rewrite_legacy_calls(
+    text: str, op: str, inputs: list[str], attrs: list[tuple[str, str]], inplace: bool = False
+) -> tuple[str, list[tuple[int, str]]]:
     """``attrs``: (fluid name, C++ default or "") in yaml order; ``inplace``: the yaml entry
     declares ``inplace`` (then ``_legacy_C_ops.X_`` becomes ``_C_ops.X_``). Returns the new text
     and, for each call left alone, (1-based line, reason)."""
     known = {a for a, _ in attrs}
 
     def map_args(args, line, left):
-        first_name = next((i for i, a in enumerate(args) if _STR.match(a) and i >= len(inputs)), len(args))
+        first_name = next(
+            (i for i, a in enumerate(args) if _STR.match(a) and i >= len(inputs)), len(args)
+        )
         given, rest = args[:first_name], args[first_name:]
         if len(given) != len(inputs) or len(rest) % 2:
-            left.append((line, f"{len(given)} positional arguments for {len(inputs)} inputs "
-                               "(outputs passed in, or attributes not as name/value pairs)"))
+            left.append(
+                (
+                    line,
+                    f"{len(given)} positional arguments for {len(inputs)} inputs "
+                    "(outputs passed in, or attributes not as name/value pairs)",
+                )
+            )
             return None
         values = {}
         for k in range(0, len(rest), 2):
@@ -63,7 +71,9 @@ def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tupl
             values[nm.group(2)] = rest[k + 1]
         unknown = sorted(set(values) - known)
         if unknown or len(values) * 2 != len(rest):
-            left.append((line, f"attributes not in the OpMaker: {', '.join(unknown) or 'unparsed pairs'}"))
+            left.append(
+                (line, f"attributes not in the OpMaker: {', '.join(unknown) or 'unparsed pairs'}")
+            )
             return None
         new_args = list(given)
         for name, default in attrs:
@@ -77,11 +87,14 @@ def rewrite_legacy_calls(text: str, op: str, inputs: list[str], attrs: list[tupl
             new_args.append(py)
         return new_args
 
-    return _rewrite_calls(text, op, op, inplace, "inplace call, and the op declares no inplace", map_args)
+    return _rewrite_calls(
+        text, op, op, inplace, "inplace call, and the op declares no inplace", map_args
+    )
 
 
-def _rewrite_calls(text: str, old: str, new: str, inplace: bool, inplace_reason: str,
-                   map_args) -> tuple[str, list[tuple[int, str]]]:
+def _rewrite_calls(
+    text: str, old: str, new: str, inplace: bool, inplace_reason: str, map_args
+) -> tuple[str, list[tuple[int, str]]]:
     """The loop both rewriters share: every ``_legacy_C_ops.<old>[_](...)`` call whose arguments
     ``map_args(args, line, left)`` can map (it returns the new argument list, or None after
     appending the reason to ``left``) becomes ``_C_ops.<new>[_](...)``; ``_C_ops`` is added to
@@ -105,15 +118,19 @@ def _rewrite_calls(text: str, old: str, new: str, inplace: bool, inplace_reason:
         if bare and not _imports_c_ops(text) and not _LEGACY_IMPORT.search(text):
             left.append((line, "no 'from paddle import ... _legacy_C_ops' line to add _C_ops to"))
             continue
-        out += [text[pos:m.start()], f"_C_ops.{new}{m.group(1)}(", ", ".join(new_args), ")"]
+        out += [text[pos : m.start()], f"_C_ops.{new}{m.group(1)}(", ", ".join(new_args), ")"]
         pos = end
     if not out:
         return text, left
     text = "".join(out) + text[pos:]
     if re.search(r"(?<![\w.])_C_ops\.", text) and not _imports_c_ops(text):
-        text = _LEGACY_IMPORT.sub(lambda mm: mm.group(0).replace("_legacy_C_ops", "_C_ops, _legacy_C_ops", 1),
-                                  text, count=1)
+        text = _LEGACY_IMPORT.sub(
+            lambda mm: mm.group(0).replace("_legacy_C_ops", "_C_ops, _legacy_C_ops", 1),
+            text,
+            count=1,
+        )
     return text, left
+
 
 _LEGACY_IMPORT = re.compile(r"^[ \t]*from paddle import [^\n]*\b_legacy_C_ops\b[^\n]*$", re.M)
 
@@ -133,7 +150,7 @@ def yaml_signature(block: str) -> tuple[list[str], list[str], list[str]]:
     am = re.search(r"^\s*args\s*:\s*\((.*)\)\s*$", block, re.M)
     om = re.search(r"^\s*output\s*:\s*(.*)$", block, re.M)
     ins, attrs = [], []
-    for part in (am.group(1).split(",") if am else []):
+    for part in am.group(1).split(",") if am else []:
         bits = part.split("=")[0].split()
         if len(bits) >= 2:
             (ins if bits[0].startswith("Tensor") else attrs).append(bits[-1])
@@ -141,8 +158,9 @@ def yaml_signature(block: str) -> tuple[list[str], list[str], list[str]]:
     return ins, outs, attrs
 
 
-def rewrite_comm_callers(text: str, old: str, new: str, new_sig: tuple[list[str], list[str], list[str]]
-                         ) -> tuple[str, list[tuple[int, str]]]:
+def rewrite_comm_callers(
+    text: str, old: str, new: str, new_sig: tuple[list[str], list[str], list[str]]
+) -> tuple[str, list[tuple[int, str]]]:
     """``block.append_op(type='c_allreduce_sum', inputs={'X': v}, outputs={'Out': v},
     attrs={'ring_id': r, 'use_calc_stream': True, OP_ROLE_KEY: role})`` ->
     ``block.append_op(type='all_reduce', inputs={'x': v}, outputs={'out': v},
@@ -165,12 +183,17 @@ def rewrite_comm_callers(text: str, old: str, new: str, new_sig: tuple[list[str]
         starts.append(starts[-1] + len(ln))
 
     def off(node, end=False):
-        return starts[(node.end_lineno if end else node.lineno) - 1] + (node.end_col_offset if end else node.col_offset)
+        return starts[(node.end_lineno if end else node.lineno) - 1] + (
+            node.end_col_offset if end else node.col_offset
+        )
 
     edits, left = [], []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in _OP_BUILDERS):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _OP_BUILDERS
+        ):
             continue
         kw = {k.arg: k.value for k in node.keywords}
         t = kw.get("type")
@@ -186,8 +209,13 @@ def rewrite_comm_callers(text: str, old: str, new: str, new_sig: tuple[list[str]
                 new_kw = None
                 left.append((line, f"{slot} do not map one to one onto {new}'s {names}"))
                 break
-            new_kw[slot] = "{" + ", ".join(f"'{n}': {ast.get_source_segment(text, v)}"
-                                           for n, v in zip(names, d.values)) + "}"
+            new_kw[slot] = (
+                "{"
+                + ", ".join(
+                    f"'{n}': {ast.get_source_segment(text, v)}" for n, v in zip(names, d.values)
+                )
+                + "}"
+            )
         if new_kw is None:
             continue
         a = kw.get("attrs")
@@ -201,7 +229,9 @@ def rewrite_comm_callers(text: str, old: str, new: str, new_sig: tuple[list[str]
                     if k.value in attrs:
                         items.append(f"'{k.value}': {ast.get_source_segment(text, v)}")
                 else:  # OP_ROLE_KEY and other framework attributes
-                    items.append(f"{ast.get_source_segment(text, k)}: {ast.get_source_segment(text, v)}")
+                    items.append(
+                        f"{ast.get_source_segment(text, k)}: {ast.get_source_segment(text, v)}"
+                    )
         if "reduce_type" in attrs:
             if suffix not in REDUCE_TYPES:
                 left.append((line, f"{new} needs reduce_type and '{old}' names no reduction"))
@@ -215,7 +245,9 @@ def rewrite_comm_callers(text: str, old: str, new: str, new_sig: tuple[list[str]
         if "attrs" not in kw and items:  # the call had no attrs=: add one before its ")"
             end = off(node, True) - 1
             before = text[:end].rstrip()
-            edits.append((end, end, (" " if before.endswith(",") else ", ") + "attrs=" + new_kw["attrs"]))
+            edits.append(
+                (end, end, (" " if before.endswith(",") else ", ") + "attrs=" + new_kw["attrs"])
+            )
     for s, e, rep in sorted(edits, reverse=True):
         text = text[:s] + rep + text[e:]
     return text, left
@@ -225,15 +257,16 @@ def yaml_defaults(block: str) -> dict[str, str]:
     """``{attr: default}`` of a yaml entry's ``args`` (``int ring_id = 0`` -> ``{"ring_id": "0"}``)."""
     am = re.search(r"^\s*args\s*:\s*\((.*)\)\s*$", block, re.M)
     out = {}
-    for part in (am.group(1).split(",") if am else []):
+    for part in am.group(1).split(",") if am else []:
         if "=" in part:
             left, right = part.split("=", 1)
             out[left.split()[-1]] = right.strip()
     return out
 
 
-def rewrite_legacy_comm_calls(text: str, old: str, new: str, new_sig, defaults: dict[str, str],
-                              inplace: bool) -> tuple[str, list[tuple[int, str]]]:
+def rewrite_legacy_comm_calls(
+    text: str, old: str, new: str, new_sig, defaults: dict[str, str], inplace: bool
+) -> tuple[str, list[tuple[int, str]]]:
     """Dygraph callers of a collective op -> the new-comm API: ``_legacy_C_ops.c_allreduce_sum_(
     t, 'use_calc_stream', True, 'ring_id', r)`` -> ``_C_ops.all_reduce_(t, r, 0)``: inputs by
     position, the new op's attributes by name (yaml defaults for the missing ones), ``reduce_type``
@@ -244,8 +277,12 @@ def rewrite_legacy_comm_calls(text: str, old: str, new: str, new_sig, defaults: 
 
     def map_args(args, line, left):
         given = list(itertools.takewhile(lambda a: not _STR.match(a), args))
-        rest = args[len(given):]
-        if len(given) != len(ins) or len(rest) % 2 or not all(_STR.match(rest[k]) for k in range(0, len(rest), 2)):
+        rest = args[len(given) :]
+        if (
+            len(given) != len(ins)
+            or len(rest) % 2
+            or not all(_STR.match(rest[k]) for k in range(0, len(rest), 2))
+        ):
             left.append((line, f"arguments do not map onto {new}({', '.join(ins + attrs)})"))
             return None
         values = {_STR.match(rest[k]).group(2): rest[k + 1] for k in range(0, len(rest), 2)}
@@ -265,4 +302,6 @@ def rewrite_legacy_comm_calls(text: str, old: str, new: str, new_sig, defaults: 
                 return None
         return new_args
 
-    return _rewrite_calls(text, old, new, inplace, f"inplace call, and {new} declares no inplace", map_args)
+    return _rewrite_calls(
+        text, old, new, inplace, f"inplace call, and {new} declares no inplace", map_args
+    )

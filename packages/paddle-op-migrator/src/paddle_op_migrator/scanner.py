@@ -23,46 +23,81 @@ SCHEMA = "paddle-op-migrator/inventory/1"
 
 # --- what the macros mean -------------------------------------------------------------------
 OP_MACROS = {"REGISTER_OPERATOR", "REGISTER_OP_WITHOUT_GRADIENT", "REGISTER_OP"}
-FLUID_KERNEL_MACROS = {"REGISTER_OP_CPU_KERNEL", "REGISTER_OP_CUDA_KERNEL", "REGISTER_OP_XPU_KERNEL",
-                       "REGISTER_OP_IPU_KERNEL", "REGISTER_OP_KERNEL", "REGISTER_OP_CUSTOM_DEVICE_KERNEL",
-                       "PD_REGISTER_STRUCT_KERNEL",
-                       # a file-local macro (REGISTER_ACTIVATION_OP(brelu, ...)) in a fluid file
-                       "LOCAL_REGISTER_MACRO"}
-FUNCTION_KERNEL_MACROS = {"PD_REGISTER_KERNEL", "PD_REGISTER_KERNEL_FOR_ALL_DTYPE",
-                          "PD_REGISTER_KERNEL_FOR_ALL_BACKEND_DTYPE", "PD_REGISTER_GENERAL_KERNEL"}
-REGISTRATION_MACROS = OP_MACROS | FLUID_KERNEL_MACROS | FUNCTION_KERNEL_MACROS | {
-    "REGISTER_OP_VERSION", "DECLARE_INFER_SHAPE_FUNCTOR"}
-USE_MACROS = {"USE_OP_ITSELF", "USE_OP", "USE_OP_DEVICE_KERNEL", "USE_NO_KERNEL_OP",
-              "PD_DECLARE_KERNEL"}
-OTHER_MACROS = {"REGISTER_TRT_OP_CONVERTER", "PD_REGISTER_ARG_MAPPING_FN",
-                "PD_REGISTER_BASE_KERNEL_NAME"}
+FLUID_KERNEL_MACROS = {
+    "REGISTER_OP_CPU_KERNEL",
+    "REGISTER_OP_CUDA_KERNEL",
+    "REGISTER_OP_XPU_KERNEL",
+    "REGISTER_OP_IPU_KERNEL",
+    "REGISTER_OP_KERNEL",
+    "REGISTER_OP_CUSTOM_DEVICE_KERNEL",
+    "PD_REGISTER_STRUCT_KERNEL",
+    # a file-local macro (REGISTER_ACTIVATION_OP(brelu, ...)) in a fluid file
+    "LOCAL_REGISTER_MACRO",
+}
+FUNCTION_KERNEL_MACROS = {
+    "PD_REGISTER_KERNEL",
+    "PD_REGISTER_KERNEL_FOR_ALL_DTYPE",
+    "PD_REGISTER_KERNEL_FOR_ALL_BACKEND_DTYPE",
+    "PD_REGISTER_GENERAL_KERNEL",
+}
+REGISTRATION_MACROS = (
+    OP_MACROS
+    | FLUID_KERNEL_MACROS
+    | FUNCTION_KERNEL_MACROS
+    | {"REGISTER_OP_VERSION", "DECLARE_INFER_SHAPE_FUNCTOR"}
+)
+USE_MACROS = {
+    "USE_OP_ITSELF",
+    "USE_OP",
+    "USE_OP_DEVICE_KERNEL",
+    "USE_NO_KERNEL_OP",
+    "PD_DECLARE_KERNEL",
+}
+OTHER_MACROS = {
+    "REGISTER_TRT_OP_CONVERTER",
+    "PD_REGISTER_ARG_MAPPING_FN",
+    "PD_REGISTER_BASE_KERNEL_NAME",
+}
 ALL_MACROS = REGISTRATION_MACROS | USE_MACROS | OTHER_MACROS
 
 _MACRO_RE = re.compile(
-    r"\b(?=[PRUD])(" + "|".join(sorted(ALL_MACROS - {"LOCAL_REGISTER_MACRO"}, key=len, reverse=True))
+    r"\b(?=[PRUD])("
+    + "|".join(sorted(ALL_MACROS - {"LOCAL_REGISTER_MACRO"}, key=len, reverse=True))
     + r"|REGISTER_[A-Z0-9_]+)[ \t]*\([ \t\n]*(\w+)"
-    r"(?:[ \t\n]*,[ \t\n]*(\w+))?")
+    r"(?:[ \t\n]*,[ \t\n]*(\w+))?"
+)
 _OPCLASS_RE = re.compile(r"\b(\w+Op)::name\(\)")
 _STRING_RE = re.compile(r"\"(\w+)\"")
 _INCLUDE_RE = re.compile(r"#include\s*\"(paddle/fluid/operators/[^\"]+)\"")
-_YAML_OP_RE = re.compile(r"^-[ \t]*(op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?",
-                         re.M)
-_YAML_BWD_RE = re.compile(r"^[ \t]+backward[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", re.M)
+_YAML_OP_RE = re.compile(
+    r"^-[ \t]*(op|backward_op)[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", re.M
+)
+_YAML_BWD_RE = re.compile(
+    r"^[ \t]+backward[ \t]*:[ \t]*(\w+)(?:[ \t]*\([ \t]*(\w+)[ \t]*\))?", re.M
+)
 _YAML_FUNC_RE = re.compile(r"^[ \t]+func[ \t]*:[ \t]*([^\n#]+)", re.M)
 _CMAKE_TOKEN_RE = re.compile(r"\b(\w+?)_op(?:_xpu|_npu)?(?:\.cc|\.cu|\.cu\.cc|\.kps)?\b")
-_CMAKE_SRC_RE = re.compile(r"(?<![\w./*$}-])([\w./-]+\.(?:cc|cu|cpp|kps))\b")  # not a glob tail (*_op.cc)
+_CMAKE_SRC_RE = re.compile(
+    r"(?<![\w./*$}-])([\w./-]+\.(?:cc|cu|cpp|kps))\b"
+)  # not a glob tail (*_op.cc)
 
 CPP_EXT = (".cc", ".cu", ".h", ".cuh", ".hpp", ".cpp", ".kps", ".cu.h")
 TXN_PREFIX = ".paddle-op-migrator-txn-"  # staging folder of a running 'apply --write'
 SKIP_DIRS = {".git", "build", "third_party", "node_modules", "__pycache__", ".nox", ".venv"}
-PS_MARKERS = re.compile(r"PSLIB|PSCORE|HETERPS|BOX_PS|GPUPS|pscore|pslib|/ps/|parameter_server|box_ps")
+PS_MARKERS = re.compile(
+    r"PSLIB|PSCORE|HETERPS|BOX_PS|GPUPS|pscore|pslib|/ps/|parameter_server|box_ps"
+)
 # op names of the PS families (BoxPS *_box_sparse / *_box_extended_sparse, GPUPS *_gpups_*)
-_PS_GUARD_RE = re.compile(r"^[ \t]*#[ \t]*if.*\b(PADDLE_WITH_(?:PSLIB|PSCORE|BOX_PS|HETERPS|GPU_GRAPH))\b", re.M)
+_PS_GUARD_RE = re.compile(
+    r"^[ \t]*#[ \t]*if.*\b(PADDLE_WITH_(?:PSLIB|PSCORE|BOX_PS|HETERPS|GPU_GRAPH))\b", re.M
+)
 # headers of the parameter-server client libraries (PSLIB's FleetWrapper, BoxPS, GPUPS, PSCORE):
 # an op whose own code includes one is part of the PS stack
 _PS_LIB_INCLUDE_RE = re.compile(
     r'^[ \t]*#[ \t]*include[ \t]*"(paddle/fluid/(?:framework/fleet/(?:fleet_wrapper|box_wrapper|ps_gpu_wrapper|'
-    r'heter_\w+)|distributed/ps/[^"]+)\.h)"', re.M)
+    r'heter_\w+)|distributed/ps/[^"]+)\.h)"',
+    re.M,
+)
 # kernels that dispatch on the variable's type (tensor arrays, fetch lists): PHI function kernels
 # take typed tensors, so such a kernel cannot move without a framework change
 _VARIABLE_TYPES_RE = re.compile(r"\b(?:LoDTensorArray|TensorArray|FetchList|FetchUnmergedList)\b")
@@ -91,7 +126,11 @@ def area(path: str) -> str:
         return "pir"
     if path.startswith("paddle/fluid/inference/tensorrt/"):
         return "trt"
-    if path.startswith("paddle/fluid/inference/") or "/ir/" in path and path.startswith("paddle/fluid/framework/ir"):
+    if (
+        path.startswith("paddle/fluid/inference/")
+        or "/ir/" in path
+        and path.startswith("paddle/fluid/framework/ir")
+    ):
         return "inference"
     if path.startswith("test/cpp/inference/"):
         return "analyzer_test"
@@ -156,10 +195,15 @@ class Index:
 
 def _iter_files(root: Path):
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(TXN_PREFIX))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in SKIP_DIRS and not d.startswith(TXN_PREFIX)
+        )
         for fn in sorted(filenames):
-            if (fn.endswith(CPP_EXT) or fn.endswith((".py", ".yaml", ".yml", ".cmake"))
-                    or fn == "CMakeLists.txt"):
+            if (
+                fn.endswith(CPP_EXT)
+                or fn.endswith((".py", ".yaml", ".yml", ".cmake"))
+                or fn == "CMakeLists.txt"
+            ):
                 yield os.path.join(dirpath, fn)
 
 
@@ -167,17 +211,24 @@ def check_tree(root: Path) -> list[str]:
     """Raise for something that is not a Paddle checkout; return warnings otherwise."""
     if not root.is_dir():
         raise MigratorError(f"{root}: not a directory")
-    if not (root / "paddle").is_dir() or not ((root / "paddle/phi").is_dir() or (root / "paddle/fluid").is_dir()):
-        raise MigratorError(f"{root}: not a Paddle source tree (expected paddle/phi or paddle/fluid "
-                            "under it; pass the root of a PaddlePaddle/Paddle clone)")
+    if not (root / "paddle").is_dir() or not (
+        (root / "paddle/phi").is_dir() or (root / "paddle/fluid").is_dir()
+    ):
+        raise MigratorError(
+            f"{root}: not a Paddle source tree (expected paddle/phi or paddle/fluid "
+            "under it; pass the root of a PaddlePaddle/Paddle clone)"
+        )
     warnings = []
     leftovers = sorted(p.name for p in root.iterdir() if p.name.startswith(TXN_PREFIX))
     if leftovers:
-        warnings.append(f"{root}/{leftovers[0]}: an interrupted 'apply --write' left the tree half "
-                        "edited; the next 'apply' puts the files back first")
+        warnings.append(
+            f"{root}/{leftovers[0]}: an interrupted 'apply --write' left the tree half "
+            "edited; the next 'apply' puts the files back first"
+        )
     if not (root / "paddle/fluid/operators").is_dir():
-        warnings.append(f"{root}/paddle/fluid/operators is gone: every list entry will be "
-                        "reported absent")
+        warnings.append(
+            f"{root}/paddle/fluid/operators is gone: every list entry will be reported absent"
+        )
     return warnings
 
 
@@ -190,6 +241,7 @@ def build_index(root: Path, interest: set[str], progress: bool = False) -> Index
     if progress and sys.stderr.isatty():
         try:
             from tqdm import tqdm
+
             bar = tqdm(total=len(paths), unit="file", desc="scan", leave=False)
         except ImportError:  # pragma: no cover
             bar = None
@@ -283,7 +335,12 @@ def _scan_cpp(idx: Index, rel: str, kind: str, text: str, interest: set[str]) ->
         at = _LineCounter(text)
         for m in _INCLUDE_RE.finditer(text):
             idx.includes[m.group(1)].append(f"{rel}:{at(m.start())}")
-    if kind == "fluid_op" and rel.endswith(".h") and "PADDLE_WITH_" in text and _PS_GUARD_RE.search(text):
+    if (
+        kind == "fluid_op"
+        and rel.endswith(".h")
+        and "PADDLE_WITH_" in text
+        and _PS_GUARD_RE.search(text)
+    ):
         idx.ps_headers.add(rel)
     if kind == "fluid_op":
         m = _PS_LIB_INCLUDE_RE.search(text)
@@ -370,7 +427,12 @@ def _scan_py(idx: Index, rel: str, kind: str, text: str, interest: set[str]) -> 
     for ref, rx in _PY_RES:
         for m in rx.finditer(text):
             name, start = m.group(1), m.start()
-            if ref != "append_op" and name not in interest and name.endswith("_") and name[:-1] in interest:
+            if (
+                ref != "append_op"
+                and name not in interest
+                and name.endswith("_")
+                and name[:-1] in interest
+            ):
                 name = name[:-1]  # the inplace API (_C_ops.c_allreduce_sum_) calls the op
             if name not in interest or start in taken:
                 continue
@@ -379,7 +441,9 @@ def _scan_py(idx: Index, rel: str, kind: str, text: str, interest: set[str]) -> 
                 continue
             if ref == "append_op":
                 if prev.isalnum() or prev == "_":
-                    if not text.endswith("op_", 0, start) or (start > 3 and (text[start - 4].isalnum() or text[start - 4] == "_")):
+                    if not text.endswith("op_", 0, start) or (
+                        start > 3 and (text[start - 4].isalnum() or text[start - 4] == "_")
+                    ):
                         continue
                     ref_kind = "op_type"
                 else:
@@ -390,8 +454,13 @@ def _scan_py(idx: Index, rel: str, kind: str, text: str, interest: set[str]) -> 
             found.append((start, ref, name))
     for m in _PY_QUOTED_RE.finditer(text):
         if m.group(1) in interest and m.start() not in taken:
-            found.append((m.start(), "py_table" if _in_table(text, m.start(), m.end()) else "py_string",
-                          m.group(1)))
+            found.append(
+                (
+                    m.start(),
+                    "py_table" if _in_table(text, m.start(), m.end()) else "py_string",
+                    m.group(1),
+                )
+            )
     at = _LineCounter(text)
     for start, ref, name in sorted(found):
         idx.add(Site(ref, name, rel, at(start), area=kind))
@@ -423,8 +492,10 @@ def _scan_yaml(idx: Index, rel: str, text: str, interest: set[str]) -> None:
     for i, m in enumerate(ms):
         phi, fluid = m.group(2), m.group(3) or m.group(2)
         line = at(m.start())
-        block = text[m.end(): ms[i + 1].start() if i + 1 < len(ms) else len(text)]
-        comm = kind in ("yaml_ops", "yaml_static", "yaml_legacy") and bool(re.search(r"^\s*args\s*:.*\bring_id\b", block, re.M))
+        block = text[m.end() : ms[i + 1].start() if i + 1 < len(ms) else len(text)]
+        comm = kind in ("yaml_ops", "yaml_static", "yaml_legacy") and bool(
+            re.search(r"^\s*args\s*:.*\bring_id\b", block, re.M)
+        )
         # op_compat and op_version speak of fluid ops; the other yamls of PHI ops.
         if kind in ("op_compat", "op_version", "yaml_legacy"):
             idx.add(Site(kind, fluid, rel, line, area="yaml", arg2=phi))
@@ -456,6 +527,7 @@ def _scan_cmake(idx: Index, rel: str, text: str, interest: set[str]) -> None:
 
 # --- the inventory --------------------------------------------------------------------------
 
+
 def interest_names(entries: list[ListEntry]) -> set[str]:
     names: set[str] = set()
     for e in entries:
@@ -465,14 +537,23 @@ def interest_names(entries: list[ListEntry]) -> set[str]:
 
 
 def _fluid_op_names(idx: Index) -> set[str]:
-    return {name for name, sites in idx.sites.items()
-            if any(s.kind in OP_MACROS | {"LOCAL_REGISTER_MACRO"} and s.area == "fluid_op" for s in sites)}
+    return {
+        name
+        for name, sites in idx.sites.items()
+        if any(
+            s.kind in OP_MACROS | {"LOCAL_REGISTER_MACRO"} and s.area == "fluid_op" for s in sites
+        )
+    }
 
 
 def resolve_entry(name: str, idx: Index, fluid_ops: set[str]) -> tuple[str, list[Site]]:
     """The op an entry belongs to, and the entry's registration sites in the fluid library."""
-    sites = [s for s in idx.sites.get(name, []) if s.area == "fluid_op"
-             and (s.kind in FLUID_KERNEL_MACROS | FUNCTION_KERNEL_MACROS | OP_MACROS)]
+    sites = [
+        s
+        for s in idx.sites.get(name, [])
+        if s.area == "fluid_op"
+        and (s.kind in FLUID_KERNEL_MACROS | FUNCTION_KERNEL_MACROS | OP_MACROS)
+    ]
     kernel_sites = [s for s in sites if s.kind not in OP_MACROS]
     cands = candidate_ops(name)
     for c in cands[1:] + cands[:1]:
@@ -522,21 +603,32 @@ def scan(paddle_src: str | Path, entries: list[ListEntry], progress: bool = Fals
     out_entries = []
     for e in entries:
         op, sites = resolve_entry(e.name, idx, fluid_ops)
-        out_entries.append({"list": e.list_name, "row": e.row, "name": e.name, "op": op,
-                            "status": "found" if sites else "absent",
-                            "sites": sorted({s.where for s in sites})})
+        out_entries.append(
+            {
+                "list": e.list_name,
+                "row": e.row,
+                "name": e.name,
+                "op": op,
+                "status": "found" if sites else "absent",
+                "sites": sorted({s.where for s in sites}),
+            }
+        )
         rec = ops.setdefault(op, {"op": op, "entries": [], "names": set()})
         rec["entries"].append(f"{e.list_name}:{e.row}")
         rec["names"].add(e.name)
     # grad entries registered through their op's macro (REGISTER_ACTIVATION_OP(x) makes x_grad)
     for e in out_entries:
         if e["status"] == "absent" and any(
-                s.area == "fluid_op" and s.kind in OP_MACROS | FLUID_KERNEL_MACROS
-                for s in idx.sites.get(e["op"], [])):
+            s.area == "fluid_op" and s.kind in OP_MACROS | FLUID_KERNEL_MACROS
+            for s in idx.sites.get(e["op"], [])
+        ):
             e["status"] = "found_via_op"
     # PHI names that op_compat gives to another fluid op (bilinear_interp -> bilinear_interp_v2)
-    phi_alias = {y.name: y.fluid for y in idx.yaml_ops if y.path.endswith("op_compat.yaml")
-                 and y.fluid != y.name}
+    phi_alias = {
+        y.name: y.fluid
+        for y in idx.yaml_ops
+        if y.path.endswith("op_compat.yaml") and y.fluid != y.name
+    }
     for op, rec in ops.items():
         names = {op, op + "_grad", op + "_grad_grad"} | rec.pop("names")
         rec["names"] = sorted(names)
@@ -547,8 +639,14 @@ def scan(paddle_src: str | Path, entries: list[ListEntry], progress: bool = Fals
                     rec["sites"].append(asdict(s))
         rec["sites"].sort(key=lambda d: (d["path"], d["line"]))
     comm_ops = sorted({y.name for y in idx.yaml_ops if y.comm})
-    phi_ops = sorted({y.name for y in idx.yaml_ops if not y.path.endswith(("op_compat.yaml", "op_version.yaml"))
-                      and "/legacy/" not in y.path})
+    phi_ops = sorted(
+        {
+            y.name
+            for y in idx.yaml_ops
+            if not y.path.endswith(("op_compat.yaml", "op_version.yaml"))
+            and "/legacy/" not in y.path
+        }
+    )
     return {
         "schema": SCHEMA,
         "paddle_src": str(root.resolve()),
@@ -565,14 +663,23 @@ def scan(paddle_src: str | Path, entries: list[ListEntry], progress: bool = Fals
     }
 
 
-PHI_NAMESPACE_KINDS = {"c_ops", "PD_DECLARE_KERNEL", "yaml_ops", "yaml_static", "yaml_sparse",
-                       "yaml_fused", "yaml_kernel_func"}
+PHI_NAMESPACE_KINDS = {
+    "c_ops",
+    "PD_DECLARE_KERNEL",
+    "yaml_ops",
+    "yaml_static",
+    "yaml_sparse",
+    "yaml_fused",
+    "yaml_kernel_func",
+}
 
 
 def _belongs(s: Site, op: str, phi_alias: dict[str, str]) -> bool:
     """Does this site speak of fluid op ``op`` (and not of a PHI op with a colliding name)?"""
     name = s.name
-    stem = name[:-10] if name.endswith("_grad_grad") else name[:-5] if name.endswith("_grad") else name
+    stem = (
+        name[:-10] if name.endswith("_grad_grad") else name[:-5] if name.endswith("_grad") else name
+    )
     phi_side = s.kind in PHI_NAMESPACE_KINDS or s.path.startswith("paddle/phi/")
     if phi_side and stem in phi_alias and phi_alias[stem] != stem:
         return False  # e.g. PHI bilinear_interp is fluid bilinear_interp_v2, not v1

@@ -27,8 +27,10 @@ def paddle_include() -> tuple[Path | None, str]:
     """The installed wheel's ``paddle/include``, found without importing paddle."""
     spec = importlib.util.find_spec("paddle")
     if spec is None or not spec.origin:
-        return None, ("no installed Paddle wheel: pip install paddlepaddle (or paddlepaddle-gpu) "
-                      "to compile-check generated files against its paddle/include")
+        return None, (
+            "no installed Paddle wheel: pip install paddlepaddle (or paddlepaddle-gpu) "
+            "to compile-check generated files against its paddle/include"
+        )
     inc = Path(spec.origin).parent / "include"
     if not (inc / "paddle/phi/core/kernel_registry.h").exists():
         return None, f"{inc}: the installed paddle has no paddle/include/paddle/phi headers"
@@ -36,9 +38,18 @@ def paddle_include() -> tuple[Path | None, str]:
 
 
 def _gxx(files: list[Path], inc: Path, root: Path) -> tuple[bool, str]:
-    cmd = [shutil.which("g++") or "g++", "-std=c++17", "-fsyntax-only", "-w", f"-I{root}", f"-I{inc}",
-           f"-I{inc / 'third_party'}"]  # the tree first: its (generated) headers win
-    proc = subprocess.run(cmd + ["-x", "c++"] + [str(f) for f in files], capture_output=True, text=True)
+    cmd = [
+        shutil.which("g++") or "g++",
+        "-std=c++17",
+        "-fsyntax-only",
+        "-w",
+        f"-I{root}",
+        f"-I{inc}",
+        f"-I{inc / 'third_party'}",
+    ]  # the tree first: its (generated) headers win
+    proc = subprocess.run(
+        cmd + ["-x", "c++"] + [str(f) for f in files], capture_output=True, text=True
+    )
     return proc.returncode == 0, proc.stderr
 
 
@@ -64,8 +75,12 @@ def cuda_as_cpp(text: str) -> str:
         if m.start() < pos:
             continue
         end = statement_end(text, m.start())
-        out += [text[pos:m.start()], "#if 0  // GPU registration: needs a CUDA build\n",
-                text[m.start():end], "\n#endif\n"]
+        out += [
+            text[pos : m.start()],
+            "#if 0  // GPU registration: needs a CUDA build\n",
+            text[m.start() : end],
+            "\n#endif\n",
+        ]
         pos = end
     return "".join(out) + text[pos:]
 
@@ -87,8 +102,15 @@ def run_compile_check(root: Path, generated: list[str], infermeta_blocks: list[s
         units = []
         lines = [f'#include "{(root / g).resolve()}"' for g in cc]
         if infermeta_blocks:
-            lines += ["#include <string>", "#include <vector>", '#include "paddle/phi/core/meta_tensor.h"',
-                      '#include "paddle/common/enforce.h"', "namespace phi {", *infermeta_blocks, "}"]
+            lines += [
+                "#include <string>",
+                "#include <vector>",
+                '#include "paddle/phi/core/meta_tensor.h"',
+                '#include "paddle/common/enforce.h"',
+                "namespace phi {",
+                *infermeta_blocks,
+                "}",
+            ]
         units.append((Path(tmp) / "generated_cpu.cc", lines, cc))
         if cu:
             # .cu files are checked as C++ (no nvcc here): the kernel function, its body and the
@@ -98,8 +120,10 @@ def run_compile_check(root: Path, generated: list[str], infermeta_blocks: list[s
                 text = (root / g).read_text(encoding="utf-8")
                 conv = cuda_as_cpp(text)
                 if "#if 0  // GPU registration" in conv and "#if 0\nPD_REGISTER_KERNEL" not in text:
-                    notes.append(f"{g}: GPU registration not compiled (needs a CUDA build of the headers); "
-                                 "kernel and device helpers checked as C++")
+                    notes.append(
+                        f"{g}: GPU registration not compiled (needs a CUDA build of the headers); "
+                        "kernel and device helpers checked as C++"
+                    )
                 copy = Path(tmp) / "cu" / g
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 copy.write_text(conv, encoding="utf-8")
@@ -113,13 +137,27 @@ def run_compile_check(root: Path, generated: list[str], infermeta_blocks: list[s
             if ok:
                 continue
             # attribute errors to files from the compiler's own "file:line:col: error" lines
-            bad = sorted({g for g in members for m in re.finditer(r"^(\S+?):\d+:\d+: error", err, re.M)
-                          if m.group(1).endswith(g)})
-            for g in bad or ["(InferMeta blocks)" if tu.name == "generated_cpu.cc" and infermeta_blocks
-                             else "(" + tu.name + ")"]:
+            bad = sorted(
+                {
+                    g
+                    for g in members
+                    for m in re.finditer(r"^(\S+?):\d+:\d+: error", err, re.M)
+                    if m.group(1).endswith(g)
+                }
+            )
+            for g in bad or [
+                "(InferMeta blocks)"
+                if tu.name == "generated_cpu.cc" and infermeta_blocks
+                else "(" + tu.name + ")"
+            ]:
                 failures.append({"file": g, "error": err[-2000:]})
-    return {"status": "failed" if failures else "passed", "files": cc + cu + ["InferMeta blocks"] * bool(infermeta_blocks),
-            "failures": failures, "include": str(inc), "not_compiled": notes}
+    return {
+        "status": "failed" if failures else "passed",
+        "files": cc + cu + ["InferMeta blocks"] * bool(infermeta_blocks),
+        "failures": failures,
+        "include": str(inc),
+        "not_compiled": notes,
+    }
 
 
 # --- the tree's own problems (computed for the tree and for its baseline) ----------------------
@@ -135,10 +173,15 @@ def _index(root: Path):
 
 def _registered(idx) -> tuple[set[str], set[str], set[str]]:
     fluid_ops = {n for n, ss in idx.sites.items() if any(s.kind in OP_MACROS for s in ss)}
-    kernels = {n for n, ss in idx.sites.items()
-               if any(s.kind in FUNCTION_KERNEL_MACROS | FLUID_KERNEL_MACROS for s in ss)}
+    kernels = {
+        n
+        for n, ss in idx.sites.items()
+        if any(s.kind in FUNCTION_KERNEL_MACROS | FLUID_KERNEL_MACROS for s in ss)
+    }
     # ops that a yaml *defines* (op_compat/op_version only describe ops defined elsewhere)
-    yaml_names = {y.name for y in idx.yaml_ops if not y.path.endswith(("op_compat.yaml", "op_version.yaml"))}
+    yaml_names = {
+        y.name for y in idx.yaml_ops if not y.path.endswith(("op_compat.yaml", "op_version.yaml"))
+    }
     return fluid_ops, kernels, yaml_names
 
 
@@ -146,22 +189,33 @@ def _dangling_macros(idx, fluid_ops, kernels, yaml_names) -> list[str]:
     out = []
     for name, sites in sorted(idx.sites.items()):
         for s in sites:
-            if s.kind in ("USE_OP_ITSELF", "USE_OP", "USE_OP_DEVICE_KERNEL", "USE_NO_KERNEL_OP") \
-                    and name not in fluid_ops and name not in yaml_names:
+            if (
+                s.kind in ("USE_OP_ITSELF", "USE_OP", "USE_OP_DEVICE_KERNEL", "USE_NO_KERNEL_OP")
+                and name not in fluid_ops
+                and name not in yaml_names
+            ):
                 out.append(f"{s.where}: {s.kind}({name}) names an op that is not registered")
             elif s.kind == "PD_DECLARE_KERNEL" and name not in kernels:
-                out.append(f"{s.where}: PD_DECLARE_KERNEL({name}) names a kernel that is not registered")
+                out.append(
+                    f"{s.where}: PD_DECLARE_KERNEL({name}) names a kernel that is not registered"
+                )
             elif s.kind == "REGISTER_TRT_OP_CONVERTER" and name not in fluid_ops | yaml_names:
                 out.append(f"{s.where}: TRT converter for unregistered op {name}")
-            elif s.kind in ("PD_REGISTER_ARG_MAPPING_FN", "PD_REGISTER_BASE_KERNEL_NAME") \
-                    and name not in fluid_ops | yaml_names | kernels:
+            elif (
+                s.kind in ("PD_REGISTER_ARG_MAPPING_FN", "PD_REGISTER_BASE_KERNEL_NAME")
+                and name not in fluid_ops | yaml_names | kernels
+            ):
                 out.append(f"{s.where}: {s.kind}({name}) maps an op that is not registered")
     return out
 
 
 def _missing_includes(root: Path, idx) -> list[str]:
-    return [f"{u}: includes {target}, which does not exist" for target, users in sorted(idx.includes.items())
-            if not (root / target).exists() for u in users]
+    return [
+        f"{u}: includes {target}, which does not exist"
+        for target, users in sorted(idx.includes.items())
+        if not (root / target).exists()
+        for u in users
+    ]
 
 
 def _missing_cmake_sources(root: Path, idx) -> list[str]:
@@ -181,8 +235,10 @@ def _kernel_signatures(root: Path, idx, kernels) -> list[str]:
         text = (root / rel).read_text(encoding="utf-8", errors="replace")
         for m in _KERNEL_SIG_RE.finditer(text):
             if m.group(1) not in kernels:
-                out.append(f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: KernelSignature names kernel "
-                           f"'{m.group(1)}', which is not registered")
+                out.append(
+                    f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: KernelSignature names kernel "
+                    f"'{m.group(1)}', which is not registered"
+                )
     return out
 
 
@@ -194,8 +250,11 @@ def _yaml_checks(root: Path, kernels) -> tuple[list[str], list[str]]:
         rel = yf.relative_to(root).as_posix()
         try:
             ytext = yf.read_text(encoding="utf-8")
-            todos += [f"{rel}:{i}: {ln.strip().lstrip('# ')}" for i, ln in enumerate(ytext.splitlines(), 1)
-                      if TODO in ln]
+            todos += [
+                f"{rel}:{i}: {ln.strip().lstrip('# ')}"
+                for i, ln in enumerate(ytext.splitlines(), 1)
+                if TODO in ln
+            ]
             data = yaml.safe_load(ytext)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             problems.append(f"{rel}: does not parse: {str(exc).splitlines()[0]}")
@@ -212,7 +271,9 @@ def _yaml_checks(root: Path, kernels) -> tuple[list[str], list[str]]:
             funcs = kern.get("func") if isinstance(kern, dict) else None
             for fn in re.findall(r"\w+", str(funcs or "")):
                 if fn not in kernels and not fn[:1].isupper():
-                    problems.append(f"{rel}: op '{key}' names kernel '{fn}', which is not registered")
+                    problems.append(
+                        f"{rel}: op '{key}' names kernel '{fn}', which is not registered"
+                    )
         problems += [f"{rel}: op '{k}' defined {n} times" for k, n in seen.items() if n > 1]
     return problems, todos
 
@@ -227,8 +288,10 @@ def _legacy_op_list(root: Path, fluid_ops, yaml_names) -> list[str]:
         n = snake_from_op_class(m.group(1))
         if n not in fluid_ops and n not in yaml_names and not n.endswith("_grad"):
             line = text.count("\n", 0, m.start()) + 1
-            out.append(f"{legacy.relative_to(root).as_posix()}:{line}: LegacyOpList names "
-                       f"{m.group(1)} but op '{n}' is not registered")
+            out.append(
+                f"{legacy.relative_to(root).as_posix()}:{line}: LegacyOpList names "
+                f"{m.group(1)} but op '{n}' is not registered"
+            )
     return out
 
 
@@ -269,6 +332,7 @@ def new_problems(now: list[str], before: list[str]) -> list[str]:
 
 # --- the baseline: the untouched tree --------------------------------------------------------
 
+
 def baseline_tree(root: Path, baseline: Path | None, tmp: Path) -> tuple[Path | None, str]:
     """The untouched tree to compare with: ``baseline`` if given, else the checkout's ``HEAD``
     (extracted with ``git archive``), else none (every problem is reported)."""
@@ -277,15 +341,35 @@ def baseline_tree(root: Path, baseline: Path | None, tmp: Path) -> tuple[Path | 
             raise MigratorError(f"{baseline}: --baseline is not a folder")
         return Path(baseline), f"--baseline {baseline}"
     if not shutil.which("git") or not (root / ".git").exists():
-        return None, "none: not a git checkout and no --baseline; every problem of the tree is reported"
+        return (
+            None,
+            "none: not a git checkout and no --baseline; every problem of the tree is reported",
+        )
     dst = tmp / "baseline"
     dst.mkdir()
-    arch = subprocess.run(["git", "-C", str(root), "archive", "HEAD", "--", "paddle", "test", "python",
-                           "cmake", "CMakeLists.txt"], capture_output=True)
+    arch = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "archive",
+            "HEAD",
+            "--",
+            "paddle",
+            "test",
+            "python",
+            "cmake",
+            "CMakeLists.txt",
+        ],
+        capture_output=True,
+    )
     if arch.returncode != 0:
         arch = subprocess.run(["git", "-C", str(root), "archive", "HEAD"], capture_output=True)
     if arch.returncode != 0:
-        return None, f"none: git archive HEAD failed: {arch.stderr.decode(errors='replace').strip()[:200]}"
+        return (
+            None,
+            f"none: git archive HEAD failed: {arch.stderr.decode(errors='replace').strip()[:200]}",
+        )
     tar = subprocess.run(["tar", "-x", "-C", str(dst)], input=arch.stdout, capture_output=True)
     if tar.returncode != 0:
         return None, "none: could not unpack git archive HEAD"
@@ -309,7 +393,11 @@ def changed_files(root: Path, base: Path, suffixes=(".cc", ".cu", ".h")) -> list
                         out.append(rel)  # removed
                     continue
                 try:
-                    if not q.exists() or p.stat().st_size != q.stat().st_size or p.read_bytes() != q.read_bytes():
+                    if (
+                        not q.exists()
+                        or p.stat().st_size != q.stat().st_size
+                        or p.read_bytes() != q.read_bytes()
+                    ):
                         out.append(rel)
                 except OSError:
                     out.append(rel)
@@ -317,6 +405,7 @@ def changed_files(root: Path, base: Path, suffixes=(".cc", ".cu", ".h")) -> list
 
 
 # --- compiling edited files: only what the patch broke --------------------------------------
+
 
 def include_dirs(root: Path, tmp: Path, extra: list[str]) -> list[str]:
     """``-I`` flags for a tree's own C++ files: the tree, the headers its build generates from its
@@ -327,7 +416,9 @@ def include_dirs(root: Path, tmp: Path, extra: list[str]) -> list[str]:
         gen = tmp / ("protos-" + root.name)
         gen.mkdir(exist_ok=True)
         for proto in sorted((root / "paddle").rglob("*.proto")):
-            subprocess.run(["protoc", f"-I{root}", f"--cpp_out={gen}", str(proto)], capture_output=True)
+            subprocess.run(
+                ["protoc", f"-I{root}", f"--cpp_out={gen}", str(proto)], capture_output=True
+            )
         flags.append(f"-I{gen}")
     flags += [f"-I{d}" for d in extra]
     inc, _ = paddle_include()
@@ -342,19 +433,28 @@ def _syntax_ok(path: Path, flags: list[str], cuda: bool) -> tuple[bool, str]:
     cmd = [shutil.which("g++") or "g++", "-std=c++17", "-fsyntax-only", "-w", *flags]
     if cuda:
         text = CUDA_PRELUDE + cuda_as_cpp(path.read_text(encoding="utf-8", errors="replace"))
-        proc = subprocess.run(cmd + ["-iquote", str(path.parent), "-x", "c++", "-"], input=text,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            cmd + ["-iquote", str(path.parent), "-x", "c++", "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+        )
     else:
         proc = subprocess.run(cmd + ["-x", "c++", str(path)], capture_output=True, text=True)
     return proc.returncode == 0, proc.stderr
 
 
-def compile_edited(root: Path, base: Path, edited: list[str], tmp: Path, extra: list[str],
-                   progress: bool = False) -> dict:
+def compile_edited(
+    root: Path, base: Path, edited: list[str], tmp: Path, extra: list[str], progress: bool = False
+) -> dict:
     """``g++ -fsyntax-only`` of each edited translation unit, before and after: a file that
     compiled untouched and does not compile edited is a problem; one that did not compile
     untouched either (a header this machine lacks) is listed as not checkable."""
-    units = [r for r in edited if r.endswith((".cc", ".cu")) and (root / r).exists() and (base / r).exists()]
+    units = [
+        r
+        for r in edited
+        if r.endswith((".cc", ".cu")) and (root / r).exists() and (base / r).exists()
+    ]
     if not units:
         return {"status": "skipped", "reason": "no edited C++ translation unit", "files": []}
     if not shutil.which("g++"):
@@ -379,14 +479,21 @@ def compile_edited(root: Path, base: Path, edited: list[str], tmp: Path, extra: 
             bar.update(1)
     if bar:
         bar.close()
-    return {"status": "failed" if failed else "passed", "files": units, "passed": passed, "failures": failed,
-            "not_checkable": unchecked}
+    return {
+        "status": "failed" if failed else "passed",
+        "files": units,
+        "passed": passed,
+        "failures": failed,
+        "not_checkable": unchecked,
+    }
 
 
 def _generated(root: Path) -> tuple[list[str], list[str], list[str]]:
     """(generated kernel files, InferMeta blocks, TODO lines) written by ``apply``."""
     generated, blocks, todos = [], [], []
-    for dirpath, _dirs, files in os.walk(root / "paddle/phi") if (root / "paddle/phi").is_dir() else []:
+    for dirpath, _dirs, files in (
+        os.walk(root / "paddle/phi") if (root / "paddle/phi").is_dir() else []
+    ):
         for fn in files:
             p = Path(dirpath) / fn
             if not fn.endswith((".cc", ".cu", ".h")):
@@ -408,8 +515,13 @@ def _generated(root: Path) -> tuple[list[str], list[str], list[str]]:
     return sorted(generated), blocks, todos
 
 
-def verify(root: Path, compile_check: bool = True, baseline: Path | None = None,
-           include: list[str] | None = None, progress: bool = False) -> dict:
+def verify(
+    root: Path,
+    compile_check: bool = True,
+    baseline: Path | None = None,
+    include: list[str] | None = None,
+    progress: bool = False,
+) -> dict:
     """Problems the edits introduced (against the untouched tree), TODOs left, and the compiler's
     word on generated and edited C++ files."""
     root = Path(root)
@@ -423,26 +535,46 @@ def verify(root: Path, compile_check: bool = True, baseline: Path | None = None,
             m = _UNREGISTERED_KERNEL_RE.search(p)
             if m and base_kernels is not None and m.group(1) not in base_kernels:
                 todos.append(f"{p} yet (write it)")  # named by a new entry, never registered
-            elif base is not None and ", which does not exist" in p and (
-                    base / p.split(": includes ", 1)[-1].split(",", 1)[0]).exists():
+            elif (
+                base is not None
+                and ", which does not exist" in p
+                and (base / p.split(": includes ", 1)[-1].split(",", 1)[0]).exists()
+            ):
                 problems.append(p.replace(", which does not exist", ", which was removed"))
             else:
                 problems.append(p)
         generated, blocks, gen_todos = _generated(root)
         todos += gen_todos
-        comp = (run_compile_check(root, generated, blocks) if compile_check
-                else {"status": "skipped", "reason": "--no-compile", "files": []})
+        comp = (
+            run_compile_check(root, generated, blocks)
+            if compile_check
+            else {"status": "skipped", "reason": "--no-compile", "files": []}
+        )
         if comp["status"] == "failed":
             problems += [f"{f['file']}: g++ -fsyntax-only failed" for f in comp["failures"]]
         edited = changed_files(root, base) if base is not None else []
         if compile_check and base is not None:
-            comp_edit = compile_edited(root, base, [e for e in edited if e not in generated], tmp,
-                                       include or [], progress)
+            comp_edit = compile_edited(
+                root, base, [e for e in edited if e not in generated], tmp, include or [], progress
+            )
         else:
-            comp_edit = {"status": "skipped", "files": [],
-                         "reason": "--no-compile" if not compile_check else "no baseline to compare with"}
-        problems += [f"{f['file']}: g++ -fsyntax-only fails after the edit (passed before)"
-                     for f in comp_edit.get("failures", [])]
-    return {"ok": not problems, "problems": problems, "todos": todos, "compile": comp,
-            "compile_edited": comp_edit, "baseline": how, "baseline_problems": len(before),
-            "edited_files": edited, "warnings": warnings}
+            comp_edit = {
+                "status": "skipped",
+                "files": [],
+                "reason": "--no-compile" if not compile_check else "no baseline to compare with",
+            }
+        problems += [
+            f"{f['file']}: g++ -fsyntax-only fails after the edit (passed before)"
+            for f in comp_edit.get("failures", [])
+        ]
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "todos": todos,
+        "compile": comp,
+        "compile_edited": comp_edit,
+        "baseline": how,
+        "baseline_problems": len(before),
+        "edited_files": edited,
+        "warnings": warnings,
+    }

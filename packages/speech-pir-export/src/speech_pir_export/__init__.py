@@ -25,8 +25,18 @@ _API = {
     "ExportError": "errors",
 }
 
-__all__ = ["ConfigError", "DygraphModel", "ExportError", "ExportedModel", "MODELS", "__version__",
-           "export", "fixes", "read_manifest", "verify"]
+__all__ = [
+    "ConfigError",
+    "DygraphModel",
+    "ExportError",
+    "ExportedModel",
+    "MODELS",
+    "__version__",
+    "export",
+    "fixes",
+    "read_manifest",
+    "verify",
+]
 
 
 def __getattr__(name):

@@ -90,8 +90,11 @@ def load_stats(path) -> dict:
     except Exception as exc:
         raise ConfigError(f"not a .npy file: {exc}", path) from exc
     if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.shape[0] != 2:
-        raise ConfigError("statistics must have shape (2, dim) (mean, std), got "
-                          f"{getattr(arr, 'shape', type(arr).__name__)}", path)
+        raise ConfigError(
+            "statistics must have shape (2, dim) (mean, std), got "
+            f"{getattr(arr, 'shape', type(arr).__name__)}",
+            path,
+        )
     if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
         raise ConfigError("statistics must be finite floating-point numbers", path)
     if np.any(arr[1] <= 0):
@@ -111,8 +114,11 @@ def load_list(path, what="vocabulary file") -> list[str] | None:
         raise ConfigError(f"{what} is empty", path)
     for i, row in enumerate(rows):
         if len(row) > 1 and row[1].lstrip("-").isdigit() and int(row[1]) != i:
-            raise ConfigError(f"{what}: line {i + 1} gives id {row[1]} for {row[0]!r}, "
-                              f"expected {i} (ids must count up from 0)", path)
+            raise ConfigError(
+                f"{what}: line {i + 1} gives id {row[1]} for {row[0]!r}, "
+                f"expected {i} (ids must count up from 0)",
+                path,
+            )
     symbols = [row[0] for row in rows]
     seen = set()
     for i, sym in enumerate(symbols):
@@ -131,11 +137,11 @@ def _load_checkpoint(spec, path, model):
     try:
         state = paddle.load(str(path))
     except Exception as exc:
-        raise ConfigError(f"cannot be read as a Paddle checkpoint: {_summary(exc)}",
-                          path) from exc
+        raise ConfigError(f"cannot be read as a Paddle checkpoint: {_summary(exc)}", path) from exc
     if not isinstance(state, dict):
-        raise ConfigError(f"a checkpoint holds a dict of parameters, found "
-                          f"{type(state).__name__}", path)
+        raise ConfigError(
+            f"a checkpoint holds a dict of parameters, found {type(state).__name__}", path
+        )
     if spec.checkpoint_key and spec.checkpoint_key in state:
         state = state[spec.checkpoint_key]
     elif isinstance(state, dict) and "main_params" in state:
@@ -144,18 +150,27 @@ def _load_checkpoint(spec, path, model):
     tables = [k for k in state if "spk_embedding_table" in k and k not in own]
     if tables:
         rows = list(state[tables[0]].shape)[0]
-        raise ConfigError(f"{path}: the checkpoint has a speaker table ({rows} speakers) that "
-                          "the model built without a speaker map lacks: pass --speaker-dict "
-                          "(speaker_id_map.txt) so that spk_id is an input")
+        raise ConfigError(
+            f"{path}: the checkpoint has a speaker table ({rows} speakers) that "
+            "the model built without a speaker map lacks: pass --speaker-dict "
+            "(speaker_id_map.txt) so that spk_id is an input"
+        )
     missing = [k for k in own if k not in state]
-    mismatched = [f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
-                  for k in own if k in state and list(state[k].shape) != list(own[k].shape)]
+    mismatched = [
+        f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
+        for k in own
+        if k in state and list(state[k].shape) != list(own[k].shape)
+    ]
     if mismatched:
-        raise ConfigError(f"{path}: {len(mismatched)} parameter shapes do not match the model "
-                          "built from the config: " + "; ".join(mismatched[:5]))
+        raise ConfigError(
+            f"{path}: {len(mismatched)} parameter shapes do not match the model "
+            "built from the config: " + "; ".join(mismatched[:5])
+        )
     if missing:
-        raise ConfigError(f"{path}: {len(missing)} parameters of the model are missing from "
-                          "the checkpoint (wrong model or config?): " + ", ".join(missing[:5]))
+        raise ConfigError(
+            f"{path}: {len(missing)} parameters of the model are missing from "
+            "the checkpoint (wrong model or config?): " + ", ".join(missing[:5])
+        )
     model.set_state_dict(state)
 
 
@@ -164,18 +179,40 @@ def _load_checkpoint(spec, path, model):
 # --------------------------------------------------------------------------------------------
 
 
-def build(model_name, cfg, *, checkpoint=None, stats=None, vocab=None, tones=None,
-          speakers=None, preprocess=None, cmvn=None, labels=None, seed=0):
+def build(
+    model_name,
+    cfg,
+    *,
+    checkpoint=None,
+    stats=None,
+    vocab=None,
+    tones=None,
+    speakers=None,
+    preprocess=None,
+    cmvn=None,
+    labels=None,
+    seed=0,
+):
     """Build the dygraph model of a registry entry, load weights, fold weight norm, eval()."""
     import paddle
 
     spec = registry.get(model_name)
     if checkpoint is not None and spec.needs_stats and stats is None:
-        raise ConfigError(f"{model_name} normalises its features: a trained checkpoint needs "
-                          "its statistics file (--stats stats.npy, shape (2, n_mels))")
+        raise ConfigError(
+            f"{model_name} normalises its features: a trained checkpoint needs "
+            "its statistics file (--stats stats.npy, shape (2, n_mels))"
+        )
     paddle.seed(seed)
-    ctx = Context(random_init=checkpoint is None, stats=stats, vocab=vocab, tones=tones,
-                  speakers=speakers, preprocess=preprocess, cmvn=cmvn, labels=labels)
+    ctx = Context(
+        random_init=checkpoint is None,
+        stats=stats,
+        vocab=vocab,
+        tones=tones,
+        speakers=speakers,
+        preprocess=preprocess,
+        cmvn=cmvn,
+        labels=labels,
+    )
     try:
         built = spec.build(cfg, ctx)
     except (ConfigError, KeyError) as exc:
@@ -209,8 +246,7 @@ def recipe_file(config, value) -> Path | None:
 def _recipe_front_end(cfg, config, preprocess, cmvn):
     """(preprocess dict, CMVN stats dict) of an ASR recipe: explicit files win, else the
     config's own ``preprocess_config`` / ``cmvn_path`` / ``cmvn_file`` when they exist."""
-    pre_path = Path(preprocess) if preprocess else recipe_file(config,
-                                                                cfg.get("preprocess_config"))
+    pre_path = Path(preprocess) if preprocess else recipe_file(config, cfg.get("preprocess_config"))
     pre = None
     if pre_path is not None:
         pre = load_config(pre_path)
@@ -228,10 +264,24 @@ def _recipe_front_end(cfg, config, preprocess, cmvn):
     return pre, stats
 
 
-def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=None,
-           tones_dict=None, speaker_dict=None, preprocess=None, cmvn=None, labels=None,
-           verify_after=True,
-           onednn_check=True, overwrite=False, progress=True) -> dict:
+def export(
+    model_name,
+    config,
+    out,
+    *,
+    checkpoint=None,
+    stats=None,
+    phones_dict=None,
+    tones_dict=None,
+    speaker_dict=None,
+    preprocess=None,
+    cmvn=None,
+    labels=None,
+    verify_after=True,
+    onednn_check=True,
+    overwrite=False,
+    progress=True,
+) -> dict:
     """Export ``model_name`` built from ``config`` into the folder ``out`` (atomic).
 
     ASR / ST: the recipe's front end (``preprocess`` config, ``cmvn`` statistics; by default
@@ -242,8 +292,11 @@ def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=
     out = prepare_output(out, overwrite=overwrite)  # refuse before any work
     cfg = load_config(config)
     stats_d = load_stats(stats) if stats is not None else None
-    vocab, tones, speakers = (load_list(phones_dict), load_list(tones_dict, "tone map"),
-                              load_list(speaker_dict, "speaker map"))
+    vocab, tones, speakers = (
+        load_list(phones_dict),
+        load_list(tones_dict, "tone map"),
+        load_list(speaker_dict, "speaker map"),
+    )
     spec = registry.get(model_name)
     pre, cmvn_d = (None, None)
     if spec.task in ("asr", "st"):
@@ -253,31 +306,47 @@ def export(model_name, config, out, *, checkpoint=None, stats=None, phones_dict=
             raise ConfigError(exc.problem, exc.path) from exc
     label_list = None
     if spec.text_to_text is not None:  # a text model: its class labels (the recipe's punc_vocab)
-        label_file = labels or recipe_file(config, (cfg.get("data_params") or {}).get(
-            "punc_path"))
+        label_file = labels or recipe_file(config, (cfg.get("data_params") or {}).get("punc_path"))
         label_list = load_list(label_file, "label file") if label_file else None
-    spec, built = build(model_name, cfg, checkpoint=checkpoint, stats=stats_d, vocab=vocab,
-                        tones=tones, speakers=speakers, preprocess=pre, cmvn=cmvn_d,
-                        labels=label_list)
+    spec, built = build(
+        model_name,
+        cfg,
+        checkpoint=checkpoint,
+        stats=stats_d,
+        vocab=vocab,
+        tones=tones,
+        speakers=speakers,
+        preprocess=pre,
+        cmvn=cmvn_d,
+        labels=label_list,
+    )
     with atomic_dir(out, overwrite=overwrite) as tmp:
         timings = {}
         graphs = []
         for graph in _progress(built.graphs, progress, f"export {model_name}"):
             t0 = time.perf_counter()
-            static = paddle.jit.to_static(graph.layer, input_spec=[i.spec() for i in
-                                                                   graph.inputs],
-                                          full_graph=True)
+            static = paddle.jit.to_static(
+                graph.layer, input_spec=[i.spec() for i in graph.inputs], full_graph=True
+            )
             kwargs = {"skip_prune_program": True} if graph.skip_prune else {}
             try:
                 paddle.jit.save(static, str(tmp / graph.name), **kwargs)
             except OSError:
                 raise  # a full or read-only disk: the command line names it
             except Exception as exc:
-                raise ExportError(f"{model_name}: exporting graph {graph.name!r} failed: "
-                                  f"{type(exc).__name__}: {_summary(exc)}") from exc
+                raise ExportError(
+                    f"{model_name}: exporting graph {graph.name!r} failed: "
+                    f"{type(exc).__name__}: {_summary(exc)}"
+                ) from exc
             timings[graph.name] = round(time.perf_counter() - t0, 3)
-            graphs.append({"name": graph.name, "inputs": [i.describe() for i in graph.inputs],
-                           "outputs": graph.outputs, "skip_prune": graph.skip_prune})
+            graphs.append(
+                {
+                    "name": graph.name,
+                    "inputs": [i.describe() for i in graph.inputs],
+                    "outputs": graph.outputs,
+                    "skip_prune": graph.skip_prune,
+                }
+            )
         paddle.save(built.model.state_dict(), str(tmp / "dygraph.pdparams"))
         shutil.copyfile(config, tmp / "config.yaml")
         if stats_d is not None:
@@ -318,25 +387,31 @@ def _rmtree(path):
 
 
 def _jsonable(obj):
-    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist")
-                                 else str(o)))
+    return json.loads(
+        json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    )
 
 
 def _write_manifest(folder: Path, manifest: dict):
-    write_text(Path(folder) / MANIFEST,
-               json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-               overwrite=True)
+    write_text(
+        Path(folder) / MANIFEST,
+        json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+        overwrite=True,
+    )
 
 
 def read_manifest(folder) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
-        raise ExportError("export folder not found" if not folder.exists() else
-                          "is not a folder (an export folder was expected)", folder)
+        raise ExportError(
+            "export folder not found"
+            if not folder.exists()
+            else "is not a folder (an export folder was expected)",
+            folder,
+        )
     path = folder / MANIFEST
     if not path.is_file():
-        raise ExportError(f"not found; is {folder} an export folder of speech-pir-export?",
-                          path)
+        raise ExportError(f"not found; is {folder} an export folder of speech-pir-export?", path)
     try:
         manifest = read_json_object(path, "export manifest")
     except UserError as exc:
@@ -346,10 +421,14 @@ def read_manifest(folder) -> dict:
             raise ExportError(f"export manifest has no valid {key!r} entry (damaged?)", path)
     for graph in manifest["graphs"]:
         name = graph.get("name") if isinstance(graph, dict) else None
-        if not isinstance(name, str) or not (folder / f"{name}.json").is_file() or not (
-                folder / f"{name}.pdiparams").is_file():
-            raise ExportError(f"graph {name!r} of the manifest is missing its .json / "
-                              ".pdiparams files", folder)
+        if (
+            not isinstance(name, str)
+            or not (folder / f"{name}.json").is_file()
+            or not (folder / f"{name}.pdiparams").is_file()
+        ):
+            raise ExportError(
+                f"graph {name!r} of the manifest is missing its .json / .pdiparams files", folder
+            )
     return manifest
 
 
@@ -397,10 +476,17 @@ def rebuild(folder):
     stats = load_stats(folder / "stats.npy") if manifest.get("stats") else None
     meta = manifest.get("meta", {})
     front = meta.get("frontend") or {}
-    spec, built = build(manifest["model"], cfg, stats=stats, vocab=meta.get("vocab"),
-                        tones=meta.get("tones"), speakers=meta.get("speakers"),
-                        preprocess=front.get("preprocess"), cmvn=front.get("cmvn_stats"),
-                        labels=meta.get("punc_list"))
+    spec, built = build(
+        manifest["model"],
+        cfg,
+        stats=stats,
+        vocab=meta.get("vocab"),
+        tones=meta.get("tones"),
+        speakers=meta.get("speakers"),
+        preprocess=front.get("preprocess"),
+        cmvn=front.get("cmvn_stats"),
+        labels=meta.get("punc_list"),
+    )
     built.model.set_state_dict(paddle.load(str(folder / "dygraph.pdparams")))
     built.model.eval()
     return manifest, built
@@ -446,13 +532,16 @@ def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
             settings[name] = Settings(False, [], threads)
             if worker is None:
                 continue
-            repair = _predictor.repair_onednn(folder / name, inputs, ref, tolerance=TOLERANCE,
-                                              threads=threads, worker=worker)
+            repair = _predictor.repair_onednn(
+                folder / name, inputs, ref, tolerance=TOLERANCE, threads=threads, worker=worker
+            )
             results["onednn_on"][name] = repair["plain"]
             if repair["deleted_passes"] or not repair["ok"]:
                 results["onednn_repair"][name] = {
-                    k: repair.get(k) for k in ("ok", "deleted_passes", "checks", "reason",
-                                               "verified") if repair.get(k) is not None}
+                    k: repair.get(k)
+                    for k in ("ok", "deleted_passes", "checks", "reason", "verified")
+                    if repair.get(k) is not None
+                }
             if repair["ok"] or not res["ok"]:
                 settings[name] = Settings.from_dict(repair["settings"])
     finally:
@@ -461,8 +550,10 @@ def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
     ok_off = all(r["ok"] for r in results["onednn_off"].values())
     ok_on = onednn_check and all(s.onednn for s in settings.values())
     verified = all(results["onednn_off"][g]["ok"] or settings[g].onednn for g in settings)
-    manifest["verification"] = {"tolerance": f"max|dygraph-predictor| <= {TOLERANCE} * "
-                                             "max(1, max|dygraph|)", **results}
+    manifest["verification"] = {
+        "tolerance": f"max|dygraph-predictor| <= {TOLERANCE} * max(1, max|dygraph|)",
+        **results,
+    }
     manifest["predictor"] = {
         "onednn": bool(ok_on),
         "threads": threads,
@@ -471,8 +562,13 @@ def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
         "graphs": {g: s.to_dict() for g, s in settings.items()},
     }
     _write_manifest(folder, manifest)
-    return {"ok": bool(verified), "ok_onednn_off": ok_off, "ok_onednn_on": ok_on,
-            "manifest": manifest, "results": results}
+    return {
+        "ok": bool(verified),
+        "ok_onednn_off": ok_off,
+        "ok_onednn_on": ok_on,
+        "manifest": manifest,
+        "results": results,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,8 +585,10 @@ class ExportedModel:
         self.manifest = read_manifest(self.folder)
         pred = self.manifest.get("predictor", {})
         if not pred.get("verified") and not allow_unverified:
-            raise ExportError(f"{self.folder}: export is not verified (run `speech-pir-export "
-                              "verify`), or verification failed; refusing to run")
+            raise ExportError(
+                f"{self.folder}: export is not verified (run `speech-pir-export "
+                "verify`), or verification failed; refusing to run"
+            )
         self.onednn = bool(pred.get("onednn"))
         self.threads = threads
         per_graph = pred.get("graphs") or {}
@@ -512,8 +610,9 @@ class ExportedModel:
         if graph not in self._predictors:
             if graph not in self.settings:
                 raise ExportError(f"no graph {graph!r} in this export", self.folder)
-            self._predictors[graph] = _predictor.create_predictor(self.folder / graph,
-                                                                  self.settings[graph])
+            self._predictors[graph] = _predictor.create_predictor(
+                self.folder / graph, self.settings[graph]
+            )
         return run_predictor(self._predictors[graph], list(inputs))
 
 

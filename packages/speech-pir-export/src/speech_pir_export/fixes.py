@@ -144,13 +144,42 @@ def _restore_loguru(_mod):
 _KEYWORD_ONLY_ADAPTERS: dict[str, tuple[str, ...]] = {
     # name of the paddle.nn class -> its legacy positional parameter order (after self)
     "LayerNorm": ("normalized_shape", "epsilon", "weight_attr", "bias_attr", "name"),
-    "Conv1D": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-               "groups", "padding_mode", "weight_attr", "bias_attr", "data_format"),
-    "Conv2D": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-               "groups", "padding_mode", "weight_attr", "bias_attr", "data_format"),
+    "Conv1D": (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "padding_mode",
+        "weight_attr",
+        "bias_attr",
+        "data_format",
+    ),
+    "Conv2D": (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "padding_mode",
+        "weight_attr",
+        "bias_attr",
+        "data_format",
+    ),
     "Linear": ("in_features", "out_features", "weight_attr", "bias_attr", "name"),
-    "BatchNorm1D": ("num_features", "momentum", "epsilon", "weight_attr", "bias_attr",
-                    "data_format", "name"),
+    "BatchNorm1D": (
+        "num_features",
+        "momentum",
+        "epsilon",
+        "weight_attr",
+        "bias_attr",
+        "data_format",
+        "name",
+    ),
 }
 
 
@@ -314,8 +343,12 @@ def _ctc(mod):
 def _relpos(mod):
     import paddle
 
-    for cls_name in ("RelPositionalEncoding", "LegacyRelPositionalEncoding",
-                     "ScaledPositionalEncoding", "PositionalEncoding"):
+    for cls_name in (
+        "RelPositionalEncoding",
+        "LegacyRelPositionalEncoding",
+        "ScaledPositionalEncoding",
+        "PositionalEncoding",
+    ):
         cls = getattr(mod, cls_name, None)
         if cls is None or not hasattr(cls, "extend_pe"):
             continue
@@ -431,8 +464,14 @@ def install() -> None:
 
 def report() -> list[dict]:
     return [
-        {"name": fx.name, "module": fx.module, "applied": fx.applied, "error": fx.error,
-         "root_cause": fx.root_cause, "remedy": fx.remedy}
+        {
+            "name": fx.name,
+            "module": fx.module,
+            "applied": fx.applied,
+            "error": fx.error,
+            "root_cause": fx.root_cause,
+            "remedy": fx.remedy,
+        }
         for fx in REGISTRY
     ]
 

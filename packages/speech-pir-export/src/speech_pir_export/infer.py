@@ -32,8 +32,18 @@ def speaker_embedding(encoder_dir, wav: np.ndarray, sr: int) -> np.ndarray:
     return np.asarray(result["embedding"], "float32")
 
 
-def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0, notes=None,
-               note_durs=None, slurs=None, spk_emb=None):
+def synthesize(
+    am_dir,
+    voc_dir,
+    *,
+    phones=None,
+    text=None,
+    seed=0,
+    notes=None,
+    note_durs=None,
+    slurs=None,
+    spk_emb=None,
+):
     """Acoustic model -> vocoder on the predictor: (wav, sample rate)."""
     am = ExportedModel(am_dir)
     voc = ExportedModel(voc_dir)
@@ -41,8 +51,16 @@ def synthesize(am_dir, voc_dir, *, phones=None, text=None, seed=0, notes=None,
         raise ExportError(f"{am_dir}: {am.manifest['model']} is not a TTS acoustic model")
     if _spec(voc).vocode is None:
         raise ExportError(f"{voc_dir}: {voc.manifest['model']} is not a vocoder")
-    mel = _spec(am).generate(am, phones=phones, text=text, seed=seed, spk_emb=spk_emb,
-                             notes=notes, note_durs=note_durs, slurs=slurs)
+    mel = _spec(am).generate(
+        am,
+        phones=phones,
+        text=text,
+        seed=seed,
+        spk_emb=spk_emb,
+        notes=notes,
+        note_durs=note_durs,
+        slurs=slurs,
+    )
     wav = vocode(voc, mel, seed=seed)
     return wav, int(voc.meta.get("sample_rate") or am.meta.get("sample_rate") or 24000)
 
@@ -65,8 +83,9 @@ def recognize(folder, wav: np.ndarray, sr: int, on_partial=None) -> dict:
     if on_partial is None:
         return hook(exp, feats)
     if exp.manifest["model"] != "u2":
-        raise ExportError(f"--stream: partial results are for U2 exports, not "
-                          f"{exp.manifest['model']}")
+        raise ExportError(
+            f"--stream: partial results are for U2 exports, not {exp.manifest['model']}"
+        )
     return hook(exp, feats, on_partial=on_partial)
 
 
@@ -134,8 +153,9 @@ def main(args) -> int:
         with native_stdout_to_stderr(not verbose):
             result = spec.text_to_text(ExportedModel(folder), args.text)
         if args.output:
-            write_text(args.output, json.dumps(result, ensure_ascii=False) + "\n",
-                       overwrite=overwrite)
+            write_text(
+                args.output, json.dumps(result, ensure_ascii=False) + "\n", overwrite=overwrite
+            )
         print(json.dumps(result, ensure_ascii=False))
         return 0
     if args.text is not None or args.phones is not None:
@@ -148,17 +168,23 @@ def main(args) -> int:
             spk_emb = _read_npy(args.spk_emb, "speaker embedding")
         elif getattr(args, "spk_wav", None):
             if not args.speaker_encoder:
-                raise ExportError("--spk-wav needs --speaker-encoder DIR (a ge2e or "
-                                  "ecapa_tdnn export)")
+                raise ExportError(
+                    "--spk-wav needs --speaker-encoder DIR (a ge2e or ecapa_tdnn export)"
+                )
             swav, ssr = _read_wav(args.spk_wav)
             with native_stdout_to_stderr(not verbose):
                 spk_emb = speaker_embedding(args.speaker_encoder, swav, ssr)
         with native_stdout_to_stderr(not verbose):
-            wav, sr = synthesize(folder, args.vocoder, phones=args.phones, text=args.text,
-                                 spk_emb=spk_emb,
-                                 notes=getattr(args, "notes", None),
-                                 note_durs=getattr(args, "note_durs", None),
-                                 slurs=getattr(args, "slurs", None))
+            wav, sr = synthesize(
+                folder,
+                args.vocoder,
+                phones=args.phones,
+                text=args.text,
+                spk_emb=spk_emb,
+                notes=getattr(args, "notes", None),
+                note_durs=getattr(args, "note_durs", None),
+                slurs=getattr(args, "slurs", None),
+            )
         _write_wav(out, wav, sr, overwrite)
         print(f"wrote {out}: {len(wav)} samples at {sr} Hz")
         return 0
@@ -169,8 +195,9 @@ def main(args) -> int:
         prepare_output(out, overwrite=overwrite, kind="file")
         mel = _read_npy(args.wav, "log-mel")
         if mel.ndim != 2:
-            raise ExportError(f"log-mel must be 2-D (frames, n_mels), got shape "
-                              f"{list(mel.shape)}", args.wav)
+            raise ExportError(
+                f"log-mel must be 2-D (frames, n_mels), got shape {list(mel.shape)}", args.wav
+            )
         with native_stdout_to_stderr(not verbose):
             wav = vocode(ExportedModel(folder), mel)
         sr = int(manifest["meta"].get("sample_rate") or 24000)
@@ -193,14 +220,17 @@ def main(args) -> int:
 
         def on_partial(ids, frames):
             text = "".join(vocab[i] for i in ids) if vocab else " ".join(map(str, ids))
-            line = {"partial": text, "token_ids": ids, "audio_seconds": round(frames / 100, 2),
-                    "seconds": round(time.perf_counter() - t0, 4)}
+            line = {
+                "partial": text,
+                "token_ids": ids,
+                "audio_seconds": round(frames / 100, 2),
+                "seconds": round(time.perf_counter() - t0, 4),
+            }
             os.write(stdout, (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
 
     with native_stdout_to_stderr(not verbose):
         result = recognize(folder, wav, sr, on_partial=on_partial)
     if args.output:
-        write_text(args.output, json.dumps(result, ensure_ascii=False) + "\n",
-                   overwrite=overwrite)
+        write_text(args.output, json.dumps(result, ensure_ascii=False) + "\n", overwrite=overwrite)
     print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -26,7 +26,6 @@ CONF_DIR_ENV = "SPEECH_PIR_EXPORT_CONF_DIR"
 NOT_MODEL = ("preprocess.yaml", "/decode/", "tuning/", "/lm/")
 
 
-
 def model_configs(conf_dir: Path) -> list[Path]:
     out = []
     for p in sorted(conf_dir.rglob("*.yaml")):
@@ -55,9 +54,20 @@ def run_one(path: Path, out_dir: Path) -> dict:
     import speech_pir_export as spe
     from speech_pir_export import exporter
 
-    row = {"config": str(path), "model": None, "class": None, "builds": False,
-           "forward": False, "exportable": False, "export": False, "verify": None,
-           "max_abs": None, "onednn": None, "seconds": None, "reason": ""}
+    row = {
+        "config": str(path),
+        "model": None,
+        "class": None,
+        "builds": False,
+        "forward": False,
+        "exportable": False,
+        "export": False,
+        "verify": None,
+        "max_abs": None,
+        "onednn": None,
+        "seconds": None,
+        "reason": "",
+    }
     t0 = time.perf_counter()
     path = _resolve(path)
     cfg = exporter.yaml_load(path.read_text(encoding="utf-8"))
@@ -83,12 +93,25 @@ def run_one(path: Path, out_dir: Path) -> dict:
             row["max_abs"] = max((r.get("max_abs") or 0.0) for r in off.values())
             row["max_rel"] = max((r.get("max_rel") or 0.0) for r in off.values())
             on = ver.get("onednn_on", {})
-            row["onednn"] = "ok" if on and all(r.get("ok") for r in on.values()) else (
-                "; ".join(sorted({(r.get("reason") or "mismatch")[:80] for r in on.values()
-                                  if not r.get("ok")})))
+            row["onednn"] = (
+                "ok"
+                if on and all(r.get("ok") for r in on.values())
+                else (
+                    "; ".join(
+                        sorted(
+                            {
+                                (r.get("reason") or "mismatch")[:80]
+                                for r in on.values()
+                                if not r.get("ok")
+                            }
+                        )
+                    )
+                )
+            )
             if not row["verify"]:
-                row["reason"] = "; ".join(str(r.get("reason") or r) for r in off.values()
-                                          if not r.get("ok"))[:200]
+                row["reason"] = "; ".join(
+                    str(r.get("reason") or r) for r in off.values() if not r.get("ok")
+                )[:200]
             row["export_seconds"] = sum(m["export_seconds"].values())
         except Exception as exc:
             row["reason"] = f"{type(exc).__name__}: {exporter._summary(exc)}"[:300]
@@ -109,8 +132,15 @@ def run_build(path: Path) -> dict:
     """Phase 1 (fast, in process): build with random weights and run one dygraph forward."""
     from speech_pir_export import exporter
 
-    row = {"config": str(path), "model": None, "class": None, "builds": False,
-           "forward": False, "exportable": False, "reason": ""}
+    row = {
+        "config": str(path),
+        "model": None,
+        "class": None,
+        "builds": False,
+        "forward": False,
+        "exportable": False,
+        "reason": "",
+    }
     t0 = time.perf_counter()
     try:
         cfg = exporter.yaml_load(_resolve(path).read_text(encoding="utf-8"))
@@ -140,12 +170,16 @@ def run_build(path: Path) -> dict:
 
 def _unknown_reason(cfg) -> str:
     if isinstance(cfg, dict) and "frozen_layers" in cfg and "model" not in cfg:
-        return ("not a model config: fine-tuning overlay (frozen layers, learning rate) for a "
-                "pretrained FastSpeech2 whose config ships with the checkpoint")
+        return (
+            "not a model config: fine-tuning overlay (frozen layers, learning rate) for a "
+            "pretrained FastSpeech2 whose config ships with the checkpoint"
+        )
     if isinstance(cfg, dict) and "output_neurons" in cfg and "model" not in cfg:
-        return ("not a model config: speechbrain-style HyperPyYAML training parameters "
-                "(data, tokenizer, optimiser) with no model section; the recipe's model is "
-                "conf/wav2vec2ASR.yaml")
+        return (
+            "not a model config: speechbrain-style HyperPyYAML training parameters "
+            "(data, tokenizer, optimiser) with no model section; the recipe's model is "
+            "conf/wav2vec2ASR.yaml"
+        )
     return "no builder for this family yet"
 
 
@@ -178,25 +212,35 @@ def _forward_only(name, cfg) -> bool:
 
 
 def write_table(rows: list[dict], readme: Path, conf_dir: Path):
-    lines = ["| config | model | class | builds | forward | exportable | export | verify "
-             "(max abs, oneDNN off) | oneDNN | reason |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| config | model | class | builds | forward | exportable | export | verify "
+        "(max abs, oneDNN off) | oneDNN | reason |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     ok = lambda v: "yes" if v else ("-" if v is None else "no")  # noqa: E731
     for r in rows:
         rel = _rel(r["config"], conf_dir)
-        ver = ("n/a" if r["verify"] is None else
-               (f"pass {r['max_abs']:.1e}" if r["verify"] else "FAIL"))
-        lines.append(f"| {rel} | {r['model'] or '-'} | {r['class'] or '-'} | {ok(r['builds'])} "
-                     f"| {ok(r['forward'])} | {ok(r['exportable'])} | {ok(r['export'])} | {ver}"
-                     f" | {r['onednn'] or '-'} | {(r['reason'] or '').replace('|', '/')} |")
+        ver = (
+            "n/a"
+            if r["verify"] is None
+            else (f"pass {r['max_abs']:.1e}" if r["verify"] else "FAIL")
+        )
+        lines.append(
+            f"| {rel} | {r['model'] or '-'} | {r['class'] or '-'} | {ok(r['builds'])} "
+            f"| {ok(r['forward'])} | {ok(r['exportable'])} | {ok(r['export'])} | {ver}"
+            f" | {r['onednn'] or '-'} | {(r['reason'] or '').replace('|', '/')} |"
+        )
     n = len(rows)
     built = sum(r["builds"] and r["forward"] for r in rows)
     exported = sum(bool(r["verify"]) for r in rows)
     families = sorted({r["model"] for r in rows if r.get("verify")})
-    summary = (f"{n} model configs: {built} build and run forward; {exported} exported and "
-               f"verified on the predictor (tolerance 1e-4 relative), covering "
-               f"{len(families)} registry entries ({', '.join(families)}). oneDNN column: "
-               "'ok' = the export also matched with oneDNN on, otherwise the oneDNN failure "
-               "(the export is then verified and used with oneDNN off).")
+    summary = (
+        f"{n} model configs: {built} build and run forward; {exported} exported and "
+        f"verified on the predictor (tolerance 1e-4 relative), covering "
+        f"{len(families)} registry entries ({', '.join(families)}). oneDNN column: "
+        "'ok' = the export also matched with oneDNN on, otherwise the oneDNN failure "
+        "(the export is then verified and used with oneDNN off)."
+    )
     block = "\n".join(["<!-- zoo:start -->", summary, "", *lines, "<!-- zoo:end -->"])
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
     if "<!-- zoo:start -->" in text:
@@ -212,18 +256,25 @@ def write_table(rows: list[dict], readme: Path, conf_dir: Path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("conf_dir_pos", nargs="?", help="CONF_DIR (overrides --conf-dir)")
-    ap.add_argument("--conf-dir", default=os.environ.get(CONF_DIR_ENV),
-                    help=f"PaddleSpeech's examples folder (the config yaml files of "
-                         f"examples/*/*/conf); default: ${CONF_DIR_ENV}")
+    ap.add_argument(
+        "--conf-dir",
+        default=os.environ.get(CONF_DIR_ENV),
+        help=f"PaddleSpeech's examples folder (the config yaml files of "
+        f"examples/*/*/conf); default: ${CONF_DIR_ENV}",
+    )
     ap.add_argument("--results", default="benchmarks/results/zoo.jsonl")
     ap.add_argument("--readme", default=None)
     ap.add_argument("--only", default=None, help="substring filter on the config path")
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--fresh", action="store_true", help="ignore earlier results")
     ap.add_argument("--one", help=argparse.SUPPRESS)
-    ap.add_argument("--phase", choices=["build", "export"], default=None,
-                    help="build: build + forward every config in one process (fast); "
-                         "export: export + verify each in its own process; default: both")
+    ap.add_argument(
+        "--phase",
+        choices=["build", "export"],
+        default=None,
+        help="build: build + forward every config in one process (fast); "
+        "export: export + verify each in its own process; default: both",
+    )
     ap.add_argument("--build-results", default="benchmarks/results/zoo_build.jsonl")
     args = ap.parse_args(argv)
     if args.one:
@@ -234,8 +285,10 @@ def main(argv=None):
             print("ZOO-ROW " + json.dumps(run_one(Path(args.one), Path(td))))
         return 0
     if not (args.conf_dir_pos or args.conf_dir):
-        ap.error(f"no examples folder: give CONF_DIR (PaddleSpeech's examples/, or a copy of "
-                 f"its conf yaml files) or set {CONF_DIR_ENV}")
+        ap.error(
+            f"no examples folder: give CONF_DIR (PaddleSpeech's examples/, or a copy of "
+            f"its conf yaml files) or set {CONF_DIR_ENV}"
+        )
     conf_dir = Path(args.conf_dir_pos or args.conf_dir)
     if not conf_dir.is_dir():
         ap.error(f"{conf_dir}: not a folder")
@@ -256,8 +309,11 @@ def main(argv=None):
         from .exporter import yaml_load
 
         try:
-            return 0 if _classify(yaml_load(_resolve(p).read_text(encoding="utf-8")))[1] \
-                == "registry" else 1
+            return (
+                0
+                if _classify(yaml_load(_resolve(p).read_text(encoding="utf-8")))[1] == "registry"
+                else 1
+            )
         except Exception:
             return 2
 
@@ -266,34 +322,67 @@ def main(argv=None):
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         tqdm = lambda x, **k: x  # noqa: E731
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
-               GLOG_minloglevel="3")
+    env = dict(
+        os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), GLOG_minloglevel="3"
+    )
     for path in tqdm(order, desc="zoo"):
         if _rel(path, conf_dir) in done or exportable_first(path) != 0:
             continue  # done, or a build-only family (the build phase covers it)
         try:
-            proc = subprocess.run([sys.executable, "-m", "speech_pir_export.zoo", "--one",
-                                   str(path)], capture_output=True, text=True, env=env,
-                                  timeout=args.timeout)
+            proc = subprocess.run(
+                [sys.executable, "-m", "speech_pir_export.zoo", "--one", str(path)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=args.timeout,
+            )
             rows = [ln[8:] for ln in proc.stdout.splitlines() if ln.startswith("ZOO-ROW ")]
-            row = json.loads(rows[-1]) if rows else {
-                "config": str(path), "model": None, "class": None, "builds": False,
-                "forward": False, "exportable": False, "export": False, "verify": None,
-                "max_abs": None, "onednn": None, "seconds": None,
-                "reason": f"process died (rc {proc.returncode}): "
-                          + " ".join(proc.stderr.strip().splitlines()[-1:])[:200]}
+            row = (
+                json.loads(rows[-1])
+                if rows
+                else {
+                    "config": str(path),
+                    "model": None,
+                    "class": None,
+                    "builds": False,
+                    "forward": False,
+                    "exportable": False,
+                    "export": False,
+                    "verify": None,
+                    "max_abs": None,
+                    "onednn": None,
+                    "seconds": None,
+                    "reason": f"process died (rc {proc.returncode}): "
+                    + " ".join(proc.stderr.strip().splitlines()[-1:])[:200],
+                }
+            )
         except subprocess.TimeoutExpired:
-            row = {"config": str(path), "model": None, "class": None, "builds": False,
-                   "forward": False, "exportable": False, "export": False, "verify": None,
-                   "max_abs": None, "onednn": None, "seconds": args.timeout,
-                   "reason": f"timeout after {args.timeout} s"}
+            row = {
+                "config": str(path),
+                "model": None,
+                "class": None,
+                "builds": False,
+                "forward": False,
+                "exportable": False,
+                "export": False,
+                "verify": None,
+                "max_abs": None,
+                "onednn": None,
+                "seconds": args.timeout,
+                "reason": f"timeout after {args.timeout} s",
+            }
         row["config"] = _rel(path, conf_dir)  # results name configs relative to CONF_DIR
         done[row["config"]] = row
         with results.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
     if args.readme:
-        print(write_table(merge(configs, Path(args.build_results), results, conf_dir), Path(args.readme),
-                          conf_dir))
+        print(
+            write_table(
+                merge(configs, Path(args.build_results), results, conf_dir),
+                Path(args.readme),
+                conf_dir,
+            )
+        )
     return 0
 
 
@@ -350,8 +439,14 @@ def merge(configs, build_file: Path, export_file: Path, conf_dir=None) -> list[d
             row["builds"] = row["builds"] or e["builds"]
             row["forward"] = row["forward"] or e["forward"]
         else:
-            row.update({"export": None if row.get("exportable") else False, "verify": None,
-                        "max_abs": None, "onednn": None})
+            row.update(
+                {
+                    "export": None if row.get("exportable") else False,
+                    "verify": None,
+                    "max_abs": None,
+                    "onednn": None,
+                }
+            )
             if row.get("exportable") and not row.get("reason"):
                 row["reason"] = "export not run yet (zoo export phase unfinished)"
         rows.append(row)

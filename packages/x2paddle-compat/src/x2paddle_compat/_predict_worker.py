@@ -16,8 +16,9 @@ def main(argv):
 
     inf = os.path.join(folder, "inference_model")
     params = os.path.join(inf, "model.pdiparams")
-    config = paddle_infer.Config(os.path.join(inf, "model.json"),
-                                 params if os.path.exists(params) else "")
+    config = paddle_infer.Config(
+        os.path.join(inf, "model.json"), params if os.path.exists(params) else ""
+    )
     config.disable_gpu()
     config.disable_glog_info()
     config.set_cpu_math_library_num_threads(1)

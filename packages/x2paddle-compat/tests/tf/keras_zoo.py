@@ -23,13 +23,15 @@ def _keras():
 
 # --- small building blocks -------------------------------------------------------------
 
+
 def _conv_bn(x, filters, k=3, s=1, act="relu", groups=1):
     L = _keras().layers
     if groups > 1:  # grouped conv as split + conv + concat (as TF1 ShuffleNet graphs do;
         # Keras' grouped Conv2D freezes into a StatefulPartitionedCall)
         parts = _keras().ops.split(x, groups, axis=-1)
-        x = L.Concatenate()([L.Conv2D(filters // groups, k, s, padding="same",
-                                      use_bias=False)(p) for p in parts])
+        x = L.Concatenate()(
+            [L.Conv2D(filters // groups, k, s, padding="same", use_bias=False)(p) for p in parts]
+        )
     else:
         x = L.Conv2D(filters, k, s, padding="same", use_bias=False)(x)
     x = L.BatchNormalization()(x)
@@ -54,6 +56,7 @@ def _mbconv(x, cin, cout, expand, k, s, se):
 
 # --- families ----------------------------------------------------------------------------
 
+
 def mnasnet_a1(size=32):
     """MnasNet-A1: MBConv stages with squeeze-excitation (5x5 kernels in places)."""
     keras = _keras()
@@ -63,9 +66,13 @@ def mnasnet_a1(size=32):
     x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
     x = _conv_bn(L.Activation("relu")(L.BatchNormalization()(x)), 8, 1, act=None)
     c = 8
-    for cout, expand, k, s, se, n in [(12, 6, 3, 2, False, 2), (20, 3, 5, 2, True, 2),
-                                       (40, 6, 3, 2, False, 2), (56, 6, 3, 1, True, 1),
-                                       (80, 6, 5, 2, True, 2)]:
+    for cout, expand, k, s, se, n in [
+        (12, 6, 3, 2, False, 2),
+        (20, 3, 5, 2, True, 2),
+        (40, 6, 3, 2, False, 2),
+        (56, 6, 3, 1, True, 1),
+        (80, 6, 5, 2, True, 2),
+    ]:
         for i in range(n):
             x = _mbconv(x, c, cout, expand, k, s if i == 0 else 1, se)
             c = cout
@@ -83,8 +90,12 @@ def squeezenet(size=32):
 
     def fire(x, s, e):
         x = L.Conv2D(s, 1, activation="relu")(x)
-        return L.Concatenate()([L.Conv2D(e, 1, activation="relu")(x),
-                                L.Conv2D(e, 3, padding="same", activation="relu")(x)])
+        return L.Concatenate()(
+            [
+                L.Conv2D(e, 1, activation="relu")(x),
+                L.Conv2D(e, 3, padding="same", activation="relu")(x),
+            ]
+        )
 
     x = fire(fire(x, 4, 8), 4, 8)
     x = L.MaxPooling2D(3, 2, padding="same")(x)
@@ -141,8 +152,11 @@ def mtcnn(stage):
         x = prelu(L.Conv2D(32, 3)(prelu(L.Conv2D(16, 3)(x))))
         prob = L.Softmax(axis=-1)(L.Conv2D(2, 1)(x))
         return keras.Model(inp, [prob, L.Conv2D(4, 1)(x)])
-    size, convs, dense = (24, [(28, 3, 3), (48, 3, 3), (64, 2, 0)], 128) if stage == "R" else \
-        (48, [(32, 3, 3), (64, 3, 3), (64, 3, 2), (128, 2, 0)], 256)
+    size, convs, dense = (
+        (24, [(28, 3, 3), (48, 3, 3), (64, 2, 0)], 128)
+        if stage == "R"
+        else (48, [(32, 3, 3), (64, 3, 3), (64, 3, 2), (128, 2, 0)], 256)
+    )
     inp = keras.Input((size, size, 3), name="input")
     x = inp
     for filters, k, pool in convs:
@@ -171,14 +185,13 @@ def unet(size=32, depth=3, base=8, transpose=True, bn=True, channels=1, act="sig
     inp = keras.Input((size, size, channels), name="input")
     skips, x = [], inp
     for d in range(depth):
-        x = block(x, base * 2 ** d)
+        x = block(x, base * 2**d)
         skips.append(x)
         x = L.MaxPooling2D(2)(x)
-    x = block(x, base * 2 ** depth)
+    x = block(x, base * 2**depth)
     for d in reversed(range(depth)):
-        x = (L.Conv2DTranspose(base * 2 ** d, 2, 2)(x) if transpose
-             else L.UpSampling2D(2)(x))
-        x = block(L.Concatenate()([x, skips[d]]), base * 2 ** d)
+        x = L.Conv2DTranspose(base * 2**d, 2, 2)(x) if transpose else L.UpSampling2D(2)(x)
+        x = block(L.Concatenate()([x, skips[d]]), base * 2**d)
     return keras.Model(inp, L.Conv2D(1, 1, activation=act)(x))
 
 
@@ -212,7 +225,7 @@ def yolov3(size=64, base=8, tiny_head=False):
     for i, n in enumerate([1, 1, 2, 2, 1]):
         x = _conv_bn(x, base * 2 ** (i + 1), 3, 2, act="leaky")
         for _ in range(n):
-            y = _conv_bn(x, base * 2 ** i, 1, act="leaky")
+            y = _conv_bn(x, base * 2**i, 1, act="leaky")
             y = _conv_bn(y, base * 2 ** (i + 1), 3, act="leaky")
             x = L.Add()([x, y])
         feats.append(x)
@@ -261,8 +274,9 @@ def retinaface(size=64):
         for k in (2, 4, 10):
             outs.append(L.Reshape((-1, k))(L.Conv2D(2 * k, 1)(s)))
     cls = L.Softmax()(L.Concatenate(axis=1)(outs[0::3]))
-    return keras.Model(inp, [cls, L.Concatenate(axis=1)(outs[1::3]),
-                             L.Concatenate(axis=1)(outs[2::3])])
+    return keras.Model(
+        inp, [cls, L.Concatenate(axis=1)(outs[1::3]), L.Concatenate(axis=1)(outs[2::3])]
+    )
 
 
 def inception_v4(size=75):
@@ -283,14 +297,25 @@ def inception_v4(size=75):
     x = L.Concatenate()([cb(x, 48, 3, 2, "valid"), L.MaxPooling2D(3, 2)(x)])
     # Inception-A
     pool = cb(L.AveragePooling2D(3, 1, padding="same")(x), 24, 1)
-    x = L.Concatenate()([pool, cb(x, 24, 1), cb(cb(x, 16, 1), 24, 3),
-                         cb(cb(cb(x, 16, 1), 24, 3), 24, 3)])
+    x = L.Concatenate()(
+        [pool, cb(x, 24, 1), cb(cb(x, 16, 1), 24, 3), cb(cb(cb(x, 16, 1), 24, 3), 24, 3)]
+    )
     # Reduction-A
-    x = L.Concatenate()([L.MaxPooling2D(3, 2)(x), cb(x, 48, 3, 2, "valid"),
-                         cb(cb(cb(x, 24, 1), 28, 3), 32, 3, 2, "valid")])
+    x = L.Concatenate()(
+        [
+            L.MaxPooling2D(3, 2)(x),
+            cb(x, 48, 3, 2, "valid"),
+            cb(cb(cb(x, 24, 1), 28, 3), 32, 3, 2, "valid"),
+        ]
+    )
     # Inception-B (7x1 / 1x7 factorization)
-    x = L.Concatenate()([cb(L.AveragePooling2D(3, 1, padding="same")(x), 16, 1), cb(x, 48, 1),
-                         cb(cb(cb(x, 24, 1), 28, (1, 7)), 32, (7, 1))])
+    x = L.Concatenate()(
+        [
+            cb(L.AveragePooling2D(3, 1, padding="same")(x), 16, 1),
+            cb(x, 48, 1),
+            cb(cb(cb(x, 24, 1), 28, (1, 7)), 32, (7, 1)),
+        ]
+    )
     # Inception-C (split 1x3 / 3x1 branches)
     b = cb(x, 48, 1)
     x = L.Concatenate()([cb(x, 32, 1), cb(b, 32, (1, 3)), cb(b, 32, (3, 1))])
@@ -310,15 +335,23 @@ def bert(vocab=50, seq=16, hidden=32, heads=4, layers=2, albert=False, segments=
         inputs.append(seg)
         x = L.Add()([x, L.Embedding(4, emb_dim)(seg)])
     pos = keras.ops.convert_to_tensor(
-        np.random.default_rng(3).standard_normal((1, seq, emb_dim)).astype("float32") * 0.1)
+        np.random.default_rng(3).standard_normal((1, seq, emb_dim)).astype("float32") * 0.1
+    )
     x = L.LayerNormalization()(x + pos)
     if albert:  # factorized embedding projection
         x = L.Dense(hidden)(x)
 
     def make_layer():
-        return dict(q=L.Dense(hidden), k=L.Dense(hidden), v=L.Dense(hidden), o=L.Dense(hidden),
-                    ln1=L.LayerNormalization(), f1=L.Dense(hidden * 2, activation="gelu"),
-                    f2=L.Dense(hidden), ln2=L.LayerNormalization())
+        return dict(
+            q=L.Dense(hidden),
+            k=L.Dense(hidden),
+            v=L.Dense(hidden),
+            o=L.Dense(hidden),
+            ln1=L.LayerNormalization(),
+            f1=L.Dense(hidden * 2, activation="gelu"),
+            f2=L.Dense(hidden),
+            ln2=L.LayerNormalization(),
+        )
 
     shared = make_layer()
     d = hidden // heads
@@ -342,6 +375,7 @@ def _app(name, **kwargs):
     def build():
         keras = _keras()
         return getattr(keras.applications, name)(weights=None, **kwargs)
+
     return build
 
 
@@ -349,25 +383,36 @@ def _app(name, **kwargs):
 FAMILIES = {
     "AlBert": ("albert (shared layers)", lambda: bert(albert=True, segments=False)),
     "KerasBert": ("bert (2 inputs)", lambda: bert()),
-    "EfficientNet": ("keras EfficientNetB0", _app("EfficientNetB0", input_shape=(32, 32, 3),
-                                                  classes=10)),
-    "InceptionResNetV2": ("keras InceptionResNetV2", _app(
-        "InceptionResNetV2", input_shape=(75, 75, 3), classes=10)),
-    "InceptionV3": ("keras InceptionV3", _app("InceptionV3", input_shape=(75, 75, 3),
-                                              classes=10)),
+    "EfficientNet": (
+        "keras EfficientNetB0",
+        _app("EfficientNetB0", input_shape=(32, 32, 3), classes=10),
+    ),
+    "InceptionResNetV2": (
+        "keras InceptionResNetV2",
+        _app("InceptionResNetV2", input_shape=(75, 75, 3), classes=10),
+    ),
+    "InceptionV3": ("keras InceptionV3", _app("InceptionV3", input_shape=(75, 75, 3), classes=10)),
     "InceptionV4": ("inception_v4", inception_v4),
     "MNASNetA1": ("mnasnet_a1", mnasnet_a1),
     "MTCNN-ONet": ("mtcnn O-Net", lambda: mtcnn("O")),
     "MTCNN-PNet": ("mtcnn P-Net", lambda: mtcnn("P")),
     "MTCNN-RNet": ("mtcnn R-Net", lambda: mtcnn("R")),
-    "MobileNetV1": ("keras MobileNet a=0.25", _app("MobileNet", input_shape=(32, 32, 3),
-                                                   alpha=0.25, classes=10)),
-    "frozen_MobileNetV1": ("keras MobileNet a=0.5", _app(
-        "MobileNet", input_shape=(32, 32, 3), alpha=0.5, classes=10)),
-    "MobileNetV2": ("keras MobileNetV2 a=0.35", _app("MobileNetV2", input_shape=(32, 32, 3),
-                                                     alpha=0.35, classes=10)),
-    "MobileNetV3_large": ("keras MobileNetV3Large", _app(
-        "MobileNetV3Large", input_shape=(32, 32, 3), alpha=0.75, classes=10)),
+    "MobileNetV1": (
+        "keras MobileNet a=0.25",
+        _app("MobileNet", input_shape=(32, 32, 3), alpha=0.25, classes=10),
+    ),
+    "frozen_MobileNetV1": (
+        "keras MobileNet a=0.5",
+        _app("MobileNet", input_shape=(32, 32, 3), alpha=0.5, classes=10),
+    ),
+    "MobileNetV2": (
+        "keras MobileNetV2 a=0.35",
+        _app("MobileNetV2", input_shape=(32, 32, 3), alpha=0.35, classes=10),
+    ),
+    "MobileNetV3_large": (
+        "keras MobileNetV3Large",
+        _app("MobileNetV3Large", input_shape=(32, 32, 3), alpha=0.75, classes=10),
+    ),
     "ResNetV1": ("keras ResNet50", _app("ResNet50", input_shape=(32, 32, 3), classes=10)),
     "ResNetV2": ("keras ResNet50V2", _app("ResNet50V2", input_shape=(32, 32, 3), classes=10)),
     "RetinaFace": ("retinaface (mobilenet)", retinaface),
@@ -375,18 +420,15 @@ FAMILIES = {
     "SqueezeNet": ("squeezenet", squeezenet),
     "ToyUNet-ToyUnet": ("unet depth 2", lambda: unet(depth=2, base=4, bn=False)),
     "ToyUNet-UNet": ("unet", lambda: unet()),
-    "UNet-GanUNet": ("unet upsampling", lambda: unet(transpose=False, channels=3,
-                                                     act="tanh")),
+    "UNet-GanUNet": ("unet upsampling", lambda: unet(transpose=False, channels=3, act="tanh")),
     "UNet-UNet": ("unet depth 4", lambda: unet(depth=4, size=32, base=4)),
     "VGG16": ("keras VGG16", _app("VGG16", input_shape=(32, 32, 3), classes=10)),
     "YOLOv3": ("yolov3 (darknet-53 style)", lambda: yolov3()),
-    "YOLOv3_darknet": ("yolov3 (darknet, 1-conv heads)", lambda: yolov3(base=4,
-                                                                        tiny_head=True)),
+    "YOLOv3_darknet": ("yolov3 (darknet, 1-conv heads)", lambda: yolov3(base=4, tiny_head=True)),
     "pix2pix": ("pix2pix generator", pix2pix),
 }
 MISSING = {
-    "frozen": "the benchmark's generic 'frozen.pb' has no model description (architecture "
-              "unknown)",
+    "frozen": "the benchmark's generic 'frozen.pb' has no model description (architecture unknown)",
 }
 
 
@@ -411,15 +453,17 @@ def freeze(model, path: Path) -> Path:
         convert_variables_to_constants_v2,
     )
 
-    specs = [tf.TensorSpec([1, *t.shape[1:]], t.dtype, name=t.name.split(":")[0])
-             for t in model.inputs]
+    specs = [
+        tf.TensorSpec([1, *t.shape[1:]], t.dtype, name=t.name.split(":")[0]) for t in model.inputs
+    ]
 
     @tf.function
     def fn(*xs):
         return model(list(xs) if len(xs) > 1 else xs[0], training=False)
 
-    frozen = convert_variables_to_constants_v2(fn.get_concrete_function(*specs),
-                                               aggressive_inlining=True)
+    frozen = convert_variables_to_constants_v2(
+        fn.get_concrete_function(*specs), aggressive_inlining=True
+    )
     Path(path).write_bytes(frozen.graph.as_graph_def().SerializeToString())
     return Path(path)
 

@@ -61,6 +61,7 @@ def test_tf_two_conversions_in_one_process(tmp_path):
 
 # --- TF2 / Keras 3 frozen graphs: each fix with a small Keras model that needs it ---------
 
+
 def _keras_swish_dotted():
     """Keras names with dots (IdentityN from swish's custom gradient, NoOp control deps)."""
     import keras
@@ -102,13 +103,16 @@ def _keras_bn_concat():
     return keras_zoo.FAMILIES["RetinaFace"][1]()
 
 
-@pytest.mark.parametrize("fix_id,build", [
-    ("graph-del-layer-lists", _keras_bn_concat),
-    ("tf2-frozen-graphs", _keras_swish_dotted),
-    ("tf-keras3-ops", _keras_embedding),
-    ("tf-consumed-outputs", _keras_two_outputs),
-    ("tf-pack-scalars", _keras_upsampling),
-])
+@pytest.mark.parametrize(
+    "fix_id,build",
+    [
+        ("graph-del-layer-lists", _keras_bn_concat),
+        ("tf2-frozen-graphs", _keras_swish_dotted),
+        ("tf-keras3-ops", _keras_embedding),
+        ("tf-consumed-outputs", _keras_two_outputs),
+        ("tf-pack-scalars", _keras_upsampling),
+    ],
+)
 def test_tf_keras3_fix(fix_id, build, tmp_path):
     import keras
     import keras_zoo

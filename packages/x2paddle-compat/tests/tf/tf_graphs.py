@@ -17,8 +17,13 @@ def cnn(tf, rng):
     y = tf.nn.conv2d(x, _w(rng, 3, 3, 3, 8), [1, 1, 1, 1], "SAME")
     y = tf.nn.bias_add(y, _w(rng, 8))
     y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-        y, _w(rng, 8) + 1, _w(rng, 8), mean=_w(rng, 8), variance=np.abs(_w(rng, 8)) + 0.5,
-        is_training=False)
+        y,
+        _w(rng, 8) + 1,
+        _w(rng, 8),
+        mean=_w(rng, 8),
+        variance=np.abs(_w(rng, 8)) + 0.5,
+        is_training=False,
+    )
     y = tf.nn.relu6(y)
     y = tf.nn.max_pool2d(y, 2, 2, "SAME")
     y = tf.nn.depthwise_conv2d(y, _w(rng, 3, 3, 8, 1), [1, 1, 1, 1], "SAME")

@@ -10,8 +10,9 @@ import os
 from .registry import register
 
 
-@register("export-exit0", "R10",
-          "dygraph2static's exit(0) / printed ValueError becomes a ConversionError")
+@register(
+    "export-exit0", "R10", "dygraph2static's exit(0) / printed ValueError becomes a ConversionError"
+)
 def _export_exit0(fix) -> None:
     from x2paddle.core.program import PaddleGraph
 
@@ -72,8 +73,11 @@ def _wrap_op_checker(fix, cls, framework: str) -> None:
     fix.patch(cls, "op_checker", op_checker)
 
 
-@register("unsupported-ops", "R10",
-          "all unsupported operators are raised in one UnsupportedOpsError, not printed")
+@register(
+    "unsupported-ops",
+    "R10",
+    "all unsupported operators are raised in one UnsupportedOpsError, not printed",
+)
 def _unsupported_ops(fix) -> None:
     import importlib
 
@@ -90,9 +94,12 @@ def _unsupported_ops(fix) -> None:
         _wrap_op_checker(fix, getattr(mod, cls_name), framework)
 
 
-@register("tf-fresh-graph", "N1",
-          "each TensorFlow conversion decodes into its own tf.Graph (X2Paddle used the "
-          "process-wide default graph, so a second conversion saw the first one's nodes)")
+@register(
+    "tf-fresh-graph",
+    "N1",
+    "each TensorFlow conversion decodes into its own tf.Graph (X2Paddle used the "
+    "process-wide default graph, so a second conversion saw the first one's nodes)",
+)
 def _tf_fresh_graph(fix) -> None:
     from x2paddle.decoder import tf_decoder  # ImportError without tensorflow
 
@@ -108,10 +115,13 @@ def _tf_fresh_graph(fix) -> None:
     fix.patch(tf_decoder.TFDecoder, "__init__", __init__)
 
 
-@register("caffe-bn-affine", "R13",
-          "Caffe BatchNorm is emitted with explicit scale 1 / shift 0 parameters instead of "
-          "BatchNorm2D(weight_attr=False, bias_attr=False), which Paddle 3.3.1's oneDNN "
-          "predictor rejects ('Only support DenseTensorType...') or crashes on")
+@register(
+    "caffe-bn-affine",
+    "R13",
+    "Caffe BatchNorm is emitted with explicit scale 1 / shift 0 parameters instead of "
+    "BatchNorm2D(weight_attr=False, bias_attr=False), which Paddle 3.3.1's oneDNN "
+    "predictor rejects ('Only support DenseTensorType...') or crashes on",
+)
 def _caffe_bn_affine(fix) -> None:
     from x2paddle.op_mapper.caffe2paddle import caffe_op_mapper
 
@@ -139,11 +149,14 @@ def _caffe_bn_affine(fix) -> None:
     fix.patch(mapper, "BatchNorm", BatchNorm)
 
 
-@register("graph-del-layer-lists", "N8",
-          "X2Paddle's PaddleGraph.del_layer rewired a removed layer's consumers only where the "
-          "input was a single name, not inside list inputs (paddle.concat's x): after the "
-          "TF conv+BatchNorm fusion and transpose elimination, a Concat of BatchNorm outputs "
-          "referred to deleted variables (NameError in the emitted code)")
+@register(
+    "graph-del-layer-lists",
+    "N8",
+    "X2Paddle's PaddleGraph.del_layer rewired a removed layer's consumers only where the "
+    "input was a single name, not inside list inputs (paddle.concat's x): after the "
+    "TF conv+BatchNorm fusion and transpose elimination, a Concat of BatchNorm outputs "
+    "referred to deleted variables (NameError in the emitted code)",
+)
 def _del_layer_lists(fix) -> None:
     from x2paddle.core.program import PaddleGraph
 

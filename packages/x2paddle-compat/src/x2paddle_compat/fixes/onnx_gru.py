@@ -41,11 +41,15 @@ def _gru(self, node):
         raise NotImplementedError("GRU direction 'reverse' is not supported")
 
     def zrh_to_rzh(a):  # ONNX gate order z, r, h -> Paddle r, z, c (along axis 1)
-        return np.concatenate([a[:, hidden:2 * hidden], a[:, :hidden], a[:, 2 * hidden:]], 1)
+        return np.concatenate([a[:, hidden : 2 * hidden], a[:, :hidden], a[:, 2 * hidden :]], 1)
 
     op_name = name_generator("gru", self.nn_name2id)
-    parts = [zrh_to_rzh(w_np), zrh_to_rzh(r_np), zrh_to_rzh(b_np[:, :3 * hidden]),
-             zrh_to_rzh(b_np[:, 3 * hidden:])]
+    parts = [
+        zrh_to_rzh(w_np),
+        zrh_to_rzh(r_np),
+        zrh_to_rzh(b_np[:, : 3 * hidden]),
+        zrh_to_rzh(b_np[:, 3 * hidden :]),
+    ]
     for d in range(num_dir):
         suffix = "_reverse" if d == 1 else ""
         for key, arr in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), parts):
@@ -58,14 +62,21 @@ def _gru(self, node):
         outputs.append(node.name + "_x2pc_h")
     if len(names) > 5 and names[5]:
         inputs["initial_states"] = self.graph.get_node(names[5], copy=True).name
-    self.paddle_graph.add_layer("paddle.nn.GRU", inputs=inputs, outputs=outputs,
-                                input_size=int(w_np.shape[2]), hidden_size=hidden,
-                                num_layers=1, direction=string(direction), time_major=True)
+    self.paddle_graph.add_layer(
+        "paddle.nn.GRU",
+        inputs=inputs,
+        outputs=outputs,
+        input_size=int(w_np.shape[2]),
+        hidden_size=hidden,
+        num_layers=1,
+        direction=string(direction),
+        time_major=True,
+    )
     y = node.output(0)
-    self.paddle_graph.add_layer("paddle.reshape", inputs={"x": y}, outputs=[y],
-                                shape=[0, 0, -1, hidden])
-    self.paddle_graph.add_layer("paddle.transpose", inputs={"x": y}, outputs=[y],
-                                perm=[0, 2, 1, 3])
+    self.paddle_graph.add_layer(
+        "paddle.reshape", inputs={"x": y}, outputs=[y], shape=[0, 0, -1, hidden]
+    )
+    self.paddle_graph.add_layer("paddle.transpose", inputs={"x": y}, outputs=[y], perm=[0, 2, 1, 3])
 
 
 @register("onnx-gru", "R19", "map the ONNX GRU operator onto paddle.nn.GRU")

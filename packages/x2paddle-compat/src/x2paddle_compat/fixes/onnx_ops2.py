@@ -9,8 +9,18 @@ import numpy as np
 from .registry import register
 
 # Reduce ops whose axes are an input (ReduceSum since opset 13, the others since 18)
-_REDUCE = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
-           "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp")
+_REDUCE = (
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceSumSquare",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+)
 
 
 def _runtime_axes(self, node):
@@ -45,8 +55,13 @@ def _emit_reduce(self, node, axes_name: str | None, axes_attr=None) -> None:
             attrs["axis"] = axes_attr
         g.add_layer(kernel, inputs=inputs, outputs=[out], **attrs)
 
-    simple = {"ReduceMean": "paddle.mean", "ReduceSum": "paddle.sum", "ReduceMax": "paddle.max",
-              "ReduceMin": "paddle.min", "ReduceProd": "paddle.prod"}
+    simple = {
+        "ReduceMean": "paddle.mean",
+        "ReduceSum": "paddle.sum",
+        "ReduceMax": "paddle.max",
+        "ReduceMin": "paddle.min",
+        "ReduceProd": "paddle.prod",
+    }
     if op in simple:
         reduce(simple[op], x, node.name, keepdim)
     elif op in ("ReduceL2", "ReduceSumSquare"):
@@ -102,11 +117,14 @@ def _reduce_mapper(op, original):
     return mapper
 
 
-@register("reduce-runtime-axes", "R18",
-          "Reduce* ops whose axes input is computed at run time (opset 13 ReduceSum, opsets "
-          "18+ all Reduce ops): emitted with a tensor axis (X2Paddle asserted 'directly_map "
-          "error with multi inputs' or crashed on a non-constant axes); ReduceSumSquare, "
-          "ReduceLogSum, ReduceLogSumExp added")
+@register(
+    "reduce-runtime-axes",
+    "R18",
+    "Reduce* ops whose axes input is computed at run time (opset 13 ReduceSum, opsets "
+    "18+ all Reduce ops): emitted with a tensor axis (X2Paddle asserted 'directly_map "
+    "error with multi inputs' or crashed on a non-constant axes); ReduceSumSquare, "
+    "ReduceLogSum, ReduceLogSumExp added",
+)
 def _reduce_runtime_axes(fix) -> None:
     from x2paddle.op_mapper.onnx2paddle import opset7, opset_legacy
 
@@ -117,11 +135,14 @@ def _reduce_runtime_axes(fix) -> None:
         fix.patch(opset7.OpSet7, op, _reduce_mapper(op, vars(opset7.OpSet7)[op]))
 
 
-@register("onnx-group-norm", "R18",
-          "ONNX GroupNormalization (opset 18: scale/bias per group; opset 21: per channel) "
-          "-> paddle.nn.functional.group_norm (X2Paddle had no mapping); onnx >= 1.19's "
-          "checker rejects the opset-18 form as deprecated, so X2Paddle's check accepts it "
-          "(the rest of the model is still checked)")
+@register(
+    "onnx-group-norm",
+    "R18",
+    "ONNX GroupNormalization (opset 18: scale/bias per group; opset 21: per channel) "
+    "-> paddle.nn.functional.group_norm (X2Paddle had no mapping); onnx >= 1.19's "
+    "checker rejects the opset-18 form as deprecated, so X2Paddle's check accepts it "
+    "(the rest of the model is still checked)",
+)
 def _group_norm(fix) -> None:
     from x2paddle.decoder import onnx_decoder
     from x2paddle.op_mapper.onnx2paddle import opset_legacy
@@ -155,9 +176,11 @@ def _group_norm(fix) -> None:
         # X2Paddle's dtype table has no entry for; GroupNormalization keeps its input's type
         untyped = [v for v in self.graph.value_info if not v.type.tensor_type.elem_type]
         if untyped:
-            types = {v.name: v.type.tensor_type.elem_type
-                     for v in [*self.graph.input, *self.graph.value_info, *self.graph.output]
-                     if v.type.tensor_type.elem_type}
+            types = {
+                v.name: v.type.tensor_type.elem_type
+                for v in [*self.graph.input, *self.graph.value_info, *self.graph.output]
+                if v.type.tensor_type.elem_type
+            }
             for init in self.graph.initializer:
                 types.setdefault(init.name, init.data_type)
             for node in self.graph.node:
@@ -181,23 +204,39 @@ def _group_norm(fix) -> None:
         shape = x.out_shapes[0]
         channels = int(shape[1]) if len(shape) > 1 else -1
         if channels <= 0:
-            raise ValueError(f"GroupNormalization {node.name}: the channel count must be "
-                             "static")
+            raise ValueError(f"GroupNormalization {node.name}: the channel count must be static")
         g = self.paddle_graph
         tmp = node.name + "_x2pc"
         weight, offset = scale.name, bias.name
         scale_len = (scale.out_shapes[0] or [None])[0] if scale.out_shapes else None
         if scale_len == groups and groups != channels:  # opset 18: one value per group
-            g.add_layer("paddle.repeat_interleave", inputs={"x": scale.name},
-                        outputs=[tmp + "_w"], repeats=channels // groups, axis=0)
-            g.add_layer("paddle.repeat_interleave", inputs={"x": bias.name},
-                        outputs=[tmp + "_b"], repeats=channels // groups, axis=0)
+            g.add_layer(
+                "paddle.repeat_interleave",
+                inputs={"x": scale.name},
+                outputs=[tmp + "_w"],
+                repeats=channels // groups,
+                axis=0,
+            )
+            g.add_layer(
+                "paddle.repeat_interleave",
+                inputs={"x": bias.name},
+                outputs=[tmp + "_b"],
+                repeats=channels // groups,
+                axis=0,
+            )
             weight, offset = tmp + "_w", tmp + "_b"
         data_format = {3: "'NCL'", 4: "'NCHW'", 5: "'NCDHW'"}.get(len(shape), "'NCHW'")
-        g.add_layer("paddle.nn.functional.group_norm",
-                    inputs={"x": x.name, "weight": weight, "bias": offset},
-                    outputs=[node.name], num_groups=groups, epsilon=eps,
-                    data_format=data_format)
+        g.add_layer(
+            "paddle.nn.functional.group_norm",
+            inputs={"x": x.name, "weight": weight, "bias": offset},
+            outputs=[node.name],
+            num_groups=groups,
+            epsilon=eps,
+            data_format=data_format,
+        )
 
-    fix.patch(opset_legacy.OpSet, "GroupNormalization",
-              opset_legacy.print_mapping_info(GroupNormalization))
+    fix.patch(
+        opset_legacy.OpSet,
+        "GroupNormalization",
+        opset_legacy.print_mapping_info(GroupNormalization),
+    )

@@ -10,14 +10,16 @@ import types
 from .registry import register
 
 
-@register("onnx-mapping", "R2", "provide onnx.mapping / onnx.version removed in onnx >= 1.19",
-          priority=0)
+@register(
+    "onnx-mapping", "R2", "provide onnx.mapping / onnx.version removed in onnx >= 1.19", priority=0
+)
 def _onnx_mapping(fix) -> None:
     import onnx  # ImportError: marked unavailable until onnx is installed
     import onnx.helper
 
-    if "onnx.mapping" not in sys.modules or not hasattr(sys.modules["onnx.mapping"],
-                                                          "TENSOR_TYPE_TO_NP_TYPE"):
+    if "onnx.mapping" not in sys.modules or not hasattr(
+        sys.modules["onnx.mapping"], "TENSOR_TYPE_TO_NP_TYPE"
+    ):
         mapping = types.ModuleType("onnx.mapping")
         mapping.__doc__ = "x2paddle-compat shim of the onnx.mapping removed in onnx 1.19"
         table = {}
@@ -81,8 +83,9 @@ def build_caffe_pb2() -> types.ModuleType:
     return module
 
 
-@register("caffe-pb2", "R3", "regenerate caffe_pb2 for protobuf >= 4 (fast backend kept)",
-          priority=0)
+@register(
+    "caffe-pb2", "R3", "regenerate caffe_pb2 for protobuf >= 4 (fast backend kept)", priority=0
+)
 def _caffe_pb2(fix) -> None:
     import x2paddle.decoder as decoder_pkg
 

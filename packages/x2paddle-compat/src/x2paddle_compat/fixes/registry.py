@@ -110,7 +110,12 @@ def without_fix(*fix_ids: str) -> Iterator[None]:
 
 def describe() -> list[dict[str, str]]:
     return [
-        {"id": f.id, "root_cause": f.root_cause, "summary": f.summary,
-         "applied": str(f.applied), "unavailable": f.unavailable}
+        {
+            "id": f.id,
+            "root_cause": f.root_cause,
+            "summary": f.summary,
+            "applied": str(f.applied),
+            "unavailable": f.unavailable,
+        }
         for f in FIXES.values()
     ]

@@ -7,12 +7,15 @@ import functools
 from .registry import register
 
 
-@register("tf2-frozen-graphs", "N3",
-          "TF2-frozen graphs (convert_variables_to_constants_v2 of Keras models): NoOp "
-          "nodes, '^' control inputs and IdentityN (custom gradients) are dropped (X2Paddle reported 'NoOp' as an "
-          "unsupported operator) and node names that are not Python identifiers after "
-          "X2Paddle's '/'/'-' replacement (Keras names such as 'mobilenetv2_0.35_224') are "
-          "sanitized (X2Paddle emitted code with a SyntaxError)")
+@register(
+    "tf2-frozen-graphs",
+    "N3",
+    "TF2-frozen graphs (convert_variables_to_constants_v2 of Keras models): NoOp "
+    "nodes, '^' control inputs and IdentityN (custom gradients) are dropped (X2Paddle reported 'NoOp' as an "
+    "unsupported operator) and node names that are not Python identifiers after "
+    "X2Paddle's '/'/'-' replacement (Keras names such as 'mobilenetv2_0.35_224') are "
+    "sanitized (X2Paddle emitted code with a SyntaxError)",
+)
 def _tf2_frozen_graphs(fix) -> None:
     from x2paddle.decoder import tf_decoder  # ImportError without tensorflow
 
@@ -32,8 +35,11 @@ def legalize_tf_graph(graph_def) -> bool:
 
     changed = False
     # IdentityN (tf.custom_gradient, e.g. Keras' swish/silu): consumers read its inputs
-    ident = {n.name: [i for i in n.input if not i.startswith("^")]
-             for n in graph_def.node if n.op == "IdentityN"}
+    ident = {
+        n.name: [i for i in n.input if not i.startswith("^")]
+        for n in graph_def.node
+        if n.op == "IdentityN"
+    }
     if ident:
         for node in graph_def.node:
             for k, inp in enumerate(node.input):
@@ -79,10 +85,13 @@ def legalize_tf_graph(graph_def) -> bool:
     return changed
 
 
-@register("tf-keras3-ops", "N4",
-          "operators Keras 3 graphs contain that X2Paddle's TF mapper lacks: Less "
-          "(paddle.less_than) and SelectV2 (broadcasting where), both emitted by "
-          "keras.layers.Embedding's negative-index handling")
+@register(
+    "tf-keras3-ops",
+    "N4",
+    "operators Keras 3 graphs contain that X2Paddle's TF mapper lacks: Less "
+    "(paddle.less_than) and SelectV2 (broadcasting where), both emitted by "
+    "keras.layers.Embedding's negative-index handling",
+)
 def _tf_keras3_ops(fix) -> None:
     from x2paddle.op_mapper.tf2paddle import tf_op_mapper  # ImportError without tensorflow
 
@@ -91,10 +100,13 @@ def _tf_keras3_ops(fix) -> None:
     fix.patch(mapper, "SelectV2", mapper.Where)
 
 
-@register("tf-consumed-outputs", "N5",
-          "a graph output that other nodes also consume (a TF2-frozen model returning both "
-          "a hidden state and something computed from it) was dropped from the converted "
-          "model's outputs when X2Paddle removed the output's Identity node")
+@register(
+    "tf-consumed-outputs",
+    "N5",
+    "a graph output that other nodes also consume (a TF2-frozen model returning both "
+    "a hidden state and something computed from it) was dropped from the converted "
+    "model's outputs when X2Paddle removed the output's Identity node",
+)
 def _tf_consumed_outputs(fix) -> None:
     from x2paddle.decoder import tf_decoder  # ImportError without tensorflow
 
@@ -121,11 +133,14 @@ def _tf_consumed_outputs(fix) -> None:
     fix.patch(tf_decoder.TFGraph, "_remove_identity_node", _remove_identity_node)
 
 
-@register("tf-pack-scalars", "R9",
-          "TF Pack of scalars (shape vectors built at run time, e.g. Keras 3 UpSampling2D's "
-          "Tile multiples) mixes X2Paddle's [1]-shaped scalars with Paddle 3's 0-d tensors; "
-          "paddle.stack refused them (`input[0]'s shape = [1], input[2]'s shape = []`), so "
-          "each scalar is flattened and concatenated")
+@register(
+    "tf-pack-scalars",
+    "R9",
+    "TF Pack of scalars (shape vectors built at run time, e.g. Keras 3 UpSampling2D's "
+    "Tile multiples) mixes X2Paddle's [1]-shaped scalars with Paddle 3's 0-d tensors; "
+    "paddle.stack refused them (`input[0]'s shape = [1], input[2]'s shape = []`), so "
+    "each scalar is flattened and concatenated",
+)
 def _tf_pack_scalars(fix) -> None:
     from x2paddle.op_mapper.tf2paddle import tf_op_mapper  # ImportError without tensorflow
 
@@ -139,11 +154,15 @@ def _tf_pack_scalars(fix) -> None:
         names = []
         for i in range(len(node.inputs)):
             name = f"{node.name}_s{i}"
-            self.paddle_graph.add_layer(kernel="paddle.reshape",
-                                        inputs={"x": self.graph.get_input_node(node, i).name},
-                                        outputs=[name], shape=[-1])
+            self.paddle_graph.add_layer(
+                kernel="paddle.reshape",
+                inputs={"x": self.graph.get_input_node(node, i).name},
+                outputs=[name],
+                shape=[-1],
+            )
             names.append(name)
-        self.paddle_graph.add_layer(kernel="paddle.concat", inputs={"x": names},
-                                    outputs=[node.name], axis=0)
+        self.paddle_graph.add_layer(
+            kernel="paddle.concat", inputs={"x": names}, outputs=[node.name], axis=0
+        )
 
     fix.patch(mapper, "Pack", Pack)
