@@ -274,7 +274,7 @@ def sync_copies(session: nox.Session) -> None:
                 session.log(f"re-copied {path.relative_to(ROOT)} from {dist}:{inner}")
 
 
-@nox.session
+@nox.session(tags=["test"])
 def lint(session: nox.Session) -> None:
     """ruff (check and format) over the whole repository, and no drifted copies."""
     problems = drifted_copies()
