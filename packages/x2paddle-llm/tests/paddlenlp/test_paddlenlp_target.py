@@ -69,7 +69,7 @@ def test_config_is_normalised_for_paddlenlp(tmp_path):
     from paddlenlp.transformers import AutoConfig
 
     cfg = AutoConfig.from_pretrained(str(tmp_path / "nlp"))
-    assert cfg.rope["theta"] == 500000.0 and cfg.num_key_value_heads == 2
+    assert cfg.rope_theta == 500000.0 and cfg.num_key_value_heads == 2
 
 
 def test_sliding_window_mistral_is_refused(tmp_path):
