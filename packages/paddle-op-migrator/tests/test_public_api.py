@@ -1,0 +1,27 @@
+"""The public API: ``__all__`` is pinned, every name resolves, and the version agrees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import paddle_op_migrator
+import tomllib
+
+PUBLIC = ["ListEntry", "__version__", "load_list", "plan", "scan"]
+
+
+def test_all_is_pinned():
+    assert sorted(paddle_op_migrator.__all__) == sorted(PUBLIC)
+
+
+def test_every_name_resolves():
+    for name in PUBLIC:
+        assert getattr(paddle_op_migrator, name) is not None, name
+
+
+def test_version_matches_pyproject_and_changelog():
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    version = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    assert paddle_op_migrator.__version__ == version
+    changelog = (pyproject.parent / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"## {version}" in changelog
