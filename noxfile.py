@@ -233,31 +233,9 @@ def build(session: nox.Session) -> None:
 COPY_HEADER = "# Copied from "
 
 
-def drifted_copies() -> list[str]:
-    """Problems with deliberate copies: a file whose first line is
-    ``# Copied from <dist>:<path>`` must equal ``packages/<dist>/<path>`` after that line."""
-    problems = []
-    for path in sorted(PACKAGES_DIR.glob("*/**/*.py")):
-        if {".nox", "node_modules", "build"} & set(path.parts):
-            continue
-        with path.open(encoding="utf-8") as handle:
-            first = handle.readline()
-            if not first.startswith(COPY_HEADER):
-                continue
-            rest = handle.read()
-        where = path.relative_to(ROOT)
-        dist, _, inner = first[len(COPY_HEADER) :].strip().partition(":")
-        original = PACKAGES_DIR / dist / inner
-        if not inner or not original.is_file():
-            problems.append(f"{where}: its original {dist}:{inner} does not exist")
-        elif original.read_text(encoding="utf-8") != rest:
-            problems.append(f"{where}: differs from its original packages/{dist}/{inner}")
-    return problems
-
-
-@nox.session(name="sync-copies")
-def sync_copies(session: nox.Session) -> None:
-    """Write every deliberate copy again from its original (``# Copied from`` header kept)."""
+def deliberate_copies():
+    """``(copy, header line, original or None, "<dist>:<path>")`` for every file whose first
+    line is ``# Copied from <dist>:<path>``; the original is ``packages/<dist>/<path>``."""
     for path in sorted(PACKAGES_DIR.glob("*/**/*.py")):
         if {".nox", "node_modules", "build"} & set(path.parts):
             continue
@@ -267,11 +245,31 @@ def sync_copies(session: nox.Session) -> None:
             continue
         dist, _, inner = first[len(COPY_HEADER) :].strip().partition(":")
         original = PACKAGES_DIR / dist / inner
-        if inner and original.is_file():
-            text = first + original.read_text(encoding="utf-8")
-            if path.read_text(encoding="utf-8") != text:
-                path.write_text(text, encoding="utf-8")
-                session.log(f"re-copied {path.relative_to(ROOT)} from {dist}:{inner}")
+        yield path, first, (original if inner and original.is_file() else None), f"{dist}:{inner}"
+
+
+def drifted_copies() -> list[str]:
+    """Problems with deliberate copies: each must equal its original after the header line."""
+    problems = []
+    for path, first, original, name in deliberate_copies():
+        where = path.relative_to(ROOT)
+        if original is None:
+            problems.append(f"{where}: its original {name} does not exist")
+        elif first + original.read_text(encoding="utf-8") != path.read_text(encoding="utf-8"):
+            problems.append(f"{where}: differs from its original {name}")
+    return problems
+
+
+@nox.session(name="sync-copies")
+def sync_copies(session: nox.Session) -> None:
+    """Write every deliberate copy again from its original (``# Copied from`` header kept)."""
+    for path, first, original, name in deliberate_copies():
+        if original is None:
+            continue
+        text = first + original.read_text(encoding="utf-8")
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            session.log(f"re-copied {path.relative_to(ROOT)} from {name}")
 
 
 @nox.session(tags=["test"])
