@@ -131,6 +131,54 @@ def constant_size(op):
     return size if size <= 64 else None
 
 
+# The module view the reader builds from struct_name (README, "Modules"), restated here from
+# its rules, not from the reader: consecutive nodes in one module become a module node, a
+# module of fewer than MIN_MODULE_NODES nodes stays inline, paths are cut at MAX_MODULE_DEPTH,
+# a module whose nodes all sit in one child module is that child, and a graph that is a single
+# module opens on its content.
+MIN_MODULE_NODES = 3
+MAX_MODULE_DEPTH = 8
+
+
+def module_level(paths, depth=0):
+    """One level of the module view over node paths: a list of ``("op",)`` and
+    ``("module", path, items)`` entries, in program order."""
+    entries = []
+    i = 0
+    while i < len(paths):
+        path = paths[i]
+        if len(path) <= depth or depth >= MAX_MODULE_DEPTH:
+            entries.append(("op",))
+            i += 1
+            continue
+        j = i + 1
+        while j < len(paths) and len(paths[j]) > depth and paths[j][depth] == path[depth]:
+            j += 1
+        if j - i < MIN_MODULE_NODES:
+            entries.extend(("op",) for _ in range(i, j))
+        else:
+            inner = module_level(paths[i:j], depth + 1)
+            if len(inner) == 1 and inner[0][0] == "module":
+                entries.append(inner[0])
+            else:
+                entries.append(("module", tuple(path[: depth + 1]), inner))
+        i = j
+    return entries
+
+
+def module_view(struct_names):
+    """(nodes of the first view, number of module nodes) for a graph's nodes' struct_names."""
+    paths = [tuple(s for s in (name or "").split("/") if s) for name in struct_names]
+    top = module_level(paths)
+    if len(top) == 1 and top[0][0] == "module":
+        top = top[0][2]
+
+    def modules(entries):
+        return sum(1 + modules(e[2]) for e in entries if e[0] == "module")
+
+    return len(top), modules(top)
+
+
 def _attr(op, name):
     for a in op.get("A", []):
         if isinstance(a, dict) and a.get("N") == name:
@@ -267,8 +315,11 @@ def expect(path: Path) -> dict:
 
     reference = path.parent / "reference.json"
     ref = json.loads(reference.read_text(encoding="utf-8")) if reference.exists() else {}
+    top_nodes, module_nodes = module_view([n["struct_name"] for n in expected_nodes])
     return {
         "version": version,
+        "top_nodes": top_nodes,
+        "module_nodes": module_nodes,
         "trainable": doc["base_code"].get("trainable", True),
         "inputs": [_attr(op, "name") for op in body["ops"] if op_type(op["#"]) == "pd_op.data"],
         "outputs": outputs,

@@ -53,6 +53,7 @@ OVERLAY = {
     "paddle-pir.js",
     "paddle-pir-program.js",
     "paddle-pir-ops.js",
+    "paddle-pir-modules.js",
     "paddle-pir-weights.js",
     "pir-signatures.json",
     "pir-metadata.json",

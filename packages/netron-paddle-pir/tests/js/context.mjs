@@ -87,3 +87,10 @@ export const open = async (file, files) => {
     const model = await factory.open(context);
     return { context, model };
 };
+
+// The op nodes of a graph in program order: module nodes (whose type is a graph) replaced by
+// the nodes inside them. Regions of if/while stay inside their node.
+export const leaves = (graph) => graph.nodes.flatMap((node) => Array.isArray(node.type.nodes) ? leaves(node.type) : [node]);
+
+// Op nodes including those of regions, as Netron would draw them fully expanded.
+export const countNodes = (graph) => leaves(graph).reduce((sum, node) => sum + 1 + node.blocks.reduce((s, b) => s + countNodes(b.value), 0), 0);

@@ -89,6 +89,9 @@ const walk = (graph, depth = 0) => {
         for (const block of node.blocks) {
             walk(block.value, depth + 1);
         }
+        if (Array.isArray(node.type.nodes)) {
+            walk(node.type, depth + 1); // a module node: its graph
+        }
     }
 };
 

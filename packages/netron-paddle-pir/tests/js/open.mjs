@@ -1,9 +1,7 @@
 // Opens one file with the reader as Netron would and prints what the viewer would show, as JSON:
 // {"matched", "error": {"name", "message"} | null, "nodes", "weights", "unavailable": [...]}.
 // Usage: node open.mjs FILE   (used by tests/test_faults.py)
-import { open } from './context.mjs';
-
-const count = (graph) => graph.nodes.reduce((sum, node) => sum + 1 + node.blocks.reduce((s, b) => s + count(b.value), 0), 0);
+import { open, leaves, countNodes } from './context.mjs';
 
 const main = async () => {
     const result = { matched: false, error: null, nodes: 0, weights: null, unavailable: [] };
@@ -12,10 +10,10 @@ const main = async () => {
         if (model) {
             result.matched = true;
             const graph = model.modules[0];
-            result.nodes = count(graph);
+            result.nodes = countNodes(graph);
             const props = Object.fromEntries(model.metadata.map((m) => [m.name, m.value]));
             result.weights = props.weights;
-            for (const node of graph.nodes) {
+            for (const node of leaves(graph)) {
                 for (const argument of node.inputs) {
                     for (const value of argument.value) {
                         if (value.description) {

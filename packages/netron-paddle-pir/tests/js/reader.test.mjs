@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as url from 'node:url';
-import { open } from './context.mjs';
+import { open, leaves, countNodes } from './context.mjs';
 
 const here = path.dirname(url.fileURLToPath(import.meta.url));
 const corpus = process.env.PIR_CORPUS;
@@ -34,7 +34,7 @@ const sources = (graph) => {
             map.set(value, ['input', argument.name]);
         }
     }
-    graph.nodes.forEach((node, index) => {
+    leaves(graph).forEach((node, index) => {
         node.outputs.forEach((argument, k) => {
             for (const value of argument.value) {
                 map.set(value, ['node', index, k]);
@@ -49,10 +49,9 @@ const sources = (graph) => {
     };
 };
 
-const countNodes = (graph) => graph.nodes.reduce((sum, node) => sum + 1 + node.blocks.reduce((s, b) => s + countNodes(b.value), 0), 0);
 
 const initializers = (graph, found = new Map()) => {
-    for (const node of graph.nodes) {
+    for (const node of leaves(graph)) {
         for (const argument of node.inputs) {
             for (const value of argument.value) {
                 if (value.initializer && value.initializer.category !== 'Constant') {
@@ -104,15 +103,16 @@ for (const entry of models) {
                 assert.ok(ops >= want.ops_at_least, `${ops} ops in the file, the corpus file says at least ${want.ops_at_least}`);
             }
             if (want.regions !== undefined) {
-                assert.equal(graph.nodes.filter((node) => node.blocks.length > 0).length, want.regions, 'nodes with regions');
+                assert.equal(leaves(graph).filter((node) => node.blocks.length > 0).length, want.regions, 'nodes with regions');
             }
         });
 
         await t.test('nodes, edges and named operands', () => {
-            assert.equal(graph.nodes.length, expected.nodes.length, 'top-level node count');
+            assert.equal(leaves(graph).length, expected.nodes.length, 'op nodes of the main graph, modules expanded');
+            assert.equal(graph.nodes.length, expected.top_nodes, 'nodes of the first view (module nodes and ops outside modules)');
             assert.equal(countNodes(graph), expected.total_nodes, 'node count including regions');
             const of = sources(graph);
-            graph.nodes.forEach((node, index) => {
+            leaves(graph).forEach((node, index) => {
                 const want = expected.nodes[index];
                 const where = `node ${index} (${want.type})`;
                 assert.equal(node.type.identifier, want.type, where);
@@ -171,7 +171,7 @@ test('model.pdiparams opened directly shows the program beside it', { skip: expe
     const { model, context } = await open(path.join(corpus, 'cnn_bn', 'model.pdiparams'));
     assert.ok(model, 'the reader takes .pdiparams when <stem>.json is a PIR program');
     assert.deepEqual(context.fetched.slice(0, 1), ['model.json']);
-    assert.equal(model.modules[0].nodes.length, expectations['cnn_bn/model.json'].nodes.length);
+    assert.equal(leaves(model.modules[0]).length, expectations['cnn_bn/model.json'].nodes.length);
     assert.equal(initializers(model.modules[0]).size, expectations['cnn_bn/model.json'].parameters.length);
 });
 
@@ -202,7 +202,7 @@ test('t_vec values are typed as vectors of their element types', { skip: expecta
         }
         // eslint-disable-next-line no-await-in-loop
         const { model } = await open(file);
-        for (const node of model.modules[0].nodes) {
+        for (const node of leaves(model.modules[0])) {
             for (const argument of node.outputs) {
                 for (const value of argument.value) {
                     if (vectors.has(value.name)) {
@@ -233,7 +233,7 @@ test('ops unknown to the signature table fall back to positional names', { skip:
         const matmul = ops.find((op) => op['#'] === '1.matmul');
         matmul['#'] = 'my_dialect.fused_thing';
     });
-    const nodes = model.modules[0].nodes;
+    const nodes = leaves(model.modules[0]);
     const custom = nodes.find((node) => node.type.identifier === 'custom_op.my_custom_relu');
     assert.deepEqual(custom.inputs.map((a) => a.name), ['input_0']);
     assert.deepEqual(custom.outputs.map((a) => a.name), ['out_0']);
@@ -269,7 +269,7 @@ const weightProblems = (model) => {
 // Every parameter value of the first graph, by name, as the consumers see it.
 const parameterValues = (graph) => {
     const found = new Map();
-    for (const node of graph.nodes) {
+    for (const node of leaves(graph)) {
         for (const argument of node.inputs) {
             for (const value of argument.value) {
                 if (value.initializer && value.initializer.category !== 'Constant') {
@@ -296,7 +296,7 @@ test('a damaged or foreign .pdiparams leaves the graph open and says why values 
         const { model } = await open(file, new Map([['model.pdiparams', data]]));
         assert.ok(model, 'the graph opens');
         const graph = model.modules[0];
-        assert.equal(graph.nodes.length, want.nodes.length, 'every node is drawn');
+        assert.equal(leaves(graph).length, want.nodes.length, 'every node is drawn');
         const { props } = weightProblems(model);
         assert.match(props.weights, reason);
         const values = parameterValues(graph);
@@ -338,17 +338,17 @@ test('values of enclosing blocks enter a region as its inputs', { skip: expectat
         // eslint-disable-next-line no-await-in-loop
         const { model } = await open(path.join(corpus, target));
         const visit = (graph) => {
-            for (const node of graph.nodes) {
+            for (const node of leaves(graph)) {
                 for (const block of node.blocks) {
                     const region = block.value;
                     const defined = new Set(region.inputs.flatMap((a) => a.value));
-                    for (const inner of region.nodes) {
+                    for (const inner of leaves(region)) {
                         for (const argument of inner.outputs) {
                             argument.value.forEach((v) => defined.add(v));
                         }
                     }
                     // Every non-constant value used inside the region comes from an edge.
-                    for (const inner of region.nodes) {
+                    for (const inner of leaves(region)) {
                         for (const argument of inner.inputs) {
                             for (const value of argument.value) {
                                 if (!value.initializer && argument.name !== 'captured') {
@@ -402,7 +402,7 @@ test('folded constants keep their data type and exact values', { skip: expectati
     };
     // Bits of 0.1 as numpy writes them: float16 0x2e66, bfloat16 0x3dcd (round to nearest even).
     const bits = { float16: 0x2e66, bfloat16: 0x3dcd };
-    const adds = model.modules[0].nodes.filter((node) => node.type.name === 'add' && node.inputs[1].value[0].initializer && node.inputs[1].value[0].initializer.category === 'Constant');
+    const adds = leaves(model.modules[0]).filter((node) => node.type.name === 'add' && node.inputs[1].value[0].initializer && node.inputs[1].value[0].initializer.category === 'Constant');
     assert.equal(adds.length, Object.keys(values).length);
     for (const [node, [dtype, value]] of adds.map((node, i) => [node, Object.entries(values)[i]])) {
         const tensor = node.inputs[1].value[0].initializer;
@@ -432,7 +432,7 @@ test('every folded constant of the corpus shows the value its op holds, in its o
         walk(doc.program.regions[0].blocks[0]);
         // eslint-disable-next-line no-await-in-loop
         const { model } = await open(file);
-        for (const node of model.modules[0].nodes) {
+        for (const node of leaves(model.modules[0])) {
             for (const argument of node.inputs) {
                 for (const value of argument.value) {
                     const tensor = value.initializer;
@@ -463,7 +463,7 @@ test('op types carry the documentation generated from Paddle docstrings', { skip
     const docs = new Map(metadata.ops.map((entry) => [entry.name, entry]));
     const { model } = await open(path.join(corpus, 'cnn_bn', 'model.json'));
     let documented = 0;
-    for (const node of model.modules[0].nodes) {
+    for (const node of leaves(model.modules[0])) {
         const name = node.type.name;
         const doc = docs.get(name) || docs.get(name.replace(/_$/, ''));
         if (doc) {
@@ -474,4 +474,97 @@ test('op types carry the documentation generated from Paddle docstrings', { skip
         }
     }
     assert.ok(documented >= 4, `${documented} documented nodes`);
+});
+
+// Every level the user can step into: the main graph, each module node's graph, each region.
+const levels = (graph, found = []) => {
+    found.push(graph);
+    for (const node of graph.nodes) {
+        if (Array.isArray(node.type.nodes)) {
+            levels(node.type, found);
+        }
+        for (const block of node.blocks) {
+            levels(block.value, found);
+        }
+    }
+    return found;
+};
+
+test('module nodes keep every edge: values crossing a module are its inputs and outputs', { skip: expectations['bert_2_pre/model.json'] ? false : 'corpus missing' }, async () => {
+    let modules = 0;
+    let crossing = 0;
+    for (const entry of models.filter((m) => expectations[m.target])) {
+        // eslint-disable-next-line no-await-in-loop
+        const { model } = await open(path.join(corpus, entry.target));
+        const graph = model.modules[0];
+        const consumersOf = new Map();
+        for (const node of leaves(graph)) {
+            for (const argument of node.inputs) {
+                for (const value of argument.value) {
+                    consumersOf.set(value, (consumersOf.get(value) || []).concat([node]));
+                }
+            }
+        }
+        const graphOutputs = new Set(graph.outputs.flatMap((a) => a.value));
+        for (const level of levels(graph)) {
+            // Within each level, every value a node uses comes from an input or a node of that level.
+            const defined = new Set(level.inputs.flatMap((a) => a.value));
+            level.nodes.forEach((node) => node.outputs.forEach((a) => a.value.forEach((v) => defined.add(v))));
+            for (const node of level.nodes) {
+                for (const argument of node.inputs) {
+                    for (const value of argument.value) {
+                        if (!value.initializer && argument.name !== 'captured') {
+                            assert.ok(defined.has(value), `${entry.target} ${level.name}: ${node.name} input ${argument.name} (${value.name}) has no edge`);
+                        }
+                    }
+                }
+                for (const argument of level.outputs) {
+                    argument.value.forEach((value) => assert.ok(defined.has(value), `${entry.target} ${level.name}: output ${value.name} has no edge`));
+                }
+                if (!Array.isArray(node.type.nodes)) {
+                    continue;
+                }
+                modules++;
+                const inner = leaves(node.type);
+                assert.ok(inner.length >= 3, `${node.name}: a module node holds at least 3 nodes`);
+                assert.deepEqual(node.inputs.map((a) => a.value[0]), node.type.inputs.map((a) => a.value[0]), `${node.name}: the node's inputs are its graph's inputs`);
+                assert.deepEqual(node.outputs.map((a) => a.value[0]), node.type.outputs.map((a) => a.value[0]), `${node.name}: the node's outputs are its graph's outputs`);
+                const inside = new Set(inner);
+                const produced = new Set(inner.flatMap((n) => n.outputs.flatMap((a) => a.value)));
+                const used = new Set(inner.flatMap((n) => n.inputs.flatMap((a) => a.value)).filter((v) => !v.initializer));
+                const want = Array.from(used).filter((v) => !produced.has(v));
+                assert.deepEqual(new Set(node.inputs.map((a) => a.value[0])), new Set(want), `${node.name}: inputs are the values used inside and made outside`);
+                const leaving = Array.from(produced).filter((v) => graphOutputs.has(v) || (consumersOf.get(v) || []).some((c) => !inside.has(c)));
+                assert.deepEqual(new Set(node.outputs.map((a) => a.value[0])), new Set(leaving), `${node.name}: outputs are the values made inside and used outside`);
+                crossing += want.length + leaving.length;
+            }
+        }
+        const props = Object.fromEntries(model.metadata.map((m) => [m.name, m.value]));
+        const count = expectations[entry.target].module_nodes;
+        if (count > 0) {
+            assert.match(props.modules, new RegExp(`^${count} module nodes `), entry.target);
+        } else {
+            assert.match(props.modules, /^none: /, entry.target);
+        }
+    }
+    assert.ok(modules > 200 && crossing > modules, `${modules} module nodes, ${crossing} crossing values checked`);
+});
+
+test('a model with more modules than the limit is drawn flat, with a notice', { skip: expectations['encoder12/model.json'] ? false : 'corpus missing' }, async () => {
+    const { paddle } = await import(path.join(here, '..', '..', 'src', 'netron_paddle_pir', 'web', 'paddle-pir-modules.js'));
+    const limit = paddle.ModuleGrouping.MAX_MODULES;
+    const modules = expectations['encoder12/model.json'].module_nodes;
+    assert.ok(modules > 10);
+    paddle.ModuleGrouping.MAX_MODULES = 10;
+    try {
+        const { model } = await open(path.join(corpus, 'encoder12', 'model.json'));
+        const graph = model.modules[0];
+        assert.equal(graph.nodes.length, expectations['encoder12/model.json'].nodes.length, 'every op node at the top level');
+        assert.ok(graph.nodes.every((node) => !Array.isArray(node.type.nodes)), 'no module nodes');
+        const props = Object.fromEntries(model.metadata.map((m) => [m.name, m.value]));
+        assert.equal(props.modules, `not grouped: ${modules} modules exceed the limit of 10, so the graph is drawn flat (module paths are in the node names)`);
+        assert.equal(graph.description, `Drawn flat: ${modules} modules exceed the limit of 10.`);
+    } finally {
+        paddle.ModuleGrouping.MAX_MODULES = limit;
+    }
 });

@@ -4,6 +4,7 @@
 import * as weights from './paddle-pir-weights.js';
 import * as ops from './paddle-pir-ops.js';
 import { paddle } from './paddle-pir-program.js';
+import './paddle-pir-modules.js';
 
 paddle.MAX_KNOWN_VERSION = 4; // Paddle 3.3 writes base_code.version 4
 
@@ -90,6 +91,27 @@ paddle.Model = class {
         const graph = builder.graph(program.body, null, 'main');
         this.modules = [graph];
         const metadata = [];
+        // Module nodes (struct_name) over the flat graph and each region's graph.
+        const grouping = new paddle.ModuleGrouping();
+        const plans = builder.graphs.map(([target, prefix]) => [target, grouping.group(target, builder.paths, prefix)]);
+        let modules = '';
+        if (grouping.modules > grouping.maxModules) {
+            modules = `not grouped: ${grouping.modules} modules exceed the limit of ${grouping.maxModules}, so the graph is drawn flat (module paths are in the node names)`;
+            graph.description = `Drawn flat: ${modules.substring(modules.indexOf(':') + 2, modules.indexOf(','))}.`;
+        } else {
+            let depth = 0;
+            for (const [target, nodes] of plans) {
+                target.nodes = nodes;
+                depth = Math.max(depth, paddle.ModuleGrouping.depth(nodes));
+            }
+            if (grouping.modules > 0) {
+                modules = `${grouping.modules} module nodes (from struct_name), nested up to ${depth} deep`;
+            } else if (grouping.grouped) {
+                modules = `none: no module has ${grouping.minNodes} or more nodes in a row`;
+            } else {
+                modules = 'none: the program has no struct_name';
+            }
+        }
         metadata.push(new paddle.Argument('trainable', header.trainable, 'boolean'));
         if (header.version > paddle.MAX_KNOWN_VERSION) {
             metadata.push(new paddle.Argument('warning', `PIR version ${header.version} is newer than the versions this reader was tested on (1-${paddle.MAX_KNOWN_VERSION})`, 'string'));
@@ -97,6 +119,7 @@ paddle.Model = class {
         metadata.push(new paddle.Argument('operators', program.operatorCount, 'int64'));
         metadata.push(new paddle.Argument('parameters', program.parameters.length, 'int64'));
         metadata.push(new paddle.Argument('weights', store.description, 'string'));
+        metadata.push(new paddle.Argument('modules', modules, 'string'));
         if (signatures && signatures.paddle_version) {
             metadata.push(new paddle.Argument('signatures', `from Paddle ${signatures.paddle_version}`, 'string'));
         }
@@ -190,6 +213,9 @@ paddle.GraphBuilder = class {
                 this.folded.set(op.results[0].id, op.operands.filter((id) => id !== 0));
             }
         }
+        this.paths = new Map(); // node -> module path segments (struct_name)
+        this.graphs = []; // [graph, module path of the op that owns it]
+        this.opPaths = new Map(); // op -> module path segments
         this.label = new Map(); // id -> preferred value name
         for (const op of program.allOps()) {
             if (op.type === 'pd_op.data') {
@@ -257,6 +283,7 @@ paddle.GraphBuilder = class {
 
     graph(block, parent, label) {
         const graph = new paddle.Graph(label);
+        this.graphs.push([graph, parent ? this.opPaths.get(parent) || [] : []]);
         if (Array.isArray(block.inputs)) {
             graph.inputs.push(...block.inputs);
         }
@@ -372,10 +399,14 @@ paddle.GraphBuilder = class {
         for (const attr of op.attributes) {
             if (attr.name === 'struct_name') {
                 // The module path names the node (Netron shows it in the sidebar and search finds
-                // it). It is not handed to Netron as a layout group: see paddle.Graph.
+                // it) and places it in a module node (paddle.ModuleGrouping), never in a layout
+                // group: see paddle.Graph.
                 const module = typeof attr.value === 'string' ? attr.value.replace(/^\/+|\/+$/g, '') : '';
                 if (module) {
                     node.name = `${module}/${node.name}`;
+                    const path = module.split('/').filter((segment) => segment.length > 0);
+                    this.paths.set(node, path);
+                    this.opPaths.set(op, path);
                 }
             }
             const hidden = attr.name === 'op_role' || attr.name === 'op_dist_attr' || attr.name === 'chunk_id';
@@ -425,14 +456,14 @@ paddle.GraphBuilder = class {
     }
 };
 
-// Always a flat graph (no 'groups'). Netron 9.3's layout of grouped (compound) graphs can fail:
-// the crossing-reduction pass of its dagre.js walks in[0].vNode / out[0].wNode two layers at a
-// time and assumes real nodes sit on even layers with edge dummies between them. That holds for
-// flat graphs (every edge has minlen 2), but the nesting graph of clusters puts border nodes on
-// their own ranks, so inside and around groups real nodes land on odd layers, and the walk reaches
-// a source (a graph input) or a sink with no edge there: "Cannot read properties of undefined
-// (reading 'vNode')". No choice of groups avoids it (tests/js/layout.test.mjs), so the module
-// path goes into node names and the 'struct_name' attribute instead.
+// Never a compound graph (no 'groups'). Netron 9.3's layout of grouped graphs can fail: the
+// crossing-reduction pass of its dagre.js walks in[0].vNode / out[0].wNode two layers at a time
+// and assumes real nodes sit on even layers with edge dummies between them. That holds for flat
+// graphs (every edge has minlen 2), but the nesting graph of clusters puts border nodes on their
+// own ranks, so inside and around groups real nodes land on odd layers, and the walk reaches a
+// source (a graph input) or a sink with no edge there: "Cannot read properties of undefined
+// (reading 'vNode')". No choice of groups avoids it (tests/js/layout.test.mjs). Modules are
+// therefore nodes whose type is a graph (paddle-pir-modules.js): each level is a flat layout.
 paddle.Graph = class {
 
     constructor(name) {
