@@ -146,22 +146,54 @@ def apply_rotary(x, cos, sin, rotary_dim: int, interleave: bool):
     return rot if rest is None else paddle.concat([rot, rest], axis=-1)
 
 
-def attention_bias(mask2d, query_len, sliding_window: int | None):
+def attention_bias(mask2d, query_len, sliding_window: int | None, start=None):
     """Additive ``[B, 1, S, T]`` bias: 0 where key ``j`` is visible from query ``i``, else -inf.
 
-    ``mask2d`` is ``[B, T]`` over past + current tokens (1 = real token, 0 = padding).
+    ``mask2d`` is ``[B, T]`` over past + current tokens (1 = real token, 0 = padding).  The
+    queries sit at positions ``start .. start + S - 1`` of it (default: the last ``S``); with a
+    preallocated cache ``T`` is its capacity, and the slots after the queries are masked out.
     """
     total = paddle.shape(mask2d)[1]
     k_pos = paddle.arange(0, total, dtype="int64").unsqueeze(0)  # [1, T]
-    q_pos = (paddle.arange(0, query_len, dtype="int64") + (total - query_len)).unsqueeze(
-        1
-    )  # [S, 1]
+    if start is None:
+        start = total - query_len
+    q_pos = (paddle.arange(0, query_len, dtype="int64") + start).unsqueeze(1)  # [S, 1]
     allowed = k_pos <= q_pos
     if sliding_window:
         allowed = paddle.logical_and(allowed, (q_pos - k_pos) < sliding_window)
     keep = mask2d.astype("bool").unsqueeze(1).unsqueeze(1)  # [B, 1, 1, T]
     allowed = paddle.logical_and(allowed.unsqueeze(0).unsqueeze(0), keep)
     return paddle.where(allowed, paddle.zeros([], "float32"), paddle.full([], NEG_INF, "float32"))
+
+
+class CacheSlot:
+    """One layer's preallocated cache ``[B, heads, capacity, D]`` (export path): the step's keys
+    and values are written at ``start`` instead of concatenated, so every tensor keeps its shape
+    from step to step (oneDNN builds its primitives once) and nothing is reallocated."""
+
+    def __init__(self, key, value, start):
+        self.key, self.value, self.start = key, value, start
+
+    def _write(self, cache, new):
+        if paddle.in_dynamic_mode():
+            cache = cache.clone()
+            cache[:, :, int(self.start) : int(self.start) + new.shape[2]] = new
+            return cache
+        end = self.start + paddle.shape(new)[2]
+        return paddle.static.setitem(cache, (slice(None), slice(None), slice(self.start, end)), new)
+
+    def update(self, k, v):
+        return self._write(self.key, k), self._write(self.value, v)
+
+
+def extend_cache(past, k, v):
+    """Keys and values of the past and this step: written into a :class:`CacheSlot`, or
+    concatenated to a ``(key, value)`` pair (dygraph), or just ``(k, v)`` without a past."""
+    if past is None:
+        return k, v
+    if isinstance(past, CacheSlot):
+        return past.update(k, v)
+    return paddle.concat([past[0], k], axis=2), paddle.concat([past[1], v], axis=2)
 
 
 def _linear(n_in: int, n_out: int, bias: bool):
@@ -239,9 +271,7 @@ class Attention(nn.Layer):
         if cos is not None:  # None: learned absolute positions (GPT-2)
             q = apply_rotary(q, cos, sin, self.rotary_dim, self.interleave)
             k = apply_rotary(k, cos, sin, self.rotary_dim, self.interleave)
-        if past is not None:
-            k = paddle.concat([past[0], k], axis=2)
-            v = paddle.concat([past[1], v], axis=2)
+        k, v = extend_cache(past, k, v)
         present = (k, v)
         out = scaled_attention(self, q, k, v, bias, self.groups).transpose([0, 2, 1, 3])
         return self.o(out.reshape([0, 0, self.num_heads * self.head_dim])), present
@@ -288,9 +318,7 @@ class LatentAttention(nn.Layer):
         k_rot = apply_rotary(k_rot, cos, sin, self.rope, self.interleave)
         q = paddle.concat([q[..., : self.nope], q_rot], axis=-1)
         k = paddle.concat([k_nope, k_rot.expand([-1, self.num_heads, -1, -1])], axis=-1)
-        if past is not None:
-            k = paddle.concat([past[0], k], axis=2)
-            v = paddle.concat([past[1], v], axis=2)
+        k, v = extend_cache(past, k, v)
         out = scaled_attention(self, q, k, v, bias).transpose([0, 2, 1, 3])
         return self.o(out.reshape([0, 0, self.num_heads * self.v_dim])), (k, v)
 
@@ -331,8 +359,9 @@ class MoE(nn.Layer):
     an optional sigmoid gate.
 
     Eagerly each expert runs on its own tokens (sparse dispatch, as transformers does); in the
-    exported program every expert runs on every token weighted by its (mostly zero) routing
-    weight, which keeps the graph free of data-dependent shapes.
+    exported program an expert runs only when some token chose it (a conditional block), on
+    every token weighted by its (mostly zero) routing weight, which keeps the graph free of
+    data-dependent shapes.
     """
 
     def __init__(self, cfg: DecoderConfig):
@@ -421,10 +450,16 @@ class MoE(nn.Layer):
                     out, rows, 0, y * paddle.gather(weights[:, e], rows).unsqueeze(-1)
                 )
         else:
-            # Export: every expert on every token, weighted by its (mostly zero) routing weight,
-            # so the program has no data-dependent shapes.
+            # Export: each expert sits in a conditional block that runs only when some token
+            # chose it, on every token weighted by its (mostly zero) routing weight, so shapes
+            # stay data-independent while a decode step runs top_k experts, not all of them.
+            hits = chosen.sum(axis=0)
             for e, expert in enumerate(self.experts):
-                out = out + expert(x2d) * weights[:, e : e + 1]
+                out = paddle.static.nn.cond(
+                    hits[e] > 0,
+                    lambda out=out, e=e, expert=expert: out + expert(x2d) * weights[:, e : e + 1],
+                    lambda out=out: out,
+                )
         if self.shared is not None:
             shared = self.shared(x2d)
             if self.shared_gate is not None:

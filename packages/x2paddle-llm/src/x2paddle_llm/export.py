@@ -1,10 +1,13 @@
 """Export to a Paddle Inference (PIR) model and generate through ``paddle.inference``.
 
-One program serves prefill and decode: inputs ``input_ids [B, S]``, ``attention_mask
-[B, P + S]``, ``past_key`` / ``past_value [L, B, kv_heads, P, head_dim]``; outputs the last
-position's logits ``[B, vocab]`` and the grown cache.  Batch, sequence and cache length are
-all dynamic.  Prefill passes a one-slot dummy cache whose mask entry is 0, so the same graph
-(and one copy of the weights) handles both phases.
+One program serves prefill and decode over a **preallocated cache**: inputs ``input_ids
+[B, S]``, ``attention_mask [B, C]`` (over the cache's ``C`` slots: 1 = a real token at or
+before this step, 0 = padding or a free slot), ``cache_position`` (a scalar: the slot of the
+step's first token) and ``past_key`` / ``past_value [L, B, heads, C, head_dim]``; outputs the
+last position's logits ``[B, vocab]`` and the caches with the step's keys and values written at
+``cache_position``.  Batch, sequence and capacity are dynamic in the program, but during one
+generation every decode step has the same shapes, so oneDNN builds its primitives once instead
+of at every step as a cache grown by concatenation made it do.
 
 Paddle 3.3.1's CPU predictor with oneDNN can return silently wrong numbers for exactly this
 kind of graph (a traced Llama was measured off by 1.8).  The export therefore stores a probe (inputs + dygraph
@@ -39,9 +42,13 @@ COPIED_FILES = (
 PROBE_ATOL = 1e-3  # fp32; the exact path agrees to ~1e-6, the oneDNN defect is off by ~1
 
 
+CACHE_FORMAT = "static"  # 0.2.0 exports (cache grown by concatenation) have no "cache" key
+CAPACITY_STEP = 32  # capacities are rounded up to this, so similar requests share shapes
+
+
 def _wrapper_class():
     paddle = require_paddle()
-    from .modeling_decoder import default_position_ids
+    from .blocks import CacheSlot
 
     class CachedStep(paddle.nn.Layer):
         def __init__(self, model):
@@ -49,12 +56,18 @@ def _wrapper_class():
             self.model = model
             self.num_layers = model.config.num_hidden_layers
 
-        def forward(self, input_ids, attention_mask, past_key, past_value):
+        def forward(self, input_ids, attention_mask, cache_position, past_key, past_value):
             query_len = paddle.shape(input_ids)[1]
-            position_ids = default_position_ids(attention_mask, query_len)
-            past = [(past_key[i], past_value[i]) for i in range(self.num_layers)]
+            pos = paddle.clip(paddle.cumsum(attention_mask, axis=-1) - 1, min=0)
+            position_ids = paddle.slice(
+                pos, axes=[1], starts=[cache_position], ends=[cache_position + query_len]
+            )
+            slots = [
+                CacheSlot(past_key[i], past_value[i], cache_position)
+                for i in range(self.num_layers)
+            ]
             hidden, presents = self.model.decode_layers(
-                input_ids, attention_mask, position_ids, past
+                input_ids, attention_mask, position_ids, slots, start=cache_position
             )
             logits = self.model.logits(hidden[:, -1, :]).astype("float32")
             keys = paddle.stack([k for k, _ in presents], axis=0)
@@ -65,7 +78,7 @@ def _wrapper_class():
 
 
 def cache_shapes(cfg) -> tuple[list, list]:
-    """``[L, B, heads, T, D]`` of the stacked key and value caches (``None`` = dynamic)."""
+    """``[L, B, heads, C, D]`` of the stacked key and value caches (``None`` = dynamic)."""
     heads = cfg.num_attention_heads if cfg.mla else cfg.num_key_value_heads
     k_dim, v_dim = cfg.cache_head_dims
     return (
@@ -74,17 +87,14 @@ def cache_shapes(cfg) -> tuple[list, list]:
     )
 
 
-def _dummy_cache(cfg, batch: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+def _empty_cache(cfg, batch: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
     k, v = cache_shapes(cfg)
-    return (
+    return tuple(
         np.zeros(
-            [batch if d is None and i == 1 else (1 if d is None else d) for i, d in enumerate(k)],
-            dtype,
-        ),
-        np.zeros(
-            [batch if d is None and i == 1 else (1 if d is None else d) for i, d in enumerate(v)],
-            dtype,
-        ),
+            [d if d is not None else (batch if i == 1 else capacity) for i, d in enumerate(s)],
+            np.float32,
+        )
+        for s in (k, v)
     )
 
 
@@ -102,33 +112,57 @@ def _probe_inputs(cfg, seed: int = 0) -> list[dict[str, np.ndarray]]:
 
 
 class _StepRunner:
-    """Feeds prefill/decode steps to a callable, carrying the stacked cache."""
+    """Feeds prefill/decode steps to a callable, carrying the preallocated cache.
 
-    def __init__(self, step, cfg):
-        self.step, self.cfg = step, cfg
+    ``reserve`` is how many tokens will follow the prompt (``max_new_tokens``): the cache is
+    allocated once per prompt with room for them (rounded up to :data:`CAPACITY_STEP`), and only
+    grows (a copy) if a caller decodes past it.
+    """
+
+    def __init__(self, step, cfg, reserve: int = 0):
+        self.step, self.cfg, self.reserve = step, cfg, reserve
         self.keys = self.values = None
-        self.ids = None
+        self.ids = self.mask = None
         self.switch = longrope_switch(cfg)
 
-    def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        self.ids = input_ids
-        keys, values = _dummy_cache(self.cfg, input_ids.shape[0])
-        mask = np.concatenate([np.zeros((input_ids.shape[0], 1), np.int64), attention_mask], axis=1)
-        logits, self.keys, self.values = self.step(input_ids.astype(np.int64), mask, keys, values)
+    def _allocate(self, batch: int, needed: int) -> None:
+        capacity = -(-needed // CAPACITY_STEP) * CAPACITY_STEP
+        self.keys, self.values = _empty_cache(self.cfg, batch, capacity)
+        self.mask = np.zeros((batch, capacity), np.int64)
+
+    def _grow(self) -> None:
+        old = self.mask.shape[1]
+        keys, values = self.keys, self.values
+        if not isinstance(keys, np.ndarray):
+            keys, values = keys.numpy(), values.numpy()
+        self._allocate(self.mask.shape[0], old + 1)
+        self.keys[:, :, :, :old], self.values[:, :, :, :old] = keys, values
+
+    def _call(self, tokens: np.ndarray, start: int) -> np.ndarray:
+        logits, self.keys, self.values = self.step(
+            tokens.astype(np.int64), self.mask, np.array(start, np.int64), self.keys, self.values
+        )
         return logits
+
+    def prefill(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        batch, length = input_ids.shape
+        self.ids = input_ids
+        self._allocate(batch, length + max(self.reserve, 1))
+        self.mask[:, :length] = attention_mask
+        return self._call(input_ids, 0)
 
     def decode(self, tokens: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         past = self.ids.shape[1]
         if self.switch is not None and past == self.switch:  # see generation.longrope_switch
             return self.prefill(np.concatenate([self.ids, tokens], axis=1), attention_mask)
         self.ids = np.concatenate([self.ids, tokens], axis=1)
-        mask = np.concatenate([np.zeros((tokens.shape[0], 1), np.int64), attention_mask], axis=1)
-        logits, self.keys, self.values = self.step(
-            tokens.astype(np.int64), mask, self.keys, self.values
-        )
-        return logits
+        if past + 1 > self.mask.shape[1]:
+            self._grow()
+        self.mask[:, : past + 1] = attention_mask
+        return self._call(tokens, past)
 
     def run_probe(self, steps: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        self.reserve = len(steps) - 1
         outs = [self.prefill(steps[0]["input_ids"], steps[0]["attention_mask"])]
         mask = steps[0]["attention_mask"]
         for s in steps[1:]:
@@ -149,9 +183,9 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
     wrapper = _wrapper_class()(model)
     wrapper.eval()
 
-    def eager_step(ids, mask, keys, values):
+    def eager_step(*arrays):
         with paddle.no_grad():
-            out = wrapper(*(paddle.to_tensor(a) for a in (ids, mask, keys, values)))
+            out = wrapper(*(paddle.to_tensor(a) for a in arrays))
         return [o.numpy() for o in out]
 
     probe = _probe_inputs(cfg)
@@ -161,6 +195,7 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
     spec = [
         paddle.static.InputSpec([None, None], "int64", "input_ids"),
         paddle.static.InputSpec([None, None], "int64", "attention_mask"),
+        paddle.static.InputSpec([], "int64", "cache_position"),
         paddle.static.InputSpec(k_shape, "float32", "past_key"),
         paddle.static.InputSpec(v_shape, "float32", "past_value"),
     ]
@@ -193,6 +228,7 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
             "params_file": MODEL_PREFIX + ".pdiparams",
             "inputs": [s.name for s in spec],
             "outputs": ["logits", "present_key", "present_value"],
+            "cache": CACHE_FORMAT,
             "probe_steps": len(probe),
             "probe_atol": PROBE_ATOL,
             "paddle_version": paddle.__version__,
@@ -221,6 +257,11 @@ class InferenceRunner:
                 f"{meta_path}: missing; export with `x2paddle-llm export` first"
             )
         self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("cache") != CACHE_FORMAT:
+            raise ValueError(
+                f"{meta_path}: exported by an older x2paddle-llm (cache grown by concatenation); "
+                "export the converted folder again with `x2paddle-llm export`"
+            )
         self.config = DecoderConfig.load(self.dir)
         self.threads = threads
         self.attempts: list[dict] = []
@@ -264,11 +305,17 @@ class InferenceRunner:
         with native_stdout_to_stderr():
             return inference.create_predictor(config)
 
-    def _run(self, predictor, ids, mask, keys, values):
+    def _run(self, predictor, ids, mask, start, keys, values):
         """One step. The cache goes in and out as Paddle tensors (``predictor.run(list)``), so it
         is never copied to numpy and back between steps; only the logits are."""
         paddle = self.paddle
-        feeds = {"input_ids": ids, "attention_mask": mask, "past_key": keys, "past_value": values}
+        feeds = {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "cache_position": start,
+            "past_key": keys,
+            "past_value": values,
+        }
         inputs = [
             feed
             if isinstance(feed, paddle.Tensor)
@@ -290,8 +337,10 @@ class InferenceRunner:
         outs = _StepRunner(lambda *a: self._run(predictor, *a), self.config).run_probe(steps)
         return float(max(np.abs(o - probe[f"step{i}_logits"]).max() for i, o in enumerate(outs)))
 
-    def backend(self) -> _StepRunner:
-        return _StepRunner(lambda *a: self._run(self.predictor, *a), self.config)
+    def backend(self, reserve: int = 0) -> _StepRunner:
+        """A step backend for :func:`~x2paddle_llm.generation.generate_with_backend` whose cache
+        has room for ``reserve`` tokens after the prompt."""
+        return _StepRunner(lambda *a: self._run(self.predictor, *a), self.config, reserve)
 
     def generate(
         self, prompts, cfg: GenerationConfig | None = None, on_step=None, **kwargs
@@ -306,4 +355,4 @@ class InferenceRunner:
                 else (mc.eos_token_id[0] if mc.eos_token_id else 0),
             )
             cfg = GenerationConfig(**kwargs)
-        return generate_with_backend(self.backend(), prompts, cfg, on_step)
+        return generate_with_backend(self.backend(cfg.max_new_tokens), prompts, cfg, on_step)

@@ -68,8 +68,13 @@ class DecoderForCausalLM(nn.Layer):
             out = paddle.tanh(out / cfg.final_softcap) * cfg.final_softcap
         return out
 
-    def decode_layers(self, input_ids, mask2d, position_ids, past_key_values=None):
-        """Hidden states after the final norm, and the grown cache."""
+    def decode_layers(self, input_ids, mask2d, position_ids, past_key_values=None, start=None):
+        """Hidden states after the final norm, and the grown cache.
+
+        ``past_key_values``: ``(key, value)`` pairs (the cache grows by concatenation) or
+        :class:`~x2paddle_llm.blocks.CacheSlot` s (preallocated; the step is written at
+        ``start``, the position of ``input_ids`` in ``mask2d``).
+        """
         cfg = self.config
         x = self.embed(input_ids)
         if cfg.embed_scale != 1.0:
@@ -80,7 +85,7 @@ class DecoderForCausalLM(nn.Layer):
         else:
             rope = {key: layer(position_ids, x.dtype) for key, layer in self.rotary.items()}
         query_len = paddle.shape(input_ids)[1]
-        biases = {t: attention_bias(mask2d, query_len, w) for t, w in self.windows.items()}
+        biases = {t: attention_bias(mask2d, query_len, w, start) for t, w in self.windows.items()}
         presents = []
         for i, layer in enumerate(self.layers):
             cos, sin = rope.get(self._rope_key(layer.layer_type), (None, None))
