@@ -7,8 +7,9 @@ Packages are discovered from ``packages/*/pyproject.toml``. Each one gets:
 * ``demo-<dist>`` (tag ``demo``): the package's main job on an embedded default.
 * ``bench-<dist>`` (tag ``bench``): its benchmark scripts (``benchmarks/bench_*.py``), which
   write JSON under ``benchmarks/results/``.
-* ``wheel-<dist>`` (tag ``wheel``): builds the wheel and installs it alone, with
-  ``paddlepaddle==3.3.1``, into a fresh venv, then imports it.
+* ``wheel-<dist>`` (tags ``wheel`` and ``test``): builds the wheel and installs it alone, with
+  ``paddlepaddle==3.3.1`` (and the package's constraints file, as its README says), into a
+  fresh venv, then runs each of its command lines with ``--version`` and imports it.
 
 A package describes anything beyond that in its own ``pyproject.toml``, so this file never
 needs to know about a particular package::
@@ -23,6 +24,7 @@ needs to know about a particular package::
     extras = ["test"]                      # extras of the package to install ([] = none,
                                            # "no-package" as only item = do not install it)
     install = ["tensorflow-cpu==2.16.1"]   # further requirements, installed first
+    constraints = false                    # only if it pins its own set: no -c file then
     run = [["pytest", "tests/tf", "{posargs}"]]
 
 The session key before the first dash is the kind and becomes the tag (``zoo`` sessions are
@@ -82,8 +84,9 @@ def _install(
     paddle: str,
     extras: list[str],
     extra_reqs: list[str],
+    constraints: bool = True,
 ) -> None:
-    cons = _pip_constraints(pkg_dir, cfg)
+    cons = _pip_constraints(pkg_dir, cfg) if constraints else []
     session.install("--upgrade", "pip")
     if paddle != "none":
         session.install(f"paddlepaddle=={paddle}", *cons)
@@ -177,9 +180,11 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
         out = Path(session.create_tmp()) / "wheel"
         session.run("python", "-m", "build", "--wheel", "--outdir", str(out), str(pkg_dir))
         (built,) = out.glob("*.whl")
-        # No constraints file here: this is what `pip install <package>` gives a user.
-        session.install(f"paddlepaddle=={PADDLE_VERSION}")
-        session.install(str(built))
+        # What the package README's Install section tells a user to run: the wheel alone with
+        # Paddle, pinned by the package's constraints file where it ships one.
+        cons = _pip_constraints(pkg_dir, cfg)
+        session.install(f"paddlepaddle=={PADDLE_VERSION}", *cons)
+        session.install(str(built), *cons)
         # Each command line the package installs must start and answer --version.
         scripts = tomllib.loads((pkg_dir / "pyproject.toml").read_text(encoding="utf-8"))
         for script in scripts["project"].get("scripts", {}):
@@ -192,7 +197,8 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
             env=_session_env(),
         )
 
-    nox.session(name=f"wheel-{dist}", tags=["wheel"])(wheel)
+    # Tagged "test" too, so CI installs every built wheel the way the READMEs say (about 5 min).
+    nox.session(name=f"wheel-{dist}", tags=["wheel", "test"])(wheel)
 
     for key, spec in cfg.get("sessions", {}).items():
         kind, _, part = key.partition("-")
@@ -206,6 +212,7 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
                 paddle=spec.get("paddle", PADDLE_VERSION),
                 extras=spec.get("extras", ["test"]),
                 extra_reqs=spec.get("install", []),
+                constraints=spec.get("constraints", True),
             )
             session.chdir(pkg_dir)
             for command in spec["run"]:
