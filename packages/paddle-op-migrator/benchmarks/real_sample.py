@@ -3,7 +3,7 @@
     python benchmarks/real_sample.py --paddle-src DIR [--list all]
         [--before benchmarks/results/census_paddle_2.6.2.json]
         [--after benchmarks/results/census_paddle_3.3.1.json]
-        [--in-place] [--no-compile] [--out benchmarks/results/real_sample.json]
+        [--in-place] [--no-compile] [--record | --out FILE]
 
 DIR is a Paddle checkout (a real clone at the "before" commit, or a sample of real files in
 Paddle's layout). The script runs scan -> plan -> apply --write -> verify -> apply again on a
@@ -17,6 +17,9 @@ or a ``pd_op`` op -> ``migrated``. Verdicts map to outcomes as DELETE/REPLACE_TH
 deleted, MIGRATE/DONE -> migrated, MIGRATE_LEGACY -> migrated_legacy, KEEP -> kept. Only ops
 the tree still registers are compared (entries reported absent are skipped). CPU wheels do not
 show GPU-only ops: those compare as ``unknown``.
+
+The summary goes to ``benchmarks/results/real_sample.local.json`` (not committed) unless
+``--out`` names a file; ``--record`` updates the committed ``real_sample.json``.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from paddle_op_migrator.apply import apply_plan
-from paddle_op_migrator.lists import load_list
-from paddle_op_migrator.planner import plan
-from paddle_op_migrator.scanner import scan
-from paddle_op_migrator.verify import verify
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _results import add_record_flag, result_path  # noqa: E402
+from paddle_op_migrator.apply import apply_plan  # noqa: E402
+from paddle_op_migrator.lists import load_list  # noqa: E402
+from paddle_op_migrator.planner import plan  # noqa: E402
+from paddle_op_migrator.scanner import scan  # noqa: E402
+from paddle_op_migrator.verify import verify  # noqa: E402
+
 EXPECTED_OUTCOME = {
     "DELETE": "deleted",
     "REPLACE_THEN_DELETE": "deleted",
@@ -73,7 +79,8 @@ def main() -> int:
     ap.add_argument("--after", type=Path, default=HERE / "results/census_paddle_3.3.1.json")
     ap.add_argument("--in-place", action="store_true", help="edit --paddle-src itself (no copy)")
     ap.add_argument("--no-compile", action="store_true", help="skip the g++ check of verify")
-    ap.add_argument("--out", type=Path, default=HERE / "results/real_sample.json")
+    ap.add_argument("--out", type=Path, help="write the summary here")
+    add_record_flag(ap)
     a = ap.parse_args()
     before = json.loads(a.before.read_text())["ops"]
     after = json.loads(a.after.read_text())["ops"]
@@ -135,6 +142,8 @@ def main() -> int:
         "second_apply_empty": again.patch == "",
         "ops": rows,
     }
+    if a.out is None:
+        a.out = result_path("real_sample", a.record)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(summary, indent=2) + "\n")
     print("| op | entries | verdict | rule | upstream | agree |\n|---|---|---|---|---|---|")

@@ -1,5 +1,5 @@
-"""What a new user meets first: a fast ``--help`` that does not import Paddle, ``--version``,
-machine-readable output that parses, and the stdout / stderr split."""
+"""What a new user meets first: a fast ``--help`` that imports neither Paddle nor numpy,
+``--version``, machine-readable output that parses, and the stdout / stderr split."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ PROBE = """
 import sys
 from paddle_op_migrator.cli import main
 try:
-    main(sys.argv[1:])
+    code = main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
 print("paddle imported" if "paddle" in sys.modules else "paddle not imported", file=sys.stderr)
+print("numpy imported" if "numpy" in sys.modules else "numpy not imported", file=sys.stderr)
 sys.exit(code)
 """
 
@@ -30,25 +31,45 @@ def _cli(*args, **kw):
     )
 
 
-def test_help_is_fast_and_does_not_import_paddle():
+def _imports_neither(proc) -> bool:
+    return "paddle not imported" in proc.stderr and "numpy not imported" in proc.stderr
+
+
+def test_help_is_fast_and_imports_neither_paddle_nor_numpy():
     walls = []
     for _ in range(3):
         t0 = time.perf_counter()
         proc = _cli("--help")
         walls.append(time.perf_counter() - t0)
-        assert proc.returncode == 0 and "paddle not imported" in proc.stderr
-        assert "usage: paddle-op-migrator" in proc.stdout and "--overwrite" not in proc.stdout
+        assert proc.returncode == 0 and _imports_neither(proc), proc.stderr
+        assert "usage: paddle-op-migrator" in proc.stdout and "upgrade-program" in proc.stdout
+        assert "--overwrite" not in proc.stdout
     assert min(walls) < 1.0, walls
-    for sub in ("scan", "plan", "apply", "verify"):
+    for sub in ("scan", "plan", "apply", "verify", "upgrade-program"):
         proc = _cli(sub, "--help")
-        assert proc.returncode == 0 and "paddle not imported" in proc.stderr
+        assert proc.returncode == 0 and _imports_neither(proc), proc.stderr
         assert "--overwrite" in proc.stdout
+
+
+def test_scan_plan_apply_import_neither_paddle_nor_numpy(pristine_tree, tmp_path):
+    inv, plan = tmp_path / "inv.json", tmp_path / "plan"
+    lst = str(pristine_tree / "oplist.txt")
+    src = ["--paddle-src", str(pristine_tree)]
+    for args in (
+        ["scan", *src, "--list", lst, "--out", str(inv)],
+        ["plan", "--inventory", str(inv), "--out", str(plan)],
+        ["apply", *src, "--plan", str(tmp_path / "plan.json"), "--out", str(tmp_path / "p.diff")],
+    ):
+        proc = _cli(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert _imports_neither(proc), (args[0], proc.stderr)
+    assert (tmp_path / "p.diff").read_text().startswith("diff --git ")
 
 
 def test_argument_errors_do_not_import_paddle():
     proc = _cli("scan", "--no-such-flag")
     assert proc.returncode == 2 and "paddle-op-migrator scan: error:" in proc.stderr
-    assert "paddle not imported" in proc.stderr
+    assert _imports_neither(proc), proc.stderr
 
 
 def test_version_is_the_distribution_version():

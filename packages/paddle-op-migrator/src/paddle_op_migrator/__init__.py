@@ -5,7 +5,7 @@ installation. Only ``audit-wheel`` (and the optional compiler check of ``verify`
 installed ``paddlepaddle`` or ``paddlepaddle-gpu`` wheel.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from .lists import ListEntry, load_list  # noqa: E402
 from .planner import plan  # noqa: E402

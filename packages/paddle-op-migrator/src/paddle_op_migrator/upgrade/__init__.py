@@ -15,10 +15,9 @@ from pathlib import Path
 
 from .._atomic import atomic_file, prepare_output
 from .._errors import UserError
-from . import schema
-from .params import check_params
-from .program import load_program
-from .rewrite import Report, Rewriter
+
+# The reader (protobuf) and the rewriter (numpy) are imported where they are used, so that the
+# command line can register ``upgrade-program`` without importing either (``--help`` stays fast).
 
 __all__ = ["UpgradeResult", "find_model", "rewrite_program", "upgrade_program"]
 
@@ -64,6 +63,8 @@ def find_model(old: str | Path) -> tuple[Path, Path | None]:
 
 
 def _persistables(prog) -> list[tuple[str, str, tuple[int, ...]]]:
+    from . import schema
+
     out = {}
     for block in prog.blocks:
         for v in block.vars:
@@ -85,8 +86,11 @@ def rewrite_program(data: bytes, path: Path, *, collectives: str = "single-card"
                     known_ops: set[str] | None = None):  # fmt: skip
     """Parse, check and rewrite; returns (program message, report). Raises one ``UserError``
     listing every operator that cannot be carried over."""
+    from .program import load_program
+    from .rewrite import Rewriter
+
     prog = load_program(path, data)
-    rep: Report = Rewriter(collectives=collectives).rewrite(prog, known_ops)
+    rep = Rewriter(collectives=collectives).rewrite(prog, known_ops)
     problems = list(rep.problems)
     if known_ops is not None:
         unknown: dict[str, int] = {}
@@ -130,6 +134,8 @@ def upgrade_program(old: str | Path, new_prefix: str | Path, *, overwrite: bool 
         if not persist:
             raise UserError("the program has no parameters, but this parameter file is beside it; "
                             "it belongs to another model", params)  # fmt: skip
+        from .params import check_params
+
         check_params(params, params.read_bytes(), persist)
     done = ", ".join(f"{k} x{v}" for k, v in sorted(rep.rewritten.items())) or "none"
     say(f"rewrote retired operators: {done}")
