@@ -3,7 +3,8 @@
 
 Each framework runs in its own subprocess (so peak RSS is its own). Measured: per image (vision + prefill + N greedy tokens), the vision encoder alone, and
 decoder tokens/s from a text-only prompt, (N - 1) / (t_N - t_1). Ratios are paddle / torch measured in the same run.
-Writes benchmarks/results/inference.json.
+Prints the result and writes ``benchmarks/results/inference.local.json`` (``inference_<vision>``
+for another tower); ``--record`` writes the committed ``inference.json`` instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_record_flag, load_average, write_result  # noqa: E402
 
 N_NEW = int(os.environ.get("PPGOTOCR_BENCH_TOKENS", "64"))
 REPEATS = int(os.environ.get("PPGOTOCR_BENCH_REPEATS", "2"))
@@ -235,7 +239,12 @@ def main() -> int:
         build(Path(sys.argv[2]))
         export_inference(sys.argv[2], Path(sys.argv[2]) / "infer")
         return 0
-    load_before = os.getloadavg()[0]
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_record_flag(ap)
+    args = ap.parse_args()
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         # built in a child: Linux keeps a process's peak RSS across fork + exec, so a large
         # parent would inflate every worker's figure
@@ -279,11 +288,9 @@ def main() -> int:
         f"PPGOTOCR_BENCH_REPEATS={REPEATS} python benchmarks/bench_inference.py",
         "ppgotocr_version": __import__("ppgotocr").__version__,
     }
-    name = "inference.json" if VISION == "mid" else f"inference_{VISION}.json"
-    path = Path(__file__).parent / "results" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    name = "inference" if VISION == "mid" else f"inference_{VISION}"
     print(json.dumps(result, indent=2))
+    print(f"wrote {write_result(name, result, args.record).name}", file=sys.stderr)
     return 0
 
 

@@ -4,11 +4,14 @@ Builds the tiny random GOT of ``ppgotocr make-tiny`` (256 px input, 2-layer deco
 rendered text lines, and trains ``STEPS`` updates with batch 2 per process (so 2 processes
 see twice the samples per update), vision tower frozen as the original does. Reports the
 median seconds per update (first 3 excluded) from the trainer's own timing, steps/s and
-samples/s, and the scaling factor of samples/s. Writes benchmarks/results/train_dist.json.
+samples/s, and the scaling factor of samples/s. Prints the result and writes
+``benchmarks/results/train_dist.local.json``; ``--record`` writes the committed
+``train_dist.json`` instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -16,6 +19,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_record_flag, load_average, write_result  # noqa: E402
 
 STEPS = int(os.environ.get("PPGOTOCR_BENCH_STEPS", "20"))
 BATCH = 2
@@ -92,7 +98,10 @@ def run(nproc: int, root: Path) -> dict:
 
 
 def main() -> int:
-    load_before = os.getloadavg()[0]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_record_flag(ap)
+    args = ap.parse_args()
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         subprocess.run(
@@ -107,16 +116,15 @@ def main() -> int:
         "samples_per_s_scaling_2_over_1": round(
             rows[1]["samples_per_s"] / rows[0]["samples_per_s"], 3
         ),
-        "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "load_average_1min_before_after": [load_before, load_average()],
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "cpus": os.cpu_count(),
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
         f"python benchmarks/bench_train_dist.py",
         "ppgotocr_version": __import__("ppgotocr").__version__,
     }
-    path = Path(__file__).parent / "results" / "train_dist.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    print(f"wrote {write_result('train_dist', result, args.record).name}", file=sys.stderr)
     return 0
 
 

@@ -2,11 +2,13 @@
 random GOT on them (CPU, fp32, the original's recipe: frozen vision tower, projector + LLM
 trained), until greedy plain-OCR transcription of every training image is exact.
 
-Writes benchmarks/results/train_learns.json (steps, seconds, accuracy curve).
+Prints a summary and writes ``benchmarks/results/train_learns.local.json`` (steps, seconds,
+accuracy curve); ``--record`` writes the committed ``train_learns.json`` instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -17,6 +19,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_record_flag, write_result  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 from ppgotocr.pipeline import GotOcrPipeline  # noqa: E402
 from ppgotocr.processing import SYSTEM_TRAIN  # noqa: E402
@@ -54,7 +58,9 @@ MAX_SECONDS = float(os.environ.get("PPGOTOCR_LEARN_SECONDS", "600"))
 
 
 def main() -> int:
-    out_json = Path(__file__).parent / "results" / "train_learns.json"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_record_flag(ap)
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model_dir = build_tiny_model(tmp / "tiny", seed=0)
@@ -139,8 +145,7 @@ def main() -> int:
             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
             "command": "python benchmarks/bench_train_learns.py",
         }
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("train_learns", result, args.record)
     print(json.dumps({k: result[k] for k in ("solved", "steps", "seconds")}))
     return 0 if solved else 1
 
