@@ -8,6 +8,7 @@ from . import (
     export,  # noqa: F401  (R10)
     onnx_fixes,  # noqa: F401  (R7, R9, R15-R19)
     onnx_ops2,  # noqa: F401  (R18: run-time Reduce axes, GroupNormalization)
+    onnx_quant,  # noqa: F401  (N19: quantized operators)
     onnx_real,  # noqa: F401  (N9-N14: found on trained models)
     packaging,  # noqa: F401  (R2, R3)
     tf_fixes,  # noqa: F401  (N3, N4)
