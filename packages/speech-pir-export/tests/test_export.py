@@ -51,14 +51,23 @@ def test_export_and_verify(name, exports):
         on = on_disk["verification"]["onednn_on"]
         repair = on_disk["verification"]["onednn_repair"]
         chosen = on_disk["predictor"]["graphs"]
+        speed = on_disk["verification"]["speed"]
         for graph, plain in on.items():
+            if graph in speed:  # a verified oneDNN configuration, timed against plain
+                onednn, timing = speed[graph]["onednn"], speed[graph]
+                faster = timing["onednn_ms"] < timing["plain_ms"] * (1 - exporter.SPEED_MARGIN)
+                assert chosen[graph] == (
+                    onednn if faster else {**onednn, "onednn": False, "deleted_passes": []}
+                )
+            else:
+                onednn = chosen[graph]
             if plain.get("ok"):  # oneDNN as it comes
-                assert chosen[graph]["onednn"] and chosen[graph]["deleted_passes"] == []
-            elif chosen[graph]["onednn"]:  # repaired: passes deleted, and verified so
-                assert repair[graph]["deleted_passes"] == chosen[graph]["deleted_passes"]
-                assert repair[graph]["verified"]["ok"]
+                assert onednn["onednn"] and onednn["deleted_passes"] == []
+            elif repair[graph]["ok"]:  # repaired: passes deleted, and verified so
+                assert repair[graph]["deleted_passes"] == onednn["deleted_passes"]
+                assert repair[graph]["verified"]["ok"] and onednn["onednn"]
             else:  # not repairable by deleting passes: oneDNN off for this graph
-                assert repair[graph]["ok"] is False and repair[graph]["reason"]
+                assert repair[graph]["reason"] and not chosen[graph]["onednn"]
         # the export is "oneDNN on" only if every graph runs with (repaired) oneDNN
         assert on_disk["predictor"]["onednn"] == all(c["onednn"] for c in chosen.values())
     assert on_disk["meta"].get("sample_rate")

@@ -44,16 +44,17 @@ def test_u2_encoder_runs_with_repaired_onednn(u2):
     graph = "forward_encoder_chunk"
     plain = manifest["verification"]["onednn_on"][graph]
     assert not plain["ok"]  # Paddle 3.3.1's oneDNN as it comes fails on this graph
-    chosen = manifest["predictor"]["graphs"][graph]
+    # the repaired oneDNN configuration (used or not: the speed choice decides)
+    repaired = manifest["verification"]["speed"][graph]["onednn"]
     repair = manifest["verification"]["onednn_repair"][graph]
-    assert chosen["onednn"] and chosen["deleted_passes"] == repair["deleted_passes"]
-    assert 1 <= len(chosen["deleted_passes"]) <= 3
+    assert repaired["onednn"] and repaired["deleted_passes"] == repair["deleted_passes"]
+    assert 1 <= len(repaired["deleted_passes"]) <= 3
     passes = _predictor.applied_passes(u2 / graph)
-    assert set(chosen["deleted_passes"]) <= set(passes) and len(passes) > 10
+    assert set(repaired["deleted_passes"]) <= set(passes) and len(passes) > 10
 
-    # the recorded configuration, on inputs verification did not use, against dygraph
+    # the repaired configuration, on inputs verification did not use, against dygraph
     exp, dyg = spe.ExportedModel(u2), spe.DygraphModel(u2)
-    assert exp.settings[graph].onednn and exp.settings[graph].deleted_passes
+    exp.settings[graph] = _predictor.Settings.from_dict(repaired)
     bg = next(g for g in dyg.built.graphs if g.name == graph)
     feeds = [inp.sample(np.random.default_rng(99)) for inp in bg.inputs]
     ref = exporter._dygraph_outputs(bg.layer, feeds)
@@ -70,3 +71,38 @@ def test_kernel_defects_stay_off_with_the_reason(export_root):
     assert repair["ok"] is False and "every oneDNN pass deleted" in repair["reason"]
     assert manifest["predictor"]["graphs"]["model"]["onednn"] is False
     assert manifest["predictor"]["verified"]
+
+
+def test_every_runtime_shape_is_verified_first_chunk_included(export_root):
+    """The causal chunk conformer (aishell chunk_conformer's layout): Paddle 3.3.1's oneDNN
+    predictor matches dygraph on a later chunk (filled caches) but raises on the first chunk
+    (zero-size caches), even with every oneDNN pass deleted. Verification with one shape
+    recorded oneDNN for it and ``infer`` then failed; verification on every shape class
+    keeps oneDNN off for this graph, and streaming the encoder over real-length input works
+    and matches dygraph."""
+    out = ensure_export(export_root, "u2", "u2_chunk")
+    manifest = spe.verify(out, onednn_check=True, progress=False)["manifest"]
+    graph = "forward_encoder_chunk"
+    on = manifest["verification"]["onednn_on"][graph]
+    assert not on["ok"] and on["failed_case"] == 0 and len(on["cases"]) == 3
+    assert on["cases"][1]["ok"] and on["cases"][2]["ok"]  # what a one-shape check saw
+    repair = manifest["verification"]["onednn_repair"][graph]
+    assert repair["ok"] is False and "every oneDNN pass deleted" in repair["reason"]
+    assert manifest["predictor"]["graphs"][graph]["onednn"] is False
+
+    # the first chunk's caches are what breaks oneDNN: the later case alone passes
+    _, built = exporter.rebuild(out)
+    cases = exporter.verification_cases(next(g for g in built.graphs if g.name == graph))
+    assert [c[0][2].shape[2] for c in cases] == [0, 16, 32]  # attention cache frames
+    with _predictor.Worker(60) as worker:
+        alone = worker.check_cases(out / graph, _predictor.Settings(True), [cases[1]])
+        first = worker.check_cases(out / graph, _predictor.Settings(True), [cases[0]])
+    assert alone["ok"] and not first["ok"]
+
+    # the recorded configuration streams 100 frames of features like u2_encode does
+    from speech_pir_export.registry.asr import u2_encode
+
+    feats = np.random.default_rng(5).standard_normal((1, 100, 80)).astype("float32")
+    got = u2_encode(spe.ExportedModel(out), feats)
+    ref = u2_encode(spe.DygraphModel(out), feats)
+    assert _predictor.compare([ref], [got], 1e-4)["ok"]

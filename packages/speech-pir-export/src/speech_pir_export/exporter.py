@@ -466,6 +466,44 @@ def compare(reference: list[np.ndarray], got: list[np.ndarray]) -> dict:
     return _predictor.compare(reference, got, TOLERANCE)
 
 
+def verification_cases(built_graph, seed: int = 1234) -> list[tuple[list, list]]:
+    """``[(feeds, dygraph outputs)]`` that verification checks, in order, on one predictor:
+    the graph's run-time shape classes (``Graph.cases``) or its one sample."""
+    rng = np.random.default_rng(seed)
+    if built_graph.cases is not None:
+        feeds = built_graph.cases(built_graph.layer, rng)
+    else:
+        feeds = [[inp.sample(rng) for inp in built_graph.inputs]]
+    return [(f, _dygraph_outputs(built_graph.layer, f)) for f in feeds]
+
+
+def _check_cases_in_process(prefix, settings: Settings, cases) -> dict:
+    """Every case on one predictor in this process; the first failing case is named."""
+    results = []
+    try:
+        pred = _predictor.create_predictor(prefix, settings)
+    except Exception as exc:
+        return {"ok": False, "reason": _predictor._error_line(exc)}
+    for feeds, ref in cases:
+        try:
+            results.append(compare(ref, run_predictor(pred, feeds)))
+        except Exception as exc:
+            results.append({"ok": False, "reason": _predictor._error_line(exc)})
+    bad = [i for i, r in enumerate(results) if not r["ok"]]
+    out = {
+        "ok": not bad,
+        "max_abs": max(r.get("max_abs", 0.0) for r in results),
+        "max_rel": max(r.get("max_rel", 0.0) for r in results),
+    }
+    if bad:
+        out["failed_case"] = bad[0]
+        if "reason" in results[bad[0]]:
+            out["reason"] = results[bad[0]]["reason"]
+    if len(results) > 1:
+        out["cases"] = results
+    return out
+
+
 def rebuild(folder):
     """The dygraph model of an export folder (config + dygraph.pdparams)."""
     import paddle
@@ -502,16 +540,24 @@ def _dygraph_outputs(layer, inputs):
     return [o.numpy() if hasattr(o, "numpy") else np.asarray(o) for o in out]
 
 
-def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
+SPEED_MARGIN = 0.05  # oneDNN replaces the plain predictor only when > 5 % faster
+
+
+def verify(folder, *, onednn_check=True, threads=1, progress=True, choose_by_speed=True) -> dict:
     """Compare dygraph and the predictor, oneDNN off (in process) and on (in a worker
-    process, since oneDNN defects of Paddle 3.3.1 can kill or hang it). A graph that matches
-    with oneDNN off but not on gets its oneDNN configuration repaired: the passes whose
-    deletion makes it match are found by bisection and verified. Updates export.json with
-    the per-graph predictor settings to use."""
+    process, since oneDNN defects of Paddle 3.3.1 can kill or hang it), on every input shape
+    class the run time feeds the graph (``Graph.cases``: a streaming encoder's first chunk
+    with empty caches, later chunks, a short last chunk), in order on one predictor. A graph
+    that matches with oneDNN off but not on gets its oneDNN configuration repaired: the
+    passes whose deletion makes it match on every case are found by bisection and verified.
+    With ``choose_by_speed``, the verified configurations (plain, oneDNN as repaired) are
+    timed on the same cases in one process and the faster is used (oneDNN only when more
+    than ``SPEED_MARGIN`` faster). Updates export.json with the per-graph predictor settings
+    to use and the evidence."""
     folder = Path(folder)
     manifest, built = rebuild(folder)
     by_name = {g.name: g for g in built.graphs}
-    results = {"onednn_off": {}, "onednn_on": {}, "onednn_repair": {}}
+    results = {"onednn_off": {}, "onednn_on": {}, "onednn_repair": {}, "speed": {}}
     settings = {}
     timeout = float(os.environ.get("SPEECH_PIR_EXPORT_PREDICT_TIMEOUT", "120"))
     worker = _predictor.Worker(timeout) if onednn_check else None
@@ -519,21 +565,16 @@ def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
         for graph in _progress(manifest["graphs"], progress, "verify"):
             name = graph["name"]
             bg = by_name[name]
-            inputs = sample_inputs(graph, bg)
-            ref = _dygraph_outputs(bg.layer, inputs)
+            cases = verification_cases(bg)
             t0 = time.perf_counter()
-            try:
-                got = run_predictor(create_predictor(folder, name, threads=threads), inputs)
-                res = compare(ref, got)
-            except Exception as exc:
-                res = {"ok": False, "reason": _predictor._error_line(exc)}
+            res = _check_cases_in_process(folder / name, Settings(False, [], threads), cases)
             res["seconds"] = round(time.perf_counter() - t0, 3)
             results["onednn_off"][name] = res
             settings[name] = Settings(False, [], threads)
             if worker is None:
                 continue
             repair = _predictor.repair_onednn(
-                folder / name, inputs, ref, tolerance=TOLERANCE, threads=threads, worker=worker
+                folder / name, cases=cases, tolerance=TOLERANCE, threads=threads, worker=worker
             )
             results["onednn_on"][name] = repair["plain"]
             if repair["deleted_passes"] or not repair["ok"]:
@@ -544,6 +585,9 @@ def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
                 }
             if repair["ok"] or not res["ok"]:
                 settings[name] = Settings.from_dict(repair["settings"])
+            if choose_by_speed and repair["ok"] and res["ok"]:
+                results["speed"][name] = _faster(folder / name, settings[name], cases, worker)
+                settings[name] = Settings.from_dict(results["speed"][name]["settings"])
     finally:
         if worker is not None:
             worker.__exit__(None, None, None)
@@ -568,6 +612,27 @@ def verify(folder, *, onednn_check=True, threads=1, progress=True) -> dict:
         "ok_onednn_on": ok_on,
         "manifest": manifest,
         "results": results,
+    }
+
+
+def _faster(prefix, onednn: Settings, cases, worker) -> dict:
+    """Time the two verified configurations of a graph on its cases in one process (median
+    of 7 interleaved passes after a warm-up) and keep the faster."""
+    plain = Settings(False, [], onednn.threads)
+    load = round(os.getloadavg()[0], 2)
+    timed = worker.time(prefix, [plain, onednn], cases, repeats=7, warmup=1)
+    if not timed.get("ok"):
+        return {"settings": plain.to_dict(), "chosen": "plain", "reason": timed.get("reason")}
+    t_plain, t_onednn = timed["medians"]
+    chosen = onednn if t_onednn < t_plain * (1 - SPEED_MARGIN) else plain
+    return {
+        "settings": chosen.to_dict(),
+        "chosen": chosen.label,
+        "onednn": onednn.to_dict(),
+        "plain_ms": round(t_plain * 1e3, 3),
+        "onednn_ms": round(t_onednn * 1e3, 3),
+        "onednn_speedup": round(t_plain / t_onednn, 3),
+        "load": load,
     }
 
 

@@ -58,6 +58,11 @@ class Graph:
     inputs: list[Input]
     outputs: list[str]
     skip_prune: bool = False
+    # the input shape classes the run time feeds, in order: ``cases(layer, rng) -> [feeds]``
+    # (a streaming encoder's first chunk with empty caches, later chunks with filled ones, a
+    # short last chunk). Verification and the oneDNN repair check every case on one
+    # predictor; without it, the single ``inputs`` sample is the only case.
+    cases: Callable | None = field(default=None, repr=False)
 
 
 @dataclass

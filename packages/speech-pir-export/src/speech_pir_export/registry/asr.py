@@ -37,6 +37,30 @@ def _u2_att_decoder(m, hyps, hyps_lens, encoder_out):
     return m.forward_attention_decoder(hyps, hyps_lens, encoder_out, 0.0)
 
 
+def _chunk_cases(window, context, feat, att_empty, cnn_empty=None):
+    """The shape classes ``u2_encode`` feeds a chunk encoder, chained through the dygraph
+    layer's own caches: the first chunk (zero-size caches, offset 0), a later full chunk
+    (filled caches) and a short last chunk (``context`` frames)."""
+
+    def cases(layer, rng):
+        att, cnn, offset, out = np.zeros(att_empty, "float32"), None, 0, []
+        if cnn_empty is not None:
+            cnn = np.zeros(cnn_empty, "float32")
+        for frames in (window, window, context):
+            xs = rng.standard_normal((1, frames, feat)).astype("float32")
+            feeds = [xs, np.array([offset], np.int32), att] + ([cnn] if cnn is not None else [])
+            out.append(feeds)
+            with paddle.no_grad():
+                res = layer(*[paddle.to_tensor(f) for f in feeds])
+            att = res[1].numpy()
+            if cnn is not None:
+                cnn = res[2].numpy()
+            offset += int(res[0].shape[1])
+        return out
+
+    return cases
+
+
 def _st_encoder_chunk(m, xs, offset, att_cache):
     return m.encoder.forward_chunk(xs, offset, -1, att_cache, paddle.zeros([0, 0, 0, 0]))[:2]
 
@@ -338,6 +362,13 @@ def _u2(cfg, ctx):
             ],
             ["encoder_out", "att_cache", "cnn_cache"],
             skip_prune=True,
+            cases=_chunk_cases(
+                frames,
+                right + 1,
+                feat,
+                [nblocks, heads, 0, dk * 2],
+                [nblocks, 1, enc, 0] if is_conformer else [0, 0, 0, 0],
+            ),
         ),
         Graph(
             "ctc_activation",
@@ -427,6 +458,7 @@ def _u2_st(cfg, ctx):
             ],
             ["encoder_out", "att_cache"],
             skip_prune=True,
+            cases=_chunk_cases(frames, right + 1, feat, [nblocks, heads, 0, dk * 2]),
         ),
         Graph(
             "forward_st_decoder",
