@@ -136,7 +136,7 @@ def constant_size(op):
 # module of fewer than MIN_MODULE_NODES nodes stays inline, paths are cut at MAX_MODULE_DEPTH,
 # a module whose nodes all sit in one child module is that child, and a graph that is a single
 # module opens on its content.
-MIN_MODULE_NODES = 3
+MIN_MODULE_NODES = 4
 MAX_MODULE_DEPTH = 8
 
 
@@ -167,7 +167,8 @@ def module_level(paths, depth=0):
 
 
 def module_view(struct_names):
-    """(nodes of the first view, number of module nodes) for a graph's nodes' struct_names."""
+    """(nodes of the first view, number of module nodes, {name of a module node of the first
+    view: nodes shown when it is entered}) for a graph's nodes' struct_names."""
     paths = [tuple(s for s in (name or "").split("/") if s) for name in struct_names]
     top = module_level(paths)
     if len(top) == 1 and top[0][0] == "module":
@@ -176,7 +177,8 @@ def module_view(struct_names):
     def modules(entries):
         return sum(1 + modules(e[2]) for e in entries if e[0] == "module")
 
-    return len(top), modules(top)
+    inner = {e[1][-1]: len(e[2]) for e in top if e[0] == "module"}
+    return len(top), modules(top), inner
 
 
 def _attr(op, name):
@@ -315,11 +317,12 @@ def expect(path: Path) -> dict:
 
     reference = path.parent / "reference.json"
     ref = json.loads(reference.read_text(encoding="utf-8")) if reference.exists() else {}
-    top_nodes, module_nodes = module_view([n["struct_name"] for n in expected_nodes])
+    top_nodes, module_nodes, top_modules = module_view([n["struct_name"] for n in expected_nodes])
     return {
         "version": version,
         "top_nodes": top_nodes,
         "module_nodes": module_nodes,
+        "top_modules": top_modules,
         "trainable": doc["base_code"].get("trainable", True),
         "inputs": [_attr(op, "name") for op in body["ops"] if op_type(op["#"]) == "pd_op.data"],
         "outputs": outputs,

@@ -83,6 +83,8 @@ def test_models_in_chromium(corpus, expected, tmp_path):
                 case["screenshot"] = str(tmp_path / "cnn_bn.png")
             if name == "control_flow":
                 case["region"] = {"node": "if", "screenshot": str(tmp_path / "then.png")}
+            if expected[f"{name}/model.json"]["top_modules"]:
+                case["module"] = {}
             cases.append(case)
         results = run_cases(cases, tmp_path)
     assert results["legacy"]["message"] == "" and results["legacy"]["errors"] == []
@@ -93,11 +95,25 @@ def test_models_in_chromium(corpus, expected, tmp_path):
         assert result["message"] == "", f"{name}: Netron shows an error: {result['message']}"
         assert result["errors"] == [], f"{name}: page errors {result['errors']}"
         assert result["external"] == [], f"{name}: requests outside the local server"
-        assert result["nodes"] == len(want["nodes"]), f"{name}: node count on the page"
+        assert result["nodes"] == want["top_nodes"], f"{name}: node count on the page"
         assert [
             text.split("float")[0].split("int")[0].split("bool")[0] for text in result["inputs"]
         ] == want["inputs"]
         assert len(result["outputs"]) == len(want["outputs"])
+
+    # Module nodes: entering one shows its nodes, with the values that cross its boundary as
+    # the inputs and outputs of its graph; the back button returns to the main graph.
+    entered = [name for name in names if "module" in results[name]]
+    assert {"bert_1_pre", "bert_2_post", "resnet50", "encoder118"} <= set(entered)
+    for name in entered:
+        result, want = results[name], expected[f"{name}/model.json"]
+        inside = result["module"]
+        assert inside["message"] == "" and result["errors"] == [], f"{name}: {inside['message']}"
+        title = inside["path"][-1].lstrip("\u2026")
+        module = next(m for m in want["top_modules"] if m.endswith(title))
+        assert inside["nodes"] == want["top_modules"][module], f"{name}: nodes inside {module}"
+        assert len(inside["inputs"]) >= 1 and len(inside["outputs"]) >= 1, name
+        assert result["back"]["nodes"] == want["top_nodes"], f"{name}: back to the main graph"
 
     conv = results["cnn_bn"]
     rows = dict(tuple(row) for row in conv["sidebar"])

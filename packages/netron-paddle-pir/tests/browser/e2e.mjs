@@ -84,6 +84,22 @@ const main = async () => {
                     await page.screenshot({ path: item.region.screenshot });
                 }
             }
+            if (item.module) {
+                // Step into the first module node with its definition button ("\u0192"), as a user would.
+                const node = page.locator('#canvas g.graph-node', { has: page.getByText('\u0192', { exact: true }) }).first();
+                await node.getByText('\u0192', { exact: true }).first().click();
+                await page.waitForFunction(() => document.querySelectorAll('#toolbar-path .toolbar-path-name-button').length > 0 && document.querySelector('#canvas g.graph-node'), null, { timeout: 60000 });
+                await page.waitForTimeout(300);
+                result.module = await facts(page);
+                result.module.path = await page.evaluate(() => Array.from(document.querySelectorAll('#toolbar-path .toolbar-path-name-button')).map((b) => b.textContent));
+                if (item.module.screenshot) {
+                    await page.screenshot({ path: item.module.screenshot });
+                }
+                // And back to the main graph.
+                await page.click('#toolbar-path-back-button');
+                await page.waitForFunction(() => document.querySelectorAll('#toolbar-path .toolbar-path-name-button').length === 0, null, { timeout: 60000 });
+                result.back = await facts(page);
+            }
             if (item.screenshot && !item.conv) {
                 await page.screenshot({ path: item.screenshot });
             }

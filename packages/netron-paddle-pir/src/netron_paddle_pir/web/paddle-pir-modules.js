@@ -9,7 +9,8 @@ import { paddle } from './paddle-pir-program.js';
 paddle.ModuleGrouping = class {
 
     constructor(options) {
-        // A module with fewer nodes than this stays inline in its parent (a Linear is matmul + add).
+        // A module with fewer nodes than this stays inline in its parent: a Linear (matmul, add) or
+        // a Conv2D with bias (conv2d, reshape, add) is shown as its ops.
         this.minNodes = options && options.minNodes !== undefined ? options.minNodes : paddle.ModuleGrouping.MIN_NODES;
         // Deeper module paths are cut at this depth: their nodes sit in the module at the cut.
         this.maxDepth = options && options.maxDepth !== undefined ? options.maxDepth : paddle.ModuleGrouping.MAX_DEPTH;
@@ -155,7 +156,7 @@ paddle.ModuleGrouping = class {
     }
 };
 
-paddle.ModuleGrouping.MIN_NODES = 3;
+paddle.ModuleGrouping.MIN_NODES = 4;
 paddle.ModuleGrouping.MAX_DEPTH = 8;
 paddle.ModuleGrouping.MAX_MODULES = 20000;
 
