@@ -1,5 +1,6 @@
 """Export time per model, and predictor latency against dygraph on the same inputs (ratio),
-with real-time factors for TTS and ASR. Writes benchmarks/results/bench_export.json.
+with real-time factors for TTS and ASR. Prints rows and writes
+results/bench_export.local.json (with --record: the committed results/bench_export.json).
 
     python benchmarks/bench_export.py [--models fastspeech2,hifigan] [--conf-dir DIR]
 
@@ -24,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+import _results  # noqa: E402
 import numpy as np
 
 EXAMPLE_CONFIGS = {
@@ -184,7 +187,7 @@ def main(argv=None):
     ap.add_argument("--models", default=",".join(EXAMPLE_CONFIGS))
     ap.add_argument("--conf-dir", default=None)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_export.json"))
+    _results.add_arguments(ap)
     args = ap.parse_args(argv)
     from speech_pir_export import configs
 
@@ -201,7 +204,7 @@ def main(argv=None):
             except Exception as exc:  # report and go on
                 rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
             print(json.dumps(rows[-1]), flush=True)
-    previous = Path(args.out)
+    previous = Path(_results.output_path("bench_export", args))
     if previous.exists():  # keep rows of models not run this time
         ran = {r["model"] for r in rows}
         old_rows = json.loads(previous.read_text()).get("rows", [])
@@ -217,8 +220,8 @@ def main(argv=None):
         "predictor": "Paddle Inference CPU, oneDNN off, 1 thread",
         "rows": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    Path(_results.output_path("bench_export", args)).parent.mkdir(parents=True, exist_ok=True)
+    Path(_results.output_path("bench_export", args)).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ registry model and the recipe folder (fastspeech2 -> tts3, speedyspeech -> tts2,
 voc1, mb_melgan -> voc3, hifigan -> voc5, deepspeech2offline / online -> asr0, panns ->
 esc50/cls0), the dataset gives the examples folder. Results come from the zoo run
 (benchmarks/results/zoo.jsonl); configs the zoo did not export with this model (PANNs CNN6 /
-CNN10 share the esc50 recipe of CNN14) are exported and verified by this script.
+CNN10 share the esc50 recipe of CNN14) are exported and verified by this script. Writes
+results/upstream_static.local.json (with --record: the committed results/upstream_static.json).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _results  # noqa: E402
 
 HERE = Path(__file__).parent
 FAMILIES = {  # name prefix -> (registry model, recipe folder, config file)
@@ -80,7 +84,7 @@ def main(argv=None):
     ap.add_argument("--conf-dir", default=os.environ.get("SPEECH_PIR_EXPORT_CONF_DIR"))
     ap.add_argument("--readme", default=None)
     ap.add_argument("--zoo", default=str(HERE / "results" / "zoo.jsonl"))
-    ap.add_argument("--out", default=str(HERE / "results" / "upstream_static.json"))
+    _results.add_arguments(ap)
     args = ap.parse_args(argv)
     if not args.conf_dir:
         ap.error(
@@ -109,7 +113,9 @@ def main(argv=None):
                 own[(config, model)] = _export(model, conf_dir / config)
             row["status"], row["detail"] = own[(config, model)]
         rows.append(row)
-    Path(args.out).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    Path(_results.output_path("upstream_static", args)).write_text(
+        json.dumps(rows, indent=1) + "\n", encoding="utf-8"
+    )
     text = table(rows)
     print(text)
     if args.readme:
