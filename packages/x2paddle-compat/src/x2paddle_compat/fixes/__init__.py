@@ -6,6 +6,7 @@ from __future__ import annotations
 # runs the packaging fixes (priority 0) before the ones that import x2paddle's mappers.
 from . import (
     export,  # noqa: F401  (R10)
+    onnx_control,  # noqa: F401  (N20: If on run-time values, Loop)
     onnx_fixes,  # noqa: F401  (R7, R9, R15-R19)
     onnx_ops2,  # noqa: F401  (R18: run-time Reduce axes, GroupNormalization)
     onnx_quant,  # noqa: F401  (N19: quantized operators)
