@@ -207,6 +207,20 @@ def test_infer_refuses_existing_wav_before_work(exports, tmp_path, capsys, monke
     assert out.read_bytes() == b"previous result"
 
 
+def test_infer_refuses_the_default_out_wav_of_a_vocoder(exports, tmp_path, capsys, monkeypatch):
+    """Without --output a vocoder writes ./out.wav: an existing one is refused too."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out.wav").write_bytes(b"previous result")
+    mel = tmp_path / "mel.npy"
+    np.save(mel, np.random.default_rng(0).standard_normal((12, 80)).astype("float32"))
+    code, _, err = run(capsys, "infer", exports / "hifigan", "--wav", mel)
+    assert_user_error(code, err, "out.wav", "--overwrite")
+    assert (tmp_path / "out.wav").read_bytes() == b"previous result"
+    code, _, err = run(capsys, "infer", exports / "hifigan", "--wav", mel, "--overwrite")
+    assert code == 0, err
+    assert soundfile.read(tmp_path / "out.wav")[0].size > 0
+
+
 def test_infer_overwrite_replaces_only_when_complete(exports, tmp_path, capsys):
     out = tmp_path / "o.wav"
     out.write_bytes(b"previous result")

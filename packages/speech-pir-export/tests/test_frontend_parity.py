@@ -216,3 +216,61 @@ def test_deepspeech2_infer_equals_the_examples_front_end(speech, tmp_path, capsy
     ids = [int(t) for i, t in enumerate(best) if t != 0 and (i == 0 or t != best[i - 1])]
     assert len(ids) >= 3
     assert ours["token_ids"] == ids
+
+
+def test_u2_st_infer_equals_the_models_own_translate(speech, tmp_path, capsys, monkeypatch):
+    """U2-ST: the example has no test script and PaddleSpeech's STExecutor needs Kaldi
+    binaries for its features, so the reference is the recipe's front end (Transformation of
+    conf/preprocess.yaml, train=False) and the model's own decode path,
+    ``U2STModel.translate`` with the recipe's decode settings (fullsentence: beam 10, word
+    reward 0.7, maxlenratio 0.3, whole-utterance encoder): token ids must be identical."""
+    from paddlespeech.audio.transform.transformation import Transformation
+    from paddlespeech.s2t.models.u2_st import U2STModel
+    from speech_pir_export.registry.asr import ST_DECODE
+    from yacs.config import CfgNode
+
+    recipe = tmp_path / "recipe"
+    config = make_recipe(recipe, "u2_st", 80, {})
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    paddle.seed(11)
+    model = U2STModel.from_config(
+        CfgNode(dict(cfg, input_dim=80, output_dim=len(VOCAB), cmvn_file=None))
+    )
+    # random weights; <eos> pushed down a little so that hypotheses are not all empty
+    bias = model.st_decoder.output_layer.bias
+    eos = len(VOCAB) - 1
+    bias.set_value((bias.numpy() - 2.0 * (np.arange(len(VOCAB)) == eos)).astype("float32"))
+    model.eval()
+    ckpt = recipe / "exp" / "avg_1.pdparams"
+    ckpt.parent.mkdir()
+    paddle.save(model.state_dict(), str(ckpt))
+
+    ours = export_and_infer(capsys, config, ckpt, speech, tmp_path / "exp")
+
+    import soundfile
+
+    monkeypatch.chdir(recipe)
+    audio, _ = soundfile.read(str(speech), dtype="int16", always_2d=True)
+    feat = Transformation(cfg["preprocess_config"])(audio[:, 0], train=False)
+    with paddle.no_grad():
+        x = paddle.to_tensor(feat, dtype="float32").unsqueeze(0)
+        hyp = model.translate(
+            x,
+            paddle.to_tensor([feat.shape[0]], dtype="int64"),
+            beam_size=ST_DECODE["beam_size"],
+            word_reward=ST_DECODE["word_reward"],
+            maxlenratio=ST_DECODE["maxlenratio"],
+            decoding_chunk_size=-1,
+            num_decoding_left_chunks=-1,
+            simulate_streaming=False,
+        )
+    ids = [int(t) for t in hyp.numpy()[0]]
+    assert ids[-1] == eos  # translate returns the ended sequence, <eos> included
+    assert len(ids) - 1 >= 3  # a real translation, not an empty one
+    assert ours["token_ids"] == ids[:-1]
+    assert ST_DECODE == {
+        "beam_size": 10,
+        "word_reward": 0.7,
+        "maxlenratio": 0.3,
+        "decoding_chunk_size": -1,
+    }  # ted_en_zh/st1/conf/tuning/decode.yaml

@@ -82,6 +82,10 @@ def _print_verification(manifest):
                     f"max_abs={res.get('max_abs', float('nan')):.2e}"
                     f" max_rel={res.get('max_rel', float('nan')):.2e}"
                 )
+                if "failed_case" in res:
+                    detail += (
+                        f" (shape case {res['failed_case']} of {len(res.get('cases') or [0])})"
+                    )
                 print(f"  {graph:28s} {mode:10s} FAIL {detail}")
     for graph, res in ver.get("onednn_repair", {}).items():
         if res.get("ok"):
@@ -91,10 +95,17 @@ def _print_verification(manifest):
             )
         else:
             print(f"  {graph:28s} onednn     not repairable: {res.get('reason')}")
+    for graph, res in ver.get("speed", {}).items():
+        if "plain_ms" in res:
+            print(
+                f"  {graph:28s} speed      plain {res['plain_ms']:.2f} ms, oneDNN "
+                f"{res['onednn_ms']:.2f} ms -> {res['chosen']}"
+            )
     pred = manifest["predictor"]
+    used = sum(bool(g.get("onednn")) for g in (pred.get("graphs") or {}).values())
     print(
         f"  predictor settings: oneDNN {'on' if pred['onednn'] else 'off'} "
-        f"(verified={pred['verified']})"
+        f"({used} of {len(pred.get('graphs') or {})} graphs; verified={pred['verified']})"
     )
 
 

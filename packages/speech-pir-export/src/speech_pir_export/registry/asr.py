@@ -490,6 +490,8 @@ def _u2_st(cfg, ctx):
             "subsampling_rate": sub,
             "right_context": right,
             "sos_eos": vs - 1,
+            # the recipe's decode settings when its config carries them (else ST_DECODE)
+            "decode": {k: v for k, v in (c.get("decode") or {}).items() if k in ST_DECODE},
         },
     )
     return Built(model, graphs, meta)
@@ -616,29 +618,61 @@ def u2_decode(
     return list(hyps[best][0])
 
 
-def u2_st_translate(exp, feats: np.ndarray, *, beam=5, max_len=None, chunk_size=16) -> list[int]:
-    """Target token ids: beam search over ``forward_st_decoder`` (the whole prefix is
-    re-decoded each step: the exported decoder has no cache), ended by <eos>."""
+# the decode settings of PaddleSpeech's ST recipe (ted_en_zh/st1/conf/tuning/decode.yaml)
+ST_DECODE = {"beam_size": 10, "word_reward": 0.7, "maxlenratio": 0.3, "decoding_chunk_size": -1}
+
+
+def u2_st_translate(
+    exp,
+    feats: np.ndarray,
+    *,
+    beam=None,
+    word_reward=None,
+    maxlenratio=None,
+    max_len=None,
+    chunk_size=None,
+) -> list[int]:
+    """Target token ids as ``U2STModel.translate`` computes them (its ``fullsentence``
+    decoding): the encoder over the whole utterance (``decoding_chunk_size`` -1: one chunk
+    with empty caches; a positive ``chunk_size`` streams in chunks), then its beam search over
+    ``forward_st_decoder`` (the whole prefix is re-decoded each step: the exported decoder has
+    no cache) with the word reward for ended hypotheses, ``maxlen = max(int(T' * maxlenratio),
+    5)``, ``<eos>`` appended at ``maxlen``, stopping when no open hypothesis can beat the best
+    ended one. Defaults: the export's recorded decode settings, else the recipe's
+    (``ST_DECODE``). The returned ids leave out ``<eos>``."""
+    conf = {**ST_DECODE, **(exp.meta.get("decode") or {})}
+    beam = int(beam or conf["beam_size"])
+    word_reward = float(conf["word_reward"] if word_reward is None else word_reward)
+    maxlenratio = float(conf["maxlenratio"] if maxlenratio is None else maxlenratio)
+    chunk_size = int(chunk_size or conf["decoding_chunk_size"])
+    if chunk_size <= 0:  # the whole utterance in one chunk: full attention
+        chunk_size = feats.shape[1] // max(1, int(exp.meta["subsampling_rate"])) + 1
     enc = u2_encode(exp, feats, chunk_size=chunk_size)
     sos = eos = int(exp.meta["sos_eos"])
-    max_len = max_len or max(4, enc.shape[1])
-    beams = [((sos,), 0.0)]
-    done = []
-    for _ in range(max_len):
-        hyps = np.array([b[0] for b in beams], np.int64)
-        lens = np.full(len(beams), hyps.shape[1], np.int64)
-        lp = exp.run(hyps, lens, enc, graph="forward_st_decoder")[0][:, -1]
-        cand = []
-        for i, (prefix, score) in enumerate(beams):
-            for tok in np.argsort(-lp[i], kind="stable")[:beam]:
-                cand.append((prefix + (int(tok),), score + float(lp[i, tok])))
-        cand.sort(key=lambda c: c[1], reverse=True)
-        beams = []
-        for prefix, score in cand:
-            (done if prefix[-1] == eos else beams).append((prefix, score))
-            if len(beams) == beam:
-                break
-        if not beams or (done and max(d[1] for d in done) >= beams[0][1]):
+    maxlen = int(max_len) if max_len else max(int(enc.shape[1] * maxlenratio), 5)
+    hyps = [((sos,), 0.0)]
+    ended, best_ended = [], -np.inf
+    for i in range(1, maxlen + 1):
+        ys = np.array([h[0] for h in hyps], np.int64)
+        lens = np.full(len(hyps), i, np.int64)
+        logp = exp.run(ys, lens, enc, graph="forward_st_decoder")[0][:, -1]
+        kept = []
+        for j, (yseq, score) in enumerate(hyps):
+            top = np.argsort(-logp[j], kind="stable")[:beam]
+            kept += [(yseq + (int(t),), score + float(logp[j, t])) for t in top]
+            kept = sorted(kept, key=lambda h: -h[1])[:beam]
+        if i == maxlen:
+            kept = [(yseq + (eos,), score) for yseq, score in kept]
+        remained = []
+        for yseq, score in kept:
+            if yseq[-1] == eos:
+                score += (i - 1) * word_reward
+                best_ended = max(best_ended, score)
+                ended.append((yseq, score))
+            elif score + maxlen * word_reward > best_ended:
+                remained.append((yseq, score))
+        if not remained:
             break
-    best = max(done or beams, key=lambda c: c[1])[0]
+        hyps = remained
+    best = max(ended, key=lambda h: h[1])[0]
     return [t for t in best[1:] if t != eos]
