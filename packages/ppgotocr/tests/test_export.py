@@ -1,5 +1,6 @@
 """Paddle Inference export: the predictor's greedy tokens equal dygraph's and transformers',
-the start-up check falls back from oneDNN, and a damaged export is refused."""
+kernels are verified then chosen by speed (and recorded), the start-up check falls back from
+oneDNN, and a damaged export is refused."""
 
 from __future__ import annotations
 
@@ -26,10 +27,65 @@ def test_start_up_check_passes(infer_pipe):
     model = infer_pipe.model
     assert model.probe_diff <= 1e-4
     assert set(model.predictors) == {"vision", "decoder"}
-    accepted = [
-        a for a in model.attempts if a.get("max_rel_diff") is not None and a["max_rel_diff"] <= 1e-4
-    ]
-    assert {a["program"] for a in accepted} == {"vision", "decoder"}
+    assert model.recorded  # the export chose the kernels and recorded the choice
+    for name, choice in model.choices.items():
+        chosen = choice["chosen"]
+        assert choice["verified"][chosen]["ok"], name
+    # the decoder step is checked on every recorded call: prefill and two decode steps
+    assert len(model.choices["decoder"]["verified"]["plain"]["cases"]) == 3
+
+
+def _copy_without_choice(exported, tmp_path):
+    import shutil
+
+    from ppgotocr.inference_kernels import KERNELS_NAME
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    (copy / KERNELS_NAME).unlink()
+    return copy
+
+
+def test_kernels_chosen_by_speed_and_tokens_unchanged(
+    pipe, exported, images, tmp_path, monkeypatch
+):
+    """Among verified configurations the faster one runs: with oneDNN timed twice as fast
+    (simulated), every program whose oneDNN predictor passed the probe runs on oneDNN, and the
+    greedy tokens stay those of dygraph."""
+    from ppgotocr import _predictor, export
+    from ppgotocr.inference_kernels import KERNELS_NAME
+
+    copy = _copy_without_choice(exported, tmp_path)
+
+    def time(self, graph, candidates, cases, **kw):
+        return {"ok": True, "medians": [0.002 if s.onednn else 0.004 for s in candidates]}
+
+    monkeypatch.setattr(_predictor.Worker, "time", time)
+    model = export.InferenceModel(copy)
+    assert not model.recorded and (copy / KERNELS_NAME).is_file()
+    for name, choice in model.choices.items():
+        onednn_ok = choice["verified"]["onednn"].get("ok")
+        assert model.onednn[name] == bool(onednn_ok), (name, choice)
+        if onednn_ok:
+            assert choice["seconds"] == {"plain": 0.004, "onednn": 0.002}
+    p = pipe.prepare(images[1])
+    infer = GotOcrPipeline(model, pipe.tokenizer)
+    assert infer.generate_ids([p], 24) == pipe.generate_ids([p], 24)
+    # the next start reads the recorded choice instead of timing again
+    again = export.InferenceModel(copy)
+    assert again.recorded and again.onednn == model.onednn
+
+
+def test_decoder_cache_grows_past_a_block(pipe, infer_pipe, images):
+    """More new tokens than the free slots of the first cache block: the cache grows once
+    and the tokens stay those of dygraph."""
+    from ppgotocr.export import CACHE_BLOCK
+
+    p = pipe.prepare(images[0], no_repeat_ngram_size=0)
+    free = -(-(len(p.input_ids) + 1) // CACHE_BLOCK) * CACHE_BLOCK - len(p.input_ids)
+    n = free + 8
+    ours = infer_pipe.generate_ids([p], n)
+    assert ours == pipe.generate_ids([p], n)
 
 
 @pytest.mark.parametrize(
@@ -63,34 +119,28 @@ def test_greedy_tokens_equal_transformers(tiny, infer_pipe, images):
     assert n > 0 and ours[0] == ref[:n]
 
 
-def test_onednn_disagreement_falls_back_to_plain_kernels(exported, monkeypatch, capsys):
+def test_onednn_disagreement_falls_back_to_plain_kernels(exported, tmp_path, monkeypatch, capsys):
     """A oneDNN predictor that runs but returns wrong numbers (the 3.3.1 defect), simulated:
-    the first attempt's check reports a large difference; the runner must fall back."""
-    from ppgotocr import export
+    every oneDNN check in the worker reports a large difference; the runner must fall back."""
+    from ppgotocr import _predictor, export
 
-    real_check, real_create = export.InferenceModel._check_program, export.InferenceModel._create
+    copy = _copy_without_choice(exported, tmp_path)
+    real_check = _predictor.Worker.check_cases
 
-    def create(self, name, onednn):
-        self._asked_onednn = onednn
-        return real_create(self, name, False)  # oneDNN itself fails on this tiny graph here
+    def check_cases(self, graph, settings, cases, tolerance=1e-4, **kw):
+        res = real_check(self, graph, settings, cases, tolerance, **kw)
+        if settings.onednn:
+            return {"ok": False, "max_rel": 1.0, "reason": "simulated disagreement"}
+        return res
 
-    def check(self, name, predictor, probe, expected):
-        diff = real_check(self, name, predictor, probe, expected)
-        return 1.0 if self._asked_onednn else diff
-
-    monkeypatch.setattr(export.InferenceModel, "_check_program", check)
-    monkeypatch.setattr(export.InferenceModel, "_create", create)
-    model = export.InferenceModel(exported)
+    monkeypatch.setattr(_predictor.Worker, "check_cases", check_cases)
+    model = export.InferenceModel(copy)
     assert model.onednn == {"vision": False, "decoder": False} and model.probe_diff <= 1e-4
-    assert [a.get("max_rel_diff") for a in model.attempts] == [
-        1.0,
-        model.probe_diffs["vision"],
-        1.0,
-        model.probe_diffs["decoder"],
-    ]
+    for choice in model.choices.values():
+        assert choice["verified"]["onednn"]["reason"] == "simulated disagreement"
     assert "using the plain CPU kernels" in capsys.readouterr().err
     with pytest.raises(Exception, match="no predictor configuration reproduces"):
-        export.InferenceModel(exported, mode="onednn")
+        export.InferenceModel(copy, mode="onednn")
 
 
 def test_damaged_export_is_refused(exported, tmp_path, capsys):
@@ -99,7 +149,7 @@ def test_damaged_export_is_refused(exported, tmp_path, capsys):
     bad = tmp_path / "bad"
     shutil.copytree(exported, bad)
     probe = dict(np.load(bad / "probe.npz"))
-    probe["expected_1"] = probe["expected_1"] + 1.0  # the stored answer no longer matches
+    probe["decoder_0_out_0"] = probe["decoder_0_out_0"] + 1.0  # the stored answer is wrong
     np.savez(bad / "probe.npz", **probe)
     assert main(["ocr", "x.png", "--model", str(bad), "--inference"]) == 2  # missing input first
     page = tmp_path / "p.png"

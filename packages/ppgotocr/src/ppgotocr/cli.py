@@ -19,7 +19,6 @@ COLORS = ("red", "green", "blue")
 
 # --------------------------------------------------------------------------- ocr
 def _cmd_ocr(args) -> int:
-    from .processing import SYSTEM_CHAT, SYSTEM_TRAIN
     from .render import OUTPUT_FORMATS, format_for_path, format_output
 
     if args.max_new_tokens <= 0:
@@ -41,13 +40,41 @@ def _cmd_ocr(args) -> int:
         prepare_output(path, overwrite=args.overwrite, kind="file")
     assert all(fmt in OUTPUT_FORMATS for _, fmt in targets)
 
+    from ._paddle import native_stdout_to_stderr
+
+    # Paddle's own lines on file descriptor 1 (oneDNN checks of the predictor) never reach
+    # stdout, which carries only the result: dropped, or sent to stderr with --verbose
+    with native_stdout_to_stderr(True, discard=not args.verbose):
+        names, texts, predictor = _recognise(args)
+    results = list(zip(names, texts))
+    for path, fmt in targets:
+        write_text(path, format_output(results, fmt), overwrite=args.overwrite)
+        print(f"wrote {path} ({fmt})", file=sys.stderr)
+    if args.json:
+        import json
+
+        doc = {
+            "model": str(args.model),
+            "inference": predictor,
+            "pages": [{"name": n, "text": t} for n, t in results],
+        }
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+    elif not args.output:
+        sys.stdout.write(format_output(results, "text"))
+    return 0
+
+
+def _recognise(args):
+    """(page names, texts, predictor description or None) of the ``ocr`` command."""
     from .documents import load_pages
     from .pipeline import GotOcrPipeline
+    from .processing import SYSTEM_CHAT, SYSTEM_TRAIN
 
     if args.inference:
         pipe = GotOcrPipeline.from_inference(args.model, mode=args.onednn, verbose=args.verbose)
         print(
-            f"Paddle Inference, checked against the exported model at start-up: "
+            "Paddle Inference, kernels verified against the exported model and chosen by "
+            f"speed: "
             f"{pipe.model.describe()}",
             file=sys.stderr,
         )
@@ -88,13 +115,7 @@ def _cmd_ocr(args) -> int:
             progress=True,
             system=system,
         )
-    results = list(zip(names, texts))
-    for path, fmt in targets:
-        write_text(path, format_output(results, fmt), overwrite=args.overwrite)
-        print(f"wrote {path} ({fmt})", file=sys.stderr)
-    if not args.output:
-        sys.stdout.write(format_output(results, "text"))
-    return 0
+    return names, texts, (pipe.model.describe() if args.inference else None)
 
 
 def _bar(total: int, desc: str):
@@ -236,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--onednn",
         choices=["auto", "onednn", "plain"],
         default="auto",
-        help="with --inference: oneDNN kernels, falling back to the plain CPU ones when the "
-        "start-up check disagrees (auto, default), or force one",
+        help="with --inference: auto (default) checks the plain CPU kernels and oneDNN against "
+        "the exported model per program and runs the faster verified one (chosen at export, "
+        "recorded in the folder); onednn or plain: only that one, still checked",
     )
     p.add_argument(
         "--type",
@@ -267,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="text, markdown, or html (a page that renders Markdown and LaTeX offline)",
     )
     p.add_argument("--render", metavar="OUT.html", help="also write the rendered HTML page")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"model", "inference", "pages": [{"name", "text"}]} as JSON on stdout '
+        "instead of text (also with -o)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--max-new-tokens", type=int, default=4096, help="default %(default)s")
     p.add_argument(

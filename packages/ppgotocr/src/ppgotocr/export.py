@@ -4,18 +4,24 @@ Two programs are written:
 
 * ``vision``: ``pixel_values [1, 3, S, S]`` -> ``image_features [1, T, D]`` (vision tower and
   projector; one view per call, the runner loops over views).
-* ``decoder``: one step of the Qwen2 decoder with a KV cache. Inputs ``input_ids [B, L]``,
-  ``embeds_override [B, L, D]`` and ``override_mask [B, L, 1]`` (image features replace the
-  token embeddings where the mask is 1), ``attention_mask [B, P + L]``, ``position_ids
-  [B, L]``, ``past_key`` / ``past_value [layers, B, kv_heads, P, head_dim]``; outputs the last
-  position's float32 logits ``[B, vocab]`` and the grown cache. Batch, length and cache
-  length are dynamic; prefill passes a one-slot cache whose mask entry is 0, so one program
-  (and one copy of the weights) serves both phases.
+* ``decoder``: one step of the Qwen2 decoder over a **preallocated KV cache**. Inputs
+  ``input_ids [B, L]``, ``embeds_override [B, L, D]`` and ``override_mask [B, L, 1]`` (image
+  features replace the token embeddings where the mask is 1), ``attention_mask [B, C + L]``
+  (which of the C cache slots hold a token, then the L new positions), ``position_ids [B, L]``,
+  ``write_index [1]`` (the slot of the first new token), ``cache_key`` / ``cache_value
+  [layers, B, kv_heads, C, head_dim]``; outputs the last position's float32 logits
+  ``[B, vocab]`` and the cache with the L new keys and values written at ``write_index``.
+  The cache keeps its capacity C from step to step (it grows in blocks of
+  :data:`CACHE_BLOCK` slots when full), so every decode step has the same shapes and oneDNN
+  does not build its primitives again at each step. Prefill is the same program with an empty
+  cache, so the weights are stored once.
 
-Paddle 3.3.1's CPU predictor with oneDNN can return silently wrong numbers. The export stores
-a probe (inputs and the dygraph model's outputs for one view, a two-row prefill and two decode
-steps); :class:`InferenceModel` runs it at start-up and falls back from oneDNN to the plain
-CPU kernels when oneDNN disagrees, and refuses to run when neither agrees.
+Paddle 3.3.1's CPU predictor with oneDNN can return silently wrong numbers, and where it is
+right it is not always faster. The export stores a probe (the dygraph model's inputs and
+outputs for one view and for every decoder call of a left-padded two-row prefill with image
+features and two decode steps). :class:`InferenceModel` checks each program's candidate
+configurations (plain CPU kernels, oneDNN) against the probe in a separate process, then runs
+the fastest verified one (``inference_kernels``); the choice is made at export and recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from .configuration_got_ocr2 import GotOcr2Config
 META_NAME = "ppgotocr_inference.json"
 PROBE_NAME = "probe.npz"
 FORMAT_TAG = "ppgotocr-inference"
+EXPORT_VERSION = 2  # 2: decoder over a preallocated cache, probe of every decoder call
+CACHE_BLOCK = 64  # cache slots are added in blocks of this many
 PROBE_RTOL = 1e-4  # of the largest magnitude; fp32 agrees to ~1e-6, the oneDNN defect is O(1)
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -63,7 +71,6 @@ def _programs(model):
         def __init__(self, model):
             super().__init__()
             self.model = model
-            self.num_layers = model.config.text.num_hidden_layers
 
         def forward(
             self,
@@ -72,15 +79,19 @@ def _programs(model):
             override_mask,
             attention_mask,
             position_ids,
-            past_key,
-            past_value,
+            write_index,
+            cache_key,
+            cache_value,
         ):
             lm = self.model.language_model
             embeds = lm.embed_tokens(input_ids)
             x = paddle.where(override_mask > 0.5, embeds_override, embeds)
-            length = paddle.shape(input_ids)[1]
-            total = paddle.shape(attention_mask)[1]
-            q_pos = paddle.arange(length, dtype="int64").unsqueeze(1) + (total - length)
+            length = paddle.shape(input_ids)[1].astype("int64")
+            capacity = paddle.shape(cache_key)[3].astype("int64")
+            total = capacity + length
+            # keys are [C cache slots, L new]: every slot is before every new position, so the
+            # causal part only orders the new positions among themselves
+            q_pos = paddle.arange(length, dtype="int64").unsqueeze(1) + capacity
             k_pos = paddle.arange(total, dtype="int64").unsqueeze(0)
             causal = paddle.where(
                 k_pos > q_pos,
@@ -90,11 +101,21 @@ def _programs(model):
             pad = (1.0 - attention_mask.astype("float32"))[:, None, None, :] * -1e30
             mask = paddle.clip(causal[None, None] + pad, min=float(np.finfo(np.float32).min))
             cos, sin = lm.rotary(position_ids)
+            # slot s takes new position s - write_index (a gather from the layer's [cache, new]
+            # keys), where write_index <= s < write_index + L; other slots keep their value
+            slots = paddle.arange(capacity, dtype="int64")
+            offset = slots - write_index
+            source = capacity + paddle.minimum(
+                paddle.maximum(offset, paddle.zeros_like(offset)), length - 1
+            )
+            written = ((offset >= 0) & (offset < length)).reshape([1, 1, -1, 1])
             keys, values = [], []
             for i, layer in enumerate(lm.layers):
-                x, (k, v) = layer(x, cos, sin, mask, (past_key[i], past_value[i]))
-                keys.append(k)
-                values.append(v)
+                x, (k, v) = layer(x, cos, sin, mask, (cache_key[i], cache_value[i]))
+                keys.append(paddle.where(written, paddle.gather(k, source, axis=2), cache_key[i]))
+                values.append(
+                    paddle.where(written, paddle.gather(v, source, axis=2), cache_value[i])
+                )
             hidden = lm.norm(x)[:, -1, :]
             return self.model.logits(hidden), paddle.stack(keys), paddle.stack(values)
 
@@ -126,42 +147,70 @@ def _probe_inputs(config: GotOcr2Config, seed: int = 0) -> dict:
     }
 
 
+def _round_up(n: int, block: int) -> int:
+    return -(-n // block) * block
+
+
 class _Stepper:
-    """Runs prefill / decode through a ``step`` callable (dygraph or predictor), carrying the
-    stacked cache, the mask and positions exactly as ``greedy_generate`` expects."""
+    """Runs prefill / decode through a ``step`` callable (dygraph or predictor) over a
+    preallocated cache, taking the dense mask and positions ``greedy_generate`` passes.
+
+    The cache has C slots (a multiple of :data:`CACHE_BLOCK`, at least one block free after
+    the prompt); tokens are written in order, so slot i holds the i-th position of the dense
+    mask and ``slot_mask`` is that mask's prefix. When the slots run out the cache grows by a
+    block (the only steps whose shapes change)."""
 
     def __init__(self, step, config: GotOcr2Config):
         self.step, self.config = step, config
-        self.keys = self.values = None
+        self.keys = self.values = self.slot_mask = None
+        self.used = 0
+
+    def _grow(self, need: int) -> None:
+        capacity = self.keys.shape[3]
+        if need <= capacity:
+            return
+        extra = _round_up(need, CACHE_BLOCK) - capacity
+        pad = [(0, 0)] * 3 + [(0, extra), (0, 0)]
+        self.keys, self.values = np.pad(self.keys, pad), np.pad(self.values, pad)
+        self.slot_mask = np.pad(self.slot_mask, [(0, 0), (0, extra)])
+
+    def _run(self, ids, override, override_mask, mask, positions) -> np.ndarray:
+        length = ids.shape[1]
+        self._grow(self.used + length)
+        full_mask = np.concatenate([self.slot_mask, mask[:, -length:]], axis=1)
+        logits, self.keys, self.values = self.step(
+            ids.astype(np.int64),
+            override,
+            override_mask,
+            full_mask.astype(np.int64),
+            positions.astype(np.int64),
+            np.array([self.used], np.int64),
+            self.keys,
+            self.values,
+        )
+        self.slot_mask[:, self.used : self.used + length] = mask[:, -length:]
+        self.used += length
+        return logits
 
     def prefill(
         self, ids: np.ndarray, mask: np.ndarray, override: np.ndarray, override_mask: np.ndarray
     ) -> np.ndarray:
         layers, kv, hd = _cache_spec(self.config)
         b = ids.shape[0]
-        zeros = np.zeros((layers, b, kv, 1, hd), np.float32)
-        full_mask = np.concatenate([np.zeros((b, 1), np.int64), mask], axis=1)
+        capacity = _round_up(ids.shape[1] + 1, CACHE_BLOCK)
+        self.keys = np.zeros((layers, b, kv, capacity, hd), np.float32)
+        self.values = np.zeros_like(self.keys)
+        self.slot_mask = np.zeros((b, capacity), np.int64)
+        self.used = 0
         pos = np.cumsum(mask, axis=-1) - 1
         pos = np.where(mask.astype(bool), pos, 1).astype(np.int64)
-        logits, self.keys, self.values = self.step(
-            ids.astype(np.int64), override, override_mask, full_mask, pos, zeros, zeros
-        )
-        return logits
+        return self._run(ids, override, override_mask, mask, pos)
 
     def decode(self, tokens: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        b = tokens.shape[0]
+        b, length = tokens.shape
         d = self.config.text.hidden_size
-        full_mask = np.concatenate([np.zeros((b, 1), np.int64), mask], axis=1)
-        logits, self.keys, self.values = self.step(
-            tokens.astype(np.int64),
-            np.zeros((b, tokens.shape[1], d), np.float32),
-            np.zeros((b, tokens.shape[1], 1), np.float32),
-            full_mask,
-            positions.astype(np.int64),
-            self.keys,
-            self.values,
-        )
-        return logits
+        zeros = np.zeros((b, length, d), np.float32)
+        return self._run(tokens, zeros, np.zeros((b, length, 1), np.float32), mask, positions)
 
 
 def _splice(ids: np.ndarray, features: np.ndarray | None, image_token_id: int, d: int):
@@ -195,8 +244,75 @@ def _run_probe(vision_step, stepper: _Stepper, probe: dict, config: GotOcr2Confi
     return outs
 
 
-def export_inference(model_dir, out_dir, overwrite: bool = False) -> Path:
-    """Export ``model_dir`` (any supported layout) to a Paddle Inference folder."""
+class _Recorder:
+    """Wraps a step callable and keeps every call's inputs and outputs (the probe's cases)."""
+
+    def __init__(self, step):
+        self.step, self.calls = step, []
+
+    def __call__(self, *arrays):
+        outs = [np.asarray(o) for o in self.step(*arrays)]
+        self.calls.append(([np.asarray(a).copy() for a in arrays], [o.copy() for o in outs]))
+        return outs
+
+
+def save_probe(path: Path, pixel_values, features, calls) -> None:
+    arrays = {"vision_in_0": pixel_values, "vision_out_0": features}
+    for i, (ins, outs) in enumerate(calls):
+        arrays.update({f"decoder_{i}_in_{j}": a for j, a in enumerate(ins)})
+        arrays.update({f"decoder_{i}_out_{j}": a for j, a in enumerate(outs)})
+    np.savez(path, **arrays)
+
+
+def load_probe(path: Path) -> dict:
+    """``{"vision": [case], "decoder": [case, ...]}`` with ``case = (feeds, reference)``."""
+    with np.load(path) as z:
+        data = {k: z[k] for k in z.files}
+
+    def case(stem: str):
+        ins = sum(k.startswith(f"{stem}_in_") for k in data)
+        outs = sum(k.startswith(f"{stem}_out_") for k in data)
+        return (
+            [data[f"{stem}_in_{j}"] for j in range(ins)],
+            [data[f"{stem}_out_{j}"] for j in range(outs)],
+        )
+
+    decoder, i = [], 0
+    while f"decoder_{i}_in_0" in data:
+        decoder.append(case(f"decoder_{i}"))
+        i += 1
+    return {"vision": [case("vision")], "decoder": decoder}
+
+
+def choose_kernels(folder: Path, probe: dict, mode: str, threads: int) -> dict:
+    """Per program: the verified configuration, the fastest when several are verified
+    (``inference_kernels.choose_program``). The decoder is verified on every probe call
+    (prefill and decode steps) and timed on the decode steps."""
+    from .inference_kernels import choose_program
+
+    programs = {}
+    for name in ("vision", "decoder"):
+        cases = probe[name]
+        timing = [c for c in cases if c[0][0].shape[1] == 1] if name == "decoder" else None
+        with native_stdout_to_stderr(True, discard=True):
+            programs[name] = choose_program(
+                str(folder / name),
+                cases,
+                timing_cases=timing or None,
+                mode=mode,
+                threads=threads,
+                tolerance=PROBE_RTOL,
+                repeats=5 if name == "decoder" else 2,
+                warmup=1,
+            )
+    return programs
+
+
+def export_inference(
+    model_dir, out_dir, overwrite: bool = False, threads: int = 1, choose: bool = True
+) -> Path:
+    """Export ``model_dir`` (any supported layout) to a Paddle Inference folder; with
+    ``choose``, verify and time each program's kernels here and record the choice."""
     out_dir = prepare_output(out_dir, overwrite=overwrite)
     paddle = require_paddle()
     from .convert import check_tokenizer
@@ -226,7 +342,8 @@ def export_inference(model_dir, out_dir, overwrite: bool = False) -> Path:
             return [o.numpy() for o in decoder(*(paddle.to_tensor(a) for a in arrays))]
 
     probe = _probe_inputs(config)
-    expected = _run_probe(eager_vision, _Stepper(eager_step, config), probe, config)
+    recorder = _Recorder(eager_step)
+    features = _run_probe(eager_vision, _Stepper(recorder, config), probe, config)[0]
 
     layers, kv, hd = _cache_spec(config)
     d, s = config.text.hidden_size, config.vision.image_size
@@ -238,33 +355,24 @@ def export_inference(model_dir, out_dir, overwrite: bool = False) -> Path:
         spec([None, None, 1], "float32", "override_mask"),
         spec([None, None], "int64", "attention_mask"),
         spec([None, None], "int64", "position_ids"),
-        spec([layers, None, kv, None, hd], "float32", "past_key"),
-        spec([layers, None, kv, None, hd], "float32", "past_value"),
+        spec([1], "int64", "write_index"),
+        spec([layers, None, kv, None, hd], "float32", "cache_key"),
+        spec([layers, None, kv, None, hd], "float32", "cache_value"),
     ]
     chunking = VisionAttention.chunk_queries
     VisionAttention.chunk_queries = False  # one matmul per map: shapes must not depend on data
     try:
-        with (
-            atomic_dir(out_dir, overwrite=overwrite) as tmp,
-            native_stdout_to_stderr(),
-            warnings.catch_warnings(),
-        ):
-            # tracing warns about tensor attributes the program does not use
-            warnings.filterwarnings("ignore", message="Tensor do not have 'place'")
-            for name, layer, input_spec in (
-                ("vision", vision, vision_spec),
-                ("decoder", decoder, decoder_spec),
-            ):
-                static = paddle.jit.to_static(layer, input_spec=input_spec, full_graph=True)
-                paddle.jit.save(static, str(tmp / name))
-            arrays = {
-                "pixel_values": probe["pixel_values"],
-                "steps": probe["steps"],
-                "prompt_short": np.array(probe["prompts"][0], np.int64),
-                "prompt_long": np.array(probe["prompts"][1], np.int64),
-            }
-            arrays.update({f"expected_{i}": e for i, e in enumerate(expected)})
-            np.savez(tmp / PROBE_NAME, **arrays)
+        with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+            with native_stdout_to_stderr(), warnings.catch_warnings():
+                # tracing warns about tensor attributes the program does not use
+                warnings.filterwarnings("ignore", message="Tensor do not have 'place'")
+                for name, layer, input_spec in (
+                    ("vision", vision, vision_spec),
+                    ("decoder", decoder, decoder_spec),
+                ):
+                    static = paddle.jit.to_static(layer, input_spec=input_spec, full_graph=True)
+                    paddle.jit.save(static, str(tmp / name))
+            save_probe(tmp / PROBE_NAME, probe["pixel_values"], features, recorder.calls)
             cfg = config.to_dict()
             cfg["format"] = FORMAT_TAG
             (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
@@ -277,11 +385,19 @@ def export_inference(model_dir, out_dir, overwrite: bool = False) -> Path:
                 if p.suffix in (".json", ".pdmodel") and p.stem in ("vision", "decoder")
             }
             meta = {
+                "export_version": EXPORT_VERSION,
                 "programs": files,
                 "probe_rtol": PROBE_RTOL,
+                "cache_block": CACHE_BLOCK,
                 "paddle_version": paddle.__version__,
             }
             (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+            if choose:
+                from .inference_kernels import machine_signature, record
+
+                programs = choose_kernels(tmp, load_probe(tmp / PROBE_NAME), "auto", threads)
+                if all(p.get("ok") for p in programs.values()):
+                    record(tmp, machine_signature(threads, "auto"), programs)
     finally:
         VisionAttention.chunk_queries = chunking
     return out_dir
@@ -289,14 +405,19 @@ def export_inference(model_dir, out_dir, overwrite: bool = False) -> Path:
 
 class InferenceModel:
     """A ``GotOcr2ForConditionalGeneration`` look-alike backed by two Paddle Inference
-    predictors, checked against the stored probe when it starts.
+    predictors whose kernels were verified against the stored probe.
 
-    ``mode``: ``"auto"`` (oneDNN, falling back to the plain CPU kernels when the probe
-    disagrees), ``"onednn"`` or ``"plain"``.
+    ``mode``: ``"auto"`` (plain CPU kernels and oneDNN are both checked against the probe in a
+    separate process; the faster verified one runs, oneDNN only when more than 5 % faster),
+    ``"onednn"`` or ``"plain"`` (only that one, still checked). The choice is read from the
+    export's ``kernels.json`` when it was made on this machine with the same Paddle, threads and
+    mode; otherwise it is made now and recorded there when the folder is writable.
     """
 
     def __init__(self, folder, mode: str = "auto", threads: int = 1, verbose: bool = False):
-        if mode not in ("auto", "onednn", "plain"):
+        from .inference_kernels import MODES, load_recorded, machine_signature, record
+
+        if mode not in MODES:
             raise ValueError("mode must be auto, onednn or plain")
         self.paddle = require_paddle()
         self.dir = Path(folder)
@@ -308,113 +429,107 @@ class InferenceModel:
                 self.dir,
             )
         self.meta = read_json_object(meta_path, "export description")
+        if self.meta.get("export_version") != EXPORT_VERSION:
+            raise UserError(
+                "exported by an older ppgotocr (its decoder program has no preallocated cache); "
+                "export the model again with `ppgotocr export MODEL OUT --overwrite`",
+                self.dir,
+            )
         cfg = read_json_object(self.dir / "config.json", "config")
         cfg["format"] = "ppgotocr"
         self.config = GotOcr2Config.from_dict(cfg, self.dir / "config.json")
         self.threads, self.verbose = threads, verbose
-        self.attempts: list[dict] = []
-        with np.load(self.dir / PROBE_NAME) as z:
-            probe = {
-                "pixel_values": z["pixel_values"],
-                "steps": z["steps"],
-                "prompts": [z["prompt_short"].tolist(), z["prompt_long"].tolist()],
-            }
-            expected = [z[f"expected_{i}"] for i in range(4)]
-        tolerance = self.meta.get("probe_rtol", PROBE_RTOL)
-        order = {"auto": [True, False], "onednn": [True], "plain": [False]}[mode]
-        # each program gets its own kernels: oneDNN where it reproduces the probe
-        self.predictors, self.onednn, self.probe_diffs = {}, {}, {}
-        for name in ("vision", "decoder"):
-            for onednn in order:
-                try:
-                    with native_stdout_to_stderr(not verbose):
-                        predictor = self._create(name, onednn)
-                        diff = self._check_program(name, predictor, probe, expected)
-                except Exception as exc:  # a oneDNN pass may also fail outright
-                    self.attempts.append(
-                        {
-                            "program": name,
-                            "onednn": onednn,
-                            "error": f"{type(exc).__name__}: {exc}"[:300],
-                        }
+        signature = machine_signature(threads, mode)
+        probe = load_probe(self.dir / PROBE_NAME)
+        self.choices = load_recorded(self.dir, signature)
+        self.recorded = self.choices is not None
+        if self.recorded and not self._start(probe, mode):
+            # recorded on this machine, but its predictors no longer reproduce the probe
+            self.recorded = False
+        if not self.recorded:
+            self.choices = choose_kernels(self.dir, probe, mode, threads)
+            for name, choice in self.choices.items():
+                if not choice.get("ok"):
+                    raise UserError(
+                        f"no predictor configuration reproduces the exported probe "
+                        f"of the {name} program: {choice.get('verified')}",
+                        self.dir,
                     )
-                    continue
-                self.attempts.append({"program": name, "onednn": onednn, "max_rel_diff": diff})
-                if diff <= tolerance:
-                    self.predictors[name], self.onednn[name] = predictor, onednn
-                    self.probe_diffs[name] = diff
-                    break
-            else:
+            if not self._start(probe, mode):
                 raise UserError(
-                    f"no predictor configuration reproduces the exported probe "
-                    f"of the {name} program: {self.attempts}",
+                    f"the predictors verified in a separate process disagree with the exported "
+                    f"probe in this one: {self.probe_diffs}",
                     self.dir,
                 )
-            if order[0] and not self.onednn[name]:
-                failed = next(a for a in self.attempts if a["program"] == name)
-                print(
-                    f"ppgotocr: the oneDNN predictor of the {name} program failed or "
-                    f"disagreed with the model it was exported from ({failed}); using the "
-                    "plain CPU kernels for it",
-                    file=sys.stderr,
-                )
+            record(self.dir, signature, self.choices)
         self.probe_diff = max(self.probe_diffs.values())
 
+    def _start(self, probe: dict, mode: str) -> bool:
+        """Create each program's predictor with its chosen settings and check it against the
+        probe in this process (it was verified in a worker, which a crash cannot take down)."""
+        from ._predictor import Settings, compare, create_predictor, run_predictor
+
+        self.predictors, self.onednn, self.probe_diffs = {}, {}, {}
+        ok = True
+        for name in ("vision", "decoder"):
+            choice = self.choices.get(name) or {}
+            try:
+                settings = Settings.from_dict(choice["settings"])
+            except (KeyError, TypeError, ValueError):
+                return False
+            with native_stdout_to_stderr(True, discard=not self.verbose):
+                predictor = create_predictor(str(self.dir / name), settings, verbose=self.verbose)
+                worst = 0.0
+                for feeds, reference in probe[name]:
+                    res = compare(reference, run_predictor(predictor, feeds), PROBE_RTOL)
+                    ok = ok and res["ok"]
+                    worst = max(worst, res.get("max_rel", float("inf")))
+            self.predictors[name], self.onednn[name] = predictor, settings.onednn
+            self.probe_diffs[name] = worst
+            onednn_check = (choice.get("verified") or {}).get("onednn")
+            if (
+                ok
+                and not self.recorded
+                and mode == "auto"
+                and onednn_check is not None
+                and not onednn_check.get("ok")
+            ):
+                print(
+                    f"ppgotocr: the oneDNN predictor of the {name} program failed or "
+                    f"disagreed with the model it was exported from ({onednn_check}); using "
+                    "the plain CPU kernels for it",
+                    file=sys.stderr,
+                )
+        return ok
+
     def describe(self) -> str:
-        """e.g. ``vision: plain CPU kernels (max rel. diff 0.0e+00), decoder: oneDNN (...)``."""
+        """e.g. ``vision: plain CPU kernels (chosen by speed: plain 4.1 ms, onednn 9.8 ms)``."""
+        from .inference_kernels import summary
+
         return ", ".join(
-            f"{n}: {'oneDNN' if self.onednn[n] else 'plain CPU kernels'} "
-            f"(max relative difference {self.probe_diffs[n]:.1e})"
+            f"{n}: {summary(self.choices[n])}, max relative difference "
+            f"{self.probe_diffs[n]:.1e}" + (" (recorded)" if self.recorded else "")
             for n in ("vision", "decoder")
         )
 
     # -- predictors
-    def _create(self, name: str, onednn: bool):
-        inference = self.paddle.inference
-        config = inference.Config(
-            str(self.dir / self.meta["programs"][name]), str(self.dir / f"{name}.pdiparams")
-        )
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(self.threads)
-        if onednn:
-            config.enable_mkldnn()
-        else:
-            config.disable_mkldnn()
-        if not self.verbose:
-            config.disable_glog_info()
-        return inference.create_predictor(config)
-
     @staticmethod
     def _run(predictor, *arrays):
-        for name, array in zip(predictor.get_input_names(), arrays):
-            predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(array))
-        predictor.run()
-        return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+        from ._predictor import run_predictor
 
-    def _vision(self, predictors, pixels: np.ndarray) -> np.ndarray:
+        return run_predictor(predictor, list(arrays))
+
+    def _vision(self, pixels: np.ndarray) -> np.ndarray:
+        predictor = self.predictors["vision"]
         return np.concatenate(
-            [self._run(predictors["vision"], pixels[i : i + 1])[0] for i in range(pixels.shape[0])]
-        )
-
-    def _check_program(self, name: str, predictor, probe: dict, expected: list) -> float:
-        """Largest difference from the stored dygraph outputs, relative to their magnitude.
-        The decoder is fed the stored image features, so each program is judged alone."""
-        if name == "vision":
-            outs = [self._vision({"vision": predictor}, probe["pixel_values"])]
-            refs = expected[:1]
-        else:
-            stepper = _Stepper(lambda *a: self._run(predictor, *a), self.config)
-            outs = _run_probe(lambda _: expected[0], stepper, probe, self.config)[1:]
-            refs = expected[1:]
-        return max(
-            float(np.abs(o - e).max() / max(np.abs(e).max(), 1e-30)) for o, e in zip(outs, refs)
+            [self._run(predictor, pixels[i : i + 1])[0] for i in range(len(pixels))]
         )
 
     # -- the model interface the pipeline and greedy_generate use
     def get_image_features(self, pixel_values):
         pixels = pixel_values.numpy() if hasattr(pixel_values, "numpy") else pixel_values
-        with native_stdout_to_stderr(not self.verbose):
-            return self.paddle.to_tensor(self._vision(self.predictors, np.asarray(pixels)))
+        with native_stdout_to_stderr(True, discard=not self.verbose):
+            return self.paddle.to_tensor(self._vision(np.asarray(pixels)))
 
     def __call__(
         self,
@@ -427,7 +542,7 @@ class InferenceModel:
     ):
         ids = input_ids.numpy()
         mask = attention_mask.numpy().astype(np.int64)
-        with native_stdout_to_stderr(not self.verbose):
+        with native_stdout_to_stderr(True, discard=not self.verbose):
             if past_key_values is None:
                 stepper = _Stepper(
                     lambda *a: self._run(self.predictors["decoder"], *a), self.config
