@@ -21,9 +21,19 @@ def machine() -> dict:
     }
 
 
-def write_result(name: str, data: dict) -> Path:
+def add_record_flag(parser) -> None:
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="update the committed results/<name>.json (default: results/<name>.local.json)",
+    )
+
+
+def write_result(name: str, data: dict, record: bool = False) -> Path:
+    """Print the result and write it to ``results/<name>.local.json``; only ``record=True``
+    (the scripts' ``--record``) rewrites the committed ``results/<name>.json``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / (f"{name}.json" if record else f"{name}.local.json")
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
     print(json.dumps(data, indent=2))
     print(f"-> {path}")

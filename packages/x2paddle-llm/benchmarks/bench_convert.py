@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import add_record_flag, write_result  # noqa: E402
 from x2paddle_llm._safetensors import PlannedTensor, StreamingWriter  # noqa: E402
 from x2paddle_llm.config import normalize_hf_config  # noqa: E402
 from x2paddle_llm.schema import expected_tensors  # noqa: E402
@@ -103,6 +103,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="keep", help="--dtype passed to convert")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--write-only", type=Path, default=None, help=argparse.SUPPRESS)
+    add_record_flag(ap)
     args = ap.parse_args()
     if (
         args.write_only
@@ -161,6 +162,7 @@ def main() -> None:
                 "peak_rss_limit_mb": 1536,
                 "peak_rss_ok": peak_kb / 1024 < 1536,
             },
+            record=args.record,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

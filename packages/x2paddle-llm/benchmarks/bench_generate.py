@@ -7,7 +7,8 @@ A random model of about 100M parameters is built with transformers (``dense``: L
 attention and a routed + shared MoE), converted, exported; each runs greedy decoding of
 ``--new-tokens`` tokens after a ``--prompt-len`` prompt (batch ``--batch``), best of
 ``--repeats``.  Results are tokens/s and the ratios to transformers measured in the same run;
-the token sequences of all three are checked to be identical.
+the token sequences of all four are checked to be identical.  The result is printed and
+written to ``results/<name>.local.json``; ``--record`` updates the committed ``<name>.json``.
 """
 
 from __future__ import annotations
@@ -74,10 +75,15 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--prompt-len", type=int, default=32)
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--layers", type=int, default=8, help="8 layers = about 100M parameters")
     ap.add_argument("--family", choices=sorted(FAMILIES), default="dense")
+    ap.add_argument("--note", default="", help="free text stored in the result (e.g. the commit)")
+    from _common import add_record_flag
+
+    add_record_flag(ap)
     args = ap.parse_args()
+    load_at_start = round(os.getloadavg()[0], 2)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
     import numpy as np
@@ -155,6 +161,8 @@ def main() -> None:
             f"--repeats {args.repeats}",
             "family": f"{args.family} ({model_type})",
             "x2paddle_llm_version": __import__("x2paddle_llm").__version__,
+            "note": args.note,
+            "load_average_1min_at_start": load_at_start,
             "load_average_1min_at_end": round(os.getloadavg()[0], 2),
             "parameters": params,
             "threads": args.threads,
@@ -171,6 +179,7 @@ def main() -> None:
             "predictor_attempts": runner.attempts,
             "tokens_identical": tok_hf == tok_pd == tok_inf == tok_plain,
         },
+        record=args.record,
     )
 
 

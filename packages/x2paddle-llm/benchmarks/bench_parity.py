@@ -21,7 +21,13 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 
 def main() -> None:
-    from _common import write_result
+    import argparse
+
+    from _common import add_record_flag, write_result
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    add_record_flag(ap)
+    args = ap.parse_args()
     from conftest import VARIANTS, build_hf_model, random_prompts
     from x2paddle_llm.convert import convert
     from x2paddle_llm.export import InferenceRunner, export_inference
@@ -60,7 +66,9 @@ def main() -> None:
             f"{'identical' if r['batch_rows_identical'] else 'DIFFER'} | "
             f"{'identical' if r['predictor_tokens_identical'] else 'DIFFER'} | {r['predictor_onednn']} |"
         )
-    write_result("parity", {"command": "python benchmarks/bench_parity.py", "rows": rows})
+    write_result(
+        "parity", {"command": "python benchmarks/bench_parity.py", "rows": rows}, record=args.record
+    )
 
 
 if __name__ == "__main__":

@@ -126,3 +126,73 @@ def test_every_family_exports_and_the_predictor_agrees(tmp_path, variant):
     assert runner.generate(prompts, **kw) == generate(
         DecoderForCausalLM.from_pretrained(tmp_path / "pd"), prompts, **kw
     )
+
+
+def test_static_cache_keeps_its_shape_and_grows_past_its_reserve(exported):
+    """Every decode step feeds the predictor the same shapes (the preallocated cache, written in
+    place); decoding past the reserved room grows the cache once and the tokens stay dygraph's."""
+    root, _, _ = exported
+    runner = InferenceRunner(root / "inf", mode="plain")
+    shapes = []
+    real_run = runner._run
+
+    def run(predictor, ids, mask, start, keys, values):
+        shapes.append((ids.shape, mask.shape, tuple(keys.shape), int(start)))
+        return real_run(predictor, ids, mask, start, keys, values)
+
+    runner._run = run
+    prompts = random_prompts(seed=13, lengths=(5, 9))
+    from x2paddle_llm.generation import GenerationConfig, generate_with_backend
+
+    cfg = GenerationConfig(max_new_tokens=30, eos_token_id=[], pad_token_id=0)
+    # reserve 4: capacity 9 + 4 -> 32 slots, so decoding 30 tokens must grow it once (to 64)
+    tokens = generate_with_backend(runner.backend(reserve=4), prompts, cfg)
+    assert tokens == generate(
+        DecoderForCausalLM.from_pretrained(root / "pd"),
+        prompts,
+        max_new_tokens=30,
+        eos_token_id=[],
+        pad_token_id=0,
+    )
+    decode = shapes[1:]
+    assert [s[3] for s in decode] == list(range(9, 9 + 29))  # written at the next free slot
+    capacities = [s[1][1] for s in decode]
+    assert capacities[:23] == [32] * 23 and capacities[23:] == [64] * 6
+    assert {s[2][3] for s in decode} == {32, 64} and all(s[0] == (2, 1) for s in decode)
+
+
+@pytest.mark.parametrize("variant", ["deepseek_v3", "gemma2"])
+def test_static_cache_predictor_matches_transformers(tmp_path, variant):
+    """MLA + routed MoE (DeepSeek-V3) and alternating sliding windows (Gemma 2) through the
+    preallocated cache, 24 greedy tokens of a left-padded batch against transformers."""
+    ref = build_hf_model(tmp_path / "hf", variant)
+    convert(tmp_path / "hf", tmp_path / "pd", progress=False)
+    export_inference(tmp_path / "pd", tmp_path / "inf")
+    runner = InferenceRunner(tmp_path / "inf", mode="plain")
+    prompts = random_prompts(seed=14, lengths=(4, 10))
+    ids, mask = left_pad(prompts, 0)
+    ref.generation_config.eos_token_id = None
+    with torch.no_grad():
+        hf = ref.generate(
+            torch.tensor(ids),
+            attention_mask=torch.tensor(mask),
+            do_sample=False,
+            max_new_tokens=24,
+            pad_token_id=0,
+        )[:, ids.shape[1] :].tolist()
+    assert runner.generate(prompts, max_new_tokens=24, eos_token_id=[], pad_token_id=0) == hf
+
+
+def test_export_of_an_older_version_is_refused(exported, tmp_path):
+    import json
+    import shutil
+
+    root, _, _ = exported
+    old = tmp_path / "inf"
+    shutil.copytree(root / "inf", old)
+    meta_path = old / "x2paddle_llm_inference.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["cache"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="export the converted folder again"):
+        InferenceRunner(old)
