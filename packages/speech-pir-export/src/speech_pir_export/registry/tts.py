@@ -122,6 +122,10 @@ def _fastspeech2_streaming(cfg, ctx):
     adim = mcfg["adim"]
 
     vs = _vocab_size(ctx)
+    context = _conv_context(model.decoder) + _conv_context(model.postnet)
+    block = 42  # synthesize_streaming.py's default block
+    # the chunk lengths generate_streaming feeds: first (left edge), middle, a short last one
+    lengths = (block + context, block + 2 * context, context + 1)
     graphs = [
         Graph(
             "encoder",
@@ -134,24 +138,30 @@ def _fastspeech2_streaming(cfg, ctx):
             Call(_fs2s_decoder, model),
             [Input("hidden", [1, -1, adim], "float32", _floats(1, 20, adim))],
             ["normalized_mel"],
+            cases=_length_cases(lambda rng, n: _floats(1, n, adim)(rng), lengths),
         ),
         Graph(
             "postnet",
             Call(_fs2s_postnet, model),
             [Input("mel_t", [1, odim, -1], "float32", _floats(1, odim, 20))],
             ["residual"],
+            cases=_length_cases(lambda rng, n: _floats(1, odim, n)(rng), lengths),
         ),
     ]
     meta = _tts_meta(cfg, ctx)
-    context = _conv_context(model.decoder) + _conv_context(model.postnet)
     stats = ctx.stats or {}
     meta["streaming"] = {
         "context_frames": context,
-        "block_frames": 42,  # synthesize_streaming.py's default block
+        "block_frames": block,
         "mu": np.asarray(stats.get("mu", np.zeros(odim)), "float64").tolist(),
         "sigma": np.asarray(stats.get("sigma", np.ones(odim)), "float64").tolist(),
     }
     return Built(model, graphs, meta, ("mel",))
+
+
+def _length_cases(make, lengths):
+    """Cases of a one-input graph at each of ``lengths`` (``make(rng, n) -> array``)."""
+    return lambda layer, rng: [[make(rng, n)] for n in lengths]
 
 
 def _conv_context(layer) -> int:
