@@ -33,12 +33,18 @@ import synthetic  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--blocks", type=int, default=2500)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--blocks", type=int, default=2500, help="residual blocks (default: 2500)")
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds (default: 2)")
     parser.add_argument(
         "--no-warmup",
         action="store_true",
-        help="skip the discarded first open of each (saves time on big models)",
+        help="skip the discarded first open of each, saves time on big models (default: off)",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write the committed benchmarks/results/open_10k.json (default: off, the result "
+        "goes to benchmarks/results/open_10k.local.json)",
     )
     args = parser.parse_args(argv)
     from netron_paddle_pir.server import Viewer
@@ -114,7 +120,7 @@ def main(argv=None) -> int:
         },
         "command": "python benchmarks/bench_open_10k.py",
     }
-    out = HERE / "results" / "open_10k.json"
+    out = HERE / "results" / ("open_10k.json" if args.record else "open_10k.local.json")
     out.parent.mkdir(exist_ok=True)
     tmp_out = out.with_suffix(".tmp")
     tmp_out.write_text(json.dumps(report, indent=1) + "\n")

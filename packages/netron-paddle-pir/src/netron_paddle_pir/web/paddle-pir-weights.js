@@ -266,7 +266,18 @@ const message = (error) => (error && error.message ? error.message : String(erro
 
 // Reads the weights of `parameters`. A damaged, foreign or mismatched weights file never stops
 // the graph from opening: the store then says why values are missing, per parameter or for all.
-export const load = async (context, identifier, parameters) => {
+// The combined weights file of a program, fetched as soon as the program is recognised (in
+// parallel with the reader's tables), so that open() does not wait for it in turn.
+export const prefetch = (context, identifier) => {
+    const stem = identifier.replace(/\.json$/i, '');
+    if (stem === '__model__') {
+        return null;
+    }
+    const promise = readStream(context, `${stem}.pdiparams`).catch(() => null);
+    return { file: `${stem}.pdiparams`, promise };
+};
+
+export const load = async (context, identifier, parameters, prefetched) => {
     const store = new Store();
     const stored = parameters.filter(persistable);
     if (stored.length === 0) {
@@ -278,7 +289,9 @@ export const load = async (context, identifier, parameters) => {
     const stem = identifier.replace(/\.json$/i, '');
     const combined = `${stem}.pdiparams`;
     let buffer = null;
-    if (stem !== '__model__') {
+    if (prefetched && prefetched.file === combined) {
+        buffer = await prefetched.promise;
+    } else if (stem !== '__model__') {
         try {
             buffer = await readStream(context, combined);
         } catch {

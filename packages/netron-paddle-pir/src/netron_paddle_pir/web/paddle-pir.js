@@ -11,6 +11,21 @@ paddle.MAX_KNOWN_VERSION = 4; // Paddle 3.3 writes base_code.version 4
 paddle.ModelFactory = class {
 
     async match(context) {
+        const type = await this._match(context);
+        if (type && context.value && !context.value.prefetch) {
+            // Start every fetch open() needs now, in parallel: the reader's two tables and the
+            // weights file. Netron asks the other readers first, then calls open().
+            const table = (name) => Promise.resolve().then(() => context.asset(name)).then((text) => JSON.parse(text)).catch(() => null);
+            context.value.prefetch = {
+                signatures: table('pir-signatures.json'),
+                metadata: table('pir-metadata.json'),
+                weights: weights.prefetch(context, context.value.identifier)
+            };
+        }
+        return type;
+    }
+
+    async _match(context) {
         const identifier = (context.identifier || '').toLowerCase();
         const isProgram = (obj) => obj && typeof obj === 'object' && !Array.isArray(obj) && 'base_code' in obj && 'program' in obj;
         if (identifier.endsWith('.pdiparams')) {
@@ -44,6 +59,7 @@ paddle.ModelFactory = class {
             const doc = context.value.doc;
             const header = paddle.header(doc);
             // Both tables are optional: names fall back to positions, documentation to none.
+            const prefetch = context.value.prefetch || {};
             const table = async (name) => {
                 try {
                     return JSON.parse(await context.asset(name));
@@ -51,9 +67,9 @@ paddle.ModelFactory = class {
                     return null;
                 }
             };
-            const [signatures, metadata] = await Promise.all([table('pir-signatures.json'), table('pir-metadata.json')]);
+            const [signatures, metadata] = await Promise.all([prefetch.signatures || table('pir-signatures.json'), prefetch.metadata || table('pir-metadata.json')]);
             const program = new paddle.Program(doc.program, new ops.Catalog(signatures, metadata));
-            const store = await weights.load(context, identifier, program.parameters);
+            const store = await weights.load(context, identifier, program.parameters, prefetch.weights);
             return new paddle.Model(header, program, store, signatures);
         } catch (error) {
             if (error instanceof paddle.Error || error instanceof weights.Error) {

@@ -3,6 +3,11 @@
 // launcher serves unchanged as paddle-upstream.js and which is loaded only when needed.
 
 import * as pir from './paddle-pir.js';
+// Listed here too, so that the browser fetches the reader's modules in one round, not two.
+import './paddle-pir-program.js';
+import './paddle-pir-ops.js';
+import './paddle-pir-weights.js';
+import './paddle-pir-modules.js';
 
 export const ModelFactory = class {
 
