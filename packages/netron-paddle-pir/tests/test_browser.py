@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import TESTS, ci_models, node_binary
@@ -133,6 +134,44 @@ def test_models_in_chromium(corpus, expected, tmp_path):
     assert region["message"] == ""
     then_ops = [op for op in first_region_ops(corpus / "control_flow" / "model.json")]
     assert sorted(region["types"]) == sorted(then_ops)
+
+
+@pytest.mark.slow
+def test_bench_models_in_chromium(tmp_path):
+    """The corpus file's 'bench' models (a 10,032-op encoder, a 12-layer BERT-style encoder,
+    DenseNet121, a 250-block MLP, ...) open without an error and a module node can be entered.
+    Builds them first (minutes); PIR_CORPUS reuses a folder that holds them."""
+    import expectations
+    from netron_paddle_pir.corpus import build, load_spec
+
+    reason = _ready()
+    if reason:
+        pytest.skip(reason)
+    entries = [e for e in load_spec(TESTS / "models.json") if "bench" in e.get("tags", [])]
+    folder = Path(os.environ.get("PIR_CORPUS") or tmp_path / "bench")
+    missing = [e for e in entries if not (folder / e["target"]).exists()]
+    if missing:
+        build(folder, quiet=True, entries=missing)
+    with Viewer() as viewer:
+        cases = []
+        wants = {}
+        for entry in entries:
+            name = entry["target"].split("/")[0]
+            wants[name] = expectations.expect(folder / entry["target"])
+            case = {"name": name, "url": viewer.add(folder / entry["target"])}
+            if wants[name]["top_modules"]:
+                case["module"] = {}
+            cases.append(case)
+        results = run_cases(cases, tmp_path)
+    for name, want in wants.items():
+        result = results[name]
+        assert result["message"] == "" and result["errors"] == [], f"{name}: {result}"
+        assert result["nodes"] == want["top_nodes"], name
+        if want["top_modules"]:
+            assert result["module"]["message"] == "", name
+            title = result["module"]["path"][-1].lstrip("\u2026")
+            module = next(m for m in want["top_modules"] if m.endswith(title))
+            assert result["module"]["nodes"] == want["top_modules"][module], name
 
 
 def test_upstream_reader_fails_on_trainable_false_in_the_same_browser(corpus, tmp_path):

@@ -52,3 +52,25 @@ def test_netron_short_options():
     args = build_parser().parse_args(["-p", "8081", "-b", "model.json"])
     assert (args.port, args.browse, args.no_browser) == (8081, True, False)
     assert build_parser().parse_args(["m.json"]).port == 0
+
+
+def test_generators_without_paddle_say_so_in_one_line():
+    """The table generators and the corpus builder need Paddle; without it: one line, exit 2."""
+    for module, args in [
+        ("netron_paddle_pir.signatures", ["--output", "unused.json"]),
+        ("netron_paddle_pir.descriptions", ["--output", "unused.json"]),
+        ("netron_paddle_pir.corpus", ["unused-folder"]),
+    ]:
+        code = (
+            "import sys, runpy; sys.modules['paddle'] = None; "
+            f"sys.argv = [{module!r}, *sys.argv[1:]]; "
+            f"runpy.run_module({module!r}, run_name='__main__')"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 2, (module, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (module, run.stderr)
+        assert "paddlepaddle" in lines[0] and "paddlepaddle-gpu" in lines[0]
+        assert "Traceback" not in run.stderr and run.stdout == ""

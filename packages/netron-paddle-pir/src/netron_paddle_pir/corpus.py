@@ -483,12 +483,21 @@ def main(argv=None) -> int:
         help="corpus file to build from (default: the built-in entries)",
     )
     parser.add_argument("--only", nargs="*", help="model names to build (default: all)")
-    parser.add_argument("--tags", nargs="*", help="build only entries with one of these tags")
     parser.add_argument(
-        "--skip-large", action="store_true", help="skip entries tagged large or bench"
+        "--tags", nargs="*", help="build only entries with one of these tags (default: any)"
+    )
+    parser.add_argument(
+        "--skip-large",
+        action="store_true",
+        help="skip entries tagged large or bench (default: off)",
     )
     args = parser.parse_args(argv)
     entries = load_spec(args.spec) if args.spec else None
+    try:
+        require_paddle()
+    except ImportError as exc:  # no Paddle, or one older than 3.0: say so in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     index = build(args.output, args.only, args.skip_large, entries=entries, tags=args.tags)
     print(f"{len(index)} models -> {args.output}")
     return 0

@@ -172,7 +172,11 @@ def main(argv=None) -> int:
         "--output", type=Path, default=DEFAULT_OUTPUT, help=f"default: {DEFAULT_OUTPUT.name}"
     )
     args = parser.parse_args(argv)
-    result = generate()
+    try:
+        result = generate()
+    except ImportError as exc:  # no Paddle, or one older than 3.0: say so in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.output.write_text(json.dumps(result, separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"{len(result['ops'])} op descriptions -> {args.output}")
     return 0

@@ -146,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"JSON file to write (default: {DEFAULT_OUTPUT})",
     )
     args = parser.parse_args(argv)
-    table = generate()
+    try:
+        table = generate()
+    except ImportError as exc:  # no Paddle, or one older than 3.0: say so in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix(".tmp")
     tmp.write_text(
