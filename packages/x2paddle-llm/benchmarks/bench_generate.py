@@ -147,7 +147,7 @@ def main() -> None:
         export_inference(tmp / "pd", tmp / "inf")
         runner = InferenceRunner(
             tmp / "inf", threads=args.threads
-        )  # auto: oneDNN if its probe agrees
+        )  # auto: the fastest probe-verified configuration
         t_inf, tok_inf = best(lambda: runner.generate(prompts, **kw))
         plain = InferenceRunner(tmp / "inf", mode="plain", threads=args.threads)
         t_plain, tok_plain = best(lambda: plain.generate(prompts, **kw))
@@ -176,6 +176,8 @@ def main() -> None:
             "inference_vs_transformers": round(t_hf / t_inf, 3),
             "inference_plain_vs_transformers": round(t_hf / t_plain, 3),
             "predictor_onednn": runner.onednn,
+            "predictor_chosen": runner.settings.label,
+            "predictor_choice_seconds": runner.choice["seconds"],
             "predictor_attempts": runner.attempts,
             "tokens_identical": tok_hf == tok_pd == tok_inf == tok_plain,
         },

@@ -57,19 +57,34 @@ def test_predictor_generates_same_tokens_as_dygraph_and_transformers(exported, m
 
 
 def test_onednn_disagreement_falls_back(exported, monkeypatch):
+    from x2paddle_llm import _predictor
+
     root, _, _ = exported
-    real_check = InferenceRunner._check
+    real_check = _predictor.Worker.check_cases
 
-    def check(self, predictor):  # pretend the oneDNN predictor is wrong, like Paddle 3.3.1's R11
-        diff = real_check(self, predictor)
-        return diff + 1.0 if len(self.attempts) == 0 else diff
+    def check(self, graph, settings, cases, *args, **kwargs):  # oneDNN wrong, like Paddle's R11
+        result = real_check(self, graph, settings, cases, *args, **kwargs)
+        return {**result, "ok": False, "reason": "simulated"} if settings.onednn else result
 
-    monkeypatch.setattr(InferenceRunner, "_check", check)
+    monkeypatch.setattr(_predictor.Worker, "check_cases", check)
     with pytest.warns(RuntimeWarning, match="plain CPU kernels"):
         runner = InferenceRunner(root / "inf", mode="auto")
-    assert runner.onednn is False and runner.attempts[0]["max_abs_diff"] > 1
+    assert runner.onednn is False and runner.choice["verified"]["onednn"]["ok"] is False
+    assert runner.choice["repair"]["ok"] is False  # no pass deletion helps a simulated defect
     with pytest.raises(RuntimeError, match="no predictor configuration"):
         InferenceRunner(root / "inf", mode="onednn")
+
+
+def test_auto_mode_uses_the_fastest_verified_configuration(exported):
+    root, _, _ = exported
+    runner = InferenceRunner(root / "inf", mode="auto")
+    seconds = runner.choice["seconds"]
+    assert set(seconds) == {"plain", "onednn"} and runner.choice["verified"]["plain"]["ok"]
+    chosen = runner.settings.label
+    other = "plain" if chosen == "onednn" else "onednn"
+    # oneDNN only when more than 5 % faster (the margin), plain otherwise
+    assert (seconds["onednn"] < 0.95 * seconds["plain"]) == (chosen == "onednn")
+    assert seconds[chosen] <= seconds[other] or chosen == "plain"
 
 
 def test_wrong_probe_is_never_silently_accepted(exported, tmp_path):
@@ -79,7 +94,7 @@ def test_wrong_probe_is_never_silently_accepted(exported, tmp_path):
     bad = tmp_path / "inf"
     shutil.copytree(root / "inf", bad)
     probe = dict(np.load(bad / PROBE_NAME))
-    probe["step1_logits"] = probe["step1_logits"] + 0.5
+    probe["step1_out0"] = probe["step1_out0"] + 0.5  # the first decode step's logits
     np.savez(bad / PROBE_NAME, **probe)
     with pytest.raises(RuntimeError, match="no predictor configuration"):
         InferenceRunner(bad)
