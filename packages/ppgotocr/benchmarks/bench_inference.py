@@ -196,7 +196,8 @@ def worker_inference(folder: str) -> dict:
         return time.perf_counter() - t
 
     result = _measure(run, vision)
-    result["onednn"] = bool(model.onednn)
+    result["onednn"] = dict(model.onednn)
+    result["kernels"] = model.describe()
     del paddle
     return result
 
@@ -237,7 +238,11 @@ def main() -> int:
         from ppgotocr.export import export_inference
 
         build(Path(sys.argv[2]))
-        export_inference(sys.argv[2], Path(sys.argv[2]) / "infer")
+        export_inference(
+            sys.argv[2],
+            Path(sys.argv[2]) / "infer",
+            threads=int(os.environ.get("OMP_NUM_THREADS", "1")),
+        )
         return 0
     import argparse
 

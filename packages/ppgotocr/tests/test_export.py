@@ -160,3 +160,50 @@ def test_damaged_export_is_refused(exported, tmp_path, capsys):
     assert "no predictor configuration reproduces the exported probe" in capsys.readouterr().err
     assert main(["ocr", str(page), "--model", str(tmp_path), "--inference"]) == 2
     assert "not a Paddle Inference export" in capsys.readouterr().err
+
+
+def _with_recorded_onednn_decoder(exported, tmp_path):
+    """A copy whose recorded choice runs the decoder on oneDNN (verified there on this tiny
+    graph), so the process creates a oneDNN predictor and Paddle's oneDNN checks run."""
+    import json
+    import shutil
+
+    from ppgotocr.inference_kernels import KERNELS_NAME
+
+    copy = tmp_path / "onednn"
+    shutil.copytree(exported, copy)
+    data = json.loads((copy / KERNELS_NAME).read_text())
+    decoder = data["programs"]["decoder"]
+    assert decoder["verified"]["onednn"]["ok"]
+    decoder["settings"]["onednn"], decoder["chosen"] = True, "onednn"
+    (copy / KERNELS_NAME).write_text(json.dumps(data))
+    return copy
+
+
+@pytest.mark.parametrize("verbose", [[], ["--verbose"]])
+def test_ocr_json_stdout_parses(tiny, exported, images, tmp_path, verbose):
+    """stdout of `ocr --json` is exactly one JSON document, with a oneDNN predictor in the
+    process (whose native stdout lines are dropped, or sent to stderr with --verbose), and
+    its texts equal the dygraph run's."""
+    import json
+    import subprocess
+    import sys
+
+    folder = _with_recorded_onednn_decoder(exported, tmp_path)
+    common = [str(images[1]), str(images[0]), "--max-new-tokens", "8", "--json"]
+    run = [sys.executable, "-m", "ppgotocr", *verbose, "ocr"]
+    infer = subprocess.run(
+        [*run, *common, "--model", str(folder), "--inference"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    doc = json.loads(infer.stdout)
+    assert "decoder: oneDNN" in doc["inference"], doc["inference"]
+    dygraph = subprocess.run(
+        [*run, *common, "--model", str(tiny["hf_dir"])], capture_output=True, text=True, check=True
+    )
+    ref = json.loads(dygraph.stdout)
+    assert ref["inference"] is None
+    assert [p["name"] for p in doc["pages"]] == [str(images[1]), str(images[0])]
+    assert doc["pages"] == ref["pages"]
