@@ -1,6 +1,7 @@
 // End-to-end checks in headless Chromium through the netron-paddle-pir launcher.
 // Usage: node e2e.mjs SPEC.json  ->  prints one JSON object with the facts per case.
-// SPEC: {"chromium": "/usr/bin/chromium", "cases": [{"name", "url", "conv"?, "region"?, "screenshot"?}]}
+// SPEC: {"chromium": "/usr/bin/chromium", "viewport"?: {width, height},
+//        "cases": [{"name", "url", "conv"?, "region"?, "module"?, "screenshot"?}]}
 import * as fs from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -48,7 +49,7 @@ const main = async () => {
     const results = [];
     try {
         for (const item of spec.cases) {
-            const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+            const page = await browser.newPage({ viewport: spec.viewport || { width: 1400, height: 900 } });
             const result = { name: item.name, external: [], errors: [] };
             page.on('request', (request) => {
                 if (!request.url().startsWith(item.url)) {
