@@ -24,17 +24,23 @@ def main() -> None:
     import argparse
 
     from _common import add_record_flag, write_result
+    from conftest import VARIANTS, build_hf_model, random_prompts
 
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument(
+        "--variants", nargs="+", default=None, help="only these tests/conftest.py variants"
+    )
     add_record_flag(ap)
     args = ap.parse_args()
-    from conftest import VARIANTS, build_hf_model, random_prompts
+    unknown = sorted(set(args.variants or ()) - set(VARIANTS))
+    if unknown:
+        ap.error(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
     from x2paddle_llm.convert import convert
     from x2paddle_llm.export import InferenceRunner, export_inference
     from x2paddle_llm.verify import verify
 
     rows = []
-    for name in VARIANTS:
+    for name in args.variants or VARIANTS:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             build_hf_model(tmp / "hf", name)
@@ -66,9 +72,11 @@ def main() -> None:
             f"{'identical' if r['batch_rows_identical'] else 'DIFFER'} | "
             f"{'identical' if r['predictor_tokens_identical'] else 'DIFFER'} | {r['predictor_onednn']} |"
         )
-    write_result(
-        "parity", {"command": "python benchmarks/bench_parity.py", "rows": rows}, record=args.record
+    command = "python benchmarks/bench_parity.py" + (
+        " --variants " + " ".join(args.variants) if args.variants else ""
     )
+    name = "parity" if not args.variants else "parity_" + "_".join(args.variants)
+    write_result(name, {"command": command, "rows": rows}, record=args.record)
 
 
 if __name__ == "__main__":

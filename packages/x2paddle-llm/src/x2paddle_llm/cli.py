@@ -105,8 +105,9 @@ def _parser() -> argparse.ArgumentParser:
         "--predictor-mode",
         choices=["auto", "onednn", "plain"],
         default="auto",
-        help="with --inference: auto = oneDNN if its start-up probe agrees with the exported "
-        "dygraph outputs, else plain CPU kernels; plain is often faster on CPU",
+        help="with --inference (default: auto): auto = the faster of the plain CPU kernels and "
+        "oneDNN among those whose start-up probe agrees with the exported dygraph outputs (oneDNN "
+        "repaired by deleting the passes at fault when wrong); onednn / plain = that one only",
     )
     g.add_argument(
         "--chat",
@@ -212,7 +213,7 @@ def _cmd_generate(args) -> int:
             mcfg = model.config
     if args.inference:
         print(
-            f"[predictor: oneDNN {'on' if runner.onednn else 'off'}, probe max|diff| {runner.probe_diff:.2e}]",
+            f"[predictor: {runner.settings.label}, probe max|diff| {runner.probe_diff:.2e}]",
             file=sys.stderr,
         )
     too_big = sorted({t for p in prompts for t in p if t >= mcfg.vocab_size})
@@ -328,8 +329,8 @@ def _main(argv: list[str] | None = None) -> int:
             runner = InferenceRunner(args.infer_dir)
         print(
             f"exported {args.model_dir} -> {args.infer_dir} (PIR); predictor check: "
-            f"oneDNN {'on' if runner.onednn else 'off'}, probe max|diff| {runner.probe_diff:.2e}; "
-            f"attempts {runner.attempts}"
+            f"{runner.settings.label} chosen, probe max|diff| {runner.probe_diff:.2e}; "
+            f"seconds per probe run {runner.choice['seconds']}"
         )
         return 0
     return 1
