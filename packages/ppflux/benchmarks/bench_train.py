@@ -8,6 +8,14 @@ The diffusers side is the script's training step written with diffusers/peft/tor
 is the whole process's (``ru_maxrss``), loading included.
 
     python benchmarks/bench_train.py [--steps 12] [--warmup 2] [--resolution 32]
+    python benchmarks/bench_train.py --processes 2 [--steps 12] [--warmup 2]
+
+``--processes N`` measures ppflux alone, on one process and on N processes started by
+``python -m paddle.distributed.launch`` (gloo), with the same global batch (N images per
+micro-batch: ``--train_batch_size N`` on one process, 1 on each of the N), in one run.
+
+The JSON is printed and written to ``benchmarks/results/<name>.local.json``; ``--record``
+writes the committed ``benchmarks/results/<name>.json`` instead.
 """
 
 from __future__ import annotations
@@ -33,13 +41,13 @@ import torch
 torch.set_num_threads(1)
 import torchvision_shim
 torchvision_shim.import_torchvision()
-side, pipe_dir, data, out, steps, res = sys.argv[1:7]
+side, pipe_dir, data, out, steps, res, batch = sys.argv[1:8]
 steps = int(steps)
 import test_train
 from test_train import _args, reference_train
 test_train.RES = int(res)
 args = _args(pipe_dir, data, out, max_train_steps=steps, weighting_scheme="logit_normal",
-             gradient_accumulation_steps=1, resolution=int(res))
+             gradient_accumulation_steps=1, resolution=int(res), train_batch_size=int(batch))
 times = []
 if side == "diffusers":
     reference_train(pipe_dir, args, steps, step_times=times)
@@ -53,9 +61,41 @@ else:
         times.append(time.perf_counter())
     trainer.optimizer.step = timed_step
     trainer.run()
+    if trainer.rank:
+        sys.exit(0)
 print(json.dumps({{"step_times": times,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
+
+
+def _run(child: Path, argv: list[str], processes: int, log_dir: Path) -> dict:
+    """One side's step times: a plain process, or ``processes`` launched by Paddle's launcher
+    (rank 0 prints the JSON into its worker log)."""
+    if processes == 0:
+        cmd = [sys.executable, str(child), *argv]
+    else:
+        cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node"]
+        cmd += [str(processes), "--log_dir", str(log_dir), str(child), *argv]
+    env = dict(os.environ, PADDLE_DISTRI_BACKEND="gloo", OMP_NUM_THREADS="1")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    text = res.stdout
+    if processes:
+        text = (log_dir / "workerlog.0").read_text(errors="replace")
+    if res.returncode:
+        raise RuntimeError(res.stderr[-3000:] + text[-3000:])
+    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+
+
+def _row(out: dict, warmup: int) -> dict:
+    t = out["step_times"]
+    measured = len(t) - warmup
+    seconds = t[-1] - t[warmup - 1]
+    return {
+        "steps_per_s": measured / seconds,
+        "measured_steps": measured,
+        "seconds": seconds,
+        "peak_rss_mb": out["peak_rss_mb"],
+    }
 
 
 def main():
@@ -72,54 +112,62 @@ def main():
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument(
+        "--processes", type=int, default=0, help="ppflux on 1 vs N processes (N >= 2)"
+    )
+    parser.add_argument("--record", action="store_true", help="update the committed result")
     args = parser.parse_args()
     if args.warmup < 1 or args.steps <= args.warmup:
         parser.error("need --warmup >= 1 and --steps > --warmup")
+    if args.processes == 1:
+        parser.error("--processes must be >= 2 (one process is always measured)")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        child = tmp / "child.py"
+        child.write_text(CHILD.format(tests=str(TESTS)))
         pipe_dir = reference.build_pipeline_folder(tmp / "model", True)
-        data = _images(tmp / "data", n=3)
-        for side in ("diffusers", "ppflux"):
-            res = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    CHILD.format(tests=str(TESTS)),
-                    side,
-                    str(pipe_dir),
-                    str(data),
-                    str(tmp / f"out-{side}"),
-                    str(args.steps),
-                    str(args.resolution),
-                ],
-                capture_output=True,
-                text=True,
-            )
-            if res.returncode:
-                raise RuntimeError(res.stderr[-3000:])
-            out = json.loads(res.stdout.strip().splitlines()[-1])
-            t = out["step_times"]
-            measured = len(t) - args.warmup
-            seconds = t[-1] - t[args.warmup - 1]
-            rows[side] = {
-                "steps_per_s": measured / seconds,
-                "measured_steps": measured,
-                "seconds": seconds,
-                "peak_rss_mb": out["peak_rss_mb"],
-            }
-            print(side, rows[side])
+        data = _images(tmp / "data", n=max(3, 2 * args.processes))
+        if args.processes:
+            n = args.processes
+            sides = [
+                ("ppflux, 1 process", "ppflux", n, 0),
+                (f"ppflux, {n} processes", "ppflux", 1, n),
+            ]
+        else:
+            sides = [("diffusers", "diffusers", 1, 0), ("ppflux", "ppflux", 1, 0)]
+        for i, (name, side, batch, processes) in enumerate(sides):
+            argv = [side, str(pipe_dir), str(data), str(tmp / f"out-{i}"), str(args.steps)]
+            argv += [str(args.resolution), str(batch)]
+            rows[name] = _row(_run(child, argv, processes, tmp / f"logs-{i}"), args.warmup)
+            print(name, rows[name])
+    if args.processes:
+        name = f"train_{args.processes}proc_{args.resolution}"
+        what = (
+            f"ppflux DreamBooth LoRA training steps on 1 vs {args.processes} processes "
+            f"(paddle.distributed.launch, gloo), global batch {args.processes}"
+        )
+        ratios = {
+            f"{args.processes}_over_1_processes_steps_per_s": rows[sides[1][0]]["steps_per_s"]
+            / rows[sides[0][0]]["steps_per_s"]
+        }
+    else:
+        name = f"train_{args.resolution}"
+        what = "DreamBooth LoRA training steps, batch 1"
+        ratios = {
+            "ppflux_over_diffusers_steps_per_s": rows["ppflux"]["steps_per_s"]
+            / rows["diffusers"]["steps_per_s"],
+            "ppflux_over_diffusers_peak_rss": rows["ppflux"]["peak_rss_mb"]
+            / rows["diffusers"]["peak_rss_mb"],
+        }
     result = {
-        "benchmark": f"DreamBooth LoRA training steps, tiny FLUX (2+2 blocks, hidden 32), "
-        f"{args.resolution}x{args.resolution} images, batch 1, logit_normal, "
-        "fp32 CPU, 1 thread; setup and warm-up steps excluded from the speed",
+        "benchmark": f"{what}, tiny FLUX (2+2 blocks, hidden 32), "
+        f"{args.resolution}x{args.resolution} images, logit_normal, "
+        "fp32 CPU, 1 thread per process; setup and warm-up steps excluded from the speed",
         "steps": args.steps,
         "warmup": args.warmup,
         "rows": rows,
-        "ppflux_over_diffusers_steps_per_s": rows["ppflux"]["steps_per_s"]
-        / rows["diffusers"]["steps_per_s"],
-        "ppflux_over_diffusers_peak_rss": rows["ppflux"]["peak_rss_mb"]
-        / rows["diffusers"]["peak_rss_mb"],
+        **ratios,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
@@ -127,16 +175,9 @@ def main():
         },
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out = HERE / "results" / f"train_{args.resolution}.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(
-        json.dumps(
-            {
-                k: result[k]
-                for k in ("ppflux_over_diffusers_steps_per_s", "ppflux_over_diffusers_peak_rss")
-            }
-        )
-    )
+    out = HERE / "results" / (f"{name}.json" if args.record else f"{name}.local.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(ratios))
     print(f"wrote {out}")
 
 

@@ -48,6 +48,10 @@ class LoraError(ValueError):
     """A LoRA file that does not fit the model."""
 
 
+# read_lora_file's entry for full (non-LoRA) weights that replace the transformer's own
+NORMS = "transformer_norms"
+
+
 class LoraLinear(nn.Linear):
     """An ``nn.Linear`` carrying LoRA adapters (class swapped in place, keys unchanged)."""
 
@@ -61,16 +65,20 @@ class LoraLinear(nn.Linear):
             self.lora_dropout_p: dict[str, float] = {}
             self.merged: list[tuple[str, float]] = []
 
-    def add_adapter(self, name, rank, alpha=None, dropout=0.0, a=None, b=None):
+    def add_adapter(self, name, rank, alpha=None, dropout=0.0, a=None, b=None, b_bias=None):
+        """``b_bias``: a bias on lora_B (PEFT's ``lora_bias``, in BFL's control LoRAs); it is
+        scaled with the adapter, as PEFT does."""
         self._lora_init()
         in_f, out_f = self.weight.shape
         lin_a = nn.Linear(in_f, rank, bias_attr=False)
         lin_b = nn.Linear(
             rank,
             out_f,
-            bias_attr=False,
+            bias_attr=None if b_bias is not None else False,
             weight_attr=paddle.ParamAttr(initializer=nn.initializer.Constant(0.0)),
         )
+        if b_bias is not None:
+            lin_b.bias.set_value(paddle.to_tensor(np.asarray(b_bias), dtype=self.weight.dtype))
         if a is not None:
             lin_a.weight.set_value(
                 paddle.to_tensor(np.ascontiguousarray(a.T), dtype=self.weight.dtype)
@@ -92,6 +100,13 @@ class LoraLinear(nn.Linear):
         return (self.lora_A[name].weight @ self.lora_B[name].weight) * (
             self.lora_scaling[name] * self.lora_weights[name]
         )
+
+    def delta_bias(self, name):
+        """The adapter's lora_B bias, scaled (None without one)."""
+        bias = self.lora_B[name].bias
+        if bias is None:
+            return None
+        return bias * (self.lora_scaling[name] * self.lora_weights[name])
 
     def forward(self, x):
         out = F.linear(x, self.weight, self.bias)
@@ -187,7 +202,22 @@ _BFL_TOP = {
     "guidance_in.in_layer": "time_text_embed.guidance_embedder.linear_1",
     "guidance_in.out_layer": "time_text_embed.guidance_embedder.linear_2",
     "final_layer.linear": "proj_out",
+    # BFL's final modulation yields (shift, scale), diffusers' norm_out (scale, shift): the
+    # LoRA-B rows (and bias) swap halves (see _expand_bfl)
+    "final_layer.adaLN_modulation.1": "norm_out.linear",
 }
+# BFL control LoRAs (Canny/Depth) also carry full RMSNorm scales of the attention q/k norms
+_BFL_NORM = re.compile(
+    r"(?:double_blocks\.(\d+)\.(img|txt)_attn|single_blocks\.(\d+))\.norm\.(query|key)_norm\.scale$"
+)
+
+
+def _bfl_norm_target(match) -> str:
+    double, stream, single, qk = match.groups()
+    if double is not None:
+        added = "added_" if stream == "txt" else ""
+        return f"transformer_blocks.{double}.attn.norm_{added}{qk[0]}.weight"
+    return f"single_transformer_blocks.{single}.attn.norm_{qk[0]}.weight"
 
 
 def _bfl_targets(module: str, hidden: int):
@@ -312,6 +342,18 @@ def read_lora_file(path) -> dict[str, dict]:
         for prefix in ("base_model.model.", "diffusion_model.", "model.diffusion_model."):
             if k.startswith(prefix):
                 k = k[len(prefix) :]
+        norm = _BFL_NORM.match(k.removeprefix("transformer."))
+        if norm:  # a full weight that replaces the model's (control LoRAs)
+            out.setdefault(NORMS, {})[_bfl_norm_target(norm)] = value
+            continue
+        if k.endswith(".lora_B.bias"):
+            module = k[: -len(".lora_B.bias")]
+            component = "transformer"
+            if module.startswith("transformer."):
+                module = module[len("transformer.") :]
+            bfl = module.startswith(("double_blocks.", "single_blocks.")) or module in _BFL_TOP
+            put(component, module, "B_bias", value, bfl)
+            continue
         if k.startswith("lora_unet_") or k.startswith("lora_te1_"):
             module, _, part = k.partition(".")
             component, mod = _kohya_module(module)
@@ -369,6 +411,8 @@ def read_lora_file(path) -> dict[str, dict]:
             put("transformer", name, "A", parts["down"])
             put("transformer", name, "B", up[j * rows : (j + 1) * rows])
     for component, modules in out.items():
+        if component == NORMS:
+            continue
         for module, entry in modules.items():
             if "A" not in entry or "B" not in entry:
                 raise LoraError(f"{path}: {component}.{module} lacks lora_A or lora_B")
@@ -386,8 +430,39 @@ def _expand_bfl(modules: dict, hidden: int, path) -> dict:
             raise LoraError(f"{path}: LoRA module {module!r} has no FLUX counterpart")
         for name, start, stop in targets:
             b = entry["B"][start:stop]
-            result[name] = {"A": entry["A"], "B": b, "alpha": entry["alpha"]}
+            bias = entry.get("B_bias")
+            bias = None if bias is None else bias[start:stop]
+            if module == "final_layer.adaLN_modulation.1":
+                b, bias = _swap_halves(b), None if bias is None else _swap_halves(bias)
+            result[name] = {"A": entry["A"], "B": b, "alpha": entry["alpha"], "B_bias": bias}
     return result
+
+
+def _swap_halves(rows: np.ndarray) -> np.ndarray:
+    """(shift, scale) rows -> (scale, shift)."""
+    half = rows.shape[0] // 2
+    return np.concatenate([rows[half:], rows[:half]])
+
+
+def _expand_linear_input(model: nn.Layer, name: str, in_features: int):
+    """Replace the Linear ``name`` by one reading ``in_features`` inputs: the old weight in
+    the first rows, zeros for the new inputs (diffusers' control-LoRA expansion); the
+    transformer's ``in_channels`` follows ``x_embedder``."""
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_sublayer(parent_name) if parent_name else model
+    old = getattr(parent, attr)
+    in_old, out_f = old.weight.shape
+    new = nn.Linear(in_features, out_f, bias_attr=None if old.bias is not None else False)
+    new.to(dtype=old.weight.dtype)
+    weight = paddle.zeros([in_features, out_f], dtype=old.weight.dtype)
+    weight[:in_old] = old.weight
+    new.weight.set_value(weight)
+    if old.bias is not None:
+        new.bias.set_value(old.bias)
+    setattr(parent, attr, new)
+    if name == "x_embedder" and hasattr(model, "register_to_config"):
+        model.register_to_config(in_channels=in_features)
+    return new
 
 
 def load_lora_into_model(model: nn.Layer, modules: dict, adapter_name: str, path="<dict>"):
@@ -407,6 +482,13 @@ def load_lora_into_model(model: nn.Layer, modules: dict, adapter_name: str, path
         layer = linears[name]
         a, b = entry["A"], entry["B"]
         in_f, out_f = layer.weight.shape
+        if name == "x_embedder" and a.shape[1] > in_f and b.shape[0] == out_f:
+            # a control LoRA (latents + control latents): widen the input as diffusers does
+            layer = _expand_linear_input(model, name, a.shape[1])
+            in_f = a.shape[1]
+        elif name == "x_embedder" and a.shape[1] < in_f:
+            # a plain LoRA on a widened model: zero columns for the extra inputs (diffusers)
+            a = np.concatenate([a, np.zeros((a.shape[0], in_f - a.shape[1]), a.dtype)], 1)
         if a.shape[1] != in_f or b.shape[0] != out_f or a.shape[0] != b.shape[1]:
             raise LoraError(
                 f"{path}: LoRA for {name} has A {list(a.shape)} / B {list(b.shape)}, "
@@ -414,8 +496,29 @@ def load_lora_into_model(model: nn.Layer, modules: dict, adapter_name: str, path
             )
         if not isinstance(layer, LoraLinear):
             layer.__class__ = LoraLinear
-        layer.add_adapter(adapter_name, a.shape[0], entry["alpha"], a=a, b=b)
+        layer.add_adapter(
+            adapter_name, a.shape[0], entry["alpha"], a=a, b=b, b_bias=entry.get("B_bias")
+        )
     return list(modules)
+
+
+def load_norms_into_model(model: nn.Layer, norms: dict, path="<dict>") -> dict:
+    """Replace the RMSNorm scales a control LoRA carries; returns the previous values (numpy)
+    for ``unload_lora_weights``."""
+    params = dict(model.named_parameters())
+    unknown = [k for k in norms if k not in params]
+    if unknown:
+        raise LoraError(f"{path}: norm weights for modules the model lacks: {unknown[:5]}")
+    previous = {}
+    for key, value in norms.items():
+        param = params[key]
+        if tuple(param.shape) != tuple(value.shape):
+            raise LoraError(
+                f"{path}: {key} has shape {list(value.shape)}, the model's is {list(param.shape)}"
+            )
+        previous[key] = param.numpy().copy()
+        param.set_value(paddle.to_tensor(np.asarray(value), dtype=param.dtype))
+    return previous
 
 
 def lora_state_dict(model: nn.Layer, adapter_name: str, prefix: str) -> dict[str, np.ndarray]:
@@ -470,7 +573,13 @@ class FluxLoraLoaderMixin:
         adapter_name = adapter_name or f"default_{self._lora_count}"
         self._lora_count += 1
         parsed = read_lora_file(source) if isinstance(source, (str, os.PathLike)) else source
+        parsed = dict(parsed)
+        norms = parsed.pop(NORMS, None)
         models = self._lora_models()
+        if norms:
+            previous = load_norms_into_model(models["transformer"], norms, source)
+            saved = getattr(self, "_overwritten_norms", {})
+            self._overwritten_norms = {**previous, **saved}  # the first originals win
         for component, modules in parsed.items():
             if component not in models:
                 raise LoraError(f"{source}: LoRA for {component!r}, which this pipeline lacks")
@@ -529,6 +638,9 @@ class FluxLoraLoaderMixin:
                         continue
                     delta = layer.delta_weight(name) * lora_scale
                     layer.weight.set_value(layer.weight + delta.astype(layer.weight.dtype))
+                    bias = layer.delta_bias(name)
+                    if bias is not None:
+                        layer.bias.set_value(layer.bias + (bias * lora_scale).astype(bias.dtype))
                     layer.merged.append((name, lora_scale))
 
     def unfuse_lora(self, components=None):
@@ -541,6 +653,9 @@ class FluxLoraLoaderMixin:
                     name, scale = layer.merged.pop()
                     delta = layer.delta_weight(name) * scale
                     layer.weight.set_value(layer.weight - delta.astype(layer.weight.dtype))
+                    bias = layer.delta_bias(name)
+                    if bias is not None:
+                        layer.bias.set_value(layer.bias - (bias * scale).astype(bias.dtype))
 
     def unload_lora_weights(self):
         """Remove every adapter (fused ones are unfused first) and restore plain Linears."""
@@ -558,6 +673,10 @@ class FluxLoraLoaderMixin:
                 ):
                     layer.__dict__.pop(attr, None)
                 layer.__class__ = nn.Linear
+        norms = getattr(self, "_overwritten_norms", None)
+        if norms:  # a control LoRA's norm scales: back to the model's own (as diffusers)
+            load_norms_into_model(self._lora_models()["transformer"], norms)
+        self._overwritten_norms = {}
         self._adapters, self._active = [], []
 
     def delete_adapters(self, adapter_names):

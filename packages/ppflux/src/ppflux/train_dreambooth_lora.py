@@ -10,6 +10,8 @@ state is saved in checkpoints, so resuming is exact; 8-bit Adam / Prodigy are no
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -18,6 +20,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+
+from ._distributed import sum_over_ranks
 
 logger = logging.getLogger("ppflux.train")
 
@@ -255,6 +259,37 @@ def load_image(path, resolution, center_crop, random_flip, rand: RandomSource):
 
 
 # ----------------------------------------------------------------------------- training
+@dataclasses.dataclass
+class _MicroBatch:
+    """One rank's part of a global micro-batch: its ``rows`` of the global batch (instance
+    rows first, then the matching class rows), ``total`` rows over all ranks, ``n_inst``
+    instance images here and ``weight``, this rank's share of the global instance images."""
+
+    rows: list
+    total: int
+    n_inst: int
+    weight: float
+    pixels: np.ndarray | None = None  # [rows, 3, H, W]
+    mean: object = None  # --cache_latents: posterior mean and std of the rows
+    std: object = None
+
+
+def _TrainedModules(modules):
+    """A layer holding the trained modules, for ``paddle.DataParallel``: its forward runs a
+    loss closure (which calls them), so the reducer sees the loss the gradients come from."""
+    import paddle
+
+    class TrainedModules(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.trained = paddle.nn.LayerList(modules)
+
+        def forward(self, loss_fn):
+            return loss_fn()
+
+    return TrainedModules()
+
+
 class TorchAdamW:
     """AdamW with torch.optim.AdamW's exact update order (decoupled decay first, bias
     corrections as torch computes them); Paddle's AdamW is algebraically equal but rounds
@@ -341,6 +376,8 @@ class Trainer:
         self.instance_embeddings = instance_embeddings
         self.random = random or RandomSource(args.seed)
         self.latent_cache = None
+        # under paddle.distributed.launch: this process's rank and the number of processes
+        self.rank, self.world = 0, 1
         self.initial_lora = initial_lora
         self._validate_args()
 
@@ -360,10 +397,13 @@ class Trainer:
 
     # -- setup
     def setup(self):
+        from . import _distributed
         from .lora import DEFAULT_TARGET_MODULES, TEXT_ENCODER_TARGET_MODULES, inject_adapter
         from .pipelines.pipeline_flux import FluxPipeline
 
         paddle, a = self.paddle, self.args
+        self.rank, self.world = _distributed.init()
+        self._check_ranks_agree()
         if a.seed is not None:
             paddle.seed(a.seed)
         self.pipe = FluxPipeline.from_pretrained(a.pretrained_model_name_or_path)
@@ -372,6 +412,9 @@ class Trainer:
             self.class_files = list_images(a.class_data_dir, "--class_data_dir")[
                 : a.num_class_images
             ]
+            _distributed.check_ranks_agree(
+                self.world, class_images=_distributed.file_digests(self.class_files)
+            )
         self.transformer = self.pipe.transformer
         for m in (
             self.transformer,
@@ -440,14 +483,14 @@ class Trainer:
                 if a.with_prior_preservation
                 else None
             )
-        n_batches = math.ceil(len(self.instance_files) / a.train_batch_size)
+        n_batches = math.ceil(len(self.instance_files) / self.global_batch_size)
         self.updates_per_epoch = math.ceil(n_batches / a.gradient_accumulation_steps)
         if a.max_train_steps is None:
             a.max_train_steps = a.num_train_epochs * self.updates_per_epoch
         self.num_epochs = math.ceil(a.max_train_steps / self.updates_per_epoch)
         lr = a.learning_rate
         if a.scale_lr:
-            lr = lr * a.gradient_accumulation_steps * a.train_batch_size
+            lr = lr * a.gradient_accumulation_steps * self.global_batch_size
         self.base_lr = lr
         self.lr_lambda = get_lr_lambda(
             a.lr_scheduler, a.lr_warmup_steps, a.max_train_steps, a.lr_num_cycles, a.lr_power
@@ -468,6 +511,39 @@ class Trainer:
         self.global_step = 0
         self.first_epoch = 0
         self.history = []
+        # with several processes, paddle.DataParallel averages the trained parameters'
+        # gradients over the ranks (once per update: no_sync during accumulation)
+        self.loss_module = None
+        if self.world > 1:
+            trained = [self.transformer] + (
+                [self.pipe.text_encoder] if a.train_text_encoder else []
+            )
+            self.loss_module = paddle.DataParallel(_TrainedModules(trained))
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 (or the only process): the one that writes logs, checkpoints and outputs."""
+        return self.rank == 0
+
+    @property
+    def global_batch_size(self) -> int:
+        """Instance images per micro-batch over all processes (``--train_batch_size`` each)."""
+        return self.args.train_batch_size * self.world
+
+    def _check_ranks_agree(self):
+        from . import _distributed
+
+        if self.world <= 1:
+            return
+        a = self.args
+        folder = Path(a.pretrained_model_name_or_path)
+        configs = sorted(folder.glob("*.json")) + sorted(folder.glob("*/*.json"))
+        _distributed.check_ranks_agree(
+            self.world,
+            arguments={k: v for k, v in vars(a).items() if k != "func"},
+            instance_images=_distributed.file_digests(self.instance_files),
+            model_configs=[(str(p.relative_to(folder)), p.read_text()) for p in configs],
+        )
 
     def _lora_params(self, model):
         from .lora import lora_layers
@@ -500,43 +576,77 @@ class Trainer:
                         )
 
     def _ensure_class_images(self):
+        from ._distributed import barrier
+
         a = self.args
         folder = Path(a.class_data_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        have = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS]
+        barrier(self.world)  # every rank counts the images before rank 0 adds any
+        if self.is_main:
+            folder.mkdir(parents=True, exist_ok=True)
+        have = (
+            [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS]
+            if folder.is_dir()
+            else []
+        )
+        barrier(self.world)
         missing = a.num_class_images - len(have)
         if missing <= 0:
             return
-        logger.info("generating %d class images for prior preservation", missing)
+        if self.is_main:
+            logger.info("generating %d class images for prior preservation", missing)
         for i in range(missing):
+            # every rank draws every seed (the ranks' random streams stay equal) and
+            # generates its share of the images
+            seed = int(self.random.rng.integers(2**31))
+            if i % self.world != self.rank:
+                continue
             img = self.pipe(
                 a.class_prompt,
                 height=a.resolution,
                 width=a.resolution,
                 num_inference_steps=28,
                 guidance_scale=a.guidance_scale,
-                generator=int(self.random.rng.integers(2**31)),
+                generator=seed,
                 max_sequence_length=a.max_sequence_length,
             ).images[0]
             img.save(folder / f"class-{len(have) + i:05d}.png")
+        barrier(self.world)
 
     # -- one step
     def _batches(self, order, start=0):
-        """(pixels ``[B, 3, H, W]`` numpy, or ``("cached", mean, std)`` with --cache_latents,
-        number of instance images) per micro-batch."""
+        """This rank's share of each global micro-batch, from the ``start``-th on.
+
+        A global micro-batch is ``--train_batch_size`` x processes instance images of the
+        epoch's order (plus as many class images with prior preservation); rank ``r`` trains
+        the ``r``-th of near-equal consecutive parts. Every rank loads the whole global batch,
+        so that the random transforms (crop, flip) are drawn as one process draws them.
+        """
+        from ._distributed import shard
+
         a = self.args
-        for first in range(start * a.train_batch_size, len(order), a.train_batch_size):
-            idx = [int(i) for i in order[first : first + a.train_batch_size]]
+        size = self.global_batch_size
+        for first in range(start * size, len(order), size):
+            idx = [int(i) for i in order[first : first + size]]
             keys = [("instance", i) for i in idx]
             if a.with_prior_preservation:
                 keys += [("class", i % len(self.class_files)) for i in idx]
+            mine = shard(len(idx), self.rank, self.world)
+            # a rank left without images (short last batch) runs one with weight 0, so that
+            # it still joins the gradient average
+            weight = len(mine) / len(idx)
+            part = mine if len(mine) else np.array([0])
+            rows = list(part) + (
+                [len(idx) + int(j) for j in part] if a.with_prior_preservation else []
+            )
+            batch = _MicroBatch(rows=rows, total=len(keys), n_inst=len(part), weight=weight)
             if self.latent_cache is not None:
                 paddle = self.paddle
-                mean = paddle.concat([self.latent_cache[k][0] for k in keys])
-                std = paddle.concat([self.latent_cache[k][1] for k in keys])
-                yield ("cached", mean, std), len(idx)
+                batch.mean = paddle.concat([self.latent_cache[keys[r]][0] for r in rows])
+                batch.std = paddle.concat([self.latent_cache[keys[r]][1] for r in rows])
             else:
-                yield np.stack([self._load(k) for k in keys]), len(idx)
+                pixels = [self._load(k) for k in keys]
+                batch.pixels = np.stack([pixels[r] for r in rows])
+            yield batch
 
     def _load(self, key):
         a = self.args
@@ -554,7 +664,7 @@ class Trainer:
             keys += [("class", i) for i in range(len(self.class_files))]
         cache = {}
         vae = self.pipe.vae
-        for key in tqdm(keys, desc="caching latents", unit="image"):
+        for key in tqdm(keys, desc="caching latents", unit="image", disable=not self.is_main):
             pixels = paddle.to_tensor(self._load(key)[None]).astype(self.dtype)
             with paddle.no_grad():
                 dist = vae.encode(pixels).latent_dist
@@ -594,25 +704,35 @@ class Trainer:
             self.paddle.to_tensor(np.asarray(ids), dtype="int64"), return_dict=True
         ).pooler_output
 
-    def compute_loss(self, pixels, n_inst):
+    def _draw_rows(self, draws, batch):
+        """This rank's rows of draws made for the whole global micro-batch."""
+        return np.ascontiguousarray(draws[batch.rows])
+
+    def compute_loss(self, batch):
+        """This rank's loss on its rows of a micro-batch (a :class:`_MicroBatch`). The random
+        draws (posterior sample, noise, timesteps) are made for the global micro-batch, in one
+        process's order, and each rank keeps its rows."""
         from .pipelines.pipeline_flux import pack_latents, prepare_latent_image_ids, unpack_latents
 
         paddle, a, dtype = self.paddle, self.args, self.dtype
         vae = self.pipe.vae
+        n_inst = batch.n_inst
         with paddle.no_grad():
-            if isinstance(pixels, tuple):  # --cache_latents: (tag, mean, std)
-                mean, std = pixels[1], pixels[2]
+            if batch.pixels is None:  # --cache_latents
+                mean, std = batch.mean, batch.std
             else:
-                dist = vae.encode(paddle.to_tensor(pixels).astype(dtype)).latent_dist
+                dist = vae.encode(paddle.to_tensor(batch.pixels).astype(dtype)).latent_dist
                 mean, std = dist.mean, dist.std
-            eps = paddle.to_tensor(self.random.normal(mean.shape)).astype(dtype)
-            latents = mean + std * eps
+            shape = [batch.total] + list(mean.shape[1:])
+            eps = self._draw_rows(self.random.normal(shape), batch)
+            latents = mean + std * paddle.to_tensor(eps).astype(dtype)
             latents = (latents - vae.config.shift_factor) * vae.config.scaling_factor
         b, c, h, w = latents.shape
-        noise = paddle.to_tensor(self.random.normal([b, c, h, w])).astype(dtype)
+        noise = self._draw_rows(self.random.normal(shape), batch)
+        noise = paddle.to_tensor(noise).astype(dtype)
         u = density_for_timestep_sampling(
             a.weighting_scheme,
-            self.random.timestep_draws(a.weighting_scheme, b),
+            self._draw_rows(self.random.timestep_draws(a.weighting_scheme, batch.total), batch),
             a.logit_mean,
             a.logit_std,
             a.mode_scale,
@@ -678,7 +798,11 @@ class Trainer:
 
     # -- checkpoints
     def save_checkpoint(self, folder: Path, epoch: int, order, next_batch: int):
+        """Rank 0 writes (every rank holds the same LoRA, optimiser and random state)."""
         from .lora import lora_state_dict
+
+        if not self.is_main:
+            return
         from .safetensors_io import save_numpy
 
         tmp = folder.with_name(folder.name + ".partial")
@@ -696,6 +820,10 @@ class Trainer:
                     "epoch": epoch,
                     "order": [int(i) for i in order],
                     "next_batch": next_batch,
+                    # the epoch's order and the random state are the same for any number of
+                    # processes with this many instance images per global micro-batch
+                    "global_batch_size": self.global_batch_size,
+                    "processes": self.world,
                     "rng": self.random.state(),
                     "history": self.history,
                     "lr": self.optimizer.get_lr(),
@@ -724,6 +852,14 @@ class Trainer:
         self._set_lora(state)
         self.optimizer.set_state_dict(dict(np.load(folder / "optimizer.npz")))
         meta = json.loads((folder / "trainer_state.json").read_text())
+        saved = meta.get("global_batch_size", self.args.train_batch_size)
+        if saved != self.global_batch_size:
+            raise ValueError(
+                f"{folder}: written with a global batch of {saved} images per micro-batch "
+                f"({meta.get('processes', 1)} process(es)); this run has {self.world} x "
+                f"--train_batch_size {self.args.train_batch_size} = {self.global_batch_size}. "
+                f"Resume with --train_batch_size x processes = {saved}"
+            )
         self.global_step = meta["global_step"]
         self.random.set_state(meta["rng"])
         self.history = meta["history"]
@@ -736,7 +872,8 @@ class Trainer:
 
         a = self.args
         out = Path(a.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        if self.is_main:
+            out.mkdir(parents=True, exist_ok=True)
         resume = None
         if a.cache_latents and self.latent_cache is None:
             # before a checkpoint restores the random state: a resumed run caches with the
@@ -752,23 +889,32 @@ class Trainer:
                     f"--resume_from_checkpoint {a.resume_from_checkpoint}: no checkpoint found"
                 )
             resume = self.load_checkpoint(Path(ckpt))
-        bar = tqdm(total=a.max_train_steps, initial=self.global_step, desc="training", unit="step")
+        bar = tqdm(
+            total=a.max_train_steps,
+            initial=self.global_step,
+            desc="training",
+            unit="step",
+            disable=not self.is_main,
+        )
         accum = a.gradient_accumulation_steps
-        n_batches = math.ceil(len(self.instance_files) / a.train_batch_size)
+        n_batches = math.ceil(len(self.instance_files) / self.global_batch_size)
         start_epoch = resume["epoch"] if resume else 0
-        with open(out / "train_log.jsonl", "a") as log:
+        log_file = open(out / "train_log.jsonl", "a") if self.is_main else contextlib.nullcontext()
+        with log_file as log:
             for epoch in range(start_epoch, self.num_epochs):
                 if resume and epoch == start_epoch:
                     order, start = np.asarray(resume["order"]), resume["next_batch"]
                 else:
                     order, start = self.random.permutation(len(self.instance_files)), 0
                 micro = []
-                for i, (pixels, n_inst) in enumerate(self._batches(order, start), start=start):
-                    loss = self.compute_loss(pixels, n_inst)
-                    (loss / accum).backward()
-                    micro.append(float(loss))
-                    if len(micro) < accum and i + 1 < n_batches:
+                for i, batch in enumerate(self._batches(order, start), start=start):
+                    last = len(micro) + 1 == accum or i + 1 == n_batches
+                    loss = self._forward_backward(batch, accum, sync=last)
+                    micro.append(loss)
+                    if not last:
                         continue
+                    # the global micro-batch losses (each rank's share, weighted)
+                    micro = [float(x) for x in sum_over_ranks(micro, self.world)]
                     grad_norm = self._clip_grads()
                     self.optimizer.step()
                     self.optimizer.clear_grad()
@@ -781,7 +927,9 @@ class Trainer:
                         "grad_norm": grad_norm,
                     }
                     self.history.append(entry)
-                    log.write(json.dumps(entry) + "\n")
+                    if log is not None:
+                        log.write(json.dumps(entry) + "\n")
+                        log.flush()
                     self.optimizer.set_lr(self.base_lr * self.lr_lambda(self.global_step))
                     micro = []
                     bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{entry['lr']:.2e}")
@@ -795,12 +943,28 @@ class Trainer:
                         )
                     if self.global_step >= a.max_train_steps:
                         break
-                if a.validation_prompt and (epoch + 1) % a.validation_epochs == 0:
+                if self.is_main and a.validation_prompt and (epoch + 1) % a.validation_epochs == 0:
                     self.validate(out, epoch)
                 if self.global_step >= a.max_train_steps:
                     break
         bar.close()
         return self.history
+
+    def _forward_backward(self, batch, accum, sync):
+        """Loss and gradients of this rank's part of one micro-batch; returns the loss times
+        the rank's share (the global loss is the sum over ranks). ``paddle.DataParallel``
+        averages gradients over ranks, so each rank's loss is scaled by ``weight x ranks``:
+        the average is then the gradient of the global micro-batch's mean loss. Gradients are
+        synchronised only on the last micro-batch of an update (``sync``)."""
+        scale = batch.weight * self.world
+        if self.loss_module is None:
+            loss = self.compute_loss(batch)
+            (loss * scale / accum).backward()
+        else:
+            with contextlib.nullcontext() if sync else self.loss_module.no_sync():
+                loss = self.loss_module(lambda: self.compute_loss(batch))
+                (loss * scale / accum).backward()
+        return float(loss) * batch.weight
 
     def validate(self, out: Path, epoch: int):
         a = self.args
@@ -820,8 +984,11 @@ class Trainer:
         self.transformer.train()
 
     def save(self):
+        """The trained LoRA (and training_config.json), written by rank 0; None elsewhere."""
         from .lora import lora_state_dict, save_lora_weights
 
+        if not self.is_main:
+            return None
         a = self.args
         out = Path(a.output_dir)
         te = (
@@ -848,6 +1015,13 @@ def train(
     trainer.setup()
     trainer.run()
     path = trainer.save()
+    # every rank waits for rank 0's output, so that no process tears the process group down
+    # while another still uses it
+    from ._distributed import barrier
+
+    barrier(trainer.world)
+    if path is None:  # not rank 0
+        return trainer
     print(
         f"wrote {path} (diffusers format; load with pipe.load_lora_weights) and "
         f"{Path(args.output_dir) / 'training_config.json'}"

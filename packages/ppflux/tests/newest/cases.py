@@ -406,3 +406,123 @@ def ip_adapter_cases() -> dict:
             latents(12),
         ),
     }
+
+
+# BFL's Canny/Depth control LoRA layout for the tiny transformer (reference.TINY_TRANSFORMER:
+# 2 double + 2 single blocks, width 32, head 16, MLP 128, guidance): lora_A / lora_B / lora_B
+# bias per BFL module, ``img_in`` reading 128 channels (latents + control latents),
+# and the full q/k RMSNorm scales that such files carry.
+CONTROL_LORA_SIZES = dict(num_layers=2, num_single_layers=2, inner_dim=32, mlp_ratio=4.0)
+
+
+def control_lora_tensors(rank: int = 4) -> dict:
+    rng = np.random.default_rng(31)
+    width, mlp, head = 32, 128, 16
+
+    def normal(*shape, scale=0.1):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    tensors = {}
+
+    def lora(name, n_in, n_out):
+        # BFL's files carry a lora_B bias on every module (PEFT's lora_bias is all or nothing)
+        tensors[f"{name}.lora_A.weight"] = normal(rank, n_in, scale=0.3)
+        tensors[f"{name}.lora_B.weight"] = normal(n_out, rank)
+        tensors[f"{name}.lora_B.bias"] = normal(n_out, scale=0.05)
+
+    lora("img_in", 128, width)
+    lora("txt_in", 32, width)
+    lora("time_in.in_layer", 256, width)
+    lora("time_in.out_layer", width, width)
+    lora("vector_in.in_layer", 32, width)
+    lora("vector_in.out_layer", width, width)
+    lora("guidance_in.in_layer", 256, width)
+    lora("guidance_in.out_layer", width, width)
+    for i in range(2):
+        p = f"double_blocks.{i}"
+        for stream in ("img", "txt"):
+            lora(f"{p}.{stream}_mod.lin", width, 6 * width)
+            lora(f"{p}.{stream}_attn.qkv", width, 3 * width)
+            lora(f"{p}.{stream}_attn.proj", width, width)
+            lora(f"{p}.{stream}_mlp.0", width, mlp)
+            lora(f"{p}.{stream}_mlp.2", mlp, width)
+            for qk in ("query", "key"):
+                tensors[f"{p}.{stream}_attn.norm.{qk}_norm.scale"] = 1 + normal(head, scale=0.2)
+    for i in range(2):
+        p = f"single_blocks.{i}"
+        lora(f"{p}.modulation.lin", width, 3 * width)
+        lora(f"{p}.linear1", width, 3 * width + mlp)
+        lora(f"{p}.linear2", width + mlp, width)
+        for qk in ("query", "key"):
+            tensors[f"{p}.norm.{qk}_norm.scale"] = 1 + normal(head, scale=0.2)
+    lora("final_layer.linear", width, 64)
+    lora("final_layer.adaLN_modulation.1", width, 2 * width)
+    # diffusers (0.42.1) swaps the halves of this layer's lora_A rows as well as lora_B's;
+    # BFL's (shift, scale) -> diffusers' (scale, shift) reorders only the output rows (lora_B).
+    # Equal halves make lora_A invariant under that swap, so both conversions agree here.
+    a = tensors["final_layer.adaLN_modulation.1.lora_A.weight"]
+    a[rank // 2 :] = a[: rank // 2]
+    return tensors
+
+
+def control_lora_cases() -> dict:
+    """name -> (FluxControlPipeline call kwargs without prompt, latents)."""
+    call = dict(control_image=image(10), height=64, width=64, guidance_scale=3.5, **COMMON)
+    return {
+        "FluxControlPipeline + BFL control LoRA (x_embedder 64 -> 128), 2 steps": (
+            call,
+            latents(14),
+        ),
+        "FluxControlPipeline + BFL control LoRA, joint_attention_kwargs scale 0.6": (
+            dict(call, joint_attention_kwargs={"scale": 0.6}),
+            latents(15),
+        ),
+    }
+
+
+def control_lora_model_inputs() -> dict:
+    """Transformer inputs with 128 channels (latents + control latents), guidance 3.5."""
+    inputs = transformer_inputs(seed=16)
+    rng = np.random.default_rng(16)
+    inputs["hidden_states"] = rng.standard_normal((1, 16, 128)).astype(np.float32)
+    inputs["guidance"] = np.array([3.5], np.float32)
+    return inputs
+
+
+def kontext_lora_tensors(rank: int = 4) -> dict:
+    """A Kontext LoRA in fal's layout (BFL module names under ``base_model.model.``, no
+    alphas) for the tiny transformer: the double and single blocks and the final linear."""
+    rng = np.random.default_rng(37)
+    width, mlp = 32, 128
+    tensors = {}
+
+    def lora(name, n_in, n_out):
+        tensors[f"base_model.model.{name}.lora_A.weight"] = (
+            rng.standard_normal((rank, n_in)) * 0.3
+        ).astype(np.float32)
+        tensors[f"base_model.model.{name}.lora_B.weight"] = (
+            rng.standard_normal((n_out, rank)) * 0.1
+        ).astype(np.float32)
+
+    for i in range(2):
+        p = f"double_blocks.{i}"
+        for stream in ("img", "txt"):
+            lora(f"{p}.{stream}_mod.lin", width, 6 * width)
+            lora(f"{p}.{stream}_attn.qkv", width, 3 * width)
+            lora(f"{p}.{stream}_attn.proj", width, width)
+            lora(f"{p}.{stream}_mlp.0", width, mlp)
+            lora(f"{p}.{stream}_mlp.2", mlp, width)
+    for i in range(2):
+        p = f"single_blocks.{i}"
+        lora(f"{p}.modulation.lin", width, 3 * width)
+        lora(f"{p}.linear1", width, 3 * width + mlp)
+        lora(f"{p}.linear2", width + mlp, width)
+    lora("final_layer.linear", width, 64)
+    return tensors
+
+
+# the Kontext cases that run again with the Kontext LoRA loaded
+KONTEXT_LORA_CASES = [
+    "FluxKontextPipeline 2 steps, reference image",
+    "FluxKontextPipeline 2 steps, 48 px reference, true CFG",
+]

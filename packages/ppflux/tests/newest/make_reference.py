@@ -58,6 +58,24 @@ def _patch_randomness():
     vae.DiagonalGaussianDistribution.sample = lambda self, generator=None: self.mode()
 
 
+def _tiny_bfl_control_converter(name="_convert_bfl_flux_control_lora_to_diffusers"):
+    """One of diffusers' BFL-layout LoRA converters (control, fal Kontext) with the tiny
+    model's block counts and width in place of FLUX.1-dev's hard-coded 19 / 38 / 3072."""
+    import inspect
+
+    import diffusers.loaders.lora_conversion_utils as conversion
+    import diffusers.loaders.lora_pipeline as lora_pipeline
+
+    source = inspect.getsource(getattr(conversion, name))
+    for key, value in cases.CONTROL_LORA_SIZES.items():
+        line = next(x for x in source.splitlines() if x.strip().startswith(f"{key} = "))
+        source = source.replace(line, f"    {key} = {value!r}")
+    namespace = dict(vars(conversion))
+    exec(compile(source, conversion.__file__, "exec"), namespace)
+    for module in (conversion, lora_pipeline):
+        setattr(module, name, namespace[name])
+
+
 def main(out: Path) -> None:
     import diffusers
     import reference
@@ -205,6 +223,41 @@ def main(out: Path) -> None:
         pipe.set_ip_adapter_scale(scale)
         with torch.no_grad():
             results[name] = pipe(prompt=cases.PROMPT, latents=torch.tensor(lat), **kwargs).images
+
+    # BFL control LoRA: diffusers' own loading path (detection, conversion, x_embedder
+    # expansion, norm replacement); its converter hard-codes FLUX.1-dev's 19 + 38 blocks and
+    # width 3072, so it runs here with the tiny transformer's sizes put in their place
+    _tiny_bfl_control_converter()
+    save_file(cases.control_lora_tensors(), str(out / "control_lora.safetensors"))
+    for i, (name, (kwargs, lat)) in enumerate(cases.control_lora_cases().items()):
+        pipe = diffusers.FluxControlPipeline.from_pretrained(pipe_dir)
+        pipe.set_progress_bar_config(disable=True)
+        pipe.load_lora_weights(str(out / "control_lora.safetensors"))
+        assert pipe.transformer.config.in_channels == 128
+        with torch.no_grad():
+            results[name] = pipe(prompt=cases.PROMPT, latents=torch.tensor(lat), **kwargs).images
+            if i == 0:
+                model_name = "transformer + BFL control LoRA output"
+                inputs = as_torch(cases.control_lora_model_inputs())
+                results[model_name] = pipe.transformer(**inputs, return_dict=False)[0].numpy()
+                pipe.unload_lora_weights()
+                # the norms are the model's own again, x_embedder stays 128 wide
+                results[f"{model_name}, unloaded"] = pipe.transformer(**inputs, return_dict=False)[
+                    0
+                ].numpy()
+
+    # Kontext LoRA in fal's layout, through diffusers' own converter (same block-count patch)
+    _tiny_bfl_control_converter("_convert_fal_kontext_lora_to_diffusers")
+    save_file(cases.kontext_lora_tensors(), str(out / "kontext_lora.safetensors"))
+    for name in cases.KONTEXT_LORA_CASES:
+        case = cases.pipeline_cases()[name]
+        pipe = diffusers.FluxKontextPipeline.from_pretrained(pipe_dir)
+        pipe.set_progress_bar_config(disable=True)
+        pipe.load_lora_weights(str(out / "kontext_lora.safetensors"))
+        with torch.no_grad():
+            results[f"{name} + Kontext LoRA"] = pipe(
+                prompt=cases.PROMPT, latents=torch.tensor(case["latents"]), **case["kwargs"]
+            ).images
 
     index = {name: f"a{i}" for i, name in enumerate(results)}
     np.savez(out / "reference.npz", **{index[n]: v for n, v in results.items()})

@@ -41,6 +41,7 @@ REFERENCE_PACKAGES = [
     "numpy",
     "Pillow",
     "protobuf",
+    "peft",  # diffusers' load_lora_weights (the control-LoRA cases)
 ]
 
 

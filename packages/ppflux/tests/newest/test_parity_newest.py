@@ -197,3 +197,58 @@ def test_ip_adapter(name, ref_dir, expected, record):
     ).images
     assert np.abs(got - without).max() > 1e-3  # the image prompt changed the result
     _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)
+
+
+@pytest.fixture(scope="module")
+def control_lora_file(ref_dir):
+    return ref_dir / "control_lora.safetensors"
+
+
+@pytest.mark.parametrize("name", list(cases.control_lora_cases()))
+def test_control_lora(name, ref_dir, expected, record, deterministic, control_lora_file):
+    """A BFL Canny/Depth control LoRA (BFL key layout, lora_B biases, q/k norm scales,
+    ``img_in`` reading 128 channels) loaded into FluxControlPipeline over the 64-channel dev
+    transformer, vs diffusers' ``load_lora_weights`` on the same file."""
+    kwargs, lat = cases.control_lora_cases()[name]
+    pipe = ppflux.FluxControlPipeline.from_pretrained(ref_dir / "pipe")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.transformer.config.in_channels == 64
+    pipe.load_lora_weights(control_lora_file)
+    assert pipe.transformer.config.in_channels == 128
+    got = pipe(prompt=cases.PROMPT, latents=lat, **kwargs).images
+    _close(f"{name}, image", got, expected[name], cases.TOL_IMAGE, record)
+    if "scale" in name:
+        return
+    model_name = "transformer + BFL control LoRA output"
+    tensors = {
+        k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v
+        for k, v in cases.control_lora_model_inputs().items()
+    }
+    with paddle.no_grad():
+        out = pipe.transformer(**tensors, return_dict=False)[0].numpy()
+        _close(model_name, out, expected[model_name], cases.TOL_MODEL, record)
+        pipe.unload_lora_weights()
+        out = pipe.transformer(**tensors, return_dict=False)[0].numpy()
+    _close(
+        f"{model_name}, unloaded", out, expected[f"{model_name}, unloaded"], cases.TOL_MODEL, record
+    )
+
+
+@pytest.mark.parametrize("name", cases.KONTEXT_LORA_CASES)
+def test_kontext_lora(name, ref_dir, expected, record, deterministic):
+    """A Kontext LoRA in fal's layout (BFL names under ``base_model.model.``) loaded into
+    FluxKontextPipeline, vs diffusers' ``load_lora_weights`` on the same file; the LoRA must
+    change the image (the case without it is ``test_pipeline``'s)."""
+    case = cases.pipeline_cases()[name]
+    pipe = ppflux.FluxKontextPipeline.from_pretrained(ref_dir / "pipe")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(ref_dir / "kontext_lora.safetensors")
+    got = pipe(prompt=cases.PROMPT, latents=case["latents"], **case["kwargs"]).images
+    assert np.abs(expected[f"{name} + Kontext LoRA"] - expected[name]).max() > 1e-2
+    _close(
+        f"{name} + Kontext LoRA, image",
+        got,
+        expected[f"{name} + Kontext LoRA"],
+        cases.TOL_IMAGE,
+        record,
+    )
