@@ -1,9 +1,9 @@
 """First Block Cache and TaylorSeer on a FLUX-shaped transformer at 28 steps: speed-up and drift
 from the uncached result, ppflux and diffusers side by side, same weights and inputs.
 
-Config: the speed benchmark's transformer (4 double + 8 single blocks, hidden 512, 128 text
-tokens) at 256x256 (256 image tokens), random weights saved once in diffusers' layout; 28
-denoising steps of the dev schedule (transformer + Euler step), fp32 CPU, one thread. Each
+Config: the speed benchmark's transformer (FLUX.1's width: hidden 3072, 24 heads x 128, T5
+width 4096; 1 double + 2 single blocks) at 256x256 (256 image tokens) with 128 text tokens,
+random weights saved once in diffusers' layout; 28 denoising steps of the dev schedule (transformer + Euler step), fp32 CPU, one thread. Each
 variant runs uncached, with ``FirstBlockCacheConfig(threshold)`` and with
 ``TaylorSeerCacheConfig(cache_interval=5, disable_cache_before_step=3)`` (diffusers' defaults,
 float32 factors). Drift: max abs difference and PSNR (over the uncached latents' range) of the
@@ -11,7 +11,10 @@ final latents against the uncached run of the same library. diffusers 0.42 runs 
 interpreter (``--ref-python``, a venv with torch and diffusers >= 0.36, e.g. the one
 ``tests/newest/run.py --keep DIR`` leaves).
 
-    python benchmarks/bench_cache.py --ref-python /path/to/venv/bin/python [--threshold 0.08]
+    python benchmarks/bench_cache.py --ref-python /path/to/venv/bin/python [--threshold 0.08] [--record]
+
+Prints the JSON and writes ``benchmarks/results/cache.local.json``; ``--record`` writes the
+committed ``benchmarks/results/cache.json`` instead.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_speed import CONFIG, TEXT_TOKENS  # noqa: E402
+from bench_speed import CONFIG, make_model  # noqa: E402
+from bench_speed import make_inputs as make_step_inputs  # noqa: E402
 
 STEPS = 28
 IMAGE_TOKENS = 256  # 256x256
+TEXT_TOKENS = 128
 
 # The same loop for both libraries; LIB is "ppflux" or "diffusers".
 LOOP = r"""
@@ -67,7 +72,10 @@ else:
 inp = {k: tensor(data[k]) for k in ("encoder_hidden_states", "pooled_projections", "img_ids",
                                     "txt_ids", "guidance")}
 results = {}
-for variant in ("uncached", "fbc", "taylorseer", "uncached"):
+with no_grad():  # warm-up: one forward
+    model(hidden_states=tensor(data["latents"]), timestep=tensor(np.full([1], 0.5, np.float32)),
+          return_dict=False, **inp)
+for variant in ("uncached", "fbc", "taylorseer"):
     if variant != "uncached":
         model.enable_cache(configs[variant]())
     sched = Sched(shift=3.0, use_dynamic_shifting=True)
@@ -82,9 +90,6 @@ for variant in ("uncached", "fbc", "taylorseer", "uncached"):
     seconds = time.perf_counter() - start
     if variant != "uncached":
         model.disable_cache()
-    # the uncached run is timed twice (first and last) and the faster counts: warm-up
-    if variant in results:
-        seconds = min(seconds, results[variant]["seconds"])
     results[variant] = {"seconds": seconds, "latents": to_np(latents).tolist()}
 json.dump(results, open(out, "w"))
 """
@@ -92,32 +97,18 @@ json.dump(results, open(out, "w"))
 
 def make_inputs(folder: Path) -> Path:
     """Random weights (saved by ppflux in diffusers' torch layout) and inputs."""
-    import paddle
     import ppflux
 
-    paddle.seed(0)
-    model = ppflux.FluxTransformer2DModel(**CONFIG)
-    rng = np.random.default_rng(0)
-    for _, p in sorted(model.named_parameters()):
-        p.set_value(paddle.to_tensor((rng.standard_normal(p.shape) * 0.05).astype(np.float32)))
-    model.save_pretrained(folder / "transformer", layout="torch")
-    side = int(IMAGE_TOKENS**0.5)
-    img_ids = np.zeros((IMAGE_TOKENS, 3), np.float32)
-    img_ids[:, 1] = np.arange(IMAGE_TOKENS) // side
-    img_ids[:, 2] = np.arange(IMAGE_TOKENS) % side
-    sigmas = np.linspace(1.0, 1 / STEPS, STEPS)
-    mu = ppflux.calculate_shift(IMAGE_TOKENS)
+    make_model(folder)
+    step_inputs = dict(
+        np.load(make_step_inputs(folder / "step.npz", CONFIG, IMAGE_TOKENS, TEXT_TOKENS))
+    )
     inputs = folder / "inputs.npz"
     np.savez(
         inputs,
-        latents=rng.standard_normal((1, IMAGE_TOKENS, 64)).astype(np.float32),
-        encoder_hidden_states=rng.standard_normal((1, TEXT_TOKENS, 512)).astype(np.float32),
-        pooled_projections=rng.standard_normal((1, 256)).astype(np.float32),
-        img_ids=img_ids,
-        txt_ids=np.zeros((TEXT_TOKENS, 3), np.float32),
-        guidance=np.full([1], 3.5, np.float32),
-        sigmas=sigmas,
-        mu=np.float64(mu),
+        **step_inputs,
+        sigmas=np.linspace(1.0, 1 / STEPS, STEPS),
+        mu=np.float64(ppflux.calculate_shift(IMAGE_TOKENS)),
         steps=np.int64(STEPS),
     )
     return inputs
@@ -144,8 +135,10 @@ def main():
     parser.add_argument(
         "--threshold", type=float, default=0.08, help="First Block Cache threshold (default: 0.08)"
     )
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "cache.json")
+    parser.add_argument("--record", action="store_true", help="write results/cache.json")
     args = parser.parse_args()
+    args.out = HERE / "results" / ("cache.json" if args.record else "cache.local.json")
+    load_before = os.getloadavg()[0]
     if not args.ref_python.is_file():
         parser.error(f"--ref-python {args.ref_python}: no such interpreter")
     rows = {}
@@ -187,17 +180,18 @@ def main():
             }
             print(lib, json.dumps(rows[lib], indent=1))
     result = {
-        "benchmark": f"{STEPS} steps, FLUX-shaped transformer (4+8 blocks, hidden 512), "
+        "benchmark": f"{STEPS} steps, FLUX.1-width transformer (1+2 blocks, hidden 3072), "
         f"{IMAGE_TOKENS} image tokens, {TEXT_TOKENS} text tokens, fp32 CPU, 1 thread",
         "first_block_cache_threshold": args.threshold,
         "taylorseer": "cache_interval 5, disable_cache_before_step 3, order 1, float32 factors",
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "load_average": os.getloadavg(),
+        "load_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "results": rows,
     }
+    print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out}")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out.relative_to(HERE.parent)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,38 @@ import paddle.nn.functional as F  # noqa: E402
 from ppdiffusers.configuration_utils import ConfigMixin, register_to_config  # noqa: E402
 
 from ..cache import CacheMixin  # noqa: E402
+from ._allocator import tune_cpu_allocator  # noqa: E402
 from .loading import FluxLoadingMixin  # noqa: E402
+
+tune_cpu_allocator()  # Paddle's CPU activations on the heap, not fresh mmap pages (see there)
+
+
+# ----------------------------------------------------------------------------- elementwise
+# Paddle 3.3.1's CPU elementwise kernels take a slow generic path when one operand is
+# broadcast: multiplying [1, 1280, 3072] by [1, 1, 3072] took 21 ms, expanding the small
+# operand first and multiplying same-shape tensors 2.6 ms (benchmarks/bench_speed.py). The
+# expanded operand holds the same values, so the results are bit-identical; on GPU the
+# broadcast kernels are fast and the operands are used as they are.
+def _full(y, x):
+    """``y`` expanded to ``x``'s shape when it is smaller and the tensors are on the CPU."""
+    if y.shape != x.shape and x.place.is_cpu_place():
+        return y.expand(x.shape)
+    return y
+
+
+def _mul(x, y):
+    """``x * y`` for a full-size ``x`` and a broadcastable ``y``."""
+    return x * _full(y, x)
+
+
+def _add(x, y):
+    """``x + y`` for a full-size ``x`` and a broadcastable ``y``."""
+    return x + _full(y, x)
+
+
+def _modulate(x, scale, shift):
+    """``x * (1 + scale) + shift`` with ``[B, D]`` scale and shift (diffusers' order)."""
+    return _add(_mul(x, 1 + scale[:, None]), shift[:, None])
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -45,9 +76,9 @@ class RMSNorm(nn.Layer):
         # square, not pow(2): the same float32 values, but Paddle's CPU pow kernel took 13%
         # of a whole transformer step (benchmarks/bench_speed.py, profiled)
         variance = paddle.square(x32).mean(-1, keepdim=True)
-        x = x32 * paddle.rsqrt(variance + self.eps)
+        x = _mul(x32, paddle.rsqrt(variance + self.eps))
         if self.weight is not None:
-            x = x.astype(self.weight.dtype) * self.weight
+            x = _mul(x.astype(self.weight.dtype), self.weight)
         return x.astype(dtype)
 
     def _forward_float64(self, x):
@@ -77,7 +108,7 @@ class AdaLayerNormZero(nn.Layer):
     def forward(self, x, emb):
         emb = self.linear(self.silu(emb))
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = emb.chunk(6, axis=1)
-        x = self.norm(x) * (1 + scale_msa[:, None]) + shift_msa[:, None]
+        x = _modulate(self.norm(x), scale_msa, shift_msa)
         return x, gate_msa, shift_mlp, scale_mlp, gate_mlp
 
 
@@ -93,7 +124,7 @@ class AdaLayerNormZeroSingle(nn.Layer):
     def forward(self, x, emb):
         emb = self.linear(self.silu(emb))
         shift_msa, scale_msa, gate_msa = emb.chunk(3, axis=1)
-        x = self.norm(x) * (1 + scale_msa[:, None]) + shift_msa[:, None]
+        x = _modulate(self.norm(x), scale_msa, shift_msa)
         return x, gate_msa
 
 
@@ -115,7 +146,7 @@ class AdaLayerNormContinuous(nn.Layer):
     def forward(self, x, conditioning_embedding):
         emb = self.linear(self.silu(conditioning_embedding).astype(x.dtype))
         scale, shift = emb.chunk(2, axis=1)
-        return self.norm(x) * (1 + scale)[:, None, :] + shift[:, None, :]
+        return _modulate(self.norm(x), scale, shift)
 
 
 # ----------------------------------------------------------------------------- embeddings
@@ -247,11 +278,13 @@ def apply_rotary_emb(x, freqs_cis):
     cos = cos[None, :, None, :]
     sin = sin[None, :, None, :]
     shape = x.shape
-    pairs = x.reshape([*shape[:-1], shape[-1] // 2, 2])
-    x_real, x_imag = pairs[..., 0], pairs[..., 1]
+    x_real, x_imag = x.reshape([*shape[:-1], shape[-1] // 2, 2]).unbind(-1)
     x_rotated = paddle.stack([-x_imag, x_real], axis=-1).reshape(shape)
-    out = x.astype("float32") * cos + x_rotated.astype("float32") * sin
-    return out.astype(x.dtype)
+    x32 = x if x.dtype == paddle.float32 else x.astype("float32")
+    if x_rotated.dtype != paddle.float32:
+        x_rotated = x_rotated.astype("float32")
+    out = _mul(x32, cos) + _mul(x_rotated, sin)
+    return out if out.dtype == x.dtype else out.astype(x.dtype)
 
 
 # ----------------------------------------------------------------------------- attention
@@ -265,15 +298,19 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None):
     """
     if attn_mask is not None or not query.place.is_cpu_place():
         return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
-    scale = query.shape[-1] ** -0.5
-    q = (query * scale).transpose([0, 2, 1, 3])
-    k = key.transpose([0, 2, 1, 3])
-    v = value.transpose([0, 2, 1, 3])
+    b, s, n_heads, d = query.shape
+    # [B, H, S, D] copies, so that each head's slice is contiguous for the matmuls
+    q = (query * d**-0.5).transpose([0, 2, 1, 3]).contiguous()
+    k = key.transpose([0, 2, 1, 3]).contiguous()
+    v = value.transpose([0, 2, 1, 3]).contiguous()
+    # in place when nothing records gradients (the scores are not needed afterwards)
+    softmax = F.softmax if paddle.is_grad_enabled() else F.softmax_
     heads = []
-    for h in range(q.shape[1]):
+    for h in range(n_heads):
         scores = paddle.matmul(q[:, h], k[:, h], transpose_y=True)
-        heads.append(paddle.matmul(F.softmax(scores, axis=-1), v[:, h]))
-    return paddle.stack(heads, axis=2)
+        heads.append(paddle.matmul(softmax(scores, axis=-1), v[:, h]))
+    # heads side by side on the last axis is [B, S, H * D], i.e. [B, S, H, D] reshaped
+    return paddle.concat(heads, axis=-1).reshape([b, -1, n_heads, d])
 
 
 class FluxAttention(nn.Layer):
@@ -447,19 +484,16 @@ class FluxTransformerBlock(nn.Layer):
         )
         attn_outputs = self.attn(norm_h, norm_e, image_rotary_emb, **(joint_attention_kwargs or {}))
         attn_out, ctx_attn_out = attn_outputs[:2]
-        hidden_states = hidden_states + gate_msa.unsqueeze(1) * attn_out
-        norm_h = self.norm2(hidden_states) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
-        hidden_states = hidden_states + gate_mlp.unsqueeze(1) * self.ff(norm_h)
+        hidden_states = hidden_states + _mul(attn_out, gate_msa.unsqueeze(1))
+        norm_h = _modulate(self.norm2(hidden_states), scale_mlp, shift_mlp)
+        hidden_states = hidden_states + _mul(self.ff(norm_h), gate_mlp.unsqueeze(1))
         if len(attn_outputs) == 3:  # IP-Adapter
             hidden_states = hidden_states + attn_outputs[2]
 
-        encoder_hidden_states = encoder_hidden_states + c_gate_msa.unsqueeze(1) * ctx_attn_out
-        norm_e = (
-            self.norm2_context(encoder_hidden_states) * (1 + c_scale_mlp[:, None])
-            + c_shift_mlp[:, None]
-        )
-        encoder_hidden_states = encoder_hidden_states + c_gate_mlp.unsqueeze(1) * self.ff_context(
-            norm_e
+        encoder_hidden_states = encoder_hidden_states + _mul(ctx_attn_out, c_gate_msa.unsqueeze(1))
+        norm_e = _modulate(self.norm2_context(encoder_hidden_states), c_scale_mlp, c_shift_mlp)
+        encoder_hidden_states = encoder_hidden_states + _mul(
+            self.ff_context(norm_e), c_gate_mlp.unsqueeze(1)
         )
         return _clip_fp16(encoder_hidden_states), hidden_states
 
@@ -502,7 +536,7 @@ class FluxSingleTransformerBlock(nn.Layer):
             norm_h, image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {})
         )
         hidden_states = paddle.concat([attn_out, mlp], axis=2)
-        hidden_states = residual + gate.unsqueeze(1) * self.proj_out(hidden_states)
+        hidden_states = residual + _mul(self.proj_out(hidden_states), gate.unsqueeze(1))
         hidden_states = _clip_fp16(hidden_states)
         return hidden_states[:, :n_txt], hidden_states[:, n_txt:]
 

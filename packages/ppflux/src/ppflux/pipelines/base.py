@@ -275,6 +275,39 @@ class FluxPipelineBase:
         return prompt_embeds, pooled_prompt_embeds, text_ids
 
     # ------------------------------------------------------------------ checks
+    # ------------------------------------------------------------------ latents (shared)
+    def _latent_size(self, height, width):
+        """The latent grid of an image size: divided by the VAE's factor and rounded down to
+        an even size, so that 2x2 patches pack into tokens."""
+        div = self.vae_scale_factor * 2
+        return 2 * (int(height) // div), 2 * (int(width) // div)
+
+    def prepare_image(
+        self, image, width, height, batch_size, num_images_per_prompt, dtype="float32"
+    ):
+        """Preprocess a control image and repeat it to the batch (as diffusers' prepare_image)."""
+        if not isinstance(image, paddle.Tensor):
+            image = self.image_processor.preprocess(image, height=height, width=width)
+        repeat_by = batch_size if image.shape[0] == 1 else num_images_per_prompt
+        return paddle.repeat_interleave(image, repeat_by, axis=0).astype(dtype)
+
+    def _latents_or_encode(self, image, encode):
+        """``image`` as it is when it already has the VAE's latent channels, else
+        ``encode(image)``."""
+        return image if image.shape[1] == self.latent_channels else encode(image)
+
+    @staticmethod
+    def _repeat_to_batch(tensor, batch_size, what):
+        """A batch of ``n`` repeated (as a whole) to ``batch_size``; ``n`` must divide it. A
+        batch of ``batch_size`` or more is returned as it is."""
+        n = tensor.shape[0]
+        if batch_size <= n:
+            return tensor
+        if batch_size % n:
+            raise ValueError(f"cannot repeat {n} {what} to a batch of {batch_size}")
+        return paddle.concat([tensor] * (batch_size // n), axis=0)
+
+    # ------------------------------------------------------------------ checks
     def check_inputs(
         self,
         prompt,

@@ -151,8 +151,7 @@ class FluxPipeline(FluxPipelineBase, FluxLoraLoaderMixin, FluxIPAdapterMixin):
     def prepare_latents(
         self, batch_size, num_channels_latents, height, width, dtype, generator, latents=None
     ):
-        height = 2 * (int(height) // (self.vae_scale_factor * 2))
-        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        height, width = self._latent_size(height, width)
         ids = prepare_latent_image_ids(height // 2, width // 2)
         if latents is not None:
             return paddle.to_tensor(latents).astype(dtype), ids

@@ -26,15 +26,6 @@ _CONTROL_DOC = """
 
 
 class _ControlImage:
-    def prepare_image(
-        self, image, width, height, batch_size, num_images_per_prompt, dtype="float32"
-    ):
-        """Preprocess a control image and repeat it to the batch (as diffusers' prepare_image)."""
-        if not isinstance(image, paddle.Tensor):
-            image = self.image_processor.preprocess(image, height=height, width=width)
-        repeat_by = batch_size if image.shape[0] == 1 else num_images_per_prompt
-        return paddle.repeat_interleave(image, repeat_by, axis=0).astype(dtype)
-
     def _control_tokens(
         self, control_image, total, num_images_per_prompt, height, width, generator
     ):

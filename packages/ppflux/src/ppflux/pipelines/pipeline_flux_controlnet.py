@@ -46,15 +46,6 @@ class FluxControlNetPipeline(FluxPipeline):
             components["controlnet"] = FluxMultiControlNetModel(controlnet)
         return super().from_pretrained(pretrained_model_name_or_path, low_memory, **components)
 
-    def prepare_image(
-        self, image, width, height, batch_size, num_images_per_prompt, dtype="float32"
-    ):
-        if not isinstance(image, paddle.Tensor):
-            image = self.image_processor.preprocess(image, height=height, width=width)
-        repeat_by = batch_size if image.shape[0] == 1 else num_images_per_prompt
-        image = paddle.repeat_interleave(image, repeat_by, axis=0)
-        return image.astype(dtype)
-
     def _controlnet(self):
         controlnet = self._component("controlnet")
         if controlnet is None:

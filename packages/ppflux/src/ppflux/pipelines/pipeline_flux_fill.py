@@ -29,8 +29,7 @@ class FluxFillPipeline(FluxImg2ImgPipeline):
     ):
         """(mask tokens ``[B, S, vsf*vsf*4]``, masked-image tokens ``[B, S, 4*C]``)."""
         vsf = self.vae_scale_factor
-        height = 2 * (int(height) // (vsf * 2))
-        width = 2 * (int(width) // (vsf * 2))
+        height, width = self._latent_size(height, width)
         masked_image = masked_image.astype(dtype)
         if masked_image.shape[1] == num_channels_latents:
             # given latents are shifted and scaled like an encoding (as diffusers does)
@@ -39,8 +38,8 @@ class FluxFillPipeline(FluxImg2ImgPipeline):
         else:
             masked_latents = self._vae_latents(masked_image, generator)
         batch_size = batch_size * num_images_per_prompt
-        mask = _repeat_to(mask, batch_size, "masks")
-        masked_latents = _repeat_to(masked_latents.astype(dtype), batch_size, "images")
+        mask = self._repeat_to_batch(mask, batch_size, "masks")
+        masked_latents = self._repeat_to_batch(masked_latents.astype(dtype), batch_size, "images")
         masked_latents = pack_latents(
             masked_latents, batch_size, num_channels_latents, height, width
         )
@@ -154,11 +153,3 @@ class FluxFillPipeline(FluxImg2ImgPipeline):
             callback_on_step_end_tensor_inputs,
             extra=dict(extra_channels=condition),
         )
-
-
-def _repeat_to(tensor, batch_size, what):
-    if tensor.shape[0] >= batch_size:
-        return tensor
-    if batch_size % tensor.shape[0]:
-        raise ValueError(f"{tensor.shape[0]} {what} cannot be repeated to a batch of {batch_size}")
-    return tensor.tile([batch_size // tensor.shape[0], 1, 1, 1])

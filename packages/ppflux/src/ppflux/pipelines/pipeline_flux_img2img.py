@@ -24,20 +24,10 @@ class FluxImg2ImgPipeline(FluxPipeline):
         return timesteps, num_inference_steps - t_start
 
     def _image_latents(self, image, batch_size, generator):
-        image = image.astype("float32")
-        if image.shape[1] != self.latent_channels:
-            image_latents = self._encode_vae_image(image, generator)
-        else:
-            image_latents = image
-        if batch_size > image_latents.shape[0]:
-            if batch_size % image_latents.shape[0] != 0:
-                raise ValueError(
-                    f"cannot duplicate {image_latents.shape[0]} image(s) to a batch of {batch_size}"
-                )
-            image_latents = paddle.concat(
-                [image_latents] * (batch_size // image_latents.shape[0]), axis=0
-            )
-        return image_latents
+        image_latents = self._latents_or_encode(
+            image.astype("float32"), lambda x: self._encode_vae_image(x, generator)
+        )
+        return self._repeat_to_batch(image_latents, batch_size, "image(s)")
 
     def prepare_latents(
         self,
@@ -51,8 +41,7 @@ class FluxImg2ImgPipeline(FluxPipeline):
         generator,
         latents=None,
     ):
-        height = 2 * (int(height) // (self.vae_scale_factor * 2))
-        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        height, width = self._latent_size(height, width)
         ids = prepare_latent_image_ids(height // 2, width // 2)
         if latents is not None:
             return paddle.to_tensor(latents).astype(dtype), ids

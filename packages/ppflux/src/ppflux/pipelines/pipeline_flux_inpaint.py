@@ -25,8 +25,7 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
         generator,
         latents=None,
     ):
-        height = 2 * (int(height) // (self.vae_scale_factor * 2))
-        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        height, width = self._latent_size(height, width)
         shape = [batch_size, num_channels_latents, height, width]
         ids = prepare_latent_image_ids(height // 2, width // 2)
         image_latents = self._image_latents(image, batch_size, generator)
@@ -38,6 +37,14 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
             latents = noise
         pack = lambda x: pack_latents(x, batch_size, num_channels_latents, height, width)  # noqa: E731
         return pack(latents), pack(noise), pack(image_latents), ids
+
+    def _encode_masked_image(self, masked_image, generator):
+        """VAE latents of the masked image, shifted and scaled (one draw for the batch, also
+        with a list of generators)."""
+        vae = self._component("vae")
+        with paddle.no_grad():
+            latents = base.retrieve_latents(vae.encode(masked_image), generator=generator)
+        return (latents - vae.config.shift_factor) * vae.config.scaling_factor
 
     def prepare_mask_latents(
         self,
@@ -51,24 +58,14 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
         dtype,
         generator,
     ):
-        height = 2 * (int(height) // (self.vae_scale_factor * 2))
-        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        height, width = self._latent_size(height, width)
         mask = F.interpolate(mask, size=(height, width)).astype(dtype)
         batch_size = batch_size * num_images_per_prompt
-        masked_image = masked_image.astype(dtype)
-        if masked_image.shape[1] == self.latent_channels:
-            masked_latents = masked_image
-        else:
-            vae = self._component("vae")
-            with paddle.no_grad():
-                masked_latents = base.retrieve_latents(
-                    vae.encode(masked_image), generator=generator
-                )
-            masked_latents = (masked_latents - vae.config.shift_factor) * vae.config.scaling_factor
-        if mask.shape[0] < batch_size:
-            mask = mask.tile([batch_size // mask.shape[0], 1, 1, 1])
-        if masked_latents.shape[0] < batch_size:
-            masked_latents = masked_latents.tile([batch_size // masked_latents.shape[0], 1, 1, 1])
+        masked_latents = self._latents_or_encode(
+            masked_image.astype(dtype), lambda x: self._encode_masked_image(x, generator)
+        )
+        mask = self._repeat_to_batch(mask, batch_size, "masks")
+        masked_latents = self._repeat_to_batch(masked_latents, batch_size, "images")
         masked_latents = pack_latents(
             masked_latents, batch_size, num_channels_latents, height, width
         )
@@ -216,11 +213,9 @@ class FluxInpaintPipeline(FluxImg2ImgPipeline):
 
     def prepare_mask(self, mask, batch_size, num_channels_latents, height, width, dtype):
         """The pixel mask resized to the latent grid (nearest) and packed like the latents."""
-        height = 2 * (int(height) // (self.vae_scale_factor * 2))
-        width = 2 * (int(width) // (self.vae_scale_factor * 2))
+        height, width = self._latent_size(height, width)
         mask = F.interpolate(mask, size=(height, width)).astype(dtype)
-        if mask.shape[0] < batch_size:
-            mask = mask.tile([batch_size // mask.shape[0], 1, 1, 1])
+        mask = self._repeat_to_batch(mask, batch_size, "masks")
         return pack_latents(
             mask.tile([1, num_channels_latents, 1, 1]),
             batch_size,

@@ -82,17 +82,10 @@ class _KontextImage:
 
     def _reference_tokens(self, image, batch, dtype, generator):
         """(tokens ``[B, S, 64]``, ids ``[S, 3]`` with first coordinate 1) of a reference."""
-        image = image.astype(dtype)
-        if image.shape[1] != self.latent_channels:
-            latents = self._vae_latents(image, generator, sample_mode="argmax")
-        else:
-            latents = image
-        if batch > latents.shape[0]:
-            if batch % latents.shape[0]:
-                raise ValueError(
-                    f"cannot repeat {latents.shape[0]} reference image(s) to a batch of {batch}"
-                )
-            latents = paddle.concat([latents] * (batch // latents.shape[0]), axis=0)
+        latents = self._latents_or_encode(
+            image.astype(dtype), lambda x: self._vae_latents(x, generator, sample_mode="argmax")
+        )
+        latents = self._repeat_to_batch(latents, batch, "reference image(s)")
         from .pipeline_flux import pack_latents
 
         c, h, w = latents.shape[1:]
