@@ -14,6 +14,7 @@ from . import (
     packaging,  # noqa: F401  (R2, R3)
     tf_fixes,  # noqa: F401  (N3, N4)
     torch_fixes,  # noqa: F401  (R4, R7, R19, R21)
+    torch_script,  # noqa: F401  (N21: scripted modules' operators)
 )
 from .registry import FIXES, Fix, apply_fixes, describe, revert_fixes, without_fix
 
