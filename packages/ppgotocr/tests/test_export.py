@@ -76,18 +76,6 @@ def test_kernels_chosen_by_speed_and_tokens_unchanged(
     assert again.recorded and again.onednn == model.onednn
 
 
-def test_decoder_cache_grows_past_a_block(pipe, infer_pipe, images):
-    """More new tokens than the free slots of the first cache block: the cache grows once
-    and the tokens stay those of dygraph."""
-    from ppgotocr.export import CACHE_BLOCK
-
-    p = pipe.prepare(images[0], no_repeat_ngram_size=0)
-    free = -(-(len(p.input_ids) + 1) // CACHE_BLOCK) * CACHE_BLOCK - len(p.input_ids)
-    n = free + 8
-    ours = infer_pipe.generate_ids([p], n)
-    assert ours == pipe.generate_ids([p], n)
-
-
 @pytest.mark.parametrize(
     "kw", [{}, {"ocr_type": "format"}, {"crop": True}, {"box": "10,20,100,90"}]
 )

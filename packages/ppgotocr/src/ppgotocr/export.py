@@ -4,17 +4,14 @@ Two programs are written:
 
 * ``vision``: ``pixel_values [1, 3, S, S]`` -> ``image_features [1, T, D]`` (vision tower and
   projector; one view per call, the runner loops over views).
-* ``decoder``: one step of the Qwen2 decoder over a **preallocated KV cache**. Inputs
-  ``input_ids [B, L]``, ``embeds_override [B, L, D]`` and ``override_mask [B, L, 1]`` (image
-  features replace the token embeddings where the mask is 1), ``attention_mask [B, C + L]``
-  (which of the C cache slots hold a token, then the L new positions), ``position_ids [B, L]``,
-  ``write_index [1]`` (the slot of the first new token), ``cache_key`` / ``cache_value
-  [layers, B, kv_heads, C, head_dim]``; outputs the last position's float32 logits
-  ``[B, vocab]`` and the cache with the L new keys and values written at ``write_index``.
-  The cache keeps its capacity C from step to step (it grows in blocks of
-  :data:`CACHE_BLOCK` slots when full), so every decode step has the same shapes and oneDNN
-  does not build its primitives again at each step. Prefill is the same program with an empty
-  cache, so the weights are stored once.
+* ``decoder``: one step of the Qwen2 decoder with a KV cache. Inputs ``input_ids [B, L]``,
+  ``embeds_override [B, L, D]`` and ``override_mask [B, L, 1]`` (image features replace the
+  token embeddings where the mask is 1), ``attention_mask [B, P + L]``, ``position_ids
+  [B, L]``, ``past_key`` / ``past_value [layers, B, kv_heads, P, head_dim]``; outputs the last
+  position's float32 logits ``[B, vocab]`` and the grown cache. Batch, length and cache
+  length are dynamic; prefill passes a one-slot cache whose mask entry is 0, so one program
+  (and one copy of the weights) serves both phases. (A preallocated fixed-shape cache written
+  in place by gather/where was tried in 0.3.0 and measured slower: see the README.)
 
 Paddle 3.3.1's CPU predictor with oneDNN can return silently wrong numbers, and where it is
 right it is not always faster. The export stores a probe (the dygraph model's inputs and
@@ -42,8 +39,7 @@ from .configuration_got_ocr2 import GotOcr2Config
 META_NAME = "ppgotocr_inference.json"
 PROBE_NAME = "probe.npz"
 FORMAT_TAG = "ppgotocr-inference"
-EXPORT_VERSION = 2  # 2: decoder over a preallocated cache, probe of every decoder call
-CACHE_BLOCK = 64  # cache slots are added in blocks of this many
+EXPORT_VERSION = 2  # 2: the probe holds every decoder call's inputs and outputs
 PROBE_RTOL = 1e-4  # of the largest magnitude; fp32 agrees to ~1e-6, the oneDNN defect is O(1)
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -71,6 +67,7 @@ def _programs(model):
         def __init__(self, model):
             super().__init__()
             self.model = model
+            self.num_layers = model.config.text.num_hidden_layers
 
         def forward(
             self,
@@ -79,19 +76,15 @@ def _programs(model):
             override_mask,
             attention_mask,
             position_ids,
-            write_index,
-            cache_key,
-            cache_value,
+            past_key,
+            past_value,
         ):
             lm = self.model.language_model
             embeds = lm.embed_tokens(input_ids)
             x = paddle.where(override_mask > 0.5, embeds_override, embeds)
-            length = paddle.shape(input_ids)[1].astype("int64")
-            capacity = paddle.shape(cache_key)[3].astype("int64")
-            total = capacity + length
-            # keys are [C cache slots, L new]: every slot is before every new position, so the
-            # causal part only orders the new positions among themselves
-            q_pos = paddle.arange(length, dtype="int64").unsqueeze(1) + capacity
+            length = paddle.shape(input_ids)[1]
+            total = paddle.shape(attention_mask)[1]
+            q_pos = paddle.arange(length, dtype="int64").unsqueeze(1) + (total - length)
             k_pos = paddle.arange(total, dtype="int64").unsqueeze(0)
             causal = paddle.where(
                 k_pos > q_pos,
@@ -101,21 +94,11 @@ def _programs(model):
             pad = (1.0 - attention_mask.astype("float32"))[:, None, None, :] * -1e30
             mask = paddle.clip(causal[None, None] + pad, min=float(np.finfo(np.float32).min))
             cos, sin = lm.rotary(position_ids)
-            # slot s takes new position s - write_index (a gather from the layer's [cache, new]
-            # keys), where write_index <= s < write_index + L; other slots keep their value
-            slots = paddle.arange(capacity, dtype="int64")
-            offset = slots - write_index
-            source = capacity + paddle.minimum(
-                paddle.maximum(offset, paddle.zeros_like(offset)), length - 1
-            )
-            written = ((offset >= 0) & (offset < length)).reshape([1, 1, -1, 1])
             keys, values = [], []
             for i, layer in enumerate(lm.layers):
-                x, (k, v) = layer(x, cos, sin, mask, (cache_key[i], cache_value[i]))
-                keys.append(paddle.where(written, paddle.gather(k, source, axis=2), cache_key[i]))
-                values.append(
-                    paddle.where(written, paddle.gather(v, source, axis=2), cache_value[i])
-                )
+                x, (k, v) = layer(x, cos, sin, mask, (past_key[i], past_value[i]))
+                keys.append(k)
+                values.append(v)
             hidden = lm.norm(x)[:, -1, :]
             return self.model.logits(hidden), paddle.stack(keys), paddle.stack(values)
 
@@ -147,70 +130,42 @@ def _probe_inputs(config: GotOcr2Config, seed: int = 0) -> dict:
     }
 
 
-def _round_up(n: int, block: int) -> int:
-    return -(-n // block) * block
-
-
 class _Stepper:
-    """Runs prefill / decode through a ``step`` callable (dygraph or predictor) over a
-    preallocated cache, taking the dense mask and positions ``greedy_generate`` passes.
-
-    The cache has C slots (a multiple of :data:`CACHE_BLOCK`, at least one block free after
-    the prompt); tokens are written in order, so slot i holds the i-th position of the dense
-    mask and ``slot_mask`` is that mask's prefix. When the slots run out the cache grows by a
-    block (the only steps whose shapes change)."""
+    """Runs prefill / decode through a ``step`` callable (dygraph or predictor), carrying the
+    stacked cache, the mask and positions exactly as ``greedy_generate`` expects."""
 
     def __init__(self, step, config: GotOcr2Config):
         self.step, self.config = step, config
-        self.keys = self.values = self.slot_mask = None
-        self.used = 0
-
-    def _grow(self, need: int) -> None:
-        capacity = self.keys.shape[3]
-        if need <= capacity:
-            return
-        extra = _round_up(need, CACHE_BLOCK) - capacity
-        pad = [(0, 0)] * 3 + [(0, extra), (0, 0)]
-        self.keys, self.values = np.pad(self.keys, pad), np.pad(self.values, pad)
-        self.slot_mask = np.pad(self.slot_mask, [(0, 0), (0, extra)])
-
-    def _run(self, ids, override, override_mask, mask, positions) -> np.ndarray:
-        length = ids.shape[1]
-        self._grow(self.used + length)
-        full_mask = np.concatenate([self.slot_mask, mask[:, -length:]], axis=1)
-        logits, self.keys, self.values = self.step(
-            ids.astype(np.int64),
-            override,
-            override_mask,
-            full_mask.astype(np.int64),
-            positions.astype(np.int64),
-            np.array([self.used], np.int64),
-            self.keys,
-            self.values,
-        )
-        self.slot_mask[:, self.used : self.used + length] = mask[:, -length:]
-        self.used += length
-        return logits
+        self.keys = self.values = None
 
     def prefill(
         self, ids: np.ndarray, mask: np.ndarray, override: np.ndarray, override_mask: np.ndarray
     ) -> np.ndarray:
         layers, kv, hd = _cache_spec(self.config)
         b = ids.shape[0]
-        capacity = _round_up(ids.shape[1] + 1, CACHE_BLOCK)
-        self.keys = np.zeros((layers, b, kv, capacity, hd), np.float32)
-        self.values = np.zeros_like(self.keys)
-        self.slot_mask = np.zeros((b, capacity), np.int64)
-        self.used = 0
+        zeros = np.zeros((layers, b, kv, 1, hd), np.float32)
+        full_mask = np.concatenate([np.zeros((b, 1), np.int64), mask], axis=1)
         pos = np.cumsum(mask, axis=-1) - 1
         pos = np.where(mask.astype(bool), pos, 1).astype(np.int64)
-        return self._run(ids, override, override_mask, mask, pos)
+        logits, self.keys, self.values = self.step(
+            ids.astype(np.int64), override, override_mask, full_mask, pos, zeros, zeros
+        )
+        return logits
 
     def decode(self, tokens: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        b, length = tokens.shape
+        b = tokens.shape[0]
         d = self.config.text.hidden_size
-        zeros = np.zeros((b, length, d), np.float32)
-        return self._run(tokens, zeros, np.zeros((b, length, 1), np.float32), mask, positions)
+        full_mask = np.concatenate([np.zeros((b, 1), np.int64), mask], axis=1)
+        logits, self.keys, self.values = self.step(
+            tokens.astype(np.int64),
+            np.zeros((b, tokens.shape[1], d), np.float32),
+            np.zeros((b, tokens.shape[1], 1), np.float32),
+            full_mask,
+            positions.astype(np.int64),
+            self.keys,
+            self.values,
+        )
+        return logits
 
 
 def _splice(ids: np.ndarray, features: np.ndarray | None, image_token_id: int, d: int):
@@ -355,9 +310,8 @@ def export_inference(
         spec([None, None, 1], "float32", "override_mask"),
         spec([None, None], "int64", "attention_mask"),
         spec([None, None], "int64", "position_ids"),
-        spec([1], "int64", "write_index"),
-        spec([layers, None, kv, None, hd], "float32", "cache_key"),
-        spec([layers, None, kv, None, hd], "float32", "cache_value"),
+        spec([layers, None, kv, None, hd], "float32", "past_key"),
+        spec([layers, None, kv, None, hd], "float32", "past_value"),
     ]
     chunking = VisionAttention.chunk_queries
     VisionAttention.chunk_queries = False  # one matmul per map: shapes must not depend on data
@@ -388,7 +342,6 @@ def export_inference(
                 "export_version": EXPORT_VERSION,
                 "programs": files,
                 "probe_rtol": PROBE_RTOL,
-                "cache_block": CACHE_BLOCK,
                 "paddle_version": paddle.__version__,
             }
             (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
@@ -431,7 +384,8 @@ class InferenceModel:
         self.meta = read_json_object(meta_path, "export description")
         if self.meta.get("export_version") != EXPORT_VERSION:
             raise UserError(
-                "exported by an older ppgotocr (its decoder program has no preallocated cache); "
+                "exported by an older ppgotocr (its probe does not hold the decoder calls the "
+                "kernel check needs); "
                 "export the model again with `ppgotocr export MODEL OUT --overwrite`",
                 self.dir,
             )
