@@ -44,9 +44,10 @@ class Norm(nn.Layer):
     """RMSNorm (optionally ``(1 + w)``, Gemma), LayerNorm with or without bias, or OLMo's
     LayerNorm without parameters."""
 
-    def __init__(self, size: int, cfg: DecoderConfig):
+    def __init__(self, size: int, cfg: DecoderConfig, eps: float | None = None):
         super().__init__()
-        self.kind, self.eps, self.size = cfg.norm_type, cfg.norm_eps, size
+        self.kind, self.size = cfg.norm_type, size
+        self.eps = cfg.norm_eps if eps is None else eps
         self.unit_offset = cfg.norm_unit_offset
         self.weight = self.bias = None
         if self.kind != "layer_noparam":
@@ -296,13 +297,13 @@ class LatentAttention(nn.Layer):
         self.softcap, self.sinks, self.interleave = 0.0, None, cfg.rope_interleave
         if m["q_lora_rank"]:
             self.q_a = _linear(h, m["q_lora_rank"], cfg.qkv_bias)
-            self.q_a_norm = Norm(m["q_lora_rank"], cfg)
+            self.q_a_norm = Norm(m["q_lora_rank"], cfg, m.get("latent_norm_eps"))
             self.q_b = _linear(m["q_lora_rank"], self.num_heads * qk_dim, False)
             self.q = None
         else:
             self.q = _linear(h, self.num_heads * qk_dim, False)
         self.kv_a = _linear(h, self.kv_rank + self.rope, cfg.qkv_bias)
-        self.kv_a_norm = Norm(self.kv_rank, cfg)
+        self.kv_a_norm = Norm(self.kv_rank, cfg, m.get("latent_norm_eps"))
         self.kv_b = _linear(self.kv_rank, self.num_heads * (self.nope + self.v_dim), False)
         self.o = _linear(self.num_heads * self.v_dim, h, cfg.o_bias)
 
