@@ -6,7 +6,8 @@ For each model (random weights, small inputs): seconds to convert, then the medi
 latency of one forward on the same input in the source runtime (torch CPU eager,
 onnxruntime CPU) and in the Paddle Inference predictor configured by verification
 (deploy.json). Everything single-threaded on the same machine in the same run; the
-ratios (paddle / source) are what to read. Writes benchmarks/results/bench_convert.json.
+ratios (paddle / source) are what to read. Writes benchmarks/results/bench_convert.local.json
+(``--record``: the committed bench_convert.json).
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def bench(kind, family, repeat, tmp):
     import numpy as np
     import torch
     import torch_models
-    import x2paddle_compat as xc
     from harness import export_onnx, torch_reference
+
+    import x2paddle_compat as xc
     from x2paddle_compat import sources
     from x2paddle_compat.verify import verify
 
@@ -126,6 +128,11 @@ def bench(kind, family, repeat, tmp):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=50)
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="update the committed results (default: write results/<name>.local.json)",
+    )
     args = p.parse_args(argv)
     import paddle
 
@@ -145,7 +152,7 @@ def main(argv=None):
         "repeat": args.repeat,
         "rows": rows,
     }
-    out = HERE / "results" / "bench_convert.json"
+    out = HERE / "results" / ("bench_convert.json" if args.record else "bench_convert.local.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(

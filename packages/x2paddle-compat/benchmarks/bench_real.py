@@ -10,7 +10,8 @@ the ONNX path (opset 17 export -> x2paddle). Every converted model is verified f
 (1e-5 + 1e-5 * max|reference|, relative for large outputs); latency is then measured for
 each predictor configuration that verification found correct (oneDNN on / off), and the
 one ``deploy.json`` chose is marked. Single-threaded, median of ``--repeat`` runs after a
-warm-up. Writes benchmarks/results/bench_real.json.
+warm-up. Writes benchmarks/results/bench_real.local.json; with ``--record`` the committed
+bench_real.json and the README table.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def build(name):
 
 def _predictor_fn(folder, inputs, use_onednn):
     import paddle
+
     from x2paddle_compat.verify import make_config
 
     predictor = paddle.inference.create_predictor(
@@ -130,8 +132,9 @@ def _predictor_fn(folder, inputs, use_onednn):
 def bench(name, kind, repeat, tmp):
     import numpy as np
     import torch
-    import x2paddle_compat as xc
     from harness import export_onnx, torch_reference
+
+    import x2paddle_compat as xc
     from x2paddle_compat import sources
     from x2paddle_compat.verify import verify
 
@@ -224,6 +227,11 @@ def main(argv=None):
     p.add_argument(
         "--render", action="store_true", help="only rewrite the README table from the JSON results"
     )
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="update the committed results and the README table (default: write results/<name>.local.json)",
+    )
     args = p.parse_args(argv)
     if args.render:
         print(render())
@@ -252,9 +260,11 @@ def main(argv=None):
         "repeat": args.repeat,
         "rows": rows,
     }
+    if not args.record:
+        out = out.with_name("bench_real.local.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(render())
+    print(render() if args.record else json.dumps(rows, indent=1))
     return 0
 
 

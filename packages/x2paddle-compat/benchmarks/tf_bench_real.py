@@ -37,6 +37,7 @@ def bench(name, repeat, tmp):
     import keras
     import keras_zoo
     import tensorflow as tf
+
     import x2paddle_compat as xc
     from x2paddle_compat import sources
     from x2paddle_compat.verify import verify
@@ -72,6 +73,11 @@ def bench(name, repeat, tmp):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=10)
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="update the committed results (default: write results/<name>.local.json)",
+    )
     args = p.parse_args(argv)
     import paddle
     import tensorflow as tf
@@ -93,7 +99,7 @@ def main(argv=None):
         "repeat": args.repeat,
         "rows": rows,
     }
-    out = HERE / "results" / "bench_real_tf.json"
+    out = HERE / "results" / ("bench_real_tf.json" if args.record else "bench_real_tf.local.json")
     out.write_text(json.dumps(result, indent=1))
     return 0
 

@@ -7,10 +7,11 @@ espeak-ng speech, drawn scenes and faces, real sentences), runs the source runti
 input (tolerance ``1e-5 + 1e-5 * max|reference| + 4 * the source runtime's own spread``) and
 times the source runtime against the verified Paddle Inference predictor (one thread, median
 of 10 runs after a warm-up). Each entry runs in its own process, so a crash is a row, not the
-end of the run. Results: ``benchmarks/results/zoo_real.json`` and the README table between the
-``zoo-real`` markers (``--render`` only re-renders it).
+end of the run. Results: ``benchmarks/results/zoo_real.local.json`` and the table printed; with
+``--record``, the committed ``benchmarks/results/zoo_real.json`` and the README table between the
+``zoo-real`` markers (``--render`` only re-renders it from the committed JSON).
 
-    python zoo/run_real.py [--only NAME ...] [--render] [--workdir DIR]
+    python zoo/run_real.py [--only NAME ...] [--record] [--render] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -452,6 +453,7 @@ def _second_length(module, inputs, out) -> dict:
     import numpy as np
     import real_inputs as ri
     import torch
+
     from x2paddle_compat.verify import compare, run_predictor
 
     sentences = [
@@ -475,6 +477,7 @@ def _second_length(module, inputs, out) -> dict:
 
 def _latency(entry, path, module, inputs, feed, out) -> dict:
     import numpy as np
+
     import x2paddle_compat as xc
 
     if entry.framework == "onnx":
@@ -673,6 +676,11 @@ def main(argv=None) -> int:
     p.add_argument("--render", action="store_true", help="only re-render the README table")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="update the committed results and the README table (default: write results/<name>.local.json, print the table)",
+    )
     args = p.parse_args(argv)
     if args.child:
         return _child(args.child, Path(args.out))
@@ -689,8 +697,9 @@ def main(argv=None) -> int:
         import x2paddle_compat
 
         load = [round(x, 2) for x in os.getloadavg()]
-        RESULT.parent.mkdir(parents=True, exist_ok=True)
-        RESULT.write_text(
+        target = RESULT if args.record else RESULT.with_name("zoo_real.local.json")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(
             json.dumps(
                 {
                     "x2paddle_compat": x2paddle_compat.__version__,
@@ -707,8 +716,11 @@ def main(argv=None) -> int:
             + "\n",
             encoding="utf-8",
         )
-    write_readme(rows, load)
-    print(render(rows, load).splitlines()[-1])
+    if args.record or args.render:
+        write_readme(rows, load)
+        print(render(rows, load).splitlines()[-1])
+    else:
+        print(render(rows, load))
     return 0
 
 

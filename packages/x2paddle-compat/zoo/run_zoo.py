@@ -6,7 +6,8 @@ PyTorch and ONNX families are rebuilt from code in tests/torch_models.py (same
 architecture family, reduced width, random weights; the "rebuilt as" column names the
 builder); ONNX families are exported at each opset. Caffe families use the benchmark's
 own prototxt with a random .caffemodel and the torch reference of Caffe layers. Results go
-to benchmarks/results/zoo.json and the table between the zoo markers of README.md.
+to benchmarks/results/zoo.local.json and the table is printed; with ``--record`` to the
+committed benchmarks/results/zoo.json and the table between the zoo markers of README.md.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def _verify_onnx(builder, tmp, opset):
 def _verify_caffe(proto_path, tmp):
     import caffe_models
     import numpy as np
+
     import x2paddle_compat as xc
     from x2paddle_compat.verify import input_names, verify
 
@@ -465,6 +467,11 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", default=[])
     p.add_argument("--no-readme", action="store_true")
     p.add_argument(
+        "--record",
+        action="store_true",
+        help="update the committed results/zoo.json and the README table (default: results/zoo.local.json, table printed)",
+    )
+    p.add_argument(
         "--render",
         action="store_true",
         help="only rewrite the README table from benchmarks/results/zoo.json",
@@ -490,8 +497,10 @@ def main(argv=None) -> int:
         args.only = []
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.render and not args.only:  # a partial run only prints (or --merge)
-        out.write_text(json.dumps(rows, indent=1))
-    if not args.no_readme and not args.only:
+        (out if args.record else out.with_name("zoo.local.json")).write_text(
+            json.dumps(rows, indent=1)
+        )
+    if (args.record or args.render) and not args.no_readme and not args.only:
         print(write_readme(combined_rows(rows)))
     else:
         print(table(rows))

@@ -2,7 +2,8 @@
 the TF2 way, convert, verify against TensorFlow. Runs in the TensorFlow venv (numpy<2,
 protobuf<5): ``nox -s zoo-x2paddle-compat-tf`` or ``python tests/zoo/run_zoo_tf.py``.
 
-Results go to benchmarks/results/zoo_tf.json; the README table is re-rendered from it plus
+Results go to benchmarks/results/zoo_tf.local.json and the table is printed; with ``--record``
+to the committed zoo_tf.json, and the README table is re-rendered from it plus
 benchmarks/results/zoo.json (the PyTorch/ONNX/Caffe part).
 """
 
@@ -30,6 +31,7 @@ import run_zoo  # noqa: E402
 
 def _verify(family: str, tmp: str):
     import keras_zoo
+
     from x2paddle_compat import convert_tensorflow, sources
     from x2paddle_compat.verify import verify
 
@@ -42,8 +44,9 @@ def _verify(family: str, tmp: str):
 
 def run(manifest: Path, only: set) -> list[dict]:
     import keras_zoo
-    import x2paddle_compat  # noqa: F401  (applies the fixes)
     from tqdm import tqdm
+
+    import x2paddle_compat  # noqa: F401  (applies the fixes)
 
     with open(manifest, newline="") as fh:
         families = [r["model"] for r in csv.DictReader(fh) if r["framework"] == "TensorFlow"]
@@ -99,6 +102,11 @@ def main(argv=None) -> int:
         help="with --only: replace those families' rows in the existing zoo_tf.json",
     )
     p.add_argument("--no-readme", action="store_true")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="update the committed results/zoo_tf.json and the README table (default: results/zoo_tf.local.json, table printed)",
+    )
     args = p.parse_args(argv)
     if not args.manifest.exists():
         print(f"manifest not found: {args.manifest}", file=sys.stderr)
@@ -111,6 +119,11 @@ def main(argv=None) -> int:
             return 0
         new = {r["family"]: r for r in rows}
         rows = [new.pop(r["family"], r) for r in json.loads(out.read_text())] + list(new.values())
+    if not args.record:
+        out = out.with_name("zoo_tf.local.json")
+        out.write_text(json.dumps(rows, indent=1))
+        print(run_zoo.table(rows))
+        return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
     others = (
