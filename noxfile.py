@@ -6,7 +6,8 @@ Packages are discovered from ``packages/*/pyproject.toml``. Each one gets:
   its ``test`` extra, then its pytest suite.
 * ``demo-<dist>`` (tag ``demo``): the package's main job on an embedded default.
 * ``bench-<dist>`` (tag ``bench``): its benchmark scripts (``benchmarks/bench_*.py``), which
-  write JSON under ``benchmarks/results/``.
+  write ``benchmarks/results/<name>.local.json`` (``nox -s bench-<dist> -- --record`` updates
+  the committed results).
 * ``wheel-<dist>`` (tags ``wheel`` and ``test``): builds the wheel and installs it alone, with
   ``paddlepaddle==3.3.1`` (and the package's constraints file, as its README says), into a
   fresh venv, then runs each of its command lines with ``--version`` and imports it.
