@@ -29,6 +29,7 @@ def node_binary():
 def corpus(tmp_path_factory) -> Path:
     """Folder with every model of tests/models.json and expectations.json (built with Paddle)."""
     import expectations
+
     from netron_paddle_pir.corpus import build
 
     given = os.environ.get("PIR_CORPUS")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TESTS, ci_models, node_binary
+
 from netron_paddle_pir.server import Viewer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -142,6 +143,7 @@ def test_bench_models_in_chromium(tmp_path):
     DenseNet121, a 250-block MLP, ...) open without an error and a module node can be entered.
     Builds them first (minutes); PIR_CORPUS reuses a folder that holds them."""
     import expectations
+
     from netron_paddle_pir.corpus import build, load_spec
 
     reason = _ready()

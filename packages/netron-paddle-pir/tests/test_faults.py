@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TESTS, node_binary
+
 from netron_paddle_pir.server import Viewer
 
 # ------------------------------------------------------------------------------ helpers

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from netron_paddle_pir.server import Viewer, netron_dir
 
 

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 from conftest import TESTS, node_binary
+
 from netron_paddle_pir.server import netron_dir
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(HERE))
 
 from _results import add_record_flag, load_average, write_result  # noqa: E402
 from minitree import build_tree  # noqa: E402
+
 from paddle_op_migrator import __version__  # noqa: E402
 from paddle_op_migrator.lists import load_list  # noqa: E402
 from paddle_op_migrator.planner import plan  # noqa: E402

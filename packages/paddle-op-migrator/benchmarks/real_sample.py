@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _results import add_record_flag, result_path  # noqa: E402
+
 from paddle_op_migrator.apply import apply_plan  # noqa: E402
 from paddle_op_migrator.lists import load_list  # noqa: E402
 from paddle_op_migrator.planner import plan  # noqa: E402

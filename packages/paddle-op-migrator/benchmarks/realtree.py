@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE))
 
 import score_plan  # noqa: E402
 import upstream_outcome  # noqa: E402
+
 from paddle_op_migrator.apply import APPLIED_VERDICTS, apply_plan  # noqa: E402
 from paddle_op_migrator.lists import load_list  # noqa: E402
 from paddle_op_migrator.planner import plan  # noqa: E402

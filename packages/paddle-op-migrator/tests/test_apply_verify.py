@@ -2,6 +2,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from paddle_op_migrator.apply import apply_plan
 from paddle_op_migrator.lists import load_list
 from paddle_op_migrator.planner import plan

@@ -4,6 +4,7 @@ test-paddle-op-migrator-audit262."""
 import json
 
 import pytest
+
 from paddle_op_migrator.audit import SCHEMA, audit_diff, audit_wheel, diff_markdown
 from paddle_op_migrator.cli import main
 from paddle_op_migrator.lists import load_list

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from paddle_op_migrator import transaction
 from paddle_op_migrator.cli import main
 

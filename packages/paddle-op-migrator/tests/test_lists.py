@@ -1,4 +1,5 @@
 import pytest
+
 from paddle_op_migrator.errors import MigratorError
 from paddle_op_migrator.lists import candidate_ops, load_list
 

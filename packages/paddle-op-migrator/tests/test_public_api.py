@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import paddle_op_migrator
 import tomllib
+
+import paddle_op_migrator
 
 PUBLIC = ["ListEntry", "__version__", "load_list", "plan", "scan"]
 

@@ -1,6 +1,7 @@
 import json
 
 from minitree import EXPECTED
+
 from paddle_op_migrator.lists import load_list
 from paddle_op_migrator.planner import plan, to_csv, to_markdown
 from paddle_op_migrator.scanner import scan

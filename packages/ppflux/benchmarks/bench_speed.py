@@ -56,6 +56,7 @@ IMAGE_TOKENS = 1024  # 512x512
 def make_model(folder: Path, config: dict = CONFIG) -> Path:
     """Random weights N(0, 0.05) from a seeded numpy generator, saved in diffusers' layout."""
     import paddle
+
     import ppflux
 
     paddle.seed(0)
@@ -98,6 +99,7 @@ def worker(lib: str, folder: str, inputs: str) -> int:
     data = dict(np.load(inputs))
     if lib == "ppflux":
         import paddle
+
         import ppflux
 
         model = ppflux.FluxTransformer2DModel.from_pretrained(folder)

@@ -6,8 +6,9 @@ import logging
 import shutil
 
 import numpy as np
-import ppflux
 import pytest
+
+import ppflux
 from ppflux import FluxPipeline, LayoutError
 from ppflux.cli import main
 

@@ -8,8 +8,9 @@ import os
 import subprocess
 import sys
 
-import ppflux
 import pytest
+
+import ppflux
 from ppflux.cli import main
 
 PROBE = """

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 from bfl_layout import to_bfl
+from safetensors.torch import save_file
+
 from ppflux.cli import main
 from ppflux.convert import ConversionError, convert_original, transformer_specs
 from ppflux.safetensors_io import SafeOpen
-from safetensors.torch import save_file
 
 
 def _assert_same_state(a: dict, b: dict):

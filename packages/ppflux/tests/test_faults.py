@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ppflux.cli import main
 from safetensors.numpy import save_file
+
+from ppflux.cli import main
 
 HIDDEN, HEAD, IN, TXT, MLP = 32, 16, 64, 32, 128
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from ppflux import FluxPipeline
 from ppflux.lora import DEFAULT_TARGET_MODULES, LoraError
 

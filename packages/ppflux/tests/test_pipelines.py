@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import paddle
-import ppflux
-import ppflux.pipelines.pipeline_flux as pp_base
 import pytest
 import torch
+
+import ppflux
+import ppflux.pipelines.pipeline_flux as pp_base
 
 sys.path.insert(0, str(Path(__file__).parent / "newest"))
 import cases  # noqa: E402  (tests/newest/cases.py: numpy only)

@@ -6,6 +6,7 @@ import numpy as np
 import paddle
 import pytest
 import torch
+
 from ppflux import FlowMatchEulerDiscreteScheduler, calculate_shift
 
 DEV = dict(

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+
 from ppflux.pipelines.components import JsonTokenizer, load_tokenizer
 
 PROMPTS = [

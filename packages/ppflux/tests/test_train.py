@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
 from ppflux.lora import DEFAULT_TARGET_MODULES
 from ppflux.train_dreambooth_lora import RandomSource, load_image, parse_args, train
 
@@ -264,6 +265,7 @@ def test_adamw_and_clipping_match_torch():
     adam_epsilon, clipping active on some steps) through ppflux's clip + AdamW and through
     torch's clip_grad_norm_ + torch.optim.AdamW, two parameter groups (lr, weight decay)."""
     import paddle
+
     from ppflux.train_dreambooth_lora import TorchAdamW, Trainer
 
     rng = np.random.default_rng(0)
@@ -370,8 +372,9 @@ def torch_timestep_features(monkeypatch):
     rounded and ppflux's are, so the two differ by 1-2 ulp, an fp32 error that survives a
     float64 run because diffusers computes these features in float32 whatever the dtype."""
     import paddle
-    import ppflux.models.transformer_flux as tf
     from diffusers.models.embeddings import get_timestep_embedding
+
+    import ppflux.models.transformer_flux as tf
 
     def features(
         timesteps,

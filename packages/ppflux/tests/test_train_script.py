@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ppflux.train_dreambooth_lora import RandomSource, list_images, load_image, parse_args, train
 from test_train import _images
+
+from ppflux.train_dreambooth_lora import RandomSource, list_images, load_image, parse_args, train
 
 HERE = Path(__file__).parent
 SCRIPT = "examples/dreambooth/train_dreambooth_lora_flux.py"

@@ -7,6 +7,7 @@ import paddle
 import pytest
 import torch
 from conftest import to_paddle, to_torch, transformer_inputs
+
 from ppflux import FluxTransformer2DModel, LayoutError
 
 TOL = 1e-5  # max abs difference, fp32 CPU

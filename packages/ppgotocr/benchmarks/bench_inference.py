@@ -140,6 +140,7 @@ def worker_torch(folder: str) -> dict:
 
 def worker_paddle(folder: str) -> dict:
     import paddle
+
     from ppgotocr.generation import GenerationConfig, greedy_generate
     from ppgotocr.modeling_got_ocr2 import GotOcr2ForConditionalGeneration
 
@@ -172,6 +173,7 @@ def worker_paddle(folder: str) -> dict:
 def worker_inference(folder: str) -> dict:
     """The same runs through the Paddle Inference export (``ppgotocr ocr --inference``)."""
     import paddle
+
     from ppgotocr.export import InferenceModel
     from ppgotocr.generation import GenerationConfig, greedy_generate
 

@@ -22,6 +22,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import add_record_flag, write_result  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
 from ppgotocr.pipeline import GotOcrPipeline  # noqa: E402
 from ppgotocr.processing import SYSTEM_TRAIN  # noqa: E402
 from ppgotocr.tiny import build_tiny_model  # noqa: E402

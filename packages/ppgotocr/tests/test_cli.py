@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
+
 from ppgotocr import processing
 from ppgotocr.cli import main
 from ppgotocr.processing import InputError, load_image

@@ -11,6 +11,8 @@ import numpy as np
 import paddle
 import pytest
 import torch
+from safetensors.numpy import load_file, save_file
+
 from ppgotocr.cli import main
 from ppgotocr.convert import (
     ConversionError,
@@ -20,7 +22,6 @@ from ppgotocr.convert import (
     transformers_to_paddle_name,
 )
 from ppgotocr.modeling_got_ocr2 import GotOcr2ForConditionalGeneration
-from safetensors.numpy import load_file, save_file
 
 
 def _logits(model, p):

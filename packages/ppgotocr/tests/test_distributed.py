@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ppgotocr.cli import main
 from safetensors.numpy import load_file
+
+from ppgotocr.cli import main
 
 LOSS_TOL = 1e-6
 WEIGHTS_TOL = 1e-6
@@ -203,6 +204,7 @@ def test_gradient_checkpointing_gives_identical_gradients(
     tiny, pipe, images, tmp_path, monkeypatch
 ):
     import paddle.distributed.fleet.utils as fleet_utils
+
     from ppgotocr.modeling_got_ocr2 import GotOcr2ForConditionalGeneration
     from ppgotocr.training import SFTDataset, TrainArgs, Trainer
 

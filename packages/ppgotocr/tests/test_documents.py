@@ -9,6 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from ppgotocr.cli import main
 from ppgotocr.documents import load_pages, pdf_pages
 from ppgotocr.render import as_markdown, html_page

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ppgotocr.cli import main
 from safetensors.numpy import load_file, save_file
+
+from ppgotocr.cli import main
 
 
 # --------------------------------------------------------------------------- damage helpers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import paddle
+
 from ppgotocr.generation import GenerationConfig, _NGramBan, greedy_generate
 
 V, EOS, IM_END = 10, 8, 9

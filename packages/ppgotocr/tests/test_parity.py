@@ -10,6 +10,7 @@ import numpy as np
 import paddle
 import pytest
 import torch
+
 from ppgotocr.generation import GenerationConfig, greedy_generate
 from ppgotocr.processing import dynamic_preprocess, load_image, normalize
 
@@ -70,6 +71,7 @@ def test_vision_features(tiny, pd_model, images):
 def test_vision_features_1024(tiny, images):
     """The real geometry: 64x64 patches padded to 70 for 14-windows, 256 image tokens."""
     from conftest import build_hf_model
+
     from ppgotocr.modeling_got_ocr2 import GotOcr2ForConditionalGeneration
 
     hf = build_hf_model(tiny["tok_path"], image_size=1024, seed=1)
@@ -189,6 +191,7 @@ def test_batch_prefill_logits_match_transformers(tiny, pipe, images):
 def test_untied_lm_head(tiny, images, tmp_path):
     """tie_word_embeddings=false keeps a separate lm_head (and the converter requires it)."""
     from conftest import build_hf_model
+
     from ppgotocr.modeling_got_ocr2 import GotOcr2ForConditionalGeneration
     from ppgotocr.pipeline import GotOcrPipeline
     from ppgotocr.tokenizer import GotOcrTokenizer

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
+
 from ppgotocr.processing import InputError, build_query, parse_box
 
 # The HF-remote chat() literal: a triple-quoted string whose second line keeps 8 spaces.

@@ -7,8 +7,9 @@ import json
 import shutil
 
 import pytest
-from ppgotocr.tiktoken_file import bytes_to_unicode, tokenizer_from_tiktoken
 from tokenizers import Tokenizer
+
+from ppgotocr.tiktoken_file import bytes_to_unicode, tokenizer_from_tiktoken
 
 
 def _write_tiktoken(tok_json, out):

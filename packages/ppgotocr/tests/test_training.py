@@ -11,6 +11,7 @@ import numpy as np
 import paddle
 import pytest
 import torch
+
 from ppgotocr.convert import is_linear_weight, transformers_to_paddle_name
 from ppgotocr.modeling_got_ocr2 import GotOcr2ForConditionalGeneration
 from ppgotocr.processing import InputError

@@ -113,6 +113,7 @@ def _config_name(config) -> str:
 
 def bench(name, config, out, repeat):
     import paddle
+
     import speech_pir_export as spe
     from speech_pir_export import exporter
 

@@ -84,6 +84,7 @@ def measure_tts(am, voc, repeat):
 
 def measure_asr(asr, repeat):
     import numpy as np
+
     from speech_pir_export.infer import features, u2_decode
 
     wav = np.random.default_rng(0).standard_normal(16000 * 5).astype("float32") * 0.1

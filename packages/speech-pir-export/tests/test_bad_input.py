@@ -3,6 +3,7 @@
 import numpy as np
 import paddle
 import pytest
+
 import speech_pir_export as spe
 from speech_pir_export import configs
 from speech_pir_export.cli import main

@@ -14,6 +14,7 @@ from importlib.metadata import version
 
 import numpy as np
 import soundfile
+
 from speech_pir_export import configs
 
 CLI = [sys.executable, "-m", "speech_pir_export.cli"]

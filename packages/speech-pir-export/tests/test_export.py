@@ -6,6 +6,7 @@ import json
 import numpy as np
 import paddle
 import pytest
+
 import speech_pir_export as spe
 from speech_pir_export import configs, exporter
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 from conftest import ensure_export
+
 from speech_pir_export import configs
 from speech_pir_export.cli import main
 

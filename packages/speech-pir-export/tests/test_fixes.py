@@ -4,6 +4,7 @@ the PaddleSpeech code path it breaks works with the fix."""
 import numpy as np
 import paddle
 import pytest
+
 import speech_pir_export  # noqa: F401  (installs the fixes)
 from speech_pir_export import fixes
 

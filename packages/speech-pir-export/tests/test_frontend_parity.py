@@ -29,6 +29,7 @@ import numpy as np
 import paddle
 import pytest
 import yaml
+
 from speech_pir_export import configs
 from speech_pir_export.cli import main
 
@@ -226,8 +227,9 @@ def test_u2_st_infer_equals_the_models_own_translate(speech, tmp_path, capsys, m
     reward 0.7, maxlenratio 0.3, whole-utterance encoder): token ids must be identical."""
     from paddlespeech.audio.transform.transformation import Transformation
     from paddlespeech.s2t.models.u2_st import U2STModel
-    from speech_pir_export.registry.asr import ST_DECODE
     from yacs.config import CfgNode
+
+    from speech_pir_export.registry.asr import ST_DECODE
 
     recipe = tmp_path / "recipe"
     config = make_recipe(recipe, "u2_st", 80, {})

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import speech_pir_export as spe
 from conftest import ensure_export
+
+import speech_pir_export as spe
 from speech_pir_export import _predictor, exporter
 
 

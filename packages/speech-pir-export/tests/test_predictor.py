@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import ensure_export
+
 from speech_pir_export import _predictor
 from speech_pir_export._predictor import Settings
 

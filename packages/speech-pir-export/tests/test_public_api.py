@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import speech_pir_export
 import tomllib
+
+import speech_pir_export
 
 PUBLIC = [
     "ConfigError",

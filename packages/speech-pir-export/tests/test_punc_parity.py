@@ -14,6 +14,7 @@ import json
 
 import paddle
 import yaml
+
 from speech_pir_export.cli import main
 
 TEXT = "今天天气很好我们去公园散步你要一起来吗 Paddle Speech 3"

@@ -10,6 +10,7 @@ and run thousands of steps; PIR gets the step functions, Python drives the loop)
 import numpy as np
 import paddle
 import pytest
+
 import speech_pir_export as spe
 from speech_pir_export import configs, exporter
 from speech_pir_export.infer import diffsinger_generate, wavernn_generate
@@ -97,6 +98,7 @@ def test_diffsinger_loop_matches_upstream_inference(exports, monkeypatch):
 
 def test_cli_sings_through_diffsinger_and_wavernn(exports, tmp_path, capsys):
     import soundfile
+
     from speech_pir_export import cli
 
     out = tmp_path / "song.wav"

@@ -14,8 +14,9 @@ import json
 import numpy as np
 import pytest
 import soundfile
-import speech_pir_export as spe
 from conftest import ensure_export
+
+import speech_pir_export as spe
 from speech_pir_export.cli import main
 from speech_pir_export.infer import features, synthesize, u2_decode, u2_encode
 from speech_pir_export.registry.tts import generate_streaming

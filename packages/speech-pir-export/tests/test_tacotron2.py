@@ -4,6 +4,7 @@ when both draw the same prenet dropout masks. Tolerance 1e-4 relative."""
 
 import numpy as np
 import paddle
+
 import speech_pir_export as spe
 from speech_pir_export import configs, exporter
 from speech_pir_export.infer import tacotron2_generate

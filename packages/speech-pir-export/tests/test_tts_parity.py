@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import paddle
 import yaml
+
 from speech_pir_export import configs
 from speech_pir_export.cli import main
 

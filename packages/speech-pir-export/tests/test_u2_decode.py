@@ -7,8 +7,9 @@ U2Model.attention_rescoring) decode the same token ids."""
 import numpy as np
 import paddle
 import pytest
-import speech_pir_export as spe
 from conftest import ensure_export
+
+import speech_pir_export as spe
 from speech_pir_export.infer import features, recognize, u2_decode, u2_st_translate
 
 

@@ -5,8 +5,9 @@ Tolerance 1e-4 relative against upstream dygraph on the same inputs."""
 import numpy as np
 import paddle
 import pytest
-import speech_pir_export as spe
 from conftest import ensure_export
+
+import speech_pir_export as spe
 from speech_pir_export.infer import features, speaker_embedding, synthesize
 
 

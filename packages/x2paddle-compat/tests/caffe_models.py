@@ -16,8 +16,9 @@ from torch.nn import functional as F
 
 
 def _pb2():
-    import x2paddle_compat  # noqa: F401  (installs the regenerated caffe_pb2)
     from x2paddle.decoder import caffe_pb2
+
+    import x2paddle_compat  # noqa: F401  (installs the regenerated caffe_pb2)
 
     return caffe_pb2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 import x2paddle_compat as xc
 from x2paddle_compat import sources
 from x2paddle_compat.verify import verify

@@ -5,8 +5,9 @@ from __future__ import annotations
 import caffe_models
 import numpy as np
 import pytest
-import x2paddle_compat as xc
 from harness import ATOL, RTOL
+
+import x2paddle_compat as xc
 from x2paddle_compat.verify import verify
 
 

@@ -9,8 +9,9 @@ import onnx
 import onnx_graphs
 import pytest
 import torch_models
-import x2paddle_compat as xc
 from harness import export_onnx
+
+import x2paddle_compat as xc
 from x2paddle_compat import InvalidModelError, VerificationError
 from x2paddle_compat.cli import main
 from x2paddle_compat.verify import create_predictor

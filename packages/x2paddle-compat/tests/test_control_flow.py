@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+
 from x2paddle_compat import UnsupportedOpsError, convert_onnx, sources, without_fix
 from x2paddle_compat.verify import verify
 

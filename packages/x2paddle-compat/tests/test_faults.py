@@ -15,6 +15,7 @@ import onnx
 import onnx_graphs
 import pytest
 import real_graphs
+
 from x2paddle_compat.cli import main
 
 

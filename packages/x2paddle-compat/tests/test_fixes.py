@@ -9,8 +9,9 @@ import numpy as np
 import onnx_graphs
 import pytest
 import torch_models
-import x2paddle_compat as xc
 from harness import check_onnx, check_torch, export_onnx
+
+import x2paddle_compat as xc
 from x2paddle_compat import ConversionError, UnsupportedOpsError, without_fix
 
 # every fix is named in this file by a test that removes it (checked below)

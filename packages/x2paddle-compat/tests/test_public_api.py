@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import tomllib
+
 import x2paddle_compat
 
 PUBLIC = [

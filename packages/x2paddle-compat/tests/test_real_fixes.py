@@ -10,6 +10,7 @@ import onnx
 import pytest
 import real_graphs
 from harness import ATOL, RTOL, check_onnx, check_torch
+
 from x2paddle_compat import ConversionError, UnsupportedOpsError, without_fix
 
 CASES = [
@@ -165,6 +166,7 @@ def test_integer_inputs_drawn_from_their_valid_range(tmp_path):
     """Token ids below the embedding size, token types below 2, a sample rate equal to the
     constant it is compared with, masks 0/1 (0-3 crashed the source runtime)."""
     from onnx import TensorProto, helper
+
     from x2paddle_compat import sources
 
     def vi(name, shape, t=TensorProto.INT64):
@@ -223,6 +225,7 @@ def test_tolerance_follows_source_spread():
 
 def test_huge_declared_input_refused_before_allocation(tmp_path):
     from onnx import helper
+
     from x2paddle_compat import InvalidModelError, sources
 
     nodes = [helper.make_node("Relu", ["x"], ["y"])]
@@ -267,6 +270,7 @@ def test_torch_dynamic_axes_two_sequence_lengths(tmp_path):
     against torch, padded positions included (they read the padding row)."""
     import torch
     from transformers import BertConfig, BertModel
+
     from x2paddle_compat import convert_torch
     from x2paddle_compat.verify import compare, run_predictor
 

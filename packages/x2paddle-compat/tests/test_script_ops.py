@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+
 from x2paddle_compat import UnsupportedOpsError, convert_torch, without_fix
 from x2paddle_compat.verify import verify
 

@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_record_flag, write_result  # noqa: E402
+
 from x2paddle_llm._safetensors import PlannedTensor, StreamingWriter  # noqa: E402
 from x2paddle_llm.config import normalize_hf_config  # noqa: E402
 from x2paddle_llm.schema import expected_tensors  # noqa: E402

@@ -90,6 +90,7 @@ def main() -> None:
     import torch
     import transformers
     from _common import write_result
+
     from x2paddle_llm.convert import convert
     from x2paddle_llm.export import InferenceRunner, export_inference
     from x2paddle_llm.generation import generate, left_pad

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from x2paddle_llm._errors import UserError
 from x2paddle_llm.chat import ChatTemplate
 

@@ -7,6 +7,7 @@ import os
 import re
 
 from conftest import build_hf_model
+
 from x2paddle_llm.cli import main
 
 
@@ -138,6 +139,7 @@ def test_help_does_not_import_paddle_and_is_fast():
 
 def test_version(capsys):
     import pytest
+
     from x2paddle_llm import __version__
 
     with pytest.raises(SystemExit) as exc:

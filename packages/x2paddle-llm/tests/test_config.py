@@ -8,6 +8,7 @@ import torch
 import transformers
 from conftest import BASE, VARIANTS
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
 from x2paddle_llm import ConfigError, UnsupportedArchitectureError, normalize_hf_config
 
 V4_LLAMA31 = {  # the transformers 4.x layout of a Llama 3.1 config

@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import build_hf_model, random_prompts
 from safetensors.numpy import load_file
+
 from x2paddle_llm import CheckpointError, ConfigError, UnsupportedArchitectureError
 from x2paddle_llm._atomic import OutputExistsError
 from x2paddle_llm._errors import UserError

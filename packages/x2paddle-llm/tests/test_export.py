@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import build_hf_model, random_prompts
+
 from x2paddle_llm._atomic import OutputExistsError
 from x2paddle_llm.convert import convert
 from x2paddle_llm.export import PROBE_NAME, InferenceRunner, export_inference

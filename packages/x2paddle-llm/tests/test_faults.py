@@ -16,6 +16,7 @@ import struct
 
 import pytest
 from conftest import build_hf_model
+
 from x2paddle_llm.cli import main
 
 

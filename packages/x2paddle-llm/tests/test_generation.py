@@ -11,6 +11,7 @@ from transformers.generation.logits_process import (
     TopKLogitsWarper,
     TopPLogitsWarper,
 )
+
 from x2paddle_llm.generation import (
     GenerationConfig,
     apply_repetition_penalty,

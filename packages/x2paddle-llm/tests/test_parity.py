@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import VARIANTS, build_hf_model, random_prompts
+
 from x2paddle_llm.convert import convert
 from x2paddle_llm.generation import generate, left_pad
 from x2paddle_llm.modeling_decoder import DecoderForCausalLM

@@ -15,6 +15,7 @@ import pytest
 import torch
 import transformers
 from transformers.core_model_loading import revert_weight_conversion
+
 from x2paddle_llm import normalize_hf_config
 from x2paddle_llm.families import get_family, supported
 from x2paddle_llm.schema import expected_tensors

@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import pytest
+
 from x2paddle_llm import _atomic, _errors, _paddle
 
 
@@ -202,6 +203,7 @@ def _raw_file(path, header: dict, data: bytes = b""):
 def test_safetensors_round_trip_matches_the_reference_library(tmp_path):
     import numpy as np
     from safetensors.numpy import load_file, save_file
+
     from x2paddle_llm import _safetensors as st
 
     rng = np.random.default_rng(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+
 from paddle_op_migrator.upgrade import schema
 from paddle_op_migrator.upgrade.program import make_op
 

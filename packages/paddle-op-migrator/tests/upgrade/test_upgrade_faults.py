@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from oldprog import program, tensor_bytes, write_model
+
 from paddle_op_migrator.cli import main
 
 pytest.importorskip("paddle")

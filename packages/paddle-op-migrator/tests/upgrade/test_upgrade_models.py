@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from paddle_op_migrator.upgrade.rewrite import load_rules
 from runtimes import load_io, max_diff, run_jit, run_predictor
+
+from paddle_op_migrator.upgrade.rewrite import load_rules
 
 ATOL = 1e-5
 RULES = load_rules()["rules"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from oldprog import add_var, program
+
 from paddle_op_migrator.upgrade import schema
 from paddle_op_migrator.upgrade.program import attrs_of, make_op
 from paddle_op_migrator.upgrade.rewrite import Rewriter

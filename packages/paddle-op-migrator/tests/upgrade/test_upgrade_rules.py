@@ -17,6 +17,7 @@ sys.path.insert(0, str(PKG / "tests"))
 
 import gen_upgrade_rules as gen  # noqa: E402
 import minitree  # noqa: E402
+
 from paddle_op_migrator.upgrade.rewrite import load_rules  # noqa: E402
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import cases
 import numpy as np
 import paddle
+import pytest
+
 import ppflux
 import ppflux.pipelines.pipeline_flux as pp_base
-import pytest
 
 
 def _close(name, got, want, tol, record):

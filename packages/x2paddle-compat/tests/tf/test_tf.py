@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import tf_graphs
+
 import x2paddle_compat as xc
 from x2paddle_compat import sources
 from x2paddle_compat.cli import main

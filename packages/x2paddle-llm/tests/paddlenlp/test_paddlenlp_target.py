@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 import pytest
+
 from x2paddle_llm import UnsupportedArchitectureError
 from x2paddle_llm.convert import convert
 from x2paddle_llm.modeling_decoder import DecoderForCausalLM
