@@ -66,6 +66,11 @@ def main():
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="update the committed results/memory.json (default: results/memory.local.json)",
+    )
     args = parser.parse_args()
     rows = []
     configs = [(1, 2), (2, 4), (4, 8)] + ([] if args.skip_full else [(19, 38)])
@@ -109,7 +114,7 @@ def main():
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "self_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    out = HERE / "results" / "memory.json"
+    out = HERE / "results" / ("memory.json" if args.record else "memory.local.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
