@@ -1,3 +1,4 @@
+# Copied from paddle-op-migrator:benchmarks/_results.py
 """Where a benchmark's JSON goes: ``results/<name>.local.json`` by default (not committed), the
 committed ``results/<name>.json`` only with ``--record``, so that trying a benchmark never
 rewrites the figures the README cites."""
