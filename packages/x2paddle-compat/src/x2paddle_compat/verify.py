@@ -2,8 +2,13 @@
 
 * dygraph: the generated ``x2paddle_code.py`` class with ``model.pdparams``;
 * jit: ``paddle.jit.load(inference_model/model)``;
-* predictor: Paddle Inference on CPU, with oneDNN (in a subprocess, because oneDNN passes of
-  Paddle 3.3.1 can segfault, R14) and without oneDNN.
+* predictor: Paddle Inference on CPU, with oneDNN (in a worker process, because oneDNN passes
+  of Paddle 3.3.1 can segfault, R14) and without oneDNN.
+
+The predictor set-up (config, oneDNN on/off, running, the worker process) is ``_predictor``,
+a deliberate copy of speech-pir-export's; what is x2paddle-compat's own stays here: the
+converted folder's layout, inputs fed by name or else by position, the shape message naming
+the folder, the comparison with the source runtime's spread, and ``deploy.json``.
 
 The predictor configuration that matches the source model is written to ``deploy.json``;
 :func:`create_predictor` reads it back. A predictor that gives a wrong result is never
@@ -16,15 +21,14 @@ import importlib.util
 import inspect
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import _predictor
 from ._atomic import write_text
 from ._paddle import require_paddle
 from .errors import VerificationError
@@ -185,11 +189,8 @@ def input_names(folder) -> list[str]:
 
 
 def _inference_meta(folder) -> dict:
-    paddle = require_paddle()
-    config = _config(folder)
-    config.disable_mkldnn()
-    config.disable_glog_info()
-    predictor = paddle.inference.create_predictor(config)
+    require_paddle()
+    predictor = _predictor.create_predictor(_graph(folder), _predictor.Settings())
     return {
         "inputs": list(predictor.get_input_names()),
         "outputs": list(predictor.get_output_names()),
@@ -217,24 +218,18 @@ def run_jit(folder, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(o.numpy()) for o in _as_list(out)]
 
 
-def _config(folder):
-    paddle = require_paddle()
+def _graph(folder) -> tuple[str, str]:
+    """(model, params) of a converted folder; params is absent when the model has none."""
     inf = Path(folder) / "inference_model"
-    params = inf / "model.pdiparams"  # absent when the model has no parameters
-    return paddle.inference.Config(str(inf / "model.json"), str(params) if params.exists() else "")
+    return str(inf / "model.json"), str(inf / "model.pdiparams")
 
 
 def make_config(folder, *, use_onednn: bool, threads: int = 1):
     """A Paddle Inference CPU config for ``folder``."""
-    config = _config(folder)
-    config.disable_gpu()
-    config.disable_glog_info()
-    config.set_cpu_math_library_num_threads(threads)
-    if use_onednn:
-        config.enable_mkldnn()
-    else:
-        config.disable_mkldnn()
-    return config
+    require_paddle()
+    return _predictor.make_config(
+        _graph(folder), _predictor.Settings(onednn=use_onednn, threads=threads)
+    )
 
 
 def check_input_shape(folder, name, shape, expected) -> None:
@@ -251,56 +246,37 @@ def check_input_shape(folder, name, shape, expected) -> None:
         )
 
 
+def _feeds(names, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Inputs in the graph's order: by name where the name matches, else by position."""
+    values = list(inputs.values())
+    return [inputs[name] if name in inputs else values[i] for i, name in enumerate(names)]
+
+
 def run_predictor(
     folder, inputs: dict[str, np.ndarray], *, use_onednn: bool, threads: int = 1
 ) -> list[np.ndarray]:
-    paddle = require_paddle()
-    predictor = paddle.inference.create_predictor(
-        make_config(folder, use_onednn=use_onednn, threads=threads)
+    require_paddle()
+    predictor = _predictor.create_predictor(
+        _graph(folder), _predictor.Settings(onednn=use_onednn, threads=threads)
     )
-    names = predictor.get_input_names()
-    values = list(inputs.values())
-    for i, name in enumerate(names):
-        value = inputs[name] if name in inputs else values[i]
-        handle = predictor.get_input_handle(name)
-        check_input_shape(folder, name, value.shape, handle.shape())
-        handle.reshape(list(value.shape))
-        handle.copy_from_cpu(np.ascontiguousarray(value))
-    predictor.run()
-    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+    names = list(predictor.get_input_names())
+    feeds = _feeds(names, inputs)
+    for name, value in zip(names, feeds):
+        check_input_shape(folder, name, value.shape, predictor.get_input_handle(name).shape())
+    return _predictor.run_predictor(predictor, feeds)
 
 
 def run_predictor_isolated(
     folder, inputs: dict[str, np.ndarray], *, use_onednn: bool, timeout: float | None = None
 ) -> list[np.ndarray]:
-    """Run the predictor in a child process: a segfault becomes a RuntimeError, a hang a
-    ``TimeoutExpired`` after ``timeout`` seconds (default ``$X2PADDLE_COMPAT_PREDICTOR_TIMEOUT``
-    or 600)."""
+    """Run the predictor in a worker process: a crash, an error or a hang of more than
+    ``timeout`` seconds (default ``$X2PADDLE_COMPAT_PREDICTOR_TIMEOUT`` or 600) becomes a
+    ``PredictorError`` (a RuntimeError) with the reason."""
     if timeout is None:
         timeout = float(os.environ.get("X2PADDLE_COMPAT_PREDICTOR_TIMEOUT", "600"))
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(src, **inputs)
-        proc = subprocess.run(
-            [
-                sys.executable,
-                str(Path(__file__).with_name("_predict_worker.py")),
-                str(folder),
-                str(src),
-                str(dst),
-                "1" if use_onednn else "0",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "GLOG_minloglevel": "2"},
-        )
-        if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
-            raise RuntimeError(f"predictor process died ({how}): {tail}")
-        data = np.load(dst)
-        return [data[f"out{i}"] for i in range(len(data.files))]
+    feeds = _feeds(input_names(folder), inputs)
+    with _predictor.Worker(timeout) as worker:
+        return worker.run(_graph(folder), _predictor.Settings(onednn=use_onednn), feeds)
 
 
 def verify(
@@ -400,7 +376,7 @@ def create_predictor(folder, *, threads: int = 1):
     Raises :class:`VerificationError` when the folder was never verified or no
     predictor configuration matched the source model.
     """
-    paddle = require_paddle()
+    require_paddle()
     path = Path(folder) / DEPLOY_FILE
     if not path.exists():
         raise VerificationError(
@@ -417,5 +393,5 @@ def create_predictor(folder, *, threads: int = 1):
         ) from exc
     if "use_onednn" not in deploy:
         raise VerificationError(f"{path}: no predictor configuration matched the source model")
-    config = make_config(folder, use_onednn=bool(deploy["use_onednn"]), threads=threads)
-    return paddle.inference.create_predictor(config)
+    settings = _predictor.Settings(onednn=bool(deploy["use_onednn"]), threads=threads)
+    return _predictor.create_predictor(_graph(folder), settings)
