@@ -276,3 +276,76 @@ def test_u2_st_infer_equals_the_models_own_translate(speech, tmp_path, capsys, m
         "maxlenratio": 0.3,
         "decoding_chunk_size": -1,
     }  # ted_en_zh/st1/conf/tuning/decode.yaml
+
+
+def test_ge2e_infer_equals_the_recipes_preprocessor_and_embed_utterance(speech, tmp_path, capsys):
+    """GE2E: PaddleSpeech's own path is ``SpeakerVerificationPreprocessor`` (volume
+    normalisation, webrtcvad silence trimming, power mel, partial utterances) with the config's
+    settings, then ``LSTMSpeakerEncoder.embed_utterance``. The WAV is the spoken sentence made
+    quiet (about -45 dBFS, so the normalisation raises it) with 1.5 s of silence between two
+    copies (so the VAD trims)."""
+    import soundfile
+    from paddlespeech.vector.exps.ge2e.audio_processor import SpeakerVerificationPreprocessor
+    from paddlespeech.vector.exps.ge2e.config import get_cfg_defaults
+    from paddlespeech.vector.models.lstm_speaker_encoder import LSTMSpeakerEncoder
+
+    from speech_pir_export.exporter import ExportedModel
+    from speech_pir_export.frontend import features
+    from speech_pir_export.registry.audio import decode_ge2e
+
+    voice, sr = soundfile.read(str(speech), dtype="float32")
+    voice = voice / np.sqrt(np.mean(voice**2)) * 10 ** (-45 / 20)
+    mixed = np.concatenate([voice, np.zeros(sr * 3 // 2, "float32"), voice])
+    wav = tmp_path / "quiet_with_pause.wav"
+    soundfile.write(str(wav), mixed, sr, subtype="PCM_16")
+
+    config = configs.path("ge2e")
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data = get_cfg_defaults().data
+    data.merge_from_other_cfg(type(data)(cfg["data"]))
+    m = cfg["model"]
+    paddle.seed(11)
+    model = LSTMSpeakerEncoder(data.n_mels, m["num_layers"], m["hidden_size"], m["embedding_size"])
+    model.eval()
+    ckpt = tmp_path / "ge2e.pdparams"
+    paddle.save(model.state_dict(), str(ckpt))
+    out = tmp_path / "exp"
+    argv = ["export", "ge2e", "--config", str(config), "--checkpoint", str(ckpt)]
+    assert main([*argv, "--out", str(out), "--skip-onednn"]) == 0
+    capsys.readouterr()
+    assert main(["infer", str(out), "--wav", str(wav)]) == 0
+    ours = np.asarray(json.loads(capsys.readouterr().out)["embedding"], "float32")
+
+    # upstream: the recipe's preprocessor on the file, then the dygraph embed_utterance
+    proc = SpeakerVerificationPreprocessor(
+        sampling_rate=data.sampling_rate,
+        audio_norm_target_dBFS=data.audio_norm_target_dBFS,
+        vad_window_length=data.vad_window_length,
+        vad_moving_average_width=data.vad_moving_average_width,
+        vad_max_silence_length=data.vad_max_silence_length,
+        mel_window_length=data.mel_window_length,
+        mel_window_step=data.mel_window_step,
+        n_mels=data.n_mels,
+        partial_n_frames=data.partial_n_frames,
+        min_pad_coverage=data.min_pad_coverage,
+        partial_overlap_ratio=data.partial_overlap_ratio,
+    )
+    trimmed = proc.preprocess_wav(wav)
+    assert len(trimmed) < len(mixed) - sr // 2  # the VAD step removed the pause
+    partials = proc.extract_mel_partials(trimmed)
+    assert partials.shape[0] >= 2
+    with paddle.no_grad():
+        ref = model.embed_utterance(paddle.to_tensor(partials)).numpy()
+    diff = float(np.abs(ours - ref).max())
+    print(f"ge2e embedding max abs diff vs upstream: {diff:.2e}")
+    assert ours.shape == ref.shape == (m["embedding_size"],)
+    assert diff <= 1e-4
+
+    # the front end before this release (paddle.audio log-mel of the raw file, windows cut in
+    # decode) gives another embedding: this comparison tells the two apart
+    exp = ExportedModel(out)
+    exp.manifest["meta"].pop("frontend")
+    old_wav, _ = soundfile.read(str(wav), dtype="float32")
+    old = np.asarray(decode_ge2e(exp, features(exp.manifest, old_wav, sr))["embedding"])
+    print(f"ge2e old front end max abs diff: {np.abs(old - ref).max():.2e}")
+    assert np.abs(old - ref).max() > 1e-2

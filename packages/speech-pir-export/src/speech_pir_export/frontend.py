@@ -107,7 +107,8 @@ def acoustic_feeds(exp, *, phones=None, text=None, spk_emb=None, **_) -> list[np
 
 def features(manifest: dict, wav: np.ndarray, sr: int) -> np.ndarray:
     """Features of a waveform (float samples in [-1, 1]) as the export's recorded front end
-    computes them: ``meta.frontend`` (ASR / ST recipes: Kaldi fbank + global CMVN), else a
+    computes them: ``meta.frontend`` (ASR / ST recipes: Kaldi fbank + global CMVN; GE2E: its
+    preprocessor's partial utterances, (N, T, n_mels)), else a
     log-mel spectrogram with ``meta.feature`` parameters. Returns (1, T, dim), or
     (1, dim, T) with ``meta.layout == "NCT"``."""
     meta = manifest.get("meta", {})
@@ -123,6 +124,8 @@ def features(manifest: dict, wav: np.ndarray, sr: int) -> np.ndarray:
         raise ExportError(f"{manifest['model']}: {front.get('reason')}")
     if kind == "fbank_kaldi":
         feats = kaldi_fbank(wav, front)[None]
+    elif kind == "ge2e":
+        return ge2e_partials(wav, front)
     elif kind == "logmel":
         feats = _logmel(meta, wav, sr)
     else:
@@ -130,6 +133,42 @@ def features(manifest: dict, wav: np.ndarray, sr: int) -> np.ndarray:
     if meta.get("layout") == "NCT":
         return np.ascontiguousarray(feats.transpose(0, 2, 1))
     return feats
+
+
+def ge2e_partials(wav: np.ndarray, front: dict) -> np.ndarray:
+    """(N,) samples in [-1, 1] -> (partials, partial_n_frames, n_mels): GE2E's recipe front end,
+    PaddleSpeech's own ``SpeakerVerificationPreprocessor`` with the recorded settings (volume
+    normalisation to the target dBFS, increase only; long silences trimmed with webrtcvad;
+    power mel; partial utterances)."""
+    try:
+        import webrtcvad  # noqa: F401
+    except ImportError as exc:  # upstream then silently skips the VAD step
+        raise ExportError(
+            "GE2E's front end trims silences with webrtcvad, which is not importable here "
+            f"({exc}): pip install webrtcvad"
+        ) from exc
+    from paddlespeech.vector.exps.ge2e.audio_processor import SpeakerVerificationPreprocessor
+
+    proc = SpeakerVerificationPreprocessor(
+        sampling_rate=int(front["sampling_rate"]),
+        audio_norm_target_dBFS=front["audio_norm_target_dBFS"],
+        vad_window_length=int(front["vad_window_length"]),
+        vad_moving_average_width=int(front["vad_moving_average_width"]),
+        vad_max_silence_length=int(front["vad_max_silence_length"]),
+        mel_window_length=front["mel_window_length"],
+        mel_window_step=front["mel_window_step"],
+        n_mels=int(front["n_mels"]),
+        partial_n_frames=int(front["partial_n_frames"]),
+        min_pad_coverage=front["min_pad_coverage"],
+        partial_overlap_ratio=front["partial_overlap_ratio"],
+    )
+    wav = np.asarray(wav, "float32")
+    if not np.any(wav):
+        raise ExportError("audio is silent (all samples are zero): nothing to embed")
+    wav = proc.preprocess_wav(wav)
+    if wav.size == 0:
+        raise ExportError("the voice activity detector found no speech in the audio")
+    return np.ascontiguousarray(proc.extract_mel_partials(wav), dtype="float32")
 
 
 def kaldi_fbank(wav: np.ndarray, front: dict) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
 from . import Built, Call, Graph, Input, _build_model, _floats, _need, register
 
 
@@ -27,12 +28,17 @@ def decode_vector(exp, feats) -> dict:
 
 def decode_ge2e(exp, feats) -> dict:
     """Utterance embedding as LSTMSpeakerEncoder.embed_utterance: the mean of the embeddings
-    of half-overlapping partial windows, re-normalised."""
-    n = int(exp.meta.get("partial_n_frames", 160))
-    t = feats.shape[1]
-    starts = list(range(0, max(t - n, 0) + 1, max(n // 2, 1)))
-    parts = np.concatenate([feats[:, s : s + n] for s in starts]) if t >= n else feats
-    emb = exp.run(np.ascontiguousarray(parts))[0].mean(axis=0)
+    of the partial utterances, re-normalised. With the recipe's front end recorded
+    (``meta.frontend.type == "ge2e"``) ``feats`` already are those partials, [N, T, n_mels];
+    older exports (log-mel of the whole utterance) are cut into half-overlapping windows."""
+    if (exp.meta.get("frontend") or {}).get("type") == "ge2e":
+        parts = feats
+    else:
+        n = int(exp.meta.get("partial_n_frames", 160))
+        t = feats.shape[1]
+        starts = list(range(0, max(t - n, 0) + 1, max(n // 2, 1)))
+        parts = np.concatenate([feats[:, s : s + n] for s in starts]) if t >= n else feats
+    emb = exp.run(np.ascontiguousarray(parts, dtype="float32"))[0].mean(axis=0)
     return {"embedding": (emb / max(np.linalg.norm(emb), 1e-12)).astype("float32").tolist()}
 
 
@@ -132,6 +138,7 @@ def _ge2e(cfg, ctx):
     )
 
     inputs = [Input("mels", [-1, -1, n_mels], "float32", _floats(3, 40, n_mels))]
+    front = ge2e_frontend(data)
     meta = {
         "sample_rate": int(data.get("sampling_rate", 16000)),
         "n_mels": n_mels,
@@ -146,8 +153,51 @@ def _ge2e(cfg, ctx):
             ),
             "n_mels": n_mels,
         },
+        "frontend": front,
     }
     return Built(model, [Graph("model", Call(_ge2e_embed, model), inputs, ["embeddings"])], meta)
+
+
+GE2E_FRONTEND_KEYS = (
+    "sampling_rate",
+    "audio_norm_target_dBFS",
+    "vad_window_length",
+    "vad_moving_average_width",
+    "vad_max_silence_length",
+    "mel_window_length",
+    "mel_window_step",
+    "n_mels",
+    "partial_n_frames",
+    "min_pad_coverage",
+    "partial_overlap_ratio",
+)
+
+_GE2E_FLOATS = (  # the rest are counts (ms for the VAD window: webrtcvad takes 10, 20, 30)
+    "audio_norm_target_dBFS",
+    "mel_window_length",
+    "mel_window_step",
+    "min_pad_coverage",
+    "partial_overlap_ratio",
+)
+
+
+def ge2e_frontend(data: dict) -> dict:
+    """The recipe's preprocessing (``SpeakerVerificationPreprocessor``: volume normalisation
+    to a target dBFS, long-silence trimming with webrtcvad, power mel, partial utterances):
+    the config's ``data`` section over the defaults of paddlespeech/vector/exps/ge2e/config.py."""
+    from paddlespeech.vector.exps.ge2e.config import get_cfg_defaults
+
+    defaults = get_cfg_defaults().data
+    out = {"type": "ge2e"}
+    for key in GE2E_FRONTEND_KEYS:
+        value = data.get(key, defaults[key])
+        out[key] = float(value) if key in _GE2E_FLOATS else int(value)
+    out["sample_rate"] = out["sampling_rate"]
+    if out["vad_window_length"] not in (10, 20, 30):
+        raise ConfigError(
+            f"GE2E: vad_window_length {out['vad_window_length']} ms: webrtcvad takes 10, 20 or 30"
+        )
+    return out
 
 
 def _is_mdtc(cfg):
