@@ -91,14 +91,7 @@ export class Catalog {
     constructor(table, metadata) {
         this._ops = table && table.ops && typeof table.ops === 'object' ? table.ops : {};
         this._docs = new Map();
-        this._version = metadata && metadata.paddle_version ? metadata.paddle_version : '?';
-        if (metadata && Array.isArray(metadata.ops)) {
-            for (const entry of metadata.ops) {
-                if (entry && typeof entry.name === 'string') {
-                    this._docs.set(entry.name, entry);
-                }
-            }
-        }
+        this._version = '?';
         this._categories = new Map();
         for (const [category, names] of CATEGORIES) {
             for (const name of names) {
@@ -106,6 +99,27 @@ export class Catalog {
             }
         }
         this._types = new Map();
+        if (metadata) {
+            this.document(metadata);
+        }
+    }
+
+    // Installs the documentation table (pir-metadata.json). Netron reads a type's description,
+    // inputs and attributes only when its sidebar opens, so the table may arrive after the graph
+    // is drawn: the types made so far are filled in, later ones are made with it.
+    document(metadata) {
+        if (!metadata || !Array.isArray(metadata.ops)) {
+            return;
+        }
+        this._version = metadata.paddle_version ? metadata.paddle_version : '?';
+        for (const entry of metadata.ops) {
+            if (entry && typeof entry.name === 'string') {
+                this._docs.set(entry.name, entry);
+            }
+        }
+        for (const type of this._types.values()) {
+            this._describe(type);
+        }
     }
 
     signature(type) {
@@ -131,20 +145,27 @@ export class Catalog {
             if (category) {
                 type.category = category;
             }
-            const doc = identifier.startsWith('pd_op.') ? this._docs.get(short) || this._docs.get(base) : null;
-            if (doc) {
-                type.description = `${doc.description}${base === short ? '' : ' (In place.)'}\n\nFrom the docstring of \`${doc.source}\` (Paddle ${this._version}).`;
-                for (const key of ['inputs', 'outputs', 'attributes']) {
-                    if (Array.isArray(doc[key])) {
-                        type[key] = doc[key];
-                    }
-                }
-            } else if (DESCRIPTIONS[base]) {
-                type.description = base === short ? DESCRIPTIONS[base] : `${DESCRIPTIONS[base]} In place.`;
-            }
+            this._describe(type);
             this._types.set(identifier, type);
         }
         return this._types.get(identifier);
+    }
+
+    _describe(type) {
+        const identifier = type.identifier;
+        const short = identifier.substring(identifier.indexOf('.') + 1);
+        const base = short.endsWith('_') && !short.endsWith('__') ? short.slice(0, -1) : short;
+        const doc = identifier.startsWith('pd_op.') ? this._docs.get(short) || this._docs.get(base) : null;
+        if (doc) {
+            type.description = `${doc.description}${base === short ? '' : ' (In place.)'}\n\nFrom the docstring of \`${doc.source}\` (Paddle ${this._version}).`;
+            for (const key of ['inputs', 'outputs', 'attributes']) {
+                if (Array.isArray(doc[key])) {
+                    type[key] = doc[key];
+                }
+            }
+        } else if (DESCRIPTIONS[base]) {
+            type.description = base === short ? DESCRIPTIONS[base] : `${DESCRIPTIONS[base]} In place.`;
+        }
     }
 
     regionLabels(type, count) {

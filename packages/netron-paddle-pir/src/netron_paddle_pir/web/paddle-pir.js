@@ -13,12 +13,12 @@ paddle.ModelFactory = class {
     async match(context) {
         const type = await this._match(context);
         if (type && context.value && !context.value.prefetch) {
-            // Start every fetch open() needs now, in parallel: the reader's two tables and the
-            // weights file. Netron asks the other readers first, then calls open().
-            const table = (name) => Promise.resolve().then(() => context.asset(name)).then((text) => JSON.parse(text)).catch(() => null);
+            // Start the fetches open() waits for now, in parallel: the signature table (operand
+            // names) and the weights file. Netron asks the other readers first, then calls open().
+            // The documentation table is not among them: open() fetches it after the graph is
+            // built, since Netron reads it only when a sidebar opens.
             context.value.prefetch = {
-                signatures: table('pir-signatures.json'),
-                metadata: table('pir-metadata.json'),
+                signatures: paddle.table(context, 'pir-signatures.json'),
                 weights: weights.prefetch(context, context.value.identifier)
             };
         }
@@ -60,17 +60,15 @@ paddle.ModelFactory = class {
             const header = paddle.header(doc);
             // Both tables are optional: names fall back to positions, documentation to none.
             const prefetch = context.value.prefetch || {};
-            const table = async (name) => {
-                try {
-                    return JSON.parse(await context.asset(name));
-                } catch {
-                    return null;
-                }
-            };
-            const [signatures, metadata] = await Promise.all([prefetch.signatures || table('pir-signatures.json'), prefetch.metadata || table('pir-metadata.json')]);
-            const program = new paddle.Program(doc.program, new ops.Catalog(signatures, metadata));
+            const signatures = await (prefetch.signatures || paddle.table(context, 'pir-signatures.json'));
+            const catalog = new ops.Catalog(signatures, null);
+            const program = new paddle.Program(doc.program, catalog);
             const store = await weights.load(context, identifier, program.parameters, prefetch.weights);
-            return new paddle.Model(header, program, store, signatures);
+            const model = new paddle.Model(header, program, store, signatures);
+            // Descriptions, operands and attributes of the op types (pir-metadata.json, 350 KB)
+            // arrive after open() returns, while Netron lays out and draws the graph.
+            context.value.documentation = paddle.table(context, 'pir-metadata.json').then((metadata) => catalog.document(metadata));
+            return model;
         } catch (error) {
             if (error instanceof paddle.Error || error instanceof weights.Error) {
                 throw new paddle.Error(`${error.message.replace(/\.$/, '')} in '${identifier}'.`);
@@ -80,6 +78,9 @@ paddle.ModelFactory = class {
         }
     }
 };
+
+// One of the reader's JSON tables, or null when it cannot be read.
+paddle.table = (context, name) => Promise.resolve().then(() => context.asset(name)).then((text) => JSON.parse(text)).catch(() => null);
 
 paddle.header = (doc) => {
     const base = doc.base_code;
