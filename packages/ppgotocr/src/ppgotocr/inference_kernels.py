@@ -72,39 +72,12 @@ def choose_program(
     """Verify each candidate on ``cases`` (in a worker), time the verified ones on
     ``timing_cases`` (default: ``cases``) and return ``_predictor.choose_fastest``'s record,
     with ``verified`` holding every candidate's check on all ``cases``."""
-    cands = candidates(mode, threads)
     with _predictor.Worker(WORKER_TIMEOUT) as worker:
-        if timing_cases is None:
-            return _predictor.choose_fastest(
-                graph,
-                cases,
-                candidates=cands,
-                repair=False,
-                tolerance=tolerance,
-                threads=threads,
-                repeats=repeats,
-                warmup=warmup,
-                margin=MARGIN,
-                worker=worker,
-            )
-        checks, verified = {}, []
-        for settings in cands:
-            res = worker.check_cases(graph, settings, cases, tolerance)
-            checks[settings.label] = res
-            if res.get("ok"):
-                verified.append(settings)
-        if not verified:
-            return {
-                "ok": False,
-                "settings": None,
-                "chosen": None,
-                "seconds": {},
-                "verified": checks,
-            }
-        res = _predictor.choose_fastest(
+        return _predictor.choose_fastest(
             graph,
-            timing_cases,
-            candidates=verified,
+            cases,
+            timing_cases=timing_cases,
+            candidates=candidates(mode, threads),
             repair=False,
             tolerance=tolerance,
             threads=threads,
@@ -113,8 +86,6 @@ def choose_program(
             margin=MARGIN,
             worker=worker,
         )
-        res["verified"] = checks
-        return res
 
 
 def load_recorded(folder: Path, signature: dict) -> dict | None:

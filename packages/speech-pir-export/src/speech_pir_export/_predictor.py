@@ -635,6 +635,7 @@ def choose_fastest(
     graph,
     cases,
     *,
+    timing_cases=None,
     candidates=None,
     repair: bool = True,
     tolerance=1e-4,
@@ -652,7 +653,8 @@ def choose_fastest(
     Candidates (default: plain, then oneDNN) are verified in a worker on ``cases``; when
     oneDNN fails and ``repair`` is set, the repaired oneDNN configuration
     (:func:`repair_onednn`) joins them. The verified candidates are then timed in one process,
-    rounds interleaved (median of ``repeats`` passes over the cases' feeds). A candidate
+    rounds interleaved (median of ``repeats`` passes over the feeds of ``timing_cases``, by
+    default ``cases``; pass a subset to time only the calls that dominate run time). A candidate
     replaces the first verified one only when it is faster by more than ``margin`` (a
     fraction: 0.05 = 5 %), so noise does not flip the choice to oneDNN.
 
@@ -689,7 +691,8 @@ def choose_fastest(
         if len(verified) == 1:
             timed = {"ok": True, "medians": [None]}
         else:
-            timed = worker.time(graph, verified, cases, repeats=repeats, warmup=warmup)
+            timing = cases if timing_cases is None else list(timing_cases)
+            timed = worker.time(graph, verified, timing, repeats=repeats, warmup=warmup)
         if not timed.get("ok"):  # the timing run died: keep the first verified candidate
             chosen = verified[0]
             return {
