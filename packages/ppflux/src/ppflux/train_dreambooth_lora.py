@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._distributed import sum_over_ranks
+from ._optim import TorchAdamW, clip_grad_norm
 
 logger = logging.getLogger("ppflux.train")
 
@@ -30,17 +31,19 @@ SCHEMES = ["sigma_sqrt", "logit_normal", "mode", "cosmap", "none"]
 
 
 # ----------------------------------------------------------------------------- arguments
-def add_arguments(p: argparse.ArgumentParser):
+def add_arguments(p: argparse.ArgumentParser, data_required: bool = True):
+    """The script's arguments; ``data_required=False`` leaves ``--instance_data_dir`` and
+    ``--instance_prompt`` optional (for variants that read a dataset with captions instead)."""
     a = p.add_argument
     a(
         "--pretrained_model_name_or_path",
         required=True,
         help="FLUX pipeline folder (diffusers layout)",
     )
-    a("--instance_data_dir", required=True, help="folder of instance images")
+    a("--instance_data_dir", required=data_required, help="folder of instance images")
     a(
         "--instance_prompt",
-        required=True,
+        required=data_required,
         help="prompt with the identifier, e.g. 'photo of sks dog'",
     )
     a("--class_data_dir", default=None)
@@ -56,7 +59,11 @@ def add_arguments(p: argparse.ArgumentParser):
     a("--rank", type=int, default=4)
     a("--lora_alpha", type=int, default=None, help="default: equal to --rank (scale 1)")
     a("--lora_dropout", type=float, default=0.0)
-    a("--lora_layers", default=None, help="comma-separated target modules (default: diffusers' 12)")
+    a(
+        "--lora_layers",
+        default=None,
+        help="comma-separated target modules (default: the script's list)",
+    )
     a("--output_dir", default="flux-dreambooth-lora")
     a("--seed", type=int, default=None)
     a("--resolution", type=int, default=512)
@@ -290,70 +297,6 @@ def _TrainedModules(modules):
     return TrainedModules()
 
 
-class TorchAdamW:
-    """AdamW with torch.optim.AdamW's exact update order (decoupled decay first, bias
-    corrections as torch computes them); Paddle's AdamW is algebraically equal but rounds
-    differently, which shows up on the smallest LoRA gradients."""
-
-    def __init__(self, paddle, groups, lr, betas, eps):
-        self.paddle = paddle
-        self.groups = groups  # [(params, lr multiplier, weight decay)]
-        self.lr = float(lr)
-        self.beta1, self.beta2 = betas
-        self.eps = eps
-        self.step_count = 0
-        self.exp_avg = [[paddle.zeros_like(p) for p in ps] for ps, _, _ in groups]
-        self.exp_avg_sq = [[paddle.zeros_like(p) for p in ps] for ps, _, _ in groups]
-
-    def get_lr(self):
-        return self.lr
-
-    def set_lr(self, lr):
-        self.lr = float(lr)
-
-    def clear_grad(self):
-        for ps, _, _ in self.groups:
-            for p in ps:
-                p.clear_gradient()
-
-    def step(self):
-        paddle = self.paddle
-        self.step_count += 1
-        t = self.step_count
-        bc1 = 1 - self.beta1**t
-        bc2_sqrt = math.sqrt(1 - self.beta2**t)
-        with paddle.no_grad():
-            for gi, (ps, mult, wd) in enumerate(self.groups):
-                lr = self.lr * mult
-                for pi, p in enumerate(ps):
-                    if p.grad is None:
-                        continue
-                    g = p.grad
-                    m, v = self.exp_avg[gi][pi], self.exp_avg_sq[gi][pi]
-                    p.set_value(p * (1 - lr * wd))
-                    m.set_value(m + (g - m) * (1 - self.beta1))
-                    # addcmul_(g, g, value=1-b2): (value * g) * g
-                    v.set_value(v * self.beta2 + g * (1 - self.beta2) * g)
-                    denom = v.sqrt() / bc2_sqrt + self.eps
-                    p.set_value(p - (lr / bc1) * (m / denom))
-
-    def state_dict(self):
-        out = {"step": np.array(self.step_count), "lr": np.array(self.lr)}
-        for gi, (ms, vs) in enumerate(zip(self.exp_avg, self.exp_avg_sq)):
-            for pi, (m, v) in enumerate(zip(ms, vs)):
-                out[f"m_{gi}_{pi}"] = m.numpy()
-                out[f"v_{gi}_{pi}"] = v.numpy()
-        return out
-
-    def set_state_dict(self, state):
-        self.step_count = int(state["step"])
-        self.lr = float(state["lr"])
-        for gi, (ms, vs) in enumerate(zip(self.exp_avg, self.exp_avg_sq)):
-            for pi, (m, v) in enumerate(zip(ms, vs)):
-                m.set_value(self.paddle.to_tensor(state[f"m_{gi}_{pi}"]))
-                v.set_value(self.paddle.to_tensor(state[f"v_{gi}_{pi}"]))
-
-
 class Trainer:
     """The training loop; ``random`` can be replaced (tests inject the reference's draws)."""
 
@@ -381,7 +324,17 @@ class Trainer:
         self.initial_lora = initial_lora
         self._validate_args()
 
+    # the pipeline class loaded from --pretrained_model_name_or_path and the default LoRA targets
+    # (None: lora.DEFAULT_TARGET_MODULES); variants of the script change them
+    pipeline_class = None
+    default_target_modules = None
+
     def _validate_args(self):
+        self._check_arguments()
+        a = self.args
+        self.instance_files = list_images(a.instance_data_dir, "--instance_data_dir") * a.repeats
+
+    def _check_arguments(self):
         a = self.args
         if a.optimizer.lower() != "adamw":
             raise ValueError(f"--optimizer {a.optimizer}: only AdamW is offered")
@@ -393,7 +346,6 @@ class Trainer:
             raise ValueError("--max_sequence_length cannot be greater than 512")
         if a.gradient_accumulation_steps < 1 or a.train_batch_size < 1:
             raise ValueError("--gradient_accumulation_steps and --train_batch_size must be >= 1")
-        self.instance_files = list_images(a.instance_data_dir, "--instance_data_dir") * a.repeats
 
     # -- setup
     def setup(self):
@@ -406,7 +358,9 @@ class Trainer:
         self._check_ranks_agree()
         if a.seed is not None:
             paddle.seed(a.seed)
-        self.pipe = FluxPipeline.from_pretrained(a.pretrained_model_name_or_path)
+        self.pipe = (self.pipeline_class or FluxPipeline).from_pretrained(
+            a.pretrained_model_name_or_path
+        )
         if a.with_prior_preservation:
             self._ensure_class_images()
             self.class_files = list_images(a.class_data_dir, "--class_data_dir")[
@@ -427,7 +381,7 @@ class Trainer:
         targets = (
             [t.strip() for t in a.lora_layers.split(",")]
             if a.lora_layers
-            else DEFAULT_TARGET_MODULES
+            else (self.default_target_modules or DEFAULT_TARGET_MODULES)
         )
         alpha = a.lora_alpha if a.lora_alpha is not None else a.rank
         inject_adapter(
@@ -474,7 +428,9 @@ class Trainer:
             p.stop_gradient = False
         # text embeddings once (frozen encoders): instance and class prompts
         with paddle.no_grad():
-            if self.instance_embeddings is None:
+            if self.instance_embeddings is None and a.instance_prompt is None:
+                self.inst = None  # every image has its own prompt (a variant's captions)
+            elif self.instance_embeddings is None:
                 self.inst = self.pipe.encode_prompt(
                     a.instance_prompt, max_sequence_length=a.max_sequence_length
                 )
@@ -483,7 +439,7 @@ class Trainer:
                 if a.with_prior_preservation
                 else None
             )
-        n_batches = math.ceil(len(self.instance_files) / self.global_batch_size)
+        n_batches = self._num_batches()
         self.updates_per_epoch = math.ceil(n_batches / a.gradient_accumulation_steps)
         if a.max_train_steps is None:
             a.max_train_steps = a.num_train_epochs * self.updates_per_epoch
@@ -529,6 +485,14 @@ class Trainer:
     def global_batch_size(self) -> int:
         """Instance images per micro-batch over all processes (``--train_batch_size`` each)."""
         return self.args.train_batch_size * self.world
+
+    def _num_batches(self) -> int:
+        """Global micro-batches per epoch."""
+        return math.ceil(len(self.instance_files) / self.global_batch_size)
+
+    def _epoch_order(self):
+        """The order of an epoch (drawn once per epoch): here a permutation of the images."""
+        return self.random.permutation(len(self.instance_files))
 
     def _check_ranks_agree(self):
         from . import _distributed
@@ -621,32 +585,34 @@ class Trainer:
         the ``r``-th of near-equal consecutive parts. Every rank loads the whole global batch,
         so that the random transforms (crop, flip) are drawn as one process draws them.
         """
+        size = self.global_batch_size
+        for first in range(start * size, len(order), size):
+            yield self._micro_batch([int(i) for i in order[first : first + size]])
+
+    def _micro_batch(self, idx):
+        """This rank's :class:`_MicroBatch` of the global micro-batch of instance images
+        ``idx`` (and, with prior preservation, as many class images)."""
         from ._distributed import shard
 
         a = self.args
-        size = self.global_batch_size
-        for first in range(start * size, len(order), size):
-            idx = [int(i) for i in order[first : first + size]]
-            keys = [("instance", i) for i in idx]
-            if a.with_prior_preservation:
-                keys += [("class", i % len(self.class_files)) for i in idx]
-            mine = shard(len(idx), self.rank, self.world)
-            # a rank left without images (short last batch) runs one with weight 0, so that
-            # it still joins the gradient average
-            weight = len(mine) / len(idx)
-            part = mine if len(mine) else np.array([0])
-            rows = list(part) + (
-                [len(idx) + int(j) for j in part] if a.with_prior_preservation else []
-            )
-            batch = _MicroBatch(rows=rows, total=len(keys), n_inst=len(part), weight=weight)
-            if self.latent_cache is not None:
-                paddle = self.paddle
-                batch.mean = paddle.concat([self.latent_cache[keys[r]][0] for r in rows])
-                batch.std = paddle.concat([self.latent_cache[keys[r]][1] for r in rows])
-            else:
-                pixels = [self._load(k) for k in keys]
-                batch.pixels = np.stack([pixels[r] for r in rows])
-            yield batch
+        keys = [("instance", i) for i in idx]
+        if a.with_prior_preservation:
+            keys += [("class", i % len(self.class_files)) for i in idx]
+        mine = shard(len(idx), self.rank, self.world)
+        # a rank left without images (short last batch) runs one with weight 0, so that
+        # it still joins the gradient average
+        weight = len(mine) / len(idx)
+        part = mine if len(mine) else np.array([0])
+        rows = list(part) + ([len(idx) + int(j) for j in part] if a.with_prior_preservation else [])
+        batch = _MicroBatch(rows=rows, total=len(keys), n_inst=len(part), weight=weight)
+        if self.latent_cache is not None:
+            paddle = self.paddle
+            batch.mean = paddle.concat([self.latent_cache[keys[r]][0] for r in rows])
+            batch.std = paddle.concat([self.latent_cache[keys[r]][1] for r in rows])
+        else:
+            pixels = [self._load(k) for k in keys]
+            batch.pixels = np.stack([pixels[r] for r in rows])
+        return batch
 
     def _load(self, key):
         a = self.args
@@ -671,7 +637,7 @@ class Trainer:
             cache[key] = (dist.mean.detach(), dist.std.detach())
         self.latent_cache = cache
 
-    def _text(self, n_inst, n_total):
+    def _text(self, n_inst, n_total, batch=None):
         paddle = self.paddle
         pe, pooled, text_ids = self.inst
         if self.args.train_text_encoder:
@@ -715,18 +681,9 @@ class Trainer:
         from .pipelines.pipeline_flux import pack_latents, prepare_latent_image_ids, unpack_latents
 
         paddle, a, dtype = self.paddle, self.args, self.dtype
-        vae = self.pipe.vae
         n_inst = batch.n_inst
-        with paddle.no_grad():
-            if batch.pixels is None:  # --cache_latents
-                mean, std = batch.mean, batch.std
-            else:
-                dist = vae.encode(paddle.to_tensor(batch.pixels).astype(dtype)).latent_dist
-                mean, std = dist.mean, dist.std
-            shape = [batch.total] + list(mean.shape[1:])
-            eps = self._draw_rows(self.random.normal(shape), batch)
-            latents = mean + std * paddle.to_tensor(eps).astype(dtype)
-            latents = (latents - vae.config.shift_factor) * vae.config.scaling_factor
+        latents = self._latents(batch)
+        shape = [batch.total] + list(latents.shape[1:])
         b, c, h, w = latents.shape
         noise = self._draw_rows(self.random.normal(shape), batch)
         noise = paddle.to_tensor(noise).astype(dtype)
@@ -751,9 +708,10 @@ class Trainer:
             if self.transformer.config.guidance_embeds
             else None
         )
-        pe, pooled, text_ids = self._text(n_inst, b)
+        pe, pooled, text_ids = self._text(n_inst, b, batch)
+        hidden, image_ids = self._model_tokens(packed, image_ids, batch)
         pred = self.transformer(
-            hidden_states=packed,
+            hidden_states=hidden,
             timestep=paddle.to_tensor(timesteps) / 1000,
             guidance=guidance,
             pooled_projections=pooled,
@@ -762,6 +720,8 @@ class Trainer:
             img_ids=image_ids,
             return_dict=False,
         )[0]
+        if hidden.shape[1] != packed.shape[1]:  # extra (condition) tokens: predict the image's
+            pred = pred[:, : packed.shape[1]]
         vsf = self.pipe.vae_scale_factor
         pred = unpack_latents(pred, h * vsf, w * vsf, vsf)
         weighting = paddle.to_tensor(
@@ -781,20 +741,31 @@ class Trainer:
             loss = per.mean()
         return loss
 
+    def _latents(self, batch):
+        """The batch's scaled VAE latents: a posterior sample (one normal draw for the global
+        micro-batch, this rank's rows kept)."""
+        paddle, dtype = self.paddle, self.dtype
+        vae = self.pipe.vae
+        with paddle.no_grad():
+            if batch.pixels is None:  # --cache_latents
+                mean, std = batch.mean, batch.std
+            else:
+                dist = vae.encode(paddle.to_tensor(batch.pixels).astype(dtype)).latent_dist
+                mean, std = dist.mean, dist.std
+            shape = [batch.total] + list(mean.shape[1:])
+            eps = self._draw_rows(self.random.normal(shape), batch)
+            latents = mean + std * paddle.to_tensor(eps).astype(dtype)
+            return (latents - vae.config.shift_factor) * vae.config.scaling_factor
+
+    def _model_tokens(self, packed, image_ids, batch):
+        """The transformer's image tokens and their ids; variants append condition tokens
+        (the prediction is cut back to the first ``packed`` tokens)."""
+        return packed, image_ids
+
     def _clip_grads(self):
         """torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied if < 1."""
-        paddle = self.paddle
-        params = [
-            p
-            for p in self.lora_params + self.te_params + self.te_embedding_params
-            if p.grad is not None
-        ]
-        norms = paddle.stack([paddle.linalg.norm(p.grad.flatten()) for p in params])
-        total = paddle.linalg.norm(norms)
-        coef = paddle.clip(float(self.args.max_grad_norm) / (total + 1e-6), max=1.0)
-        for p in params:
-            p.grad.set_value(p.grad * coef)
-        return float(total)
+        params = self.lora_params + self.te_params + self.te_embedding_params
+        return clip_grad_norm(self.paddle, params, self.args.max_grad_norm)
 
     # -- checkpoints
     def save_checkpoint(self, folder: Path, epoch: int, order, next_batch: int):
@@ -897,7 +868,7 @@ class Trainer:
             disable=not self.is_main,
         )
         accum = a.gradient_accumulation_steps
-        n_batches = math.ceil(len(self.instance_files) / self.global_batch_size)
+        n_batches = self._num_batches()
         start_epoch = resume["epoch"] if resume else 0
         log_file = open(out / "train_log.jsonl", "a") if self.is_main else contextlib.nullcontext()
         with log_file as log:
@@ -905,7 +876,7 @@ class Trainer:
                 if resume and epoch == start_epoch:
                     order, start = np.asarray(resume["order"]), resume["next_batch"]
                 else:
-                    order, start = self.random.permutation(len(self.instance_files)), 0
+                    order, start = self._epoch_order(), 0
                 micro = []
                 for i, batch in enumerate(self._batches(order, start), start=start):
                     last = len(micro) + 1 == accum or i + 1 == n_batches
