@@ -565,7 +565,7 @@ class Trainer:
             if i % self.world != self.rank:
                 continue
             img = self.pipe(
-                a.class_prompt,
+                prompt=a.class_prompt,
                 height=a.resolution,
                 width=a.resolution,
                 num_inference_steps=28,
@@ -944,7 +944,8 @@ class Trainer:
         folder.mkdir(exist_ok=True)
         for i in range(a.num_validation_images):
             img = self.pipe(
-                a.validation_prompt,
+                prompt=a.validation_prompt,
+                **self._validation_inputs(),
                 height=a.resolution,
                 width=a.resolution,
                 guidance_scale=a.guidance_scale,
@@ -953,6 +954,10 @@ class Trainer:
             ).images[0]
             img.save(folder / f"epoch{epoch:04d}-{i}.png")
         self.transformer.train()
+
+    def _validation_inputs(self) -> dict:
+        """Further pipeline arguments of the validation images (a variant's input image)."""
+        return {}
 
     def save(self):
         """The trained LoRA (and training_config.json), written by rank 0; None elsewhere."""
@@ -982,7 +987,12 @@ def train(
     instance_embeddings=None,
     dtype: str = "float32",
 ):
-    trainer = Trainer(args, random, initial_lora, instance_embeddings, dtype)
+    return run_trainer(Trainer(args, random, initial_lora, instance_embeddings, dtype))
+
+
+def run_trainer(trainer: Trainer):
+    """Set up, train and save; rank 0 prints where the LoRA went. Returns the trainer."""
+    args = trainer.args
     trainer.setup()
     trainer.run()
     path = trainer.save()
