@@ -110,7 +110,7 @@ class LoraLinear(nn.Linear):
 
     def forward(self, x):
         out = F.linear(x, self.weight, self.bias)
-        merged = {n for n, _ in self.merged}
+        merged = {n for n, _ in self.merged} if self.merged else ()
         for name in self.active_adapters:
             if name in merged:
                 continue
@@ -118,14 +118,16 @@ class LoraLinear(nn.Linear):
             p = self.lora_dropout_p.get(name, 0.0)
             if p and self.training:
                 h = F.dropout(h, p)
+            lora_a = self.lora_A[name]
+            if h.dtype != lora_a.weight.dtype:
+                h = h.astype(lora_a.weight.dtype)
+            delta = self.lora_B[name](lora_a(h))
+            if delta.dtype != out.dtype:
+                delta = delta.astype(out.dtype)
             scale = self.lora_scaling[name] * self.lora_weights[name] * _RUNTIME["scale"]
-            out = (
-                out
-                + self.lora_B[name](
-                    self.lora_A[name](h.astype(self.lora_A[name].weight.dtype))
-                ).astype(out.dtype)
-                * scale
-            )
+            # a scale of exactly 1 (alpha == rank, the training default) is skipped: the same
+            # values, one op less forward and backward
+            out = out + (delta if scale == 1.0 else delta * scale)
         return out
 
 

@@ -33,11 +33,23 @@ tune_cpu_allocator()  # Paddle's CPU activations on the heap, not fresh mmap pag
 # operand first and multiplying same-shape tensors 2.6 ms (benchmarks/bench_speed.py). The
 # expanded operand holds the same values, so the results are bit-identical; on GPU the
 # broadcast kernels are fast and the operands are used as they are.
+# Below this many elements the broadcast kernel is as fast as a same-shape one, and the extra
+# ``expand`` (one more op forward and backward) is what costs: the tiny training model's step
+# is dominated by per-op dispatch.
+_EXPAND_MIN_NUMEL = 1 << 16
+
+
 def _full(y, x):
-    """``y`` expanded to ``x``'s shape when it is smaller and the tensors are on the CPU."""
-    if y.shape != x.shape and x.place.is_cpu_place():
+    """``y`` expanded to ``x``'s shape when it is smaller, ``x`` is large and on the CPU."""
+    if y.shape != x.shape and x.size >= _EXPAND_MIN_NUMEL and x.place.is_cpu_place():
         return y.expand(x.shape)
     return y
+
+
+def _cast(x, dtype):
+    """``x.astype(dtype)`` without the copy (a cast kernel, and its backward node) when ``x``
+    already has that dtype: Paddle's ``astype`` runs the kernel even then."""
+    return x if x.dtype == dtype else x.astype(dtype)
 
 
 def _mul(x, y):
@@ -72,14 +84,14 @@ class RMSNorm(nn.Layer):
         if x.dtype == paddle.float64:
             return self._forward_float64(x)
         dtype = x.dtype
-        x32 = x.astype("float32")
+        x32 = _cast(x, paddle.float32)
         # square, not pow(2): the same float32 values, but Paddle's CPU pow kernel took 13%
         # of a whole transformer step (benchmarks/bench_speed.py, profiled)
         variance = paddle.square(x32).mean(-1, keepdim=True)
         x = _mul(x32, paddle.rsqrt(variance + self.eps))
         if self.weight is not None:
-            x = _mul(x.astype(self.weight.dtype), self.weight)
-        return x.astype(dtype)
+            x = _mul(_cast(x, self.weight.dtype), self.weight)
+        return _cast(x, dtype)
 
     def _forward_float64(self, x):
         """As diffusers' RMSNorm with float64 input: the variance in fp32, the product in float64
@@ -144,7 +156,7 @@ class AdaLayerNormContinuous(nn.Layer):
         self.norm = _layer_norm(embedding_dim, eps)
 
     def forward(self, x, conditioning_embedding):
-        emb = self.linear(self.silu(conditioning_embedding).astype(x.dtype))
+        emb = self.linear(_cast(self.silu(conditioning_embedding), x.dtype))
         scale, shift = emb.chunk(2, axis=1)
         return _modulate(self.norm(x), scale, shift)
 
@@ -227,7 +239,7 @@ class CombinedTimestepTextProjEmbeddings(nn.Layer):
         self.text_embedder = TimestepEmbedding(pooled_projection_dim, embedding_dim)
 
     def forward(self, timestep, pooled_projection):
-        t_emb = self.timestep_embedder(self.time_proj(timestep).astype(pooled_projection.dtype))
+        t_emb = self.timestep_embedder(_cast(self.time_proj(timestep), pooled_projection.dtype))
         return t_emb + self.text_embedder(pooled_projection)
 
 
@@ -243,8 +255,8 @@ class CombinedTimestepGuidanceTextProjEmbeddings(nn.Layer):
 
     def forward(self, timestep, guidance, pooled_projection):
         dtype = pooled_projection.dtype
-        t_emb = self.timestep_embedder(self.time_proj(timestep).astype(dtype))
-        g_emb = self.guidance_embedder(self.time_proj(guidance).astype(dtype))
+        t_emb = self.timestep_embedder(_cast(self.time_proj(timestep), dtype))
+        g_emb = self.guidance_embedder(_cast(self.time_proj(guidance), dtype))
         return (t_emb + g_emb) + self.text_embedder(pooled_projection)
 
 
@@ -268,8 +280,15 @@ class FluxPosEmbed(nn.Layer):
 
     def forward(self, ids):
         ids_np = ids.numpy() if isinstance(ids, paddle.Tensor) else np.asarray(ids)
-        cos, sin = rope_cos_sin(ids_np, self.axes_dim, self.theta)
-        return paddle.to_tensor(cos), paddle.to_tensor(sin)
+        # the tables of the last ids are kept: every denoising or training step of one size
+        # asks for the same ones (nothing writes into them; they carry no gradient)
+        key = (paddle.get_device(), ids_np.shape, str(ids_np.dtype), ids_np.tobytes())
+        cached = self.__dict__.get("_tables")
+        if cached is None or cached[0] != key:
+            cos, sin = rope_cos_sin(ids_np, self.axes_dim, self.theta)
+            cached = (key, (paddle.to_tensor(cos), paddle.to_tensor(sin)))
+            self.__dict__["_tables"] = cached
+        return cached[1]
 
 
 def apply_rotary_emb(x, freqs_cis):
@@ -386,7 +405,7 @@ class FluxAttention(nn.Layer):
             query = apply_rotary_emb(query, image_rotary_emb)
             key = apply_rotary_emb(key, image_rotary_emb)
         out = scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
-        out = out.reshape([out.shape[0], out.shape[1], -1]).astype(query.dtype)
+        out = _cast(out.reshape([out.shape[0], out.shape[1], -1]), query.dtype)
         if encoder_hidden_states is not None and self.added_kv_proj_dim is not None:
             n_txt = encoder_hidden_states.shape[1]
             enc_out, out = out[:, :n_txt], out[:, n_txt:]
@@ -711,9 +730,9 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
             joint_attention_kwargs["ip_hidden_states"] = self._ip_hidden_states(ip_embeds)
         hidden_states = self.x_embedder(hidden_states)
         # order: the pipeline passes t/1000; cast to the model dtype, then *1000 (as diffusers)
-        timestep = timestep.astype(hidden_states.dtype) * 1000
+        timestep = _cast(timestep, hidden_states.dtype) * 1000
         if guidance is not None:
-            guidance = guidance.astype(hidden_states.dtype) * 1000
+            guidance = _cast(guidance, hidden_states.dtype) * 1000
             temb = self.time_text_embed(timestep, guidance, pooled_projections)
         else:
             temb = self.time_text_embed(timestep, pooled_projections)
