@@ -335,6 +335,9 @@ def build_parser():
     from .train_dreambooth_lora import add_parser as add_train
 
     add_train(sub)
+    from .train_dreambooth_lora_kontext import add_parser as add_train_kontext
+
+    add_train_kontext(sub)
     return parser
 
 
