@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._paddle import require_paddle
-from .blocks import Block, Norm, Rotary, attention_bias
+from .blocks import Block, Linear, Norm, Rotary, attention_bias
 from .config import DecoderConfig
 
 paddle = require_paddle()
@@ -36,9 +36,7 @@ class DecoderForCausalLM(nn.Layer):
                 self.create_parameter([cfg.vocab_size], is_bias=True) if cfg.lm_head_bias else None
             )
         else:
-            self.lm_head = nn.Linear(
-                h, cfg.vocab_size, bias_attr=None if cfg.lm_head_bias else False
-            )
+            self.lm_head = Linear(h, cfg.vocab_size, bias_attr=None if cfg.lm_head_bias else False)
         self.layer_types = sorted(set(cfg.layer_types))
         self.rotary = (
             None
