@@ -166,12 +166,16 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
         text_encoder.train()
         # the script does this (for gradient checkpointing) and clips over all CLIP parameters
         text_encoder.text_model.embeddings.requires_grad_(True)
+    posteriors = {}  # --cache_latents: each image encoded once (centre crop, no flip: no draws)
     while done < steps:
         order = rand.permutation(len(files))
         for n, i in enumerate(order):
-            pixel_values = torch.tensor(load_image(files[i], RES, True, False, rand))[None]
             with torch.no_grad():
-                dist = vae.encode(pixel_values.to(dtype)).latent_dist
+                if args.cache_latents and i in posteriors:
+                    dist = posteriors[i]
+                else:
+                    pixel_values = torch.tensor(load_image(files[i], RES, True, False, rand))[None]
+                    dist = posteriors[i] = vae.encode(pixel_values.to(dtype)).latent_dist
                 model_input = dist.mean + dist.std * torch.tensor(rand.normal(dist.mean.shape)).to(
                     dtype
                 )

@@ -22,6 +22,8 @@ paddle = require_paddle()
 import paddle.nn as nn  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
 
+from .models._linear import Linear, linear  # noqa: E402
+
 logger = logging.getLogger("ppflux")
 
 # diffusers' train_dreambooth_lora_flux.py default targets
@@ -109,7 +111,7 @@ class LoraLinear(nn.Linear):
         return bias * (self.lora_scaling[name] * self.lora_weights[name])
 
     def forward(self, x):
-        out = F.linear(x, self.weight, self.bias)
+        out = linear(x, self.weight, self.bias)
         merged = {n for n, _ in self.merged} if self.merged else ()
         for name in self.active_adapters:
             if name in merged:
@@ -118,10 +120,11 @@ class LoraLinear(nn.Linear):
             p = self.lora_dropout_p.get(name, 0.0)
             if p and self.training:
                 h = F.dropout(h, p)
-            lora_a = self.lora_A[name]
+            lora_a, lora_b = self.lora_A[name], self.lora_B[name]
             if h.dtype != lora_a.weight.dtype:
                 h = h.astype(lora_a.weight.dtype)
-            delta = self.lora_B[name](lora_a(h))
+            # the two layers' own forward, without two sub-layer calls
+            delta = linear(linear(h, lora_a.weight, None), lora_b.weight, lora_b.bias)
             if delta.dtype != out.dtype:
                 delta = delta.astype(out.dtype)
             scale = self.lora_scaling[name] * self.lora_weights[name] * _RUNTIME["scale"]
@@ -674,7 +677,7 @@ class FluxLoraLoaderMixin:
                     "merged",
                 ):
                     layer.__dict__.pop(attr, None)
-                layer.__class__ = nn.Linear
+                layer.__class__ = Linear
         norms = getattr(self, "_overwritten_norms", None)
         if norms:  # a control LoRA's norm scales: back to the model's own (as diffusers)
             load_norms_into_model(self._lora_models()["transformer"], norms)

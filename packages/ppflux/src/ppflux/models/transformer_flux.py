@@ -22,6 +22,7 @@ from ppdiffusers.configuration_utils import ConfigMixin, register_to_config  # n
 
 from ..cache import CacheMixin  # noqa: E402
 from ._allocator import tune_cpu_allocator  # noqa: E402
+from ._linear import Linear  # noqa: E402
 from .loading import FluxLoadingMixin  # noqa: E402
 
 tune_cpu_allocator()  # Paddle's CPU activations on the heap, not fresh mmap pages (see there)
@@ -41,8 +42,10 @@ _EXPAND_MIN_NUMEL = 1 << 16
 
 def _full(y, x):
     """``y`` expanded to ``x``'s shape when it is smaller, ``x`` is large and on the CPU."""
-    if y.shape != x.shape and x.size >= _EXPAND_MIN_NUMEL and x.place.is_cpu_place():
-        return y.expand(x.shape)
+    shape = x.shape
+    # math.prod of the shape: Tensor.size goes through numpy and costs more than a small op
+    if y.shape != shape and math.prod(shape) >= _EXPAND_MIN_NUMEL and x.place.is_cpu_place():
+        return y.expand(shape)
     return y
 
 
@@ -114,7 +117,7 @@ class AdaLayerNormZero(nn.Layer):
     def __init__(self, embedding_dim: int, bias: bool = True):
         super().__init__()
         self.silu = nn.Silu()
-        self.linear = nn.Linear(embedding_dim, 6 * embedding_dim, bias_attr=bias)
+        self.linear = Linear(embedding_dim, 6 * embedding_dim, bias_attr=bias)
         self.norm = _layer_norm(embedding_dim)
 
     def forward(self, x, emb):
@@ -130,7 +133,7 @@ class AdaLayerNormZeroSingle(nn.Layer):
     def __init__(self, embedding_dim: int, bias: bool = True):
         super().__init__()
         self.silu = nn.Silu()
-        self.linear = nn.Linear(embedding_dim, 3 * embedding_dim, bias_attr=bias)
+        self.linear = Linear(embedding_dim, 3 * embedding_dim, bias_attr=bias)
         self.norm = _layer_norm(embedding_dim)
 
     def forward(self, x, emb):
@@ -152,7 +155,7 @@ class AdaLayerNormContinuous(nn.Layer):
     ):
         super().__init__()
         self.silu = nn.Silu()
-        self.linear = nn.Linear(conditioning_embedding_dim, embedding_dim * 2, bias_attr=bias)
+        self.linear = Linear(conditioning_embedding_dim, embedding_dim * 2, bias_attr=bias)
         self.norm = _layer_norm(embedding_dim, eps)
 
     def forward(self, x, conditioning_embedding):
@@ -221,9 +224,9 @@ class TimestepEmbedding(nn.Layer):
 
     def __init__(self, in_channels: int, time_embed_dim: int):
         super().__init__()
-        self.linear_1 = nn.Linear(in_channels, time_embed_dim)
+        self.linear_1 = Linear(in_channels, time_embed_dim)
         self.act = nn.Silu()
-        self.linear_2 = nn.Linear(time_embed_dim, time_embed_dim)
+        self.linear_2 = Linear(time_embed_dim, time_embed_dim)
 
     def forward(self, x):
         return self.linear_2(self.act(self.linear_1(x)))
@@ -357,26 +360,20 @@ class FluxAttention(nn.Layer):
         self.added_kv_proj_dim = added_kv_proj_dim
         self.norm_q = RMSNorm(dim_head, eps)
         self.norm_k = RMSNorm(dim_head, eps)
-        self.to_q = nn.Linear(query_dim, self.inner_dim, bias_attr=bias)
-        self.to_k = nn.Linear(query_dim, self.inner_dim, bias_attr=bias)
-        self.to_v = nn.Linear(query_dim, self.inner_dim, bias_attr=bias)
+        self.to_q = Linear(query_dim, self.inner_dim, bias_attr=bias)
+        self.to_k = Linear(query_dim, self.inner_dim, bias_attr=bias)
+        self.to_v = Linear(query_dim, self.inner_dim, bias_attr=bias)
         if not pre_only:
             self.to_out = nn.LayerList(
-                [nn.Linear(self.inner_dim, self.out_dim, bias_attr=out_bias), nn.Dropout(0.0)]
+                [Linear(self.inner_dim, self.out_dim, bias_attr=out_bias), nn.Dropout(0.0)]
             )
         if added_kv_proj_dim is not None:
             self.norm_added_q = RMSNorm(dim_head, eps)
             self.norm_added_k = RMSNorm(dim_head, eps)
-            self.add_q_proj = nn.Linear(
-                added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias
-            )
-            self.add_k_proj = nn.Linear(
-                added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias
-            )
-            self.add_v_proj = nn.Linear(
-                added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias
-            )
-            self.to_add_out = nn.Linear(self.inner_dim, query_dim, bias_attr=out_bias)
+            self.add_q_proj = Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
+            self.add_k_proj = Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
+            self.add_v_proj = Linear(added_kv_proj_dim, self.inner_dim, bias_attr=added_proj_bias)
+            self.to_add_out = Linear(self.inner_dim, query_dim, bias_attr=out_bias)
 
     def _heads(self, x):
         return x.reshape([x.shape[0], x.shape[1], self.heads, -1])
@@ -440,7 +437,7 @@ class GELUProj(nn.Layer):
 
     def __init__(self, dim_in: int, dim_out: int):
         super().__init__()
-        self.proj = nn.Linear(dim_in, dim_out)
+        self.proj = Linear(dim_in, dim_out)
 
     def forward(self, x):
         return F.gelu(self.proj(x), approximate=True)
@@ -451,7 +448,7 @@ class FeedForward(nn.Layer):
         super().__init__()
         inner = int(dim * mult)
         self.net = nn.LayerList(
-            [GELUProj(dim, inner), nn.Dropout(0.0), nn.Linear(inner, dim_out or dim)]
+            [GELUProj(dim, inner), nn.Dropout(0.0), Linear(inner, dim_out or dim)]
         )
 
     def forward(self, x):
@@ -526,8 +523,8 @@ class FluxSingleTransformerBlock(nn.Layer):
         super().__init__()
         self.mlp_hidden_dim = int(dim * mlp_ratio)
         self.norm = AdaLayerNormZeroSingle(dim)
-        self.proj_mlp = nn.Linear(dim, self.mlp_hidden_dim)
-        self.proj_out = nn.Linear(dim + self.mlp_hidden_dim, dim)
+        self.proj_mlp = Linear(dim, self.mlp_hidden_dim)
+        self.proj_out = Linear(dim + self.mlp_hidden_dim, dim)
         self.attn = FluxAttention(
             dim,
             num_attention_heads,
@@ -604,8 +601,8 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
             else CombinedTimestepTextProjEmbeddings
         )
         self.time_text_embed = embed_cls(self.inner_dim, pooled_projection_dim)
-        self.context_embedder = nn.Linear(joint_attention_dim, self.inner_dim)
-        self.x_embedder = nn.Linear(in_channels, self.inner_dim)
+        self.context_embedder = Linear(joint_attention_dim, self.inner_dim)
+        self.x_embedder = Linear(in_channels, self.inner_dim)
         self.transformer_blocks = nn.LayerList(
             [
                 FluxTransformerBlock(self.inner_dim, num_attention_heads, attention_head_dim)
@@ -619,7 +616,7 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
             ]
         )
         self.norm_out = AdaLayerNormContinuous(self.inner_dim, self.inner_dim, eps=1e-6)
-        self.proj_out = nn.Linear(self.inner_dim, patch_size * patch_size * self.out_channels)
+        self.proj_out = Linear(self.inner_dim, patch_size * patch_size * self.out_channels)
         self.gradient_checkpointing = False
 
     def enable_gradient_checkpointing(self):
