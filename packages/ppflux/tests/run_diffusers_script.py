@@ -16,6 +16,12 @@ records, in call order:
 * every micro-batch loss passed to ``accelerator.backward`` and every gradient norm returned
   by ``accelerator.clip_grad_norm_``.
 
+For the Kontext script (``train_dreambooth_lora_flux_kontext.py``, recognised by its
+``BucketBatchSampler``) it also records the dataset's prepared images (target and condition,
+in the dataset's order), the batches the sampler forms and, for every pass over them once
+training has begun (``Accelerator.init_trackers``), the batches in the order it hands them
+over.
+
 The script writes its LoRA to ``--output_dir`` as usual. RECORD_DIR gets ``record.json`` and
 ``record.npz``.
 """
@@ -38,6 +44,38 @@ def min_version(script_text: str) -> str | None:
     return m.group(1) if m else None
 
 
+def record_bucket_batches(module, rec, state):
+    """The Kontext script's data order: prepared images, batches, per-epoch batch order."""
+    import accelerate
+
+    sampler = module.BucketBatchSampler
+    real_init, real_iter = sampler.__init__, sampler.__iter__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        rec["batches"] = [[int(i) for i in b] for b in self.batches]
+        rec["dataset"] = [img.numpy().copy() for img, _ in self.dataset.pixel_values]
+        rec["cond_dataset"] = [img.numpy().copy() for img, _ in self.dataset.cond_pixel_values]
+
+    def iterate(self):
+        order = []
+        if state.get("training"):
+            rec["epochs"].append(order)
+        for batch in real_iter(self):
+            order.append([int(i) for i in batch])
+            yield batch
+
+    sampler.__init__, sampler.__iter__ = init, iterate
+
+    real_trackers = accelerate.Accelerator.init_trackers
+
+    def init_trackers(self, *args, **kwargs):
+        state["training"] = True  # the script's last call before its training loop
+        return real_trackers(self, *args, **kwargs)
+
+    accelerate.Accelerator.init_trackers = init_trackers
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     script, record_dir = Path(argv[0]), Path(argv[1])
@@ -56,6 +94,7 @@ def main(argv=None):
     from peft.utils import get_peft_model_state_dict
 
     rec = {"draws": [], "samples": [], "losses": [], "grad_norms": [], "init": {}, "embeds": None}
+    rec.update({"batches": None, "epochs": [], "dataset": [], "cond_dataset": []})
     state = {"on": False}
 
     def recording(name, real):
@@ -119,6 +158,8 @@ def main(argv=None):
         return example
 
     module.DreamBoothDataset.__getitem__ = getitem
+    if hasattr(module, "BucketBatchSampler"):
+        record_bucket_batches(module, rec, state)
 
     real_encode = module.encode_prompt
 
@@ -141,6 +182,8 @@ def main(argv=None):
     arrays = {f"draw_{i}": a for i, (_, a) in enumerate(rec["draws"])}
     arrays.update({f"sample_{i}": a for i, a in enumerate(rec["samples"])})
     arrays.update({f"init:{k}": v for k, v in rec["init"].items()})
+    arrays.update({f"dataset_{i}": a for i, a in enumerate(rec["dataset"])})
+    arrays.update({f"cond_dataset_{i}": a for i, a in enumerate(rec["cond_dataset"])})
     if rec["embeds"] is not None:
         arrays["prompt_embeds"], arrays["pooled_prompt_embeds"] = rec["embeds"]
     np.savez(record_dir / "record.npz", **arrays)
@@ -151,6 +194,9 @@ def main(argv=None):
                 "grad_norms": rec["grad_norms"],
                 "draw_kinds": [n for n, _ in rec["draws"]],
                 "n_samples": len(rec["samples"]),
+                "batches": rec["batches"],
+                "epochs": rec["epochs"],
+                "n_dataset": len(rec["dataset"]),
                 "script": str(script),
                 "script_min_version": min_version(script.read_text()),
                 "diffusers": diffusers.__version__,
