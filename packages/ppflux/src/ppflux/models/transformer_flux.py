@@ -310,13 +310,19 @@ def apply_rotary_emb(x, freqs_cis):
 
 
 # ----------------------------------------------------------------------------- attention
+# Up to this many attention scores (all heads, 4 MB in fp32) the heads run in one batched
+# matmul-softmax-matmul; above it, one head at a time (its scores stay in cache).
+_ALL_HEADS_MAX_SCORES = 1 << 20
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None):
     """Attention on ``[B, S, H, D]`` tensors (the layout of diffusers' ``dispatch_attention_fn``).
 
     On CPU, one head at a time: Paddle 3.3.1's CPU ``scaled_dot_product_attention`` is an
     unfused matmul-softmax-matmul over all heads at once, and the same three ops head by head
     measured 2x faster at 1152 tokens (one head's [S, S] scores stay in cache) with identical
-    values. Elsewhere, and with a mask, Paddle's own (fused on GPU).
+    values; short sequences (up to ``_ALL_HEADS_MAX_SCORES`` scores) take all heads at once.
+    Elsewhere, and with a mask, Paddle's own (fused on GPU).
     """
     if attn_mask is not None or not query.place.is_cpu_place():
         return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask)
@@ -327,6 +333,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None):
     v = value.transpose([0, 2, 1, 3]).contiguous()
     # in place when nothing records gradients (the scores are not needed afterwards)
     softmax = F.softmax if paddle.is_grad_enabled() else F.softmax_
+    if b * n_heads * s * s <= _ALL_HEADS_MAX_SCORES:
+        # small: all heads in three ops (the per-head loop's ops cost more than its arithmetic)
+        scores = paddle.matmul(q, k, transpose_y=True)
+        return paddle.matmul(softmax(scores, axis=-1), v).transpose([0, 2, 1, 3])
     heads = []
     for h in range(n_heads):
         scores = paddle.matmul(q[:, h], k[:, h], transpose_y=True)
