@@ -8,7 +8,14 @@ The diffusers side is the script's training step written with diffusers/peft/tor
 is the whole process's (``ru_maxrss``), loading included.
 
     python benchmarks/bench_train.py [--steps 12] [--warmup 2] [--resolution 32]
+    python benchmarks/bench_train.py --wide [--rank 16] [--resolution 128] [--text-tokens 64]
     python benchmarks/bench_train.py --processes 2 [--steps 12] [--warmup 2]
+
+``--wide`` trains a transformer of FLUX.1's width instead of the tiny one: hidden 3072 (24
+heads x 128), 1 double + 2 single blocks (the speed benchmark's depth; FLUX.1-dev has 19 + 38
+of the same blocks), RoPE axes 16/56/56, diffusers' own random initialisation; the VAE and
+the text encoders stay the tiny ones (the transformer's text and pooled inputs are their
+32-wide outputs), so the step is the transformer's matmuls, as when users train.
 
 ``--processes N`` measures ppflux alone, on one process and on N processes started by
 ``python -m paddle.distributed.launch`` (gloo), with the same global batch (N images per
@@ -41,13 +48,15 @@ import torch
 torch.set_num_threads(1)
 import torchvision_shim
 torchvision_shim.import_torchvision()
-side, pipe_dir, data, out, steps, res, batch = sys.argv[1:8]
+side, pipe_dir, data, out, steps, res, batch, rank, text_tokens, cache = sys.argv[1:11]
 steps = int(steps)
 import test_train
 from test_train import _args, reference_train
 test_train.RES = int(res)
+extra = dict(cache_latents=True) if cache == "1" else {{}}
 args = _args(pipe_dir, data, out, max_train_steps=steps, weighting_scheme="logit_normal",
-             gradient_accumulation_steps=1, resolution=int(res), train_batch_size=int(batch))
+             gradient_accumulation_steps=1, resolution=int(res), train_batch_size=int(batch),
+             rank=int(rank), max_sequence_length=int(text_tokens), **extra)
 times = []
 if side == "diffusers":
     reference_train(pipe_dir, args, steps, step_times=times)
@@ -86,6 +95,26 @@ def _run(child: Path, argv: list[str], processes: int, log_dir: Path) -> dict:
     return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
 
 
+WIDE_TRANSFORMER = dict(
+    num_layers=1,
+    num_single_layers=2,
+    attention_head_dim=128,
+    num_attention_heads=24,
+    axes_dims_rope=[16, 56, 56],
+)
+
+
+def _widen(pipe_dir: Path) -> None:
+    """Replace the tiny pipeline's transformer by one of FLUX.1's width (diffusers' init)."""
+    import shutil
+
+    import reference
+
+    model = reference.make_transformer(True, seed=0, **WIDE_TRANSFORMER)
+    shutil.rmtree(pipe_dir / "transformer")
+    model.save_pretrained(pipe_dir / "transformer")
+
+
 def _row(out: dict, warmup: int) -> dict:
     t = out["step_times"]
     measured = len(t) - warmup
@@ -112,6 +141,16 @@ def main():
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--wide", action="store_true", help="a transformer of FLUX.1's width")
+    parser.add_argument("--rank", type=int, default=4, help="LoRA rank (default: 4)")
+    parser.add_argument(
+        "--cache_latents",
+        action="store_true",
+        help="both sides encode each image once (the script's --cache_latents)",
+    )
+    parser.add_argument(
+        "--text-tokens", type=int, default=16, help="T5 tokens (max_sequence_length)"
+    )
     parser.add_argument(
         "--processes", type=int, default=0, help="ppflux on 1 vs N processes (N >= 2)"
     )
@@ -121,12 +160,15 @@ def main():
         parser.error("need --warmup >= 1 and --steps > --warmup")
     if args.processes == 1:
         parser.error("--processes must be >= 2 (one process is always measured)")
+    load_before = os.getloadavg()
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         child = tmp / "child.py"
         child.write_text(CHILD.format(tests=str(TESTS)))
         pipe_dir = reference.build_pipeline_folder(tmp / "model", True)
+        if args.wide:
+            _widen(pipe_dir)
         data = _images(tmp / "data", n=max(3, 2 * args.processes))
         if args.processes:
             n = args.processes
@@ -138,7 +180,8 @@ def main():
             sides = [("diffusers", "diffusers", 1, 0), ("ppflux", "ppflux", 1, 0)]
         for i, (name, side, batch, processes) in enumerate(sides):
             argv = [side, str(pipe_dir), str(data), str(tmp / f"out-{i}"), str(args.steps)]
-            argv += [str(args.resolution), str(batch)]
+            argv += [str(args.resolution), str(batch), str(args.rank), str(args.text_tokens)]
+            argv += ["1" if args.cache_latents else "0"]
             rows[name] = _row(_run(child, argv, processes, tmp / f"logs-{i}"), args.warmup)
             print(name, rows[name])
     if args.processes:
@@ -152,7 +195,8 @@ def main():
             / rows[sides[0][0]]["steps_per_s"]
         }
     else:
-        name = f"train_{args.resolution}"
+        name = f"train_{'wide_' if args.wide else ''}{args.resolution}"
+        name += "_cached" if args.cache_latents else ""
         what = "DreamBooth LoRA training steps, batch 1"
         ratios = {
             "ppflux_over_diffusers_steps_per_s": rows["ppflux"]["steps_per_s"]
@@ -160,10 +204,18 @@ def main():
             "ppflux_over_diffusers_peak_rss": rows["ppflux"]["peak_rss_mb"]
             / rows["diffusers"]["peak_rss_mb"],
         }
+    model = (
+        "FLUX.1-width transformer (1+2 blocks, hidden 3072 = 24 x 128; tiny VAE and text encoders)"
+        if args.wide
+        else "tiny FLUX (2+2 blocks, hidden 32)"
+    )
+    tokens = (args.resolution // 16) ** 2
     result = {
-        "benchmark": f"{what}, tiny FLUX (2+2 blocks, hidden 32), "
-        f"{args.resolution}x{args.resolution} images, logit_normal, "
-        "fp32 CPU, 1 thread per process; setup and warm-up steps excluded from the speed",
+        "benchmark": f"{what}, {model}, {args.resolution}x{args.resolution} images "
+        f"({tokens} image tokens), {args.text_tokens} text tokens, LoRA rank {args.rank}, "
+        f"{'latents cached' if args.cache_latents else 'a VAE encode every step'}, "
+        "logit_normal, fp32 CPU, 1 thread per process; setup and warm-up steps excluded "
+        "from the speed",
         "steps": args.steps,
         "warmup": args.warmup,
         "rows": rows,
@@ -171,7 +223,8 @@ def main():
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
-            "load_avg": os.getloadavg(),
+            "load_avg_before": load_before,
+            "load_avg_after": os.getloadavg(),
         },
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
