@@ -4,8 +4,10 @@ clean Ctrl-C, and no Paddle needed."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +18,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import TESTS
 
+from netron_paddle_pir.bundle import bundle
+from netron_paddle_pir.server import WEB_DIR as WEB
 from netron_paddle_pir.server import Viewer, netron_dir
 
 
@@ -69,6 +74,72 @@ def test_overlay_and_upstream_modules(corpus):
         url = viewer.add(corpus / "mlp" / "model.json")
         _, _, plain = get(url + "paddle.js")
         assert plain == (netron / "paddle.js").read_bytes()
+
+
+def test_paddle_js_is_the_reader_in_one_file(corpus, tmp_path):
+    """The served paddle.js is the bundle of the reader's modules and signature table: no
+    static import is left (one request), and it opens models as the modules do."""
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("node is not installed")
+    with Viewer() as viewer:
+        url = viewer.add(corpus / "mlp" / "model.json")
+        _, headers, body = get(url + "paddle.js")
+    assert headers["Content-Type"].startswith("text/javascript")
+    text = body.decode()
+    assert not re.search(r"^\s*(import\s|export\s*\{|export\s+default)", text, re.M)
+    assert re.findall(r"^export .*", text, re.M) == ["export const ModelFactory = class {"]
+    (tmp_path / "paddle.mjs").write_text(text, encoding="utf-8")
+    js = TESTS / "js"
+    script = f"""
+        import {{ Context, leaves }} from {json.dumps((js / "context.mjs").as_uri())};
+        const bundled = await import({json.dumps((tmp_path / "paddle.mjs").as_uri())});
+        const modules = await import({json.dumps((WEB / "paddle.js").as_uri())});
+        const seen = [];
+        for (const file of process.argv.slice(1)) {{
+            const shown = [];
+            for (const reader of [bundled, modules]) {{
+                const context = new Context(file);
+                const factory = new reader.ModelFactory();
+                await factory.match(context);
+                const model = await factory.open(context);
+                await context.value.weights;
+                const props = model.metadata.map((m) => `${{m.name}}=${{m.value}}`);
+                shown.push(JSON.stringify([leaves(model.modules[0]).length, props]));
+            }}
+            seen.push([shown[0] === shown[1], shown[0]]);
+        }}
+        console.log(JSON.stringify(seen));
+    """
+    models = [corpus / name / "model.json" for name in ("cnn_bn", "control_flow", "bert_1_pre")]
+    run = subprocess.run(
+        [node, "--input-type=module", "-e", script, *map(str, models)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout)
+    assert len(seen) == 3
+    for same, shown in seen:
+        assert same, shown
+        assert "signatures=from Paddle" in shown and "weights=model.pdiparams (" in shown
+
+
+def test_bundle_refuses_forms_it_does_not_translate(tmp_path):
+    for code, problem in (
+        ("import x from './b.js';\n", "unsupported import 'x'"),
+        ("export default 1;\n", "unsupported statement 'export default 1;'"),
+        ("export * from './b.js';\n", "unsupported statement"),
+    ):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        (folder / "paddle.js").write_text("import './a.js';\nexport const A = 1;\n")
+        (folder / "a.js").write_text(code)
+        (folder / "b.js").write_text("export const B = 2;\n")
+        with pytest.raises(ValueError, match=re.escape(problem)) as raised:
+            bundle(folder)
+        assert str(raised.value).startswith("a.js:1: ")
 
 
 @pytest.mark.parametrize(

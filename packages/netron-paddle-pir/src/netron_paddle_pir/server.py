@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import UserError
+from .bundle import bundle
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
@@ -168,13 +169,18 @@ def make_handler(model: ModelEntry, netron: Path, web: Path = WEB_DIR, upstream_
                 extra["Set-Cookie"] = "consent=1; Path=/; SameSite=Strict"
             else:
                 name = path.lstrip("/")
-                if not upstream_only and name in OVERLAY:
+                if not upstream_only and name == "paddle.js":
+                    # The reader in one file (netron_paddle_pir.bundle): one request, as
+                    # upstream's paddle.js is, instead of paddle.js and then its imports.
+                    body = bundle(web)
+                    ctype = MIME_TYPES[".js"]
+                elif not upstream_only and name in OVERLAY:
                     source = self._file(web, name)
                 elif not upstream_only and name == "paddle-upstream.js":
                     source = self._file(netron, "paddle.js")
                 elif "/" not in name:
                     source = self._file(netron, name)
-                ctype = MIME_TYPES.get(os.path.splitext(name)[1])
+                ctype = ctype or MIME_TYPES.get(os.path.splitext(name)[1])
                 if ctype is None:
                     source = None
             try:

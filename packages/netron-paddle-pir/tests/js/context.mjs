@@ -85,6 +85,9 @@ export const open = async (file, files) => {
         return { context, model: null };
     }
     const model = await factory.open(context);
+    // The weights are read after open() returns (before that, tensors say peek() === false):
+    // wait for them, so that callers see what Netron shows once the graph is drawn.
+    await context.value.weights;
     return { context, model };
 };
 

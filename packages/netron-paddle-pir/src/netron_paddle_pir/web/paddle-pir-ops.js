@@ -86,18 +86,16 @@ const DESCRIPTIONS = {
     squeeze: 'Removes dimensions of size 1 at `axis`.'
 };
 
+// Op name (without dialect) -> category, made once for every catalog.
+const CATEGORY = new Map(CATEGORIES.flatMap(([category, names]) => names.map((name) => [name, category])));
+
 export class Catalog {
 
     constructor(table, metadata) {
         this._ops = table && table.ops && typeof table.ops === 'object' ? table.ops : {};
         this._docs = new Map();
         this._version = '?';
-        this._categories = new Map();
-        for (const [category, names] of CATEGORIES) {
-            for (const name of names) {
-                this._categories.set(name, category);
-            }
-        }
+        this._categories = CATEGORY;
         this._types = new Map();
         if (metadata) {
             this.document(metadata);

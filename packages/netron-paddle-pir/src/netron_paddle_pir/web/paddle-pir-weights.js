@@ -145,18 +145,6 @@ export const readTensor = (reader) => {
     return { dataType, dims: desc.dims, data };
 };
 
-class Tensor {
-    constructor(type, values, category, description) {
-        this.type = type;
-        this.values = values;
-        this.encoding = '<';
-        this.category = category;
-        if (description) {
-            this.description = description;
-        }
-    }
-}
-
 class TensorType {
     constructor(dataType, dims) {
         this.dataType = dataType;
@@ -224,17 +212,6 @@ class Store {
         }
         return this.problems.get(parameter.name) || this.problem;
     }
-
-    tensor(parameter) {
-        const entry = this.entries.get(parameter.name);
-        const category = parameter.isParameter ? 'Parameter' : 'Buffer';
-        if (entry) {
-            return new Tensor(new TensorType(entry.dataType, entry.dims), entry.data, category);
-        }
-        const want = declared(parameter);
-        const reason = this.reason(parameter);
-        return new Tensor(want ? new TensorType(want.dataType, want.dims) : null, null, category, reason ? `values unavailable: ${reason}` : null);
-    }
 }
 
 const persistable = (parameter) => {
@@ -266,18 +243,7 @@ const message = (error) => (error && error.message ? error.message : String(erro
 
 // Reads the weights of `parameters`. A damaged, foreign or mismatched weights file never stops
 // the graph from opening: the store then says why values are missing, per parameter or for all.
-// The combined weights file of a program, fetched as soon as the program is recognised (in
-// parallel with the reader's tables), so that open() does not wait for it in turn.
-export const prefetch = (context, identifier) => {
-    const stem = identifier.replace(/\.json$/i, '');
-    if (stem === '__model__') {
-        return null;
-    }
-    const promise = readStream(context, `${stem}.pdiparams`).catch(() => null);
-    return { file: `${stem}.pdiparams`, promise };
-};
-
-export const load = async (context, identifier, parameters, prefetched) => {
+export const load = async (context, identifier, parameters) => {
     const store = new Store();
     const stored = parameters.filter(persistable);
     if (stored.length === 0) {
@@ -289,9 +255,7 @@ export const load = async (context, identifier, parameters, prefetched) => {
     const stem = identifier.replace(/\.json$/i, '');
     const combined = `${stem}.pdiparams`;
     let buffer = null;
-    if (prefetched && prefetched.file === combined) {
-        buffer = await prefetched.promise;
-    } else if (stem !== '__model__') {
+    if (stem !== '__model__') {
         try {
             buffer = await readStream(context, combined);
         } catch {
@@ -370,3 +334,102 @@ export const load = async (context, identifier, parameters, prefetched) => {
     }
     return store;
 };
+
+// The weights of a program, read lazily: the graph is built without them, every parameter gets a
+// tensor whose values arrive when `read()` is called (by Netron when a tensor is shown, or in the
+// background once the graph is drawn). The tensors follow Netron's contract for deferred data:
+// `peek()` says whether the values are there, `read()` loads them. When the file has been read,
+// each tensor and its value get the stored type and values or the reason they are missing, and
+// the model property says what was found.
+export class Weights {
+
+    constructor(context, identifier, parameters) {
+        this._context = context;
+        this._identifier = identifier;
+        this._parameters = parameters;
+        this._attached = []; // [parameter, tensor, value]
+        this._promise = null;
+        this.store = null;
+        const stem = identifier.replace(/\.json$/i, '');
+        const stored = parameters.filter(persistable).length;
+        this.property = null; // the model property 'weights', updated when the file is read
+        this._pending = stored === 0 ? null : `not read yet: read in the background once the graph is drawn, or when a weight is shown (${stem === '__model__' ? 'parameter files' : `'${stem}.pdiparams'`})`;
+    }
+
+    get description() {
+        if (this.store) {
+            return this.store.description;
+        }
+        return this._pending || 'none';
+    }
+
+    // A tensor for `parameter` whose values come with read(); `value` is the graph value that
+    // shows it (its description gets the reason when the values turn out to be unavailable).
+    tensor(parameter, value) {
+        const want = declared(parameter);
+        const category = parameter.isParameter ? 'Parameter' : 'Buffer';
+        const tensor = new LazyTensor(want ? new TensorType(want.dataType, want.dims) : null, category, this);
+        if (this._pending === null) {
+            tensor._done = true; // nothing is stored: there is nothing to read
+        }
+        this._attached.push([parameter, tensor, value]);
+        return tensor;
+    }
+
+    get loaded() {
+        return this.store !== null || this._pending === null;
+    }
+
+    read() {
+        if (!this._promise) {
+            const unexpected = (error) => {
+                const store = new Store();
+                store.unavailable(message(error));
+                return store;
+            };
+            this._promise = load(this._context, this._identifier, this._parameters).catch(unexpected).then((store) => {
+                this.store = store;
+                for (const [parameter, tensor, value] of this._attached) {
+                    const entry = store.entries.get(parameter.name);
+                    if (entry) {
+                        tensor.type = new TensorType(entry.dataType, entry.dims);
+                        tensor.values = entry.data;
+                    } else {
+                        const reason = store.reason(parameter);
+                        if (reason) {
+                            tensor.description = `values unavailable: ${reason}`;
+                            if (value) {
+                                value.description = tensor.description;
+                            }
+                        }
+                    }
+                    tensor._done = true;
+                }
+                if (this.property) {
+                    this.property.value = store.description;
+                }
+                return this;
+            });
+        }
+        return this._promise;
+    }
+}
+
+class LazyTensor {
+    constructor(type, category, weights) {
+        this.type = type;
+        this.values = null;
+        this.encoding = '<';
+        this.category = category;
+        this._weights = weights;
+        this._done = false;
+    }
+    peek() {
+        return this._done;
+    }
+    async read() {
+        if (!this._done) {
+            await this._weights.read();
+        }
+    }
+}

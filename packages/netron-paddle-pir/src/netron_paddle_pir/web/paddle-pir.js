@@ -5,24 +5,16 @@ import * as weights from './paddle-pir-weights.js';
 import * as ops from './paddle-pir-ops.js';
 import { paddle } from './paddle-pir-program.js';
 import './paddle-pir-modules.js';
+// The op-signature table (operand, result and attribute names) is part of the reader's module
+// graph: it arrives with the reader's code, in the same round, not in a fetch of its own.
+import signatures from './pir-signatures.json' with { type: 'json' };
 
 paddle.MAX_KNOWN_VERSION = 4; // Paddle 3.3 writes base_code.version 4
 
 paddle.ModelFactory = class {
 
     async match(context) {
-        const type = await this._match(context);
-        if (type && context.value && !context.value.prefetch) {
-            // Start the fetches open() waits for now, in parallel: the signature table (operand
-            // names) and the weights file. Netron asks the other readers first, then calls open().
-            // The documentation table is not among them: open() fetches it after the graph is
-            // built, since Netron reads it only when a sidebar opens.
-            context.value.prefetch = {
-                signatures: paddle.table(context, 'pir-signatures.json'),
-                weights: weights.prefetch(context, context.value.identifier)
-            };
-        }
-        return type;
+        return this._match(context);
     }
 
     async _match(context) {
@@ -58,16 +50,17 @@ paddle.ModelFactory = class {
         try {
             const doc = context.value.doc;
             const header = paddle.header(doc);
-            // Both tables are optional: names fall back to positions, documentation to none.
-            const prefetch = context.value.prefetch || {};
-            const signatures = await (prefetch.signatures || paddle.table(context, 'pir-signatures.json'));
             const catalog = new ops.Catalog(signatures, null);
             const program = new paddle.Program(doc.program, catalog);
-            const store = await weights.load(context, identifier, program.parameters, prefetch.weights);
+            // Nothing is fetched before the graph is drawn. The weights are read after open()
+            // returns, or earlier when Netron shows a tensor (paddle-pir-weights.js, Weights).
+            const store = new weights.Weights(context, identifier, program.parameters);
             const model = new paddle.Model(header, program, store, signatures);
             // Descriptions, operands and attributes of the op types (pir-metadata.json, 350 KB)
-            // arrive after open() returns, while Netron lays out and draws the graph.
-            context.value.documentation = paddle.table(context, 'pir-metadata.json').then((metadata) => catalog.document(metadata));
+            // are read after open() returns, like the weights; optional: without the table,
+            // types have no documentation.
+            context.value.documentation = paddle.later(() => paddle.table(context, 'pir-metadata.json')).then((metadata) => catalog.document(metadata));
+            context.value.weights = paddle.later(() => store.read());
             return model;
         } catch (error) {
             if (error instanceof paddle.Error || error instanceof weights.Error) {
@@ -78,6 +71,19 @@ paddle.ModelFactory = class {
         }
     }
 };
+
+// Runs `task` after open() has returned, and returns its promise. In a browser it waits for the
+// first idle moment of the main thread after a short pause (Netron lays the graph out in a worker
+// and then draws it), so that reading tables and weights does not compete with the first draw.
+// Where there is no requestIdleCallback (Node, Netron's test harness) it runs at once.
+paddle.later = (task) => new Promise((resolve) => {
+    const idle = globalThis.requestIdleCallback;
+    if (typeof idle === 'function') {
+        setTimeout(() => idle(() => resolve(), { timeout: 2000 }), 200);
+    } else {
+        setTimeout(resolve, 0);
+    }
+}).then(task);
 
 // One of the reader's JSON tables, or null when it cannot be read.
 paddle.table = (context, name) => Promise.resolve().then(() => context.asset(name)).then((text) => JSON.parse(text)).catch(() => null);
@@ -135,7 +141,9 @@ paddle.Model = class {
         }
         metadata.push(new paddle.Argument('operators', program.operatorCount, 'int64'));
         metadata.push(new paddle.Argument('parameters', program.parameters.length, 'int64'));
-        metadata.push(new paddle.Argument('weights', store.description, 'string'));
+        const weights = new paddle.Argument('weights', store.description, 'string');
+        store.property = weights; // updated when the weights have been read
+        metadata.push(weights);
         metadata.push(new paddle.Argument('modules', modules, 'string'));
         if (signatures && signatures.paddle_version) {
             metadata.push(new paddle.Argument('signatures', `from Paddle ${signatures.paddle_version}`, 'string'));
@@ -263,12 +271,13 @@ paddle.GraphBuilder = class {
             let name = '';
             let initializer = null;
             const producer = info.producer;
-            let description = null;
             if (parameter) {
-                name = this.unique(parameter.name);
-                initializer = this.store.tensor(parameter);
-                const reason = this.store.reason(parameter);
-                description = reason ? `values unavailable: ${reason}` : null;
+                // Its values (or why they are unavailable) come when the weights are read.
+                const value = new paddle.Value(this.unique(parameter.name), info.type, null, null);
+                value.initializer = this.store.tensor(parameter, value);
+                value.type = value.type || value.initializer.type;
+                this.values.set(id, value);
+                return value;
             } else if (producer && producer.type !== 'builtin.combine' && this.program.foldable(producer)) {
                 name = this.unique(`%${id}`);
                 initializer = paddle.constantTensor(this.program.constant(producer));
@@ -279,7 +288,7 @@ paddle.GraphBuilder = class {
             } else {
                 name = this.unique(`%${id}`);
             }
-            this.values.set(id, new paddle.Value(name, info.type, initializer, description));
+            this.values.set(id, new paddle.Value(name, info.type, initializer, null));
         }
         return this.values.get(id);
     }

@@ -3,11 +3,14 @@
 // launcher serves unchanged as paddle-upstream.js and which is loaded only when needed.
 
 import * as pir from './paddle-pir.js';
-// Listed here too, so that the browser fetches the reader's modules in one round, not two.
+// Listed here too, so that a browser loading these files as they are fetches the reader's
+// modules and its signature table in one round, not two (the launcher serves them bundled into
+// this file: netron_paddle_pir.bundle).
 import './paddle-pir-program.js';
 import './paddle-pir-ops.js';
 import './paddle-pir-weights.js';
 import './paddle-pir-modules.js';
+import './pir-signatures.json' with { type: 'json' };
 
 export const ModelFactory = class {
 

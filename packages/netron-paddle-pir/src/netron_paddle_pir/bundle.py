@@ -1,0 +1,132 @@
+"""The reader as one file: ``paddle.js`` and every module and JSON table it imports.
+
+Netron loads a reader with one ``import()`` of its ``<format>.js``. Served as separate files,
+the reader costs the browser a second round of requests (``paddle.js`` first, then the modules
+and the signature table it imports) before the model can be opened; upstream's ``paddle.js`` is
+one file. The launcher therefore serves ``paddle.js`` as this bundle: each module becomes a
+function scope whose exports are collected in an object, each JSON table is parsed once, and
+``paddle.js`` keeps its own exports. The source files stay as they are (the Node tests and
+Netron's harness load them as modules).
+
+Only the forms of ``import``/``export`` the reader uses are accepted; anything else raises
+``ValueError`` naming the file and line, so a new form cannot be served half-translated.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+ENTRY = "paddle.js"
+
+_IMPORT = re.compile(
+    r"^import\s+(?:(?P<what>[^'\"]+?)\s+from\s+)?'\./(?P<name>[^']+)'"
+    r"(?:\s+with\s*\{\s*type:\s*'json'\s*\})?;[ \t]*$",
+    re.M,
+)
+_EXPORT_DECLARATION = re.compile(
+    r"^export\s+(?P<kind>const|let|class|function|async\s+function)\s+(?P<name>[A-Za-z_$][\w$]*)",
+    re.M,
+)
+_EXPORT_LIST = re.compile(r"^export\s*\{(?P<names>[^}]*)\};[ \t]*$", re.M)
+_ANY_EXPORT_OR_IMPORT = re.compile(r"^(?:export|import)\b.*$", re.M)
+_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*$")
+
+
+def _fail(name: str, text: str, position: int, problem: str):
+    line = text.count("\n", 0, position) + 1
+    raise ValueError(f"{name}:{line}: {problem}")
+
+
+def _translate(name: str, text: str, tables: dict[str, str], folder: Path, entry: bool):
+    """The module's code with its imports bound to the bundled modules and tables, and (except
+    for the entry, which keeps them) its export keywords removed; and the names it exports."""
+
+    def bind(match: re.Match) -> str:
+        what, target = (match.group("what") or "").strip(), match.group("name")
+        key = json.dumps(target)
+        if target.endswith(".json"):
+            if target not in tables:
+                tables[target] = (folder / target).read_text(encoding="utf-8")
+            if not what:
+                return ""
+            if not _IDENTIFIER.match(what):
+                _fail(name, text, match.start(), f"unsupported JSON import '{what}'")
+            return f"const {what} = __tables[{key}];"
+        if not what:
+            return ""  # evaluated already: modules come before the modules that import them
+        if what.startswith("* as ") and _IDENTIFIER.match(what[5:].strip()):
+            return f"const {what[5:].strip()} = __modules[{key}];"
+        if what.startswith("{") and what.endswith("}") and " as " not in what:
+            return f"const {what} = __modules[{key}];"
+        _fail(name, text, match.start(), f"unsupported import '{what}'")
+        return ""
+
+    code = _IMPORT.sub(bind, text)
+    if entry:
+        return code, []
+    exports = [m.group("name") for m in _EXPORT_DECLARATION.finditer(code)]
+    code = _EXPORT_DECLARATION.sub(lambda m: f"{m.group('kind')} {m.group('name')}", code)
+    for match in _EXPORT_LIST.finditer(code):
+        for item in match.group("names").split(","):
+            item = item.strip()
+            if item and not _IDENTIFIER.match(item):
+                _fail(name, code, match.start(), f"unsupported export '{item}'")
+            if item:
+                exports.append(item)
+    code = _EXPORT_LIST.sub("", code)
+    left = _ANY_EXPORT_OR_IMPORT.search(code)
+    if left:
+        _fail(name, code, left.start(), f"unsupported statement '{left.group(0).strip()}'")
+    return code, exports
+
+
+def _collect(folder: Path, name: str, seen: list[str]) -> list[str]:
+    """``name`` and the modules it imports, each after the modules it imports."""
+    found: list[str] = []
+    text = (folder / name).read_text(encoding="utf-8")
+    for match in _IMPORT.finditer(text):
+        target = match.group("name")
+        if not target.endswith(".json") and target not in seen + found:
+            found.extend(_collect(folder, target, seen + found + [name]))
+    found.append(name)
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def _bundle(folder: str, stamp: tuple) -> bytes:
+    web = Path(folder)
+    tables: dict[str, str] = {}
+    order = _collect(web, ENTRY, [])
+    parts = [
+        "// netron-paddle-pir: paddle.js and the modules and tables it imports, in one file.",
+        "const __modules = {};",
+        "const __tables = {};",
+    ]
+    bodies = []
+    for name in order:
+        text = (web / name).read_text(encoding="utf-8")
+        code, exports = _translate(name, text, tables, web, entry=name == ENTRY)
+        if name == ENTRY:
+            bodies.append(f"// ---- {name}\n{code}")
+            continue
+        bodies.append(
+            f"// ---- {name}\n__modules[{json.dumps(name)}] = (() => {{\n{code}\n"
+            f"return {{ {', '.join(exports)} }};\n}})();"
+        )
+    for table, content in tables.items():
+        # A JSON text as a string literal: JSON.parse of a string is faster than a literal.
+        parts.append(f"__tables[{json.dumps(table)}] = JSON.parse({json.dumps(content.strip())});")
+    return ("\n".join(parts + bodies) + "\n").encode("utf-8")
+
+
+def bundle(folder: Path) -> bytes:
+    """The bundle of ``folder``'s ``paddle.js``, rebuilt when a file of the folder changes."""
+    stamp = tuple(
+        (path.name, path.stat().st_mtime_ns)
+        for path in sorted(folder.iterdir())
+        if path.suffix in (".js", ".json")
+    )
+    return _bundle(str(folder), stamp)
