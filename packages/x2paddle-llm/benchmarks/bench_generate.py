@@ -154,14 +154,36 @@ def main() -> None:
         t_plain, tok_plain = best(lambda: plain.generate(prompts, **kw))
 
     n = args.new_tokens * args.batch
+    name = f"generate_{args.family}_{params // 1_000_000}m_t{args.threads}_b{args.batch}"
+    version = __import__("x2paddle_llm").__version__
+    this_run = {
+        "load_average_1min_at_start": load_at_start,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "transformers_tokens_per_s": round(n / t_hf, 2),
+        "paddle_dygraph_tokens_per_s": round(n / t_pd, 2),
+        "paddle_inference_tokens_per_s": round(n / t_inf, 2),
+        "paddle_inference_plain_tokens_per_s": round(n / t_plain, 2),
+        "predictor_chosen": runner.settings.label,
+        "tokens_identical": tok_hf == tok_pd == tok_inf == tok_plain,
+    }
+    # --record keeps the earlier runs of the same version (a ratio counts once it is repeated)
+    runs = []
+    committed = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    if args.record and committed.is_file():
+        import json
+
+        old = json.loads(committed.read_text())
+        if old.get("x2paddle_llm_version") == version:
+            runs = list(old.get("runs", []))
+    runs.append(this_run)
     write_result(
-        f"generate_{args.family}_{params // 1_000_000}m_t{args.threads}_b{args.batch}",
+        name,
         {
             "command": f"python benchmarks/bench_generate.py --family {args.family} --threads {args.threads} "
             f"--new-tokens {args.new_tokens} --prompt-len {args.prompt_len} --batch {args.batch} "
             f"--repeats {args.repeats}",
             "family": f"{args.family} ({model_type})",
-            "x2paddle_llm_version": __import__("x2paddle_llm").__version__,
+            "x2paddle_llm_version": version,
             "note": args.note,
             "load_average_1min_at_start": load_at_start,
             "load_average_1min_at_end": round(os.getloadavg()[0], 2),
@@ -181,6 +203,7 @@ def main() -> None:
             "predictor_choice_seconds": runner.choice["seconds"],
             "predictor_attempts": runner.attempts,
             "tokens_identical": tok_hf == tok_pd == tok_inf == tok_plain,
+            "runs": runs,
         },
         record=args.record,
     )
