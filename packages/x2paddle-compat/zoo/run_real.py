@@ -850,8 +850,10 @@ def render(rows: list[dict], load: list | None = None) -> str:
     lines.append("")
     if quiet:
         lines.append(
-            f"Latency from this one run (load average {', '.join(str(x) for x in load)} after "
-            "it): provisional until a second run below load 2 agrees."
+            "Latency from one run per row (rows not run by the last invocation keep their "
+            "last recorded run; load average after the last run "
+            f"{', '.join(str(x) for x in load)}): provisional until a second run below "
+            "load 2 agrees."
         )
         lines.append("")
     else:
