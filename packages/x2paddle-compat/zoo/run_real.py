@@ -734,12 +734,23 @@ def _child(name: str, out_json: Path) -> int:
                 "dist": entry.dist,
                 "converted": False,
                 "verified": False,
-                "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}",
+                "error": f"{type(exc).__name__}: {_without_dirs(str(exc))[:400]}",
             }
             if "verify" in str(type(exc).__name__).lower():
                 row["converted"] = True
     out_json.write_text(json.dumps(row, allow_nan=False, default=str), encoding="utf-8")
     return 0
+
+
+def _without_dirs(text: str) -> str:
+    """The error on one line, model files named without the folders of this machine."""
+    import re
+
+    return re.sub(
+        r"(?:/[^\s/]+)+/([^\s/]+\.(?:onnx|tflite|jit|pt|safetensors))",
+        r"\1",
+        " ".join(text.split()),
+    )
 
 
 def run(only: list[str]) -> list[dict]:
@@ -828,6 +839,11 @@ def render(rows: list[dict], load: list | None = None) -> str:
                 f"(traced at {s['first_length']}): max abs diff {fmt(s['max_abs'])}"
                 + ("" if s["ok"] else " FAILED")
                 + (f"; {note}" if note else "")
+            )
+        if r.get("vs_tflite") is not None:
+            note = (
+                f"vs the TFLite interpreter: {fmt(r['vs_tflite'])} (tf2onnx's export alone: "
+                f"{fmt(r.get('onnx_vs_tflite'))})" + (f"; {note}" if note else "")
             )
         note = " ".join(note.split()).replace("|", "/")[:160]
         diff = (
