@@ -299,3 +299,12 @@ def lstm_computed_states(hidden=4, features=3, steps=5):
     return _model(
         nodes, [_vi("x", ["b", steps, features])], [_vi("y", ["b", steps, 2, hidden])], inits
     )
+
+
+def prelu_nhwc_slope():
+    """PRelu with a [1, 1, C] slope on an NHWC tensor, as tf2onnx exports TFLite models
+    (MediaPipe's face and iris landmarks, N24)."""
+    nodes = [helper.make_node("PRelu", ["x", "slope"], ["y"])]
+    return _model(
+        nodes, [_vi("x", [1, 5, 4, 3])], [_vi("y", [1, 5, 4, 3])], [_w("slope", [1, 1, 3])]
+    )

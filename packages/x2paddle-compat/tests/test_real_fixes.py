@@ -25,6 +25,7 @@ CASES = [
     ("slice_to_runtime_length", "onnx-slice-tensor-bounds", "wrong"),
     ("clip_to_infinity", "emit-non-finite-constants", (ConversionError, "double|str")),
     ("lstm_computed_states", "onnx-rnn-state-shape", (ConversionError, "dynamic shape|-1")),
+    ("prelu_nhwc_slope", "onnx-prelu-broadcast-slope", (ConversionError, "PRelu|reshape")),
 ]
 
 

@@ -560,3 +560,50 @@ def _if_known(fix) -> None:
     # first: the inlined branches then go through the other passes (opset-18 Reduce axes)
     _ONNX_PASSES.insert(0, fold_constant_branches)
     fix.on_undo(lambda: _ONNX_PASSES.remove(fold_constant_branches))
+
+
+# --------------------------------------------------------------------------- PRelu
+
+
+@register(
+    "onnx-prelu-broadcast-slope",
+    "N24",
+    "ONNX PRelu whose slope broadcasts over another axis than 1 (tf2onnx's exports of TFLite "
+    "models keep an NHWC slope [1, 1, C]): X2Paddle took the channel to be axis 1 and "
+    "reshaped the slope to one value ('cannot reshape array of size 16 into shape (1,)'); "
+    "such a PRelu becomes relu(x) + slope * (x - relu(x)) with the slope broadcast",
+)
+def _prelu_slope(fix) -> None:
+    legacy = _opset_legacy()
+    original = legacy.OpSet.PRelu
+
+    @functools.wraps(original)
+    def PRelu(self, node):
+        x = self.graph.get_input_node(node, idx=0, copy=True)
+        slope_node = self.graph.get_input_node(node, idx=1, copy=True)
+        slope = legacy._const_weight_or_none(slope_node)
+        x_shape = list(x.out_shapes[0]) if x.out_shapes and x.out_shapes[0] else []
+        if slope is None or np.asarray(slope).size <= 1 or not x_shape:
+            return original(self, node)
+        slope = np.asarray(slope)
+        aligned = [1] * (len(x_shape) - slope.ndim) + list(slope.shape)
+        if [i for i, d in enumerate(aligned) if d != 1] == [1]:
+            return original(self, node)  # per channel on axis 1: X2Paddle's PReLU
+        out = node.name
+        self.paddle_graph.add_layer(
+            "paddle.nn.functional.relu", inputs={"x": x.name}, outputs=[out + "__pos"]
+        )
+        self.paddle_graph.add_layer(
+            "paddle.subtract", inputs={"x": x.name, "y": out + "__pos"}, outputs=[out + "__neg"]
+        )
+        self.paddle_graph.add_layer(
+            "paddle.multiply",
+            inputs={"x": slope_node.name, "y": out + "__neg"},
+            outputs=[out + "__mul"],
+        )
+        self.paddle_graph.add_layer(
+            "paddle.add", inputs={"x": out + "__pos", "y": out + "__mul"}, outputs=[out]
+        )
+        return None
+
+    fix.patch(legacy.OpSet, "PRelu", PRelu)
