@@ -258,10 +258,12 @@ def test_matches_diffusers_script(dev_pipe_dir, tmp_path, case, parity):
     parity(f"{name}: clipping gradient norms (relative)", norm_rel, 1e-5)
     assert norm_rel < 1e-5, (norms, meta["grad_norms"])
     parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
-    # worst single tensor: fp32 rounding amplified by Adam on near-zero gradients (see
-    # test_train.py, where float64 brings it to ~1e-6); the 0.32 script measures <= 5.2e-5, the
-    # 0.42 script (another fp32 forward) up to 1.5e-4
-    parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 5e-4)
+    # worst single tensor: the 1-2 ulp differences between torch's float32 timestep features and
+    # ppflux's correctly rounded ones, amplified ~1e4 times by the smallest LoRA-B tensors; the
+    # in-process reference shows it (test_train.py: within 1e-4 given torch's features, float64
+    # within 1e-5), so the same 1e-3 as there. Measured on one Intel Xeon: the 0.32 script up to
+    # 6.6e-4 (text encoder, sigma_sqrt), the 0.42 script up to 1.5e-4.
+    parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-3)
     assert loss_rel < 1e-5, (losses, meta["losses"])
     assert overall < 1e-5
-    assert worst < 5e-4
+    assert worst < 1e-3, worst
