@@ -9,7 +9,7 @@ constant shape, a Slice up to a run-time length.
 from __future__ import annotations
 
 import numpy as np
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 from onnx_graphs import _model, _vi
 
 RNG = np.random.default_rng(1)
@@ -307,4 +307,60 @@ def prelu_nhwc_slope():
     nodes = [helper.make_node("PRelu", ["x", "slope"], ["y"])]
     return _model(
         nodes, [_vi("x", [1, 5, 4, 3])], [_vi("y", [1, 5, 4, 3])], [_w("slope", [1, 1, 3])]
+    )
+
+
+def prelu_nchw_slope():
+    """tf2onnx's form of a TFLite PRelu (MediaPipe's face and iris landmarks): an NHWC input
+    of symbolic batch transposed to NCHW, a slope [1, C, 1, 1] along axis 1, then back to NHWC
+    (X2Paddle reshaped the slope to its first dimension, 1; N24)."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("PRelu", ["nchw", "slope"], ["act"]),
+        helper.make_node("Transpose", ["act"], ["y"], perm=[0, 2, 3, 1]),
+    ]
+    return _model(
+        nodes, [_vi("x", ["n", 5, 4, 3])], [_vi("y", ["n", 5, 4, 3])], [_w("slope", [1, 3, 1, 1])]
+    )
+
+
+def prelu_nhwc_slope_symbolic():
+    """A [1, 1, C] slope on an NHWC input whose other dimensions are symbolic (N24)."""
+    nodes = [helper.make_node("PRelu", ["x", "slope"], ["y"])]
+    return _model(
+        nodes,
+        [_vi("x", ["n", "h", "w", 3])],
+        [_vi("y", ["n", "h", "w", 3])],
+        [_w("slope", [1, 1, 3])],
+    )
+
+
+def prelu_computed_slope():
+    """A slope computed at run time ([1, 1, C], from an input), broadcast over an NHWC input
+    (N24: the elementwise form, which needs neither the slope's values nor the input's
+    shape)."""
+    nodes = [
+        helper.make_node("Sigmoid", ["a"], ["slope"]),
+        helper.make_node("PRelu", ["x", "slope"], ["y"]),
+    ]
+    return _model(
+        nodes,
+        [_vi("x", ["n", 5, 4, 3]), _vi("a", [1, 1, 3])],
+        [_vi("y", ["n", 5, 4, 3])],
+    )
+
+
+def prelu_unknown_rank(slope_shape):
+    """PRelu on a value whose rank is known only at run time (a Reshape to a shape that is
+    an input): X2Paddle's shape inference has no shape for it (N24)."""
+    nodes = [
+        helper.make_node("Reshape", ["x", "shape"], ["r"]),
+        helper.make_node("PRelu", ["r", "slope"], ["y"]),
+    ]
+    return _model(
+        nodes,
+        [_vi("x", ["n", 60]), _vi("shape", ["k"], TensorProto.INT64)],
+        [_vi("y", ["a", "b", "c", "d"])],
+        # one slope per channel, all different, so a slope on the wrong axis shows
+        [_init("slope", np.array([0.25, 0.5, 2.0], np.float32).reshape(slope_shape))],
     )

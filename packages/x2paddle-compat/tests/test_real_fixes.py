@@ -26,6 +26,9 @@ CASES = [
     ("clip_to_infinity", "emit-non-finite-constants", (ConversionError, "double|str")),
     ("lstm_computed_states", "onnx-rnn-state-shape", (ConversionError, "dynamic shape|-1")),
     ("prelu_nhwc_slope", "onnx-prelu-broadcast-slope", (ConversionError, "PRelu|reshape")),
+    ("prelu_nhwc_slope_symbolic", "onnx-prelu-broadcast-slope", (ConversionError, "reshape")),
+    ("prelu_nchw_slope", "onnx-prelu-broadcast-slope", (ConversionError, "reshape")),
+    ("prelu_computed_slope", "onnx-prelu-broadcast-slope", (ConversionError, "Reshape")),
 ]
 
 
@@ -41,6 +44,29 @@ def test_real_model_fix(graph, fix_id, without, tmp_path):
             with pytest.raises(exc_type, match=match):
                 check_onnx(model, tmp_path, predictors=False, name="without")
     report = check_onnx(model, tmp_path, predictors=False, name="with")
+    assert report.ok, report.table()
+
+
+@pytest.mark.parametrize(
+    "slope_shape,run_shape", [([1, 1, 3], [2, 4, 5, 3]), ([1, 3, 1, 1], [2, 3, 4, 5])]
+)
+def test_prelu_slope_on_input_of_unknown_rank(slope_shape, run_shape, tmp_path):
+    """A PRelu slope that broadcasts against a value of unknown rank: X2Paddle reshaped the
+    slope to its first dimension (1); now relu(x) - slope * relu(-x), broadcast at run time."""
+    from x2paddle_compat import convert_onnx, sources
+    from x2paddle_compat.verify import verify
+
+    path = tmp_path / "prelu.onnx"
+    onnx.save(real_graphs.prelu_unknown_rank(slope_shape), path)
+    with without_fix("onnx-prelu-broadcast-slope"):
+        with pytest.raises(ConversionError, match="reshape"):
+            convert_onnx(path, tmp_path / "without")
+    out = convert_onnx(path, tmp_path / "with")
+    x = np.random.default_rng(3).standard_normal((2, 60)).astype(np.float32)
+    inputs = {"x": x, "shape": np.array(run_shape, np.int64)}
+    refs = sources.run_onnx(path, inputs)
+    assert (refs[0] < 0).any() and (refs[0] > 0).any()  # both sides of the PRelu exercised
+    report = verify(out, inputs, refs, predictors=False)
     assert report.ok, report.table()
 
 

@@ -565,13 +565,30 @@ def _if_known(fix) -> None:
 # --------------------------------------------------------------------------- PRelu
 
 
+def prelu_channel_axis(slope_shape, x_rank: int | None) -> int | None:
+    """The axis of the input a PRelu slope varies along, when it varies along exactly one.
+
+    The slope broadcasts against the input as ONNX does (aligned on the last axes), so a
+    slope ``[1, C, 1, 1]`` or ``[C, 1, 1]`` on a rank-4 input varies along axis 1, and
+    ``[1, 1, C]`` along axis 3. None when the input's rank is unknown, when the slope has
+    more axes than the input, or when it varies along no axis or several.
+    """
+    if x_rank is None or len(slope_shape) > x_rank:
+        return None
+    aligned = [1] * (x_rank - len(slope_shape)) + list(slope_shape)
+    varying = [i for i, d in enumerate(aligned) if d != 1]
+    return varying[0] if len(varying) == 1 else None
+
+
 @register(
     "onnx-prelu-broadcast-slope",
     "N24",
-    "ONNX PRelu whose slope broadcasts over another axis than 1 (tf2onnx's exports of TFLite "
-    "models keep an NHWC slope [1, 1, C]): X2Paddle took the channel to be axis 1 and "
-    "reshaped the slope to one value ('cannot reshape array of size 16 into shape (1,)'); "
-    "such a PRelu becomes relu(x) + slope * (x - relu(x)) with the slope broadcast",
+    "ONNX PRelu whose slope is not X2Paddle's [C] / [C, 1, ...] form: X2Paddle reshaped the "
+    "slope to its first dimension ('cannot reshape array of size 16 into shape (1,)' for "
+    "tf2onnx's [1, C, 1, 1] and [1, 1, C]). A slope along axis 1 of an input of known rank "
+    "becomes PReLU's per-channel weight; any other slope (another axis, several axes, an "
+    "input of unknown rank, a computed slope) becomes relu(x) - slope * relu(-x), where the "
+    "slope broadcasts as in ONNX and the input's shape is not needed",
 )
 def _prelu_slope(fix) -> None:
     legacy = _opset_legacy()
@@ -582,27 +599,39 @@ def _prelu_slope(fix) -> None:
         x = self.graph.get_input_node(node, idx=0, copy=True)
         slope_node = self.graph.get_input_node(node, idx=1, copy=True)
         slope = legacy._const_weight_or_none(slope_node)
-        x_shape = list(x.out_shapes[0]) if x.out_shapes and x.out_shapes[0] else []
-        if slope is None or np.asarray(slope).size <= 1 or not x_shape:
-            return original(self, node)
-        slope = np.asarray(slope)
-        aligned = [1] * (len(x_shape) - slope.ndim) + list(slope.shape)
-        if [i for i, d in enumerate(aligned) if d != 1] == [1]:
-            return original(self, node)  # per channel on axis 1: X2Paddle's PReLU
+        if slope is not None and np.asarray(slope).size <= 1:
+            return original(self, node)  # one slope for all values: X2Paddle's PReLU
+        x_shape = x.out_shapes[0] if x.out_shapes else None
+        x_rank = len(x_shape) if x_shape else None
+        if slope is not None:
+            slope = np.asarray(slope)
+            if prelu_channel_axis(slope.shape, x_rank) == 1:
+                op_name = legacy.name_generator("prelu", self.nn_name2id)
+                self.weights[op_name + "._weight"] = slope.reshape(-1)
+                if set(slope_node.outputs) <= {node.layer_name}:  # read by no other node
+                    self.weights.pop(slope_node.name, None)
+                self.paddle_graph.add_layer(
+                    "paddle.nn.PReLU",
+                    inputs={"x": x.name},
+                    outputs=[op_name, node.name],
+                    num_parameters=int(slope.size),
+                )
+                return None
+        # relu(x) - slope * relu(-x): x where x > 0, slope * x elsewhere, +-inf kept
         out = node.name
-        self.paddle_graph.add_layer(
-            "paddle.nn.functional.relu", inputs={"x": x.name}, outputs=[out + "__pos"]
+        graph = self.paddle_graph
+        graph.add_layer("paddle.nn.functional.relu", inputs={"x": x.name}, outputs=[out + "__pos"])
+        graph.add_layer("paddle.neg", inputs={"x": x.name}, outputs=[out + "__negx"])
+        graph.add_layer(
+            "paddle.nn.functional.relu", inputs={"x": out + "__negx"}, outputs=[out + "__neg"]
         )
-        self.paddle_graph.add_layer(
-            "paddle.subtract", inputs={"x": x.name, "y": out + "__pos"}, outputs=[out + "__neg"]
-        )
-        self.paddle_graph.add_layer(
+        graph.add_layer(
             "paddle.multiply",
             inputs={"x": slope_node.name, "y": out + "__neg"},
             outputs=[out + "__mul"],
         )
-        self.paddle_graph.add_layer(
-            "paddle.add", inputs={"x": out + "__pos", "y": out + "__mul"}, outputs=[out]
+        graph.add_layer(
+            "paddle.subtract", inputs={"x": out + "__pos", "y": out + "__mul"}, outputs=[out]
         )
         return None
 
