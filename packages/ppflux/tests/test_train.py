@@ -65,6 +65,27 @@ def _args(pipe_dir, data, out, **kw):
     return parse_args(argv)
 
 
+def script_density(rand, args, b):
+    """The script's ``compute_density_for_timestep_sampling`` (diffusers' own function) fed the
+    replayed draws of ``rand`` instead of torch's generator: its ``torch.rand`` / ``torch.normal``
+    return those draws."""
+    import diffusers.training_utils as tu
+
+    draws = torch.tensor(rand.timestep_draws(args.weighting_scheme, b))
+    fake = types.SimpleNamespace(
+        **{k: getattr(torch, k) for k in ("cos", "nn")},
+        rand=lambda size, d=draws, **_: d.clone(),
+        normal=lambda mean, std, size, d=draws, **_: mean + std * d,
+    )
+    real, tu.torch = tu.torch, fake
+    try:
+        return tu.compute_density_for_timestep_sampling(
+            args.weighting_scheme, b, args.logit_mean, args.logit_std, args.mode_scale
+        )
+    finally:
+        tu.torch = real
+
+
 def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None):
     """diffusers' script step in torch; returns (per-micro-batch losses, final LoRA, init LoRA,
     instance (prompt_embeds, pooled)). ``dtype=torch.float64`` runs the VAE, transformer, CLIP,
@@ -192,19 +213,7 @@ def reference_train(pipe_dir, args, steps, dtype=torch.float32, step_times=None)
                     pooled = text_encoder(clip_ids, output_hidden_states=False).pooler_output
                 finally:
                     torch.set_default_dtype(default)
-            draws = torch.tensor(rand.timestep_draws(args.weighting_scheme, b))
-            fake = types.SimpleNamespace(
-                **{k: getattr(torch, k) for k in ("cos", "nn")},
-                rand=lambda size, d=draws, **_: d.clone(),
-                normal=lambda mean, std, size, d=draws, **_: mean + std * d,
-            )
-            real, tu.torch = tu.torch, fake
-            try:
-                u = tu.compute_density_for_timestep_sampling(
-                    args.weighting_scheme, b, args.logit_mean, args.logit_std, args.mode_scale
-                )
-            finally:
-                tu.torch = real
+            u = script_density(rand, args, b)
             indices = (u * sched.config.num_train_timesteps).long()
             timesteps = sched.timesteps[indices]
             sigmas = get_sigmas(timesteps).to(dtype)

@@ -19,14 +19,13 @@ import copy
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_train import _images, _rel, torch_timestep_features  # noqa: F401  (fixture)
+from test_train import _images, _rel, script_density, torch_timestep_features  # noqa: F401  (fixture)
 
 from ppflux.lora import DEFAULT_TARGET_MODULES
 from ppflux.train_dreambooth_lora import RandomSource
@@ -206,19 +205,7 @@ def reference_train(pipe_dir, args, rows, steps, dtype=torch.float32):
                 cond_ids[..., 0] = 1
                 ids = torch.cat([ids, cond_ids], dim=0)
             noise = torch.tensor(rand.normal([b, c, h, w])).to(dtype)
-            draws = torch.tensor(rand.timestep_draws(args.weighting_scheme, b))
-            fake = types.SimpleNamespace(
-                **{k: getattr(torch, k) for k in ("cos", "nn")},
-                rand=lambda size, d=draws, **_: d.clone(),
-                normal=lambda mean, std, size, d=draws, **_: mean + std * d,
-            )
-            real, tu.torch = tu.torch, fake
-            try:
-                u = tu.compute_density_for_timestep_sampling(
-                    args.weighting_scheme, b, args.logit_mean, args.logit_std, args.mode_scale
-                )
-            finally:
-                tu.torch = real
+            u = script_density(rand, args, b)
             indices = (u * sched.config.num_train_timesteps).long()
             timesteps = sched.timesteps[indices]
             sigmas = get_sigmas(timesteps).to(dtype)
