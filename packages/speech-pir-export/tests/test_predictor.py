@@ -122,3 +122,39 @@ def test_choose_fastest_never_picks_an_unverified_configuration(export_root):
     res = _predictor.choose_fastest(out / graph.name, [(feeds, ref)], repeats=1, timeout=60)
     assert not res["verified"]["onednn"]["ok"] and res["repair"]["ok"] is False
     assert res["chosen"] == "plain" and list(res["seconds"]) == ["plain"]
+
+
+def test_worker_that_crashes_after_closing_its_output_is_reported_as_a_crash(monkeypatch):
+    """A crashing process closes its pipes before the kernel reports its status: the worker
+    must wait for that status and name the signal, not report a hang after a few seconds."""
+    import subprocess
+    import sys
+
+    crash = (
+        "import os, signal, sys, time\n"
+        "print('hello', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "os.close(1)\n"
+        "time.sleep(0.5)\n"
+        "os.kill(os.getpid(), signal.SIGSEGV)\n"
+    )
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", crash],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.started += 1
+        _predictor._readline(self.proc, 30)
+
+    monkeypatch.setattr(_predictor.Worker, "_start", start)
+    worker = _predictor.Worker(timeout=60)
+    try:
+        result = worker._request({"op": "check"})
+    finally:
+        worker.close()
+    assert result["ok"] is False
+    assert result["reason"] == "predictor process died (signal 11)", result

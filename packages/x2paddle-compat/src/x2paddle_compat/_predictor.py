@@ -322,9 +322,18 @@ class Worker:
             return {"ok": False, "reason": "predictor process died"}
         limit = self.timeout if timeout is None else timeout
         line = _readline(self.proc, limit)
-        if line is None:
+        if not line:
             code = self.proc.poll()
+            if line == "" and code is None:
+                # the output closed before the time limit: the process is exiting (a crash
+                # closes its pipes before the kernel reports the status), so wait for it
+                try:
+                    code = self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    code = None
             self.close()
+            if code is None and line == "":
+                return {"ok": False, "reason": "predictor process closed its output (killed)"}
             if code is None:
                 return {"ok": False, "reason": f"predictor process hung (> {limit:.0f} s, killed)"}
             how = f"signal {-code}" if code < 0 else f"exit {code}"
@@ -413,6 +422,8 @@ def _child_env(**extra) -> dict:
 
 
 def _readline(proc, timeout):
+    """The next JSON line of ``proc``'s output; None when ``timeout`` passes first, "" when
+    the output ends first (the process is exiting)."""
     import selectors
 
     sel = selectors.DefaultSelector()
@@ -424,7 +435,7 @@ def _readline(proc, timeout):
             return None
         line = proc.stdout.readline()
         if not line:
-            return None
+            return ""  # end of output, before the time limit
         if line.startswith("{"):
             return line
 
