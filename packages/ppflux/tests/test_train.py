@@ -359,12 +359,22 @@ def _run_both(pipe_dir, tmp_path, dtype=torch.float32, **kw):
         instance_embeddings=embeds,
         dtype=str(dtype).replace("torch.", ""),
     )
+    loss_rel, overall, worst, key, _ = lora_differences(
+        trainer, ref_losses, ref_final, tmp_path / "out"
+    )
+    return loss_rel, overall, worst, key
+
+
+def lora_differences(trainer, ref_losses, ref_final, out_dir):
+    """ppflux's micro-batch losses and saved LoRA (``out_dir``) against the reference's: the
+    relative differences (losses worst, LoRA all tensors together, LoRA worst tensor), the worst
+    key and ppflux's tensors."""
     losses = [x for e in trainer.history for x in e["losses"]]
     assert len(losses) == len(ref_losses) >= 3
     loss_rel = max(abs(a - b) / abs(b) for a, b in zip(losses, ref_losses))
     from ppflux.safetensors_io import SafeOpen
 
-    with SafeOpen(tmp_path / "out" / "pytorch_lora_weights.safetensors") as r:
+    with SafeOpen(out_dir / "pytorch_lora_weights.safetensors") as r:
         mine = {k: r.get(k) for k in r.keys()}
     assert sorted(mine) == sorted(ref_final)
     # the test could not fail if nothing moved: every LoRA-B starts at zero
@@ -375,7 +385,7 @@ def _run_both(pipe_dir, tmp_path, dtype=torch.float32, **kw):
         np.concatenate([ref_final[k].ravel() for k in keys]),
     )
     worst_key = max(keys, key=lambda k: _rel(mine[k], ref_final[k]))
-    return loss_rel, overall, _rel(mine[worst_key], ref_final[worst_key]), worst_key
+    return loss_rel, overall, _rel(mine[worst_key], ref_final[worst_key]), worst_key, mine
 
 
 @pytest.fixture
@@ -433,7 +443,7 @@ def test_three_steps_match_reference_float64(
 
 def _check_three_steps(parity, name, loss_rel, overall, worst, key):
     """Losses and all LoRA weights together within 1e-5, the worst single tensor within 1e-3
-    (Adam's amplified fp32 rounding, see the comment below)."""
+    (timestep-feature ulps amplified by the smallest LoRA-B tensors, see the comment below)."""
     parity(f"{name}: losses (relative)", loss_rel, 1e-5)
     parity(f"{name}: LoRA after 3 steps (relative, all)", overall, 1e-5)
     parity(f"{name}: LoRA after 3 steps (relative, worst tensor)", worst, 1e-3)

@@ -235,16 +235,31 @@ def list_images(folder, what):
     return files
 
 
-def load_image(path, resolution, center_crop, random_flip, rand: RandomSource):
-    """torchvision's Resize(res, bilinear) -> Center/RandomCrop -> flip -> [-1, 1], CHW."""
+def open_rgb(image, what):
+    """A PIL image (or a path to one), EXIF-rotated, in RGB."""
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            im = im.convert("RGB")
+        if not isinstance(image, Image.Image):
+            with Image.open(image) as im:
+                im.load()
+                image = im
+        return ImageOps.exif_transpose(image).convert("RGB")
     except Exception as exc:  # PIL raises many types for broken files
-        raise ValueError(f"{path}: unreadable image ({exc})") from exc
+        raise ValueError(f"{what}: unreadable image ({exc})") from exc
+
+
+def to_unit_chw(image):
+    """An RGB PIL image as float32 in [-1, 1], channels first."""
+    arr = np.asarray(image, np.float32) / 255.0
+    return ((arr - 0.5) / 0.5).transpose(2, 0, 1).copy()
+
+
+def load_image(path, resolution, center_crop, random_flip, rand: RandomSource):
+    """torchvision's Resize(res, bilinear) -> Center/RandomCrop -> flip -> [-1, 1], CHW."""
+    from PIL import Image
+
+    im = open_rgb(path, path)
     w, h = im.size
     if min(w, h) < 1:
         raise ValueError(f"{path}: empty image")
@@ -261,8 +276,7 @@ def load_image(path, resolution, center_crop, random_flip, rand: RandomSource):
     im = im.crop((left, top, left + resolution, top + resolution))
     if random_flip and rand.flip():
         im = im.transpose(Image.FLIP_LEFT_RIGHT)
-    arr = np.asarray(im, np.float32) / 255.0
-    return ((arr - 0.5) / 0.5).transpose(2, 0, 1).copy()
+    return to_unit_chw(im)
 
 
 # ----------------------------------------------------------------------------- training

@@ -40,7 +40,9 @@ from .train_dreambooth_lora import (
     Trainer,
     add_arguments,
     list_images,
+    open_rgb,
     run_trainer,
+    to_unit_chw,
 )
 
 KONTEXT_EXTRA_TARGETS = ["proj_mlp"]  # the script's list: DreamBooth's 12 plus proj_mlp
@@ -148,20 +150,6 @@ def nearest_bucket(height, width, buckets) -> int:
     return best
 
 
-def open_rgb(image, what):
-    """A PIL image (or a path to one), EXIF-rotated, in RGB."""
-    from PIL import Image, ImageOps
-
-    try:
-        if not isinstance(image, Image.Image):
-            with Image.open(image) as im:
-                im.load()
-                image = im
-        return ImageOps.exif_transpose(image).convert("RGB")
-    except Exception as exc:  # PIL raises many types for broken files
-        raise ValueError(f"{what}: unreadable image ({exc})") from exc
-
-
 def to_pixels(image, size, flip: bool):
     """Resize to exactly ``size`` (h, w), bilinear, optionally mirror -> [-1, 1], CHW."""
     from PIL import Image
@@ -170,8 +158,7 @@ def to_pixels(image, size, flip: bool):
     image = image.resize((w, h), Image.BILINEAR)
     if flip:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
-    arr = np.asarray(image, np.float32) / 255.0
-    return ((arr - 0.5) / 0.5).transpose(2, 0, 1).copy()
+    return to_unit_chw(image)
 
 
 @dataclasses.dataclass
