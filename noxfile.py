@@ -44,6 +44,8 @@ starts with ``# Copied from <dist>:<path>``, still equals its original).
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -60,6 +62,28 @@ PADDLE_VERSION = "3.3.1"
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = []  # nothing by default: name a session or a tag
+
+# With NOX_DISCARD_VENVS=1 (set by .ci/run) each session removes its virtualenv when it ends,
+# so a full run needs the disk of its largest session (about 5 GB), not of all of them.
+DISCARD_VENVS = "NOX_DISCARD_VENVS"
+
+
+def _session(func, **kwargs) -> None:
+    """Register ``func`` as a nox session; it discards its virtualenv at the end on request."""
+
+    def run(session: nox.Session) -> None:
+        try:
+            func(session)
+        finally:
+            if os.environ.get(DISCARD_VENVS) == "1":
+                location = getattr(session.virtualenv, "location", None)
+                if location and Path(location).is_dir():
+                    shutil.rmtree(location, ignore_errors=True)
+                    session.log(f"{DISCARD_VENVS}=1: removed {location}")
+
+    run.__doc__ = func.__doc__
+    run.__name__ = kwargs.get("name") or func.__name__
+    nox.session(**kwargs)(run)
 
 
 def _discover() -> list[tuple[str, Path, dict]]:
@@ -134,7 +158,7 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
             env=_session_env(),
         )
 
-    nox.session(name=f"test-{dist}", tags=["test"])(test)
+    _session(test, name=f"test-{dist}", tags=["test"])
 
     def demo(session: nox.Session) -> None:
         _install(
@@ -152,7 +176,7 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
         for command in commands:
             session.run(*_expand(command, session), env=_session_env())
 
-    nox.session(name=f"demo-{dist}", tags=["demo"])(demo)
+    _session(demo, name=f"demo-{dist}", tags=["demo"])
 
     def bench(session: nox.Session) -> None:
         _install(
@@ -173,7 +197,7 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
         for command in commands:
             session.run(*_expand(command, session), env=_session_env())
 
-    nox.session(name=f"bench-{dist}", tags=["bench"])(bench)
+    _session(bench, name=f"bench-{dist}", tags=["bench"])
 
     def wheel(session: nox.Session) -> None:
         """Build the wheel, install it alone (plus Paddle) into this fresh venv, import it."""
@@ -199,7 +223,7 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
         )
 
     # Tagged "test" too, so CI installs every built wheel the way the READMEs say (about 5 min).
-    nox.session(name=f"wheel-{dist}", tags=["wheel", "test"])(wheel)
+    _session(wheel, name=f"wheel-{dist}", tags=["wheel", "test"])
 
     for key, spec in cfg.get("sessions", {}).items():
         kind, _, part = key.partition("-")
@@ -220,7 +244,7 @@ def _register(dist: str, pkg_dir: Path, cfg: dict) -> None:
                 # external: a part may call node, npm, bash or apt-get as well as venv tools.
                 session.run(*_expand(command, session), env=_session_env(), external=True)
 
-        nox.session(name=name, tags=[kind])(extra)
+        _session(extra, name=name, tags=[kind])
 
 
 for _dist, _dir, _cfg in _discover():
@@ -280,7 +304,6 @@ def sync_copies(session: nox.Session) -> None:
             session.log(f"re-copied {path.relative_to(ROOT)} from {name}")
 
 
-@nox.session(tags=["test"])
 def lint(session: nox.Session) -> None:
     """ruff (check and format) over the whole repository, and no drifted copies."""
     problems = drifted_copies()
@@ -294,3 +317,6 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", str(ROOT))
     session.run("ruff", "format", "--check", str(ROOT))
+
+
+_session(lint, name="lint", tags=["test"])
