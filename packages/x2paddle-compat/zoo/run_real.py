@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 PKG = HERE.parent
 sys.path.insert(0, str(HERE))
 RESULT = PKG / "benchmarks" / "results" / "zoo_real.json"
+QUIET = 1.5  # 1-minute load average below which a timed run counts
 
 
 @dataclass
@@ -803,19 +804,21 @@ def run(only: list[str]) -> list[dict]:
     return rows
 
 
-def render(rows: list[dict], load: list | None = None) -> str:
-    """The README table; latency only when the run's load average stayed below 2 (a loaded
-    machine's timings are not results; they stay in the JSON)."""
-    quiet = load is not None and max(load) < 2
+def render(rows: list[dict], runs: list | None = None) -> str:
+    """The README table. Latency: each row's last two timed runs (same package version); a
+    run counts when the 1-minute load average was below QUIET at its start. A row with fewer
+    than two such runs is marked provisional; a loaded run's timings stay in the JSON only."""
 
     def fmt(x):
         return "" if x is None else f"{x:.1e}"
 
     lines = [
         "| model (wheel) | format, exporter | real input | converted | verified | "
-        "max abs diff (tolerance) | oneDNN | source ms | Paddle ms (ratio) | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "max abs diff (tolerance) | oneDNN | source ms (run 1 / run 2) | "
+        "Paddle ms (run 1 / run 2) | Paddle / source | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    provisional = 0
     for r in rows:
         note = r.get("error", "")
         how = []
@@ -852,33 +855,51 @@ def render(rows: list[dict], load: list | None = None) -> str:
             else ""
         )
         onednn = {True: "on", False: "off"}.get(r.get("use_onednn"), "")
-        paddle = f"{r['paddle_ms']:.2f} ({r['ratio']:.2f}x)" if "paddle_ms" in r else ""
-        source = f"{r['source_ms']:.2f}" if "source_ms" in r else ""
-        if not quiet and (paddle or source):
-            paddle = source = "(loaded)"
+        timed = [t for t in r.get("latency_runs", []) if t["load_start"][0] < QUIET]
+        source = " / ".join(f"{t['source_ms']:.2f}" for t in timed)
+        paddle = " / ".join(f"{t['paddle_ms']:.2f}" for t in timed)
+        ratio = " / ".join(f"{t['ratio']:.2f}x" for t in timed)
+        if r.get("verified") and len(timed) < 2:
+            provisional += 1
+            if timed:
+                ratio += " (one run: provisional)"
         lines.append(
             f"| {r['name']} ({r['dist']}) | {r['framework']}, {r['exporter']} | "
             f"{r.get('input', '')} | {'yes' if r['converted'] else 'no'} | "
             f"{'yes' if r['verified'] else 'no'} | {diff} | {onednn} | {source} | "
-            f"{paddle} | {note} |"
+            f"{paddle} | {ratio} | {note} |"
         )
-    ok = sum(r["verified"] for r in rows)
     lines.append("")
-    if quiet:
+    used = [
+        u
+        for u in runs or []
+        if any(
+            t.get("load_start") == u["load_start"] and t.get("load_end") == u["load_end"]
+            for r in rows
+            for t in r.get("latency_runs", [])
+        )
+    ]
+    if used:
         lines.append(
-            "Latency from one run per row (rows not run by the last invocation keep their "
-            "last recorded run; load average after the last run "
-            f"{', '.join(str(x) for x in load)}): provisional until a second run below "
-            "load 2 agrees."
+            "Timed runs shown (1-minute, 5-minute, 15-minute load average at start → at end): "
+            + "; ".join(
+                f"x2paddle-compat {u['version']}"
+                + (f" `--only {' '.join(repr(o) for o in u['only'])}`" if u["only"] else "")
+                + f": {', '.join(map(str, u['load_start']))} → "
+                f"{', '.join(map(str, u['load_end']))}"
+                + ("" if u["load_start"][0] < QUIET else " (loaded: not shown)")
+                for u in used
+            )
+            + "."
         )
         lines.append("")
-    else:
+    if provisional:
         lines.append(
-            "Latency not reported: the machine was shared while this ran (load average "
-            f"{', '.join(str(x) for x in (load or []))} after the run); the timings are in "
-            "`benchmarks/results/zoo_real.json` and count only from a run below load 2."
+            f"{provisional} verified row(s) lack two timed runs below load {QUIET} at start: "
+            "their latency is provisional or missing."
         )
         lines.append("")
+    ok = sum(r["verified"] for r in rows)
     lines.append(
         f"{ok} of {len(rows)} real-weight models convert and verify on real inputs "
         f"({100 * ok / max(1, len(rows)):.0f} %); "
@@ -887,7 +908,7 @@ def render(rows: list[dict], load: list | None = None) -> str:
     return "\n".join(lines)
 
 
-def write_readme(rows: list[dict], load: list | None = None) -> None:
+def write_readme(rows: list[dict], runs: list | None = None) -> None:
     readme = PKG / "README.md"
     text = readme.read_text(encoding="utf-8")
     start, end = "<!-- zoo-real:start -->", "<!-- zoo-real:end -->"
@@ -896,7 +917,29 @@ def write_readme(rows: list[dict], load: list | None = None) -> None:
         return
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{render(rows, load)}\n{end}{tail}", encoding="utf-8")
+    readme.write_text(f"{head}{start}\n{render(rows, runs)}\n{end}{tail}", encoding="utf-8")
+
+
+def wait_for_quiet(limit_s: float) -> None:
+    """Wait (at most ``limit_s`` seconds) until the 1-minute load average is below QUIET, so
+    that the timings of this run count (the caller keeps other heavy work out meanwhile)."""
+    deadline = time.monotonic() + limit_s
+    while os.getloadavg()[0] >= QUIET and time.monotonic() < deadline:
+        time.sleep(10)
+
+
+def merge_latency(new: dict, old: dict | None, run: dict) -> None:
+    """Keep this row's timings of the last two runs of the same package version, each with
+    the load average at the start and the end of its run."""
+    if old and old.get("latency_runs") is None and "source_ms" in old:
+        old = None  # a row recorded before runs were kept: its loads are unknown
+    earlier = [t for t in (old or {}).get("latency_runs", []) if t.get("version") == run["version"]]
+    if "source_ms" not in new:
+        new["latency_runs"] = earlier[-2:]
+        return
+    this = {k: new[k] for k in ("source_ms", "paddle_ms", "ratio")}
+    this.update(version=run["version"], load_start=run["load_start"], load_end=run["load_end"])
+    new["latency_runs"] = (earlier + [this])[-2:]
 
 
 def main(argv=None) -> int:
@@ -910,22 +953,47 @@ def main(argv=None) -> int:
         action="store_true",
         help="update the committed results and the README table (default: write results/<name>.local.json, print the table)",
     )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help=f"first wait up to SECONDS for the 1-minute load average to drop below {QUIET}",
+    )
     args = p.parse_args(argv)
     if args.child:
         return _child(args.child, Path(args.out))
     if args.render:
         saved = json.loads(RESULT.read_text(encoding="utf-8"))
-        rows, load = saved["rows"], saved.get("load_after_run")
+        rows, runs = saved["rows"], saved.get("runs", [])
     else:
-        t0 = time.perf_counter()
-        rows = run(args.only)
-        if RESULT.exists():  # rows not run here (--only, other environment): last recorded
-            old = {r["name"]: r for r in json.loads(RESULT.read_text(encoding="utf-8"))["rows"]}
-            old.update({r["name"]: r for r in rows})
-            rows = [old[e.name] for e in CORPUS if e.name in old]
         import x2paddle_compat
 
+        wait_for_quiet(args.wait_quiet)
+        load_start = [round(x, 2) for x in os.getloadavg()]
+        t0 = time.perf_counter()
+        rows = run(args.only)
         load = [round(x, 2) for x in os.getloadavg()]
+        this_run = {
+            "version": x2paddle_compat.__version__,
+            "only": args.only,
+            "load_start": load_start,
+            "load_end": load,
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
+        runs = []
+        if RESULT.exists():  # rows not run here (--only, other environment): last recorded
+            saved = json.loads(RESULT.read_text(encoding="utf-8"))
+            runs = saved.get("runs", [])
+            old = {r["name"]: r for r in saved["rows"]}
+            for r in rows:
+                merge_latency(r, old.get(r["name"]), this_run)
+            old.update({r["name"]: r for r in rows})
+            rows = [old[e.name] for e in CORPUS if e.name in old]
+        else:
+            for r in rows:
+                merge_latency(r, None, this_run)
+        runs = (runs + [this_run])[-8:]
         target = RESULT if args.record else RESULT.with_name("zoo_real.local.json")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(
@@ -934,8 +1002,7 @@ def main(argv=None) -> int:
                     "x2paddle_compat": x2paddle_compat.__version__,
                     "machine": f"{os.cpu_count()} cores {platform.machine()}, Python "
                     f"{platform.python_version()}",
-                    "load_after_run": load,
-                    "wall_s": round(time.perf_counter() - t0, 1),
+                    "runs": runs,
                     "rows": rows,
                 },
                 indent=1,
@@ -945,11 +1012,15 @@ def main(argv=None) -> int:
             + "\n",
             encoding="utf-8",
         )
+        print(
+            f"load average at start {load_start}, at end {load}; {this_run['wall_s']} s",
+            flush=True,
+        )
     if args.record or args.render:
-        write_readme(rows, load)
-        print(render(rows, load).splitlines()[-1])
+        write_readme(rows, runs)
+        print(render(rows, runs).splitlines()[-1])
     else:
-        print(render(rows, load))
+        print(render(rows, runs))
     return 0
 
 
