@@ -97,3 +97,58 @@ def test_scripted_control_flow_both_outcomes(tmp_path):
     for sign in (1.0, -1.0):
         _check(module, scripted, [x * sign], out)
     assert not np.allclose(module(x).numpy(), -module(-x).numpy())  # two different branches
+
+
+class RateBranch(nn.Module):
+    """Silero VAD's signature: a tensor and a plain ``int`` sample rate it branches on."""
+
+    def forward(self, x, sr: int):
+        if sr != 16000:
+            x = x[:, ::2]
+        return torch.tanh(x * float(sr) / 16000.0)
+
+
+@pytest.mark.parametrize("sr", [16000, 8000])
+def test_scripted_int_argument_frozen(sr, tmp_path):
+    """N26: an int forward argument is frozen to its example value (X2Paddle skipped
+    non-tensor graph inputs and failed with KeyError on the first use)."""
+    from x2paddle_compat import ConversionError
+
+    module = RateBranch().eval()
+    scripted = torch.jit.script(module)
+    x = torch.randn(1, 12)
+    with without_fix("script-scalar-inputs"):
+        with pytest.raises(ConversionError, match="KeyError"):
+            convert_torch(scripted, [x, sr], tmp_path / "without", jit_type="script")
+    out = convert_torch(scripted, [x, sr], tmp_path / "with", jit_type="script")
+    with torch.no_grad():
+        refs = [module(x, sr).numpy()]
+    assert refs[0].shape[1] == (12 if sr == 16000 else 6)  # the branch the value picks
+    report = verify(out, {"x0": x.numpy()}, refs, atol=1e-5, rtol=1e-5, predictors=False)
+    assert report.ok, report.table()
+
+
+class Streaming(nn.Module):
+    """State kept across calls in a module attribute (Silero VAD's ``self._state``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.state = torch.zeros(1, 4)
+
+    def forward(self, x):
+        self.state = self.state * 0.5 + x
+        return self.state
+
+
+def test_scripted_module_state_refused_by_name(tmp_path):
+    """N26: prim::SetAttr on the module is named in UnsupportedOpsError (X2Paddle: KeyError)."""
+    from x2paddle_compat import ConversionError
+
+    scripted = torch.jit.script(Streaming().eval())
+    x = torch.randn(1, 4)
+    with without_fix("script-scalar-inputs"):
+        with pytest.raises(ConversionError, match="KeyError"):
+            convert_torch(scripted, [x], tmp_path / "without", jit_type="script")
+    with pytest.raises(UnsupportedOpsError, match=r"prim::SetAttr .*self\.state"):
+        convert_torch(scripted, [x], tmp_path / "with", jit_type="script")
+    assert not (tmp_path / "with").exists()

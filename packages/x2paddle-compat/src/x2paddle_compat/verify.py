@@ -21,6 +21,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import sys
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -166,9 +167,11 @@ def load_dygraph(folder):
         and c.__module__ == name
         and "forward" in vars(c)
     ]
-    # the top-level class is the one no other class uses
+    # the top-level class: the one X2Paddle's main() builds, else the one no other uses
     source = (folder / "x2paddle_code.py").read_text(encoding="utf-8")
-    top = [c for c in classes if source.count(c.__name__ + "(") <= 1] or classes
+    built = set(re.findall(r"^    model = (\w+)\(\)$", source, re.M))
+    top = [c for c in classes if c.__name__ in built]
+    top = top or [c for c in classes if source.count(c.__name__ + "(") <= 1] or classes
     cls = top[-1]
     with paddle.utils.unique_name.guard():
         model = cls()

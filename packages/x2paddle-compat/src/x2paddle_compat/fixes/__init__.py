@@ -11,6 +11,7 @@ from . import (
     onnx_ops2,  # noqa: F401  (R18: run-time Reduce axes, GroupNormalization)
     onnx_quant,  # noqa: F401  (N19: quantized operators)
     onnx_real,  # noqa: F401  (N9-N14: found on trained models)
+    onnx_while,  # noqa: F401  (N25: Loop as a while loop)
     packaging,  # noqa: F401  (R2, R3)
     tf_fixes,  # noqa: F401  (N3, N4)
     torch_fixes,  # noqa: F401  (R4, R7, R19, R21)

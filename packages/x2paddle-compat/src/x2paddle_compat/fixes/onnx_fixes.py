@@ -12,6 +12,9 @@ from .registry import register
 # Passes run on the ModelProto before X2Paddle decodes it (only where the input uses an
 # encoding X2Paddle's decoder cannot read; the op semantics are mapped by the emitters).
 _ONNX_PASSES: list = []
+# passes that must see the model after all of the above (after onnxruntime's shape folding,
+# which needs standard operators only)
+_LATE_ONNX_PASSES: list = []
 
 
 def _add_pass(fix, fn) -> None:
@@ -33,7 +36,7 @@ def _pass_hook(fix) -> None:
 
     @functools.wraps(original)
     def optimize_model_skip_op(self, onnx_model):
-        for p in list(_ONNX_PASSES):
+        for p in list(_ONNX_PASSES) + list(_LATE_ONNX_PASSES):
             p(onnx_model)
         return original(self, onnx_model)
 

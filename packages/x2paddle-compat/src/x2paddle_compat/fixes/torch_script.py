@@ -261,3 +261,98 @@ def _script_ops(fix) -> None:
     loop_map, loop_code = _loop_carried(prim.prim_Loop, prim2code.prim_loop)
     fix.patch(prim, "prim_Loop", loop_map)
     fix.patch(prim2code, "prim_loop", loop_code)
+
+
+_SCALARS = {"int": int, "float": float, "bool": bool}
+
+
+def freeze_scalar_inputs(graph, examples) -> list[str]:
+    """Replace every ``int``/``float``/``bool`` input of a scripted graph by a constant of its
+    example value; returns the frozen inputs' descriptions.
+
+    X2Paddle maps only ``Tensor`` (and ``Dict[str, Tensor]``) graph inputs and skips the
+    others, so their first use looked up a value it never named (``KeyError: <its id>``, on
+    Silero VAD's ``forward(self, x, sr: int)``). A traced model bakes such a value in the
+    same way; the converted model takes the tensor inputs only (as ``--input-value`` does
+    for ONNX).
+    """
+    import torch
+
+    frozen = []
+    inputs = list(graph.inputs())[1:]  # the first is the module itself
+    examples = list(examples or [])
+    first = next(iter(graph.nodes()), None)
+    for k, value in enumerate(inputs):
+        kind = str(value.type())
+        if kind not in _SCALARS or not value.uses():
+            continue
+        if k >= len(examples) or not isinstance(examples[k], (int, float, bool)):
+            continue  # no example value: X2Paddle's own error stays
+        example = _SCALARS[kind](examples[k])
+        node = graph.create("prim::Constant")
+        if kind == "float":
+            node.f_("value", example)
+            node.output().setType(torch._C.FloatType.get())
+        else:
+            node.i_("value", int(example))
+            node.output().setType(
+                torch._C.IntType.get() if kind == "int" else torch._C.BoolType.get()
+            )
+        if first is not None:
+            node.insertBefore(first)
+        else:
+            graph.appendNode(node)
+        value.replaceAllUsesWith(node.output())
+        frozen.append(f"{value.debugName()}={example}")
+    return frozen
+
+
+def module_state_writes(graph) -> list[str]:
+    """Module attributes a scripted forward assigns (``prim::SetAttr``), nested blocks
+    included; BatchNorm's ``num_batches_tracked`` (training mode only) is not state."""
+    names = []
+
+    def walk(block):
+        for node in block.nodes():
+            if node.kind() == "prim::SetAttr" and node.s("name") != "num_batches_tracked":
+                names.append(node.s("name"))
+            for sub in node.blocks():
+                walk(sub)
+
+    walk(graph)
+    return sorted(set(names))
+
+
+@register(
+    "script-scalar-inputs",
+    "N26",
+    "scripted TorchScript: int/float/bool forward arguments (Silero VAD's sr: int) are "
+    "frozen to their example's value; X2Paddle skipped every non-tensor graph input and "
+    "failed at its first use with KeyError: <value id>. A forward that assigns module "
+    "attributes (prim::SetAttr: state kept across calls) is refused naming them; X2Paddle "
+    "failed on it with KeyError: 0 (the module itself)",
+)
+def _scalar_inputs(fix) -> None:
+    from x2paddle.decoder.pytorch_decoder import ScriptDecoder
+
+    from ..errors import UnsupportedOpsError
+
+    original = ScriptDecoder.__init__
+
+    @functools.wraps(original)
+    def __init__(self, module, input_examples=None):
+        original(self, module, input_examples)
+        freeze_scalar_inputs(self.graph, input_examples)
+        state = module_state_writes(self.graph)
+        if state:
+            raise UnsupportedOpsError(
+                "PyTorch",
+                [
+                    "prim::SetAttr (forward assigns module state kept across calls: "
+                    + ", ".join(f"self.{n}" for n in state)
+                    + "; a Paddle inference model is stateless: pass the state as an input "
+                    "and return it)"
+                ],
+            )
+
+    fix.patch(ScriptDecoder, "__init__", __init__)
