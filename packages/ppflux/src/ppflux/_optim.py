@@ -36,10 +36,12 @@ def clip_grad_norm(paddle, params, max_norm: float) -> float:
     from paddle import _C_ops
 
     with paddle.no_grad():
-        # paddle.linalg.norm(g.flatten()) is this kernel (2-norm over all elements), reached
-        # through several Python checks per call
-        norms = paddle.stack([_C_ops.p_norm(g, 2.0, -1, 1e-12, False, True) for g in grads])
-        total = paddle.linalg.norm(norms)
+        # the square root of Paddle's squared_l2_norm kernel (the one its global-norm clipping
+        # uses): Paddle's p_norm kernel takes ~40x longer on a LoRA gradient of FLUX.1's width
+        # (0.4 ms on 49152 elements) and lands further from torch's vector_norm (2e-5 relative
+        # vs 2e-6 measured on such gradients)
+        norms = paddle.sqrt(paddle.stack([_C_ops.squared_l2_norm(g) for g in grads]))
+        total = paddle.sqrt(_C_ops.squared_l2_norm(norms)).reshape([])
         coef = paddle.clip(float(max_norm) / (total + 1e-6), max=1.0)
         if float(coef) < 1.0:
             for p in params:

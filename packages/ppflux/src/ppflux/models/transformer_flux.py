@@ -415,7 +415,9 @@ class FluxAttention(nn.Layer):
         out = _cast(out.reshape([out.shape[0], out.shape[1], -1]), query.dtype)
         if encoder_hidden_states is not None and self.added_kv_proj_dim is not None:
             n_txt = encoder_hidden_states.shape[1]
-            enc_out, out = out[:, :n_txt], out[:, n_txt:]
+            # split, not two slices: the gradient is one concat instead of two zero-filled
+            # full-size tensors
+            enc_out, out = paddle.split(out, [n_txt, out.shape[1] - n_txt], axis=1)
             out = self.to_out[1](self.to_out[0](out))
             ip = self.__dict__.get("_ip")
             if ip_hidden_states is not None and ip is not None:
@@ -564,7 +566,8 @@ class FluxSingleTransformerBlock(nn.Layer):
         hidden_states = paddle.concat([attn_out, mlp], axis=2)
         hidden_states = residual + _mul(self.proj_out(hidden_states), gate.unsqueeze(1))
         hidden_states = _clip_fp16(hidden_states)
-        return hidden_states[:, :n_txt], hidden_states[:, n_txt:]
+        enc, img = paddle.split(hidden_states, [n_txt, hidden_states.shape[1] - n_txt], axis=1)
+        return enc, img
 
 
 @dataclass
