@@ -126,6 +126,51 @@ def test_paddle_js_is_the_reader_in_one_file(corpus, tmp_path):
         assert "signatures=from Paddle" in shown and "weights=model.pdiparams (" in shown
 
 
+def test_bundled_table_is_parsed_entry_by_entry_and_equals_the_json(tmp_path):
+    """A JSON table with a large object member is bundled as lines parsed on first lookup (the
+    signature table's 1,161 ops are not all parsed when the reader loads); what the code sees
+    is the same as the parsed JSON: values, key order, `in`, absent keys."""
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("node is not installed")
+    table = {
+        "version": "1",
+        "small": {"a": [1, 2]},
+        "ops": {f"op{i}_{'x' * (i % 3)}": {"inputs": [f"x{i}"], "n": i / 3} for i in range(100)},
+        "list": ["p", "q"],
+    }
+    table["ops"]["nested"] = {"inner": {"deep": [None, True, "t\tab", "new\nline"]}}
+    (tmp_path / "t.json").write_text(json.dumps(table), encoding="utf-8")
+    (tmp_path / "paddle.js").write_text(
+        "import t from './t.json' with { type: 'json' };\nexport const T = t;\n", encoding="utf-8"
+    )
+    text = bundle(tmp_path).decode()
+    assert "\\nop1_x\\t{" in text  # lines of "<key>\t<value>", not one JSON text
+    (tmp_path / "b.mjs").write_text(text, encoding="utf-8")
+    script = f"""
+        const {{ T }} = await import({json.dumps((tmp_path / "b.mjs").as_uri())});
+        const before = Object.keys(T.ops).length;
+        console.log(JSON.stringify({{
+            all: JSON.parse(JSON.stringify(T)),
+            keys: Object.keys(T.ops),
+            has: ['op7_x' in T.ops, 'nope' in T.ops, 'constructor' in T.ops],
+            absent: [T.ops.nope === undefined, T.ops.constructor === undefined, T.ops['op1_x\\t'] === undefined],
+            same: T.ops.op5_xx === T.ops.op5_xx,
+            before
+        }}));
+    """
+    run = subprocess.run(
+        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout)
+    assert seen["all"] == table
+    assert seen["keys"] == list(table["ops"]) and seen["before"] == 101
+    assert seen["has"] == [True, False, False]
+    assert seen["absent"] == [True, True, True]
+    assert seen["same"] is True
+
+
 def test_bundle_refuses_forms_it_does_not_translate(tmp_path):
     for code, problem in (
         ("import x from './b.js';\n", "unsupported import 'x'"),

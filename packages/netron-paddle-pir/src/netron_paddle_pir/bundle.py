@@ -8,6 +8,11 @@ function scope whose exports are collected in an object, each JSON table is pars
 ``paddle.js`` keeps its own exports. The source files stay as they are (the Node tests and
 Netron's harness load them as modules).
 
+A large member of a JSON table (an object of at least ``LAZY_ENTRIES`` entries, such as the
+signature table's ``ops``) is not parsed when the bundle is evaluated: it is kept as one line of
+text per entry and each entry is parsed when it is first looked up. A model uses a few dozen of
+the table's 1,161 ops, and parsing all of them was the largest part of evaluating the bundle.
+
 Only the forms of ``import``/``export`` the reader uses are accepted; anything else raises
 ``ValueError`` naming the file and line, so a new form cannot be served half-translated.
 """
@@ -20,6 +25,40 @@ import re
 from pathlib import Path
 
 ENTRY = "paddle.js"
+LAZY_ENTRIES = 64
+
+# Run where the bundle starts: an object (behind a Proxy) over lines "<key>\t<JSON value>", each
+# value parsed when its key is first read and kept. Keys, `in` and Object.keys work as on the
+# parsed object; keys absent from the table (also `constructor`, `toString`) are undefined.
+_LAZY_RUNTIME = r"""const __entries = (text) => {
+    const cache = new Map();
+    const find = (key) => {
+        if (typeof key !== 'string' || key.includes('\n') || key.includes('\t')) {
+            return undefined;
+        }
+        if (!cache.has(key)) {
+            const at = text.indexOf(`\n${key}\t`);
+            let value = undefined;
+            if (at !== -1) {
+                const start = at + key.length + 2;
+                value = JSON.parse(text.substring(start, text.indexOf('\n', start)));
+            }
+            cache.set(key, value);
+        }
+        return cache.get(key);
+    };
+    const keys = () => text.split('\n').filter((line) => line).map((line) => line.substring(0, line.indexOf('\t')));
+    return new Proxy({}, {
+        get: (target, key) => find(key),
+        has: (target, key) => find(key) !== undefined,
+        ownKeys: () => keys(),
+        getOwnPropertyDescriptor: (target, key) => {
+            const value = find(key);
+            return value === undefined ? undefined : { value, writable: false, enumerable: true, configurable: true };
+        }
+    });
+};
+const __table = (members) => Object.fromEntries(members.map(([key, json, lines]) => [key, lines === null ? JSON.parse(json) : __entries(lines)]));"""
 
 _IMPORT = re.compile(
     r"^import\s+(?:(?P<what>[^'\"]+?)\s+from\s+)?'\./(?P<name>[^']+)'"
@@ -116,10 +155,42 @@ def _bundle(folder: str, stamp: tuple) -> bytes:
             f"// ---- {name}\n__modules[{json.dumps(name)}] = (() => {{\n{code}\n"
             f"return {{ {', '.join(exports)} }};\n}})();"
         )
+    lazy = False
     for table, content in tables.items():
-        # A JSON text as a string literal: JSON.parse of a string is faster than a literal.
-        parts.append(f"__tables[{json.dumps(table)}] = JSON.parse({json.dumps(content.strip())});")
+        code = _table(content)
+        lazy = lazy or code.startswith("__table(")
+        parts.append(f"__tables[{json.dumps(table)}] = {code};")
+    if lazy:
+        parts.insert(1, _LAZY_RUNTIME)
     return ("\n".join(parts + bodies) + "\n").encode("utf-8")
+
+
+def _table(content: str) -> str:
+    """The expression that makes a JSON table in the bundle: ``JSON.parse`` of its text (faster
+    than a literal), or, when it has a member of at least ``LAZY_ENTRIES`` entries, members one by
+    one with the large ones as lines of ``<key>\\t<JSON value>`` parsed entry by entry."""
+    data = json.loads(content)
+
+    def lazy(value) -> bool:
+        return (
+            isinstance(value, dict)
+            and len(value) >= LAZY_ENTRIES
+            and not any("\n" in key or "\t" in key for key in value)
+        )
+
+    if not isinstance(data, dict) or not any(lazy(value) for value in data.values()):
+        return f"JSON.parse({json.dumps(content.strip())})"
+    members = []
+    for key, value in data.items():
+        if lazy(value):
+            lines = "".join(
+                f"\n{name}\t{json.dumps(item, separators=(',', ':'))}"
+                for name, item in value.items()
+            )
+            members.append([key, None, lines + "\n"])
+        else:
+            members.append([key, json.dumps(value, separators=(",", ":")), None])
+    return f"__table({json.dumps(members, separators=(',', ':'))})"
 
 
 def bundle(folder: Path) -> bytes:
