@@ -11,7 +11,7 @@ Netron's harness load them as modules).
 A large member of a JSON table (an object of at least ``LAZY_ENTRIES`` entries, such as the
 signature table's ``ops``) is not parsed when the bundle is evaluated: it is kept as one line of
 text per entry and each entry is parsed when it is first looked up. A model uses a few dozen of
-the table's 1,161 ops, and parsing all of them was the largest part of evaluating the bundle.
+the table's 1,161 ops; parsing all of them was 1.5 ms of the 6 ms the bundle took to evaluate.
 
 Only the forms of ``import``/``export`` the reader uses are accepted; anything else raises
 ``ValueError`` naming the file and line, so a new form cannot be served half-translated.
