@@ -146,3 +146,26 @@ def test_wrong_input_shape_is_a_clear_error(upsample_onnx, tmp_path):
     out = xc.convert_onnx(upsample_onnx, tmp_path / "o")
     with pytest.raises(ValueError, match=r"input '\w*x0' .* shape \[1, 5, 16, 16\] does not match"):
         run_predictor(out, {"x0": np.zeros((1, 5, 16, 16), "float32")}, use_onednn=False)
+
+
+def test_cli_shows_conversion_warnings_as_one_line(monkeypatch, capsys):
+    """A fix's ConversionWarning, raised while X2Paddle's output goes to a log, reaches the
+    terminal once the conversion returns, as one ``warning:`` line (other warnings unchanged)."""
+    import warnings
+
+    from x2paddle_compat import cli, convert
+    from x2paddle_compat.errors import ConversionWarning
+
+    def converting(*args, **kwargs):
+        print("X2Paddle's own chatter")
+        warnings.warn(ConversionWarning("an argument frozen to 16000"), stacklevel=1)
+
+    def fake_main(argv):
+        convert._run(converting, source="model.pt")
+        return 0
+
+    monkeypatch.setattr(cli, "_main", fake_main)
+    assert main([]) == 0
+    err = capsys.readouterr().err
+    assert "warning: an argument frozen to 16000\n" in err
+    assert "ConversionWarning" not in err and "chatter" not in err

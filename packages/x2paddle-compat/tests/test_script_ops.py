@@ -112,7 +112,7 @@ class RateBranch(nn.Module):
 def test_scripted_int_argument_frozen(sr, tmp_path):
     """N26: an int forward argument is frozen to its example value (X2Paddle skipped
     non-tensor graph inputs and failed with KeyError on the first use)."""
-    from x2paddle_compat import ConversionError
+    from x2paddle_compat import ConversionError, ConversionWarning
 
     module = RateBranch().eval()
     scripted = torch.jit.script(module)
@@ -120,7 +120,8 @@ def test_scripted_int_argument_frozen(sr, tmp_path):
     with without_fix("script-scalar-inputs"):
         with pytest.raises(ConversionError, match="KeyError"):
             convert_torch(scripted, [x, sr], tmp_path / "without", jit_type="script")
-    out = convert_torch(scripted, [x, sr], tmp_path / "with", jit_type="script")
+    with pytest.warns(ConversionWarning, match=rf"frozen to their example values: sr={sr};"):
+        out = convert_torch(scripted, [x, sr], tmp_path / "with", jit_type="script")
     with torch.no_grad():
         refs = [module(x, sr).numpy()]
     # the branch the value picks: x at 16 kHz, x / 4 at 8 kHz

@@ -15,6 +15,7 @@ __version__ = "0.6.0"
 __all__ = [
     "FIXES",
     "ConversionError",
+    "ConversionWarning",
     "InvalidModelError",
     "SourceRuntimeError",
     "UnsupportedOpsError",
@@ -44,6 +45,7 @@ _WHERE = {
     "convert_tensorflow": "convert",
     "convert_torch": "convert",
     "ConversionError": "errors",
+    "ConversionWarning": "errors",
     "InvalidModelError": "errors",
     "SourceRuntimeError": "errors",
     "UnsupportedOpsError": "errors",

@@ -153,13 +153,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main_with_codes(argv) -> int:
-    from .errors import EXIT_SOURCE_RUNTIME, SourceRuntimeError
+    import warnings
 
+    from .errors import EXIT_SOURCE_RUNTIME, ConversionWarning, SourceRuntimeError
+
+    show = warnings.showwarning
+
+    def show_plainly(message, category, *args, **kwargs):
+        # what a fix changed, as one line like the errors; other warnings as Python shows them
+        if issubclass(category, ConversionWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    warnings.showwarning = show_plainly
     try:
         return _main(argv)
     except SourceRuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SOURCE_RUNTIME
+    finally:
+        warnings.showwarning = show
 
 
 def _main(argv) -> int:

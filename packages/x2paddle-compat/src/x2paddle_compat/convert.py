@@ -12,12 +12,13 @@ import io
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_dir, prepare_output
-from .errors import ConversionError, InvalidModelError, UnsupportedOpsError
+from .errors import ConversionError, ConversionWarning, InvalidModelError, UnsupportedOpsError
 
 REQUIRED_FILES = (
     "x2paddle_code.py",
@@ -103,17 +104,24 @@ def _run(fn, *args, source: str, **kwargs) -> None:
     from .fixes.onnx_fixes import FOLD_WARNINGS
 
     FOLD_WARNINGS.clear()
-    try:
-        with _quiet_native():
-            fn(*args, disable_feedback=True, **kwargs)
-    except ConversionError:
-        raise
-    except Exception as exc:  # X2Paddle raises bare Exceptions/AssertionErrors
-        note = f" ({'; '.join(FOLD_WARNINGS)})" if FOLD_WARNINGS else ""
-        raise ConversionError(f"converting {source} failed: {_describe(exc)}{note}") from exc
-    finally:
-        for warning in FOLD_WARNINGS:
-            print(f"warning: {warning}", file=sys.stderr)
+    # The fixes' ConversionWarnings would go to the log with X2Paddle's output: keep them
+    # and issue them again once the terminal is back.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConversionWarning)
+        try:
+            with _quiet_native():
+                fn(*args, disable_feedback=True, **kwargs)
+        except ConversionError:
+            raise
+        except Exception as exc:  # X2Paddle raises bare Exceptions/AssertionErrors
+            note = f" ({'; '.join(FOLD_WARNINGS)})" if FOLD_WARNINGS else ""
+            raise ConversionError(f"converting {source} failed: {_describe(exc)}{note}") from exc
+        finally:
+            for warning in FOLD_WARNINGS:
+                print(f"warning: {warning}", file=sys.stderr)
+    for record in caught:
+        if issubclass(record.category, ConversionWarning):
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
 
 
 def _describe(exc: BaseException) -> str:

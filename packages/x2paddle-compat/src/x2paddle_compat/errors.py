@@ -42,6 +42,12 @@ class VerificationError(X2PaddleCompatError):
     """The converted model's outputs differ from the source model above the tolerance."""
 
 
+class ConversionWarning(UserWarning):
+    """Something a fix changed that the user must know about (a scripted argument frozen to
+    its example value, a trace check skipped). Raised while X2Paddle's own output is sent to
+    a log, and shown once the conversion returns."""
+
+
 class SourceRuntimeError(X2PaddleCompatError):
     """The source runtime (onnxruntime, TensorFlow) failed or crashed on the verification
     inputs: there is no reference to compare with, so no verdict."""

@@ -278,9 +278,13 @@ class _JitWithLenientTrace:
         try:
             return self._jit.trace(*args, **kwargs)
         except self._jit.TracingCheckError as exc:
+            from ..errors import ConversionWarning
+
             warnings.warn(
-                f"torch.jit.trace check failed ({str(exc).splitlines()[0]}); "
-                "retrying with check_trace=False",
+                ConversionWarning(
+                    f"torch.jit.trace check failed ({str(exc).splitlines()[0]}); "
+                    "retrying with check_trace=False"
+                ),
                 stacklevel=2,
             )
             kwargs["check_trace"] = False

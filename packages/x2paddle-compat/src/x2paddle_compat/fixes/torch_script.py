@@ -12,6 +12,7 @@ X2Paddle 1.6 refused all of them (Silero VAD's ``.jit``).
 from __future__ import annotations
 
 import functools
+import warnings
 
 from .registry import register
 from .torch_fixes import _DTYPES as _DTYPE_NAMES
@@ -303,7 +304,8 @@ def freeze_scalar_inputs(graph, examples) -> list[str]:
         else:
             graph.appendNode(node)
         value.replaceAllUsesWith(node.output())
-        frozen.append(f"{value.debugName()}={example}")
+        # TorchScript names a value "<argument>.<n>"; the argument name is what users know
+        frozen.append(f"{value.debugName().split('.')[0]}={example}")
     return frozen
 
 
@@ -335,14 +337,24 @@ def module_state_writes(graph) -> list[str]:
 def _scalar_inputs(fix) -> None:
     from x2paddle.decoder.pytorch_decoder import ScriptDecoder
 
-    from ..errors import UnsupportedOpsError
+    from ..errors import ConversionWarning, UnsupportedOpsError
 
     original = ScriptDecoder.__init__
 
     @functools.wraps(original)
     def __init__(self, module, input_examples=None):
         original(self, module, input_examples)
-        freeze_scalar_inputs(self.graph, input_examples)
+        frozen = freeze_scalar_inputs(self.graph, input_examples)
+        if frozen:
+            warnings.warn(
+                ConversionWarning(
+                    "scripted forward arguments frozen to their example values: "
+                    + ", ".join(frozen)
+                    + "; the converted model has no input for them (convert once per value "
+                    "you need)"
+                ),
+                stacklevel=2,
+            )
         state = module_state_writes(self.graph)
         if state:
             raise UnsupportedOpsError(
