@@ -11,6 +11,7 @@ import x2paddle_compat
 PUBLIC = [
     "FIXES",
     "ConversionError",
+    "ConversionWarning",
     "InvalidModelError",
     "SourceRuntimeError",
     "UnsupportedOpsError",
