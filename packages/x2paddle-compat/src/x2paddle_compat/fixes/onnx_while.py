@@ -28,6 +28,7 @@ import itertools
 import os
 import tempfile
 
+from .onnx_control import _sub_graphs
 from .registry import register
 
 _COUNTER = itertools.count(1)
@@ -44,12 +45,6 @@ _PADDLE_DTYPES = {
     11: "float64",
 }
 OP = "X2pcLoop"
-
-
-def _sub_graphs(node):
-    return [a.g for a in node.attribute if a.type == 5] + [
-        g for a in node.attribute if a.type == 10 for g in a.graphs
-    ]
 
 
 def free_names(graph) -> list[str]:
@@ -153,7 +148,7 @@ def lower_while_loops(model) -> None:
     model.graph.node.extend(nodes)
 
 
-def _emit_body(mapper_self, node, body, opset: int, number: int):
+def _emit_body(body, opset: int, number: int):
     """Convert ``body`` with X2Paddle into the source of a layer class; returns (class name,
     source, its parameters, its input names, its output names)."""
     import onnx
@@ -199,9 +194,7 @@ def _loop_mapper(self, node) -> None:
     n_free = node.get_attr("n_free")
     number = node.get_attr("number")
     body = next(a.g for a in node.layer.attribute if a.name == "body")
-    cls, code, params, _, body_outputs = _emit_body(
-        self, node, body, node.get_attr("opset"), number
-    )
+    cls, code, params, _, body_outputs = _emit_body(body, node.get_attr("opset"), number)
     n_scan = len(body_outputs) - 1 - n_carried
     scan_types = [
         _PADDLE_DTYPES.get(v.type.tensor_type.elem_type, "float32")
