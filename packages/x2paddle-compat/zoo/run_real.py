@@ -981,18 +981,16 @@ def main(argv=None) -> int:
             "load_end": load,
             "wall_s": round(time.perf_counter() - t0, 1),
         }
-        runs = []
+        runs, old = [], {}
         if RESULT.exists():  # rows not run here (--only, other environment): last recorded
             saved = json.loads(RESULT.read_text(encoding="utf-8"))
             runs = saved.get("runs", [])
             old = {r["name"]: r for r in saved["rows"]}
-            for r in rows:
-                merge_latency(r, old.get(r["name"]), this_run)
+        for r in rows:
+            merge_latency(r, old.get(r["name"]), this_run)
+        if old:
             old.update({r["name"]: r for r in rows})
             rows = [old[e.name] for e in CORPUS if e.name in old]
-        else:
-            for r in rows:
-                merge_latency(r, None, this_run)
         runs = (runs + [this_run])[-8:]
         target = RESULT if args.record else RESULT.with_name("zoo_real.local.json")
         target.parent.mkdir(parents=True, exist_ok=True)
