@@ -61,6 +61,18 @@ def chosen_entries(only):
     return [e for e in picked if not only or names(e) in only]
 
 
+def _timings(mine: dict, theirs: dict, kind: str) -> dict:
+    """Both readers' times ``<kind>ms`` of one model, their medians and upstream's over ours."""
+    ours, upstream = statistics.median(mine[f"{kind}ms"]), statistics.median(theirs[f"{kind}ms"])
+    return {
+        f"ours_{kind}ms": mine[f"{kind}ms"],
+        f"upstream_{kind}ms": theirs[f"{kind}ms"],
+        f"ours_{kind}median_ms": ours,
+        f"upstream_{kind}median_ms": upstream,
+        f"ratio_{kind}upstream_over_ours": round(upstream / ours, 2),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds (default: 2)")
@@ -163,21 +175,9 @@ def main(argv=None) -> int:
                 "source": entry.get("source", ""),
                 "ops": mine["ops"],
                 "parameters": mine["parameters"],
-                "ours_ms": mine["ms"],
-                "upstream_ms": theirs["ms"],
-                "ours_median_ms": statistics.median(mine["ms"]),
-                "upstream_median_ms": statistics.median(theirs["ms"]),
-                "ratio_upstream_over_ours": round(
-                    statistics.median(theirs["ms"]) / statistics.median(mine["ms"]), 2
-                ),
+                **_timings(mine, theirs, ""),
                 # The page's own clock at the drawn graph (no 50 ms polling step): open_time.mjs.
-                "ours_page_ms": mine["page_ms"],
-                "upstream_page_ms": theirs["page_ms"],
-                "ours_page_median_ms": statistics.median(mine["page_ms"]),
-                "upstream_page_median_ms": statistics.median(theirs["page_ms"]),
-                "ratio_page_upstream_over_ours": round(
-                    statistics.median(theirs["page_ms"]) / statistics.median(mine["page_ms"]), 2
-                ),
+                **_timings(mine, theirs, "page_"),
                 "ours_nodes": mine.get("nodes"),
                 "upstream_nodes": theirs.get("nodes"),
                 "ours_message": mine.get("message", ""),
