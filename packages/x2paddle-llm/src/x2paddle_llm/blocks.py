@@ -456,7 +456,7 @@ class MoE(nn.Layer):
         of them, weighted by the routing weight (zero where not chosen): no gathers; with many
         (prefill) each runs on its own tokens only (gather / index_add)."""
         chosen = F.one_hot(top_idx, self.num_experts)  # [T, k, E]
-        weights = (chosen * top_w.unsqueeze(-1)).sum(axis=1).astype(x2d.dtype)  # [T, E]
+        weights = _as((chosen * top_w.unsqueeze(-1)).sum(axis=1), x2d.dtype)  # [T, E]
         chosen = chosen.sum(axis=1)
         out = paddle.zeros_like(x2d)
         hit = np.nonzero(chosen.sum(axis=0).numpy())[0].tolist()
