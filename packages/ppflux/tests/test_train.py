@@ -628,15 +628,51 @@ def test_cache_latents_encodes_once_and_matches_uncached(dev_pipe_dir, tmp_path,
         )
         trainer.setup()
         calls = []
-        encode = trainer.pipe.vae.encode
+        encode = trainer.encode_pixels
 
-        def counting(x, *a, _encode=encode, _calls=calls, **k):
+        def counting(x, _encode=encode, _calls=calls):
             _calls.append(x.shape[0])
-            return _encode(x, *a, **k)
+            return _encode(x)
 
-        monkeypatch.setattr(trainer.pipe.vae, "encode", counting)
+        monkeypatch.setattr(trainer, "encode_pixels", counting)
         history = trainer.run()
         runs[cached] = ([h["loss"] for h in history], sum(calls))
     # 4 steps of 1 image each / the 2 images once
     assert runs[False][1] == 4 and runs[True][1] == 2
     np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-6)
+
+
+def test_vae_encoder_by_inference_matches_the_dygraph_encode(dev_pipe_dir):
+    """The training encode through Paddle Inference with oneDNN (the default on a float32 CPU
+    run) gives the dygraph VAE's posterior within float32 rounding; 'eager' is the VAE call
+    itself, and a float64 VAE or tiling keeps to it."""
+    import paddle
+
+    from ppflux._vae_encode import VaeEncoder
+    from ppflux.pipelines.pipeline_flux import FluxPipeline
+
+    vae = FluxPipeline.from_pretrained(dev_pipe_dir).vae
+    pixels = paddle.to_tensor(
+        np.random.default_rng(0).uniform(-1, 1, (2, 3, 64, 64)).astype(np.float32)
+    )
+    with paddle.no_grad():
+        ref = vae.encode(pixels).latent_dist
+        fast = VaeEncoder(vae, "auto")
+        assert fast.backend == "inference" and fast.export_seconds > 0
+        got = fast.latent_dist(pixels)
+        eager = VaeEncoder(vae, "eager").latent_dist(pixels)
+    scale = float(np.abs(ref.parameters.numpy()).max())
+    for name in ("mean", "std"):
+        want, have = getattr(ref, name).numpy(), getattr(got, name).numpy()
+        assert have.shape == want.shape
+        # oneDNN sums the convolutions in another order: a few float32 ulps of the largest value
+        assert np.abs(have - want).max() <= 1e-5 * max(scale, 1.0), name
+        np.testing.assert_array_equal(getattr(eager, name).numpy(), want)
+    assert VaeEncoder(vae, "auto", dtype="float64").backend == "eager"
+    vae.enable_tiling()
+    try:
+        assert VaeEncoder(vae, "auto").backend == "eager"
+        with pytest.raises(ValueError, match="tiles"):
+            VaeEncoder(vae, "inference")
+    finally:
+        vae.disable_tiling()

@@ -75,6 +75,14 @@ def add_arguments(p: argparse.ArgumentParser, data_required: bool = True):
         help="VAE-encode every training image once before training (its crop/flip drawn then) "
         "and sample each step from the cached posterior, instead of encoding every step",
     )
+    a(
+        "--vae_encode_backend",
+        choices=("auto", "inference", "eager"),
+        default="auto",
+        help="how the frozen VAE encodes training images: 'inference' exports the encoder once "
+        "and runs it by Paddle Inference with oneDNN (CPU, float32), 'eager' calls the dygraph "
+        "VAE; 'auto' (default) takes 'inference' where it applies, else 'eager'",
+    )
     a("--train_text_encoder", action="store_true", help="also LoRA-train CLIP (not T5)")
     a("--train_batch_size", type=int, default=4)
     a("--sample_batch_size", type=int, default=4)
@@ -416,6 +424,11 @@ class Trainer:
                 (self.pipe.text_encoder,) if a.train_text_encoder else ()
             ):
                 m.to(dtype=self.dtype)
+        from ._vae_encode import VaeEncoder
+
+        self.vae_encoder = VaeEncoder(
+            self.pipe.vae, getattr(a, "vae_encode_backend", "auto"), self.dtype
+        )
         if self.initial_lora:
             self._set_lora(self.initial_lora)
         if self.instance_embeddings is not None:
@@ -643,13 +656,16 @@ class Trainer:
         if self.args.with_prior_preservation:
             keys += [("class", i) for i in range(len(self.class_files))]
         cache = {}
-        vae = self.pipe.vae
         for key in tqdm(keys, desc="caching latents", unit="image", disable=not self.is_main):
             pixels = paddle.to_tensor(self._load(key)[None]).astype(self.dtype)
             with paddle.no_grad():
-                dist = vae.encode(pixels).latent_dist
+                dist = self.encode_pixels(pixels)
             cache[key] = (dist.mean.detach(), dist.std.detach())
         self.latent_cache = cache
+
+    def encode_pixels(self, pixels):
+        """``vae.encode(pixels).latent_dist``, by the backend --vae_encode_backend chose."""
+        return self.vae_encoder.latent_dist(pixels)
 
     def _text(self, n_inst, n_total, batch=None):
         paddle = self.paddle
@@ -764,7 +780,7 @@ class Trainer:
             if batch.pixels is None:  # --cache_latents
                 mean, std = batch.mean, batch.std
             else:
-                dist = vae.encode(paddle.to_tensor(batch.pixels).astype(dtype)).latent_dist
+                dist = self.encode_pixels(paddle.to_tensor(batch.pixels).astype(dtype))
                 mean, std = dist.mean, dist.std
             shape = [batch.total] + list(mean.shape[1:])
             eps = self._draw_rows(self.random.normal(shape), batch)

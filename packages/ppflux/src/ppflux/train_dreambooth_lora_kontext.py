@@ -367,9 +367,7 @@ class KontextTrainer(Trainer):
             cache = {}
             for i, pixels in enumerate(self.cond_pixels):
                 with paddle.no_grad():
-                    dist = self.pipe.vae.encode(
-                        paddle.to_tensor(pixels[None]).astype(self.dtype)
-                    ).latent_dist
+                    dist = self.encode_pixels(paddle.to_tensor(pixels[None]).astype(self.dtype))
                 cache[i] = (dist.mean.detach(), dist.std.detach())
             self.cond_cache = cache
 
@@ -383,9 +381,7 @@ class KontextTrainer(Trainer):
             if batch.pixels is None:
                 mean = batch.mean
             else:
-                mean = vae.encode(
-                    paddle.to_tensor(batch.pixels).astype(self.dtype)
-                ).latent_dist.mean
+                mean = self.encode_pixels(paddle.to_tensor(batch.pixels).astype(self.dtype)).mean
             return (mean - vae.config.shift_factor) * vae.config.scaling_factor
 
     def _latents(self, batch):

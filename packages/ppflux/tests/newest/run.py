@@ -10,10 +10,9 @@ so the two sides cannot share a venv. This script (run with the ppflux venv's py
    text-to-image / img2img / inpaint / ControlNet / multi-union-ControlNet pipelines);
 3. runs ``pytest tests/newest`` in this interpreter, which loads those folders with ppflux
    and compares (tolerances in ``cases.py``);
-4. removes what it made (``--keep DIR`` keeps the folder and the venv). Inside a nox session
-   venv the work folder is ``<session venv>/parity-newest`` and stays there: nox replaces the
-   whole session venv on its next run, and deleting 1.3 GB here costs 25-110 s of disk time
-   on the shared CI machine.
+4. removes the folder it made for the run (made with ``tempfile.mkdtemp``; inside a nox
+   session venv it is made in that venv's folder). ``--keep DIR`` works in ``DIR`` instead and
+   deletes nothing: the script never deletes a folder it did not make itself.
 
     python tests/newest/run.py [--ref-python PATH] [--keep DIR] [--out results.json] [-- PYTEST ARGS]
 
@@ -83,15 +82,15 @@ def main(argv=None) -> int:
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
 
-    in_nox = ".nox" in Path(sys.prefix).parts
+    # only a folder this run made with mkdtemp is ever deleted; a --keep folder is the user's
+    made = None
     if args.keep:
         work = args.keep
-    elif in_nox:
-        work = Path(sys.prefix) / "parity-newest"
-        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
     else:
-        work = Path(tempfile.mkdtemp(prefix="ppflux-parity-newest-"))
-    work.mkdir(parents=True, exist_ok=True)
+        # inside a nox session venv: beside it (the disk the session already uses)
+        parent = sys.prefix if ".nox" in Path(sys.prefix).parts else None
+        made = work = Path(tempfile.mkdtemp(prefix="ppflux-parity-newest-", dir=parent))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     total = time.perf_counter()
     try:
@@ -127,8 +126,8 @@ def main(argv=None) -> int:
         ).returncode
         _phase("ppflux checks", started)
     finally:
-        if args.keep is None and not in_nox:
-            shutil.rmtree(work, ignore_errors=True)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
     _phase("total (without the ppflux venv)", total)
     return code
 
