@@ -1,8 +1,13 @@
 // Time to open a model in headless Chromium until Netron has drawn the graph.
-// Usage: node open_time.mjs SPEC.json -> JSON [{name, url, ms: [...], page_ms: [...], nodes, message}]
+// Usage: node open_time.mjs SPEC.json
+//   -> JSON [{name, url, ms: [...], page_ms: [...], reader_ms: [...], start_ms: [...], nodes, message}]
 // ms: from page.goto() until Playwright, polling every 50 ms, sees the drawn graph (or an error).
 // page_ms: the page's own clock (performance.now(), from the start of navigation) at the first
 // DOM change after which the same condition holds, seen by a MutationObserver: no polling step.
+// start_ms: the page's clock when Netron requests the reader's `paddle.js` (resource timing
+// startTime). Up to there both readers run the same Netron code, so that part is shared.
+// reader_ms: page_ms - start_ms, the reader's part: from the request of `paddle.js` to the drawn
+// graph (loading and evaluating the reader, open(), Netron's layout and drawing of its graph).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as url from 'node:url';
@@ -28,7 +33,7 @@ const drawn = () => {
 
 const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf-8'));
 const browser = await e2e.launch(spec.chromium || '/usr/bin/chromium');
-const results = spec.cases.map((item) => ({ ...item, ms: [], page_ms: [] }));
+const results = spec.cases.map((item) => ({ ...item, ms: [], page_ms: [], reader_ms: [], start_ms: [] }));
 try {
     // Warm-up: one discarded open of each, so neither side pays for a cold browser.
     for (const result of spec.warmup === false ? [] : results) {
@@ -43,7 +48,13 @@ try {
             await page.addInitScript(e2e.keepEval);
             await page.addInitScript(drawn);
             result.ms.push(await e2e.openModel(page, result.url, spec.timeout || 600000));
-            result.page_ms.push(Math.round(await page.evaluate(() => window.__drawn)));
+            const clock = await page.evaluate(() => {
+                const reader = performance.getEntriesByType('resource').find((entry) => new URL(entry.name).pathname === '/paddle.js');
+                return { drawn: window.__drawn, start: reader ? reader.startTime : null };
+            });
+            result.page_ms.push(Math.round(clock.drawn));
+            result.start_ms.push(clock.start === null ? null : Math.round(clock.start));
+            result.reader_ms.push(clock.start === null ? null : Math.round(clock.drawn - clock.start));
             Object.assign(result, await page.evaluate(() => ({
                 nodes: document.querySelectorAll('#canvas g.graph-node').length,
                 message: (document.getElementById('message-text') || {}).textContent || ''

@@ -78,18 +78,26 @@ def test_overlay_and_upstream_modules(corpus):
 
 def test_paddle_js_is_the_reader_in_one_file(corpus, tmp_path):
     """The served paddle.js is the bundle of the reader's modules and signature table: no
-    static import is left (one request), and it opens models as the modules do."""
+    static import is left (one request), and it opens models as the modules do. The code that
+    reads the weights file is not in it: the bundle imports it from the launcher when the
+    weights are read (after the draw)."""
     node = shutil.which("node")
     if not node:
         pytest.skip("node is not installed")
     with Viewer() as viewer:
         url = viewer.add(corpus / "mlp" / "model.json")
         _, headers, body = get(url + "paddle.js")
+        later = re.findall(r"import\('\./([^']+)'\)", body.decode())
+        assert sorted(later) == ["paddle-pir-pdiparams.js", "paddle-upstream.js"]
+        _, _, pdiparams = get(url + "paddle-pir-pdiparams.js")
     assert headers["Content-Type"].startswith("text/javascript")
     text = body.decode()
     assert not re.search(r"^\s*(import\s|export\s*\{|export\s+default)", text, re.M)
     assert re.findall(r"^export .*", text, re.M) == ["export const ModelFactory = class {"]
+    assert b"const tensorDesc = " in pdiparams and "tensorDesc" not in text
     (tmp_path / "paddle.mjs").write_text(text, encoding="utf-8")
+    (tmp_path / "paddle-pir-pdiparams.js").write_bytes(pdiparams)
+    (tmp_path / "package.json").write_text('{"type": "module"}', encoding="utf-8")
     js = TESTS / "js"
     script = f"""
         import {{ Context, leaves }} from {json.dumps((js / "context.mjs").as_uri())};

@@ -56,6 +56,7 @@ OVERLAY = {
     "paddle-pir-ops.js",
     "paddle-pir-modules.js",
     "paddle-pir-weights.js",
+    "paddle-pir-pdiparams.js",
     "pir-signatures.json",
     "pir-metadata.json",
 }
