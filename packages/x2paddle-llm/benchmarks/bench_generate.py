@@ -5,8 +5,11 @@
 A random model of about 100M parameters is built with transformers (``dense``: Llama, hidden
 768, 8 layers, GQA 12/4; ``moe``: Qwen3-MoE, 8 experts top-2; ``mla``: DeepSeek-V3 with latent
 attention and a routed + shared MoE), converted, exported; each runs greedy decoding of
-``--new-tokens`` tokens after a ``--prompt-len`` prompt (batch ``--batch``), best of
-``--repeats``.  Results are tokens/s and the ratios to transformers measured in the same run;
+``--new-tokens`` tokens after a ``--prompt-len`` prompt (batch ``--batch``).  The four are
+timed in ``--repeats`` interleaved rounds (each round runs every one once, the order rotating
+from round to round) so that they all see the same machine state; each one's best round
+counts, and its median is stored too.  Results are tokens/s and the ratios to transformers
+measured in the same run;
 the token sequences of all four are checked to be identical.  The result is printed and
 written to ``results/<name>.local.json``; ``--record`` updates the committed ``<name>.json``.
 """
@@ -117,13 +120,19 @@ def main() -> None:
     kw = dict(max_new_tokens=args.new_tokens, eos_token_id=[], pad_token_id=0)
     ref.generation_config.eos_token_id = None
 
-    def best(fn):
-        times, out = [], None
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            out = fn()
-            times.append(time.perf_counter() - t0)
-        return min(times), out
+    def rounds(contenders: dict) -> tuple[dict, dict, dict]:
+        """Best and median seconds and the last output of each, over interleaved rounds."""
+        names = list(contenders)
+        times = {n: [] for n in names}
+        outs = {}
+        for r in range(args.repeats):
+            for n in names[r % len(names) :] + names[: r % len(names)]:
+                t0 = time.perf_counter()
+                outs[n] = contenders[n]()
+                times[n].append(time.perf_counter() - t0)
+        best = {n: min(t) for n, t in times.items()}
+        median = {n: float(np.median(t)) for n, t in times.items()}
+        return best, median, outs
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -142,16 +151,22 @@ def main() -> None:
                 )
             return out[:, ids.shape[1] :].tolist()
 
-        t_hf, tok_hf = best(run_hf)
         ours = DecoderForCausalLM.from_pretrained(tmp / "pd")
-        t_pd, tok_pd = best(lambda: generate(ours, prompts, **kw))
         export_inference(tmp / "pd", tmp / "inf")
         runner = InferenceRunner(
             tmp / "inf", threads=args.threads
         )  # auto: the fastest probe-verified configuration
-        t_inf, tok_inf = best(lambda: runner.generate(prompts, **kw))
         plain = InferenceRunner(tmp / "inf", mode="plain", threads=args.threads)
-        t_plain, tok_plain = best(lambda: plain.generate(prompts, **kw))
+        best, median, outs = rounds(
+            {
+                "hf": run_hf,
+                "pd": lambda: generate(ours, prompts, **kw),
+                "inf": lambda: runner.generate(prompts, **kw),
+                "plain": lambda: plain.generate(prompts, **kw),
+            }
+        )
+        t_hf, t_pd, t_inf, t_plain = (best[n] for n in ("hf", "pd", "inf", "plain"))
+        tok_hf, tok_pd, tok_inf, tok_plain = (outs[n] for n in ("hf", "pd", "inf", "plain"))
 
     n = args.new_tokens * args.batch
     name = f"generate_{args.family}_{params // 1_000_000}m_t{args.threads}_b{args.batch}"
@@ -163,6 +178,17 @@ def main() -> None:
         "paddle_dygraph_tokens_per_s": round(n / t_pd, 2),
         "paddle_inference_tokens_per_s": round(n / t_inf, 2),
         "paddle_inference_plain_tokens_per_s": round(n / t_plain, 2),
+        "repeats": args.repeats,
+        "timing": "interleaved rounds, best of repeats",
+        "median_tokens_per_s": {
+            key: round(n / median[short], 2)
+            for key, short in (
+                ("transformers", "hf"),
+                ("paddle_dygraph", "pd"),
+                ("paddle_inference", "inf"),
+                ("paddle_inference_plain", "plain"),
+            )
+        },
         "predictor_chosen": runner.settings.label,
         "tokens_identical": tok_hf == tok_pd == tok_inf == tok_plain,
     }

@@ -423,14 +423,12 @@ class MoE(nn.Layer):
 
     def routing(self, x2d):
         """The chosen experts ``[T, k]`` and their weights ``[T, k]`` (float32)."""
-        w = self.router.weight.astype("float32")
-        logits = paddle.matmul(x2d.astype("float32"), w)
+        # _as: no cast op for float32 models (one op saved per MoE layer per step each)
+        logits = paddle.matmul(_as(x2d, F32), _as(self.router.weight, F32))
         if self.router.bias is not None:
-            logits = logits + self.router.bias.astype("float32")
+            logits = logits + _as(self.router.bias, F32)
         scores = F.sigmoid(logits) if self.scoring == "sigmoid" else F.softmax(logits, axis=-1)
-        choice = (
-            scores + self.router.score_bias.astype("float32") if self.has_score_bias else scores
-        )
+        choice = scores + _as(self.router.score_bias, F32) if self.has_score_bias else scores
         if self.n_group > 1:
             grouped = choice.reshape([-1, self.n_group, self.num_experts // self.n_group])
             if self.group_score == "max":
@@ -448,8 +446,9 @@ class MoE(nn.Layer):
         top_idx = paddle.topk(choice, self.top_k, axis=-1)[1]
         top_w = paddle.take_along_axis(scores, top_idx, axis=-1)
         if self.norm_topk:
-            top_w = top_w / (top_w.sum(axis=-1, keepdim=True) + self.norm_eps)
-        return top_idx, top_w * self.scale
+            total = top_w.sum(axis=-1, keepdim=True)
+            top_w = top_w / (total + self.norm_eps if self.norm_eps else total)
+        return top_idx, (top_w * self.scale if self.scale != 1.0 else top_w)
 
     def _dispatch_eager(self, x2d, top_idx, top_w):
         """Only the experts some token chose run. With a few tokens (decoding) they run on all
