@@ -643,31 +643,32 @@ def test_cache_latents_encodes_once_and_matches_uncached(dev_pipe_dir, tmp_path,
 
 
 def test_vae_encoder_by_inference_matches_the_dygraph_encode(dev_pipe_dir):
-    """The training encode through Paddle Inference with oneDNN (the default on a float32 CPU
-    run) gives the dygraph VAE's posterior within float32 rounding; 'eager' is the VAE call
-    itself, and a float64 VAE or tiling keeps to it."""
+    """The training encode through Paddle Inference (the default on a float32 CPU run; oneDNN
+    from 48x48 pixels, Paddle's own kernels below) gives the dygraph VAE's posterior within
+    float32 rounding; 'eager' is the VAE call itself, and a float64 VAE or tiling keeps to it."""
     import paddle
 
     from ppflux._vae_encode import VaeEncoder
     from ppflux.pipelines.pipeline_flux import FluxPipeline
 
     vae = FluxPipeline.from_pretrained(dev_pipe_dir).vae
-    pixels = paddle.to_tensor(
-        np.random.default_rng(0).uniform(-1, 1, (2, 3, 64, 64)).astype(np.float32)
-    )
-    with paddle.no_grad():
-        ref = vae.encode(pixels).latent_dist
-        fast = VaeEncoder(vae, "auto")
-        assert fast.backend == "inference" and fast.export_seconds > 0
-        got = fast.latent_dist(pixels)
-        eager = VaeEncoder(vae, "eager").latent_dist(pixels)
-    scale = float(np.abs(ref.parameters.numpy()).max())
-    for name in ("mean", "std"):
-        want, have = getattr(ref, name).numpy(), getattr(got, name).numpy()
-        assert have.shape == want.shape
-        # oneDNN sums the convolutions in another order: a few float32 ulps of the largest value
-        assert np.abs(have - want).max() <= 1e-5 * max(scale, 1.0), name
-        np.testing.assert_array_equal(getattr(eager, name).numpy(), want)
+    rng = np.random.default_rng(0)
+    for res, onednn in ((64, True), (32, False)):
+        pixels = paddle.to_tensor(rng.uniform(-1, 1, (2, 3, res, res)).astype(np.float32))
+        with paddle.no_grad():
+            ref = vae.encode(pixels).latent_dist
+            fast = VaeEncoder(vae, "auto", resolution=res)
+            assert fast.backend == "inference" and fast.onednn is onednn
+            assert fast.export_seconds > 0
+            got = fast.latent_dist(pixels)
+            eager = VaeEncoder(vae, "eager", resolution=res).latent_dist(pixels)
+        scale = float(np.abs(ref.parameters.numpy()).max())
+        for name in ("mean", "std"):
+            want, have = getattr(ref, name).numpy(), getattr(got, name).numpy()
+            assert have.shape == want.shape
+            # oneDNN sums the convolutions in another order: a few float32 ulps of the largest
+            assert np.abs(have - want).max() <= 1e-5 * max(scale, 1.0), (res, name)
+            np.testing.assert_array_equal(getattr(eager, name).numpy(), want)
     assert VaeEncoder(vae, "auto", dtype="float64").backend == "eager"
     vae.enable_tiling()
     try:

@@ -104,3 +104,32 @@ def test_wrong_layout_errors(tmp_path, dev_pipe_dir):
             attention_head_dim=8,
             axes_dims_rope=[2, 2, 4],
         )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rope_pair_rotation_by_matmul_equals_the_stack(dtype):
+    """The CPU rotation of RoPE pairs, (a, b) -> (-b, a), as one matmul with a 0/+-1 matrix:
+    bit-identical to unbind/negate/stack, forward and gradient."""
+    from ppflux.models.transformer_flux import _rotate_pairs
+
+    rng = np.random.default_rng(3)
+    shape = [2, 5, 3, 8]
+    x_np = (rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 6, shape)).astype(dtype)
+    g_np = rng.standard_normal(shape).astype(dtype)
+    results = []
+    for how in ("matmul", "stack"):
+        x = paddle.to_tensor(x_np, stop_gradient=False)
+        if how == "matmul":
+            y = _rotate_pairs(x)
+        else:
+            a, b = x.reshape([*shape[:-1], shape[-1] // 2, 2]).unbind(-1)
+            y = paddle.stack([-b, a], axis=-1).reshape(shape)
+        y.backward(paddle.to_tensor(g_np))
+        results.append((y.numpy(), x.grad.numpy()))
+    (y0, g0), (y1, g1) = results
+    np.testing.assert_array_equal(y0, y1)
+    np.testing.assert_array_equal(g0, g1)
+    # the rotation itself, independent of either implementation
+    pairs = x_np.reshape(*shape[:-1], -1, 2)
+    np.testing.assert_array_equal(y0.reshape(pairs.shape)[..., 0], -pairs[..., 1])
+    np.testing.assert_array_equal(y0.reshape(pairs.shape)[..., 1], pairs[..., 0])

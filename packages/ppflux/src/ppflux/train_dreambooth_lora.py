@@ -80,8 +80,8 @@ def add_arguments(p: argparse.ArgumentParser, data_required: bool = True):
         choices=("auto", "inference", "eager"),
         default="auto",
         help="how the frozen VAE encodes training images: 'inference' exports the encoder once "
-        "and runs it by Paddle Inference with oneDNN (CPU, float32), 'eager' calls the dygraph "
-        "VAE; 'auto' (default) takes 'inference' where it applies, else 'eager'",
+        "and runs it by Paddle Inference (CPU, float32; oneDNN from 48x48 pixels), 'eager' calls "
+        "the dygraph VAE; 'auto' (default) takes 'inference' where it applies, else 'eager'",
     )
     a("--train_text_encoder", action="store_true", help="also LoRA-train CLIP (not T5)")
     a("--train_batch_size", type=int, default=4)
@@ -427,7 +427,7 @@ class Trainer:
         from ._vae_encode import VaeEncoder
 
         self.vae_encoder = VaeEncoder(
-            self.pipe.vae, getattr(a, "vae_encode_backend", "auto"), self.dtype
+            self.pipe.vae, getattr(a, "vae_encode_backend", "auto"), self.dtype, a.resolution
         )
         if self.initial_lora:
             self._set_lora(self.initial_lora)

@@ -294,14 +294,39 @@ class FluxPosEmbed(nn.Layer):
         return cached[1]
 
 
+_PAIR_ROTATIONS = {}
+
+
+def _pair_rotation(dtype):
+    """The 2 x 2 matrix that takes a row (a, b) to (-b, a), one per dtype (CPU)."""
+    key = str(dtype)
+    matrix = _PAIR_ROTATIONS.get(key)
+    if matrix is None:
+        matrix = paddle.to_tensor(np.array([[0.0, 1.0], [-1.0, 0.0]]), dtype=dtype)
+        _PAIR_ROTATIONS[key] = matrix
+    return matrix
+
+
+def _rotate_pairs(x):
+    """The (even, odd) pairs of the last axis, (a, b) -> (-b, a)."""
+    shape = x.shape
+    if x.place.is_cpu_place():
+        # one [N, 2] x [2, 2] matmul with a 0/+-1 matrix: each output is one input times +-1
+        # plus exact zeros, so the values (and the gradient, the transposed product) equal the
+        # unbind/negate/stack below, in one op forward and one backward instead of three
+        # (an inf or nan in a pair would spread to its partner; finite inputs are exact).
+        # Not on GPUs, where fp32 matmuls may run in TF32.
+        return paddle.matmul(x.reshape([-1, 2]), _pair_rotation(x.dtype)).reshape(shape)
+    x_real, x_imag = x.reshape([*shape[:-1], shape[-1] // 2, 2]).unbind(-1)
+    return paddle.stack([-x_imag, x_real], axis=-1).reshape(shape)
+
+
 def apply_rotary_emb(x, freqs_cis):
     """x: [B, S, H, D]; freqs (cos, sin): [S, D]; rotation of (even, odd) pairs in fp32."""
     cos, sin = freqs_cis
     cos = cos[None, :, None, :]
     sin = sin[None, :, None, :]
-    shape = x.shape
-    x_real, x_imag = x.reshape([*shape[:-1], shape[-1] // 2, 2]).unbind(-1)
-    x_rotated = paddle.stack([-x_imag, x_real], axis=-1).reshape(shape)
+    x_rotated = _rotate_pairs(x)
     x32 = x if x.dtype == paddle.float32 else x.astype("float32")
     if x_rotated.dtype != paddle.float32:
         x_rotated = x_rotated.astype("float32")
