@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--prompt-len", type=int, default=32)
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
     ap.add_argument("--layers", type=int, default=8, help="8 layers = about 100M parameters")
     ap.add_argument("--family", choices=sorted(FAMILIES), default="dense")
     ap.add_argument("--note", default="", help="free text stored in the result (e.g. the commit)")
