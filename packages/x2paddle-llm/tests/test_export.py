@@ -144,6 +144,32 @@ def test_every_family_exports_and_the_predictor_agrees(tmp_path, variant):
     )
 
 
+def test_two_generations_interleaved_on_one_runner_keep_their_caches(exported):
+    """The runner shares each step's caches with the predictor and writes the new ones into the
+    previous step's input tensors: two generations stepped alternately on one runner (same
+    shapes, so they swap those tensors) each get dygraph's greedy tokens."""
+    root, _, _ = exported
+    runner = InferenceRunner(root / "inf", mode="plain")
+    model = DecoderForCausalLM.from_pretrained(root / "pd")
+    prompts = random_prompts(seed=14, lengths=(6, 6))
+    expected = [
+        generate(model, [p], max_new_tokens=5, eos_token_id=[], pad_token_id=0)[0] for p in prompts
+    ]
+    state = []
+    for prompt in prompts:
+        backend = runner.backend(reserve=5)
+        ids, mask = left_pad([prompt], 0)
+        state.append([backend, mask, [int(np.argmax(backend.prefill(ids, mask)[0]))]])
+    for _ in range(4):
+        for entry in state:
+            backend, mask, tokens = entry
+            mask = np.concatenate([mask, np.ones((1, 1), np.int64)], axis=1)
+            logits = backend.decode(np.array([[tokens[-1]]], np.int64), mask)
+            entry[1] = mask
+            tokens.append(int(np.argmax(logits[0])))
+    assert [tokens for _, _, tokens in state] == expected
+
+
 def test_static_cache_keeps_its_shape_and_grows_past_its_reserve(exported):
     """Every decode step feeds the predictor the same shapes (the preallocated cache, written in
     place); decoding past the reserved room grows the cache once and the tokens stay dygraph's."""

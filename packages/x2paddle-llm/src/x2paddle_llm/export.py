@@ -349,6 +349,12 @@ class InferenceRunner:
         paddle = self.paddle
         if isinstance(keys, np.ndarray):  # a new (or grown) cache: its output pair once
             keys, values = paddle.to_tensor(keys), paddle.to_tensor(values)
+            self._spare = None
+        # the spare pair is the previous step's input, which its generation no longer reads;
+        # a new one when the shapes differ (another generation interleaved with this one) or
+        # when it is this step's input (never written while read)
+        spare = self._spare
+        if spare is None or spare[0] is keys or spare[0].shape != keys.shape:
             self._spare = (paddle.empty_like(keys), paddle.empty_like(values))
         out_keys, out_values = self._spare
         handles = self._handles.get(id(predictor))
