@@ -381,15 +381,15 @@ class InferenceRunner:
         return [h_logits.copy_to_cpu(), out_keys, out_values]
 
     def _check(self, predictor) -> float:
-        """Max |difference| from the probe over every step's outputs, run in this process."""
-        from ._predictor import run_tensors
-
+        """Max |difference| from the probe over every step's outputs, run in this process
+        through the same zero-copy path as generation."""
         diff = 0.0
         for feeds, reference in self.cases:
-            with native_stdout_to_stderr():
-                outs = run_tensors(predictor, feeds)
+            outs = self._run(
+                predictor, *(np.array(feeds[n], copy=True) for n in self.meta["inputs"])
+            )
             for ref, out in zip(reference, outs):
-                out = out.numpy()
+                out = out if isinstance(out, np.ndarray) else out.numpy()
                 if out.shape != ref.shape or not np.all(np.isfinite(out)):
                     return float("inf")
                 diff = max(diff, float(np.abs(out - ref).max()))
