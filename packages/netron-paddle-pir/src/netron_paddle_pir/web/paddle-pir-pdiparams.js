@@ -195,6 +195,15 @@ export const load = async (context, identifier, stored, store) => {
         return store;
     }
     const byName = new Map(stored.map((parameter) => [parameter.name, parameter]));
+    // A tensor that matches its parameter's declared shape and type is kept; else why it is not.
+    const keep = (name, entry, file) => {
+        const problem = mismatch(byName.get(name), entry, file);
+        if (problem) {
+            store.problems.set(name, problem);
+        } else {
+            store.entries.set(name, entry);
+        }
+    };
     const sorted = Array.from(byName.keys()).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const stem = identifier.replace(/\.json$/i, '');
     const combined = `${stem}.pdiparams`;
@@ -220,12 +229,7 @@ export const load = async (context, identifier, stored, store) => {
                 throw new Error(`'${combined}' holds more data than the ${sorted.length} persistable parameters of the program (${buffer.length - reader.position} bytes left)`);
             }
             for (const [name, entry] of entries) {
-                const problem = mismatch(byName.get(name), entry, combined);
-                if (problem) {
-                    store.problems.set(name, problem);
-                } else {
-                    store.entries.set(name, entry);
-                }
+                keep(name, entry, combined);
             }
         } catch (error) {
             store.unavailable(message(error));
@@ -255,12 +259,7 @@ export const load = async (context, identifier, stored, store) => {
                 if (reader.position !== data.length) {
                     throw new Error(`'${name}' holds ${data.length - reader.position} bytes after its tensor`);
                 }
-                const problem = mismatch(byName.get(name), entry, name);
-                if (problem) {
-                    store.problems.set(name, problem);
-                } else {
-                    store.entries.set(name, entry);
-                }
+                keep(name, entry, name);
             } catch (error) {
                 store.problems.set(name, message(error));
             }
