@@ -88,9 +88,9 @@ class VaeEncoder:
 
     def _build(self):
         paddle = self.paddle
-        from paddle import inference
 
         from ._paddle import native_stdout_to_stderr
+        from ._predictor import Settings, create_predictor
 
         vae = self.vae
 
@@ -111,25 +111,14 @@ class VaeEncoder:
             was_training = vae.training
             layer.eval()
             spec = paddle.static.InputSpec([None, 3, None, None], "float32", "pixels")
+            prefix = os.path.join(folder, "encoder")
             with native_stdout_to_stderr():
-                paddle.jit.save(layer, os.path.join(folder, "encoder"), input_spec=[spec])
+                paddle.jit.save(layer, prefix, input_spec=[spec])
             if was_training:
                 vae.train()
-            model = next(
-                os.path.join(folder, n)
-                for n in sorted(os.listdir(folder))
-                if n.startswith("encoder.") and n.endswith((".json", ".pdmodel"))
-            )
-            config = inference.Config(model, os.path.join(folder, "encoder.pdiparams"))
-            config.disable_gpu()
-            if self.onednn:
-                config.enable_mkldnn()
-            else:
-                config.disable_mkldnn()
-            config.set_cpu_math_library_num_threads(_threads())
-            config.disable_glog_info()
+            settings = Settings(onednn=self.onednn, threads=_threads())
             with native_stdout_to_stderr():
-                self.predictor = inference.create_predictor(config)
+                self.predictor = create_predictor(prefix, settings)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self._input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])

@@ -426,9 +426,7 @@ class Trainer:
                 m.to(dtype=self.dtype)
         from ._vae_encode import VaeEncoder
 
-        self.vae_encoder = VaeEncoder(
-            self.pipe.vae, getattr(a, "vae_encode_backend", "auto"), self.dtype, a.resolution
-        )
+        self.vae_encoder = VaeEncoder(self.pipe.vae, a.vae_encode_backend, self.dtype, a.resolution)
         if self.initial_lora:
             self._set_lora(self.initial_lora)
         if self.instance_embeddings is not None:
