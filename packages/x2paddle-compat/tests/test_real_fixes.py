@@ -267,8 +267,10 @@ def test_huge_declared_input_refused_before_allocation(tmp_path):
 
 
 def test_shape_folding_crash_is_reported_and_conversion_goes_on(tmp_path, capsys):
-    """onnxruntime's optimizer runs in a child process: its segfault is a warning."""
-    from x2paddle_compat import convert_onnx
+    """onnxruntime's optimizer runs in a child process: its segfault is a ConversionWarning
+    (the same kind every fix issues), shown by the CLI as one ``warning:`` line."""
+    from x2paddle_compat import ConversionWarning, convert_onnx
+    from x2paddle_compat.cli import main
     from x2paddle_compat.fixes import onnx_fixes
 
     crasher = tmp_path / "crash.py"
@@ -277,12 +279,18 @@ def test_shape_folding_crash_is_reported_and_conversion_goes_on(tmp_path, capsys
     onnx.save(real_graphs.conv_no_kernel_shape(), path)
     onnx_fixes.FOLD_WORKER["path"] = str(crasher)
     try:
-        convert_onnx(path, tmp_path / "out")
+        with pytest.warns(
+            ConversionWarning, match=r"onnxruntime crashed \(signal 11\) while folding"
+        ):
+            convert_onnx(path, tmp_path / "out")
+        capsys.readouterr()
+        code = main(["-f", "onnx", "-m", str(path), "-s", str(tmp_path / "out_cli")])
     finally:
         onnx_fixes.FOLD_WORKER["path"] = None
-    err = capsys.readouterr().err
-    assert "onnxruntime crashed (signal 11) while folding shapes" in err
     assert (tmp_path / "out" / "inference_model" / "model.json").exists()
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "warning: onnxruntime crashed (signal 11) while folding shapes" in err
 
 
 def test_source_runtime_failure_is_its_own_error(tmp_path):
@@ -349,3 +357,26 @@ def test_torch_dynamic_axes_two_sequence_lengths(tmp_path):
         got = run_predictor(out, {n: t.numpy() for n, t in zip(names, tensors)}, use_onednn=False)
         diff = compare(got, [ref], ATOL, RTOL)
         assert diff.ok, (length, diff)
+
+
+def test_warnings_before_a_failed_conversion_are_named_in_its_error():
+    """What the fixes said (a skipped shape folding, say) is part of the error when X2Paddle
+    then fails, and is not issued again as a separate warning."""
+    import warnings
+
+    from x2paddle_compat import ConversionError, ConversionWarning
+    from x2paddle_compat.convert import _run
+
+    def failing(disable_feedback):
+        warnings.warn(
+            ConversionWarning("onnxruntime failed (exit 1) while folding shapes"), stacklevel=2
+        )
+        raise AssertionError("rank of tensor 'x' unknown")
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ConversionError) as info:
+            _run(failing, source="m.onnx")
+    assert "AssertionError: rank of tensor 'x' unknown" in str(info.value)
+    assert "(onnxruntime failed (exit 1) while folding shapes)" in str(info.value)
+    assert not [w for w in seen if issubclass(w.category, ConversionWarning)]

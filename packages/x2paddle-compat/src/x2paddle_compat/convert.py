@@ -101,27 +101,29 @@ def _check_file(path: str | os.PathLike | None, what: str) -> Path:
 
 def _run(fn, *args, source: str, **kwargs) -> None:
     _loaded()  # Paddle imported and the fixes applied (tests may have removed some)
-    from .fixes.onnx_fixes import FOLD_WARNINGS
-
-    FOLD_WARNINGS.clear()
     # The fixes' ConversionWarnings would go to the log with X2Paddle's output: keep them
-    # and issue them again once the terminal is back.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConversionWarning)
-        try:
-            with _quiet_native():
-                fn(*args, disable_feedback=True, **kwargs)
-        except ConversionError:
-            raise
-        except Exception as exc:  # X2Paddle raises bare Exceptions/AssertionErrors
-            note = f" ({'; '.join(FOLD_WARNINGS)})" if FOLD_WARNINGS else ""
-            raise ConversionError(f"converting {source} failed: {_describe(exc)}{note}") from exc
-        finally:
-            for warning in FOLD_WARNINGS:
-                print(f"warning: {warning}", file=sys.stderr)
-    for record in caught:
-        if issubclass(record.category, ConversionWarning):
-            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    # and issue them again once the terminal is back, or name them in the error they preceded.
+    failed = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConversionWarning)
+            try:
+                with _quiet_native():
+                    fn(*args, disable_feedback=True, **kwargs)
+            except ConversionError:
+                raise
+            except Exception as exc:  # X2Paddle raises bare Exceptions/AssertionErrors
+                failed = exc
+    finally:
+        ours = [r for r in caught if issubclass(r.category, ConversionWarning)]
+        if failed is None:
+            for record in ours:
+                warnings.warn_explicit(
+                    record.message, record.category, record.filename, record.lineno
+                )
+    if failed is not None:
+        note = f" ({'; '.join(str(r.message) for r in ours)})" if ours else ""
+        raise ConversionError(f"converting {source} failed: {_describe(failed)}{note}") from failed
 
 
 def _describe(exc: BaseException) -> str:

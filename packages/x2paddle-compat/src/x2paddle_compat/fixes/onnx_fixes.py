@@ -399,7 +399,15 @@ def _apply_user_shapes(model) -> None:
                     dim.dim_value = size
 
 
-FOLD_WARNINGS: list[str] = []
+def _fold_warning(message: str) -> None:
+    """Say that shape folding was skipped, as every fix says what it changed."""
+    import warnings
+
+    from ..errors import ConversionWarning
+
+    warnings.warn(ConversionWarning(message), stacklevel=3)
+
+
 # the child process that runs onnxruntime's optimizer (a module attribute so a test can
 # replace it by one that crashes)
 FOLD_WORKER = {"path": None}
@@ -447,7 +455,7 @@ def _fold_static_shapes(model) -> None:
                 [sys.executable, worker, src, dst], capture_output=True, text=True, timeout=600
             )
         except subprocess.TimeoutExpired:
-            FOLD_WARNINGS.append("onnxruntime's shape folding did not finish in 600 s")
+            _fold_warning("onnxruntime's shape folding did not finish in 600 s")
             return
         if proc.returncode != 0 or not os.path.exists(dst):
             how = (
@@ -456,7 +464,7 @@ def _fold_static_shapes(model) -> None:
                 else f"failed (exit {proc.returncode})"
             )
             tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
-            FOLD_WARNINGS.append(
+            _fold_warning(
                 f"onnxruntime {how} while folding shapes; converted "
                 f"without folding{': ' + tail if tail else ''}"
             )
