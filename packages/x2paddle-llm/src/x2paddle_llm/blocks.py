@@ -26,6 +26,34 @@ def _as(t, dtype):
 
 
 F32 = paddle.float32
+_C = paddle._C_ops
+
+
+# Hot-path tensor ops called as Paddle's own API functions end up calling (``_C_ops``), which
+# work eagerly and while tracing for export alike.  The public wrappers re-check their
+# arguments on every call: 5-15 µs each on CPU (measured), paid a dozen times per layer per
+# decode step; the operators themselves are the same.
+def _reshape(x, shape):
+    if all(type(d) is int for d in shape):
+        return _C.reshape(x, shape)
+    return paddle.reshape(x, shape)  # a dimension only known at run time (export)
+
+
+def _transpose(x, perm):
+    return _C.transpose(x, perm)
+
+
+def _split(x, sections, axis: int):
+    """``sections``: sizes (a list) or a count (an int), as :func:`paddle.split`."""
+    axis = axis % len(x.shape)  # the operator takes no negative axis
+    if isinstance(sections, int):
+        return _C.split_with_num(x, sections, axis)
+    return _C.split(x, sections, axis)
+
+
+def _matmul(x, y, transpose_y: bool = False):
+    return _C.matmul(x, y, False, transpose_y)
+
 
 try:  # one kernel instead of five ops (pow, mean, add, rsqrt, mul); on CPU too in Paddle >= 3.0
     from paddle.incubate.nn.functional import fused_rms_norm as _fused_rms_norm
@@ -169,6 +197,8 @@ def attention_bias(mask2d, query_len, sliding_window: int | None, start=None):
     queries sit at positions ``start .. start + S - 1`` of it (default: the last ``S``); with a
     preallocated cache ``T`` is its capacity, and the slots after the queries are masked out.
     """
+    if paddle.in_dynamic_mode():  # the same numbers worked out on the host: one tensor to make
+        return _attention_bias_host(mask2d, query_len, sliding_window, start)
     total = paddle.shape(mask2d)[1]
     k_pos = paddle.arange(0, total, dtype="int64").unsqueeze(0)  # [1, T]
     if start is None:
@@ -180,6 +210,22 @@ def attention_bias(mask2d, query_len, sliding_window: int | None, start=None):
     keep = mask2d.astype("bool").unsqueeze(1).unsqueeze(1)  # [B, 1, 1, T]
     allowed = paddle.logical_and(allowed.unsqueeze(0).unsqueeze(0), keep)
     return paddle.where(allowed, paddle.zeros([], "float32"), paddle.full([], NEG_INF, "float32"))
+
+
+def _attention_bias_host(mask2d, query_len, sliding_window, start):
+    """:func:`attention_bias` with numpy (eager mode): a dozen small tensor ops per step (about
+    0.2 ms on CPU, measured) become one host computation and one tensor."""
+    keep = mask2d.numpy().astype(bool)  # [B, T]
+    total = keep.shape[1]
+    query_len = int(query_len)
+    start = total - query_len if start is None else int(start)
+    k_pos = np.arange(total, dtype=np.int64)[None, :]
+    q_pos = np.arange(query_len, dtype=np.int64)[:, None] + start
+    allowed = k_pos <= q_pos
+    if sliding_window:
+        allowed &= (q_pos - k_pos) < sliding_window
+    allowed = allowed[None, None] & keep[:, None, None, :]
+    return paddle.to_tensor(np.where(allowed, np.float32(0.0), np.float32(NEG_INF)))
 
 
 class CacheSlot:
@@ -218,12 +264,58 @@ class Linear(nn.Linear):
     makes seven or more per layer."""
 
     def forward(self, x):
-        out = paddle.matmul(x, self.weight)
-        return out if self.bias is None else out + self.bias
+        out = _matmul(x, self.weight)
+        return out if self.bias is None else _C.add(out, self.bias)
 
 
 def _linear(n_in: int, n_out: int, bias: bool):
     return Linear(n_in, n_out, bias_attr=None if bias else False)
+
+
+class FusableLinears:
+    """Mixin of the blocks whose projections read the same input: ``FUSE`` declares, per fused
+    projection, the published projections it stands for, e.g. ``{"qkv": ("q", "k", "v")}``.
+
+    :meth:`fuse` concatenates their ``[in, out]`` weights (and biases) along the output axis
+    into one :class:`Linear`, so a decode step runs one matrix product instead of several
+    (fewer operators to dispatch, one pass over the input).  The published names stay the
+    checkpoint's: :meth:`published_parts` splits a fused tensor back (saving), and loading
+    happens before fusing.
+    """
+
+    FUSE: dict = {}
+
+    def fuse(self) -> None:
+        if not hasattr(self, "_fused"):
+            self._fused = {}
+        for fused_name, parts in self.FUSE.items():
+            if getattr(self, fused_name, None) is not None:
+                continue
+            mods = [getattr(self, p, None) for p in parts]
+            if any(m is None for m in mods) or len({m.bias is None for m in mods}) != 1:
+                continue
+            weight = paddle.concat([m.weight for m in mods], axis=1)
+            bias = None if mods[0].bias is None else paddle.concat([m.bias for m in mods])
+            previous = paddle.get_default_dtype()
+            paddle.set_default_dtype(str(weight.dtype).replace("paddle.", ""))
+            try:
+                fused = _linear(weight.shape[0], weight.shape[1], bias is not None)
+            finally:
+                paddle.set_default_dtype(previous)
+            fused.weight.set_value(weight)
+            if bias is not None:
+                fused.bias.set_value(bias)
+            self._fused[fused_name] = [(p, m.weight.shape[1]) for p, m in zip(parts, mods)]
+            for p in parts:
+                delattr(self, p)
+                setattr(self, p, None)
+            setattr(self, fused_name, fused)
+
+    def published_parts(self, fused_name: str, suffix: str, value):
+        """``[(published suffix, tensor)]`` of one fused tensor (``suffix``: weight or bias)."""
+        parts = self._fused[fused_name]
+        pieces = paddle.split(value, [n for _, n in parts], axis=-1)
+        return [(f"{p}.{suffix}", t) for (p, _), t in zip(parts, pieces)]
 
 
 def scaled_attention(module, q, k, v, bias, groups: int = 1):
@@ -235,10 +327,10 @@ def scaled_attention(module, q, k, v, bias, groups: int = 1):
     """
     query_len = q.shape[2] if paddle.in_dynamic_mode() else paddle.shape(q)[2]
     if groups > 1:
-        q = q.reshape([0, k.shape[1], -1, q.shape[-1]])  # [B, kv, groups * S, D]
-    scores = _as(paddle.matmul(q, k, transpose_y=True), F32) * module.scaling
+        q = _reshape(q, [0, k.shape[1], -1, q.shape[-1]])  # [B, kv, groups * S, D]
+    scores = _as(_matmul(q, k, transpose_y=True), F32) * module.scaling
     if groups > 1:
-        scores = scores.reshape([0, module.num_heads, query_len, -1])  # [B, H, S, T]
+        scores = _reshape(scores, [0, module.num_heads, query_len, -1])  # [B, H, S, T]
     if module.softcap:
         scores = paddle.tanh(scores / module.softcap) * module.softcap
     scores = scores + bias
@@ -251,17 +343,20 @@ def scaled_attention(module, q, k, v, bias, groups: int = 1):
         scores = paddle.concat([scores, sink], axis=-1)
         probs = F.softmax(scores - scores.max(axis=-1, keepdim=True), axis=-1)[..., :-1]
     else:
-        probs = F.softmax(scores, axis=-1)
+        probs = _C.softmax(scores, -1)
     probs = _as(probs, q.dtype)
     if groups > 1:
-        out = paddle.matmul(probs.reshape([0, k.shape[1], -1, paddle.shape(probs)[3]]), v)
-        return out.reshape([0, module.num_heads, query_len, v.shape[-1]])
-    return paddle.matmul(probs, v)
+        total = probs.shape[3] if paddle.in_dynamic_mode() else paddle.shape(probs)[3]
+        out = _matmul(_reshape(probs, [0, k.shape[1], -1, total]), v)
+        return _reshape(out, [0, module.num_heads, query_len, v.shape[-1]])
+    return _matmul(probs, v)
 
 
-class Attention(nn.Layer):
+class Attention(FusableLinears, nn.Layer):
     """Multi-head / grouped-query attention with the optional parts families differ by:
     biases, q/k norms, partial or interleaved rope, soft-capping, sinks, sliding windows."""
+
+    FUSE = {"qkv": ("q", "k", "v")}
 
     def __init__(self, cfg: DecoderConfig, layer_idx: int):
         super().__init__()
@@ -276,6 +371,7 @@ class Attention(nn.Layer):
         self.k = _linear(h, self.num_kv_heads * hd, cfg.qkv_bias)
         self.v = _linear(h, self.num_kv_heads * hd, cfg.qkv_bias)
         self.o = _linear(self.num_heads * hd, h, cfg.o_bias)
+        self.qkv = None  # see FusableLinears
         self.qk_norm = cfg.qk_norm
         if cfg.qk_norm:
             q_size, k_size = (
@@ -284,8 +380,31 @@ class Attention(nn.Layer):
             self.q_norm, self.k_norm = Norm(q_size, cfg), Norm(k_size, cfg)
         self.sinks = self.create_parameter([self.num_heads]) if cfg.attn_sinks else None
 
-    def forward(self, x, cos, sin, bias, past=None):
-        q, k, v = self.q(x), self.k(x), self.v(x)
+    def _heads_fused(self, x, cos, sin):
+        """q, k, v ``[B, heads, S, D]`` from the fused projection: one reshape, one transpose,
+        and (without per-head norms) the rotation of queries and keys together."""
+        heads, kv = self.num_heads, self.num_kv_heads
+        y = _transpose(_reshape(self.qkv(x), [0, 0, heads + 2 * kv, self.head_dim]), [0, 2, 1, 3])
+        if self.qk_norm == "head":
+            q, k, v = _split(y, [heads, kv, kv], 1)
+            q, k = self.q_norm(q), self.k_norm(k)
+            if cos is not None:
+                q = apply_rotary(q, cos, sin, self.rotary_dim, self.interleave)
+                k = apply_rotary(k, cos, sin, self.rotary_dim, self.interleave)
+            return q, k, v
+        qk, v = _split(y, [heads + kv, kv], 1)
+        if cos is not None:  # None: learned absolute positions (GPT-2)
+            qk = apply_rotary(qk, cos, sin, self.rotary_dim, self.interleave)
+        q, k = _split(qk, [heads, kv], 1)
+        return q, k, v
+
+    def _heads(self, x, cos, sin):
+        if self.qkv is not None and self.qk_norm != "full":
+            return self._heads_fused(x, cos, sin)
+        if self.qkv is not None:
+            q, k, v = paddle.split(self.qkv(x), [n for _, n in self._fused["qkv"]], axis=-1)
+        else:
+            q, k, v = self.q(x), self.k(x), self.v(x)
         if self.qk_norm == "full":  # OLMo 2: over all heads at once
             q, k = self.q_norm(q), self.k_norm(k)
         q = q.reshape([0, 0, self.num_heads, self.head_dim])
@@ -297,15 +416,21 @@ class Attention(nn.Layer):
         if cos is not None:  # None: learned absolute positions (GPT-2)
             q = apply_rotary(q, cos, sin, self.rotary_dim, self.interleave)
             k = apply_rotary(k, cos, sin, self.rotary_dim, self.interleave)
+        return q, k, v
+
+    def forward(self, x, cos, sin, bias, past=None):
+        q, k, v = self._heads(x, cos, sin)
         k, v = extend_cache(past, k, v)
         present = (k, v)
-        out = scaled_attention(self, q, k, v, bias, self.groups).transpose([0, 2, 1, 3])
-        return self.o(out.reshape([0, 0, self.num_heads * self.head_dim])), present
+        out = _transpose(scaled_attention(self, q, k, v, bias, self.groups), [0, 2, 1, 3])
+        return self.o(_reshape(out, [0, 0, self.num_heads * self.head_dim])), present
 
 
-class LatentAttention(nn.Layer):
+class LatentAttention(FusableLinears, nn.Layer):
     """DeepSeek-V2/V3 multi-head latent attention: q and kv through low-rank projections; the
     rope part of the key is shared by all heads.  The cache holds the expanded keys and values."""
+
+    FUSE = {"qkv_a": ("q_a", "kv_a"), "q_kv_a": ("q", "kv_a")}  # with / without a q rank
 
     def __init__(self, cfg: DecoderConfig, layer_idx: int):
         super().__init__()
@@ -327,15 +452,24 @@ class LatentAttention(nn.Layer):
             self.q = None
         else:
             self.q = _linear(h, self.num_heads * qk_dim, False)
+            self.q_a = None
         self.kv_a = _linear(h, self.kv_rank + self.rope, cfg.qkv_bias)
         self.kv_a_norm = Norm(self.kv_rank, cfg, m.get("latent_norm_eps"))
         self.kv_b = _linear(self.kv_rank, self.num_heads * (self.nope + self.v_dim), False)
         self.o = _linear(self.num_heads * self.v_dim, h, cfg.o_bias)
+        self.qkv_a = self.q_kv_a = None  # see FusableLinears
 
     def forward(self, x, cos, sin, bias, past=None):
-        q = self.q(x) if self.q is not None else self.q_b(self.q_a_norm(self.q_a(x)))
+        name = "qkv_a" if self.qkv_a is not None else "q_kv_a"
+        fused = getattr(self, name)
+        if fused is not None:
+            q, compressed = _split(fused(x), [n for _, n in self._fused[name]], -1)
+            if self.qkv_a is not None:
+                q = self.q_b(self.q_a_norm(q))
+        else:
+            q = self.q(x) if self.q is not None else self.q_b(self.q_a_norm(self.q_a(x)))
+            compressed = self.kv_a(x)
         q = q.reshape([0, 0, self.num_heads, self.nope + self.rope]).transpose([0, 2, 1, 3])
-        compressed = self.kv_a(x)
         kv = self.kv_b(self.kv_a_norm(compressed[..., : self.kv_rank]))
         kv = kv.reshape([0, 0, self.num_heads, self.nope + self.v_dim]).transpose([0, 2, 1, 3])
         k_nope, v = kv[..., : self.nope], kv[..., self.nope :]
@@ -349,17 +483,20 @@ class LatentAttention(nn.Layer):
         return self.o(out.reshape([0, 0, self.num_heads * self.v_dim])), (k, v)
 
 
-class MLP(nn.Layer):
+class MLP(FusableLinears, nn.Layer):
     """Gated (``down(act(gate(x)) * up(x))``) or plain (``down(act(up(x)))``) feed-forward.
 
     ``clamp`` (GPT-OSS experts): ``down((clip(up) + 1) * g * sigmoid(alpha * g))`` with
     ``g = min(gate, limit)``.
     """
 
+    FUSE = {"gate_up": ("gate", "up")}
+
     def __init__(
         self, cfg: DecoderConfig, intermediate: int, bias: bool, clamp: tuple | None = None
     ):
         super().__init__()
+        self.gate_up = None  # see FusableLinears
         h = cfg.hidden_size
         self.gate = _linear(h, intermediate, bias) if cfg.mlp_gated else None
         self.up = _linear(h, intermediate, bias)
@@ -368,14 +505,18 @@ class MLP(nn.Layer):
         self.clamp = clamp
 
     def forward(self, x):
-        if self.gate is None:
+        if self.gate_up is not None:
+            gate, up = _split(self.gate_up(x), 2, -1)
+        elif self.gate is None:
             return self.down(self.act(self.up(x)))
+        else:
+            gate, up = self.gate(x), self.up(x)
         if self.clamp is not None:
             alpha, limit = self.clamp
-            gate = paddle.clip(self.gate(x), max=limit)
-            up = paddle.clip(self.up(x), min=-limit, max=limit)
+            gate = paddle.clip(gate, max=limit)
+            up = paddle.clip(up, min=-limit, max=limit)
             return self.down((up + 1.0) * (gate * F.sigmoid(gate * alpha)))
-        return self.down(self.act(self.gate(x)) * self.up(x))
+        return self.down(self.act(gate) * up)
 
 
 class MoE(nn.Layer):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._paddle import require_paddle
-from .blocks import Block, Linear, Norm, Rotary, attention_bias
+from .blocks import Block, FusableLinears, Linear, Norm, Rotary, attention_bias
 from .config import DecoderConfig
 
 paddle = require_paddle()
@@ -82,7 +82,7 @@ class DecoderForCausalLM(nn.Layer):
             rope = {}
         else:
             rope = {key: layer(position_ids, x.dtype) for key, layer in self.rotary.items()}
-        query_len = paddle.shape(input_ids)[1]
+        query_len = input_ids.shape[1] if paddle.in_dynamic_mode() else paddle.shape(input_ids)[1]
         biases = {t: attention_bias(mask2d, query_len, w, start) for t, w in self.windows.items()}
         presents = []
         for i, layer in enumerate(self.layers):
@@ -124,6 +124,31 @@ class DecoderForCausalLM(nn.Layer):
             hidden = hidden[:, -1:, :]
         return self.logits(hidden), presents
 
+    # ------------------------------------------------------- fused projections
+    def fuse_projections(self) -> DecoderForCausalLM:
+        """Fuse the projections every block declares fusable (``FUSE``: q/k/v, gate/up, MLA's
+        two down-projections of the input) into one matrix each; done by
+        :meth:`from_pretrained`.  The numbers are the same up to float rounding; checkpoints
+        keep the published names (:meth:`published_state_dict`)."""
+        for layer in self.sublayers():
+            if isinstance(layer, FusableLinears):
+                layer.fuse()
+        return self
+
+    def published_state_dict(self) -> dict:
+        """The state dict under the published (checkpoint) names: fused projections split back."""
+        state = dict(self.state_dict())
+        for path, layer in self.named_sublayers():
+            for fused_name in getattr(layer, "_fused", {}):
+                for suffix in ("weight", "bias"):
+                    key = f"{path}.{fused_name}.{suffix}"
+                    if key in state:
+                        for part, value in layer.published_parts(
+                            fused_name, suffix, state.pop(key)
+                        ):
+                            state[f"{path}.{part}"] = value
+        return state
+
     # ----------------------------------------------------------------- folders
     @classmethod
     def from_pretrained(
@@ -150,6 +175,7 @@ class DecoderForCausalLM(nn.Layer):
         finally:
             paddle.set_default_dtype(previous)
         load_state_into(model, folder, cfg)
+        model.fuse_projections()
         if dtype != "float32":
             model.to(dtype=dtype)
         model.eval()
@@ -172,7 +198,7 @@ class DecoderForCausalLM(nn.Layer):
             self.config.save(tmp)
             state = {
                 k: v.astype("float32").numpy()
-                for k, v in self.state_dict().items()
+                for k, v in self.published_state_dict().items()
                 if not k.endswith(("inv_freq", "freq_exponents"))
             }
             save_file(state, str(tmp / "model.safetensors"), metadata={"format": "np"})
