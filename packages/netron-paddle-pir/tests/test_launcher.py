@@ -80,7 +80,8 @@ def test_paddle_js_is_the_reader_in_one_file(corpus, tmp_path):
     """The served paddle.js is the bundle of the reader's modules and signature table: no
     static import is left (one request), and it opens models as the modules do. The code that
     reads the weights file is not in it: the bundle imports it from the launcher when the
-    weights are read (after the draw)."""
+    weights are read (after the draw). The bundle's first line is V8's compile hint (compile
+    all of it with the script); the weights-file module has none (compiled when it runs)."""
     node = shutil.which("node")
     if not node:
         pytest.skip("node is not installed")
@@ -95,6 +96,8 @@ def test_paddle_js_is_the_reader_in_one_file(corpus, tmp_path):
     assert not re.search(r"^\s*(import\s|export\s*\{|export\s+default)", text, re.M)
     assert re.findall(r"^export .*", text, re.M) == ["export const ModelFactory = class {"]
     assert b"const tensorDesc = " in pdiparams and "tensorDesc" not in text
+    assert text.split("\n", 1)[0] == "//# allFunctionsCalledOnLoad"
+    assert b"allFunctionsCalledOnLoad" not in pdiparams
     (tmp_path / "paddle.mjs").write_text(text, encoding="utf-8")
     (tmp_path / "paddle-pir-pdiparams.js").write_bytes(pdiparams)
     (tmp_path / "package.json").write_text('{"type": "module"}', encoding="utf-8")
