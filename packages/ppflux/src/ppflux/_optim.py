@@ -23,7 +23,11 @@ def _numel(p) -> int:
 
 def _flat(paddle, tensors):
     """The tensors end to end, as one 1-D tensor (a copy)."""
-    return paddle.concat([t.reshape([-1]) for t in tensors])
+    from paddle import _C_ops
+
+    # _C_ops.reshape: the same kernel without Tensor.reshape's Python checks (1.8 against
+    # 3.4 us a call, and a LoRA step flattens two tensors per trained tensor)
+    return paddle.concat([_C_ops.reshape(t, [-1]) for t in tensors])
 
 
 def clip_grad_norm(paddle, params, max_norm: float) -> float:
@@ -93,6 +97,8 @@ class TorchAdamW:
         t = self.step_count
         bc1 = 1 - self.beta1**t
         bc2_sqrt = math.sqrt(1 - self.beta2**t)
+        from paddle import _C_ops
+
         with paddle.no_grad():
             for gi, (ps, mult, wd) in enumerate(self.groups):
                 lr = self.lr * mult
@@ -117,8 +123,10 @@ class TorchAdamW:
                 denom = v.sqrt() / bc2_sqrt + self.eps
                 p = p - (lr / bc1) * (m / denom)
                 live_sizes = [sizes[i] for i in live]
+                # the kernels of Tensor.reshape and set_value without their Python layers
+                # (about 5 us less per trained tensor; the same values copied)
                 for param, new in zip(params, paddle.split(p, live_sizes)):
-                    param.set_value(new.reshape(param.shape))
+                    _C_ops.assign_out_(_C_ops.reshape(new, param.shape), param)
                 if everything:
                     self.exp_avg[gi], self.exp_avg_sq[gi] = m, v
                 else:

@@ -30,21 +30,36 @@ tune_cpu_allocator()  # Paddle's CPU activations on the heap, not fresh mmap pag
 
 # ----------------------------------------------------------------------------- elementwise
 # Paddle 3.3.1's CPU elementwise kernels take a slow generic path when one operand is
-# broadcast: multiplying [1, 1280, 3072] by [1, 1, 3072] took 21 ms, expanding the small
-# operand first and multiplying same-shape tensors 2.6 ms (benchmarks/bench_speed.py). The
-# expanded operand holds the same values, so the results are bit-identical; on GPU the
-# broadcast kernels are fast and the operands are used as they are.
-# Below this many elements the broadcast kernel is as fast as a same-shape one, and the extra
-# ``expand`` (one more op forward and backward) is what costs: the tiny training model's step
-# is dominated by per-op dispatch.
+# broadcast along an axis that is not its last or one of its missing leading axes: multiplying
+# [1, 1280, 3072] by [1, 1, 3072] took 21 ms, expanding the small operand first and multiplying
+# same-shape tensors 2.6 ms (benchmarks/bench_speed.py); on the tiny training model's
+# [1, 80, 32] by [1, 1, 32] 20 us against 8 us for expand + multiply, 60 us against 27 us
+# forward + backward (ppflux 0.5.3). The two fast broadcasts are a lower-rank operand matching
+# the trailing axes ([D] against [B, S, D]) and a trailing axis of 1 ([B, S, H, 1] against
+# [B, S, H, D], the RMS norm's scale): there the extra ``expand`` (one more op forward and
+# backward) costs more than it saves, below this many elements. The expanded operand holds the
+# same values, so results are bit-identical; on GPU the broadcast kernels are fast and the
+# operands are used as they are.
 _EXPAND_MIN_NUMEL = 1 << 16
 
 
+def _fast_broadcast(y_shape, x_shape):
+    """Whether Paddle's CPU kernel broadcasts ``y_shape`` to ``x_shape`` on its fast path."""
+    n = len(y_shape)
+    if n < len(x_shape):
+        return y_shape == x_shape[len(x_shape) - n :]
+    return n == len(x_shape) and y_shape[-1] == 1 and y_shape[:-1] == x_shape[:-1]
+
+
 def _full(y, x):
-    """``y`` expanded to ``x``'s shape when it is smaller, ``x`` is large and on the CPU."""
+    """``y`` expanded to ``x``'s shape where Paddle's CPU broadcast would be slow (``x`` on the
+    CPU, the broadcast not a fast one, or ``x`` large)."""
     shape = x.shape
+    y_shape = y.shape
+    if y_shape == shape or not x.place.is_cpu_place():
+        return y
     # math.prod of the shape: Tensor.size goes through numpy and costs more than a small op
-    if y.shape != shape and math.prod(shape) >= _EXPAND_MIN_NUMEL and x.place.is_cpu_place():
+    if not _fast_broadcast(y_shape, shape) or math.prod(shape) >= _EXPAND_MIN_NUMEL:
         return y.expand(shape)
     return y
 
@@ -66,8 +81,8 @@ def _add(x, y):
 
 
 def _modulate(x, scale, shift):
-    """``x * (1 + scale) + shift`` with ``[B, D]`` scale and shift (diffusers' order)."""
-    return _add(_mul(x, 1 + scale[:, None]), shift[:, None])
+    """``x * (1 + scale) + shift`` with ``[B, 1, D]`` scale and shift (diffusers' order)."""
+    return _add(_mul(x, 1 + scale), shift)
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -121,8 +136,10 @@ class AdaLayerNormZero(nn.Layer):
         self.norm = _layer_norm(embedding_dim)
 
     def forward(self, x, emb):
-        emb = self.linear(self.silu(emb))
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = emb.chunk(6, axis=1)
+        # [B, 1, 6 D]: the six chunks come out [B, 1, D], ready to broadcast over the tokens
+        # (one unsqueeze instead of one per chunk)
+        emb = self.linear(self.silu(emb)).unsqueeze(1)
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = emb.chunk(6, axis=2)
         x = _modulate(self.norm(x), scale_msa, shift_msa)
         return x, gate_msa, shift_mlp, scale_mlp, gate_mlp
 
@@ -137,8 +154,8 @@ class AdaLayerNormZeroSingle(nn.Layer):
         self.norm = _layer_norm(embedding_dim)
 
     def forward(self, x, emb):
-        emb = self.linear(self.silu(emb))
-        shift_msa, scale_msa, gate_msa = emb.chunk(3, axis=1)
+        emb = self.linear(self.silu(emb)).unsqueeze(1)
+        shift_msa, scale_msa, gate_msa = emb.chunk(3, axis=2)
         x = _modulate(self.norm(x), scale_msa, shift_msa)
         return x, gate_msa
 
@@ -159,8 +176,8 @@ class AdaLayerNormContinuous(nn.Layer):
         self.norm = _layer_norm(embedding_dim, eps)
 
     def forward(self, x, conditioning_embedding):
-        emb = self.linear(_cast(self.silu(conditioning_embedding), x.dtype))
-        scale, shift = emb.chunk(2, axis=1)
+        emb = self.linear(_cast(self.silu(conditioning_embedding), x.dtype)).unsqueeze(1)
+        scale, shift = emb.chunk(2, axis=2)
         return _modulate(self.norm(x), scale, shift)
 
 
@@ -289,9 +306,37 @@ class FluxPosEmbed(nn.Layer):
         cached = self.__dict__.get("_tables")
         if cached is None or cached[0] != key:
             cos, sin = rope_cos_sin(ids_np, self.axes_dim, self.theta)
-            cached = (key, (paddle.to_tensor(cos), paddle.to_tensor(sin)))
+            cached = (key, RopeTables((paddle.to_tensor(cos), paddle.to_tensor(sin))))
             self.__dict__["_tables"] = cached
         return cached[1]
+
+
+# Tables expanded to a query's [B, S, H, D] are kept up to this many elements each (4 MB in
+# fp32); larger ones are expanded per use, as before, so that they do not stay in memory.
+_KEEP_FULL_TABLES_MAX_NUMEL = 1 << 20
+
+
+class RopeTables(tuple):
+    """``(cos, sin)`` of shape ``[S, D]`` that also keeps their expansions to the
+    ``[B, S, H, D]`` shapes asked for on the CPU (every query and key of a forward has the
+    same shape; the tables carry no gradient and nothing writes into them)."""
+
+    def full(self, x):
+        """``(cos, sin)`` broadcastable to (on the CPU: expanded to) ``x``'s shape."""
+        on_cpu = x.place.is_cpu_place()
+        kept = self.__dict__.setdefault("_full", {})
+        shape = x.shape
+        key = tuple(shape)
+        tables = kept.get(key) if on_cpu else None
+        if tables is None:
+            cos, sin = (t[None, :, None, :] for t in self)
+            if not on_cpu:
+                return cos, sin
+            tables = (_full(cos, x), _full(sin, x))
+            if math.prod(shape) <= _KEEP_FULL_TABLES_MAX_NUMEL:
+                kept.clear()
+                kept[key] = tables
+        return tables
 
 
 _PAIR_ROTATIONS = {}
@@ -323,9 +368,10 @@ def _rotate_pairs(x):
 
 def apply_rotary_emb(x, freqs_cis):
     """x: [B, S, H, D]; freqs (cos, sin): [S, D]; rotation of (even, odd) pairs in fp32."""
-    cos, sin = freqs_cis
-    cos = cos[None, :, None, :]
-    sin = sin[None, :, None, :]
+    if isinstance(freqs_cis, RopeTables):
+        cos, sin = freqs_cis.full(x)
+    else:
+        cos, sin = (t[None, :, None, :] for t in freqs_cis)
     x_rotated = _rotate_pairs(x)
     x32 = x if x.dtype == paddle.float32 else x.astype("float32")
     if x_rotated.dtype != paddle.float32:
@@ -537,17 +583,15 @@ class FluxTransformerBlock(nn.Layer):
         )
         attn_outputs = self.attn(norm_h, norm_e, image_rotary_emb, **(joint_attention_kwargs or {}))
         attn_out, ctx_attn_out = attn_outputs[:2]
-        hidden_states = hidden_states + _mul(attn_out, gate_msa.unsqueeze(1))
+        hidden_states = hidden_states + _mul(attn_out, gate_msa)
         norm_h = _modulate(self.norm2(hidden_states), scale_mlp, shift_mlp)
-        hidden_states = hidden_states + _mul(self.ff(norm_h), gate_mlp.unsqueeze(1))
+        hidden_states = hidden_states + _mul(self.ff(norm_h), gate_mlp)
         if len(attn_outputs) == 3:  # IP-Adapter
             hidden_states = hidden_states + attn_outputs[2]
 
-        encoder_hidden_states = encoder_hidden_states + _mul(ctx_attn_out, c_gate_msa.unsqueeze(1))
+        encoder_hidden_states = encoder_hidden_states + _mul(ctx_attn_out, c_gate_msa)
         norm_e = _modulate(self.norm2_context(encoder_hidden_states), c_scale_mlp, c_shift_mlp)
-        encoder_hidden_states = encoder_hidden_states + _mul(
-            self.ff_context(norm_e), c_gate_mlp.unsqueeze(1)
-        )
+        encoder_hidden_states = encoder_hidden_states + _mul(self.ff_context(norm_e), c_gate_mlp)
         return _clip_fp16(encoder_hidden_states), hidden_states
 
 
@@ -589,7 +633,7 @@ class FluxSingleTransformerBlock(nn.Layer):
             norm_h, image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {})
         )
         hidden_states = paddle.concat([attn_out, mlp], axis=2)
-        hidden_states = residual + _mul(self.proj_out(hidden_states), gate.unsqueeze(1))
+        hidden_states = residual + _mul(self.proj_out(hidden_states), gate)
         hidden_states = _clip_fp16(hidden_states)
         enc, img = paddle.split(hidden_states, [n_txt, hidden_states.shape[1] - n_txt], axis=1)
         return enc, img
