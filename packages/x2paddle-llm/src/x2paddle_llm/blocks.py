@@ -233,16 +233,23 @@ class CacheSlot:
     and values are written at ``start`` instead of concatenated, so every tensor keeps its shape
     from step to step (oneDNN builds its primitives once) and nothing is reallocated."""
 
-    def __init__(self, key, value, start):
-        self.key, self.value, self.start = key, value, start
+    def __init__(self, key, value, start, bounds=None):
+        """``bounds``: the ``[1]``-shaped first and end slots of the step, worked out once per
+        step for every layer (export); without it, from ``start`` and the step's length."""
+        self.key, self.value, self.start, self.bounds = key, value, start, bounds
 
     def _write(self, cache, new):
         if paddle.in_dynamic_mode():
             cache = cache.clone()
             cache[:, :, int(self.start) : int(self.start) + new.shape[2]] = new
             return cache
-        end = self.start + paddle.shape(new)[2]
-        return paddle.static.setitem(cache, (slice(None), slice(None), slice(self.start, end)), new)
+        if self.bounds is None:
+            end = self.start + paddle.shape(new)[2]
+            index = (slice(None), slice(None), slice(self.start, end))
+            return paddle.static.setitem(cache, index, new)
+        # the operator ``setitem`` emits, without its per-call stacking of the bounds
+        first, end = self.bounds
+        return _C.set_value_with_tensor(cache, new, first, end, [1], [2], [], [])
 
     def update(self, k, v):
         return self._write(self.key, k), self._write(self.value, v)
@@ -325,12 +332,12 @@ def scaled_attention(module, q, k, v, bias, groups: int = 1):
     group are stacked along the sequence axis instead of repeating the cache ``groups`` times:
     the cache is never copied, which is what dominates decoding time on long caches.
     """
-    query_len = q.shape[2] if paddle.in_dynamic_mode() else paddle.shape(q)[2]
+    # (a 0 in a reshape keeps that axis' size: every shape here is made of constants)
     if groups > 1:
         q = _reshape(q, [0, k.shape[1], -1, q.shape[-1]])  # [B, kv, groups * S, D]
     scores = _as(_matmul(q, k, transpose_y=True), F32) * module.scaling
     if groups > 1:
-        scores = _reshape(scores, [0, module.num_heads, query_len, -1])  # [B, H, S, T]
+        scores = _reshape(scores, [0, module.num_heads, -1, 0])  # [B, H, S, T]
     if module.softcap:
         scores = paddle.tanh(scores / module.softcap) * module.softcap
     scores = scores + bias
@@ -346,9 +353,8 @@ def scaled_attention(module, q, k, v, bias, groups: int = 1):
         probs = _C.softmax(scores, -1)
     probs = _as(probs, q.dtype)
     if groups > 1:
-        total = probs.shape[3] if paddle.in_dynamic_mode() else paddle.shape(probs)[3]
-        out = _matmul(_reshape(probs, [0, k.shape[1], -1, total]), v)
-        return _reshape(out, [0, module.num_heads, query_len, v.shape[-1]])
+        out = _matmul(_reshape(probs, [0, k.shape[1], -1, 0]), v)
+        return _reshape(out, [0, module.num_heads, -1, v.shape[-1]])
     return _matmul(probs, v)
 
 

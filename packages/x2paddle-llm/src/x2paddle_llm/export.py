@@ -62,14 +62,18 @@ def _wrapper_class():
             position_ids = paddle.slice(
                 pos, axes=[1], starts=[cache_position], ends=[cache_position + query_len]
             )
+            first = paddle.reshape(cache_position, [1])
+            bounds = (first, first + query_len)
             slots = [
-                CacheSlot(past_key[i], past_value[i], cache_position)
+                CacheSlot(past_key[i], past_value[i], cache_position, bounds)
                 for i in range(self.num_layers)
             ]
             hidden, presents = self.model.decode_layers(
                 input_ids, attention_mask, position_ids, slots, start=cache_position
             )
-            logits = self.model.logits(hidden[:, -1, :]).astype("float32")
+            logits = self.model.logits(hidden[:, -1, :])
+            if logits.dtype != paddle.float32:
+                logits = logits.astype("float32")
             keys = paddle.stack([k for k, _ in presents], axis=0)
             values = paddle.stack([v for _, v in presents], axis=0)
             return logits, keys, values
