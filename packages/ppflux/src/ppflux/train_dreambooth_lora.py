@@ -202,14 +202,6 @@ def loss_weighting(scheme, sigmas):
     return sigmas * 0 + 1
 
 
-def _float32(x):
-    """``x.astype("float32")`` without the copy (Paddle's astype runs a kernel even when ``x``
-    is float32 already)."""
-    import paddle
-
-    return x if x.dtype == paddle.float32 else x.astype("float32")
-
-
 class RandomSource:
     """Every random draw of training: one seeded numpy Generator (saved in checkpoints)."""
 
@@ -768,10 +760,13 @@ class Trainer:
         # (pred.float() - target.float()) ** 2)
         # square, not ** 2: torch's ** 2 is x * x, and Paddle's CPU pow kernel took 80 us on a
         # 128x128 image's latents against 10 us (the same float32 values); the [B, 1, 1, 1]
-        # weighting expanded first (Paddle's CPU kernels broadcast it along the middle axes
-        # on a slow path; the same values); no casts of float32 tensors to float32
-        sq = paddle.square(_float32(pred) - _float32(target))
-        per = (weighting.expand(sq.shape) * sq).reshape([b, -1]).mean(1)
+        # weighting multiplied through the model's elementwise rule (expanded first on the CPU,
+        # where Paddle broadcasts it along the middle axes on a slow path; the same values);
+        # no casts of float32 tensors to float32
+        from .models.transformer_flux import _cast, _mul
+
+        sq = paddle.square(_cast(pred, paddle.float32) - _cast(target, paddle.float32))
+        per = _mul(sq, weighting).reshape([b, -1]).mean(1)
         if a.with_prior_preservation:
             loss = per[:n_inst].mean() + a.prior_loss_weight * per[n_inst:].mean()
         else:
