@@ -144,7 +144,7 @@ def test_wrong_input_shape_is_a_clear_error(upsample_onnx, tmp_path):
     from x2paddle_compat.verify import run_predictor
 
     out = xc.convert_onnx(upsample_onnx, tmp_path / "o")
-    with pytest.raises(ValueError, match=r"input '\w*x0' .* shape \[1, 5, 16, 16\] does not match"):
+    with pytest.raises(ValueError, match=r"input '\w*x0'.* shape \[1, 5, 16, 16\] does not match"):
         run_predictor(out, {"x0": np.zeros((1, 5, 16, 16), "float32")}, use_onednn=False)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.6.1"
+__version__ = "0.6.2"
 
 __all__ = [
     "FIXES",

@@ -235,20 +235,6 @@ def make_config(folder, *, use_onednn: bool, threads: int = 1):
     )
 
 
-def check_input_shape(folder, name, shape, expected) -> None:
-    """Raise a clear ValueError when ``shape`` cannot feed an input declared ``expected``."""
-    if expected is None:
-        return
-    expected = list(expected)
-    if not expected or expected == [0]:  # shape not recorded in the program
-        return
-    if len(shape) != len(expected) or any(e > 0 and e != s for s, e in zip(shape, expected)):
-        raise ValueError(
-            f"input '{name}' of {folder}: shape {list(shape)} does not match the "
-            f"model's input shape {expected} (-1 = any)"
-        )
-
-
 def _feeds(names, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Inputs in the graph's order: by name where the name matches, else by position."""
     values = list(inputs.values())
@@ -262,11 +248,11 @@ def run_predictor(
     predictor = _predictor.create_predictor(
         _graph(folder), _predictor.Settings(onednn=use_onednn, threads=threads)
     )
-    names = list(predictor.get_input_names())
-    feeds = _feeds(names, inputs)
-    for name, value in zip(names, feeds):
-        check_input_shape(folder, name, value.shape, predictor.get_input_handle(name).shape())
-    return _predictor.run_predictor(predictor, feeds)
+    feeds = _feeds(list(predictor.get_input_names()), inputs)
+    try:
+        return _predictor.run_predictor(predictor, feeds, check_shapes=True)
+    except ValueError as exc:  # a feed the graph cannot take: say which model
+        raise ValueError(f"{folder}: {exc}") from None
 
 
 def run_predictor_isolated(
