@@ -7,9 +7,19 @@ The diffusers side is the script's training step written with diffusers/peft/tor
 ``--warmup`` steps: model loading, prompt encoding and the first steps are excluded. Peak RSS
 is the whole process's (``ru_maxrss``), loading included.
 
-    python benchmarks/bench_train.py [--steps 12] [--warmup 2] [--resolution 32]
+    python benchmarks/bench_train.py [--steps 12] [--warmup 2] [--resolution 32] [--rounds 5]
     python benchmarks/bench_train.py --wide [--rank 16] [--resolution 128] [--text-tokens 64]
     python benchmarks/bench_train.py --processes 2 [--steps 12] [--warmup 2]
+
+Timing: ``--rounds R`` interleaved rounds. Each round runs each side once, a fresh process
+per side, the order rotating from round to round (diffusers then ppflux, ppflux then
+diffusers, ...), so that a change of the shared machine's speed during the run lands on both
+sides instead of on the ratio. Each side's steps/s is reported as the median and the best
+over the rounds, with every round's value; the ratio of each round (the two processes of one
+round ran back to back) and the median of those ratios are reported too. The headline ratio
+is the ratio of the two sides' median steps/s. Peak RSS is each side's largest over the
+rounds. The 1-minute load average is recorded at the start and the end of the run and at the
+start of each round.
 
 ``--wide`` trains a transformer of FLUX.1's width instead of the tiny one: hidden 3072 (24
 heads x 128), 1 double + 2 single blocks (the speed benchmark's depth; FLUX.1-dev has 19 + 38
@@ -19,7 +29,8 @@ the text encoders stay the tiny ones (the transformer's text and pooled inputs a
 
 ``--processes N`` measures ppflux alone, on one process and on N processes started by
 ``python -m paddle.distributed.launch`` (gloo), with the same global batch (N images per
-micro-batch: ``--train_batch_size N`` on one process, 1 on each of the N), in one run.
+micro-batch: ``--train_batch_size N`` on one process, 1 on each of the N), in interleaved
+rounds the same way.
 
 The JSON is printed and written to ``benchmarks/results/<name>.local.json``; ``--record``
 writes the committed ``benchmarks/results/<name>.json`` instead.
@@ -31,6 +42,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,7 +127,8 @@ def _widen(pipe_dir: Path) -> None:
     model.save_pretrained(pipe_dir / "transformer")
 
 
-def _row(out: dict, warmup: int) -> dict:
+def _round(out: dict, warmup: int) -> dict:
+    """One process's steps/s (steps after the warm-up) and peak RSS."""
     t = out["step_times"]
     measured = len(t) - warmup
     seconds = t[-1] - t[warmup - 1]
@@ -124,6 +137,30 @@ def _row(out: dict, warmup: int) -> dict:
         "measured_steps": measured,
         "seconds": seconds,
         "peak_rss_mb": out["peak_rss_mb"],
+    }
+
+
+def _summary(rounds: list[dict]) -> dict:
+    """A side over its rounds: median and best steps/s, every round's, largest peak RSS."""
+    speeds = [r["steps_per_s"] for r in rounds]
+    return {
+        "steps_per_s": statistics.median(speeds),
+        "best_steps_per_s": max(speeds),
+        "rounds_steps_per_s": speeds,
+        "measured_steps": rounds[0]["measured_steps"],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
+    }
+
+
+def _ratios(key: str, num: str, den: str, per_round: dict, rows: dict) -> dict:
+    """``num`` over ``den``: the ratio of the medians (the headline), of the bests, each
+    round's and their median."""
+    each = [a["steps_per_s"] / b["steps_per_s"] for a, b in zip(per_round[num], per_round[den])]
+    return {
+        f"{key}_steps_per_s": rows[num]["steps_per_s"] / rows[den]["steps_per_s"],
+        f"{key}_best_steps_per_s": rows[num]["best_steps_per_s"] / rows[den]["best_steps_per_s"],
+        f"{key}_steps_per_s_per_round": each,
+        f"{key}_steps_per_s_median_of_rounds": statistics.median(each),
     }
 
 
@@ -154,14 +191,18 @@ def main():
     parser.add_argument(
         "--processes", type=int, default=0, help="ppflux on 1 vs N processes (N >= 2)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds, a process per side each"
+    )
     parser.add_argument("--record", action="store_true", help="update the committed result")
     args = parser.parse_args()
     if args.warmup < 1 or args.steps <= args.warmup:
         parser.error("need --warmup >= 1 and --steps > --warmup")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     if args.processes == 1:
         parser.error("--processes must be >= 2 (one process is always measured)")
     load_before = os.getloadavg()
-    rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         child = tmp / "child.py"
@@ -178,32 +219,37 @@ def main():
             ]
         else:
             sides = [("diffusers", "diffusers", 1, 0), ("ppflux", "ppflux", 1, 0)]
-        for i, (name, side, batch, processes) in enumerate(sides):
-            argv = [side, str(pipe_dir), str(data), str(tmp / f"out-{i}"), str(args.steps)]
-            argv += [str(args.resolution), str(batch), str(args.rank), str(args.text_tokens)]
-            argv += ["1" if args.cache_latents else "0"]
-            rows[name] = _row(_run(child, argv, processes, tmp / f"logs-{i}"), args.warmup)
-            print(name, rows[name])
+        per_round = {name: [] for name, *_ in sides}
+        round_loads = []
+        for r in range(args.rounds):
+            round_loads.append(os.getloadavg()[0])
+            order = sides[r % len(sides) :] + sides[: r % len(sides)]
+            for name, side, batch, processes in order:
+                i = sides.index((name, side, batch, processes))
+                argv = [side, str(pipe_dir), str(data), str(tmp / f"out-{r}-{i}"), str(args.steps)]
+                argv += [str(args.resolution), str(batch), str(args.rank), str(args.text_tokens)]
+                argv += ["1" if args.cache_latents else "0"]
+                out = _run(child, argv, processes, tmp / f"logs-{r}-{i}")
+                per_round[name].append(_round(out, args.warmup))
+                print(f"round {r + 1}/{args.rounds}", name, per_round[name][-1], flush=True)
+        rows = {name: _summary(per_round[name]) for name, *_ in sides}
     if args.processes:
         name = f"train_{args.processes}proc_{args.resolution}"
         what = (
             f"ppflux DreamBooth LoRA training steps on 1 vs {args.processes} processes "
             f"(paddle.distributed.launch, gloo), global batch {args.processes}"
         )
-        ratios = {
-            f"{args.processes}_over_1_processes_steps_per_s": rows[sides[1][0]]["steps_per_s"]
-            / rows[sides[0][0]]["steps_per_s"]
-        }
+        ratios = _ratios(
+            f"{args.processes}_over_1_processes", sides[1][0], sides[0][0], per_round, rows
+        )
     else:
         name = f"train_{'wide_' if args.wide else ''}{args.resolution}"
         name += "_cached" if args.cache_latents else ""
         what = "DreamBooth LoRA training steps, batch 1"
-        ratios = {
-            "ppflux_over_diffusers_steps_per_s": rows["ppflux"]["steps_per_s"]
-            / rows["diffusers"]["steps_per_s"],
-            "ppflux_over_diffusers_peak_rss": rows["ppflux"]["peak_rss_mb"]
-            / rows["diffusers"]["peak_rss_mb"],
-        }
+        ratios = _ratios("ppflux_over_diffusers", "ppflux", "diffusers", per_round, rows)
+        ratios["ppflux_over_diffusers_peak_rss"] = (
+            rows["ppflux"]["peak_rss_mb"] / rows["diffusers"]["peak_rss_mb"]
+        )
     model = (
         "FLUX.1-width transformer (1+2 blocks, hidden 3072 = 24 x 128; tiny VAE and text encoders)"
         if args.wide
@@ -218,6 +264,10 @@ def main():
         "from the speed",
         "steps": args.steps,
         "warmup": args.warmup,
+        "rounds": args.rounds,
+        "timing": "interleaved rounds, a fresh process per side per round, order rotating each "
+        "round; steps_per_s is the median over rounds, the headline ratio the ratio of the "
+        "medians; peak RSS the largest over rounds",
         "rows": rows,
         **ratios,
         "machine": {
@@ -225,6 +275,7 @@ def main():
             "platform": platform.platform(),
             "load_avg_before": load_before,
             "load_avg_after": os.getloadavg(),
+            "load_avg_1min_at_round_start": round_loads,
         },
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
