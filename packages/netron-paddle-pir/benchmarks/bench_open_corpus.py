@@ -5,7 +5,9 @@ choice of the CI ones, all written by ``paddle.jit.save`` (paddle.vision and pad
 BERT-style masked encoders, encoder stacks of 1,200 to 10,000 ops, a 250-block residual MLP).
 Each model is served twice by the launcher (our reader; netron's own paddle.js) and opened in
 one Chromium until the graph is drawn: one discarded warm-up open each, then ``--rounds``
-interleaved rounds. Writes the medians, their ratio and the machine load to ``--output``, for
+interleaved rounds. Writes the medians, their ratio, the paired statistics of the rounds (the
+median of the per-round differences, ours - upstream, and how many rounds ours was faster) and the
+machine load to ``--output``, for
 three clocks: the wall time from ``page.goto()`` (polled), the page's own clock at the drawn graph,
 and the reader's part of it (from Netron's request of ``paddle.js`` to the drawn graph; before that
 request both pages run the same Netron code).
@@ -74,6 +76,21 @@ def _timings(mine: dict, theirs: dict, kind: str) -> dict:
         f"ours_{kind}median_ms": ours,
         f"upstream_{kind}median_ms": upstream,
         f"ratio_{kind}upstream_over_ours": round(upstream / ours, 2),
+        **_paired(mine[f"{kind}ms"], theirs[f"{kind}ms"], kind),
+    }
+
+
+def _paired(ours: list, upstream: list, kind: str) -> dict:
+    """The rounds as pairs: the two readers' opens of one round ran one after the other, so the
+    per-round difference (ours - upstream, ms) cancels what both of them met in that round."""
+    pairs = [(a, b) for a, b in zip(ours, upstream) if a is not None and b is not None]
+    differences = [a - b for a, b in pairs]
+    return {
+        f"paired_{kind}differences_ms": differences,
+        f"paired_{kind}median_difference_ms": statistics.median(differences) if pairs else None,
+        f"paired_{kind}rounds_ours_faster": sum(1 for d in differences if d < 0),
+        f"paired_{kind}rounds_equal": sum(1 for d in differences if d == 0),
+        f"paired_{kind}rounds": len(pairs),
     }
 
 
@@ -217,6 +234,14 @@ def main(argv=None) -> int:
             f"{row['upstream_page_median_ms']:>7.0f} ms  ratio {row['ratio_page_upstream_over_ours']}  "
             f"reader's part: ours {row['ours_reader_median_ms']:>7.0f} ms  upstream "
             f"{row['upstream_reader_median_ms']:>7.0f} ms  ratio {row['ratio_reader_upstream_over_ours']}"
+        )
+        print(
+            f"{'':>26}paired (ours - upstream, median; rounds ours faster): "
+            + "  ".join(
+                f"{label} {row[f'paired_{kind}median_difference_ms']:+.0f} ms "
+                f"{row[f'paired_{kind}rounds_ours_faster']}/{row[f'paired_{kind}rounds']}"
+                for label, kind in (("wall", ""), ("page", "page_"), ("reader's part", "reader_"))
+            )
         )
     print(f"load before {report['load_before']}, after {report['load_after']} -> {args.output}")
     return 0

@@ -139,8 +139,9 @@ def test_paddle_js_is_the_reader_in_one_file(corpus, tmp_path):
 
 def test_bundled_table_is_parsed_entry_by_entry_and_equals_the_json(tmp_path):
     """A JSON table with a large object member is bundled as lines parsed on first lookup (the
-    signature table's 1,161 ops are not all parsed when the reader loads); what the code sees
-    is the same as the parsed JSON: values, key order, `in`, absent keys."""
+    signature table's 1,161 ops are not all parsed when the reader loads), kept in buckets by
+    the key's first characters; what the code sees is the same as the parsed JSON: values, key
+    order (also when keys of one bucket are not adjacent), `in`, absent keys."""
     node = shutil.which("node")
     if not node:
         pytest.skip("node is not installed")
@@ -151,12 +152,20 @@ def test_bundled_table_is_parsed_entry_by_entry_and_equals_the_json(tmp_path):
         "list": ["p", "q"],
     }
     table["ops"]["nested"] = {"inner": {"deep": [None, True, "t\tab", "new\nline"]}}
+    table["mixed"] = {f"{'ab'[i % 2]}{i}": i for i in range(70)}
+    table["mixed"]["x"] = "short key"
     (tmp_path / "t.json").write_text(json.dumps(table), encoding="utf-8")
     (tmp_path / "paddle.js").write_text(
         "import t from './t.json' with { type: 'json' };\nexport const T = t;\n", encoding="utf-8"
     )
     text = bundle(tmp_path).decode()
     assert "\\nop1_x\\t{" in text  # lines of "<key>\t<value>", not one JSON text
+    members = json.loads(text.split('__tables["t.json"] = __table(', 1)[1].split(");\n", 1)[0])
+    buckets = {key: (lines, order) for key, _, lines, order in members if lines is not None}
+    assert sorted(buckets) == ["mixed", "ops"]
+    assert sorted(buckets["ops"][0]) == ["ne", "op"] and buckets["ops"][1] is None
+    assert sorted(buckets["mixed"][0]) == sorted({key[:2] for key in table["mixed"]})
+    assert buckets["mixed"][1] == "\n".join(table["mixed"])  # keys of a bucket not adjacent
     (tmp_path / "b.mjs").write_text(text, encoding="utf-8")
     script = f"""
         const {{ T }} = await import({json.dumps((tmp_path / "b.mjs").as_uri())});
@@ -164,6 +173,8 @@ def test_bundled_table_is_parsed_entry_by_entry_and_equals_the_json(tmp_path):
         console.log(JSON.stringify({{
             all: JSON.parse(JSON.stringify(T)),
             keys: Object.keys(T.ops),
+            mixedKeys: Object.keys(T.mixed),
+            mixed: [T.mixed.b10, T.mixed.a68, T.mixed.x, T.mixed.c, 'b3' in T.mixed, 'a' in T.mixed],
             has: ['op7_x' in T.ops, 'nope' in T.ops, 'constructor' in T.ops],
             absent: [T.ops.nope === undefined, T.ops.constructor === undefined, T.ops['op1_x\\t'] === undefined],
             same: T.ops.op5_xx === T.ops.op5_xx,
@@ -177,6 +188,8 @@ def test_bundled_table_is_parsed_entry_by_entry_and_equals_the_json(tmp_path):
     seen = json.loads(run.stdout)
     assert seen["all"] == table
     assert seen["keys"] == list(table["ops"]) and seen["before"] == 101
+    assert seen["mixedKeys"] == list(table["mixed"])
+    assert seen["mixed"] == [None, 68, "short key", None, True, False]
     assert seen["has"] == [True, False, False]
     assert seen["absent"] == [True, True, True]
     assert seen["same"] is True

@@ -6,7 +6,7 @@ generator (:mod:`netron_paddle_pir.signatures`) and the corpus builder
 (:mod:`netron_paddle_pir.corpus`) do.
 """
 
-__version__ = "0.4.3"
+__version__ = "0.4.4"
 
 from .server import Viewer, netron_dir  # noqa: E402
 
