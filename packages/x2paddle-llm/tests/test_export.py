@@ -238,3 +238,47 @@ def test_export_of_an_older_version_is_refused(exported, tmp_path):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="export the converted folder again"):
         InferenceRunner(old)
+
+
+@pytest.mark.parametrize("window", [None, 3])
+def test_eager_and_traced_attention_bias_agree(window):
+    """The eager path builds the attention bias with numpy on the host, the exported step with
+    tensor ops; both must give the same bias on the same inputs: left padding, queries at the
+    end or in the middle of a preallocated cache (free slots after them), a sliding window."""
+    import paddle
+
+    from x2paddle_llm.blocks import attention_bias
+
+    def traced(mask2d, ids, start):
+        return attention_bias(mask2d, paddle.shape(ids)[1], window, start)
+
+    spec = [
+        paddle.static.InputSpec([None, None], "int64", "mask2d"),
+        paddle.static.InputSpec([None, None], "int64", "ids"),
+        paddle.static.InputSpec([], "int64", "start"),
+    ]
+    static = paddle.jit.to_static(traced, input_spec=spec, full_graph=True)
+    mask = np.ones((3, 12), np.int64)
+    mask[1, :4] = 0  # left padding
+    mask[2, :1] = 0
+    mask[:, 10:] = 0  # free cache slots after the last filled one
+    cases = [(10, 0), (1, 8), (3, 6), (1, 9)]  # (query length, start)
+    for query_len, start in cases:
+        ids = np.zeros((3, query_len), np.int64)
+        eager = attention_bias(paddle.to_tensor(mask), query_len, window, start).numpy()
+        graph = static(
+            paddle.to_tensor(mask), paddle.to_tensor(ids), paddle.to_tensor(start, "int64")
+        ).numpy()
+        assert eager.shape == graph.shape == (3, 1, query_len, 12)
+        np.testing.assert_array_equal(eager, graph)
+        # not a trivial bias: padding and later keys masked, each query's own key visible
+        assert (eager[1, 0, :, :4] < 0).all()
+        for i in range(query_len):
+            assert eager[0, 0, i, start + i] == 0 and (eager[:, 0, i, start + i + 1 :] < 0).all()
+            if window:
+                assert (eager[:, 0, i, : max(start + i - window + 1, 0)] < 0).all()
+    # the default start (the last query_len slots) as the eager caller passes it
+    eager = attention_bias(paddle.to_tensor(mask), 2, window).numpy()
+    np.testing.assert_array_equal(
+        eager, attention_bias(paddle.to_tensor(mask), 2, window, 10).numpy()
+    )
