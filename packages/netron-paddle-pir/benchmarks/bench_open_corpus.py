@@ -5,7 +5,8 @@ choice of the CI ones, all written by ``paddle.jit.save`` (paddle.vision and pad
 BERT-style masked encoders, encoder stacks of 1,200 to 10,000 ops, a 250-block residual MLP).
 Each model is served twice by the launcher (our reader; netron's own paddle.js) and opened in
 one Chromium until the graph is drawn: one discarded warm-up open each, then ``--rounds``
-interleaved rounds. Writes the medians, their ratio, the paired statistics of the rounds (the
+interleaved rounds, every other one in reverse order (so in half the rounds upstream opens a
+model first, in the other half ours; since 0.4.4's second pair of runs). Writes the medians, their ratio, the paired statistics of the rounds (the
 median of the per-round differences, ours - upstream, and how many rounds ours was faster) and the
 machine load to ``--output``, for
 three clocks: the wall time from ``page.goto()`` (polled), the page's own clock at the drawn graph,
@@ -215,6 +216,7 @@ def main(argv=None) -> int:
         "netron": importlib.metadata.version("netron"),
         "paddle": importlib.metadata.version("paddlepaddle"),
         "rounds": args.rounds,
+        "round_order": "every other round reversed (upstream first in half the rounds)",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "waited_for_quiet_s": waited,
         "quiet": load_before[0] < args.quiet_load,

@@ -43,7 +43,11 @@ try {
         await page.close();
     }
     for (let round = 0; round < (spec.rounds || 3); round++) {
-        for (const result of results) { // interleaved, so both readers see the same machine load
+        // Interleaved, so both readers see the same machine load; every other round runs the
+        // cases in reverse order, so neither reader always opens right after the other's page
+        // was closed (a closed page's teardown can land on the next open).
+        const order = round % 2 === 0 ? results : [...results].reverse();
+        for (const result of order) {
             const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
             await page.addInitScript(e2e.keepEval);
             await page.addInitScript(drawn);
