@@ -208,12 +208,17 @@ def _table(content: str) -> str:
     members = []
     for key, value in data.items():
         if lazy(value):
-            buckets: dict[str, str] = {}
-            for name, item in value.items():
-                line = f"\n{name}\t{json.dumps(item, separators=(',', ':'))}"
-                buckets[name[:PREFIX]] = buckets.get(name[:PREFIX], "") + line
-            buckets = {prefix: text + "\n" for prefix, text in buckets.items()}
-            in_buckets = [name for prefix in buckets for name in value if name[:PREFIX] == prefix]
+            groups: dict[str, list[str]] = {}
+            for name in value:
+                groups.setdefault(name[:PREFIX], []).append(name)
+            buckets = {
+                prefix: "".join(
+                    f"\n{name}\t{json.dumps(value[name], separators=(',', ':'))}" for name in names
+                )
+                + "\n"
+                for prefix, names in groups.items()
+            }
+            in_buckets = [name for names in groups.values() for name in names]
             order = None if in_buckets == list(value) else "\n".join(value)
             members.append([key, None, buckets, order])
         else:
