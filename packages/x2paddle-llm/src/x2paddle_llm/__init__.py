@@ -6,7 +6,7 @@ import Paddle lazily and fail with a clear message when it is missing.
 
 from __future__ import annotations
 
-__version__ = "0.4.3"
+__version__ = "0.4.4"
 
 from .config import DecoderConfig, normalize_hf_config  # noqa: E402
 
