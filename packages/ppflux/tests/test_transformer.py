@@ -58,6 +58,43 @@ def test_heavily_randomised_weights_relative(tmp_path, parity):
     assert rel < 1e-4
 
 
+def test_last_block_without_text_outputs(dev_pipe_dir, monkeypatch, parity):
+    """The last single block computes only the image tokens' MLP and output projection (its
+    text outputs are discarded): against diffusers, and against the same model computing every
+    token (a cache enabled keeps the full block), output and input gradients."""
+    from ppflux.models import transformer_flux
+
+    monkeypatch.setattr(transformer_flux, "_SKIP_TEXT_MIN_NUMEL", 0)
+    inputs = transformer_inputs(batch=2)
+    inputs["guidance"] = np.array([3.5, 1.0], np.float32)
+    expected, got = _run_both(dev_pipe_dir / "transformer", inputs)
+    parity(
+        "transformer dev output, last block image tokens only", np.abs(got - expected).max(), TOL
+    )
+    assert np.abs(got - expected).max() < TOL
+
+    model = FluxTransformer2DModel.from_pretrained(dev_pipe_dir / "transformer")
+    calls = []
+    block = model.single_transformer_blocks[-1]
+    original = block.forward
+    monkeypatch.setattr(block, "forward", lambda *a: calls.append(a[-1]) or original(*a))
+    results = []
+    for cache_config in (None, "full block"):
+        model._cache_config = cache_config
+        feed = to_paddle(inputs)
+        feed["hidden_states"].stop_gradient = False
+        feed["encoder_hidden_states"].stop_gradient = False
+        out = model(**feed, return_dict=False)[0]
+        (out * out).sum().backward()
+        grads = [feed[k].grad.numpy() for k in ("hidden_states", "encoder_hidden_states")]
+        results.append((out.numpy(), *grads))
+    model._cache_config = None
+    assert calls == [False, True]  # text_out: the image-only path, then the full block
+    for pruned, full in zip(*results):
+        assert np.abs(full).max() > 0
+        np.testing.assert_allclose(pruned, full, rtol=0, atol=1e-6 * np.abs(full).max())
+
+
 def test_save_and_reload_paddle_layout(dev_pipe_dir, tmp_path):
     model = FluxTransformer2DModel.from_pretrained(dev_pipe_dir / "transformer")
     model.save_pretrained(tmp_path / "pd")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.5.3"
+__version__ = "0.5.4"
 
 from ._compat import use_fast_mkl_path_on_amd  # noqa: E402
 

@@ -43,6 +43,12 @@ tune_cpu_allocator()  # Paddle's CPU activations on the heap, not fresh mmap pag
 _EXPAND_MIN_NUMEL = 1 << 16
 
 
+# The last single block leaves out its text tokens' MLP and output projection (their outputs
+# are discarded) from this many text elements on; below, the two splits it adds and their
+# gradient nodes cost about what the skipped rows save (tiny test model, forward + backward).
+_SKIP_TEXT_MIN_NUMEL = 1 << 16
+
+
 def _fast_broadcast(y_shape, x_shape):
     """Whether Paddle's CPU kernel broadcasts ``y_shape`` to ``x_shape`` on its fast path."""
     n = len(y_shape)
@@ -623,15 +629,28 @@ class FluxSingleTransformerBlock(nn.Layer):
         temb,
         image_rotary_emb=None,
         joint_attention_kwargs=None,
+        text_out: bool = True,
     ):
+        """``(encoder, hidden)``; with ``text_out=False`` the text tokens' outputs may be left
+        out (``(None, hidden)``): after attention, which needs every token's key and value, a
+        token's MLP, output projection and residual depend on that token alone, so the image
+        tokens' outputs are the same as when all tokens are computed."""
         n_txt = encoder_hidden_states.shape[1]
+        image = hidden_states
         hidden_states = paddle.concat([encoder_hidden_states, hidden_states], axis=1)
         residual = hidden_states
         norm_h, gate = self.norm(hidden_states, temb)
-        mlp = F.gelu(self.proj_mlp(norm_h), approximate=True)
         attn_out = self.attn(
             norm_h, image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {})
         )
+        if not text_out and n_txt * hidden_states.shape[2] >= _SKIP_TEXT_MIN_NUMEL:
+            n_img = hidden_states.shape[1] - n_txt
+            norm_h = paddle.split(norm_h, [n_txt, n_img], axis=1)[1]
+            attn_out = paddle.split(attn_out, [n_txt, n_img], axis=1)[1]
+            mlp = F.gelu(self.proj_mlp(norm_h), approximate=True)
+            out = paddle.concat([attn_out, mlp], axis=2)
+            return None, _clip_fp16(image + _mul(self.proj_out(out), gate))
+        mlp = F.gelu(self.proj_mlp(norm_h), approximate=True)
         hidden_states = paddle.concat([attn_out, mlp], axis=2)
         hidden_states = residual + _mul(self.proj_out(hidden_states), gate)
         hidden_states = _clip_fp16(hidden_states)
@@ -839,6 +858,10 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
                     interval = int(np.ceil(len(self.transformer_blocks) / n))
                     hidden_states = hidden_states + controlnet_block_samples[index // interval]
         first_single = len(self.transformer_blocks)
+        # the last block's text outputs are discarded, so it computes only the image tokens'
+        # (not with a cache enabled: First Block Cache keeps the last block's text residual,
+        # TaylorSeer may store whole blocks' outputs)
+        last = len(self.single_transformer_blocks) - 1 if self._cache_config is None else -1
         for index, block in enumerate(self.single_transformer_blocks):
             encoder_hidden_states, hidden_states = self._call_block(
                 first_single + index,
@@ -849,6 +872,7 @@ class FluxTransformer2DModel(CacheMixin, FluxLoadingMixin, nn.Layer, ConfigMixin
                 temb,
                 image_rotary_emb,
                 joint_attention_kwargs,
+                index != last,
             )
             if controlnet_single_block_samples is not None:
                 n = len(controlnet_single_block_samples)
