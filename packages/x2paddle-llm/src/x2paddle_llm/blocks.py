@@ -611,8 +611,11 @@ class MoE(nn.Layer):
             choice = paddle.where(
                 expert_mask > 0, choice, paddle.full([], float("-inf"), "float32")
             )
-        top_idx = paddle.topk(choice, self.top_k, axis=-1)[1]
-        top_w = paddle.take_along_axis(scores, top_idx, axis=-1)
+        if self.has_score_bias:  # chosen by biased scores, weighted by the unbiased ones
+            top_idx = paddle.topk(choice, self.top_k, axis=-1)[1]
+            top_w = paddle.take_along_axis(scores, top_idx, axis=-1)
+        else:  # the top-k values are the chosen scores (group masking never hides a chosen one)
+            top_w, top_idx = paddle.topk(choice, self.top_k, axis=-1)
         if self.norm_topk:
             total = top_w.sum(axis=-1, keepdim=True)
             top_w = top_w / (total + self.norm_eps if self.norm_eps else total)
