@@ -13,7 +13,13 @@ three clocks: the wall time from ``page.goto()`` (polled), the page's own clock 
 and the reader's part of it (from Netron's request of ``paddle.js`` to the drawn graph; before that
 request both pages run the same Netron code).
 
-    python benchmarks/bench_open_corpus.py [--rounds 2] [--only NAME ...] [--record]
+With ``--control NAME ...`` those models are also opened a third time per round with upstream's
+reader again, from another port (an A/A control, since 0.4.4's runs 5-6): the differences
+between upstream and this identical copy (``control_*``: medians, upstream's over the control's,
+paired differences upstream - control) show how far two identical pages drift apart in the same
+run, the noise floor for the ours/upstream ratios.
+
+    python benchmarks/bench_open_corpus.py [--rounds 2] [--only NAME ...] [--control NAME ...] [--record]
 
 By default the result goes to ``benchmarks/results/open_corpus.local.json`` (not committed);
 ``--record`` writes the committed ``open_corpus.json``. Before timing, the script waits up to
@@ -95,6 +101,20 @@ def _paired(ours: list, upstream: list, kind: str) -> dict:
     }
 
 
+def _control(theirs: dict, control: dict, kind: str) -> dict:
+    """Upstream's times against the control's (upstream's reader again, on another port)."""
+    upstream = statistics.median(x for x in theirs[f"{kind}ms"] if x is not None)
+    copy = statistics.median(x for x in control[f"{kind}ms"] if x is not None)
+    paired = _paired(theirs[f"{kind}ms"], control[f"{kind}ms"], kind)
+    return {
+        f"control_{kind}ms": control[f"{kind}ms"],
+        f"control_{kind}median_ms": copy,
+        f"ratio_{kind}control_over_upstream": round(copy / upstream, 2),
+        # upstream - control per round; "ours_faster" counts the rounds upstream was faster.
+        **{f"control_{key}": value for key, value in paired.items()},
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds (default: 2)")
@@ -105,6 +125,13 @@ def main(argv=None) -> int:
         default=None,
         help="result file (default: benchmarks/results/open_corpus.local.json, or the "
         "committed open_corpus.json with --record)",
+    )
+    parser.add_argument(
+        "--control",
+        nargs="*",
+        default=[],
+        help="models also opened with upstream's reader a second time, from another port (an "
+        "A/A control of the noise between identical pages; default: none)",
     )
     parser.add_argument(
         "--record",
@@ -158,7 +185,10 @@ def main(argv=None) -> int:
                 doc = json.loads(path.read_text(encoding="utf-8"))
                 ops = sum(1 for op in _walk(doc) if op["#"] != "p")
                 params = sum(1 for op in _walk(doc) if op["#"] == "p")
-                for reader, viewer in (("ours", ours), ("upstream", upstream)):
+                readers = [("ours", ours), ("upstream", upstream)]
+                if name in args.control:
+                    readers.append(("control", upstream))  # add() gives it its own port
+                for reader, viewer in readers:
                     cases.append(
                         {
                             "name": f"{name}:{reader}",
@@ -191,6 +221,11 @@ def main(argv=None) -> int:
         name = entry["target"].split("/")[0]
         mine = next(r for r in results if r["name"] == f"{name}:ours")
         theirs = next(r for r in results if r["name"] == f"{name}:upstream")
+        control = next((r for r in results if r["name"] == f"{name}:control"), None)
+        controls = {}
+        if control is not None:
+            for kind in ("", "page_", "reader_", "start_"):
+                controls.update(_control(theirs, control, kind))
         rows.append(
             {
                 "model": name,
@@ -208,6 +243,7 @@ def main(argv=None) -> int:
                 "upstream_nodes": theirs.get("nodes"),
                 "ours_message": mine.get("message", ""),
                 "upstream_message": theirs.get("message", ""),
+                **controls,
             }
         )
     report = {
@@ -217,6 +253,8 @@ def main(argv=None) -> int:
         "paddle": importlib.metadata.version("paddlepaddle"),
         "rounds": args.rounds,
         "round_order": "every other round reversed (upstream first in half the rounds)",
+        "control": "upstream's reader a second time, from another port (A/A), for: "
+        + (", ".join(args.control) or "none"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "waited_for_quiet_s": waited,
         "quiet": load_before[0] < args.quiet_load,
@@ -245,6 +283,21 @@ def main(argv=None) -> int:
                 for label, kind in (("wall", ""), ("page", "page_"), ("reader's part", "reader_"))
             )
         )
+        if "control_median_ms" in row:
+            print(
+                f"{'':>26}A/A control (upstream - its copy, median; rounds upstream faster): "
+                + "  ".join(
+                    f"{label} {row[f'control_paired_{kind}median_difference_ms']:+.0f} ms "
+                    f"{row[f'control_paired_{kind}rounds_ours_faster']}/"
+                    f"{row[f'control_paired_{kind}rounds']}"
+                    for label, kind in (
+                        ("wall", ""),
+                        ("page", "page_"),
+                        ("reader's part", "reader_"),
+                        ("start", "start_"),
+                    )
+                )
+            )
     print(f"load before {report['load_before']}, after {report['load_after']} -> {args.output}")
     return 0
 
