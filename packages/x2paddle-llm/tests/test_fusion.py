@@ -12,7 +12,7 @@ import pytest
 from conftest import build_hf_model, random_prompts
 from safetensors.numpy import load_file
 
-from x2paddle_llm.blocks import FusableLinears
+from x2paddle_llm.blocks import FusableLinears, default_dtype
 from x2paddle_llm.config import DecoderConfig
 from x2paddle_llm.convert import convert
 from x2paddle_llm.generation import generate, left_pad
@@ -81,3 +81,18 @@ def test_fused_model_keeps_published_names_and_numbers(tmp_path, variant):
     np.testing.assert_array_equal(logits[0], logits[2])
     kw = dict(max_new_tokens=8, eos_token_id=[], pad_token_id=0)
     assert generate(fused, prompts, **kw) == generate(unfused, prompts, **kw)
+
+
+def test_default_dtype_is_restored_after_the_block_and_on_error():
+    import paddle
+
+    before = paddle.get_default_dtype()
+    other = "float64" if before != "float64" else "float32"
+    with default_dtype(other):
+        assert paddle.get_default_dtype() == other
+        assert paddle.nn.Linear(2, 3).weight.dtype == getattr(paddle, other)
+    assert paddle.get_default_dtype() == before
+    with pytest.raises(RuntimeError, match="inside"):
+        with default_dtype(other):
+            raise RuntimeError("inside")
+    assert paddle.get_default_dtype() == before

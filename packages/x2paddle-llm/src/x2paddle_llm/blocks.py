@@ -8,6 +8,9 @@ eagerly and under ``paddle.jit.to_static`` for export.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 from ._paddle import require_paddle
@@ -71,6 +74,18 @@ if _swiglu is None:  # pragma: no cover - Paddle < 3.3 keeps it under incubate
         from paddle.incubate.nn.functional import swiglu as _swiglu
     except ImportError:
         _swiglu = None
+
+
+@contextlib.contextmanager
+def default_dtype(name: str) -> Iterator[None]:
+    """Paddle's default dtype set to ``name`` (the dtype new layers' parameters take) inside the
+    block, restored after it, also on error."""
+    previous = paddle.get_default_dtype()
+    paddle.set_default_dtype(name)
+    try:
+        yield
+    finally:
+        paddle.set_default_dtype(previous)
 
 
 def activation(name: str):
@@ -315,12 +330,8 @@ class FusableLinears:
                 continue
             weight = paddle.concat([m.weight for m in mods], axis=1)
             bias = None if mods[0].bias is None else paddle.concat([m.bias for m in mods])
-            previous = paddle.get_default_dtype()
-            paddle.set_default_dtype(str(weight.dtype).replace("paddle.", ""))
-            try:
+            with default_dtype(str(weight.dtype).replace("paddle.", "")):
                 fused = _linear(weight.shape[0], weight.shape[1], bias is not None)
-            finally:
-                paddle.set_default_dtype(previous)
             fused.weight.set_value(weight)
             if bias is not None:
                 fused.bias.set_value(bias)

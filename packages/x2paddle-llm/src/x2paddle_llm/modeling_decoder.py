@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._paddle import require_paddle
-from .blocks import Block, FusableLinears, Linear, Norm, Rotary, attention_bias
+from .blocks import Block, FusableLinears, Linear, Norm, Rotary, attention_bias, default_dtype
 from .config import DecoderConfig
 
 paddle = require_paddle()
@@ -168,12 +168,8 @@ class DecoderForCausalLM(nn.Layer):
                 f"dtype {dtype!r} needs a GPU: Paddle's CPU matmul has no {dtype} kernel. Use dtype='float32' "
                 "(bf16/fp16 checkpoints are upcast when loaded)"
             )
-        previous = paddle.get_default_dtype()
-        paddle.set_default_dtype("float32")
-        try:
+        with default_dtype("float32"):
             model = cls(cfg)
-        finally:
-            paddle.set_default_dtype(previous)
         load_state_into(model, folder, cfg)
         model.fuse_projections()
         if dtype != "float32":
