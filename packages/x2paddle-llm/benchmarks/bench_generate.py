@@ -1,10 +1,10 @@
 """Generation speed: Paddle dygraph and Paddle Inference vs transformers (torch), same config.
 
-    python benchmarks/bench_generate.py --family dense --threads 1 --new-tokens 32   # also moe, mla
+    python benchmarks/bench_generate.py --family dense --threads 1 --new-tokens 32   # also moe, moe64, mla
 
 A random model of about 100M parameters is built with transformers (``dense``: Llama, hidden
 768, 8 layers, GQA 12/4; ``moe``: Qwen3-MoE, 8 experts top-2; ``mla``: DeepSeek-V3 with latent
-attention and a routed + shared MoE), converted, exported; each runs greedy decoding of
+attention and a routed + shared MoE; ``moe64``: Qwen3-MoE, 64 experts top-8), converted, exported; each runs greedy decoding of
 ``--new-tokens`` tokens after a ``--prompt-len`` prompt (batch ``--batch``).  The four are
 timed in ``--repeats`` interleaved rounds (each round runs every one once, the order rotating
 from round to round) so that they all see the same machine state; each one's best round
@@ -43,6 +43,21 @@ FAMILIES = {
             num_experts=8,
             num_experts_per_tok=2,
             moe_intermediate_size=768,
+            norm_topk_prob=True,
+        ),
+    ),
+    # many small experts, as Qwen3-MoE (128, top-8), OLMoE (64, top-8) and DeepSeek-V3 (256,
+    # top-8) are built: the exported step runs every expert, the eager one only the chosen
+    "moe64": (
+        "qwen3_moe",
+        dict(
+            hidden_size=512,
+            num_attention_heads=8,
+            num_key_value_heads=4,
+            head_dim=64,
+            num_experts=64,
+            num_experts_per_tok=8,
+            moe_intermediate_size=128,
             norm_topk_prob=True,
         ),
     ),
