@@ -26,6 +26,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+# Qwen3-MoE's attention and width, shared by the two MoE layouts below
+_QWEN3_MOE = dict(
+    hidden_size=512,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    head_dim=64,
+    norm_topk_prob=True,
+)
+
 FAMILIES = {
     "dense": (
         "llama",
@@ -33,33 +42,16 @@ FAMILIES = {
             hidden_size=768, intermediate_size=2048, num_attention_heads=12, num_key_value_heads=4
         ),
     ),
+    # Mixtral's layout: few large experts, top-2
     "moe": (
         "qwen3_moe",
-        dict(
-            hidden_size=512,
-            num_attention_heads=8,
-            num_key_value_heads=4,
-            head_dim=64,
-            num_experts=8,
-            num_experts_per_tok=2,
-            moe_intermediate_size=768,
-            norm_topk_prob=True,
-        ),
+        dict(_QWEN3_MOE, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=768),
     ),
     # many small experts, as Qwen3-MoE (128, top-8), OLMoE (64, top-8) and DeepSeek-V3 (256,
     # top-8) are built: the exported step runs every expert, the eager one only the chosen
     "moe64": (
         "qwen3_moe",
-        dict(
-            hidden_size=512,
-            num_attention_heads=8,
-            num_key_value_heads=4,
-            head_dim=64,
-            num_experts=64,
-            num_experts_per_tok=8,
-            moe_intermediate_size=128,
-            norm_topk_prob=True,
-        ),
+        dict(_QWEN3_MOE, num_experts=64, num_experts_per_tok=8, moe_intermediate_size=128),
     ),
     "mla": (
         "deepseek_v3",
