@@ -643,18 +643,19 @@ class FluxSingleTransformerBlock(nn.Layer):
         attn_out = self.attn(
             norm_h, image_rotary_emb=image_rotary_emb, **(joint_attention_kwargs or {})
         )
-        if not text_out and n_txt * hidden_states.shape[2] >= _SKIP_TEXT_MIN_NUMEL:
-            n_img = hidden_states.shape[1] - n_txt
+        n_img = hidden_states.shape[1] - n_txt
+        image_only = not text_out and n_txt * hidden_states.shape[2] >= _SKIP_TEXT_MIN_NUMEL
+        if image_only:
             norm_h = paddle.split(norm_h, [n_txt, n_img], axis=1)[1]
             attn_out = paddle.split(attn_out, [n_txt, n_img], axis=1)[1]
-            mlp = F.gelu(self.proj_mlp(norm_h), approximate=True)
-            out = paddle.concat([attn_out, mlp], axis=2)
-            return None, _clip_fp16(image + _mul(self.proj_out(out), gate))
+            residual = image
         mlp = F.gelu(self.proj_mlp(norm_h), approximate=True)
         hidden_states = paddle.concat([attn_out, mlp], axis=2)
         hidden_states = residual + _mul(self.proj_out(hidden_states), gate)
         hidden_states = _clip_fp16(hidden_states)
-        enc, img = paddle.split(hidden_states, [n_txt, hidden_states.shape[1] - n_txt], axis=1)
+        if image_only:
+            return None, hidden_states
+        enc, img = paddle.split(hidden_states, [n_txt, n_img], axis=1)
         return enc, img
 
 
