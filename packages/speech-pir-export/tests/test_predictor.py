@@ -100,6 +100,21 @@ def test_worker_cases_run_and_failed_case(tiny_graph):
             worker.run(prefix.parent / "absent", Settings(), cases[0][0])
 
 
+def test_op_libraries_are_named_for_the_workers_and_a_bad_one_is_reported(tiny_graph, monkeypatch):
+    env = _predictor.OP_LIBRARIES_ENV
+    monkeypatch.setenv(env, "/first/ops.so")
+    monkeypatch.setattr(_predictor, "_registered_libraries", set())
+    # a library the host loaded itself: named for the workers, not registered again here
+    assert _predictor.register_op_libraries(["/lib/a.so", "/first/ops.so"], export=True) == []
+    assert _predictor.os.environ[env].split(_predictor.os.pathsep) == ["/first/ops.so", "/lib/a.so"]
+
+    prefix, case = tiny_graph
+    monkeypatch.setenv(env, str(prefix.parent / "missing_ops.so"))
+    with _predictor.Worker(60) as worker:  # started now: it inherits the bad name
+        res = worker.check_cases(prefix, Settings(), [case(1)])
+    assert not res["ok"] and env in res["reason"]
+
+
 def test_choose_fastest_times_verified_candidates(tiny_graph):
     prefix, case = tiny_graph
     res = _predictor.choose_fastest(prefix, [case(4), case(16)], repeats=3, timeout=60)

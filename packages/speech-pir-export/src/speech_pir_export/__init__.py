@@ -8,7 +8,7 @@ imports Paddle (>= 3.0, checked with a clear message) on first use.
 
 from __future__ import annotations
 
-__version__ = "0.4.1"
+__version__ = "0.4.2"
 
 from . import fixes  # noqa: E402
 

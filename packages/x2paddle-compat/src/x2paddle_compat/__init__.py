@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.6.2"
+__version__ = "0.6.3"
 
 __all__ = [
     "FIXES",
