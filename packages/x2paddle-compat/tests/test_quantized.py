@@ -125,7 +125,13 @@ def test_quantized_models_match_onnxruntime(kind, tmp_path):
             convert_onnx(path, tmp_path / "without")
     out = convert_onnx(path, tmp_path / "with")
     inputs = sources.onnx_inputs(path)
-    refs = sources.run_onnx(path, inputs)
+    # QDQ: onnxruntime's graph optimisation fuses DequantizeLinear -> Conv -> QuantizeLinear
+    # into QLinearConv, whose u8s8 kernel on x86 processors without VNNI (AVX2, AVX-512F)
+    # multiplies pairs with VPMADDUBSW and saturates at int16: measured 0.53 away from the
+    # unfused graph here (0 with reduce_range=True, ORT's advice for such processors). The
+    # graph's own meaning is the unfused one, which onnxruntime runs with optimisation off.
+    optimize = kind != "qdq"
+    refs = sources.run_onnx(path, inputs, optimize=optimize)
     # the integer arithmetic is reproduced; a rounding tie (x / scale exactly a half) or a
     # float32 rounding of a large sum could move one output by one quantization step
     report = verify(out, inputs, refs, atol=1e-4, rtol=1e-4, predictors=False)
@@ -135,7 +141,7 @@ def test_quantized_models_match_onnxruntime(kind, tmp_path):
     # step on ddddocr's model)
     pixels = (np.arange(3 * 8 * 8).reshape(1, 3, 8, 8) * 37 % 256).astype("float32")
     image = {"x": pixels / np.float32(127.5) - np.float32(1.0)}
-    refs = sources.run_onnx(path, image)
+    refs = sources.run_onnx(path, image, optimize=optimize)
     report = verify(out, image, refs, atol=1e-4, rtol=1e-4, predictors=False)
     assert report.ok, report.table()
 
