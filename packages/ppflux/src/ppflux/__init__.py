@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.5.4"
+__version__ = "0.5.5"
 
 from ._compat import use_fast_mkl_path_on_amd  # noqa: E402
 

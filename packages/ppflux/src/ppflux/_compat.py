@@ -1,4 +1,9 @@
-"""Paddle import for ppflux: the MKL switch for AMD CPUs, then the shared version check."""
+"""Paddle import: the MKL switch for AMD CPUs, then the shared version check.
+
+This file is copied verbatim into other packages of the repository (each copy starts with a
+``# Copied from`` line); the opt-out variable is named after the package importing it
+(``PPFLUX_MKL_AMD_FIX``, ``X2PADDLE_LLM_MKL_AMD_FIX``, ...).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import os
 import platform
 
 from ._paddle import require_paddle as _require_paddle
+
+#: set to "0" to keep Paddle's MKL on its default dispatch
+OPT_OUT = __name__.split(".")[0].upper() + "_MKL_AMD_FIX"
 
 
 def _cpu_is_amd_with_avx2() -> bool:
@@ -23,9 +31,10 @@ def use_fast_mkl_path_on_amd() -> bool:
     """Paddle's CPU wheel ships an MKL (mklml) that takes a slow generic code path on AMD
     CPUs; MKL_DEBUG_CPU_TYPE=5 makes it use its AVX2 kernels (measured: fp32 GEMM 2.2x
     faster on an AMD EPYC, see README "Benchmarks"). Set only when the CPU is AMD with AVX2,
-    the variable is not set already, and PPFLUX_MKL_AMD_FIX is not "0". It must be in the
-    environment before MKL's first call, so ppflux sets it on import. Returns whether set."""
-    if "MKL_DEBUG_CPU_TYPE" in os.environ or os.environ.get("PPFLUX_MKL_AMD_FIX") == "0":
+    the variable is not set already, and :data:`OPT_OUT` is not "0". It must be in the
+    environment before MKL's first call, so the package sets it on import. Returns whether
+    set."""
+    if "MKL_DEBUG_CPU_TYPE" in os.environ or os.environ.get(OPT_OUT) == "0":
         return False
     if not _cpu_is_amd_with_avx2():
         return False
