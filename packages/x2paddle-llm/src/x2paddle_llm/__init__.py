@@ -6,7 +6,11 @@ import Paddle lazily and fail with a clear message when it is missing.
 
 from __future__ import annotations
 
-__version__ = "0.4.4"
+__version__ = "0.5.0"
+
+from ._compat import use_fast_mkl_path_on_amd  # noqa: E402
+
+use_fast_mkl_path_on_amd()  # before anything calls MKL (see _compat)
 
 from .config import DecoderConfig, normalize_hf_config  # noqa: E402
 

@@ -26,6 +26,10 @@ No import of the rest of the package: this file is the canonical copy; other pac
 verbatim with a ``# Copied from speech-pir-export:src/speech_pir_export/_predictor.py`` line.
 Its worker runs this file as a script, so a copy never imports its host package in the child.
 
+A graph may call custom operators (built with ``paddle.utils.cpp_extension``): the host
+registers their libraries in its own process and names them in ``PADDLE_PREDICTOR_OP_LIBRARIES``
+(:func:`register_op_libraries`), which the worker processes inherit and register at start-up.
+
 A *case* is ``(feeds, reference)``: ``feeds`` a list of arrays (in the graph's input order) or
 a dict ``{input name: array}``; ``reference`` the list of expected outputs (or ``None`` where
 only a run, not a comparison, is wanted).
@@ -241,6 +245,37 @@ def time_call(fn, *, repeats: int = 5, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+#: custom operator libraries (``.so`` files), joined by ``os.pathsep``, that a worker registers
+#: with Paddle before it loads a graph; children inherit it from the host's environment
+OP_LIBRARIES_ENV = "PADDLE_PREDICTOR_OP_LIBRARIES"
+_registered_libraries: set[str] = set()
+
+
+def register_op_libraries(paths=None, *, export: bool = False) -> list[str]:
+    """Register custom operator libraries with Paddle, each once per process: ``paths``, or
+    those named in ``$PADDLE_PREDICTOR_OP_LIBRARIES``. ``export``: also add ``paths`` to that
+    variable in this process, so that the workers started from now on register them too (a
+    library the host loaded itself, e.g. with ``cpp_extension.load``, is passed with
+    ``export=True`` and is not registered here again). Returns the libraries registered now."""
+    if paths is None:
+        paths = [p for p in os.environ.get(OP_LIBRARIES_ENV, "").split(os.pathsep) if p]
+    paths = [str(p) for p in paths]
+    if export:
+        named = [p for p in os.environ.get(OP_LIBRARIES_ENV, "").split(os.pathsep) if p]
+        os.environ[OP_LIBRARIES_ENV] = os.pathsep.join(named + [p for p in paths if p not in named])
+        _registered_libraries.update(paths)
+        return []
+    from paddle.utils.cpp_extension import load_op_meta_info_and_register_op
+
+    done = []
+    for path in paths:
+        if path not in _registered_libraries:
+            load_op_meta_info_and_register_op(path)
+            _registered_libraries.add(path)
+            done.append(path)
+    return done
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,11 +529,16 @@ def _serve(req: dict) -> dict:
 def _worker_main():
     from paddle import inference  # noqa: F401  (imported before saying ready)
 
+    try:
+        register_op_libraries()
+        broken = None
+    except Exception as exc:  # every request says why rather than a silent crash
+        broken = f"registering {OP_LIBRARIES_ENV}: {_error_line(exc)}"
     sys.stdout.write('{"ready": true}\n')
     sys.stdout.flush()
     for line in sys.stdin:
         try:
-            result = _serve(json.loads(line))
+            result = {"ok": False, "reason": broken} if broken else _serve(json.loads(line))
         except Exception as exc:
             result = {"ok": False, "reason": _error_line(exc)}
         sys.stdout.write(json.dumps(result) + "\n")
@@ -734,6 +774,7 @@ def choose_fastest(
 
 def _passes_main(arg: str):
     req = json.loads(arg)
+    register_op_libraries()
     create_predictor(req["graph"], Settings(True, [], int(req["threads"])), verbose=True)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from . import kernels
 from ._paddle import require_paddle
 from .config import DecoderConfig
 
@@ -61,6 +62,22 @@ def _matmul(x, y, transpose_y: bool = False):
 try:  # one kernel instead of five ops (pow, mean, add, rsqrt, mul); on CPU too in Paddle >= 3.0
     from paddle.incubate.nn.functional import fused_rms_norm as _fused_rms_norm
 except ImportError:  # pragma: no cover - older or stripped builds
+    _fused_rms_norm = None
+
+
+def _cpu_has_avx512f() -> bool:
+    try:
+        return bool(paddle.base.core.supports_avx512f())
+    except AttributeError:  # pragma: no cover - not exposed: assume the worst
+        return False
+
+
+# Paddle 3.3.1's CPU kernel of fused_rms_norm (RmsNormAvxKernel) executes AVX-512 instructions
+# whatever the processor: on an AVX2-only CPU (many AMD Zen 2/3 and client Intel parts) it
+# kills the process with SIGILL. Used only where it can run.
+if _fused_rms_norm is not None and not (
+    "gpu" in str(paddle.device.get_device()) or _cpu_has_avx512f()
+):
     _fused_rms_norm = None
 
 # silu(a) * b of the two halves of one tensor in one kernel (CPU too in Paddle 3.3), used by
@@ -512,12 +529,38 @@ class LatentAttention(FusableLinears, nn.Layer):
         return self.o(out.reshape([0, 0, self.num_heads * self.v_dim])), (k, v)
 
 
-class MLP(FusableLinears, nn.Layer):
-    """Gated (``down(act(gate(x)) * up(x))``) or plain (``down(act(up(x)))``) feed-forward.
+class FFNActivation:
+    """What a feed-forward layer applies between its two projections: ``act(h)`` (plain), or
+    ``act(gate) * up`` of the fused ``[gate, up]`` product (gated).
 
-    ``clamp`` (GPT-OSS experts): ``down((clip(up) + 1) * g * sigmoid(alpha * g))`` with
+    ``clamp`` (GPT-OSS experts): ``(clip(up) + 1) * g * sigmoid(alpha * g)`` with
     ``g = min(gate, limit)``.
     """
+
+    def __init__(self, name: str, gated: bool, clamp: tuple | None = None):
+        self.act, self.gated, self.clamp = activation(name), gated, clamp
+        self.swiglu = name in ("silu", "swish") and clamp is None and _swiglu is not None
+
+    def __call__(self, h):
+        if not self.gated:
+            return self.act(h)
+        if self.swiglu and not paddle.in_dynamic_mode():
+            return _swiglu(h)  # export: see _swiglu (h holds [gate, up], the halves it expects)
+        gate, up = _split(h, 2, -1)
+        return self.pair(gate, up)
+
+    def pair(self, gate, up):
+        if self.clamp is not None:
+            alpha, limit = self.clamp
+            gate = paddle.clip(gate, max=limit)
+            up = paddle.clip(up, min=-limit, max=limit)
+            return (up + 1.0) * (gate * F.sigmoid(gate * alpha))
+        return self.act(gate) * up
+
+
+class MLP(FusableLinears, nn.Layer):
+    """Gated (``down(act(gate(x)) * up(x))``) or plain (``down(act(up(x)))``) feed-forward;
+    see :class:`FFNActivation`."""
 
     FUSE = {"gate_up": ("gate", "up")}
 
@@ -530,31 +573,39 @@ class MLP(FusableLinears, nn.Layer):
         self.gate = _linear(h, intermediate, bias) if cfg.mlp_gated else None
         self.up = _linear(h, intermediate, bias)
         self.down = _linear(intermediate, h, bias)
-        self.act = activation(cfg.hidden_act)
-        self.clamp = clamp
-        self.silu = cfg.hidden_act in ("silu", "swish")
+        self.activation = FFNActivation(cfg.hidden_act, cfg.mlp_gated, clamp)
 
     def forward(self, x):
-        if (
-            self.gate_up is not None
-            and self.silu
-            and self.clamp is None
-            and _swiglu is not None
-            and not paddle.in_dynamic_mode()
-        ):  # export: see _swiglu (gate_up holds [gate, up], the halves swiglu expects)
-            return self.down(_swiglu(self.gate_up(x)))
         if self.gate_up is not None:
-            gate, up = _split(self.gate_up(x), 2, -1)
-        elif self.gate is None:
-            return self.down(self.act(self.up(x)))
-        else:
-            gate, up = self.gate(x), self.up(x)
-        if self.clamp is not None:
-            alpha, limit = self.clamp
-            gate = paddle.clip(gate, max=limit)
-            up = paddle.clip(up, min=-limit, max=limit)
-            return self.down((up + 1.0) * (gate * F.sigmoid(gate * alpha)))
-        return self.down(self.act(gate) * up)
+            return self.down(self.activation(self.gate_up(x)))
+        if self.gate is None:
+            return self.down(self.activation(self.up(x)))
+        return self.down(self.activation.pair(self.gate(x), self.up(x)))
+
+
+class StackedLinear(nn.Layer):
+    """One projection of every expert of a MoE layer, stacked: ``weight [E, in, out]`` and
+    ``bias [E, out]`` (or none), run by the grouped matrix-product kernel
+    (:mod:`x2paddle_llm.kernels`) on rows sorted by expert."""
+
+    def __init__(self, linears):
+        super().__init__()
+        self._grouped = kernels.op("x2pl_grouped_matmul")  # see kernels.grouped_matmul
+        weight = paddle.stack([m.weight for m in linears])
+        self.weight = self.create_parameter(weight.shape, dtype=weight.dtype)
+        self.weight.set_value(weight)
+        del weight
+        self.bias = None
+        if linears[0].bias is not None:
+            bias = paddle.stack([m.bias for m in linears])
+            self.bias = self.create_parameter(bias.shape, dtype=bias.dtype, is_bias=True)
+            self.bias.set_value(bias)
+
+    def forward(self, x, bounds, expert_ids):
+        """``x [N, in]`` rows sorted by expert, ``bounds [E + 1]`` each expert's first row,
+        ``expert_ids [N]`` each row's expert (for the bias)."""
+        out = self._grouped(x, bounds, self.weight)
+        return out if self.bias is None else out + paddle.gather(self.bias, expert_ids)
 
 
 class MoE(nn.Layer):
@@ -563,9 +614,16 @@ class MoE(nn.Layer):
     group-limited selection, renormalised top-k, a routed scaling factor, shared experts with
     an optional sigmoid gate.
 
-    Both paths dispatch sparsely, each expert on the tokens that chose it: eagerly only the
-    chosen experts run (as transformers does); the exported program sorts the (token, expert)
-    pairs by expert and runs every expert on its slice, empty for the experts nobody chose.
+    Every path dispatches sparsely, each expert on the tokens that chose it:
+
+    * stacked (:meth:`stack_experts`, done by ``from_pretrained`` when the compiled kernel is
+      available, :mod:`x2paddle_llm.kernels`): the ``(token, expert)`` pairs sorted by expert,
+      each projection of all experts one grouped matrix product over the stacked weights
+      (:class:`StackedLinear`), eagerly and in exports alike: a fixed dozen operators per
+      layer, however many experts;
+    * otherwise eagerly only the chosen experts run (as transformers does), and the exported
+      program runs every expert on its slice of the sorted pairs, empty for the experts nobody
+      chose (four operators per expert and step).
     """
 
     def __init__(self, cfg: DecoderConfig):
@@ -599,6 +657,53 @@ class MoE(nn.Layer):
         self.shared_gate = (
             _linear(cfg.hidden_size, 1, False) if m.get("shared_gate") and self.shared else None
         )
+        self.stacked_in = self.stacked_down = None  # see stack_experts
+        self._fused = {}
+
+    def stack_experts(self) -> bool:
+        """Replace the experts' projections by two stacked ones (``stacked_in``: the fused
+        gate/up, or up; ``stacked_down``) run by the grouped kernel, after fusing. Whether the
+        layer is stacked: not when the kernel is off or cannot be built here, or the experts'
+        projections differ in kind. The published names stay the experts' own
+        (:meth:`published_parts`)."""
+        if self.stacked_in is not None:
+            return True
+        experts = list(self.experts)
+        first = experts[0].activation
+        ins = [m.gate_up if first.gated else m.up for m in experts]
+        downs = [m.down for m in experts]
+        if (
+            any(p is None for p in ins)
+            or any(str(p.weight.dtype) != "paddle.float32" for p in ins + downs)
+            or len({p.bias is None for p in ins}) != 1
+            or len({p.bias is None for p in downs}) != 1
+        ):
+            return False
+        if not kernels.available():
+            return False
+        self._in_parts = list(experts[0]._fused["gate_up"]) if first.gated else [("up", 0)]
+        self.expert_activation = first
+        self.stacked_in, self.stacked_down = StackedLinear(ins), StackedLinear(downs)
+        self._fused = {"stacked_in": "in", "stacked_down": "down"}
+        del ins, downs, experts
+        delattr(self, "experts")
+        self.experts = None
+        return True
+
+    def published_parts(self, fused_name: str, suffix: str, value):
+        """``[(published suffix, tensor)]`` of one stacked tensor: each expert's projection(s)
+        under ``experts.<e>.``."""
+        out = []
+        for e in range(value.shape[0]):
+            if fused_name == "stacked_down":
+                out.append((f"experts.{e}.down.{suffix}", value[e]))
+                continue
+            if len(self._in_parts) == 1:
+                out.append((f"experts.{e}.up.{suffix}", value[e]))
+                continue
+            pieces = paddle.split(value[e], [n for _, n in self._in_parts], axis=-1)
+            out += [(f"experts.{e}.{p}.{suffix}", t) for (p, _), t in zip(self._in_parts, pieces)]
+        return out
 
     def routing(self, x2d):
         """The chosen experts ``[T, k]`` and their weights ``[T, k]`` (float32)."""
@@ -686,11 +791,29 @@ class MoE(nn.Layer):
         ).unsqueeze(-1)
         return paddle.index_add(paddle.zeros_like(x2d), rows, 0, ys)
 
+    def _dispatch_stacked(self, x2d, top_idx, top_w):
+        """The ``T * k`` (token, expert) pairs sorted by expert; each stacked projection one
+        grouped product over them (an expert nobody chose costs nothing); the outputs weighted
+        and added back to their tokens by one ``index_add``."""
+        flat = top_idx.flatten()  # [T * k]
+        order = paddle.argsort(flat, stable=True)
+        experts = paddle.gather(flat, order)  # each sorted pair's expert
+        rows = order // self.top_k  # each sorted pair's token
+        bounds = paddle.searchsorted(
+            experts, paddle.arange(self.num_experts + 1, dtype=experts.dtype)
+        )
+        h = self.stacked_in(paddle.gather(x2d, rows), bounds, experts)
+        ys = self.stacked_down(self.expert_activation(h), bounds, experts)
+        ys = ys * paddle.gather(_as(top_w, x2d.dtype).flatten(), order).unsqueeze(-1)
+        return paddle.index_add(paddle.zeros_like(x2d), rows, 0, ys)
+
     def forward(self, x):
         shape = paddle.shape(x)
         x2d = x.reshape([-1, x.shape[-1]])
         top_idx, top_w = self.routing(x2d)
-        if paddle.in_dynamic_mode():
+        if self.stacked_in is not None:
+            out = self._dispatch_stacked(x2d, top_idx, top_w)
+        elif paddle.in_dynamic_mode():
             out = self._dispatch_eager(x2d, top_idx, top_w)
         else:
             out = self._dispatch_sorted(x2d, top_idx, top_w)

@@ -178,6 +178,7 @@ class _StepRunner:
 def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bool = False) -> dict:
     """Export the converted model in ``model_dir`` (fp32) to a Paddle Inference folder."""
     paddle = require_paddle()
+    from . import kernels
     from .modeling_decoder import DecoderForCausalLM
 
     model_dir, infer_dir = Path(model_dir), Path(infer_dir)
@@ -239,9 +240,31 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
             "probe_steps": len(cases),
             "probe_atol": PROBE_ATOL,
             "paddle_version": paddle.__version__,
+            # compiled operators the program calls (loaded before a predictor is made)
+            "kernels": list(kernels.OP_NAMES)
+            if any(getattr(m, "stacked_in", None) is not None for m in model.sublayers())
+            else [],
         }
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _load_kernels(infer_dir: Path, meta: dict) -> list[str]:
+    """Load the compiled operators an export calls (and make its predictor workers load
+    them) or say clearly why they cannot be."""
+    used = meta.get("kernels", [])
+    if used:
+        from . import kernels
+
+        try:
+            kernels.load(required=True)
+        except kernels.KernelUnavailable as exc:
+            raise kernels.KernelUnavailable(
+                f"{infer_dir} was exported with x2paddle-llm's compiled operators {used}, which "
+                f"cannot be loaded here ({exc}); export the model again with "
+                f"{kernels.ENV_SWITCH}=0 for a program of Paddle's own operators only"
+            ) from None
+    return used
 
 
 class InferenceRunner:
@@ -281,6 +304,7 @@ class InferenceRunner:
                 "export the converted folder again with `x2paddle-llm export`"
             )
         self.config = DecoderConfig.load(self.dir)
+        self.kernels = _load_kernels(self.dir, self.meta)
         self.threads = threads
         self.graph = (self.dir / self.meta["model_file"], self.dir / self.meta["params_file"])
         self.cases = self._load_cases()

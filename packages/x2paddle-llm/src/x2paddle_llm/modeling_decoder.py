@@ -8,7 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._paddle import require_paddle
-from .blocks import Block, FusableLinears, Linear, Norm, Rotary, attention_bias, default_dtype
+from .blocks import (
+    Block,
+    FusableLinears,
+    Linear,
+    MoE,
+    Norm,
+    Rotary,
+    attention_bias,
+    default_dtype,
+)
 from .config import DecoderConfig
 
 paddle = require_paddle()
@@ -127,12 +136,16 @@ class DecoderForCausalLM(nn.Layer):
     # ------------------------------------------------------- fused projections
     def fuse_projections(self) -> DecoderForCausalLM:
         """Fuse the projections every block declares fusable (``FUSE``: q/k/v, gate/up, MLA's
-        two down-projections of the input) into one matrix each; done by
-        :meth:`from_pretrained`.  The numbers are the same up to float rounding; checkpoints
+        two down-projections of the input) into one matrix each, then stack each MoE layer's
+        experts for the grouped kernel where it is available (:meth:`MoE.stack_experts`); done
+        by :meth:`from_pretrained`.  The numbers are the same up to float rounding; checkpoints
         keep the published names (:meth:`published_state_dict`)."""
         for layer in self.sublayers():
             if isinstance(layer, FusableLinears):
                 layer.fuse()
+        for layer in self.sublayers():
+            if isinstance(layer, MoE):
+                layer.stack_experts()
         return self
 
     def published_state_dict(self) -> dict:
