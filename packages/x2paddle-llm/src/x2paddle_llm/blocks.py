@@ -681,28 +681,27 @@ class MoE(nn.Layer):
             return False
         if not kernels.available():
             return False
-        self._in_parts = list(experts[0]._fused["gate_up"]) if first.gated else [("up", 0)]
         self.expert_activation = first
         self.stacked_in, self.stacked_down = StackedLinear(ins), StackedLinear(downs)
-        self._fused = {"stacked_in": "in", "stacked_down": "down"}
-        del ins, downs, experts
-        delattr(self, "experts")
+        # what each stacked tensor holds per expert: [(projection, width)] along its last axis
+        self._fused = {
+            "stacked_in": list(experts[0]._fused["gate_up"]) if first.gated else [("up", 0)],
+            "stacked_down": [("down", 0)],
+        }
+        delattr(self, "experts")  # the stacks now hold the only copy
         self.experts = None
         return True
 
     def published_parts(self, fused_name: str, suffix: str, value):
         """``[(published suffix, tensor)]`` of one stacked tensor: each expert's projection(s)
         under ``experts.<e>.``."""
+        parts = self._fused[fused_name]
         out = []
         for e in range(value.shape[0]):
-            if fused_name == "stacked_down":
-                out.append((f"experts.{e}.down.{suffix}", value[e]))
-                continue
-            if len(self._in_parts) == 1:
-                out.append((f"experts.{e}.up.{suffix}", value[e]))
-                continue
-            pieces = paddle.split(value[e], [n for _, n in self._in_parts], axis=-1)
-            out += [(f"experts.{e}.{p}.{suffix}", t) for (p, _), t in zip(self._in_parts, pieces)]
+            pieces = (
+                [value[e]] if len(parts) == 1 else paddle.split(value[e], [n for _, n in parts], -1)
+            )
+            out += [(f"experts.{e}.{p}.{suffix}", t) for (p, _), t in zip(parts, pieces)]
         return out
 
     def routing(self, x2d):
