@@ -13,6 +13,7 @@ from conftest import build_hf_model, random_prompts
 from x2paddle_llm import kernels
 from x2paddle_llm.blocks import MoE
 from x2paddle_llm.convert import convert
+from x2paddle_llm.errors import X2PaddleLLMError
 from x2paddle_llm.export import META_NAME, InferenceRunner, export_inference
 from x2paddle_llm.generation import generate, left_pad
 from x2paddle_llm.modeling_decoder import DecoderForCausalLM
@@ -116,8 +117,23 @@ def test_export_records_the_kernel_and_refuses_clearly_without_it(moe_dir, tmp_p
     assert all(r["ok"] for r in runner.choice["verified"].values()), runner.choice["verified"]
 
     monkeypatch.setattr(kernels, "_state", {"error": "off for this test"})
-    with pytest.raises(kernels.KernelUnavailable, match="X2PADDLE_LLM_KERNELS=0"):
+    with pytest.raises(kernels.KernelUnavailable, match="X2PADDLE_LLM_KERNELS=0") as info:
         InferenceRunner(tmp_path / "inf", mode="plain")
+    assert isinstance(info.value, X2PaddleLLMError)  # the CLI prints one line, exit status 2
+    assert info.value.path == str(tmp_path / "inf")
+
+
+def test_a_failed_build_warns_once_and_falls_back(moe_dir, monkeypatch):
+    def no_compiler(paddle):
+        raise RuntimeError("g++: command not found")
+
+    monkeypatch.setattr(kernels, "_state", {})
+    monkeypatch.setattr(kernels, "_build", no_compiler)
+    with pytest.warns(RuntimeWarning, match="g\\+\\+: command not found"):
+        assert kernels.load() is None
+    assert not kernels.available()  # no second build, no second warning
+    assert kernels.unavailable_reason() == "RuntimeError: g++: command not found"
+    assert not _stacked_layers(DecoderForCausalLM.from_pretrained(moe_dir))
 
 
 def test_export_without_the_kernel_is_paddle_operators_only(moe_dir, tmp_path, kernels_off):

@@ -260,9 +260,10 @@ def _load_kernels(infer_dir: Path, meta: dict) -> list[str]:
             kernels.load(required=True)
         except kernels.KernelUnavailable as exc:
             raise kernels.KernelUnavailable(
-                f"{infer_dir} was exported with x2paddle-llm's compiled operators {used}, which "
-                f"cannot be loaded here ({exc}); export the model again with "
-                f"{kernels.ENV_SWITCH}=0 for a program of Paddle's own operators only"
+                f"exported with x2paddle-llm's compiled operators {used}, which cannot be "
+                f"loaded here ({exc.problem}); export the model again with "
+                f"{kernels.ENV_SWITCH}=0 for a program of Paddle's own operators only",
+                infer_dir,
             ) from None
     return used
 

@@ -31,6 +31,7 @@ import warnings
 from pathlib import Path
 
 from .._paddle import native_stdout_to_stderr, require_paddle
+from ..errors import X2PaddleLLMError
 
 OP_NAMES = ("x2pl_grouped_matmul",)
 ENV_SWITCH = "X2PADDLE_LLM_KERNELS"
@@ -41,7 +42,7 @@ _MODULE = "x2paddle_llm_kernels"
 _state: dict = {}  # "module" once loaded, or "error" once failed (both per process)
 
 
-class KernelUnavailable(RuntimeError):
+class KernelUnavailable(X2PaddleLLMError, RuntimeError):
     """The compiled kernels are needed (an export that uses them) but cannot be loaded here."""
 
 
