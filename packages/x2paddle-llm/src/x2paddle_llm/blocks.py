@@ -619,7 +619,7 @@ class MoE(nn.Layer):
     * stacked (:meth:`stack_experts`, done by ``from_pretrained`` when the compiled kernel is
       available, :mod:`x2paddle_llm.kernels`): the ``(token, expert)`` pairs sorted by expert,
       each projection of all experts one grouped matrix product over the stacked weights
-      (:class:`StackedLinear`), eagerly and in exports alike: a fixed dozen operators per
+      (:class:`StackedLinear`), eagerly and in exports alike: about 16 operators per
       layer, however many experts;
     * otherwise eagerly only the chosen experts run (as transformers does), and the exported
       program runs every expert on its slice of the sorted pairs, empty for the experts nobody
