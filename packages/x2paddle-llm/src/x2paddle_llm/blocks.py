@@ -758,10 +758,12 @@ class MoE(nn.Layer):
         return out
 
     def _dispatch_sorted(self, x2d, top_idx, top_w):
-        """Graph-friendly sparse dispatch (export): the ``T * k`` (token, expert) pairs are
-        sorted by expert, each expert runs on its contiguous slice (possibly empty: a zero-row
-        matmul costs nothing but its dispatch), the outputs are weighted by their routing
-        weights together and added back to their tokens by one ``index_add``.
+        """Graph-friendly sparse dispatch (stacked experts, and exports): the ``T * k`` (token,
+        expert) pairs are sorted by expert; stacked, each projection of all experts is one
+        grouped product over them (an expert nobody chose costs nothing); otherwise each expert
+        runs on its contiguous slice (possibly empty: a zero-row matmul costs nothing but its
+        dispatch). The outputs are weighted by their routing weights together and added back to
+        their tokens by one ``index_add``.
 
         No conditional blocks and no per-expert gathers or scatters (measured: a conditional
         block per expert cost the predictor more than the expert itself, and a nonzero / gather
@@ -770,39 +772,29 @@ class MoE(nn.Layer):
         a one-hot sum and a cumulative sum), and the outputs return to their tokens by one
         ``index_add`` (instead of an inverse permutation, a gather and a sum over ``k``).
         """
-        k, num = self.top_k, self.num_experts
-        flat = top_idx.flatten()  # [T * k]
-        order = paddle.argsort(flat, stable=True)
-        rows = order // k  # each sorted pair's token
-        xs = paddle.gather(x2d, rows)  # rows grouped by expert
-        # first pair of each expert (and the end): [E + 1]; split into [1]-shaped bounds,
-        # which slice takes as they are (0-d scalars would each cost a stack op)
-        bounds = paddle.split(
-            paddle.searchsorted(paddle.gather(flat, order), paddle.arange(num + 1, dtype="int64")),
-            num + 1,
-        )
-        ys = [
-            expert(paddle.slice(xs, axes=[0], starts=bounds[e], ends=bounds[e + 1]))
-            for e, expert in enumerate(self.experts)
-        ]
-        ys = paddle.concat(ys, axis=0) * paddle.gather(
-            _as(top_w, x2d.dtype).flatten(), order
-        ).unsqueeze(-1)
-        return paddle.index_add(paddle.zeros_like(x2d), rows, 0, ys)
-
-    def _dispatch_stacked(self, x2d, top_idx, top_w):
-        """The ``T * k`` (token, expert) pairs sorted by expert; each stacked projection one
-        grouped product over them (an expert nobody chose costs nothing); the outputs weighted
-        and added back to their tokens by one ``index_add``."""
         flat = top_idx.flatten()  # [T * k]
         order = paddle.argsort(flat, stable=True)
         experts = paddle.gather(flat, order)  # each sorted pair's expert
         rows = order // self.top_k  # each sorted pair's token
+        # first pair of each expert (and the end): [E + 1]
         bounds = paddle.searchsorted(
             experts, paddle.arange(self.num_experts + 1, dtype=experts.dtype)
         )
-        h = self.stacked_in(paddle.gather(x2d, rows), bounds, experts)
-        ys = self.stacked_down(self.expert_activation(h), bounds, experts)
+        xs = paddle.gather(x2d, rows)  # rows grouped by expert
+        if self.stacked_in is not None:
+            h = self.expert_activation(self.stacked_in(xs, bounds, experts))
+            ys = self.stacked_down(h, bounds, experts)
+        else:
+            # [1]-shaped bounds, which slice takes as they are (0-d scalars would each cost a
+            # stack op)
+            ends = paddle.split(bounds, self.num_experts + 1)
+            ys = paddle.concat(
+                [
+                    expert(paddle.slice(xs, axes=[0], starts=ends[e], ends=ends[e + 1]))
+                    for e, expert in enumerate(self.experts)
+                ],
+                axis=0,
+            )
         ys = ys * paddle.gather(_as(top_w, x2d.dtype).flatten(), order).unsqueeze(-1)
         return paddle.index_add(paddle.zeros_like(x2d), rows, 0, ys)
 
@@ -810,9 +802,7 @@ class MoE(nn.Layer):
         shape = paddle.shape(x)
         x2d = x.reshape([-1, x.shape[-1]])
         top_idx, top_w = self.routing(x2d)
-        if self.stacked_in is not None:
-            out = self._dispatch_stacked(x2d, top_idx, top_w)
-        elif paddle.in_dynamic_mode():
+        if self.stacked_in is None and paddle.in_dynamic_mode():
             out = self._dispatch_eager(x2d, top_idx, top_w)
         else:
             out = self._dispatch_sorted(x2d, top_idx, top_w)

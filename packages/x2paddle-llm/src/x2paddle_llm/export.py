@@ -249,7 +249,7 @@ def export_inference(model_dir: str | Path, infer_dir: str | Path, overwrite: bo
     return meta
 
 
-def _load_kernels(infer_dir: Path, meta: dict) -> list[str]:
+def _load_kernels(infer_dir: Path, meta: dict) -> None:
     """Load the compiled operators an export calls (and make its predictor workers load
     them) or say clearly why they cannot be."""
     used = meta.get("kernels", [])
@@ -265,7 +265,6 @@ def _load_kernels(infer_dir: Path, meta: dict) -> list[str]:
                 f"{kernels.ENV_SWITCH}=0 for a program of Paddle's own operators only",
                 infer_dir,
             ) from None
-    return used
 
 
 class InferenceRunner:
@@ -305,7 +304,7 @@ class InferenceRunner:
                 "export the converted folder again with `x2paddle-llm export`"
             )
         self.config = DecoderConfig.load(self.dir)
-        self.kernels = _load_kernels(self.dir, self.meta)
+        _load_kernels(self.dir, self.meta)
         self.threads = threads
         self.graph = (self.dir / self.meta["model_file"], self.dir / self.meta["params_file"])
         self.cases = self._load_cases()

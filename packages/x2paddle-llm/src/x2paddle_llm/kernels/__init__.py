@@ -90,12 +90,8 @@ def _locked(folder: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def library_path() -> Path:
-    """The compiled library (present once :func:`load` has built it)."""
-    return build_dir() / _MODULE / f"{_MODULE}.so"
-
-
 def _build(paddle):
+    """``(module, library path)``, building the library first when needed."""
     if "gpu" in str(paddle.get_device()):
         raise RuntimeError("the kernels are CPU kernels and Paddle runs on a GPU here")
     blas = _blas_library(paddle)
@@ -107,7 +103,7 @@ def _build(paddle):
 
     here = Path(__file__).parent
     folder = build_dir(paddle)
-    built = library_path()
+    built = folder / _MODULE / f"{_MODULE}.so"
     marker = folder / "built"  # written after a build that loaded: the library is complete
     with _locked(folder), _quiet_loader():
         if marker.is_file() and built.is_file():
@@ -116,7 +112,7 @@ def _build(paddle):
                     _import_module_from_library,
                 )
 
-                return _import_module_from_library(_MODULE, str(built.parent))
+                return _import_module_from_library(_MODULE, str(built.parent)), built
             except (ImportError, AttributeError, FileNotFoundError):
                 pass  # another Paddle layout: build through the public API below
         print(
@@ -130,7 +126,7 @@ def _build(paddle):
             verbose=False,
         )
         marker.write_text(f"{blas}\n")
-        return module
+        return module, built
 
 
 @contextlib.contextmanager
@@ -157,11 +153,11 @@ def load(required: bool = False):
             _state["error"] = f"turned off by {ENV_SWITCH}={os.environ.get(ENV_SWITCH)}"
         else:
             try:
-                _state["module"] = _build(require_paddle())
+                _state["module"], library = _build(require_paddle())
                 # predictor worker processes register the library too (they inherit the name)
                 from .._predictor import register_op_libraries
 
-                register_op_libraries([library_path()], export=True)
+                register_op_libraries([library], export=True)
             except Exception as exc:  # no compiler, no BLAS, a failed build
                 lines = str(exc).strip().splitlines()
                 _state["error"] = f"{type(exc).__name__}: {lines[-1] if lines else exc}"
